@@ -1,0 +1,178 @@
+/**
+ * The storage seams. Every method is async so that MongoDB can implement them as well as
+ * SQLite; one contract suite (test/contract/) runs against every implementation.
+ */
+import type { Readable } from 'node:stream';
+import type { MetaData, ObjectStatus } from '../model/index.js';
+
+/** One object as stored: its metadata plus the bookkeeping the reference keeps beside it. */
+export interface StoredObject {
+  meta: MetaData;
+  status: ObjectStatus;
+  /** Blob holding the current data; null when the object has no data (yet). */
+  blobId: string | null;
+  /** Lower-case hex SHA-256 of the current data; null when there is none. */
+  dataSha256: string | null;
+  /** Consumers still expected to mark the object consumed (receiver side). */
+  remainingConsumers: number;
+  /** Receivers still expected to mark the object received (receiver side). */
+  remainingReceivers: number;
+  /** Set by `policyreceived` (O11): hides the object from the policy listing. */
+  policyReceived: boolean;
+  /** Last change, epoch milliseconds. */
+  lastUpdate: number;
+}
+
+export interface ObjectFilter {
+  org: string;
+  objectType?: string;
+  /** Only objects in one of these statuses. */
+  statuses?: readonly ObjectStatus[];
+}
+
+export interface Webhook {
+  orgID: string;
+  objectType: string;
+  url: string;
+}
+
+/** An organization of a multi-tenant CSS. [ref rest-api §1.4] */
+export interface Organization {
+  orgID: string;
+  address: string;
+  user: string;
+  password: string;
+  /** Epoch ms of the last change. */
+  lastUpdate: number;
+}
+
+/** An ESS known to the CSS. [ref rest-api §2.2 Destination] */
+export interface Destination {
+  destinationOrgID: string;
+  destinationType: string;
+  destinationID: string;
+  communication: 'HTTP' | 'MQTT';
+  codeVersion: string;
+  /** Epoch ms of the last registration or ping. */
+  lastPing: number;
+}
+
+/**
+ * A chunked data upload in progress (`PUT …/data` with Content-Range). Persisted so that any
+ * process can take the next chunk and an upload survives a restart.
+ */
+export interface UploadSession {
+  orgID: string;
+  objectType: string;
+  objectID: string;
+  /** Staging area in the BlobStore holding the bytes received so far. */
+  stagingId: string;
+  /** Declared total size. */
+  total: number;
+  /** Bytes received and durable, i.e. the next expected offset. */
+  received: number;
+  /** Size of the first chunk, reported as the object's uploadChunkSize. */
+  chunkSize: number;
+  /** The object's instanceID the upload belongs to; a newer PUT of the object discards it. */
+  instanceID: number;
+  /** Epoch ms of the last accepted chunk. */
+  lastUpdate: number;
+}
+
+export interface Store {
+  /** Opens the store and applies pending migrations. */
+  init(): Promise<void>;
+  close(): Promise<void>;
+  /** Cheap round trip used by the health report. */
+  ping(): Promise<void>;
+
+  /** A new id greater than every id handed out before, across restarts. */
+  nextInstanceId(): Promise<number>;
+
+  getObject(org: string, objectType: string, objectID: string): Promise<StoredObject | null>;
+  /** Inserts or replaces the object with the same (org, type, id). */
+  putObject(obj: StoredObject): Promise<void>;
+  /** Removes the object; returns what was stored (so its blob can be released), or null. */
+  deleteObject(org: string, objectType: string, objectID: string): Promise<StoredObject | null>;
+  /** Objects matching the filter, ordered by (objectType, objectID). */
+  listObjects(filter: ObjectFilter): Promise<StoredObject[]>;
+  countObjects(): Promise<number>;
+  /** Every blob id referenced by an object or an upload (for garbage collection). */
+  referencedBlobIds(): Promise<Set<string>>;
+
+  addWebhook(hook: Webhook): Promise<void>;
+  /** Removes a hook; the URL is matched case-insensitively. [ref rest-api §3.6] */
+  removeWebhook(hook: Webhook): Promise<void>;
+  listWebhooks(orgID: string, objectType: string): Promise<Webhook[]>;
+
+  putOrganization(org: Organization): Promise<void>;
+  getOrganization(orgID: string): Promise<Organization | null>;
+  listOrganizations(): Promise<Organization[]>;
+  /** Deletes the org and everything in it; returns the blob ids that became unreferenced. */
+  deleteOrganization(orgID: string): Promise<string[]>;
+
+  putDestination(dest: Destination): Promise<void>;
+  listDestinations(orgID: string): Promise<Destination[]>;
+
+  getUpload(org: string, objectType: string, objectID: string): Promise<UploadSession | null>;
+  putUpload(session: UploadSession): Promise<void>;
+  /**
+   * Moves `received` forward only if it still equals `expectedReceived` (compare-and-set, so
+   * two processes cannot both accept the same chunk). Returns false when it did not.
+   */
+  advanceUpload(org: string, objectType: string, objectID: string, expectedReceived: number, received: number): Promise<boolean>;
+  deleteUpload(org: string, objectType: string, objectID: string): Promise<void>;
+}
+
+export interface BlobWriteResult {
+  blobId: string;
+  size: number;
+  /** Lower-case hex SHA-256 of the bytes written. */
+  sha256: string;
+}
+
+export interface BlobWriteOptions {
+  signal?: AbortSignal;
+  /** When set, a source that ends with another length is rejected and nothing is kept. */
+  expectedSize?: number;
+  /** A source longer than this is rejected (PayloadTooLargeError) and nothing is kept. */
+  maxBytes?: number;
+}
+
+export interface BlobReadOptions {
+  /** First byte, default 0. */
+  start?: number;
+  /** Last byte, inclusive; default the end of the blob. */
+  end?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Object data on durable storage. Writes are all-or-nothing: a blob id exists only once its
+ * bytes are complete and synced; a failed write leaves nothing behind.
+ */
+export interface BlobStore {
+  init(): Promise<void>;
+  /** Streams `source` into a new blob (temp file, hashed as it streams, fsync, rename). */
+  write(source: Readable, opts?: BlobWriteOptions): Promise<BlobWriteResult>;
+  /** Streams a byte range; O(range), not O(blob). */
+  read(blobId: string, opts?: BlobReadOptions): Readable;
+  /** Size in bytes; rejects NotFoundError when the blob does not exist. */
+  size(blobId: string): Promise<number>;
+  /** Removes a blob; a missing one is not an error. Open readers keep reading. */
+  delete(blobId: string): Promise<void>;
+  /** Every blob id present (for garbage collection of blobs no object references). */
+  list(): Promise<string[]>;
+
+  /** Creates an empty staging area for a chunked upload and returns its id. */
+  createStaging(): Promise<string>;
+  /**
+   * Writes `source` at `offset` of a staging area, first dropping anything past `offset`
+   * (left by a crash before the offset was committed). Exactly `length` bytes must come.
+   * Durable (fsynced) when it resolves.
+   */
+  writeStaging(stagingId: string, offset: number, length: number, source: Readable, opts?: { signal?: AbortSignal }): Promise<void>;
+  /** Turns a complete staging area into a blob (hashing it) and removes the staging area. */
+  commitStaging(stagingId: string): Promise<BlobWriteResult>;
+  deleteStaging(stagingId: string): Promise<void>;
+}
