@@ -4,7 +4,7 @@
  */
 import { BadRequestError } from './errors.js';
 import { decodeFields, DecodeError, type Schema } from './decode.js';
-import { emptyMetaData, type MetaData, type Policy, type PolicyService } from './metadata.js';
+import { emptyMetaData, type MetaData, type Policy } from './metadata.js';
 import { isValidName } from './names.js';
 
 const META_SCHEMA: Schema = {
@@ -63,9 +63,9 @@ function decodePolicy(raw: unknown): Policy {
   };
   const props = list(p.properties, 'properties')?.map((e) => ({ name: '', value: null, type: '', ...decodeFields(e, PROPERTY_SCHEMA, 'PolicyProperty') })) ?? null;
   const services =
-    list(p.services, 'services')?.map((e) => ({ orgID: '', arch: '', serviceName: '', version: '', ...decodeFields(e, SERVICE_SCHEMA, 'ServiceID') }) as PolicyService) ?? null;
+    list(p.services, 'services')?.map((e) => ({ orgID: '', arch: '', serviceName: '', version: '', ...decodeFields(e, SERVICE_SCHEMA, 'ServiceID') })) ?? null;
   return {
-    properties: props as Policy['properties'],
+    properties: props,
     constraints: (p.constraints as string[] | undefined) ?? null,
     services,
     timestamp: (p.timestamp as number | undefined) ?? 0,
