@@ -1,0 +1,41 @@
+/**
+ * createApp(deps) → the Express app for /api/v1 and /swagger, without listening.
+ */
+import { randomUUID } from 'node:crypto';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import swaggerUi from 'swagger-ui-express';
+import type { ApiDeps } from './context.js';
+import type { NodeType } from './route-table.js';
+import { createBasicAuth } from './auth.js';
+import { createDispatcher } from './router.js';
+import { createErrorHandler } from './errors.js';
+
+/** Headers the reference sets on every API answer. [ref rest-api §1.1] */
+function commonHeaders(_req: Request, res: Response, next: NextFunction): void {
+  res.set({
+    'Cache-Control': 'no-store, no-cache, must-revalidate',
+    Pragma: 'no-cache',
+    'Strict-Transport-Security': 'max-age=63072000; includeSubDomains; preload',
+    'X-Request-Id': randomUUID(),
+  });
+  next();
+}
+
+export function createApp(node: NodeType, deps: ApiDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('query parser', 'simple');
+
+  app.get('/swagger.json', (_req, res) => {
+    res.json(deps.openapi);
+  });
+  app.use('/swagger', swaggerUi.serve, swaggerUi.setup(deps.openapi));
+
+  app.use('/api/v1', commonHeaders, createDispatcher(node, deps, createBasicAuth(deps.authenticator)));
+  app.use((_req, res) => {
+    res.status(404).set('Content-Type', 'text/plain; charset=utf-8').end('404 page not found\n');
+  });
+  app.use(createErrorHandler(deps.logger, deps.health));
+  return app;
+}

@@ -1,0 +1,82 @@
+/**
+ * The API's view of the access rules of lib/security: the caller and node come from the
+ * route context, and failures become the reference's 403/404 answers. [ref rest-api §4]
+ */
+import { NotFoundError, UnauthorizedError, type EdgesyncError, type MetaData } from '../model/index.js';
+import * as access from '../security/access.js';
+import type { StoredObject } from '../store/types.js';
+import type { RouteContext } from './context.js';
+
+export type ReadLevel = access.ReadAccess;
+
+function accessContext(ctx: RouteContext): access.AccessContext {
+  const node = ctx.deps.objects.node;
+  return { nodeType: node.nodeType, nodeOrg: node.orgID, acls: ctx.deps.acls };
+}
+
+export function readLevel(ctx: RouteContext, org: string, objectType: string): Promise<ReadLevel> {
+  return access.readAccess(ctx.identity, accessContext(ctx), org, objectType);
+}
+
+/**
+ * Loads an object the caller may read. A missing object is 404 only for callers who may read
+ * every object of its type; others get the same 403 as for an object they may not see.
+ * [ref rest-api §1.2 O1, O12, O13, O16]
+ */
+export async function readableObject(
+  ctx: RouteContext,
+  org: string,
+  type: string,
+  id: string,
+  forbidden: EdgesyncError = new UnauthorizedError(),
+): Promise<StoredObject> {
+  const level = await readLevel(ctx, org, type);
+  if (level === 'none') throw forbidden;
+  const obj = await ctx.deps.objects.get(org, type, id);
+  if (obj === null) throw level === 'full' ? new NotFoundError() : forbidden;
+  if ((await access.objectReadAccess(ctx.identity, accessContext(ctx), org, obj.meta)) === 'none') throw forbidden;
+  return obj;
+}
+
+/** Narrows a listing to what the caller may see. */
+export function filterReadable(ctx: RouteContext, level: ReadLevel, objs: StoredObject[]): StoredObject[] {
+  if (level === 'none') return [];
+  const node = ctx.deps.objects.node;
+  const id = ctx.identity;
+  return objs.filter((o) => {
+    if (level === 'public') return o.meta.public;
+    if (node.nodeType === 'ESS' && id.role === 'service') return o.meta.public || access.serviceMayAccessObject(id, o.meta);
+    return true;
+  });
+}
+
+export function canWrite(ctx: RouteContext, org: string, meta: MetaData): Promise<boolean> {
+  return access.canCreateObject(ctx.identity, accessContext(ctx), org, meta);
+}
+
+/**
+ * O3: on the CSS a sync admin may delete anything; others need the write check on the stored
+ * object (missing → 404). On the ESS any identity of its org may. [ref rest-api §1.2 O3]
+ */
+export async function canDeleteObject(ctx: RouteContext, org: string, type: string, id: string): Promise<void> {
+  const node = ctx.deps.objects.node;
+  if (node.nodeType === 'ESS') {
+    if ((await readLevel(ctx, org, type)) === 'none') throw new UnauthorizedError();
+    return;
+  }
+  if (ctx.identity.role === 'syncAdmin') return;
+  const obj = await ctx.deps.objects.get(org, type, id);
+  if (obj === null) throw new NotFoundError();
+  if (!(await canWrite(ctx, org, obj.meta))) throw new UnauthorizedError();
+}
+
+export function canManageWebhooks(ctx: RouteContext, org: string, type: string): Promise<boolean> {
+  return access.canManageWebhooks(ctx.identity, accessContext(ctx), org, type);
+}
+
+export const isListingRole = (ctx: RouteContext): boolean => access.isListingRole(ctx.identity);
+export const canAccessDestinations = (ctx: RouteContext, org: string): boolean => access.canAccessDestinations(ctx.identity, org);
+export const canManageOrgs = (ctx: RouteContext, org: string): boolean => access.canManageOrgs(ctx.identity, org);
+export const canResend = (ctx: RouteContext): boolean => access.canResend(ctx.identity);
+export const canShutdown = (ctx: RouteContext): boolean => access.canShutdown(ctx.identity);
+export const canReadHealth = (ctx: RouteContext): boolean => access.canReadHealth(ctx.identity);

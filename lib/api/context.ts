@@ -1,0 +1,38 @@
+/**
+ * What every route handler receives: the parsed path, the caller and the app's dependencies.
+ */
+import type { Request, Response } from 'express';
+import type { Authenticator, Identity } from '../security/identity.js';
+import type { AclLookup } from '../security/access.js';
+import type { Store } from '../store/types.js';
+import type { ObjectService } from '../sync/object-service.js';
+import type { Logger } from '../log/logger.js';
+import type { HealthMonitor } from './health-monitor.js';
+
+export interface ApiDeps {
+  objects: ObjectService;
+  store: Store;
+  authenticator: Authenticator;
+  acls: AclLookup;
+  logger: Logger;
+  health: HealthMonitor;
+  /** Largest JSON body (including inline base64 data) accepted, bytes. */
+  maxRequestBodySize: number;
+  /** The OpenAPI document served at /swagger for this node type. */
+  openapi: Record<string, unknown>;
+  /** False while starting or stopping: object routes then answer 503. */
+  isRunning(): boolean;
+  /** Called after `POST /api/v1/shutdown` has been answered. */
+  requestShutdown(opts: { restart: boolean; quiesceSeconds: number }): void;
+}
+
+export interface RouteContext {
+  req: Request;
+  res: Response;
+  deps: ApiDeps;
+  /** Path parameters by name; `orgID` is filled from the node's org on the ESS. */
+  params: Record<string, string>;
+  identity: Identity;
+}
+
+export type RouteHandler = (ctx: RouteContext) => Promise<void>;

@@ -1,0 +1,41 @@
+/**
+ * The one place where errors become HTTP answers: typed errors with their status and
+ * plain-text body; anything else is a 500 logged with the request id the client also gets.
+ * [ref rest-api §3.8]
+ */
+import type { NextFunction, Request, Response } from 'express';
+import { EdgesyncError, RangeNotSatisfiableError } from '../model/index.js';
+import type { Logger } from '../log/logger.js';
+import type { HealthMonitor } from './health-monitor.js';
+
+/** SQLite and driver errors look like this; they count as database failures in health. */
+function isStoreError(err: unknown): boolean {
+  return err instanceof Error && /^(SqliteError|MongoError|MongoServerError)$/.test(err.name);
+}
+
+export function createErrorHandler(logger: Logger, health: HealthMonitor) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const requestId = String(res.getHeader('X-Request-Id') ?? '');
+    if (res.headersSent) {
+      // The body was already streaming (data download): all we can do is cut it short.
+      logger.warn({ requestId, err }, 'response failed after headers were sent');
+      res.destroy();
+      return;
+    }
+    // A request refused before its body was read must not leave the client sending into a
+    // connection nobody reads.
+    if (!req.complete) res.set('Connection', 'close');
+    if (err instanceof EdgesyncError) {
+      if (err instanceof RangeNotSatisfiableError) res.set('Content-Range', `bytes */${err.size}`);
+      if (err.status >= 500) logger.error({ requestId, err, method: req.method, url: req.originalUrl }, 'request failed');
+      else logger.debug({ requestId, status: err.status, reason: err.message, method: req.method, url: req.originalUrl }, 'request refused');
+      res.status(err.status);
+      if (err.body === '') res.end();
+      else res.set('Content-Type', 'text/plain; charset=utf-8').end(err.body);
+      return;
+    }
+    if (isStoreError(err)) health.recordDbFailure(req.method === 'GET' ? 'read' : 'write');
+    logger.error({ requestId, err, method: req.method, url: req.originalUrl }, 'unexpected error');
+    res.status(500).set('Content-Type', 'text/plain; charset=utf-8').end(`Internal error (request ${requestId})\n`);
+  };
+}

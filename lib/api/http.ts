@@ -1,0 +1,86 @@
+/**
+ * Small request/response helpers with the reference's wire conventions: plain-text errors,
+ * Go-style indented JSON, bare statuses with empty bodies. [ref rest-api §3.8, §5]
+ */
+import type { Request, Response } from 'express';
+import { BadRequestError, PayloadTooLargeError, goJson, parseJsonBody } from '../model/index.js';
+import type { ByteRange, ContentRange } from '../sync/object-service.js';
+
+export function sendJson(res: Response, value: unknown, status = 200): void {
+  const body = goJson(value);
+  res.status(status).set('Content-Type', 'application/json').set('Content-Length', String(Buffer.byteLength(body))).end(body);
+}
+
+export function sendText(res: Response, status: number, text: string, contentType = 'text/plain; charset=utf-8'): void {
+  if (text === '') {
+    res.status(status).end();
+    return;
+  }
+  res.status(status).set('Content-Type', contentType).end(text);
+}
+
+/** 204, the reference's answer to every successful write. */
+export function sendNoContent(res: Response): void {
+  res.status(204).end();
+}
+
+/**
+ * Reads a (small) request body as text, refusing more than `limit` bytes with a 413 as soon as
+ * it is known, without buffering past the limit.
+ */
+export async function readBodyText(req: Request, limit: number): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    throw new PayloadTooLargeError(limit);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      req.resume();
+      throw new PayloadTooLargeError(limit);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function readJson(req: Request, limit: number, prefix: string): Promise<unknown> {
+  return parseJsonBody(await readBodyText(req, limit), prefix);
+}
+
+/**
+ * `Range: bytes=S-E`, the only form the reference accepts (no suffix, open or multiple
+ * ranges). The reference panics on short values and streams after a 400; we answer 400.
+ * [ref rest-api §5.10]
+ */
+export function parseRange(header: string): ByteRange {
+  const m = /^bytes=(\d{1,15})-(\d{1,15})$/.exec(header.trim());
+  if (!m) throw new BadRequestError(`Invalid Range header (${header}): only a single "bytes=start-end" range is supported`);
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  if (end < start) throw new BadRequestError(`Invalid Range header (${header}): the end is before the start`);
+  return { start, end };
+}
+
+/** `Content-Range: bytes S-E/TOTAL` of a chunked upload. [ref rest-api §1.2 O17] */
+export function parseContentRange(header: string): ContentRange {
+  const prefix = 'Failed to parse Content-Range header, Error: ';
+  const m = /^bytes (\d{1,15})-(\d{1,15})\/(\d{1,15})$/.exec(header.trim());
+  if (!m) throw new BadRequestError(`${prefix}expected "bytes start-end/total", got "${header}"`);
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  const total = Number(m[3]);
+  if (end < start) throw new BadRequestError(`${prefix}the end (${end}) is before the start (${start})`);
+  if (end >= total) throw new BadRequestError(`${prefix}the range ${start}-${end} goes past the total size (${total})`);
+  return { start, end, total };
+}
+
+/** The first value of a query parameter. */
+export function queryString(req: Request, name: string): string | undefined {
+  const v = req.query[name];
+  if (Array.isArray(v)) return typeof v[0] === 'string' ? v[0] : undefined;
+  return typeof v === 'string' ? v : undefined;
+}

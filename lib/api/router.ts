@@ -1,0 +1,159 @@
+/**
+ * Dispatch of /api/v1 the way the reference's handlers split paths: one optional trailing
+ * slash, op names case-insensitive, path parameters validated, authentication before the
+ * method check (403 beats 405), unknown depths 400, unregistered prefixes 404.
+ * [ref rest-api §1.1, §1.2, §5.7, §5.8]
+ */
+import { posix } from 'node:path';
+import type { NextFunction, Request, Response } from 'express';
+import { BadRequestError, MethodNotAllowedError, NotFoundError, UnauthorizedError, UnavailableError, validatePathParam } from '../model/index.js';
+import type { ApiDeps } from './context.js';
+import { pathOn, ROUTES, type NodeType, type RouteDef } from './route-table.js';
+import type { Authenticate } from './auth.js';
+
+type Segment = { literal: string; caseInsensitive: boolean } | { param: string };
+
+interface CompiledRoute {
+  def: RouteDef;
+  segments: Segment[];
+}
+
+function compile(node: NodeType, def: RouteDef): CompiledRoute {
+  let afterParam = false;
+  const segments = pathOn(node, def.path)
+    .split('/')
+    .slice(1)
+    .map((s): Segment => {
+      const m = /^\{(\w+)\}$/.exec(s);
+      if (m) {
+        afterParam = true;
+        return { param: m[1] ?? '' };
+      }
+      return { literal: s, caseInsensitive: afterParam };
+    });
+  return { def, segments };
+}
+
+function match(route: CompiledRoute, parts: string[]): Record<string, string> | null {
+  if (route.segments.length !== parts.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < parts.length; i++) {
+    const seg = route.segments[i];
+    const part = parts[i] ?? '';
+    if (seg === undefined) return null;
+    if ('param' in seg) {
+      if (part === '') return null;
+      params[seg.param] = part;
+    } else if (seg.caseInsensitive ? seg.literal !== part.toLowerCase() : seg.literal !== part) {
+      return null;
+    }
+  }
+  return params;
+}
+
+const FIELD_NAMES: Record<string, string> = {
+  orgID: 'Organization ID',
+  objectType: 'object Type',
+  objectID: 'object ID',
+};
+
+function validateParams(params: Record<string, string>): void {
+  for (const [name, value] of Object.entries(params)) {
+    const field = FIELD_NAMES[name];
+    if (field !== undefined) validatePathParam(field, value);
+    else if (/[<>]/.test(value)) throw new BadRequestError(`Destination Type and/or destination ID (${value}) contains invalid characters`);
+  }
+}
+
+/** Collections whose unknown sub-paths answer 400 (after auth) rather than 404. */
+const COLLECTIONS: Record<NodeType, readonly string[]> = {
+  CSS: ['objects', 'destinations', 'organizations'],
+  ESS: ['objects', 'organizations'],
+};
+/** Subtree roots: without their trailing slash they redirect. [ref rest-api §1.1] */
+const SUBTREES: Record<NodeType, readonly string[]> = { CSS: ['/api/v1/objects', '/api/v1/destinations'], ESS: ['/api/v1/objects'] };
+
+function redirect(res: Response, location: string, query: string): void {
+  res.redirect(301, location + query);
+}
+
+export interface Dispatcher {
+  (req: Request, res: Response, next: NextFunction): void;
+}
+
+export function createDispatcher(node: NodeType, deps: ApiDeps, authenticate: Authenticate): Dispatcher {
+  const routes = ROUTES.filter((r) => r.nodes.includes(node)).map((r) => compile(node, r));
+
+  async function dispatch(req: Request, res: Response): Promise<void> {
+    const url = req.originalUrl;
+    const q = url.indexOf('?');
+    const rawPath = q === -1 ? url : url.slice(0, q);
+    const query = q === -1 ? '' : url.slice(q);
+    const cleaned = posix.normalize(rawPath);
+    if (cleaned !== rawPath && cleaned + '/' !== rawPath) {
+      redirect(res, cleaned, query);
+      return;
+    }
+    if (SUBTREES[node].includes(rawPath)) {
+      redirect(res, `${rawPath}/`, query);
+      return;
+    }
+    let parts: string[];
+    try {
+      parts = rawPath.split('/').slice(1).map(decodeURIComponent);
+    } catch {
+      throw new BadRequestError(`Invalid URL encoding in ${rawPath}`);
+    }
+    if (parts.length > 3 && parts[parts.length - 1] === '') parts.pop();
+    const collection = parts[2] ?? '';
+
+    let found: { route: CompiledRoute; params: Record<string, string> } | undefined;
+    let pathMatched = false;
+    for (const route of routes) {
+      const params = match(route, parts);
+      if (params === null) continue;
+      pathMatched = true;
+      if (route.def.method === req.method) {
+        found = { route, params };
+        break;
+      }
+    }
+    if (!pathMatched && !COLLECTIONS[node].includes(collection)) throw new NotFoundError('404 page not found');
+
+    const params = found?.params ?? {};
+    if (found) {
+      validateParams(params);
+      found.route.def.beforeAuth?.({ req, params });
+    }
+    if (!found?.route.def.alwaysAvailable && !deps.isRunning()) throw new UnavailableError();
+    deps.health.countRequest();
+    const identity = await authenticate(req, res);
+    // [ref rest-api §4.6] an ESS's own credentials are for the SPI only.
+    if (identity === null || identity.role === 'edgeNode') throw new UnauthorizedError();
+    if (!found) throw pathMatched ? new MethodNotAllowedError() : new BadRequestError('');
+
+    if (node === 'ESS' && found.route.def.path.startsWith('/api/v1/objects/{orgID}')) params.orgID = deps.objects.node.orgID;
+    else if (node === 'CSS' && params.orgID !== undefined && !found.route.def.path.startsWith('/api/v1/organizations')) {
+      await requireKnownOrg(deps, params.orgID);
+    }
+    await found.route.def.handler({ req, res, deps, params, identity });
+  }
+
+  return (req, res, next) => {
+    dispatch(req, res).catch(next);
+  };
+}
+
+/**
+ * Objects of an org nobody created would be unreachable by any ESS; refuse them with the
+ * remedy rather than store them.
+ */
+async function requireKnownOrg(deps: ApiDeps, org: string): Promise<void> {
+  if (deps.objects.node.orgID !== '') {
+    if (org !== deps.objects.node.orgID) throw new NotFoundError(`Organization (${org}) is not served by this CSS, which serves ${deps.objects.node.orgID} only`);
+    return;
+  }
+  if ((await deps.store.getOrganization(org)) === null) {
+    throw new NotFoundError(`Organization (${org}) is not known to this CSS; create it with PUT /api/v1/organizations/${org}`);
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Object metadata routes and per-type listings. [ref rest-api §1.2 O1–O6]
+ */
+import {
+  BadRequestError,
+  NotFoundError,
+  UnauthorizedError,
+  decodeFields,
+  DecodeError,
+  decodeObjectUpdate,
+  orderedMetaData,
+  parseGoBool,
+} from '../../model/index.js';
+import { receivedObjects, toObjectDestinationPolicy } from '../../sync/object-queries.js';
+import { canDeleteObject, canManageWebhooks, canWrite, filterReadable, readLevel, readableObject } from '../authz.js';
+import { queryString, readJson, sendJson, sendNoContent } from '../http.js';
+import type { RouteContext } from '../context.js';
+
+function boolParam(ctx: RouteContext, name: string): boolean | undefined {
+  const raw = queryString(ctx.req, name);
+  if (raw === undefined || raw === '') return undefined;
+  const v = parseGoBool(raw);
+  if (v === undefined) throw new BadRequestError(`Invalid value (${raw}) for the ${name} parameter, expected a boolean`);
+  return v;
+}
+
+/** O1: metadata of one object. */
+export async function getObject(ctx: RouteContext): Promise<void> {
+  const { orgID, objectType, objectID } = ctx.params as { orgID: string; objectType: string; objectID: string };
+  const obj = await readableObject(ctx, orgID, objectType, objectID);
+  sendJson(ctx.res, orderedMetaData(obj.meta));
+}
+
+/** O2: create or replace an object, optionally with inline base64 data. */
+export async function putObject(ctx: RouteContext): Promise<void> {
+  const { orgID, objectType, objectID } = ctx.params as { orgID: string; objectType: string; objectID: string };
+  const body = await readJson(ctx.req, ctx.deps.maxRequestBodySize, 'Invalid JSON for update. Error: ');
+  const update = decodeObjectUpdate(body);
+  // [ref rest-api §1.2 O2] the write check runs on the payload, before validation.
+  const target = { ...update.meta, destinationOrgID: update.meta.destinationOrgID || orgID };
+  if (!(await canWrite(ctx, orgID, target))) throw new UnauthorizedError();
+  await ctx.deps.objects.update(orgID, objectType, objectID, update, { orgID: ctx.identity.orgID, userID: ctx.identity.userID });
+  sendNoContent(ctx.res);
+}
+
+/** O3: delete an object. */
+export async function deleteObject(ctx: RouteContext): Promise<void> {
+  const { orgID, objectType, objectID } = ctx.params as { orgID: string; objectType: string; objectID: string };
+  await canDeleteObject(ctx, orgID, objectType, objectID);
+  await ctx.deps.objects.delete(orgID, objectType, objectID);
+  sendNoContent(ctx.res);
+}
+
+/** O4 / O5: objects of one type, received ones by default, every one with `all_objects=true`. */
+export async function listObjects(ctx: RouteContext): Promise<void> {
+  const { orgID, objectType } = ctx.params as { orgID: string; objectType: string };
+  const all = boolParam(ctx, 'all_objects');
+  const received = boolParam(ctx, 'received') ?? false;
+  const level = await readLevel(ctx, orgID, objectType);
+  if (level === 'none') throw new UnauthorizedError();
+  const { store } = ctx.deps;
+  if (all === true) {
+    const objs = filterReadable(ctx, level, await store.listObjects({ org: orgID, objectType }));
+    if (objs.length === 0) throw new NotFoundError();
+    const registered = await store.listDestinations(orgID);
+    sendJson(ctx.res, objs.map((o) => toObjectDestinationPolicy(o, registered)));
+    return;
+  }
+  const objs = filterReadable(ctx, level, await receivedObjects(store, orgID, objectType, received));
+  if (objs.length === 0) throw new NotFoundError();
+  sendJson(
+    ctx.res,
+    objs.map((o) => orderedMetaData(o.meta)),
+  );
+}
+
+/** O6: register or delete a webhook for an object type. An unknown action is a quiet no-op. */
+export async function putWebhook(ctx: RouteContext): Promise<void> {
+  const { orgID, objectType } = ctx.params as { orgID: string; objectType: string };
+  if (!(await canManageWebhooks(ctx, orgID, objectType))) throw new UnauthorizedError();
+  const body = await readJson(ctx.req, ctx.deps.maxRequestBodySize, 'Invalid JSON for update. Error: ');
+  let fields: Record<string, unknown>;
+  try {
+    fields = decodeFields(body, { action: 'string', url: 'string' }, 'webhookUpdate');
+  } catch (e) {
+    if (e instanceof DecodeError) throw new BadRequestError(`Invalid JSON for update. Error: ${e.message}`);
+    throw e;
+  }
+  const action = String(fields.action ?? '').toLowerCase();
+  const url = String(fields.url ?? '');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new BadRequestError('Invalid webhook');
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new BadRequestError('Invalid destination data URI');
+  const hook = { orgID, objectType, url };
+  // [ref rest-api §1.2 O6] an unknown action answers 204 and does nothing.
+  if (action === 'register') await ctx.deps.store.addWebhook(hook);
+  else if (action === 'delete') await ctx.deps.store.removeWebhook(hook);
+  sendNoContent(ctx.res);
+}

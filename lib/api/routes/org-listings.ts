@@ -1,0 +1,141 @@
+/**
+ * `GET /api/v1/objects/{org}?…`: the CSS-wide listings by destination policy, by filters,
+ * and of object types. [ref rest-api §1.2 O18–O20]
+ */
+import { BadRequestError, NotFoundError, UnauthorizedError, orderedMetaData, parseGoBool } from '../../model/index.js';
+import {
+  filteredObjects,
+  objectTypes,
+  policyObjects,
+  toObjectDestinationPolicy,
+  type ObjectFilters,
+} from '../../sync/object-queries.js';
+import type { StoredObject } from '../../store/types.js';
+import { isListingRole, readLevel, filterReadable } from '../authz.js';
+import { queryString, sendJson } from '../http.js';
+import type { RouteContext } from '../context.js';
+
+function boolQuery(ctx: RouteContext, name: string): boolean | undefined {
+  const raw = queryString(ctx.req, name);
+  if (raw === undefined || raw === '') return undefined;
+  const v = parseGoBool(raw);
+  if (v === undefined) throw new BadRequestError(`Invalid value (${raw}) for the ${name} parameter, expected a boolean`);
+  return v;
+}
+
+function serviceQuery(raw: string, name: string): { orgID: string; serviceName: string } {
+  const [orgID = '', serviceName = '', ...rest] = raw.split('/');
+  if (orgID === '' || serviceName === '' || rest.length > 0) {
+    throw new BadRequestError(`Invalid ${name} (${raw}), expected serviceOrgID/serviceName`);
+  }
+  return { orgID, serviceName };
+}
+
+/** RFC3339 → Unix nanoseconds, as the reference's filters `since`. */
+function rfc3339Nanos(raw: string, name: string): number {
+  const ms = Date.parse(raw);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(raw) || Number.isNaN(ms)) throw new BadRequestError(`Invalid ${name} (${raw}), expected an RFC3339 time`);
+  return ms * 1e6;
+}
+
+/** Keeps what the caller may see: per type, everything (full access) or the public ones. */
+async function visible(ctx: RouteContext, org: string, objs: StoredObject[]): Promise<StoredObject[]> {
+  const levels = new Map<string, Awaited<ReturnType<typeof readLevel>>>();
+  const out: StoredObject[] = [];
+  for (const o of objs) {
+    const type = o.meta.objectType;
+    let level = levels.get(type);
+    if (level === undefined) {
+      level = await readLevel(ctx, org, type);
+      levels.set(type, level);
+    }
+    out.push(...filterReadable(ctx, level, [o]));
+  }
+  return out;
+}
+
+function nonEmpty<T>(list: T[]): T[] {
+  if (list.length === 0) throw new NotFoundError();
+  return list;
+}
+
+async function byPolicy(ctx: RouteContext, org: string): Promise<void> {
+  const received = boolQuery(ctx, 'received') ?? false;
+  const service = queryString(ctx.req, 'service');
+  const sinceRaw = queryString(ctx.req, 'since');
+  let since: number | undefined;
+  if (sinceRaw !== undefined && sinceRaw !== '') {
+    since = Number(sinceRaw);
+    if (!/^\d+$/.test(sinceRaw) || since < 1) throw new BadRequestError(`Invalid since (${sinceRaw}), expected an integer of Unix nanoseconds ≥ 1`);
+  }
+  const objs = await policyObjects(ctx.deps.store, org, {
+    received,
+    ...(since !== undefined ? { since } : {}),
+    ...(service !== undefined && service !== '' ? { service: serviceQuery(service, 'service') } : {}),
+  });
+  const registered = await ctx.deps.store.listDestinations(org);
+  sendJson(ctx.res, nonEmpty(await visible(ctx, org, objs)).map((o) => toObjectDestinationPolicy(o, registered)));
+}
+
+function parseFilters(ctx: RouteContext): ObjectFilters {
+  const f: ObjectFilters = {};
+  const q = (name: string): string | undefined => {
+    const v = queryString(ctx.req, name);
+    return v === '' ? undefined : v;
+  };
+  const dp = boolQuery(ctx, 'destinationPolicy');
+  if (dp !== undefined) f.destinationPolicy = dp;
+  if (dp === true) {
+    const svc = q('dpService');
+    if (svc !== undefined) f.dpService = serviceQuery(svc, 'dpService');
+    const prop = q('dpPropertyName');
+    if (prop !== undefined) f.dpPropertyName = prop;
+    const since = q('since');
+    if (since !== undefined) f.since = rfc3339Nanos(since, 'since');
+  }
+  const type = q('objectType');
+  if (type !== undefined) {
+    f.objectType = type;
+    const id = q('objectID');
+    if (id !== undefined) f.objectID = id;
+  }
+  const destType = q('destinationType');
+  if (destType !== undefined) {
+    f.destinationType = destType;
+    const destID = q('destinationID');
+    if (destID !== undefined) f.destinationID = destID;
+  }
+  const noData = boolQuery(ctx, 'noData');
+  if (noData !== undefined) f.noData = noData;
+  const exp = q('expirationTimeBefore');
+  if (exp !== undefined) f.expirationTimeBefore = rfc3339Nanos(exp, 'expirationTimeBefore') / 1e6;
+  const deleted = boolQuery(ctx, 'deleted');
+  if (deleted !== undefined) f.deleted = deleted;
+  return f;
+}
+
+/** GET /api/v1/objects/{org}: the first non-empty of the three selectors decides, and must be true. */
+export async function orgListing(ctx: RouteContext): Promise<void> {
+  const org = ctx.params.orgID ?? '';
+  if (ctx.deps.objects.node.nodeType === 'ESS') throw new BadRequestError('');
+  if (!isListingRole(ctx)) throw new UnauthorizedError();
+  const selectors = ['destination_policy', 'filters', 'list_object_type'] as const;
+  const chosen = selectors.find((s) => (queryString(ctx.req, s) ?? '') !== '');
+  if (chosen === undefined) throw new BadRequestError('');
+  if (parseGoBool(queryString(ctx.req, chosen) ?? '') !== true) throw new BadRequestError('');
+  const store = ctx.deps.store;
+  switch (chosen) {
+    case 'destination_policy':
+      return byPolicy(ctx, org);
+    case 'filters': {
+      const objs = await visible(ctx, org, await filteredObjects(store, org, parseFilters(ctx)));
+      sendJson(ctx.res, nonEmpty(objs).map((o) => orderedMetaData(o.meta)));
+      return;
+    }
+    case 'list_object_type': {
+      const objs = await visible(ctx, org, await store.listObjects({ org }));
+      sendJson(ctx.res, nonEmpty(objectTypes(objs)));
+      return;
+    }
+  }
+}

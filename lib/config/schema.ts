@@ -1,0 +1,364 @@
+/**
+ * The configuration schema: one zod object whose fields accept the loose values that files,
+ * environment variables and flags produce (strings everywhere except YAML/JSON), turn them into
+ * typed values, and report every bad key in one pass. [ref sync-protocol §7]
+ *
+ * Imports nothing of ours (DESIGN.md: config is a leaf).
+ */
+import * as z from 'zod';
+
+export type NodeType = 'CSS' | 'ESS';
+export type ListeningType = 'secure' | 'unsecure' | 'both' | 'unix' | 'secure-unix';
+/** The reference's list, canonicalised; `wiotp` is refused (the Watson IoT Platform is gone). */
+export type CommunicationProtocol = 'http' | 'mqtt' | 'http,mqtt';
+export type StorageProvider = 'sqlite' | 'mongo';
+export type AuthenticationHandler = 'preset' | 'dummy';
+/** pino level names. */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export type LogTraceDestination = 'stdout' | 'file';
+
+/**
+ * The validated configuration of one node. Names are our file format; the comment gives the
+ * reference's environment variable. Strings default to '' and ports to 0 where the reference uses
+ * those as "not set". Paths are absolute once `loadConfig` returns.
+ */
+export interface Config {
+  /** NODE_TYPE. The `edgesync css|ess` subcommand overrides it. */
+  readonly nodeType: NodeType;
+  /** LISTENING_TYPE. CSS: `secure` when a certificate pair is set, else `unsecure`; ESS: `secure`. */
+  readonly listeningType: ListeningType;
+  /** LISTENING_ADDRESS. Bind address ('' = all interfaces), or the socket path in unix modes. Default 127.0.0.1 (divergence: reference ''). */
+  readonly listeningAddress: string;
+  /** UNIX_SOCKET_FILE_PERMISSIONS, given as an octal string ('0660'), held as a mode number. */
+  readonly unixSocketFilePermissions: number;
+  /** SECURE_LISTENING_PORT (8443); 0 = a random port. */
+  readonly secureListeningPort: number;
+  /** UNSECURE_LISTENING_PORT (8080); 0 = a random port. */
+  readonly unsecureListeningPort: number;
+  /** SERVER_CERTIFICATE: PEM text, or an absolute file path. '' = none (an ESS makes its own). */
+  readonly serverCertificate: string;
+  /** SERVER_KEY: PEM text, or an absolute file path. '' = none. */
+  readonly serverKey: string;
+  /** AUTHENTICATION_HANDLER. Default `preset` (divergence: reference `dummy`). */
+  readonly authenticationHandler: AuthenticationHandler;
+  /** PERSISTENCE_ROOT_PATH, absolute. Default ./data (reference /var/edge-sync-service/persist). */
+  readonly persistenceRootPath: string;
+  /** ORG_ID. Required on an ESS; on a CSS, set = single-org mode, '' = multi-org. */
+  readonly orgID: string;
+  /** DESTINATION_TYPE. Required on an ESS; always `Cloud` on a CSS. */
+  readonly destinationType: string;
+  /** DESTINATION_ID. Required on an ESS; always `Cloud` on a CSS. */
+  readonly destinationID: string;
+  /** COMMUNICATION_PROTOCOL. Default `http` (divergence: reference `mqtt`). */
+  readonly communicationProtocol: CommunicationProtocol;
+  /** HTTP_CSS_HOST: host name or IP of the CSS (an http ESS). */
+  readonly httpCSSHost: string;
+  /** HTTP_CSS_PORT; 0 = not set. */
+  readonly httpCSSPort: number;
+  /** HTTP_CSS_USE_SSL (false). */
+  readonly httpCSSUseSSL: boolean;
+  /** HTTP_CSS_CA_CERTIFICATE: PEM text or an absolute file path; '' = system CAs. */
+  readonly httpCSSCACertificate: string;
+  /** HTTP_POLLING_INTERVAL, seconds (10). */
+  readonly httpPollingInterval: number;
+  /** STORAGE_PROVIDER. The reference's `bolt` and `inmemory` become `sqlite`. */
+  readonly storageProvider: StorageProvider;
+  /** MONGO_ADDRESS_CSV: a mongodb:// URI, as the reference's code uses it. */
+  readonly mongoAddressCsv: string;
+  /** MONGO_DB_NAME (d_edge). */
+  readonly mongoDbName: string;
+  /** MONGO_AUTH_DB_NAME (admin). */
+  readonly mongoAuthDbName: string;
+  /** MONGO_USERNAME. */
+  readonly mongoUsername: string;
+  /** MONGO_PASSWORD. */
+  readonly mongoPassword: string;
+  /** MONGO_USE_SSL (false). */
+  readonly mongoUseSSL: boolean;
+  /** MONGO_CA_CERTIFICATE (alias MONGO_SSL_CA_FILE): PEM text or an absolute file path. */
+  readonly mongoCACertificate: string;
+  /** MAX_DATA_CHUNK_SIZE, bytes (5 MiB). */
+  readonly maxDataChunkSize: number;
+  /** RESEND_INTERVAL, seconds (10). */
+  readonly resendInterval: number;
+  /** ESS_PING_INTERVAL, hours (1). */
+  readonly essPingInterval: number;
+  /** REMOVE_ESS_REGISTRATION_TIME, days (30); 0 = never. */
+  readonly removeESSRegistrationTime: number;
+  /** OBJECT_ACTIVATION_INTERVAL, seconds (30). */
+  readonly objectActivationInterval: number;
+  /** STORAGE_MAINTENANCE_INTERVAL, seconds (30). */
+  readonly storageMaintenanceInterval: number;
+  /** SHUTDOWN_QUIESCE_TIME, seconds (60): the longest a graceful stop may drain. */
+  readonly shutdownQuiesceTime: number;
+  /** LOG_LEVEL: reference names (TRACE..FATAL, NONE) mapped to pino levels. Default info. */
+  readonly logLevel: LogLevel;
+  /** LOG_TRACE_DESTINATION. Default stdout (divergence: reference file). */
+  readonly logTraceDestination: LogTraceDestination;
+  /** LOG_ROOT_PATH, absolute; used when logTraceDestination is `file`. Default <persistenceRootPath>/log. */
+  readonly logRootPath: string;
+  /** LOG_FILE_NAME (sync-service); the file is <logRootPath>/<logFileName>.log. */
+  readonly logFileName: string;
+  /** BROKER_ADDRESS (localhost). Not used until MQTT lands. */
+  readonly brokerAddress: string;
+  /** BROKER_PORT (1883). */
+  readonly brokerPort: number;
+  /** MQTT_USE_SSL (true, as in the reference). */
+  readonly mqttUseSSL: boolean;
+  /** MQTT_USER_NAME. */
+  readonly mqttUserName: string;
+  /** MQTT_PASSWORD. */
+  readonly mqttPassword: string;
+  /** MQTT_CA_CERTIFICATE (broker/ca/ca.cert.pem under persistenceRootPath): PEM or absolute path. */
+  readonly mqttCACertificate: string;
+  /** EDGESYNC_MAX_BODY_SIZE (ours), bytes (64 MiB): limit of JSON bodies and inline base64 data. */
+  readonly maxRequestBodySize: number;
+  /** EDGESYNC_MAX_DATA_SIZE (ours), bytes of data per object; 0 = unlimited. */
+  readonly maxDataSize: number;
+}
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const fail = <T>(message: string): Parsed<T> => ({ ok: false, message });
+
+/** A value for an error message; secrets are only ever rejected for their type, never echoed. */
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v);
+  if (Array.isArray(v)) return 'a list';
+  if (v === null) return 'null';
+  if (typeof v === 'object') return 'a mapping';
+  return typeof v === 'number' || typeof v === 'boolean' ? String(v) : typeof v;
+}
+
+/** Wraps a parser so its failure becomes an issue at this key; other keys keep being checked. */
+function scalar<T>(parse: (v: unknown) => Parsed<T>) {
+  return z.unknown().transform((v, ctx): T => {
+    const r = parse(v);
+    if (r.ok) return r.value;
+    ctx.addIssue({ code: 'custom', message: r.message });
+    return z.NEVER;
+  });
+}
+
+/** Only the kind of a rejected value: a string field may hold a secret (a password written unquoted in YAML). */
+const kind = (v: unknown): string => (Array.isArray(v) ? 'a list' : v === null ? 'null' : typeof v === 'object' ? 'a mapping' : `a ${typeof v}`);
+const str = () => scalar((v) => (typeof v === 'string' ? ok(v) : fail<string>(`must be a string, got ${kind(v)} (quote it in YAML)`)));
+
+/** Integers only: `8080` or "8080"; "8080.5", "abc", "" are errors, never a default. */
+const int = (min: number, max: number) =>
+  scalar((v) => {
+    const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*[+-]?\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n)) return fail<number>(`must be an integer, got ${show(v)}`);
+    if (n < min || n > max) return fail<number>(`must be between ${min} and ${max}, got ${n}`);
+    return ok(n);
+  });
+
+// Go strconv.ParseBool spellings, which is what the reference's users write in env and sync.conf.
+const TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
+const FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
+const bool = () =>
+  scalar((v) => {
+    if (typeof v === 'boolean') return ok(v);
+    if (typeof v === 'string' && TRUE.has(v.trim())) return ok(true);
+    if (typeof v === 'string' && FALSE.has(v.trim())) return ok(false);
+    return fail<boolean>(`must be a boolean (true/false, 1/0, t/f), got ${show(v)}`);
+  });
+
+/** Case-insensitive choice; `aliases` maps other accepted spellings (lower-case) to a value. */
+function oneOf<T extends string>(values: readonly T[], aliases: Readonly<Record<string, T>> = {}) {
+  const all = new Map<string, T>(values.map((x) => [x.toLowerCase(), x]));
+  for (const [k, x] of Object.entries(aliases)) all.set(k, x);
+  return scalar((v) => {
+    const hit = typeof v === 'string' ? all.get(v.trim().toLowerCase()) : undefined;
+    return hit !== undefined ? ok(hit) : fail<T>(`must be one of ${values.join(', ')}; got ${show(v)}`);
+  });
+}
+
+/** Letters and digits of any script plus `| ! @ # $ ^ * - _ .  ~`, as the reference requires of org, type and id. */
+const NAME = /^[a-zA-Z0-9|!@#$^*\-_.~\p{L}\p{N}]*$/u;
+const name = () =>
+  scalar((v) => {
+    if (typeof v !== 'string') return fail<string>(`must be a string, got ${show(v)} (quote it in YAML)`);
+    if (!NAME.test(v) || v === '.' || v === '..') return fail<string>(`contains invalid characters: ${show(v)}`);
+    return ok(v);
+  });
+
+/** The CSS host is put into `http(s)://host:port`; a URL or a path here would be garbage. */
+const host = () =>
+  scalar((v) => {
+    if (typeof v !== 'string') return fail<string>(`must be a string, got ${show(v)}`);
+    if (/[/\s]|:\/\//.test(v)) return fail<string>(`must be a host name or IP address, not a URL, got ${show(v)}`);
+    return ok(v);
+  });
+
+// YAML 1.2 reads an unquoted 0660 as the decimal 660, so only a string can say what the user meant.
+const fileMode = () =>
+  scalar((v) => {
+    if (typeof v !== 'string') return fail<number>(`must be a quoted octal string such as "0660", got ${show(v)}`);
+    const m = /^\s*0?o?([0-7]{3,4})\s*$/.exec(v);
+    return m?.[1] !== undefined ? ok(parseInt(m[1], 8)) : fail<number>(`must be an octal mode such as "0660", got ${show(v)}`);
+  });
+
+/** `http`, `mqtt` or the CSS's hybrid `http,mqtt` (any order, any case). [ref config.go ValidateConfig] */
+const protocol = () =>
+  scalar((v) => {
+    if (typeof v !== 'string') return fail<CommunicationProtocol>(`must be a string, got ${show(v)}`);
+    const parts = new Set(v.split(',').map((p) => p.trim().toLowerCase()));
+    if (parts.has('wiotp')) return fail<CommunicationProtocol>('wiotp (Watson IoT Platform) is not supported by edgesync; use http or mqtt');
+    const unknown = [...parts].filter((p) => p !== 'http' && p !== 'mqtt');
+    if (unknown.length > 0 || parts.size === 0) return fail<CommunicationProtocol>(`must be http, mqtt or http,mqtt; got ${show(v)}`);
+    return ok<CommunicationProtocol>(parts.size === 2 ? 'http,mqtt' : parts.has('http') ? 'http' : 'mqtt');
+  });
+
+const logLevel = () =>
+  oneOf<LogLevel>(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
+    warning: 'warn',
+    none: 'silent',
+    // The reference's STATUS prints only status lines, just above NONE: the closest pino level is fatal.
+    status: 'fatal',
+  });
+
+const MIB = 1024 * 1024;
+const DAY_S = 86_400;
+
+/** Every key a user can set, with its parser and default. Keys without a default are derived in `finish`. */
+const fields = z.object({
+  nodeType: oneOf<NodeType>(['CSS', 'ESS']).default('CSS'),
+  listeningType: oneOf<ListeningType>(['secure', 'unsecure', 'both', 'unix', 'secure-unix']).optional(),
+  listeningAddress: str().optional(),
+  unixSocketFilePermissions: fileMode().default(0o660),
+  secureListeningPort: int(0, 65535).default(8443),
+  unsecureListeningPort: int(0, 65535).default(8080),
+  serverCertificate: str().default(''),
+  serverKey: str().default(''),
+  authenticationHandler: oneOf<AuthenticationHandler>(['preset', 'dummy']).default('preset'),
+  persistenceRootPath: str().default('./data'),
+  orgID: name().default(''),
+  destinationType: name().default(''),
+  destinationID: name().default(''),
+  communicationProtocol: protocol().default('http'),
+  httpCSSHost: host().default(''),
+  httpCSSPort: int(0, 65535).default(0),
+  httpCSSUseSSL: bool().default(false),
+  httpCSSCACertificate: str().default(''),
+  httpPollingInterval: int(1, 3600).default(10),
+  storageProvider: oneOf<StorageProvider>(['sqlite', 'mongo'], { bolt: 'sqlite', inmemory: 'sqlite' }).default('sqlite'),
+  mongoAddressCsv: str().default('mongodb://localhost:27017'),
+  mongoDbName: str().default('d_edge'),
+  mongoAuthDbName: str().default('admin'),
+  mongoUsername: str().default(''),
+  mongoPassword: str().default(''),
+  mongoUseSSL: bool().default(false),
+  mongoCACertificate: str().default(''),
+  // MQTT packets are at most 256 MiB; 1 KiB keeps the per-chunk overhead sane.
+  maxDataChunkSize: int(1024, 256 * MIB).default(5 * MIB),
+  resendInterval: int(1, 3600).default(10),
+  essPingInterval: int(1, 24 * 365).default(1),
+  removeESSRegistrationTime: int(0, 3650).default(30),
+  objectActivationInterval: int(1, DAY_S).default(30),
+  storageMaintenanceInterval: int(1, DAY_S).default(30),
+  shutdownQuiesceTime: int(0, 3600).default(60),
+  logLevel: logLevel().default('info'),
+  logTraceDestination: oneOf<LogTraceDestination>(['stdout', 'file']).default('stdout'),
+  logRootPath: str().default(''),
+  logFileName: str().default('sync-service'),
+  brokerAddress: str().default('localhost'),
+  brokerPort: int(1, 65535).default(1883),
+  mqttUseSSL: bool().default(true),
+  mqttUserName: str().default(''),
+  mqttPassword: str().default(''),
+  mqttCACertificate: str().default('broker/ca/ca.cert.pem'),
+  maxRequestBodySize: int(1024, Number.MAX_SAFE_INTEGER).default(64 * MIB),
+  maxDataSize: int(0, Number.MAX_SAFE_INTEGER).default(0),
+});
+
+/** Field names, the keys of our config file. */
+export type ConfigKey = keyof typeof fields.shape;
+/** Every field name, in schema order. */
+export const CONFIG_KEYS = Object.keys(fields.shape) as readonly ConfigKey[];
+/** Fields that are booleans: they take `--x` / `--no-x` on the command line. */
+export const BOOLEAN_KEYS: ReadonlySet<ConfigKey> = new Set<ConfigKey>(['httpCSSUseSSL', 'mongoUseSSL', 'mqttUseSSL']);
+
+type Fields = z.output<typeof fields>;
+
+/** Loopback by default so a plain `npm start` exposes nothing (divergence: reference '' = all interfaces). */
+export const DEFAULT_LISTENING_ADDRESS = '127.0.0.1';
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/i;
+const isUnix = (t: ListeningType | undefined): boolean => t === 'unix' || t === 'secure-unix';
+
+/**
+ * Rules across keys. They run even when some keys failed (so one run reports everything), but a
+ * rule only looks at keys that parsed: `failed` holds the others.
+ */
+function crossChecks(v: Fields, ctx: z.RefinementCtx<Fields>): void {
+  const failed = new Set(ctx.issues.map((i) => i.path?.[0]));
+  const valid = (...keys: ConfigKey[]): boolean => keys.every((k) => !failed.has(k));
+  const issue = (key: ConfigKey, message: string): void => ctx.addIssue({ code: 'custom', path: [key], message });
+  const ess = valid('nodeType') && v.nodeType === 'ESS';
+  const css = valid('nodeType') && v.nodeType === 'CSS';
+
+  if (ess) {
+    // [ref config.go ValidateConfig] an ESS is addressed as org/type/id.
+    for (const k of ['orgID', 'destinationType', 'destinationID'] as const) if (valid(k) && v[k] === '') issue(k, 'is required on an ESS');
+    if (valid('communicationProtocol') && v.communicationProtocol === 'http,mqtt')
+      issue('communicationProtocol', 'an ESS uses exactly one protocol: http or mqtt');
+    if (valid('communicationProtocol') && v.communicationProtocol === 'http') {
+      if (valid('httpCSSHost') && v.httpCSSHost === '') issue('httpCSSHost', 'is required on an ESS that talks http');
+      if (valid('httpCSSPort') && v.httpCSSPort === 0) issue('httpCSSPort', 'is required on an ESS that talks http');
+    }
+    if (valid('storageProvider') && v.storageProvider === 'mongo') issue('storageProvider', 'mongo is for a CSS; an ESS stores on sqlite');
+  }
+
+  if (valid('serverCertificate', 'serverKey')) {
+    const cert = v.serverCertificate !== '';
+    const key = v.serverKey !== '';
+    if (cert && !key) issue('serverKey', 'is required when serverCertificate is set');
+    if (key && !cert) issue('serverCertificate', 'is required when serverKey is set');
+    const secure = v.listeningType === 'secure' || v.listeningType === 'both';
+    if (css && valid('listeningType') && secure && !cert && !key)
+      issue('listeningType', `${v.listeningType ?? ''} on a CSS needs serverCertificate and serverKey`);
+  }
+
+  if (valid('listeningType') && isUnix(v.listeningType)) {
+    if (css) issue('listeningType', `${v.listeningType ?? ''} is for an ESS only`);
+    if (valid('listeningAddress') && (v.listeningAddress ?? '') === '') issue('listeningAddress', 'must name the socket file when listening on a unix socket');
+  }
+
+  // The dummy authenticator accepts anyone: it may only be reachable from this machine (DESIGN.md).
+  if (valid('authenticationHandler', 'listeningType', 'listeningAddress') && v.authenticationHandler === 'dummy' && !isUnix(v.listeningType)) {
+    const address = v.listeningAddress ?? DEFAULT_LISTENING_ADDRESS;
+    if (!LOOPBACK.test(address)) issue('authenticationHandler', `dummy accepts anyone, so it listens on loopback only, not on ${JSON.stringify(address)}`);
+  }
+
+  // [ref config.go] a password without a user name cannot authenticate; the reference refuses it too.
+  if (valid('communicationProtocol', 'mqttUserName', 'mqttPassword') && v.communicationProtocol.includes('mqtt') && v.mqttPassword !== '' && v.mqttUserName === '')
+    issue('mqttUserName', 'is required when mqttPassword is set');
+  // The reference silently skips Mongo auth unless both are set; we say so instead.
+  if (valid('mongoUsername', 'mongoPassword') && (v.mongoUsername === '') !== (v.mongoPassword === ''))
+    issue(v.mongoUsername === '' ? 'mongoUsername' : 'mongoPassword', 'mongoUsername and mongoPassword go together');
+}
+
+/** Values that depend on other keys. Runs only when every key and rule passed. */
+function finish(v: Fields): Config {
+  const css = v.nodeType === 'CSS';
+  const pair = v.serverCertificate !== '' && v.serverKey !== '';
+  return {
+    ...v,
+    listeningType: v.listeningType ?? (css ? (pair ? 'secure' : 'unsecure') : 'secure'),
+    listeningAddress: v.listeningAddress ?? DEFAULT_LISTENING_ADDRESS,
+    // [ref sync-protocol §7] the CSS is always Cloud/Cloud, whatever was configured.
+    destinationType: css ? 'Cloud' : v.destinationType,
+    destinationID: css ? 'Cloud' : v.destinationID,
+  };
+}
+
+/**
+ * The one schema. Input: a record of raw values keyed by field name (strings, numbers, booleans;
+ * `undefined` = not set). Output: a `Config` whose paths are still as written (`loadConfig`
+ * resolves them). Issue paths are `[fieldName]`.
+ */
+export const configSchema = fields.superRefine(crossChecks, { when: () => true }).transform(finish);
+
+/** Per-field parsers, to check a value outside a whole-config parse (e.g. a NODE_TYPE the subcommand overrides). */
+export const fieldSchemas = fields.shape;

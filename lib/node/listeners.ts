@@ -1,0 +1,108 @@
+/**
+ * The HTTP(S) servers of a node, per LISTENING_TYPE: plain, TLS, both, or a unix socket.
+ * [ref sync-protocol §7 ListeningType]
+ */
+import { chmod, rm } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { RequestListener } from 'node:http';
+import type { Config } from '../config/index.js';
+
+export interface Listener {
+  server: http.Server;
+  /** e.g. `https://127.0.0.1:8443` or `unix:/path/sock` */
+  url: string;
+  protocol: 'http' | 'https';
+}
+
+export interface Tls {
+  certPem: string;
+  keyPem: string;
+}
+
+function listen(server: http.Server, target: { port: number; host: string } | { path: string }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const done = (): void => {
+      server.off('error', reject);
+      resolve();
+    };
+    if ('path' in target) server.listen(target.path, done);
+    else server.listen(target.port, target.host, done);
+  });
+}
+
+function hostForUrl(host: string): string {
+  if (host === '' || host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function configure(server: http.Server): http.Server {
+  // Data uploads may legitimately take long; a stalled header is not.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 65_000;
+  return server;
+}
+
+export async function startListeners(config: Config, handler: RequestListener, tls: Tls | null): Promise<Listener[]> {
+  const needTls = config.listeningType === 'secure' || config.listeningType === 'both' || config.listeningType === 'secure-unix';
+  if (needTls && tls === null) throw new Error(`LISTENING_TYPE ${config.listeningType} needs a certificate`);
+  const makeHttps = (): http.Server => configure(https.createServer({ cert: tls?.certPem, key: tls?.keyPem }, handler) as unknown as http.Server);
+  const makeHttp = (): http.Server => configure(http.createServer(handler));
+  const out: Listener[] = [];
+  const host = config.listeningAddress;
+  const tcp = async (server: http.Server, port: number, protocol: 'http' | 'https'): Promise<void> => {
+    await listen(server, { port, host: host === '' ? '0.0.0.0' : host });
+    const addr = server.address() as AddressInfo;
+    out.push({ server, protocol, url: `${protocol}://${hostForUrl(host)}:${addr.port}` });
+  };
+  const unix = async (server: http.Server, protocol: 'http' | 'https'): Promise<void> => {
+    // A socket file left by a crash would make listen fail with EADDRINUSE.
+    await rm(host, { force: true });
+    await listen(server, { path: host });
+    await chmod(host, config.unixSocketFilePermissions);
+    out.push({ server, protocol, url: `unix:${host}` });
+  };
+  switch (config.listeningType) {
+    case 'unsecure':
+      await tcp(makeHttp(), config.unsecureListeningPort, 'http');
+      break;
+    case 'secure':
+      await tcp(makeHttps(), config.secureListeningPort, 'https');
+      break;
+    case 'both':
+      await tcp(makeHttps(), config.secureListeningPort, 'https');
+      await tcp(makeHttp(), config.unsecureListeningPort, 'http');
+      break;
+    case 'unix':
+      await unix(makeHttp(), 'http');
+      break;
+    case 'secure-unix':
+      await unix(makeHttps(), 'https');
+      break;
+  }
+  return out;
+}
+
+/**
+ * Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts what is left.
+ * Idle keep-alive connections are closed at once so they do not hold the stop.
+ */
+export async function stopListeners(listeners: readonly Listener[], graceMs: number): Promise<void> {
+  await Promise.all(
+    listeners.map(
+      (l) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(() => l.server.closeAllConnections(), graceMs);
+          l.server.close(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+          l.server.closeIdleConnections();
+        }),
+    ),
+  );
+}

@@ -1,0 +1,171 @@
+/**
+ * Wiring shared by the CSS and the ESS: storage, authentication, TLS, the API and its
+ * listeners, and an orderly stop. css.ts and ess.ts choose what differs.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../log/logger.js';
+import { createApp } from '../api/app.js';
+import { HealthMonitor } from '../api/health-monitor.js';
+import { openApiFor, type OpenApiDoc } from '../api/openapi.js';
+import { FileBlobStore, SqliteStore, type BlobStore, type Store } from '../store/index.js';
+import {
+  DummyAuthenticator,
+  EMPTY_ACLS,
+  PresetAuthenticator,
+  assertDummyAllowed,
+  ensureSelfSignedCertificate,
+  ensureSyncAdmin,
+  loadCertificateMaterial,
+  type Authenticator,
+} from '../security/index.js';
+import { ObjectService, type NodeIdentity } from '../sync/object-service.js';
+import { packageRoot } from './package-root.js';
+import { startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
+
+export interface RunningNode {
+  /** Where the API listens, e.g. `http://127.0.0.1:8080`. */
+  urls: string[];
+  /** Sync-admin credentials created on this start (printed once), or null. */
+  createdAdmin: { appKey: string; secret: string } | null;
+  /** The certificate the node serves (PEM), when it listens with TLS. */
+  certificatePem: string | null;
+  /** Resolves when the node has stopped, for whatever reason. */
+  stopped: Promise<{ restart: boolean }>;
+  stop(): Promise<void>;
+}
+
+/** Where things live under PERSISTENCE_ROOT_PATH. */
+export function layout(root: string): { db: string; data: string; certs: string; users: string; referencePreset: string; dummyAuth: string } {
+  const sync = join(root, 'sync');
+  return {
+    db: join(sync, 'db', 'edgesync.db'),
+    data: join(sync, 'data'),
+    certs: join(sync, 'certs'),
+    users: join(sync, 'users.json'),
+    referencePreset: join(sync, 'preset-auth.json'),
+    dummyAuth: join(sync, 'dummy-auth.json'),
+  };
+}
+
+function loadOpenApi(node: 'CSS' | 'ESS'): OpenApiDoc {
+  const text = readFileSync(join(packageRoot(), 'swagger', 'openapi.yaml'), 'utf8');
+  return openApiFor(node, parseYaml(text) as OpenApiDoc);
+}
+
+async function openStorage(config: Config): Promise<{ store: Store; blobs: BlobStore }> {
+  if (config.storageProvider === 'mongo') {
+    throw new Error('STORAGE_PROVIDER mongo is not available in this version; use sqlite (the default)');
+  }
+  const paths = layout(config.persistenceRootPath);
+  await mkdir(join(paths.db, '..'), { recursive: true });
+  const store = new SqliteStore({ path: paths.db });
+  await store.init();
+  const blobs = new FileBlobStore({ root: paths.data });
+  await blobs.init();
+  return { store, blobs };
+}
+
+/** Deletes blobs no object or upload refers to: leftovers of a crash between two commits. */
+async function collectGarbage(store: Store, blobs: BlobStore, log: Logger): Promise<void> {
+  const referenced = await store.referencedBlobIds();
+  let removed = 0;
+  for (const id of await blobs.list()) {
+    if (!referenced.has(id)) {
+      await blobs.delete(id);
+      removed++;
+    }
+  }
+  if (removed > 0) log.info({ removed }, 'removed data blobs that no object refers to');
+}
+
+async function createAuthenticator(config: Config, log: Logger): Promise<{ authenticator: Authenticator; createdAdmin: RunningNode['createdAdmin'] }> {
+  const paths = layout(config.persistenceRootPath);
+  if (config.authenticationHandler === 'dummy') {
+    assertDummyAllowed([config.listeningAddress]);
+    log.warn('AUTHENTICATION_HANDLER=dummy accepts any password: for compatibility tests on loopback only');
+    return { authenticator: await DummyAuthenticator.fromFile(paths.dummyAuth), createdAdmin: null };
+  }
+  await mkdir(join(paths.users, '..'), { recursive: true });
+  const createdAdmin = await ensureSyncAdmin(paths.users);
+  const authenticator = await PresetAuthenticator.create({
+    usersFile: paths.users,
+    referencePresetFile: paths.referencePreset,
+    onReloadError: (err: Error) => log.error({ err }, 'the users file changed but cannot be loaded; the previous users stay in force'),
+  });
+  if (authenticator.referenceCredentialCount > 0) {
+    log.warn({ file: paths.referencePreset }, 'plaintext secrets read from the reference preset-auth.json; move them to users.json with `edgesync users add`');
+  }
+  return { authenticator, createdAdmin };
+}
+
+async function tlsMaterial(config: Config, log: Logger): Promise<Tls | null> {
+  const wantsTls = config.listeningType === 'secure' || config.listeningType === 'both' || config.listeningType === 'secure-unix';
+  if (!wantsTls) return null;
+  if (config.serverCertificate !== '' && config.serverKey !== '') {
+    const m = await loadCertificateMaterial(config.serverCertificate, config.serverKey);
+    return { certPem: m.certPem, keyPem: m.keyPem };
+  }
+  const cert = await ensureSelfSignedCertificate({ dir: layout(config.persistenceRootPath).certs, commonName: 'localhost' });
+  if (cert.generated) log.info({ certPath: cert.certPath, notAfter: cert.notAfter.toISOString() }, 'generated a self-signed certificate');
+  return { certPem: cert.certPem, keyPem: cert.keyPem };
+}
+
+export async function startNode(config: Config, identity: NodeIdentity, logger: Logger): Promise<RunningNode> {
+  const log = logger.child({ component: 'node', nodeType: config.nodeType });
+  await mkdir(config.persistenceRootPath, { recursive: true });
+  const { store, blobs } = await openStorage(config);
+  let listeners: Listener[] = [];
+  let running = false;
+  let resolveStopped!: (v: { restart: boolean }) => void;
+  const stopped = new Promise<{ restart: boolean }>((r) => (resolveStopped = r));
+  let stopping: Promise<void> | null = null;
+
+  const stop = (restart = false, graceMs = config.shutdownQuiesceTime * 1000): Promise<void> => {
+    stopping ??= (async () => {
+      running = false;
+      log.info('stopping');
+      await stopListeners(listeners, graceMs);
+      await store.close();
+      log.info('stopped');
+      resolveStopped({ restart });
+    })();
+    return stopping;
+  };
+
+  try {
+    await collectGarbage(store, blobs, log);
+    const { authenticator, createdAdmin } = await createAuthenticator(config, log);
+    const tls = await tlsMaterial(config, log);
+    const objects = new ObjectService({ store, blobs, node: identity, maxDataChunkSize: config.maxDataChunkSize, maxDataSize: config.maxDataSize });
+    const health = new HealthMonitor(config.nodeType, store, async () =>
+      config.orgID !== '' ? [config.orgID] : (await store.listOrganizations()).map((o) => o.orgID),
+    );
+    const app = createApp(config.nodeType, {
+      objects,
+      store,
+      authenticator,
+      acls: EMPTY_ACLS,
+      logger: logger.child({ component: 'api' }),
+      health,
+      maxRequestBodySize: config.maxRequestBodySize,
+      openapi: loadOpenApi(config.nodeType),
+      isRunning: () => running,
+      requestShutdown: ({ restart, quiesceSeconds }) => {
+        setTimeout(() => void stop(restart, quiesceSeconds * 1000), 1000).unref();
+      },
+    });
+    listeners = await startListeners(config, app, tls);
+    running = true;
+    const urls = listeners.map((l) => l.url);
+    log.info({ urls, org: config.orgID || undefined, destination: `${identity.destinationType}/${identity.destinationID}` }, 'listening');
+    return { urls, createdAdmin, certificatePem: tls?.certPem ?? null, stopped, stop: () => stop() };
+  } catch (e) {
+    await stopListeners(listeners, 0);
+    await store.close();
+    throw e;
+  }
+}

@@ -1,0 +1,8 @@
+/** Identities, authenticators, authorization rules and TLS material. */
+export * from './identity.js';
+export * from './secret-hash.js';
+export * from './users-file.js';
+export * from './preset-authenticator.js';
+export * from './dummy-authenticator.js';
+export * from './access.js';
+export * from './tls.js';

@@ -1,0 +1,271 @@
+/**
+ * BlobStore on a local directory. Every byte goes through streams (never a whole object in
+ * memory) and every blob appears by an atomic rename of a fully written and fsynced file.
+ *
+ * Layout: `<root>/blobs/<id>` complete blobs, `<root>/staging/<id>` chunked uploads in progress,
+ * `<root>/tmp/` writes in progress (emptied at init: anything there is a crashed write).
+ */
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import fs, { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../model/index.js';
+import type { BlobReadOptions, BlobStore, BlobWriteOptions, BlobWriteResult } from './types.js';
+
+/** Ids are ours (randomUUID); anything else cannot name a blob and must not reach a path. */
+const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Passes bytes through while counting (and optionally hashing) them; fails the stream as soon as
+ * `tooMany` says the count is over a limit, so an over-long source is never read to its end.
+ */
+class ByteMeter extends Transform {
+  bytes = 0;
+  private readonly hash: Hash | null;
+  private readonly tooMany: (bytes: number) => Error | null;
+
+  constructor(opts: { hash: boolean; tooMany?: (bytes: number) => Error | null }) {
+    super();
+    this.hash = opts.hash ? createHash('sha256') : null;
+    this.tooMany = opts.tooMany ?? (() => null);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    const err = this.tooMany(this.bytes);
+    if (err !== null) {
+      callback(err);
+      return;
+    }
+    this.hash?.update(chunk);
+    callback(null, chunk);
+  }
+
+  /** Lower-case hex SHA-256 of what went through; call once, after the stream finished. */
+  sha256(): string {
+    if (this.hash === null) throw new TypeError('ByteMeter created without hashing');
+    return this.hash.digest('hex');
+  }
+}
+
+function isEnoent(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+}
+
+/** Flushes a file's or a directory's content and entries to disk. */
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Resolves once a write stream has released its file descriptor. pipeline() rejects as soon as
+ * any stream fails, possibly while the file stream still has a write in flight; removing or
+ * truncating the file before that write lands would let it put bytes back.
+ */
+function released(stream: WriteStream): Promise<void> {
+  if (stream.closed) return Promise.resolve();
+  return new Promise((resolve) => stream.once('close', () => resolve()));
+}
+
+/** Files under one root directory; see the module comment for the layout. */
+export class FileBlobStore implements BlobStore {
+  private readonly blobsDir: string;
+  private readonly stagingDir: string;
+  private readonly tmpDir: string;
+
+  /** @param opts.root directory owned by this store; created by init() when missing. */
+  constructor(opts: { root: string }) {
+    this.blobsDir = join(opts.root, 'blobs');
+    this.stagingDir = join(opts.root, 'staging');
+    this.tmpDir = join(opts.root, 'tmp');
+  }
+
+  /** Creates the directories and deletes the leftovers of writes interrupted by a crash. */
+  async init(): Promise<void> {
+    await rm(this.tmpDir, { recursive: true, force: true });
+    for (const dir of [this.blobsDir, this.stagingDir, this.tmpDir]) await mkdir(dir, { recursive: true });
+  }
+
+  /**
+   * Hashes and counts while streaming into `tmp/`, then fsyncs the file, renames it into
+   * `blobs/` and fsyncs the directory, so that a returned id survives a power loss. On any
+   * failure (source error, abort, size mismatch, over `maxBytes`) the temp file is removed and
+   * the promise rejects with that error.
+   */
+  async write(source: Readable, opts: BlobWriteOptions = {}): Promise<BlobWriteResult> {
+    const { expectedSize, maxBytes, signal } = opts;
+    const blobId = randomUUID();
+    const tmp = join(this.tmpDir, blobId);
+    const meter = new ByteMeter({
+      hash: true,
+      tooMany: (n) => {
+        if (maxBytes !== undefined && n > maxBytes) return new PayloadTooLargeError(maxBytes);
+        if (expectedSize !== undefined && n > expectedSize) {
+          return new BadRequestError(`Received more than the expected ${expectedSize} bytes of data`);
+        }
+        return null;
+      },
+    });
+    const sink = createWriteStream(tmp, { flags: 'wx' });
+    try {
+      await pipeline(source, meter, sink, { signal });
+      if (expectedSize !== undefined && meter.bytes !== expectedSize) {
+        throw new BadRequestError(`Received ${meter.bytes} bytes of data, expected ${expectedSize}`);
+      }
+      await fsyncPath(tmp);
+      await rename(tmp, this.blobPath(blobId));
+      await fsyncPath(this.blobsDir);
+    } catch (e) {
+      await released(sink);
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    return { blobId, size: meter.bytes, sha256: meter.sha256() };
+  }
+
+  /**
+   * A real file stream over `[start, end]`, so the cost is that of the range. A missing blob is
+   * reported as an `error` event carrying a NotFoundError (the stream is returned before the file
+   * is opened). A range past the end yields no bytes; `start > end` throws ERR_OUT_OF_RANGE
+   * synchronously (the caller validates ranges against size()).
+   */
+  read(blobId: string, opts: BlobReadOptions = {}): Readable {
+    const notFound = (): NotFoundError => new NotFoundError(`Blob ${blobId} not found`);
+    if (!ID_PATTERN.test(blobId)) return new Readable({ read: () => undefined }).destroy(notFound());
+    // The stream opens the file itself, after we return; its documented `fs` override is the one
+    // place where the open's ENOENT can be swapped for the typed error the API maps to 404.
+    const openTyped = (path: string, flags: string, mode: number, cb: (err: Error | null, fd?: number) => void): void => {
+      fs.open(path, flags, mode, (err, fd) => (err === null ? cb(null, fd) : cb(isEnoent(err) ? notFound() : err)));
+    };
+    const { start, end, signal } = opts;
+    return createReadStream(this.blobPath(blobId), { start, end, signal, fs: { open: openTyped, read: fs.read, close: fs.close } });
+  }
+
+  /** @throws NotFoundError when the blob does not exist. */
+  async size(blobId: string): Promise<number> {
+    try {
+      return (await stat(this.blobPath(this.checkId(blobId)))).size;
+    } catch (e) {
+      throw isEnoent(e) ? new NotFoundError(`Blob ${blobId} not found`) : e;
+    }
+  }
+
+  /** Unlinks the file: readers that already opened it keep reading to the end (POSIX). */
+  async delete(blobId: string): Promise<void> {
+    if (!ID_PATTERN.test(blobId)) return;
+    await rm(this.blobPath(blobId), { force: true });
+  }
+
+  /** Blob ids present; files with names we never generate are ignored. */
+  async list(): Promise<string[]> {
+    return (await readdir(this.blobsDir)).filter((name) => ID_PATTERN.test(name));
+  }
+
+  /**
+   * Staging area ids present. Not part of BlobStore yet: garbage collection needs it to remove
+   * staging areas no upload references (e.g. after deleteOrganization).
+   */
+  async listStaging(): Promise<string[]> {
+    return (await readdir(this.stagingDir)).filter((name) => ID_PATTERN.test(name));
+  }
+
+  /** Creates the empty file and makes its directory entry durable before the id is handed out. */
+  async createStaging(): Promise<string> {
+    const id = randomUUID();
+    const fh = await open(this.stagingPath(id), 'wx');
+    await fh.close();
+    await fsyncPath(this.stagingDir);
+    return id;
+  }
+
+  /**
+   * Truncates the area to `offset` (dropping bytes a crash left after the last committed
+   * offset), writes exactly `length` bytes there and fsyncs. On failure the area is truncated
+   * back to `offset`, i.e. left as it was.
+   * @throws NotFoundError when the staging area does not exist.
+   * @throws BadRequestError when the area holds fewer than `offset` bytes, or the source brings
+   *   fewer or more than `length` bytes.
+   */
+  async writeStaging(stagingId: string, offset: number, length: number, source: Readable, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    const path = this.stagingPath(stagingId);
+    let held: number;
+    try {
+      held = (await stat(path)).size;
+    } catch (e) {
+      throw isEnoent(e) ? new NotFoundError(`Staging area ${stagingId} not found`) : e;
+    }
+    if (held < offset) {
+      throw new BadRequestError(`Cannot write at offset ${offset}: only ${held} bytes have been received`);
+    }
+    await this.truncate(path, offset);
+    const meter = new ByteMeter({
+      hash: false,
+      tooMany: (n) => (n > length ? new BadRequestError(`Received more than the expected ${length} bytes of the chunk at offset ${offset}`) : null),
+    });
+    const sink = createWriteStream(path, { flags: 'r+', start: offset });
+    try {
+      await pipeline(source, meter, sink, { signal: opts.signal });
+      if (meter.bytes !== length) {
+        throw new BadRequestError(`Received ${meter.bytes} bytes of the chunk at offset ${offset}, expected ${length}`);
+      }
+      await fsyncPath(path);
+    } catch (e) {
+      await released(sink);
+      await this.truncate(path, offset);
+      throw e;
+    }
+  }
+
+  /** Hashes the area by streaming it, then renames it into `blobs/` under a new id. */
+  async commitStaging(stagingId: string): Promise<BlobWriteResult> {
+    const path = this.stagingPath(stagingId);
+    const meter = new ByteMeter({ hash: true });
+    try {
+      await pipeline(createReadStream(path), meter, new Writable({ write: (_chunk, _enc, done) => done() }));
+    } catch (e) {
+      throw isEnoent(e) ? new NotFoundError(`Staging area ${stagingId} not found`) : e;
+    }
+    // Every writeStaging fsynced its bytes; only the new directory entry needs flushing.
+    const blobId = randomUUID();
+    await rename(path, this.blobPath(blobId));
+    await fsyncPath(this.blobsDir);
+    return { blobId, size: meter.bytes, sha256: meter.sha256() };
+  }
+
+  /** A missing staging area is not an error. */
+  async deleteStaging(stagingId: string): Promise<void> {
+    if (!ID_PATTERN.test(stagingId)) return;
+    await rm(this.stagingPath(stagingId), { force: true });
+  }
+
+  private async truncate(path: string, length: number): Promise<void> {
+    const fh = await open(path, 'r+');
+    try {
+      await fh.truncate(length);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private checkId(id: string): string {
+    if (!ID_PATTERN.test(id)) throw new NotFoundError(`Blob ${id} not found`);
+    return id;
+  }
+
+  private blobPath(id: string): string {
+    return join(this.blobsDir, id);
+  }
+
+  private stagingPath(id: string): string {
+    if (!ID_PATTERN.test(id)) throw new NotFoundError(`Staging area ${id} not found`);
+    return join(this.stagingDir, id);
+  }
+}

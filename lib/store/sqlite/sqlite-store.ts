@@ -1,0 +1,399 @@
+/**
+ * The embedded Store: one SQLite file through better-sqlite3. Calls are synchronous and short
+ * (indexed point reads and writes), so they run on the event loop; the async signatures are the
+ * seam shared with MongoDB.
+ */
+import Database from 'better-sqlite3';
+import { InternalError, type MetaData, type ObjectStatus } from '../../model/index.js';
+import type { Destination, ObjectFilter, Organization, Store, StoredObject, UploadSession, Webhook } from '../types.js';
+import { migrate } from './migrations.js';
+
+/** How long a statement waits for another connection's lock before failing with SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5000;
+const INSTANCE_ID_KEY = 'last_instance_id';
+
+interface ObjectRow {
+  meta: string;
+  status: string;
+  blob_id: string | null;
+  data_sha256: string | null;
+  remaining_consumers: number;
+  remaining_receivers: number;
+  policy_received: number;
+  last_update: number;
+}
+
+interface ObjectKey {
+  org: string;
+  type: string;
+  id: string;
+}
+
+interface UploadRow {
+  org: string;
+  object_type: string;
+  object_id: string;
+  staging_id: string;
+  total: number;
+  received: number;
+  chunk_size: number;
+  instance_id: number;
+  last_update: number;
+}
+
+const OBJECT_COLUMNS = 'meta, status, blob_id, data_sha256, remaining_consumers, remaining_receivers, policy_received, last_update';
+const OBJECT_ORDER = 'ORDER BY object_type, object_id';
+
+/** Every statement, prepared once at init (preparing parses SQL; running a prepared one does not). */
+function prepareStatements(db: Database.Database) {
+  return {
+    ping: db.prepare<[], number>('SELECT 1').pluck(),
+    getCounter: db.prepare<[string], number>('SELECT value FROM meta WHERE key = ?').pluck(),
+    setCounter: db.prepare<[string, number]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+
+    getObject: db.prepare<ObjectKey, ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE org = @org AND object_type = @type AND object_id = @id`),
+    putObject: db.prepare<Record<string, string | number | null>>(
+      `INSERT OR REPLACE INTO objects (org, object_type, object_id, ${OBJECT_COLUMNS}, instance_id)
+       VALUES (@org, @type, @id, @meta, @status, @blob_id, @data_sha256, @remaining_consumers, @remaining_receivers,
+               @policy_received, @last_update, @instance_id)`,
+    ),
+    deleteObject: db.prepare<ObjectKey>('DELETE FROM objects WHERE org = @org AND object_type = @type AND object_id = @id'),
+    // One statement per filter shape keeps each one plannable on an index; the status list is
+    // bound as one JSON array so that its length does not change the SQL text.
+    listByOrg: db.prepare<[string], ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE org = ? ${OBJECT_ORDER}`),
+    listByType: db.prepare<[string, string], ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE org = ? AND object_type = ? ${OBJECT_ORDER}`),
+    listByStatus: db.prepare<[string, string], ObjectRow>(
+      `SELECT ${OBJECT_COLUMNS} FROM objects WHERE org = ? AND status IN (SELECT value FROM json_each(?)) ${OBJECT_ORDER}`,
+    ),
+    listByTypeAndStatus: db.prepare<[string, string, string], ObjectRow>(
+      `SELECT ${OBJECT_COLUMNS} FROM objects WHERE org = ? AND object_type = ? AND status IN (SELECT value FROM json_each(?)) ${OBJECT_ORDER}`,
+    ),
+    countObjects: db.prepare<[], number>('SELECT count(*) FROM objects').pluck(),
+    referencedIds: db.prepare<[], string>('SELECT blob_id FROM objects WHERE blob_id IS NOT NULL UNION SELECT staging_id FROM uploads').pluck(),
+
+    addWebhook: db.prepare<[string, string, string, string]>('INSERT OR IGNORE INTO webhooks (org, object_type, url, url_folded) VALUES (?, ?, ?, ?)'),
+    removeWebhook: db.prepare<[string, string, string]>('DELETE FROM webhooks WHERE org = ? AND object_type = ? AND url_folded = ?'),
+    // rowid order is registration order, the order the reference calls hooks in.
+    listWebhooks: db.prepare<[string, string], Webhook>(
+      'SELECT org AS orgID, object_type AS objectType, url FROM webhooks WHERE org = ? AND object_type = ? ORDER BY rowid',
+    ),
+
+    putOrg: db.prepare<Organization>(
+      'INSERT OR REPLACE INTO organizations (org, address, user, password, last_update) VALUES (@orgID, @address, @user, @password, @lastUpdate)',
+    ),
+    getOrg: db.prepare<[string], Organization>(
+      'SELECT org AS orgID, address, user, password, last_update AS lastUpdate FROM organizations WHERE org = ?',
+    ),
+    listOrgs: db.prepare<[], Organization>('SELECT org AS orgID, address, user, password, last_update AS lastUpdate FROM organizations ORDER BY org'),
+    orgBlobIds: db.prepare<[string], string>('SELECT blob_id FROM objects WHERE org = ? AND blob_id IS NOT NULL').pluck(),
+    deleteOrgRows: ['organizations', 'objects', 'webhooks', 'destinations', 'uploads'].map((table) =>
+      db.prepare<[string]>(`DELETE FROM ${table} WHERE org = ?`),
+    ),
+
+    putDestination: db.prepare<Destination>(
+      `INSERT OR REPLACE INTO destinations (org, dest_type, dest_id, communication, code_version, last_ping)
+       VALUES (@destinationOrgID, @destinationType, @destinationID, @communication, @codeVersion, @lastPing)`,
+    ),
+    listDestinations: db.prepare<[string], Destination>(
+      `SELECT org AS destinationOrgID, dest_type AS destinationType, dest_id AS destinationID, communication,
+              code_version AS codeVersion, last_ping AS lastPing
+       FROM destinations WHERE org = ? ORDER BY dest_type, dest_id`,
+    ),
+
+    getUpload: db.prepare<ObjectKey, UploadRow>('SELECT * FROM uploads WHERE org = @org AND object_type = @type AND object_id = @id'),
+    putUpload: db.prepare<UploadRow>(
+      `INSERT OR REPLACE INTO uploads (org, object_type, object_id, staging_id, total, received, chunk_size, instance_id, last_update)
+       VALUES (@org, @object_type, @object_id, @staging_id, @total, @received, @chunk_size, @instance_id, @last_update)`,
+    ),
+    advanceUpload: db.prepare<[number, number, string, string, string, number]>(
+      'UPDATE uploads SET received = ?, last_update = ? WHERE org = ? AND object_type = ? AND object_id = ? AND received = ?',
+    ),
+    deleteUpload: db.prepare<ObjectKey>('DELETE FROM uploads WHERE org = @org AND object_type = @type AND object_id = @id'),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+function toStoredObject(row: ObjectRow): StoredObject {
+  return {
+    meta: JSON.parse(row.meta) as MetaData,
+    status: row.status as ObjectStatus,
+    blobId: row.blob_id,
+    dataSha256: row.data_sha256,
+    remainingConsumers: row.remaining_consumers,
+    remainingReceivers: row.remaining_receivers,
+    policyReceived: row.policy_received !== 0,
+    lastUpdate: row.last_update,
+  };
+}
+
+function toUploadSession(row: UploadRow): UploadSession {
+  return {
+    orgID: row.org,
+    objectType: row.object_type,
+    objectID: row.object_id,
+    stagingId: row.staging_id,
+    total: row.total,
+    received: row.received,
+    chunkSize: row.chunk_size,
+    instanceID: row.instance_id,
+    lastUpdate: row.last_update,
+  };
+}
+
+/**
+ * Runs synchronous database work and reports its outcome as a promise, so that a thrown
+ * SqliteError becomes a rejection like any other store failure.
+ */
+function settle<T>(work: () => T): Promise<T> {
+  return new Promise<T>((resolve) => {
+    resolve(work());
+  });
+}
+
+/** Store on one SQLite file (or `:memory:`); the single-process CSS and every ESS use it. */
+export class SqliteStore implements Store {
+  private readonly path: string;
+  /** The open connection and its statements; null before init() and after close(). */
+  private opened: { db: Database.Database; s: Statements } | null = null;
+
+  /** @param opts.path the database file, created when missing; `:memory:` for a throwaway store. */
+  constructor(opts: { path: string }) {
+    this.path = opts.path;
+  }
+
+  /** Opens the file, sets the connection pragmas and applies pending migrations. */
+  init(): Promise<void> {
+    return settle(() => {
+      if (this.opened !== null) return;
+      const db = new Database(this.path);
+      try {
+        db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+        // WAL lets readers (health, listings) run while a write commits.
+        db.pragma('journal_mode = WAL');
+        // FULL, not NORMAL: with WAL, NORMAL is crash-safe for consistency but a power loss can
+        // undo the last commits. We tell clients (204) and peers ("received", chunk acks) that a
+        // write is done right after commit, and they then forget their copy or move on, so a
+        // commit must survive power loss. The cost is one WAL fsync per commit, small next to
+        // the data fsyncs every blob write does anyway.
+        db.pragma('synchronous = FULL');
+        db.pragma('foreign_keys = ON');
+        migrate(db);
+        this.opened = { db, s: prepareStatements(db) };
+      } catch (e) {
+        db.close();
+        throw e;
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    return settle(() => {
+      this.opened?.db.close();
+      this.opened = null;
+    });
+  }
+
+  ping(): Promise<void> {
+    return settle(() => {
+      this.open().s.ping.get();
+    });
+  }
+
+  /**
+   * Microseconds since the epoch, bumped past the last id handed out when the clock has not
+   * moved (or went back): strictly increasing across restarts because the last id is persisted
+   * in the same transaction. Stays below 2^53 until the year 2255.
+   */
+  nextInstanceId(): Promise<number> {
+    return settle(() => {
+      const { db, s } = this.open();
+      return db
+        .transaction(() => {
+          const last = s.getCounter.get(INSTANCE_ID_KEY) ?? 0;
+          const next = Math.max(Date.now() * 1000, last + 1);
+          s.setCounter.run(INSTANCE_ID_KEY, next);
+          return next;
+        })
+        .immediate();
+    });
+  }
+
+  getObject(org: string, objectType: string, objectID: string): Promise<StoredObject | null> {
+    return settle(() => {
+      const row = this.open().s.getObject.get({ org, type: objectType, id: objectID });
+      return row === undefined ? null : toStoredObject(row);
+    });
+  }
+
+  /** The key is taken from the metadata: (destinationOrgID, objectType, objectID). */
+  putObject(obj: StoredObject): Promise<void> {
+    return settle(() => {
+      this.open().s.putObject.run({
+        org: obj.meta.destinationOrgID,
+        type: obj.meta.objectType,
+        id: obj.meta.objectID,
+        meta: JSON.stringify(obj.meta),
+        status: obj.status,
+        blob_id: obj.blobId,
+        data_sha256: obj.dataSha256,
+        remaining_consumers: obj.remainingConsumers,
+        remaining_receivers: obj.remainingReceivers,
+        policy_received: obj.policyReceived ? 1 : 0,
+        last_update: obj.lastUpdate,
+        instance_id: obj.meta.instanceID,
+      });
+    });
+  }
+
+  deleteObject(org: string, objectType: string, objectID: string): Promise<StoredObject | null> {
+    return settle(() => {
+      const { db, s } = this.open();
+      const key = { org, type: objectType, id: objectID };
+      return db.transaction(() => {
+        const row = s.getObject.get(key);
+        if (row === undefined) return null;
+        s.deleteObject.run(key);
+        return toStoredObject(row);
+      })();
+    });
+  }
+
+  /** An empty `statuses` list matches nothing (it is a filter with no allowed status). */
+  listObjects(filter: ObjectFilter): Promise<StoredObject[]> {
+    return settle(() => {
+      const { s } = this.open();
+      const { org, objectType, statuses } = filter;
+      if (statuses?.length === 0) return [];
+      const wanted = statuses === undefined ? undefined : JSON.stringify(statuses);
+      let rows: ObjectRow[];
+      if (objectType === undefined) rows = wanted === undefined ? s.listByOrg.all(org) : s.listByStatus.all(org, wanted);
+      else rows = wanted === undefined ? s.listByType.all(org, objectType) : s.listByTypeAndStatus.all(org, objectType, wanted);
+      return rows.map(toStoredObject);
+    });
+  }
+
+  countObjects(): Promise<number> {
+    return settle(() => this.open().s.countObjects.get() ?? 0);
+  }
+
+  /** Object blob ids and upload staging ids: a staging area is live as long as its upload row is. */
+  referencedBlobIds(): Promise<Set<string>> {
+    return settle(() => new Set(this.open().s.referencedIds.all()));
+  }
+
+  /** Registering the same URL twice keeps one entry. */
+  addWebhook(hook: Webhook): Promise<void> {
+    return settle(() => {
+      this.open().s.addWebhook.run(hook.orgID, hook.objectType, hook.url, foldUrl(hook.url));
+    });
+  }
+
+  removeWebhook(hook: Webhook): Promise<void> {
+    return settle(() => {
+      this.open().s.removeWebhook.run(hook.orgID, hook.objectType, foldUrl(hook.url));
+    });
+  }
+
+  listWebhooks(orgID: string, objectType: string): Promise<Webhook[]> {
+    return settle(() => this.open().s.listWebhooks.all(orgID, objectType));
+  }
+
+  putOrganization(org: Organization): Promise<void> {
+    return settle(() => {
+      this.open().s.putOrg.run(org);
+    });
+  }
+
+  getOrganization(orgID: string): Promise<Organization | null> {
+    return settle(() => this.open().s.getOrg.get(orgID) ?? null);
+  }
+
+  listOrganizations(): Promise<Organization[]> {
+    return settle(() => this.open().s.listOrgs.all());
+  }
+
+  /**
+   * Deletes the org row and its objects, webhooks, destinations and uploads atomically.
+   * Returns the blob ids of the deleted objects. The staging areas of the deleted uploads are
+   * not returned: they drop out of {@link referencedBlobIds}, and garbage collection of
+   * unreferenced staging areas removes them.
+   */
+  deleteOrganization(orgID: string): Promise<string[]> {
+    return settle(() => {
+      const { db, s } = this.open();
+      return db.transaction(() => {
+        const blobIds = s.orgBlobIds.all(orgID);
+        for (const del of s.deleteOrgRows) del.run(orgID);
+        return blobIds;
+      })();
+    });
+  }
+
+  /** Inserts or replaces the registration with the same (org, type, id). */
+  putDestination(dest: Destination): Promise<void> {
+    return settle(() => {
+      this.open().s.putDestination.run(dest);
+    });
+  }
+
+  /** Ordered by (destinationType, destinationID). */
+  listDestinations(orgID: string): Promise<Destination[]> {
+    return settle(() => this.open().s.listDestinations.all(orgID));
+  }
+
+  getUpload(org: string, objectType: string, objectID: string): Promise<UploadSession | null> {
+    return settle(() => {
+      const row = this.open().s.getUpload.get({ org, type: objectType, id: objectID });
+      return row === undefined ? null : toUploadSession(row);
+    });
+  }
+
+  /** Inserts or replaces the session of the same object. */
+  putUpload(session: UploadSession): Promise<void> {
+    return settle(() => {
+      this.open().s.putUpload.run({
+        org: session.orgID,
+        object_type: session.objectType,
+        object_id: session.objectID,
+        staging_id: session.stagingId,
+        total: session.total,
+        received: session.received,
+        chunk_size: session.chunkSize,
+        instance_id: session.instanceID,
+        last_update: session.lastUpdate,
+      });
+    });
+  }
+
+  /**
+   * The compare-and-set is the `received = ?` condition of the UPDATE itself, so it holds
+   * against every other connection to the file; `lastUpdate` becomes the current time.
+   * @throws InternalError when `received` is behind `expectedReceived` (a caller bug).
+   */
+  advanceUpload(org: string, objectType: string, objectID: string, expectedReceived: number, received: number): Promise<boolean> {
+    return settle(() => {
+      if (received < expectedReceived) {
+        throw new InternalError(`An upload cannot move back from ${expectedReceived} to ${received} bytes`);
+      }
+      const result = this.open().s.advanceUpload.run(received, Date.now(), org, objectType, objectID, expectedReceived);
+      return result.changes === 1;
+    });
+  }
+
+  deleteUpload(org: string, objectType: string, objectID: string): Promise<void> {
+    return settle(() => {
+      this.open().s.deleteUpload.run({ org, type: objectType, id: objectID });
+    });
+  }
+
+  private open(): { db: Database.Database; s: Statements } {
+    if (this.opened === null) throw new InternalError('SqliteStore used before init() or after close()');
+    return this.opened;
+  }
+}
+
+/** Webhook URLs compare case-insensitively (Unicode-aware, unlike SQLite's ASCII-only lower()). */
+function foldUrl(url: string): string {
+  return url.toLowerCase();
+}

@@ -1,0 +1,126 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import Database from 'better-sqlite3';
+import { emptyMetaData, InternalError } from '../../lib/model/index.js';
+import { SqliteStore, type Store } from '../../lib/store/index.js';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../../lib/store/sqlite/migrations.js';
+import { storeContract } from './store.contract.js';
+
+const root = mkdtempSync(join(tmpdir(), 'edgesync-sqlite-'));
+let fileCount = 0;
+const paths = new WeakMap<Store, string>();
+
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+async function openStore(path: string): Promise<SqliteStore> {
+  const store = new SqliteStore({ path });
+  await store.init();
+  paths.set(store, path);
+  return store;
+}
+
+const freshPath = (): string => join(root, `store-${++fileCount}.db`);
+
+storeContract('SqliteStore (file)', () => openStore(freshPath()), {
+  reopen: async (store) => {
+    await store.close();
+    return openStore(paths.get(store)!);
+  },
+});
+
+storeContract('SqliteStore (:memory:)', () => openStore(':memory:'));
+
+describe('SqliteStore on a file', () => {
+  let path: string;
+  let store: SqliteStore;
+
+  beforeEach(async () => {
+    path = freshPath();
+    store = await openStore(path);
+  });
+
+  afterEach(async () => {
+    await store.close();
+  });
+
+  /** A second connection to the same file, as an operator's sqlite3 shell would open it. */
+  function inspect<T>(look: (db: Database.Database) => T): T {
+    const db = new Database(path);
+    try {
+      return look(db);
+    } finally {
+      db.close();
+    }
+  }
+
+  it('runs in WAL mode', () => {
+    expect(inspect((db) => db.pragma('journal_mode', { simple: true }))).toBe('wal');
+  });
+
+  it('brings an empty database to the latest schema version', () => {
+    expect(LATEST_SCHEMA_VERSION).toBe(MIGRATIONS.length);
+    expect(inspect((db) => db.pragma('user_version', { simple: true }))).toBe(LATEST_SCHEMA_VERSION);
+    const tables = inspect((db) => db.prepare<[], string>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").pluck().all());
+    expect(tables).toEqual(['destinations', 'meta', 'objects', 'organizations', 'uploads', 'webhooks']);
+  });
+
+  it('numbers its migrations 1, 2, 3… without gaps', () => {
+    expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
+  });
+
+  it('opens an up-to-date database again without changing it', async () => {
+    await store.putObject({
+      meta: { ...emptyMetaData(), destinationOrgID: 'o', objectType: 't', objectID: 'i' },
+      status: 'ready',
+      blobId: null,
+      dataSha256: null,
+      remainingConsumers: 0,
+      remainingReceivers: 0,
+      policyReceived: false,
+      lastUpdate: 1,
+    });
+    await store.close();
+    store = await openStore(path);
+    expect(await store.countObjects()).toBe(1);
+  });
+
+  it('refuses a database written by a newer edgesync, and leaves it untouched', async () => {
+    await store.close();
+    inspect((db) => db.pragma(`user_version = ${LATEST_SCHEMA_VERSION + 1}`));
+    const newer = new SqliteStore({ path });
+    const refusal = newer.init();
+    await expect(refusal).rejects.toThrow(InternalError);
+    await expect(refusal).rejects.toThrow(`schema version ${LATEST_SCHEMA_VERSION + 1}, newer than the ${LATEST_SCHEMA_VERSION}`);
+    expect(inspect((db) => db.pragma('user_version', { simple: true }))).toBe(LATEST_SCHEMA_VERSION + 1);
+  });
+
+  it('continues instance ids from the persisted counter even when the clock is behind it', async () => {
+    const ahead = (Date.now() + 3_600_000) * 1000;
+    await store.close();
+    inspect((db) => db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_instance_id', ?)").run(ahead));
+    store = await openStore(path);
+    expect(await store.nextInstanceId()).toBe(ahead + 1);
+  });
+
+  it('plans the listing queries on indexes, not table scans', () => {
+    const plan = (sql: string): string =>
+      inspect((db) =>
+        db
+          .prepare<[], { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`)
+          .all()
+          .map((r) => r.detail)
+          .join('; '),
+      );
+    expect(plan("SELECT * FROM objects WHERE org = 'o' AND object_type = 't' ORDER BY object_type, object_id")).toMatch(/USING INDEX sqlite_autoindex_objects_1/);
+    expect(plan("SELECT * FROM objects WHERE org = 'o' AND status = 'ready'")).toMatch(/USING INDEX objects_org_status/);
+  });
+
+  it('rejects calls after close with a clear error', async () => {
+    await store.close();
+    await expect(store.countObjects()).rejects.toThrow('SqliteStore used before init() or after close()');
+  });
+});
