@@ -2,8 +2,7 @@
  * createApp(deps) → the Express app for /api/v1 and /swagger, without listening.
  */
 import { randomUUID } from 'node:crypto';
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import swaggerUi from 'swagger-ui-express';
+import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { ApiDeps } from './context.js';
 import type { NodeType } from './route-table.js';
 import { createBasicAuth } from './auth.js';
@@ -21,6 +20,28 @@ function commonHeaders(_req: Request, res: Response, next: NextFunction): void {
   next();
 }
 
+/** swagger-ui is loaded on first use: most nodes never serve it, and it costs memory. */
+function lazySwaggerUi(doc: Record<string, unknown>): (req: Request, res: Response, next: NextFunction) => void {
+  let handlers: Promise<RequestHandler[]> | null = null;
+  return (req, res, next) => {
+    handlers ??= import('swagger-ui-express').then(({ default: ui }) => [...ui.serve, ui.setup(doc)]);
+    handlers.then((list) => runChain(list, req, res, next), next);
+  };
+}
+
+function runChain(list: RequestHandler[], req: Request, res: Response, next: NextFunction): void {
+  const step = (i: number) => (err?: unknown): void => {
+    if (err !== undefined && err !== null) {
+      next(err);
+      return;
+    }
+    const h = list[i];
+    if (h === undefined) next();
+    else void h(req, res, step(i + 1));
+  };
+  step(0)();
+}
+
 export function createApp(node: NodeType, deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -30,7 +51,7 @@ export function createApp(node: NodeType, deps: ApiDeps): Express {
   app.get('/swagger.json', (_req, res) => {
     res.json(deps.openapi);
   });
-  app.use('/swagger', swaggerUi.serve, swaggerUi.setup(deps.openapi));
+  app.use('/swagger', lazySwaggerUi(deps.openapi));
 
   app.use('/api/v1', commonHeaders, createDispatcher(node, deps, createBasicAuth(deps.authenticator)));
   app.use((_req, res) => {

@@ -7,7 +7,6 @@ import { createPrivateKey, generateKeyPair, randomBytes, X509Certificate, type K
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import forge from 'node-forge';
 import { writeFileAtomic } from './users-file.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -144,6 +143,8 @@ function altNames(commonName: string): AltName[] {
 
 async function generate(commonName: string, validityDays: number, now: Date): Promise<{ certPem: string; keyPem: string }> {
   const { publicKeyPem, privateKeyPem } = await generateRsaKey();
+  // Loaded only when a certificate is made: forge is large and most starts reuse the cert.
+  const { default: forge } = await import('node-forge');
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(publicKeyPem);
   cert.serialNumber = serialNumberHex();
