@@ -69,7 +69,7 @@ async function openStorage(config: Config): Promise<{ store: Store; blobs: BlobS
   return { store, blobs };
 }
 
-/** Deletes blobs no object or upload refers to: leftovers of a crash between two commits. */
+/** Deletes blobs and staging areas nothing refers to: leftovers of a crash between two commits. */
 async function collectGarbage(store: Store, blobs: BlobStore, log: Logger): Promise<void> {
   const referenced = await store.referencedBlobIds();
   let removed = 0;
@@ -79,7 +79,13 @@ async function collectGarbage(store: Store, blobs: BlobStore, log: Logger): Prom
       removed++;
     }
   }
-  if (removed > 0) log.info({ removed }, 'removed data blobs that no object refers to');
+  for (const id of await blobs.listStaging()) {
+    if (!referenced.has(id)) {
+      await blobs.deleteStaging(id);
+      removed++;
+    }
+  }
+  if (removed > 0) log.info({ removed }, 'removed data blobs and upload staging areas that nothing refers to');
 }
 
 async function createAuthenticator(config: Config, log: Logger): Promise<{ authenticator: Authenticator; createdAdmin: RunningNode['createdAdmin'] }> {

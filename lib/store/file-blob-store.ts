@@ -169,8 +169,8 @@ export class FileBlobStore implements BlobStore {
   }
 
   /**
-   * Staging area ids present. Not part of BlobStore yet: garbage collection needs it to remove
-   * staging areas no upload references (e.g. after deleteOrganization).
+   * Staging area ids present; garbage collection removes those no upload references
+   * (e.g. after deleteOrganization).
    */
   async listStaging(): Promise<string[]> {
     return (await readdir(this.stagingDir)).filter((name) => ID_PATTERN.test(name));

@@ -164,6 +164,8 @@ export interface BlobStore {
   /** Every blob id present (for garbage collection of blobs no object references). */
   list(): Promise<string[]>;
 
+  /** Every staging area id present (for garbage collection of abandoned uploads). */
+  listStaging(): Promise<string[]>;
   /** Creates an empty staging area for a chunked upload and returns its id. */
   createStaging(): Promise<string>;
   /**

@@ -8,6 +8,10 @@ import type { ObjectService } from './object-service.js';
 
 const RECEIVED_STATES: readonly ObjectStatus[] = ['completelyReceived', 'objreceived'];
 
+/**
+ * The route's 400. The reference's "invalid attempt" reasons end in a newline of their own and
+ * the error response adds another, so those bodies end in `\n\n`. [ref rest-api §1.2 O7]
+ */
 function fail(prefix: string, reason: string): never {
   throw new BadRequestError(`${prefix}${reason}`);
 }
@@ -16,7 +20,7 @@ export async function markConsumed(svc: ObjectService, org: string, type: string
   const prefix = 'Failed to mark the object as consumed. Error: ';
   await svc.modify(org, type, id, (obj) => {
     if (obj === null) fail(prefix, 'Failed to find object to mark as consumed');
-    if (!RECEIVED_STATES.includes(obj.status)) fail(prefix, `Invalid attempt to mark object in status ${obj.status} as consumed`);
+    if (!RECEIVED_STATES.includes(obj.status)) fail(prefix, `Invalid attempt to mark object in status ${obj.status} as consumed\n`);
     const remaining = Math.max(0, obj.remainingConsumers - 1);
     return { ...obj, remainingConsumers: remaining, status: remaining === 0 ? 'objconsumed' : obj.status };
   });
@@ -26,7 +30,7 @@ export async function markReceived(svc: ObjectService, org: string, type: string
   const prefix = 'Failed to mark the object as received. Error: ';
   await svc.modify(org, type, id, (obj) => {
     if (obj === null) fail(prefix, 'Failed to find object to mark as received');
-    if (!RECEIVED_STATES.includes(obj.status)) fail(prefix, `Invalid attempt to mark object in status ${obj.status} as received`);
+    if (!RECEIVED_STATES.includes(obj.status)) fail(prefix, `Invalid attempt to mark object in status ${obj.status} as received\n`);
     const remaining = Math.max(0, obj.remainingReceivers - 1);
     return { ...obj, remainingReceivers: remaining, status: remaining === 0 ? 'objreceived' : obj.status };
   });
@@ -41,7 +45,7 @@ export async function markDeleted(svc: ObjectService, org: string, type: string,
   let gone: StoredObject | null = null;
   await svc.modify(org, type, id, (obj) => {
     if (obj === null) fail(prefix, 'Failed to find object to confirm deletion');
-    if (obj.status !== 'objdeleted') fail(prefix, `Invalid attempt to confirm deletion of object in status ${obj.status}`);
+    if (obj.status !== 'objdeleted') fail(prefix, `Invalid attempt to confirm deletion of object in status ${obj.status}\n`);
     const remaining = Math.max(0, obj.remainingConsumers - 1);
     if (remaining === 0) gone = obj;
     return { ...obj, remainingConsumers: remaining };

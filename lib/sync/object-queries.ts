@@ -47,15 +47,16 @@ export function destinationsOf(obj: StoredObject, registered: readonly Destinati
     .map((d) => pending(d.destinationType, d.destinationID));
 }
 
+/** Keys in the reference's order: the policy (omitted when null) comes before the destinations. [ref rest-api §2.2] */
 export function toObjectDestinationPolicy(obj: StoredObject, registered: readonly Destination[]): ObjectDestinationPolicy {
-  const out: ObjectDestinationPolicy = {
-    orgID: obj.meta.destinationOrgID,
-    objectType: obj.meta.objectType,
-    objectID: obj.meta.objectID,
+  const m = obj.meta;
+  return {
+    orgID: m.destinationOrgID,
+    objectType: m.objectType,
+    objectID: m.objectID,
+    ...(m.destinationPolicy !== null ? { destinationPolicy: m.destinationPolicy } : {}),
     destinations: destinationsOf(obj, registered),
   };
-  if (obj.meta.destinationPolicy !== null) out.destinationPolicy = obj.meta.destinationPolicy;
-  return out;
 }
 
 export interface PolicyQuery {

@@ -89,7 +89,15 @@ export class ObjectService {
     return this.locks.run(objectKey(org, type, id), fn);
   }
 
-  /** Stores the data of a new blob under the object, releasing the blob it replaces. */
+  /** Abandons a chunked upload in progress, with its staging area. */
+  private async dropUpload(org: string, type: string, id: string): Promise<void> {
+    const upload = await this.deps.store.getUpload(org, type, id);
+    if (upload === null) return;
+    await this.deps.store.deleteUpload(org, type, id);
+    await this.deps.blobs.deleteStaging(upload.stagingId);
+  }
+
+  /** Releases a blob that no object refers to any more. */
   private async releaseBlob(blobId: string | null): Promise<void> {
     if (blobId !== null) await this.deps.blobs.delete(blobId);
   }
@@ -110,7 +118,7 @@ export class ObjectService {
         if (existing !== null && isReceiverStatus(existing.status)) throw new BadRequestError("Can't update object of the receiving side");
         const stored = await this.applyUpdate(existing, update.meta, written, caller);
         await this.deps.store.putObject(stored);
-        await this.deps.store.deleteUpload(org, type, id);
+        await this.dropUpload(org, type, id);
         if (existing !== null && existing.blobId !== stored.blobId) await this.releaseBlob(existing.blobId);
         return stored;
       });
@@ -223,7 +231,7 @@ export class ObjectService {
     });
     try {
       await this.commitData(org, type, id, written, 0);
-      await this.deps.store.deleteUpload(org, type, id);
+      await this.dropUpload(org, type, id);
     } catch (e) {
       await this.releaseBlob(written.blobId);
       throw e;
@@ -325,11 +333,7 @@ export class ObjectService {
       if (this.deps.node.nodeType === 'ESS' && isReceiverStatus(obj.status)) {
         throw new BadRequestError("Failed to delete the object. Error: Can't delete object on the receiving side for ESS");
       }
-      const upload = await this.deps.store.getUpload(org, type, id);
-      if (upload !== null) {
-        await this.deps.store.deleteUpload(org, type, id);
-        await this.deps.blobs.deleteStaging(upload.stagingId);
-      }
+      await this.dropUpload(org, type, id);
       return this.deps.store.deleteObject(org, type, id);
     });
     await this.releaseBlob(removed?.blobId ?? null);
