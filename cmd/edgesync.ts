@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 /**
  * `edgesync css|ess [flags]` runs a node; `edgesync users …` manages the preset users file.
  * Without a mode, NODE_TYPE decides, as in the reference.

@@ -50,7 +50,8 @@ async function main(): Promise<void> {
   const size = sizeMiB * MiB;
   const root = await mkdtemp(join(tmpdir(), 'edgesync-bench-'));
   const bin = join(process.cwd(), 'dist', 'cmd', 'edgesync.js');
-  const child = spawn(process.execPath, [bin, 'css'], {
+  // Run the bin itself, as `npx edgesync` does, so its shebang's node flags apply.
+  const child = spawn(bin, ['css'], {
     env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: process.env.BENCH_CSS_NODE_OPTIONS ?? '', PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: '0', LOG_LEVEL: 'warning' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
