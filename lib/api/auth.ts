@@ -28,7 +28,7 @@ export function createBasicAuth(authenticator: Authenticator): Authenticate {
   return (req, res) =>
     new Promise((resolve, reject) => {
       middleware(req, res, (err, user) => {
-        if (err !== null && err !== undefined) reject(err instanceof Error ? err : new Error(String(err)));
+        if (err !== null && err !== undefined) reject(err instanceof Error ? err : new Error('authentication failed'));
         else resolve(user === false || user === undefined || user === null ? null : (user as Identity));
       });
     });

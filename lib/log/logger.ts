@@ -2,7 +2,7 @@
  * Logging seam. ERROR means a human must act; WARN is rare; INFO tells the story of an
  * object; DEBUG is for us.
  */
-import { pino, destination, type Logger as PinoLogger, type LevelWithSilent } from 'pino';
+import { pino, destination, type Logger as PinoLogger } from 'pino';
 
 export interface Logger {
   trace(obj: object | string, msg?: string): void;
@@ -41,7 +41,7 @@ function wrap(p: PinoLogger): Logger {
 /** JSON lines on stdout (or the given file descriptor / path). */
 export function createLogger(opts: { level: LogLevel; destination?: string | number; name?: string }): Logger {
   const dest = destination({ dest: opts.destination ?? 1, sync: false, mkdir: true });
-  return wrap(pino({ level: opts.level as LevelWithSilent, base: { name: opts.name ?? 'edgesync', pid: process.pid } }, dest));
+  return wrap(pino({ level: opts.level, base: { name: opts.name ?? 'edgesync', pid: process.pid } }, dest));
 }
 
 /** Discards everything; for tests of components that take a logger. */

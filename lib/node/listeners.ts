@@ -50,7 +50,7 @@ function configure(server: http.Server): http.Server {
 export async function startListeners(config: Config, handler: RequestListener, tls: Tls | null): Promise<Listener[]> {
   const needTls = config.listeningType === 'secure' || config.listeningType === 'both' || config.listeningType === 'secure-unix';
   if (needTls && tls === null) throw new Error(`LISTENING_TYPE ${config.listeningType} needs a certificate`);
-  const makeHttps = (): http.Server => configure(https.createServer({ cert: tls?.certPem, key: tls?.keyPem }, handler) as unknown as http.Server);
+  const makeHttps = (): http.Server => configure(https.createServer({ cert: tls?.certPem, key: tls?.keyPem }, handler));
   const makeHttp = (): http.Server => configure(http.createServer(handler));
   const out: Listener[] = [];
   const host = config.listeningAddress;

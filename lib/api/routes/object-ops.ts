@@ -115,7 +115,7 @@ export async function postDestinations(ctx: RouteContext): Promise<void> {
     if (e instanceof DecodeError) throw new BadRequestError(`${prefix}${e.message}`);
     throw e;
   }
-  const action = String(fields.action ?? '');
+  const action = typeof fields.action === 'string' ? fields.action : '';
   const list = checkDestinations(fields.destinations ?? []);
   if (action === 'add') await setDestinations(ctx, (cur) => [...new Set([...cur, ...list])]);
   else if (action === 'remove') await setDestinations(ctx, (cur) => cur.filter((d) => !list.includes(d)));

@@ -86,8 +86,8 @@ export async function putWebhook(ctx: RouteContext): Promise<void> {
     if (e instanceof DecodeError) throw new BadRequestError(`Invalid JSON for update. Error: ${e.message}`);
     throw e;
   }
-  const action = String(fields.action ?? '').toLowerCase();
-  const url = String(fields.url ?? '');
+  const action = typeof fields.action === 'string' ? fields.action.toLowerCase() : '';
+  const url = typeof fields.url === 'string' ? fields.url : '';
   let parsed: URL;
   try {
     parsed = new URL(url);
