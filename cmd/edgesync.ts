@@ -56,8 +56,10 @@ async function runNode(mode: 'CSS' | 'ESS' | undefined, argv: string[]): Promise
   if (config.communicationProtocol !== 'http') {
     throw new ConfigError([{ key: 'communicationProtocol', message: `${config.communicationProtocol} is not available in this version; use http` }]);
   }
-  const node = config.nodeType === 'CSS' ? await startCss(config, logger) : await startEss(config, logger);
-  process.stdout.write(`${banner(config, node)}\n`);
+  // Signals are handled from the start: one that arrives while the node starts stops it as
+  // soon as it is up, rather than killing it half-way through opening its storage.
+  let node: RunningNode | null = null;
+  let stopRequested = false;
   let signals = 0;
   const onSignal = (signal: string): void => {
     signals++;
@@ -67,10 +69,14 @@ async function runNode(mode: 'CSS' | 'ESS' | undefined, argv: string[]): Promise
       process.exit(1);
     }
     logger.info({ signal }, 'signal received, stopping gracefully');
-    void node.stop();
+    stopRequested = true;
+    if (node !== null) void node.stop();
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+  node = config.nodeType === 'CSS' ? await startCss(config, logger) : await startEss(config, logger);
+  process.stdout.write(`${banner(config, node)}\n`);
+  if (stopRequested) void node.stop();
   const { restart } = await node.stopped;
   logger.flush();
   return restart ? EXIT_RESTART : 0;
@@ -120,7 +126,8 @@ async function runUsers(args: string[]): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
-  if (first === '--help' || first === '-h' || first === 'help') {
+  // `edgesync css --help` too: a help flag anywhere asks for the usage, never for a node.
+  if (first === 'help' || argv.some((a) => a === '--help' || a === '-h')) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }

@@ -13,9 +13,20 @@ function isStoreError(err: unknown): boolean {
   return err instanceof Error && /^(SqliteError|MongoError|MongoServerError)$/.test(err.name);
 }
 
+/** The client went away mid-request (an aborted upload or download): nobody to answer. */
+function clientGone(req: Request, err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return req.destroyed || code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (err instanceof Error && err.name === 'AbortError');
+}
+
 export function createErrorHandler(logger: Logger, health: HealthMonitor) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const requestId = String(res.getHeader('X-Request-Id') ?? '');
+    if (!(err instanceof EdgesyncError) && clientGone(req, err)) {
+      logger.debug({ requestId, method: req.method, url: req.originalUrl }, 'client closed the connection mid-request');
+      res.destroy();
+      return;
+    }
     if (res.headersSent) {
       // The body was already streaming (data download): all we can do is cut it short.
       logger.warn({ requestId, err }, 'response failed after headers were sent');

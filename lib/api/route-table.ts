@@ -5,6 +5,8 @@
  */
 import { BadRequestError, parseGoBool } from '../model/index.js';
 import type { RouteHandler, RouteContext } from './context.js';
+import type { Identity } from '../security/identity.js';
+import { canResend, canShutdown } from '../security/access.js';
 import { deleteObject, getObject, listObjects, putObject, putWebhook } from './routes/objects.js';
 import {
   getData,
@@ -36,6 +38,11 @@ export interface RouteDef {
   handler: RouteHandler;
   /** Checks that the reference runs before authentication (400 beats 403). */
   beforeAuth?: (ctx: Pick<RouteContext, 'req' | 'params'>) => void;
+  /**
+   * A role check the reference makes before the method check, so that a caller without the
+   * role gets 403 even for a wrong method. [ref rest-api §1.6]
+   */
+  gate?: (identity: Identity) => boolean;
   /** Health and similar routes answer even while the service is not running. */
   alwaysAvailable?: boolean;
 }
@@ -77,8 +84,8 @@ export const ROUTES: readonly RouteDef[] = [
   { method: 'PUT', path: '/api/v1/organizations/{orgID}', nodes: BOTH, handler: putOrganization },
   { method: 'DELETE', path: '/api/v1/organizations/{orgID}', nodes: BOTH, handler: deleteOrganization },
   { method: 'GET', path: '/api/v1/health', nodes: BOTH, handler: getHealth, beforeAuth: healthDetails, alwaysAvailable: true },
-  { method: 'POST', path: '/api/v1/resend', nodes: BOTH, handler: postResend },
-  { method: 'POST', path: '/api/v1/shutdown', nodes: BOTH, handler: postShutdown, alwaysAvailable: true },
+  { method: 'POST', path: '/api/v1/resend', nodes: BOTH, handler: postResend, gate: canResend },
+  { method: 'POST', path: '/api/v1/shutdown', nodes: BOTH, handler: postShutdown, alwaysAvailable: true, gate: canShutdown },
 ];
 
 /** The path of a route as a node of this type serves it. */

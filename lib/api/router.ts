@@ -108,16 +108,17 @@ export function createDispatcher(node: NodeType, deps: ApiDeps, authenticate: Au
     const collection = parts[2] ?? '';
 
     let found: { route: CompiledRoute; params: Record<string, string> } | undefined;
-    let pathMatched = false;
+    const pathMatches: CompiledRoute[] = [];
     for (const route of routes) {
       const params = match(route, parts);
       if (params === null) continue;
-      pathMatched = true;
+      pathMatches.push(route);
       if (route.def.method === req.method) {
         found = { route, params };
         break;
       }
     }
+    const pathMatched = pathMatches.length > 0;
     if (!pathMatched && !COLLECTIONS[node].includes(collection)) throw new NotFoundError('404 page not found');
 
     const params = found?.params ?? {};
@@ -130,7 +131,10 @@ export function createDispatcher(node: NodeType, deps: ApiDeps, authenticate: Au
     const identity = await authenticate(req, res);
     // [ref rest-api §4.6] an ESS's own credentials are for the SPI only.
     if (identity === null || identity.role === 'edgeNode') throw new UnauthorizedError();
-    if (!found) throw pathMatched ? new MethodNotAllowedError() : new BadRequestError('');
+    if (!found) {
+      if (pathMatches.some((r) => r.def.gate !== undefined && !r.def.gate(identity))) throw new UnauthorizedError();
+      throw pathMatched ? new MethodNotAllowedError() : new BadRequestError('');
+    }
 
     if (node === 'ESS' && found.route.def.path.startsWith('/api/v1/objects/{orgID}')) params.orgID = deps.objects.node.orgID;
     else if (node === 'CSS' && params.orgID !== undefined && !found.route.def.path.startsWith('/api/v1/organizations')) {

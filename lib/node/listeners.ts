@@ -89,7 +89,10 @@ export async function startListeners(config: Config, handler: RequestListener, t
 
 /**
  * Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts what is left.
- * Idle keep-alive connections are closed at once so they do not hold the stop.
+ * Idle keep-alive connections are closed at once so they do not hold the stop, and so is every
+ * connection that goes idle later, when its in-flight request finishes: Node still answers those
+ * with `Connection: keep-alive`, and the client's idle socket would otherwise hold the stop for
+ * the whole grace period.
  */
 export async function stopListeners(listeners: readonly Listener[], graceMs: number): Promise<void> {
   await Promise.all(
@@ -97,8 +100,10 @@ export async function stopListeners(listeners: readonly Listener[], graceMs: num
       (l) =>
         new Promise<void>((resolve) => {
           const timer = setTimeout(() => l.server.closeAllConnections(), graceMs);
+          const idle = setInterval(() => l.server.closeIdleConnections(), 100);
           l.server.close(() => {
             clearTimeout(timer);
+            clearInterval(idle);
             resolve();
           });
           l.server.closeIdleConnections();

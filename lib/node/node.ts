@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import type https from 'node:https';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config/index.js';
@@ -120,6 +121,29 @@ async function tlsMaterial(config: Config, log: Logger): Promise<Tls | null> {
   return { certPem: cert.certPem, keyPem: cert.keyPem };
 }
 
+const RENEWAL_CHECK_MS = 12 * 3600 * 1000;
+
+/**
+ * A node that made its own certificate may run longer than the certificate lives: check twice
+ * a day and swap a renewed one into the running TLS servers, without dropping connections.
+ */
+function scheduleCertificateRenewal(config: Config, listeners: readonly Listener[], log: Logger): NodeJS.Timeout | null {
+  const selfSigned = config.serverCertificate === '' && listeners.some((l) => l.protocol === 'https');
+  if (!selfSigned) return null;
+  const timer = setInterval(() => {
+    ensureSelfSignedCertificate({ dir: layout(config.persistenceRootPath).certs, commonName: 'localhost' }).then(
+      (cert) => {
+        if (!cert.generated) return;
+        for (const l of listeners) if (l.protocol === 'https') (l.server as unknown as https.Server).setSecureContext({ cert: cert.certPem, key: cert.keyPem });
+        log.info({ notAfter: cert.notAfter.toISOString() }, 'renewed the self-signed certificate');
+      },
+      (err: unknown) => log.error({ err }, 'could not renew the self-signed certificate'),
+    );
+  }, RENEWAL_CHECK_MS);
+  timer.unref();
+  return timer;
+}
+
 export async function startNode(config: Config, identity: NodeIdentity, logger: Logger): Promise<RunningNode> {
   const log = logger.child({ component: 'node', nodeType: config.nodeType });
   await mkdir(config.persistenceRootPath, { recursive: true });
@@ -129,10 +153,12 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
   let resolveStopped!: (v: { restart: boolean }) => void;
   const stopped = new Promise<{ restart: boolean }>((r) => (resolveStopped = r));
   let stopping: Promise<void> | null = null;
+  let renewal: NodeJS.Timeout | null = null;
 
   const stop = (restart = false, graceMs = config.shutdownQuiesceTime * 1000): Promise<void> => {
     stopping ??= (async () => {
       running = false;
+      if (renewal !== null) clearInterval(renewal);
       log.info('stopping');
       await stopListeners(listeners, graceMs);
       await store.close();
@@ -165,6 +191,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       },
     });
     listeners = await startListeners(config, app, tls);
+    renewal = scheduleCertificateRenewal(config, listeners, log);
     running = true;
     const urls = listeners.map((l) => l.url);
     log.info({ urls, org: config.orgID || undefined, destination: `${identity.destinationType}/${identity.destinationID}` }, 'listening');

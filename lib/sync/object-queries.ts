@@ -64,7 +64,17 @@ export interface PolicyQuery {
   /** `svcOrg/svcName` */
   service?: { orgID: string; serviceName: string };
   /** Unix nanoseconds; objects whose policy timestamp is at or after it. */
-  since?: number;
+  since?: bigint;
+}
+
+/**
+ * A policy timestamp as the integer clients read in the JSON (the shortest decimal of the
+ * double). Nanosecond stamps exceed 2^53: compared as doubles, `since = stamp + 1` would still
+ * match the object that carried `stamp`.
+ */
+function policyNanos(p: Policy | null): bigint {
+  const t = Math.trunc(p?.timestamp ?? 0);
+  return Number.isFinite(t) && Math.abs(t) < 1e21 ? BigInt(String(t)) : 0n;
 }
 
 /** Objects with a destination policy. Precedence: since, then service, then plain. [ref rest-api §1.2 O18] */
@@ -72,7 +82,7 @@ export async function policyObjects(store: Store, org: string, q: PolicyQuery): 
   const all = (await store.listObjects({ org })).filter((o) => o.meta.destinationPolicy !== null);
   if (q.since !== undefined) {
     const since = q.since;
-    return all.filter((o) => (o.meta.destinationPolicy?.timestamp ?? 0) >= since);
+    return all.filter((o) => policyNanos(o.meta.destinationPolicy) >= since);
   }
   if (q.service !== undefined) {
     const svc = q.service;

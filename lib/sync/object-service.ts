@@ -69,6 +69,15 @@ function normalizeConsumers(n: number): number {
   return n;
 }
 
+/**
+ * Whether the object's current data is a finished chunked upload of `total` bytes, with no
+ * metadata change since: a late last chunk of that size is then a retry, not a new upload.
+ */
+function completedByChunks(obj: StoredObject, total: number): boolean {
+  const m = obj.meta;
+  return obj.status === 'ready' && obj.blobId !== null && m.uploadChunkSize > 0 && m.objectSize === total && m.dataID === m.instanceID;
+}
+
 export class ObjectService {
   private readonly locks = new KeyedMutex();
   private readonly now: () => Date;
@@ -240,8 +249,9 @@ export class ObjectService {
 
   /**
    * One chunk of a chunked upload (`Content-Range: bytes S-E/TOTAL`). Chunks must come in
-   * order; a chunk wholly inside what was already received is a retry and is ignored. The
-   * object's data changes only when the last byte arrives. Returns true then.
+   * order; a chunk wholly inside what was already received, or the last chunk of the upload
+   * that already completed, is a retry and is ignored. The object's data changes only when the
+   * last byte arrives. Returns true then.
    */
   putDataChunk(org: string, type: string, id: string, range: ContentRange, source: Readable, signal?: AbortSignal): Promise<boolean> {
     // One chunk at a time per object in this process: two writers in one staging file would
@@ -258,6 +268,11 @@ export class ObjectService {
     const current = session !== null && session.instanceID === obj.meta.instanceID && session.total === range.total;
     if (!current || session === null) {
       if (range.start !== 0) {
+        if (session === null && range.end + 1 === range.total && completedByChunks(obj, range.total)) {
+          // A retry of the last chunk of the upload that already completed (its answer was lost).
+          source.resume();
+          return false;
+        }
         throw new BadRequestError(
           session !== null && session.total !== range.total
             ? `Content-Range total ${range.total} does not match the upload in progress (${session.total} bytes)`

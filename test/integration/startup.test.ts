@@ -218,6 +218,55 @@ describe('stopping on signals', () => {
     expect(await readdir(join(css.root, 'sync', 'data', 'blobs'))).toHaveLength(1);
   });
 
+  test('SIGTERM lets an in-flight upload finish, then exits without waiting out the quiesce time', async () => {
+    // Default SHUTDOWN_QUIESCE_TIME (60 s): exiting within the 20 s deadline shows that the client's
+    // keep-alive connection, idle once its upload is answered, does not hold the stop.
+    const css = await startManaged(t, { mode: 'css', env: { LOG_LEVEL: 'info' } });
+    const admin = css.admin!;
+    expect((await raw(css, 'PUT', '/api/v1/organizations/org1', { body: JSON.stringify({ orgID: 'org1' }) })).status).toBe(204);
+    const meta = JSON.stringify({ meta: { objectType: 't', objectID: 'o', destinationType: 'edge' }, data: Buffer.from('old').toString('base64') });
+    expect((await raw(css, 'PUT', '/api/v1/objects/org1/t/o', { body: meta })).status).toBe(204);
+
+    const agent = new http.Agent({ keepAlive: true });
+    t.add(() => Promise.resolve(agent.destroy()));
+    const data = Buffer.alloc(1024 * 1024, 0x62);
+    const { port } = new URL(css.url);
+    const upload = http.request({
+      host: '127.0.0.1',
+      port: Number(port),
+      method: 'PUT',
+      path: '/api/v1/objects/org1/t/o/data',
+      agent,
+      headers: { authorization: basic(admin.appKey, admin.secret), 'content-type': 'application/octet-stream', 'content-length': data.length },
+    });
+    const status = new Promise<number>((resolve, reject) => {
+      upload.once('error', reject);
+      upload.once('response', (res) => {
+        res.resume();
+        res.once('end', () => resolve(res.statusCode ?? 0));
+      });
+    });
+    upload.write(data.subarray(0, 64 * 1024));
+    const tmp = join(css.root, 'sync', 'data', 'tmp');
+    await poll('the upload to reach the blob store', async () => (await readdir(tmp)).length > 0);
+
+    const exit = exitAfter(css, 'SIGTERM');
+    await logged(css, /"signal":"SIGTERM"/);
+    upload.end(data.subarray(64 * 1024));
+    expect(await status).toBe(204);
+    expect(await exit).toBe(0);
+
+    const again = await startManaged(t, { mode: 'css', root: css.root });
+    const client = await again.client({ orgID: 'org1', appKey: admin.appKey, appSecret: admin.secret });
+    try {
+      const chunks: Buffer[] = [];
+      for await (const c of (await client.fetchObjectData('t', 'o')) as AsyncIterable<Buffer>) chunks.push(c);
+      expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    } finally {
+      client.close();
+    }
+  });
+
   test('SIGINT stops the node gracefully with exit code 0', async () => {
     const css = await startManaged(t, { mode: 'css' });
     expect((await raw(css, 'GET', '/api/v1/health')).status).toBe(200);
@@ -233,5 +282,13 @@ describe('command line', () => {
     expect(out).toMatch(/edgesync css/);
     expect(out).toMatch(/edgesync ess/);
     expect(out).toMatch(/edgesync users add/);
+  });
+
+  test('--help after a subcommand also prints the usage, exits 0 and starts nothing', async () => {
+    const root = await tempRoot();
+    const { code, out } = await runToExit(['css', '--help'], { PERSISTENCE_ROOT_PATH: root });
+    expect(code).toBe(0);
+    expect(out).toMatch(/^Usage:/);
+    expect(await readdir(root)).toEqual([]);
   });
 });

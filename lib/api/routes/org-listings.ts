@@ -23,6 +23,8 @@ function boolQuery(ctx: RouteContext, name: string): boolean | undefined {
   return v;
 }
 
+const INT64_MAX = 9223372036854775807n;
+
 function serviceQuery(raw: string, name: string): { orgID: string; serviceName: string } {
   const [orgID = '', serviceName = '', ...rest] = raw.split('/');
   if (orgID === '' || serviceName === '' || rest.length > 0) {
@@ -63,10 +65,13 @@ async function byPolicy(ctx: RouteContext, org: string): Promise<void> {
   const received = boolQuery(ctx, 'received') ?? false;
   const service = queryString(ctx.req, 'service');
   const sinceRaw = queryString(ctx.req, 'since');
-  let since: number | undefined;
+  let since: bigint | undefined;
   if (sinceRaw !== undefined && sinceRaw !== '') {
-    since = Number(sinceRaw);
-    if (!/^\d+$/.test(sinceRaw) || since < 1) throw new BadRequestError(`Invalid since (${sinceRaw}), expected an integer of Unix nanoseconds ≥ 1`);
+    // An int64 as in the reference, kept exact: a double would round nanoseconds away.
+    since = /^\d{1,19}$/.test(sinceRaw) ? BigInt(sinceRaw) : undefined;
+    if (since === undefined || since < 1n || since > INT64_MAX) {
+      throw new BadRequestError(`Invalid since (${sinceRaw}), expected an integer of Unix nanoseconds ≥ 1`);
+    }
   }
   const objs = await policyObjects(ctx.deps.store, org, {
     received,
