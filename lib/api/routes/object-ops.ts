@@ -160,26 +160,15 @@ export async function putData(ctx: RouteContext): Promise<void> {
   });
   const lengthHeader = req.headers['content-length'];
   const size = lengthHeader !== undefined ? Number(lengthHeader) : undefined;
-  try {
-    if (contentRange) {
-      const expected = contentRange.end - contentRange.start + 1;
-      if (size !== undefined && size !== expected) {
-        throw new BadRequestError(`Content-Length (${size}) does not match the Content-Range length (${expected})`);
-      }
-      await deps.objects.putDataChunk(orgID, objectType, objectID, contentRange, req, abort.signal);
-      ctx.res.set('MMS-Upload-Owner', deps.objects.node.destinationID);
-    } else {
-      await deps.objects.putData(orgID, objectType, objectID, req, { ...(size !== undefined ? { size } : {}), signal: abort.signal });
+  if (contentRange) {
+    const expected = contentRange.end - contentRange.start + 1;
+    if (size !== undefined && size !== expected) {
+      throw new BadRequestError(`Content-Length (${size}) does not match the Content-Range length (${expected})`);
     }
-  } catch (e) {
-    // A client that hangs up mid-body is a refused request, not a server failure to log as one.
-    if (!req.complete && isHangUp(e)) throw new BadRequestError('The connection closed before the request body was complete');
-    throw e;
+    await deps.objects.putDataChunk(orgID, objectType, objectID, contentRange, req, abort.signal);
+    ctx.res.set('MMS-Upload-Owner', deps.objects.node.destinationID);
+  } else {
+    await deps.objects.putData(orgID, objectType, objectID, req, { ...(size !== undefined ? { size } : {}), signal: abort.signal });
   }
   sendNoContent(ctx.res);
-}
-
-function isHangUp(e: unknown): boolean {
-  const err = e as { code?: unknown; name?: unknown } | null;
-  return err?.code === 'ECONNRESET' || err?.code === 'ERR_STREAM_PREMATURE_CLOSE' || err?.name === 'AbortError';
 }
