@@ -3,7 +3,7 @@
  * Go-style indented JSON, bare statuses with empty bodies. [ref rest-api §3.8, §5]
  */
 import type { Request, Response } from 'express';
-import { BadRequestError, PayloadTooLargeError, goJson, parseJsonBody } from '../model/index.js';
+import { BadRequestError, PayloadTooLargeError, goJson, parseGoBool, parseJsonBody } from '../model/index.js';
 import type { ByteRange, ContentRange } from '../sync/object-service.js';
 
 export function sendJson(res: Response, value: unknown, status = 200): void {
@@ -83,4 +83,16 @@ export function queryString(req: Request, name: string): string | undefined {
   const v = req.query[name];
   if (Array.isArray(v)) return typeof v[0] === 'string' ? v[0] : undefined;
   return typeof v === 'string' ? v : undefined;
+}
+
+/**
+ * A boolean query parameter in Go's ParseBool spellings; absent or empty → undefined.
+ * @throws BadRequestError for any other value
+ */
+export function boolQuery(req: Request, name: string): boolean | undefined {
+  const raw = queryString(req, name);
+  if (raw === undefined || raw === '') return undefined;
+  const v = parseGoBool(raw);
+  if (v === undefined) throw new BadRequestError(`Invalid value (${raw}) for the ${name} parameter, expected a boolean`);
+  return v;
 }

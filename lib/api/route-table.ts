@@ -3,7 +3,6 @@
  * with swagger/openapi.yaml. Paths are written in their CSS form; on the ESS the `{orgID}`
  * segment of object paths is absent and the node's own org is used. [ref rest-api §1.1]
  */
-import { BadRequestError, parseGoBool } from '../model/index.js';
 import type { RouteHandler, RouteContext } from './context.js';
 import type { Identity } from '../security/identity.js';
 import { canResend, canShutdown } from '../security/access.js';
@@ -25,7 +24,7 @@ import { orgListing } from './routes/org-listings.js';
 import { deleteOrganization, listOrganizations, putOrganization } from './routes/organizations.js';
 import { listDestinationObjects, listDestinations } from './routes/destinations.js';
 import { getHealth, postResend, postShutdown } from './routes/system.js';
-import { queryString } from './http.js';
+import { boolQuery } from './http.js';
 
 export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
 export type NodeType = 'CSS' | 'ESS';
@@ -53,11 +52,7 @@ const O = '/api/v1/objects/{orgID}/{objectType}/{objectID}';
 
 /** `details` is validated before authentication. [ref rest-api §1.6] */
 function healthDetails(ctx: Pick<RouteContext, 'req' | 'params'>): void {
-  const raw = queryString(ctx.req, 'details');
-  if (raw === undefined || raw === '') return;
-  const v = parseGoBool(raw);
-  if (v === undefined) throw new BadRequestError(`Invalid value (${raw}) for the details parameter, expected a boolean`);
-  ctx.params.details = String(v);
+  if (boolQuery(ctx.req, 'details') === true) ctx.params.details = 'true';
 }
 
 export const ROUTES: readonly RouteDef[] = [

@@ -9,20 +9,11 @@ import {
   DecodeError,
   decodeObjectUpdate,
   orderedMetaData,
-  parseGoBool,
 } from '../../model/index.js';
 import { receivedObjects, toObjectDestinationPolicy } from '../../sync/object-queries.js';
 import { canDeleteObject, canManageWebhooks, canWrite, filterReadable, readLevel, readableObject } from '../authz.js';
-import { queryString, readJson, sendJson, sendNoContent } from '../http.js';
+import { boolQuery, readJson, sendJson, sendNoContent } from '../http.js';
 import type { RouteContext } from '../context.js';
-
-function boolParam(ctx: RouteContext, name: string): boolean | undefined {
-  const raw = queryString(ctx.req, name);
-  if (raw === undefined || raw === '') return undefined;
-  const v = parseGoBool(raw);
-  if (v === undefined) throw new BadRequestError(`Invalid value (${raw}) for the ${name} parameter, expected a boolean`);
-  return v;
-}
 
 /** O1: metadata of one object. */
 export async function getObject(ctx: RouteContext): Promise<void> {
@@ -54,8 +45,8 @@ export async function deleteObject(ctx: RouteContext): Promise<void> {
 /** O4 / O5: objects of one type, received ones by default, every one with `all_objects=true`. */
 export async function listObjects(ctx: RouteContext): Promise<void> {
   const { orgID, objectType } = ctx.params as { orgID: string; objectType: string };
-  const all = boolParam(ctx, 'all_objects');
-  const received = boolParam(ctx, 'received') ?? false;
+  const all = boolQuery(ctx.req, 'all_objects');
+  const received = boolQuery(ctx.req, 'received') ?? false;
   const level = await readLevel(ctx, orgID, objectType);
   if (level === 'none') throw new UnauthorizedError();
   const { store } = ctx.deps;

@@ -12,16 +12,8 @@ import {
 } from '../../sync/object-queries.js';
 import type { StoredObject } from '../../store/types.js';
 import { isListingRole, readLevel, filterReadable } from '../authz.js';
-import { queryString, sendJson } from '../http.js';
+import { boolQuery, queryString, sendJson } from '../http.js';
 import type { RouteContext } from '../context.js';
-
-function boolQuery(ctx: RouteContext, name: string): boolean | undefined {
-  const raw = queryString(ctx.req, name);
-  if (raw === undefined || raw === '') return undefined;
-  const v = parseGoBool(raw);
-  if (v === undefined) throw new BadRequestError(`Invalid value (${raw}) for the ${name} parameter, expected a boolean`);
-  return v;
-}
 
 const INT64_MAX = 9223372036854775807n;
 
@@ -62,7 +54,7 @@ function nonEmpty<T>(list: T[]): T[] {
 }
 
 async function byPolicy(ctx: RouteContext, org: string): Promise<void> {
-  const received = boolQuery(ctx, 'received') ?? false;
+  const received = boolQuery(ctx.req, 'received') ?? false;
   const service = queryString(ctx.req, 'service');
   const sinceRaw = queryString(ctx.req, 'since');
   let since: bigint | undefined;
@@ -88,7 +80,7 @@ function parseFilters(ctx: RouteContext): ObjectFilters {
     const v = queryString(ctx.req, name);
     return v === '' ? undefined : v;
   };
-  const dp = boolQuery(ctx, 'destinationPolicy');
+  const dp = boolQuery(ctx.req, 'destinationPolicy');
   if (dp !== undefined) f.destinationPolicy = dp;
   if (dp === true) {
     const svc = q('dpService');
@@ -110,11 +102,11 @@ function parseFilters(ctx: RouteContext): ObjectFilters {
     const destID = q('destinationID');
     if (destID !== undefined) f.destinationID = destID;
   }
-  const noData = boolQuery(ctx, 'noData');
+  const noData = boolQuery(ctx.req, 'noData');
   if (noData !== undefined) f.noData = noData;
   const exp = q('expirationTimeBefore');
   if (exp !== undefined) f.expirationTimeBefore = rfc3339Nanos(exp, 'expirationTimeBefore') / 1e6;
-  const deleted = boolQuery(ctx, 'deleted');
+  const deleted = boolQuery(ctx.req, 'deleted');
   if (deleted !== undefined) f.deleted = deleted;
   return f;
 }

@@ -73,12 +73,13 @@ describe('defaults', () => {
 
 describe('precedence: default < file < env < flag', () => {
   const path = file('yaml', 'unsecureListeningPort: 1001\nlogLevel: debug\n');
-  it.each([
+  const cases: [string[], Record<string, string>, number][] = [
     [[], {}, 8080],
     [['--config', path], {}, 1001],
     [['--config', path], { UNSECURE_LISTENING_PORT: '1002' }, 1002],
     [['--config', path, '--unsecure-listening-port=1003'], { UNSECURE_LISTENING_PORT: '1002' }, 1003],
-  ] as const)('argv %j env %j -> %d', (argv, env, port) => {
+  ];
+  it.each(cases)('argv %j env %j -> %d', (argv, env, port) => {
     const c = load({ argv: [...argv], env });
     expect(c.unsecureListeningPort).toBe(port);
     expect(c.logLevel).toBe(argv.length > 0 ? 'debug' : 'info');
