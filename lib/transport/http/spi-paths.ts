@@ -1,0 +1,132 @@
+/**
+ * The `/spi/v1` request surface of the CSS, parsed and validated before anything else
+ * happens. [ref rest-api §6, sync-protocol §1]
+ */
+import { BadRequestError } from '../../model/index.js';
+
+export const SPI_PREFIX = '/spi/v1/';
+
+/** Path parameters of the SPI: letters, digits, combining marks and `._@-`. [ref rest-api §6] */
+const SPI_NAME = /^[\p{L}\p{N}\p{M}._@-]+$/u;
+
+/** Notification actions an ESS may PUT for one object. [ref sync-protocol §1] */
+export const SPI_OBJECT_ACTIONS = [
+  'update',
+  'updated',
+  'consumed',
+  'ackconsumed',
+  'received',
+  'ackreceived',
+  'delete',
+  'ackDelete',
+  'deleted',
+  'ackDeleted',
+  'feedback',
+  'data',
+] as const;
+export type SpiObjectAction = (typeof SPI_OBJECT_ACTIONS)[number];
+
+export const SPI_REGISTRATION_ACTIONS = ['register', 'register-new', 'ping', 'unregister'] as const;
+export type SpiRegistrationAction = (typeof SPI_REGISTRATION_ACTIONS)[number];
+
+export interface SpiDestinationRef {
+  orgID: string;
+  destinationType: string;
+  destinationID: string;
+}
+
+export type SpiRoute =
+  | ({ kind: 'registration'; action: SpiRegistrationAction } & SpiDestinationRef)
+  | { kind: 'poll' }
+  | { kind: 'resend'; orgID: string }
+  | {
+      kind: 'object';
+      orgID: string;
+      objectType: string;
+      objectID: string;
+      instanceID: number;
+      /** Absent in the short form `…/{instanceID}/{action}`. */
+      dataID?: number;
+      action: SpiObjectAction;
+    };
+
+/**
+ * Checks one SPI path parameter. `..`, `://` and control characters are refused even where the
+ * character class would let parts of them through. [ref rest-api §6 Validation]
+ */
+export function validateSpiName(field: string, value: string): void {
+  if (value === '' || !SPI_NAME.test(value) || value.includes('..') || value.includes('://') || /\p{Cc}/u.test(value)) {
+    throw new BadRequestError(`${field} (${value}) is not a valid SPI path parameter`);
+  }
+}
+
+function parseId(field: string, value: string): number {
+  if (!/^\d{1,16}$/.test(value)) throw new BadRequestError(`${field} (${value}) must be a non-negative integer`);
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new BadRequestError(`${field} (${value}) is out of range`);
+  return n;
+}
+
+function decodeSegments(path: string): string[] {
+  try {
+    return path.split('/').map(decodeURIComponent);
+  } catch {
+    throw new BadRequestError(`Invalid URL encoding in ${path}`);
+  }
+}
+
+/**
+ * Parses a request path (without the query) below `/spi/v1/`.
+ * @throws BadRequestError for a malformed path, parameter or action
+ */
+export function parseSpiPath(path: string): SpiRoute {
+  if (!path.startsWith(SPI_PREFIX)) throw new BadRequestError(`Not an SPI path: ${path}`);
+  const parts = decodeSegments(path.slice(SPI_PREFIX.length));
+  if (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
+  const [head, ...rest] = parts;
+  if ((SPI_REGISTRATION_ACTIONS as readonly string[]).includes(head ?? '')) {
+    const [orgID = '', destinationType = '', destinationID = '', ...extra] = rest;
+    if (extra.length > 0) throw new BadRequestError(`Unexpected path segments after ${head}/${orgID}/${destinationType}/${destinationID}`);
+    validateSpiName('Organization ID', orgID);
+    validateSpiName('Destination type', destinationType);
+    validateSpiName('Destination ID', destinationID);
+    return { kind: 'registration', action: head as SpiRegistrationAction, orgID, destinationType, destinationID };
+  }
+  if (head !== 'objects') throw new BadRequestError(`Unknown SPI path ${path}`);
+  if (rest.length === 0 || (rest.length === 1 && rest[0] === '')) return { kind: 'poll' };
+  if (rest.length === 2 && rest[1] === 'resend') {
+    validateSpiName('Organization ID', rest[0] ?? '');
+    return { kind: 'resend', orgID: rest[0] ?? '' };
+  }
+  if (rest.length !== 5 && rest.length !== 6) throw new BadRequestError(`Unexpected number of path segments in ${path}`);
+  const [orgID = '', objectType = '', objectID = ''] = rest;
+  validateSpiName('Organization ID', orgID);
+  validateSpiName('Object type', objectType);
+  validateSpiName('Object ID', objectID);
+  const action = rest[rest.length - 1] ?? '';
+  if (!(SPI_OBJECT_ACTIONS as readonly string[]).includes(action)) throw new BadRequestError(`Unknown SPI action (${action})`);
+  const instanceID = parseId('Instance ID', rest[3] ?? '');
+  const route: SpiRoute = { kind: 'object', orgID, objectType, objectID, instanceID, action: action as SpiObjectAction };
+  if (rest.length === 6) route.dataID = parseId('Data ID', rest[4] ?? '');
+  return route;
+}
+
+/**
+ * `X-Sync-Service-Dest: org/destType/destID`, the destination a caller acts for.
+ * [ref rest-api §4.6]
+ */
+export function parseDestinationHeader(value: string | undefined): SpiDestinationRef {
+  const parts = (value ?? '').split('/');
+  if (parts.length !== 3) throw new BadRequestError('The X-Sync-Service-Dest header must be org/destinationType/destinationID');
+  const [orgID = '', destinationType = '', destinationID = ''] = parts;
+  validateSpiName('Organization ID', orgID);
+  validateSpiName('Destination type', destinationType);
+  validateSpiName('Destination ID', destinationID);
+  return { orgID, destinationType, destinationID };
+}
+
+/** The path an ESS uses for one object action (the client side of {@link parseSpiPath}). */
+export function spiObjectPath(ref: { orgID: string; objectType: string; objectID: string; instanceID: number; dataID: number }, action: SpiObjectAction): string {
+  const seg = [ref.orgID, ref.objectType, ref.objectID, String(ref.instanceID), String(ref.dataID), action].map(encodeURIComponent);
+  return `${SPI_PREFIX}objects/${seg.join('/')}`;
+}

@@ -1,0 +1,65 @@
+import { describe, expect, it } from '@jest/globals';
+import { BadRequestError } from '../../../lib/model/index.js';
+import { parseDestinationHeader, parseSpiPath, spiObjectPath } from '../../../lib/transport/http/spi-paths.js';
+
+describe('SPI paths', () => {
+  it('recognises the registration family', () => {
+    expect(parseSpiPath('/spi/v1/register/org1/edge/n1')).toEqual({ kind: 'registration', action: 'register', orgID: 'org1', destinationType: 'edge', destinationID: 'n1' });
+    expect(parseSpiPath('/spi/v1/register-new/org1/edge/n1/')).toMatchObject({ action: 'register-new', destinationID: 'n1' });
+    expect(parseSpiPath('/spi/v1/ping/org1/edge/n1')).toMatchObject({ action: 'ping' });
+    expect(parseSpiPath('/spi/v1/unregister/org1/edge/n1')).toMatchObject({ action: 'unregister' });
+  });
+
+  it('treats the bare objects collection as the poll', () => {
+    expect(parseSpiPath('/spi/v1/objects/')).toEqual({ kind: 'poll' });
+    expect(parseSpiPath('/spi/v1/objects')).toEqual({ kind: 'poll' });
+  });
+
+  it('parses object actions with and without the data id', () => {
+    expect(parseSpiPath('/spi/v1/objects/org1/model/m1/17/16/data')).toEqual({
+      kind: 'object',
+      orgID: 'org1',
+      objectType: 'model',
+      objectID: 'm1',
+      instanceID: 17,
+      dataID: 16,
+      action: 'data',
+    });
+    expect(parseSpiPath('/spi/v1/objects/org1/model/m1/17/ackDelete')).toMatchObject({ instanceID: 17, action: 'ackDelete' });
+    expect(parseSpiPath('/spi/v1/objects/org1/model/m1/17/ackDelete')).not.toHaveProperty('dataID');
+  });
+
+  it('recognises the resend request', () => {
+    expect(parseSpiPath('/spi/v1/objects/org1/resend')).toEqual({ kind: 'resend', orgID: 'org1' });
+  });
+
+  it('round-trips the path an ESS builds', () => {
+    const path = spiObjectPath({ orgID: 'o', objectType: 't', objectID: 'ид', instanceID: 5, dataID: 4 }, 'received');
+    expect(parseSpiPath(path)).toMatchObject({ objectID: 'ид', instanceID: 5, dataID: 4, action: 'received' });
+  });
+
+  it.each([
+    ['an unknown action', '/spi/v1/objects/o/t/i/1/1/steal'],
+    ['a non-numeric instance id', '/spi/v1/objects/o/t/i/x/1/data'],
+    ['traversal', '/spi/v1/objects/o/t/..%2F..%2Fetc/1/1/data'],
+    ['a scheme in a name', '/spi/v1/register/o/http:%2F%2Fx/n1'],
+    ['a control character', '/spi/v1/register/o/edge/n%0A1'],
+    ['a wrong depth', '/spi/v1/objects/o/t/i/data'],
+    ['an unknown family', '/spi/v1/admin/o/t/i'],
+    ['bad percent-encoding', '/spi/v1/register/o/edge/%E0%A4%A'],
+  ])('refuses %s with a 400', (_what, path) => {
+    expect(() => parseSpiPath(path)).toThrow(BadRequestError);
+  });
+});
+
+describe('X-Sync-Service-Dest', () => {
+  it('names org, destination type and id', () => {
+    expect(parseDestinationHeader('org1/edge/n1')).toEqual({ orgID: 'org1', destinationType: 'edge', destinationID: 'n1' });
+  });
+
+  it('is required and must have three valid parts', () => {
+    for (const bad of [undefined, '', 'org1/edge', 'org1/edge/n1/x', 'org1/ed ge/n1']) {
+      expect(() => parseDestinationHeader(bad)).toThrow(BadRequestError);
+    }
+  });
+});
