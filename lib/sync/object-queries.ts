@@ -3,6 +3,7 @@
  * these return everything that matches. [ref rest-api §1.2 O4, O5, O13, O18–O20]
  */
 import type { Store, StoredObject, Destination } from '../store/types.js';
+import { isAddressedTo } from './addressing.js';
 import type { DeliveryStatus, ObjectStatus, Policy } from '../model/index.js';
 
 export interface DestinationsStatus {
@@ -43,7 +44,7 @@ export function destinationsOf(obj: StoredObject, registered: readonly Destinati
   if (m.destinationPolicy !== null) return [];
   if (m.destinationType !== '' && m.destinationID !== '') return [pending(m.destinationType, m.destinationID)];
   return registered
-    .filter((d) => d.destinationOrgID === m.destinationOrgID && (m.destinationType === '' || d.destinationType === m.destinationType))
+    .filter((d) => isAddressedTo(m, d))
     .map((d) => pending(d.destinationType, d.destinationID));
 }
 
