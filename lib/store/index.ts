@@ -1,4 +1,7 @@
 /** The storage seam: interfaces and the implementations the composition roots choose from. */
 export type * from './types.js';
+export type * from './notification-types.js';
+export { NOTIFICATION_STATUSES } from './notification-types.js';
 export { SqliteStore } from './sqlite/sqlite-store.js';
+export { SqliteNotificationStore } from './sqlite/sqlite-notification-store.js';
 export { FileBlobStore } from './file-blob-store.js';

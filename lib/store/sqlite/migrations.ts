@@ -88,6 +88,40 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: 'notifications: one record per (object, peer)',
+    up: (db) => {
+      // Its own table, not a column of objects, so an ack rewrites one small row. Statuses are
+      // not CHECKed: SQLite cannot alter a CHECK without rebuilding the table, and the status
+      // list may grow with negotiated extensions. `offset` is an SQL keyword, hence data_offset.
+      // The primary key's (org, object_type, object_id) prefix serves the per-object queries;
+      // notifications_peer_status serves the poll query and per-peer deletion;
+      // notifications_due serves the resend scheduler's scan, and is partial because most
+      // records are not scheduled and need no entry in it.
+      db.exec(`
+        CREATE TABLE notifications (
+          org TEXT NOT NULL,
+          object_type TEXT NOT NULL,
+          object_id TEXT NOT NULL,
+          peer_type TEXT NOT NULL,
+          peer_id TEXT NOT NULL,
+          status TEXT NOT NULL,
+          instance_id INTEGER NOT NULL,
+          data_id INTEGER NOT NULL,
+          delivery_status TEXT NOT NULL,
+          message TEXT NOT NULL,
+          resend_at INTEGER NOT NULL CHECK (resend_at >= 0),
+          attempts INTEGER NOT NULL CHECK (attempts >= 0),
+          data_offset INTEGER NOT NULL CHECK (data_offset >= 0),
+          last_update INTEGER NOT NULL,
+          PRIMARY KEY (org, object_type, object_id, peer_type, peer_id)
+        ) STRICT;
+        CREATE INDEX notifications_peer_status ON notifications (org, peer_type, peer_id, status);
+        CREATE INDEX notifications_due ON notifications (resend_at) WHERE resend_at > 0;
+      `);
+    },
+  },
 ];
 
 /** The schema version this code writes. */

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { InternalError, type MetaData, type ObjectStatus } from '../../model/index.js';
 import type { Destination, ObjectFilter, Organization, Store, StoredObject, UploadSession, Webhook } from '../types.js';
 import { migrate } from './migrations.js';
+import { SqliteNotificationStore } from './sqlite-notification-store.js';
 
 /** How long a statement waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -86,7 +87,7 @@ function prepareStatements(db: Database.Database) {
     ),
     listOrgs: db.prepare<[], Organization>('SELECT org AS orgID, address, user, password, last_update AS lastUpdate FROM organizations ORDER BY org'),
     orgBlobIds: db.prepare<[string], string>('SELECT blob_id FROM objects WHERE org = ? AND blob_id IS NOT NULL').pluck(),
-    deleteOrgRows: ['organizations', 'objects', 'webhooks', 'destinations', 'uploads'].map((table) =>
+    deleteOrgRows: ['organizations', 'objects', 'webhooks', 'destinations', 'uploads', 'notifications'].map((table) =>
       db.prepare<[string]>(`DELETE FROM ${table} WHERE org = ?`),
     ),
 
@@ -314,7 +315,7 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Deletes the org row and its objects, webhooks, destinations and uploads atomically.
+   * Deletes the org row and its objects, webhooks, destinations, uploads and notifications atomically.
    * Returns the blob ids of the deleted objects. The staging areas of the deleted uploads are
    * not returned: they drop out of {@link referencedBlobIds}, and garbage collection of
    * unreferenced staging areas removes them.
@@ -385,6 +386,11 @@ export class SqliteStore implements Store {
     return settle(() => {
       this.open().s.deleteUpload.run({ org, type: objectType, id: objectID });
     });
+  }
+
+  /** The notification records in this file, on this connection; keep it (it caches statements), it follows close/init. */
+  notifications(): SqliteNotificationStore {
+    return new SqliteNotificationStore(() => this.open().db);
   }
 
   private open(): { db: Database.Database; s: Statements } {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { emptyMetaData, type MetaData } from '../../lib/model/index.js';
-import { addressingOf, isAddressedTo, reachesLateRegistrations } from '../../lib/sync/addressing.js';
+import { emptyMetaData, type MetaData } from '../../../lib/model/index.js';
+import { addressingOf, isAddressedTo, reachesLateRegistrations } from '../../../lib/sync/addressing.js';
 
 function meta(m: Partial<MetaData>): MetaData {
   return { ...emptyMetaData(), objectID: 'o', objectType: 't', destinationOrgID: 'org1', ...m };
