@@ -1,5 +1,6 @@
 /**
- * createApp(deps) → the Express app for /api/v1 and /swagger, without listening.
+ * createApp(deps) → the Express app for /api/v1 and /swagger (and, on a CSS, the SPI the node
+ * hands in), without listening.
  */
 import { randomUUID } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
@@ -42,7 +43,11 @@ function runChain(list: RequestHandler[], req: Request, res: Response, next: Nex
   step(0)();
 }
 
-export function createApp(node: NodeType, deps: ApiDeps): Express {
+/**
+ * @param spi the `/spi/v1` handler of a CSS; the API does not know the transport, it only
+ *   gives it the common headers and the error handling.
+ */
+export function createApp(node: NodeType, deps: ApiDeps, spi?: RequestHandler): Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -54,6 +59,7 @@ export function createApp(node: NodeType, deps: ApiDeps): Express {
   app.use('/swagger', lazySwaggerUi(deps.openapi));
 
   app.use('/api/v1', commonHeaders, createDispatcher(node, deps, createBasicAuth(deps.authenticator)));
+  if (spi !== undefined) app.use('/spi/v1', commonHeaders, spi);
   app.use((_req, res) => {
     res.status(404).set('Content-Type', 'text/plain; charset=utf-8').end('404 page not found\n');
   });

@@ -5,6 +5,7 @@ import type { Request, Response } from 'express';
 import type { Authenticator, Identity } from '../security/identity.js';
 import type { AclLookup } from '../security/access.js';
 import type { Store } from '../store/types.js';
+import type { NotificationStore } from '../store/notification-types.js';
 import type { ObjectService } from '../sync/object-service.js';
 import type { Logger } from '../log/logger.js';
 import type { HealthMonitor } from './health-monitor.js';
@@ -12,6 +13,8 @@ import type { HealthMonitor } from './health-monitor.js';
 export interface ApiDeps {
   objects: ObjectService;
   store: Store;
+  /** Per-(object, destination) records: the delivery status O13 and the destinations routes report. */
+  notifications: NotificationStore;
   authenticator: Authenticator;
   acls: AclLookup;
   logger: Logger;

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'range_not_satisfiable'
   | 'too_many_requests'
+  | 'failed_dependency'
   | 'unavailable'
   | 'internal';
 
@@ -82,6 +83,13 @@ export class RangeNotSatisfiableError extends EdgesyncError {
 export class TooManyRequestsError extends EdgesyncError {
   constructor(message: string) {
     super('too_many_requests', 429, message);
+  }
+}
+
+/** 424: the SPI caller is not a registered destination. [ref sync-protocol §1] */
+export class FailedDependencyError extends EdgesyncError {
+  constructor(message: string) {
+    super('failed_dependency', 424, message);
   }
 }
 

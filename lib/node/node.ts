@@ -12,7 +12,7 @@ import type { Logger } from '../log/logger.js';
 import { createApp } from '../api/app.js';
 import { HealthMonitor } from '../api/health-monitor.js';
 import { openApiFor, type OpenApiDoc } from '../api/openapi.js';
-import { FileBlobStore, SqliteStore, type BlobStore, type Store } from '../store/index.js';
+import { FileBlobStore, SqliteStore, type BlobStore, type NotificationStore, type Store } from '../store/index.js';
 import {
   DummyAuthenticator,
   EMPTY_ACLS,
@@ -24,6 +24,8 @@ import {
   type Authenticator,
 } from '../security/index.js';
 import { ObjectService, type NodeIdentity } from '../sync/object-service.js';
+import { Sender } from '../sync/sender.js';
+import { createSpiServer } from '../transport/http/spi-server.js';
 import { packageRoot } from './package-root.js';
 import { startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
 
@@ -57,7 +59,7 @@ function loadOpenApi(node: 'CSS' | 'ESS'): OpenApiDoc {
   return openApiFor(node, parseYaml(text) as OpenApiDoc);
 }
 
-async function openStorage(config: Config): Promise<{ store: Store; blobs: BlobStore }> {
+async function openStorage(config: Config): Promise<{ store: Store; notifications: NotificationStore; blobs: BlobStore }> {
   if (config.storageProvider === 'mongo') {
     throw new Error('STORAGE_PROVIDER mongo is not available in this version; use sqlite (the default)');
   }
@@ -67,7 +69,7 @@ async function openStorage(config: Config): Promise<{ store: Store; blobs: BlobS
   await store.init();
   const blobs = new FileBlobStore({ root: paths.data });
   await blobs.init();
-  return { store, blobs };
+  return { store, notifications: store.notifications(), blobs };
 }
 
 /** Deletes blobs and staging areas nothing refers to: leftovers of a crash between two commits. */
@@ -147,7 +149,7 @@ function scheduleCertificateRenewal(config: Config, listeners: readonly Listener
 export async function startNode(config: Config, identity: NodeIdentity, logger: Logger): Promise<RunningNode> {
   const log = logger.child({ component: 'node', nodeType: config.nodeType });
   await mkdir(config.persistenceRootPath, { recursive: true });
-  const { store, blobs } = await openStorage(config);
+  const { store, notifications, blobs } = await openStorage(config);
   let listeners: Listener[] = [];
   let running = false;
   let resolveStopped!: (v: { restart: boolean }) => void;
@@ -172,13 +174,27 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     await collectGarbage(store, blobs, log);
     const { authenticator, createdAdmin } = await createAuthenticator(config, log);
     const tls = await tlsMaterial(config, log);
-    const objects = new ObjectService({ store, blobs, node: identity, maxDataChunkSize: config.maxDataChunkSize, maxDataSize: config.maxDataSize });
+    // The CSS sends to the ESS nodes that poll it; the ESS side of the sync comes later.
+    const sender = identity.nodeType === 'CSS' ? new Sender({ store, notifications }) : null;
+    const objects = new ObjectService({
+      store,
+      blobs,
+      node: identity,
+      maxDataChunkSize: config.maxDataChunkSize,
+      maxDataSize: config.maxDataSize,
+      ...(sender !== null ? { listener: sender } : {}),
+    });
     const health = new HealthMonitor(config.nodeType, store, async () =>
       config.orgID !== '' ? [config.orgID] : (await store.listOrganizations()).map((o) => o.orgID),
     );
+    const spi =
+      sender !== null
+        ? createSpiServer({ store, notifications, sender, authenticator, acls: EMPTY_ACLS, isRunning: () => running })
+        : undefined;
     const app = createApp(config.nodeType, {
       objects,
       store,
+      notifications,
       authenticator,
       acls: EMPTY_ACLS,
       logger: logger.child({ component: 'api' }),
@@ -189,7 +205,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       requestShutdown: ({ restart, quiesceSeconds }) => {
         setTimeout(() => void stop(restart, quiesceSeconds * 1000), 1000).unref();
       },
-    });
+    }, spi);
     listeners = await startListeners(config, app, tls);
     renewal = scheduleCertificateRenewal(config, listeners, log);
     running = true;

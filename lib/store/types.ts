@@ -113,6 +113,8 @@ export interface Store {
 
   putDestination(dest: Destination): Promise<void>;
   listDestinations(orgID: string): Promise<Destination[]>;
+  /** Forgets an ESS (SPI unregister); @returns true when it was registered. */
+  deleteDestination(orgID: string, destinationType: string, destinationID: string): Promise<boolean>;
 
   getUpload(org: string, objectType: string, objectID: string): Promise<UploadSession | null>;
   putUpload(session: UploadSession): Promise<void>;

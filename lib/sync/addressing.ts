@@ -45,3 +45,23 @@ export function reachesLateRegistrations(meta: MetaData): boolean {
   const a = addressingOf(meta);
   return a === 'type' || a === 'all';
 }
+
+/**
+ * The nodes an object names explicitly (a single node or a `destinationsList`); they get a
+ * record even before they register. Type, broadcast and policy addressing name none.
+ */
+export function namedNodes(meta: MetaData): { destinationType: string; destinationID: string }[] {
+  switch (addressingOf(meta)) {
+    case 'list':
+      return (meta.destinationsList ?? []).map((d) => {
+        const [destinationType = '', destinationID = ''] = d.split(':');
+        return { destinationType, destinationID };
+      });
+    case 'node':
+      return [{ destinationType: meta.destinationType, destinationID: meta.destinationID }];
+    case 'type':
+    case 'all':
+    case 'policy':
+      return [];
+  }
+}

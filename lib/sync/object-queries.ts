@@ -2,8 +2,8 @@
  * The listings of the object API. Access filtering (public-only callers) is the API's job;
  * these return everything that matches. [ref rest-api §1.2 O4, O5, O13, O18–O20]
  */
-import type { Store, StoredObject, Destination } from '../store/types.js';
-import { isAddressedTo } from './addressing.js';
+import type { Store, StoredObject } from '../store/types.js';
+import { NOTIFICATION_STATUSES, type Notification, type NotificationStore } from '../store/notification-types.js';
 import type { DeliveryStatus, ObjectStatus, Policy } from '../model/index.js';
 
 export interface DestinationsStatus {
@@ -28,36 +28,55 @@ export function receivedObjects(store: Store, org: string, type: string, include
   return store.listObjects({ org, objectType: type, statuses });
 }
 
-/**
- * Where an object is addressed, with its delivery state. Until CSS⇄ESS sync records real
- * delivery, every addressed destination is `pending`.
- */
-export function destinationsOf(obj: StoredObject, registered: readonly Destination[]): DestinationsStatus[] {
-  const m = obj.meta;
-  const pending = (destinationType: string, destinationID: string): DestinationsStatus => ({ destinationType, destinationID, status: 'pending', message: '' });
-  if (m.destinationsList !== null) {
-    return m.destinationsList.map((d) => {
-      const [t = '', i = ''] = d.split(':');
-      return pending(t, i);
-    });
-  }
-  if (m.destinationPolicy !== null) return [];
-  if (m.destinationType !== '' && m.destinationID !== '') return [pending(m.destinationType, m.destinationID)];
-  return registered
-    .filter((d) => isAddressedTo(m, d))
-    .map((d) => pending(d.destinationType, d.destinationID));
+/** O13 entries from the object's notification records, ordered by destination. [ref rest-api §3.3] */
+export function destinationsOf(records: readonly Notification[]): DestinationsStatus[] {
+  return records.map((r) => ({ destinationType: r.peerType, destinationID: r.peerID, status: r.deliveryStatus, message: r.message }));
 }
 
 /** Keys in the reference's order: the policy (omitted when null) comes before the destinations. [ref rest-api §2.2] */
-export function toObjectDestinationPolicy(obj: StoredObject, registered: readonly Destination[]): ObjectDestinationPolicy {
+export function toObjectDestinationPolicy(obj: StoredObject, records: readonly Notification[]): ObjectDestinationPolicy {
   const m = obj.meta;
   return {
     orgID: m.destinationOrgID,
     objectType: m.objectType,
     objectID: m.objectID,
     ...(m.destinationPolicy !== null ? { destinationPolicy: m.destinationPolicy } : {}),
-    destinations: destinationsOf(obj, registered),
+    destinations: destinationsOf(records),
   };
+}
+
+/** {@link toObjectDestinationPolicy} for a listing, reading each object's records. */
+export async function objectDestinationPolicies(notifications: NotificationStore, objs: readonly StoredObject[]): Promise<ObjectDestinationPolicy[]> {
+  const out: ObjectDestinationPolicy[] = [];
+  for (const o of objs) {
+    out.push(toObjectDestinationPolicy(o, await notifications.listForObject(o.meta.destinationOrgID, o.meta.objectType, o.meta.objectID)));
+  }
+  return out;
+}
+
+/** Delivery states `GET /api/v1/destinations/{org}/{type}/{id}/objects` reports. [ref rest-api §1.3] */
+const ACTIVE_DELIVERY: readonly DeliveryStatus[] = ['delivering', 'delivered', 'consumed', 'error'];
+
+export interface ObjectDeliveryStatus {
+  orgID: string;
+  objectType: string;
+  objectID: string;
+  status: DeliveryStatus;
+}
+
+/** Objects with delivery under way or done toward one node, by (objectType, objectID). [ref rest-api §3.4] */
+export async function objectsToward(notifications: NotificationStore, org: string, destType: string, destID: string): Promise<ObjectDeliveryStatus[]> {
+  // Every record of the peer, whatever its protocol state: the filter is on the delivery state.
+  const records = await notifications.listPendingForPeer(org, destType, destID, NOTIFICATION_STATUSES, Number.MAX_SAFE_INTEGER);
+  return records
+    .filter((r) => ACTIVE_DELIVERY.includes(r.deliveryStatus))
+    .sort((a, b) => (a.objectType === b.objectType ? cmp(a.objectID, b.objectID) : cmp(a.objectType, b.objectType)))
+    .map((r) => ({ orgID: r.orgID, objectType: r.objectType, objectID: r.objectID, status: r.deliveryStatus }));
+}
+
+function cmp(a: string, b: string): number {
+  if (a === b) return 0;
+  return a < b ? -1 : 1;
 }
 
 export interface PolicyQuery {

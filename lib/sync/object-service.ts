@@ -27,8 +27,21 @@ export interface NodeIdentity {
   destinationID: string;
 }
 
+/**
+ * Told of every committed change of a sender-side object, under the object's lock so that two
+ * quick changes reach it in commit order. The CSS wires the sync engine's Sender here.
+ */
+export interface ObjectListener {
+  /** The object was created, replaced, got its data, or changed in place. */
+  onObjectPublished(obj: StoredObject): Promise<void>;
+  /** The object was removed. */
+  onObjectDeleted(obj: StoredObject): Promise<void>;
+}
+
 export interface ObjectServiceDeps {
   store: Store;
+  /** Absent on a node that sends nothing yet (the ESS until its side of the sync lands). */
+  listener?: ObjectListener;
   blobs: BlobStore;
   node: NodeIdentity;
   /** Copied into every object's `chunkSize`. [ref sync-protocol §7 MaxDataChunkSize] */
@@ -129,6 +142,7 @@ export class ObjectService {
         await this.deps.store.putObject(stored);
         await this.dropUpload(org, type, id);
         if (existing !== null && existing.blobId !== stored.blobId) await this.releaseBlob(existing.blobId);
+        await this.deps.listener?.onObjectPublished(stored);
         return stored;
       });
     } catch (e) {
@@ -219,7 +233,9 @@ export class ObjectService {
       const obj = await this.writableObject(org, type, id);
       const instanceID = await this.deps.store.nextInstanceId();
       const meta: MetaData = { ...obj.meta, instanceID, dataID: instanceID, objectSize: written.size, uploadChunkSize };
-      await this.deps.store.putObject({ ...obj, meta, status: 'ready', blobId: written.blobId, dataSha256: written.sha256, lastUpdate: this.now().getTime() });
+      const stored: StoredObject = { ...obj, meta, status: 'ready', blobId: written.blobId, dataSha256: written.sha256, lastUpdate: this.now().getTime() };
+      await this.deps.store.putObject(stored);
+      await this.deps.listener?.onObjectPublished(stored);
       return obj.blobId;
     });
     await this.releaseBlob(replaced);
@@ -349,7 +365,9 @@ export class ObjectService {
         throw new BadRequestError("Failed to delete the object. Error: Can't delete object on the receiving side for ESS");
       }
       await this.dropUpload(org, type, id);
-      return this.deps.store.deleteObject(org, type, id);
+      const gone = await this.deps.store.deleteObject(org, type, id);
+      if (gone !== null && !isReceiverStatus(gone.status)) await this.deps.listener?.onObjectDeleted(gone);
+      return gone;
     });
     await this.releaseBlob(removed?.blobId ?? null);
   }
@@ -369,7 +387,12 @@ export class ObjectService {
   async modify(org: string, type: string, id: string, fn: (obj: StoredObject | null) => StoredObject | null): Promise<StoredObject | null> {
     return this.lock(org, type, id, async () => {
       const next = fn(await this.deps.store.getObject(org, type, id));
-      if (next !== null) await this.deps.store.putObject({ ...next, lastUpdate: this.now().getTime() });
+      if (next === null) return null;
+      const stored = { ...next, lastUpdate: this.now().getTime() };
+      await this.deps.store.putObject(stored);
+      // Destinations and activation change in place; the Sender keeps the progress of
+      // destinations that stay, so other marks cost a lookup and change nothing.
+      if (!isReceiverStatus(stored.status)) await this.deps.listener?.onObjectPublished(stored);
       return next;
     });
   }

@@ -359,6 +359,16 @@ export function storeContract(name: string, make: () => Promise<Store>, options:
         await store.putDestination(again);
         expect(await store.listDestinations('org1')).toEqual([again]);
       });
+
+      it('are deleted one at a time, reporting whether one was registered', async () => {
+        await store.putDestination(destinationOf('org1', 'gw', 'n1'));
+        await store.putDestination(destinationOf('org1', 'gw', 'n2'));
+        await store.putDestination(destinationOf('org2', 'gw', 'n1'));
+        expect(await store.deleteDestination('org1', 'gw', 'n1')).toBe(true);
+        expect(await store.deleteDestination('org1', 'gw', 'n1')).toBe(false);
+        expect(await store.listDestinations('org1')).toEqual([destinationOf('org1', 'gw', 'n2')]);
+        expect(await store.listDestinations('org2')).toEqual([destinationOf('org2', 'gw', 'n1')]);
+      });
     });
 
     describe('uploads', () => {

@@ -2,7 +2,7 @@
  * The ESS nodes a CSS knows and what is addressed to each. [ref rest-api §1.3]
  */
 import { NotFoundError, UnauthorizedError } from '../../model/index.js';
-import { destinationsOf } from '../../sync/object-queries.js';
+import { objectsToward } from '../../sync/object-queries.js';
 import { canAccessDestinations } from '../authz.js';
 import { sendJson } from '../http.js';
 import type { RouteContext } from '../context.js';
@@ -28,14 +28,7 @@ export async function listDestinations(ctx: RouteContext): Promise<void> {
 export async function listDestinationObjects(ctx: RouteContext): Promise<void> {
   const { orgID = '', destType = '', destID = '' } = ctx.params;
   if (!canAccessDestinations(ctx, orgID)) throw new UnauthorizedError();
-  const registered = await ctx.deps.store.listDestinations(orgID);
-  const out = [];
-  for (const obj of await ctx.deps.store.listObjects({ org: orgID })) {
-    const mine = destinationsOf(obj, registered).find((d) => d.destinationType === destType && d.destinationID === destID);
-    if (mine !== undefined && mine.status !== 'pending') {
-      out.push({ orgID, objectType: obj.meta.objectType, objectID: obj.meta.objectID, status: mine.status });
-    }
-  }
+  const out = await objectsToward(ctx.deps.notifications, orgID, destType, destID);
   if (out.length === 0) throw new NotFoundError();
   sendJson(ctx.res, out);
 }

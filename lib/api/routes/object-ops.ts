@@ -56,7 +56,7 @@ export async function getDestinations(ctx: RouteContext): Promise<void> {
   const { orgID, objectType, objectID } = ids(ctx);
   const obj = await readableObject(ctx, orgID, objectType, objectID);
   if (ctx.deps.objects.node.nodeType === 'ESS') throw new NotFoundError();
-  const list = destinationsOf(obj, await ctx.deps.store.listDestinations(orgID));
+  const list = destinationsOf(await ctx.deps.notifications.listForObject(orgID, obj.meta.objectType, obj.meta.objectID));
   if (list.length === 0) throw new NotFoundError();
   sendJson(ctx.res, list);
 }

@@ -10,7 +10,7 @@ import {
   decodeObjectUpdate,
   orderedMetaData,
 } from '../../model/index.js';
-import { receivedObjects, toObjectDestinationPolicy } from '../../sync/object-queries.js';
+import { objectDestinationPolicies, receivedObjects } from '../../sync/object-queries.js';
 import { canDeleteObject, canManageWebhooks, canWrite, filterReadable, readLevel, readableObject } from '../authz.js';
 import { boolQuery, readJson, sendJson, sendNoContent } from '../http.js';
 import type { RouteContext } from '../context.js';
@@ -53,8 +53,7 @@ export async function listObjects(ctx: RouteContext): Promise<void> {
   if (all === true) {
     const objs = filterReadable(ctx, level, await store.listObjects({ org: orgID, objectType }));
     if (objs.length === 0) throw new NotFoundError();
-    const registered = await store.listDestinations(orgID);
-    sendJson(ctx.res, objs.map((o) => toObjectDestinationPolicy(o, registered)));
+    sendJson(ctx.res, await objectDestinationPolicies(ctx.deps.notifications, objs));
     return;
   }
   const objs = filterReadable(ctx, level, await receivedObjects(store, orgID, objectType, received));

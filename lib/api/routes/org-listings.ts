@@ -7,7 +7,7 @@ import {
   filteredObjects,
   objectTypes,
   policyObjects,
-  toObjectDestinationPolicy,
+  objectDestinationPolicies,
   type ObjectFilters,
 } from '../../sync/object-queries.js';
 import type { StoredObject } from '../../store/types.js';
@@ -70,8 +70,7 @@ async function byPolicy(ctx: RouteContext, org: string): Promise<void> {
     ...(since !== undefined ? { since } : {}),
     ...(service !== undefined && service !== '' ? { service: serviceQuery(service, 'service') } : {}),
   });
-  const registered = await ctx.deps.store.listDestinations(org);
-  sendJson(ctx.res, nonEmpty(await visible(ctx, org, objs)).map((o) => toObjectDestinationPolicy(o, registered)));
+  sendJson(ctx.res, await objectDestinationPolicies(ctx.deps.notifications, nonEmpty(await visible(ctx, org, objs))));
 }
 
 function parseFilters(ctx: RouteContext): ObjectFilters {

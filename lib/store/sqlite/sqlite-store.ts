@@ -100,6 +100,7 @@ function prepareStatements(db: Database.Database) {
               code_version AS codeVersion, last_ping AS lastPing
        FROM destinations WHERE org = ? ORDER BY dest_type, dest_id`,
     ),
+    deleteDestination: db.prepare<[string, string, string]>('DELETE FROM destinations WHERE org = ? AND dest_type = ? AND dest_id = ?'),
 
     getUpload: db.prepare<ObjectKey, UploadRow>('SELECT * FROM uploads WHERE org = @org AND object_type = @type AND object_id = @id'),
     putUpload: db.prepare<UploadRow>(
@@ -341,6 +342,10 @@ export class SqliteStore implements Store {
   /** Ordered by (destinationType, destinationID). */
   listDestinations(orgID: string): Promise<Destination[]> {
     return settle(() => this.open().s.listDestinations.all(orgID));
+  }
+
+  deleteDestination(orgID: string, destinationType: string, destinationID: string): Promise<boolean> {
+    return settle(() => this.open().s.deleteDestination.run(orgID, destinationType, destinationID).changes === 1);
   }
 
   getUpload(org: string, objectType: string, objectID: string): Promise<UploadSession | null> {

@@ -1,0 +1,169 @@
+/**
+ * The sending side of the sync engine on the CSS: turns committed object changes and ESS
+ * registrations into notification records, one per (object, destination). The records are the
+ * queue a transport serves (the HTTP poll today, MQTT later) and also the delivery status users
+ * read, so this module decides both. Transport-agnostic: it never sends anything itself.
+ * [ref sync-protocol §0, §3]
+ */
+import { isReceiverStatus, type DeliveryStatus } from '../model/index.js';
+import type { Notification, NotificationKey, NotificationStatus, NotificationStore } from '../store/notification-types.js';
+import type { Destination, Store, StoredObject } from '../store/types.js';
+import { isAddressedTo, namedNodes } from './addressing.js';
+
+export interface SenderDeps {
+  store: Store;
+  notifications: NotificationStore;
+  /** Epoch ms; tests inject a fake clock. */
+  now?: () => number;
+}
+
+/** A destination the records are about, and whether it may be sent to yet. */
+interface Target {
+  destinationType: string;
+  destinationID: string;
+  /** False for a node the object names but that has not registered: it cannot poll yet. */
+  registered: boolean;
+}
+
+/** Record statuses that mean "this peer is being told the object is gone". */
+const DELETE_STATUSES: readonly NotificationStatus[] = ['delete', 'deletePending', 'ackDelete', 'deleted', 'deletedPending', 'ackDeleted'];
+
+/**
+ * Delivery states in which the peer may hold (part of) the object and must be told of its
+ * deletion. A peer still `pending` never got anything. [ref sync-protocol §3 Delete]
+ */
+const REACHED: readonly DeliveryStatus[] = ['delivering', 'delivered', 'consumed', 'error'];
+
+const peerKey = (type: string, id: string): string => `${type}:${id}`;
+
+function keyOf(n: NotificationKey): NotificationKey {
+  return { orgID: n.orgID, objectType: n.objectType, objectID: n.objectID, peerType: n.peerType, peerID: n.peerID };
+}
+
+/**
+ * An object is sent only once it is ready and active; until then its destinations show
+ * `pending`. [ref sync-protocol §3 Registration step 4 "delivering if ready and active"]
+ */
+function deliverable(obj: StoredObject): boolean {
+  return obj.status === 'ready' && !obj.meta.inactive;
+}
+
+export class Sender {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: SenderDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /**
+   * After a sender-side object was stored (created, replaced, its data committed, or changed in
+   * place: destinations, activation). Every destination it addresses gets an `updatePending`
+   * record for the current instance; a destination it no longer addresses is told to delete.
+   */
+  async onObjectPublished(obj: StoredObject): Promise<void> {
+    if (isReceiverStatus(obj.status)) return;
+    const m = obj.meta;
+    const targets = new Map<string, Target>();
+    for (const d of await this.deps.store.listDestinations(m.destinationOrgID)) {
+      if (isAddressedTo(m, d)) targets.set(peerKey(d.destinationType, d.destinationID), { ...this.ref(d), registered: true });
+    }
+    for (const n of namedNodes(m)) {
+      const key = peerKey(n.destinationType, n.destinationID);
+      if (!targets.has(key)) targets.set(key, { ...n, registered: false });
+    }
+    const existing = await this.deps.notifications.listForObject(m.destinationOrgID, m.objectType, m.objectID);
+    for (const rec of existing) {
+      if (!targets.has(peerKey(rec.peerType, rec.peerID))) await this.retire(rec);
+    }
+    const byPeer = new Map(existing.map((r) => [peerKey(r.peerType, r.peerID), r]));
+    for (const [key, t] of targets) await this.upsert(obj, t, byPeer.get(key) ?? null);
+  }
+
+  /**
+   * After a sender-side object was removed: peers that may hold it get `deletePending` (their
+   * delivery status stays until they ack); records of peers that never got it are dropped.
+   * Divergence: the reference keeps the object as `objdeleted` until every ack; we remove it at
+   * once, and the poll describes a gone object from its record. [ref sync-protocol §3 Delete]
+   */
+  async onObjectDeleted(obj: StoredObject): Promise<void> {
+    const m = obj.meta;
+    for (const rec of await this.deps.notifications.listForObject(m.destinationOrgID, m.objectType, m.objectID)) await this.retire(rec);
+  }
+
+  /**
+   * After an ESS registered. A new one (register-new) lost everything it had, so its old
+   * records are dropped and every object addressed to it is queued afresh; a known one only
+   * gets records it is missing. Either way a node registering late receives the type- and
+   * broadcast-addressed objects published before. [ref sync-protocol §3 Registration step 4]
+   */
+  async onDestinationRegistered(dest: Destination, isNew: boolean): Promise<void> {
+    const { store, notifications } = this.deps;
+    if (isNew) await notifications.deleteForPeer(dest.destinationOrgID, dest.destinationType, dest.destinationID);
+    const target: Target = { ...this.ref(dest), registered: true };
+    for (const obj of await store.listObjects({ org: dest.destinationOrgID })) {
+      if (isReceiverStatus(obj.status) || !isAddressedTo(obj.meta, dest)) continue;
+      const m = obj.meta;
+      // Read after the reset: a publish that raced the registration may already have queued a
+      // newer instance, which must win over this listing's copy.
+      const rec = await notifications.getNotification(m.destinationOrgID, m.objectType, m.objectID, dest.destinationType, dest.destinationID);
+      await this.upsert(obj, target, rec);
+    }
+  }
+
+  private ref(d: { destinationType: string; destinationID: string }): { destinationType: string; destinationID: string } {
+    return { destinationType: d.destinationType, destinationID: d.destinationID };
+  }
+
+  /**
+   * Queues the object's current instance toward one peer. A record already about this instance
+   * keeps its progress (a destinations change or a repeated registration must not make a node
+   * download again), unless it is only waiting and may now be sent, or is on the delete path.
+   * A record about an older instance is replaced, and one about a newer instance is kept: the
+   * newest instanceID wins.
+   */
+  private async upsert(obj: StoredObject, t: Target, current: Notification | null): Promise<void> {
+    const m = obj.meta;
+    const deliveryStatus: DeliveryStatus = t.registered && deliverable(obj) ? 'delivering' : 'pending';
+    if (current !== null && current.instanceID > m.instanceID) return;
+    if (
+      current !== null &&
+      current.instanceID === m.instanceID &&
+      !DELETE_STATUSES.includes(current.status) &&
+      (current.deliveryStatus !== 'pending' || deliveryStatus === 'pending')
+    ) {
+      return;
+    }
+    await this.deps.notifications.putNotification({
+      orgID: m.destinationOrgID,
+      objectType: m.objectType,
+      objectID: m.objectID,
+      peerType: t.destinationType,
+      peerID: t.destinationID,
+      status: 'updatePending',
+      instanceID: m.instanceID,
+      dataID: m.dataID,
+      deliveryStatus,
+      message: '',
+      resendAt: 0,
+      attempts: 0,
+      offset: 0,
+      lastUpdate: this.now(),
+    });
+  }
+
+  /** Takes a peer off an object: a delete toward a peer that may hold it, nothing otherwise. */
+  private async retire(rec: Notification): Promise<void> {
+    if (!REACHED.includes(rec.deliveryStatus)) {
+      await this.deps.notifications.deleteNotification(keyOf(rec));
+      return;
+    }
+    if (DELETE_STATUSES.includes(rec.status)) return;
+    // Compare-and-set on what was read: an ack that moved the record meanwhile wins, and the
+    // next change re-evaluates it.
+    await this.deps.notifications.updateNotificationIf(
+      keyOf(rec),
+      { status: rec.status, instanceID: rec.instanceID },
+      { status: 'deletePending', resendAt: 0, attempts: 0, lastUpdate: this.now() },
+    );
+  }
+}

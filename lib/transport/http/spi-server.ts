@@ -1,0 +1,189 @@
+/**
+ * The CSS side of the HTTP SPI (`/spi/v1`): ESS registration and the poll. The ESS always
+ * initiates; whatever the CSS has for an ESS waits in its notification records until the ESS
+ * polls. [ref sync-protocol §1, rest-api §6]
+ */
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import {
+  EdgesyncError,
+  FailedDependencyError,
+  MethodNotAllowedError,
+  NotFoundError,
+  UnauthorizedError,
+  UnavailableError,
+  emptyMetaData,
+  goJson,
+  orderedMetaData,
+  type MetaData,
+} from '../../model/index.js';
+import { authorizeSpiClaim, type AclLookup, type Authenticator, type Identity, type SpiDestination } from '../../security/index.js';
+import type { Notification, NotificationStatus, NotificationStore } from '../../store/notification-types.js';
+import type { Destination, Store } from '../../store/types.js';
+import type { Sender } from '../../sync/sender.js';
+import { parseSpiPath, type SpiRegistrationAction } from './spi-paths.js';
+
+/** Where the router is mounted; parseSpiPath wants the whole path. */
+export const SPI_MOUNT = '/spi/v1';
+
+export interface SpiServerDeps {
+  store: Store;
+  notifications: NotificationStore;
+  sender: Pick<Sender, 'onDestinationRegistered'>;
+  authenticator: Authenticator;
+  acls: AclLookup;
+  /** False while starting or stopping: the SPI then answers 503. [ref sync-protocol §1] */
+  isRunning(): boolean;
+  /** Epoch ms; tests inject a fake clock. */
+  now?: () => number;
+}
+
+/**
+ * Record statuses queued for an ESS that polls, and the notification type each is served as.
+ * [ref sync-protocol §1 Poll, §3 Status constants]
+ */
+const POLL_TYPES: ReadonlyMap<NotificationStatus, string> = new Map<NotificationStatus, string>([
+  ['updatePending', 'update'],
+  ['consumedPending', 'consumed'],
+  ['deletePending', 'delete'],
+  ['deletedPending', 'deleted'],
+  ['receivedpending', 'received'],
+]);
+const POLL_STATUSES: readonly NotificationStatus[] = [...POLL_TYPES.keys()];
+
+/**
+ * Records served per poll. Records stay pending until acked, so a larger backlog is served by
+ * the next polls as the first ones are acked.
+ */
+const POLL_BATCH = 1000;
+
+/** One entry of the poll answer, with the reference's capitalised keys. [ref rest-api §6] */
+interface PollEntry {
+  Type: string;
+  MetaData: MetaData;
+}
+
+/** HTTP Basic credentials, or null when there are none or they are malformed. */
+function basicCredentials(req: Request): { appKey: string; secret: string } | null {
+  const m = /^Basic\s+(\S+)$/i.exec(req.header('authorization') ?? '');
+  if (m?.[1] === undefined) return null;
+  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? null : { appKey: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
+}
+
+function sameDestination(claim: SpiDestination, d: { orgID: string; destinationType: string; destinationID: string }): boolean {
+  return claim.orgID === d.orgID && claim.destType === d.destinationType && claim.destID === d.destinationID;
+}
+
+export function createSpiServer(deps: SpiServerDeps): RequestHandler {
+  const now = deps.now ?? Date.now;
+
+  async function authorize(req: Request): Promise<SpiDestination> {
+    const creds = basicCredentials(req);
+    const identity: Identity | null = creds === null ? null : await deps.authenticator.authenticate(creds.appKey, creds.secret);
+    const claim = await authorizeSpiClaim(identity, req.header('X-Sync-Service-Dest') ?? '', deps.acls);
+    if (claim === null) throw new UnauthorizedError();
+    return claim;
+  }
+
+  async function findDestination(claim: SpiDestination): Promise<Destination | null> {
+    const all = await deps.store.listDestinations(claim.orgID);
+    return all.find((d) => d.destinationType === claim.destType && d.destinationID === claim.destID) ?? null;
+  }
+
+  /** register, register-new, ping, unregister. [ref sync-protocol §1 Endpoints, §3 Registration] */
+  async function registration(action: SpiRegistrationAction, claim: SpiDestination, res: Response): Promise<void> {
+    const known = await findDestination(claim);
+    const fresh: Destination = {
+      destinationOrgID: claim.orgID,
+      destinationType: claim.destType,
+      destinationID: claim.destID,
+      communication: 'HTTP',
+      codeVersion: known?.codeVersion ?? '',
+      lastPing: now(),
+    };
+    switch (action) {
+      case 'register':
+      case 'ping':
+        // An ESS the CSS does not know must register as new (it then drops its own state).
+        if (known === null) throw new NotFoundError();
+        await deps.store.putDestination(fresh);
+        break;
+      case 'register-new':
+        await deps.store.putDestination(fresh);
+        await deps.sender.onDestinationRegistered(fresh, true);
+        break;
+      case 'unregister':
+        await deps.notifications.deleteForPeer(claim.orgID, claim.destType, claim.destID);
+        await deps.store.deleteDestination(claim.orgID, claim.destType, claim.destID);
+        break;
+    }
+    res.status(204).end();
+  }
+
+  /** The metadata a poll entry carries, addressed to the caller; null when the record is stale. */
+  async function pollMetaData(rec: Notification, claim: SpiDestination): Promise<MetaData | null> {
+    const obj = await deps.store.getObject(rec.orgID, rec.objectType, rec.objectID);
+    const addressed = { destinationType: claim.destType, destinationID: claim.destID };
+    if (rec.status === 'deletePending') {
+      // The object is removed at once on delete (see Sender.onObjectDeleted): a gone object is
+      // described by its key and the instance the record is about.
+      const base = obj?.meta ?? {
+        ...emptyMetaData(),
+        destinationOrgID: rec.orgID,
+        objectType: rec.objectType,
+        objectID: rec.objectID,
+        instanceID: rec.instanceID,
+        dataID: rec.dataID,
+      };
+      return orderedMetaData({ ...base, ...addressed, deleted: true });
+    }
+    // An object replaced between the two reads: its new record is served by the next poll.
+    if (obj === null || obj.meta.instanceID !== rec.instanceID) return null;
+    return orderedMetaData({ ...obj.meta, ...addressed });
+  }
+
+  /** `GET /spi/v1/objects/`: everything pending for the caller. [ref sync-protocol §1 Poll] */
+  async function poll(claim: SpiDestination, res: Response): Promise<void> {
+    if ((await findDestination(claim)) === null) throw new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
+    const records = await deps.notifications.listPendingForPeer(claim.orgID, claim.destType, claim.destID, POLL_STATUSES, POLL_BATCH);
+    const entries: PollEntry[] = [];
+    for (const rec of records) {
+      // An update whose delivery is still `pending` waits for its object to become ready and active.
+      if (rec.status === 'updatePending' && rec.deliveryStatus === 'pending') continue;
+      const meta = await pollMetaData(rec, claim);
+      const type = POLL_TYPES.get(rec.status);
+      if (meta !== null && type !== undefined) entries.push({ Type: type, MetaData: meta });
+    }
+    if (entries.length === 0) {
+      res.status(204).end();
+      return;
+    }
+    const body = goJson(entries);
+    res.status(200).set('Content-Type', 'application/json').set('Content-Length', String(Buffer.byteLength(body))).end(body);
+  }
+
+  async function handle(req: Request, res: Response): Promise<void> {
+    if (!deps.isRunning()) throw new UnavailableError();
+    const claim = await authorize(req);
+    const route = parseSpiPath(`${SPI_MOUNT}${req.path}`);
+    switch (route.kind) {
+      case 'registration':
+        if (req.method !== 'PUT') throw new MethodNotAllowedError();
+        // The path names the ESS acting; it must be the one the caller may speak for.
+        if (!sameDestination(claim, route)) throw new UnauthorizedError();
+        return registration(route.action, claim, res);
+      case 'poll':
+        if (req.method !== 'GET') throw new MethodNotAllowedError();
+        return poll(claim, res);
+      case 'resend':
+      case 'object':
+        // Acks, data transfer and resend come with the next slice of the sync engine.
+        throw new EdgesyncError('internal', 501, `SPI ${route.kind} requests are not implemented yet`);
+    }
+  }
+
+  return (req: Request, res: Response, next: NextFunction): void => {
+    handle(req, res).catch(next);
+  };
+}

@@ -1,0 +1,151 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { emptyMetaData, type MetaData } from '../../../lib/model/index.js';
+import { SqliteStore, type Destination, type Notification, type NotificationStore, type StoredObject } from '../../../lib/store/index.js';
+import { Sender } from '../../../lib/sync/sender.js';
+
+const root = mkdtempSync(join(tmpdir(), 'edgesync-sender-'));
+let fileCount = 0;
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+const ORG = 'org1';
+let instance = 100;
+
+function objectOf(objectID: string, meta: Partial<MetaData> = {}, fields: Partial<StoredObject> = {}): StoredObject {
+  const id = ++instance;
+  return {
+    meta: { ...emptyMetaData(), destinationOrgID: ORG, objectType: 'model', objectID, instanceID: id, dataID: id, ...meta },
+    status: 'ready',
+    blobId: null,
+    dataSha256: null,
+    remainingConsumers: 1,
+    remainingReceivers: 1,
+    policyReceived: false,
+    lastUpdate: 1,
+    ...fields,
+  };
+}
+
+function destinationOf(destinationType: string, destinationID: string): Destination {
+  return { destinationOrgID: ORG, destinationType, destinationID, communication: 'HTTP', codeVersion: '', lastPing: 1 };
+}
+
+/** The records of one object as (peer, status, deliveryStatus, instanceID) rows. */
+function rows(records: Notification[]): [string, string, string, number][] {
+  return records.map((r) => [`${r.peerType}:${r.peerID}`, r.status, r.deliveryStatus, r.instanceID]);
+}
+
+describe('Sender', () => {
+  let store: SqliteStore;
+  let notifications: NotificationStore;
+  let sender: Sender;
+
+  beforeEach(async () => {
+    store = new SqliteStore({ path: join(root, `sender-${++fileCount}.db`) });
+    await store.init();
+    notifications = store.notifications();
+    sender = new Sender({ store, notifications, now: () => 1_700_000_000_000 });
+    for (const d of [destinationOf('edge', 'n1'), destinationOf('edge', 'n2'), destinationOf('other', 'o1')]) await store.putDestination(d);
+  });
+
+  afterEach(async () => {
+    await store.close();
+  });
+
+  /** Stores the object and tells the sender, as ObjectService does. */
+  async function publish(obj: StoredObject): Promise<StoredObject> {
+    await store.putObject(obj);
+    await sender.onObjectPublished(obj);
+    return obj;
+  }
+
+  const recordsOf = async (objectID: string): Promise<Notification[]> => notifications.listForObject(ORG, 'model', objectID);
+
+  it('queues an object addressed to a type for the registered nodes of that type only', async () => {
+    const obj = await publish(objectOf('m1', { destinationType: 'edge' }));
+    expect(rows(await recordsOf('m1'))).toEqual([
+      ['edge:n1', 'updatePending', 'delivering', obj.meta.instanceID],
+      ['edge:n2', 'updatePending', 'delivering', obj.meta.instanceID],
+    ]);
+    const rec = (await recordsOf('m1'))[0];
+    expect(rec).toMatchObject({ dataID: obj.meta.dataID, message: '', resendAt: 0, attempts: 0, offset: 0, lastUpdate: 1_700_000_000_000 });
+  });
+
+  it('queues an object for every node of its list, a node not registered yet as pending', async () => {
+    await publish(objectOf('m2', { destinationsList: ['edge:n2', 'edge:late'] }));
+    expect(rows(await recordsOf('m2')).map(([peer, , delivery]) => [peer, delivery])).toEqual([
+      ['edge:late', 'pending'],
+      ['edge:n2', 'delivering'],
+    ]);
+  });
+
+  it('keeps the destinations pending while the object is not ready or inactive', async () => {
+    await publish(objectOf('m3', { destinationType: 'edge', destinationID: 'n1' }, { status: 'notReady' }));
+    await publish(objectOf('m4', { destinationType: 'edge', destinationID: 'n1', inactive: true }));
+    expect(rows(await recordsOf('m3')).map((r) => r[2])).toEqual(['pending']);
+    expect(rows(await recordsOf('m4')).map((r) => r[2])).toEqual(['pending']);
+  });
+
+  it('gives a node registering later the type- and broadcast-addressed objects, and those naming it', async () => {
+    const byType = await publish(objectOf('t1', { destinationType: 'edge' }));
+    await publish(objectOf('b1', {}));
+    await publish(objectOf('l1', { destinationsList: ['edge:late'] }));
+    await publish(objectOf('x1', { destinationType: 'other' }));
+    const late = destinationOf('edge', 'late');
+    await store.putDestination(late);
+    await sender.onDestinationRegistered(late, true);
+    const mine = async (id: string): Promise<Notification | null> => notifications.getNotification(ORG, 'model', id, 'edge', 'late');
+    expect((await mine('t1'))).toMatchObject({ status: 'updatePending', deliveryStatus: 'delivering', instanceID: byType.meta.instanceID });
+    expect((await mine('b1'))?.deliveryStatus).toBe('delivering');
+    expect((await mine('l1'))?.deliveryStatus).toBe('delivering');
+    expect(await mine('x1')).toBeNull();
+  });
+
+  it('replaces the record of an older instance when the object is published again', async () => {
+    const first = await publish(objectOf('m5', { destinationType: 'edge', destinationID: 'n1' }));
+    const second = await publish(objectOf('m5', { destinationType: 'edge', destinationID: 'n1' }));
+    expect(second.meta.instanceID).toBeGreaterThan(first.meta.instanceID);
+    expect(rows(await recordsOf('m5'))).toEqual([['edge:n1', 'updatePending', 'delivering', second.meta.instanceID]]);
+  });
+
+  it('keeps the progress of a destination that stays when the object changes in place', async () => {
+    const obj = await publish(objectOf('m6', { destinationsList: ['edge:n1'] }));
+    const key = { orgID: ORG, objectType: 'model', objectID: 'm6', peerType: 'edge', peerID: 'n1' };
+    await notifications.updateNotificationIf(key, {}, { status: 'receivedByDest', deliveryStatus: 'delivered' });
+    await publish({ ...obj, meta: { ...obj.meta, destinationsList: ['edge:n1', 'edge:n2'] } });
+    expect(rows(await recordsOf('m6'))).toEqual([
+      ['edge:n1', 'receivedByDest', 'delivered', obj.meta.instanceID],
+      ['edge:n2', 'updatePending', 'delivering', obj.meta.instanceID],
+    ]);
+  });
+
+  it('sends a delete to a node dropped from the list that had the object, and forgets a pending one', async () => {
+    const obj = await publish(objectOf('m7', { destinationsList: ['edge:n1', 'edge:late'] }));
+    await publish({ ...obj, meta: { ...obj.meta, destinationsList: ['edge:n2'] } });
+    expect(rows(await recordsOf('m7')).map(([peer, status]) => [peer, status])).toEqual([
+      ['edge:n1', 'deletePending'],
+      ['edge:n2', 'updatePending'],
+    ]);
+  });
+
+  it('on delete, marks delivering nodes deletePending (delivery status unchanged) and drops pending-only records', async () => {
+    const obj = await publish(objectOf('m8', { destinationsList: ['edge:n1', 'edge:n2', 'edge:late'] }));
+    const key = { orgID: ORG, objectType: 'model', objectID: 'm8', peerType: 'edge', peerID: 'n2' };
+    await notifications.updateNotificationIf(key, {}, { status: 'consumedByDest', deliveryStatus: 'consumed' });
+    await store.deleteObject(ORG, 'model', 'm8');
+    await sender.onObjectDeleted(obj);
+    expect(rows(await recordsOf('m8'))).toEqual([
+      ['edge:n1', 'deletePending', 'delivering', obj.meta.instanceID],
+      ['edge:n2', 'deletePending', 'consumed', obj.meta.instanceID],
+    ]);
+  });
+
+  it('ignores objects on the receiving side', async () => {
+    await publish(objectOf('r1', { destinationType: 'edge' }, { status: 'completelyReceived' }));
+    expect(await recordsOf('r1')).toEqual([]);
+  });
+});
