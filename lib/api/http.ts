@@ -4,7 +4,7 @@
  */
 import type { Request, Response } from 'express';
 import { BadRequestError, PayloadTooLargeError, goJson, parseGoBool, parseJsonBody } from '../model/index.js';
-import type { ByteRange, ContentRange } from '../sync/object-service.js';
+import type { ContentRange } from '../sync/object-service.js';
 
 export function sendJson(res: Response, value: unknown, status = 200): void {
   const body = goJson(value);
@@ -51,19 +51,8 @@ export async function readJson(req: Request, limit: number, prefix: string): Pro
   return parseJsonBody(await readBodyText(req, limit), prefix);
 }
 
-/**
- * `Range: bytes=S-E`, the only form the reference accepts (no suffix, open or multiple
- * ranges). The reference panics on short values and streams after a 400; we answer 400.
- * [ref rest-api §5.10]
- */
-export function parseRange(header: string): ByteRange {
-  const m = /^bytes=(\d{1,15})-(\d{1,15})$/.exec(header.trim());
-  if (!m) throw new BadRequestError(`Invalid Range header (${header}): only a single "bytes=start-end" range is supported`);
-  const start = Number(m[1]);
-  const end = Number(m[2]);
-  if (end < start) throw new BadRequestError(`Invalid Range header (${header}): the end is before the start`);
-  return { start, end };
-}
+/** Kept here for the API routes; the rules live in lib/model so that the SPI shares them. */
+export { parseRange } from '../model/index.js';
 
 /** `Content-Range: bytes S-E/TOTAL` of a chunked upload. [ref rest-api §1.2 O17] */
 export function parseContentRange(header: string): ContentRange {

@@ -4,3 +4,4 @@ export * from './names.js';
 export * from './metadata.js';
 export * from './decode.js';
 export * from './object-update.js';
+export * from './ranges.js';

@@ -25,6 +25,7 @@ import {
 } from '../security/index.js';
 import { ObjectService, type NodeIdentity } from '../sync/object-service.js';
 import { Sender } from '../sync/sender.js';
+import { SenderAcks } from '../sync/sender-acks.js';
 import { createSpiServer } from '../transport/http/spi-server.js';
 import { packageRoot } from './package-root.js';
 import { startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
@@ -189,7 +190,17 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     );
     const spi =
       sender !== null
-        ? createSpiServer({ store, notifications, sender, authenticator, acls: EMPTY_ACLS, isRunning: () => running })
+        ? createSpiServer({
+            store,
+            notifications,
+            sender,
+            acks: new SenderAcks({ store, notifications, objects }),
+            objects,
+            authenticator,
+            acls: EMPTY_ACLS,
+            isRunning: () => running,
+            log: logger.child({ component: 'spi' }),
+          })
         : undefined;
     const app = createApp(config.nodeType, {
       objects,

@@ -14,6 +14,7 @@ import {
   objectKey,
   validateObjectUpdate,
   NO_DATA_STATUSES,
+  type ByteRange,
   type MetaData,
   type ObjectUpdate,
 } from '../model/index.js';
@@ -57,11 +58,8 @@ export interface Caller {
   userID: string;
 }
 
-export interface ByteRange {
-  start: number;
-  /** Inclusive. */
-  end: number;
-}
+/** Defined in lib/model (the API and the SPI parse ranges alike); re-exported for callers of this module. */
+export type { ByteRange };
 
 export interface ContentRange extends ByteRange {
   total: number;

@@ -1,11 +1,10 @@
 /**
- * The CSS side of the HTTP SPI (`/spi/v1`): ESS registration and the poll. The ESS always
- * initiates; whatever the CSS has for an ESS waits in its notification records until the ESS
+ * The CSS side of the HTTP SPI (`/spi/v1`): ESS registration and the poll here, object actions
+ * and resend in spi-object-actions.ts. The ESS always initiates; whatever the CSS has for an ESS waits in its notification records until the ESS
  * polls. [ref sync-protocol §1, rest-api §6]
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import {
-  EdgesyncError,
   FailedDependencyError,
   MethodNotAllowedError,
   NotFoundError,
@@ -19,7 +18,10 @@ import {
 import { authorizeSpiClaim, type AclLookup, type Authenticator, type Identity, type SpiDestination } from '../../security/index.js';
 import type { Notification, NotificationStatus, NotificationStore } from '../../store/notification-types.js';
 import type { Destination, Store } from '../../store/types.js';
+import type { ObjectService } from '../../sync/object-service.js';
 import type { Sender } from '../../sync/sender.js';
+import type { SenderAcks } from '../../sync/sender-acks.js';
+import { createSpiObjectActions } from './spi-object-actions.js';
 import { parseSpiPath, type SpiRegistrationAction } from './spi-paths.js';
 
 /** Where the router is mounted; parseSpiPath wants the whole path. */
@@ -29,6 +31,10 @@ export interface SpiServerDeps {
   store: Store;
   notifications: NotificationStore;
   sender: Pick<Sender, 'onDestinationRegistered'>;
+  acks: Pick<SenderAcks, 'apply' | 'resend'>;
+  objects: Pick<ObjectService, 'openData'>;
+  /** Debug notes about requests refused as expected (not yet implemented actions). */
+  log?: { debug(obj: object, msg: string): void };
   authenticator: Authenticator;
   acls: AclLookup;
   /** False while starting or stopping: the SPI then answers 503. [ref sync-protocol §1] */
@@ -77,6 +83,14 @@ function sameDestination(claim: SpiDestination, d: { orgID: string; destinationT
 
 export function createSpiServer(deps: SpiServerDeps): RequestHandler {
   const now = deps.now ?? Date.now;
+  const objectActions = createSpiObjectActions({
+    store: deps.store,
+    notifications: deps.notifications,
+    objects: deps.objects,
+    acks: deps.acks,
+    now,
+    ...(deps.log !== undefined ? { log: deps.log } : {}),
+  });
 
   async function authorize(req: Request): Promise<SpiDestination> {
     const creds = basicCredentials(req);
@@ -177,9 +191,9 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
         if (req.method !== 'GET') throw new MethodNotAllowedError();
         return poll(claim, res);
       case 'resend':
+        return objectActions.resend(route.orgID, claim, req, res);
       case 'object':
-        // Acks, data transfer and resend come with the next slice of the sync engine.
-        throw new EdgesyncError('internal', 501, `SPI ${route.kind} requests are not implemented yet`);
+        return objectActions.object(route, claim, req, res);
     }
   }
 

@@ -1,0 +1,209 @@
+/**
+ * What the sending side does with the receiver's answers about a sender-originated object:
+ * the acks of the normal update and delete paths, feedback, and a receiver's request to have
+ * everything sent again. Each answer is a compare-and-set on the one record of (object, peer),
+ * so a repeated or stale answer changes nothing. Transport-agnostic: the HTTP SPI calls it
+ * today, MQTT will later. [ref sync-protocol §3]
+ */
+import type { DeliveryStatus } from '../model/index.js';
+import type { Notification, NotificationKey, NotificationPatch, NotificationStatus, NotificationStore } from '../store/notification-types.js';
+import type { Store } from '../store/types.js';
+import type { ObjectService } from './object-service.js';
+
+/** Answers a receiver sends about an object the sender originated. */
+export type SenderAck = 'updated' | 'received' | 'consumed' | 'ackDelete' | 'deleted' | 'feedback';
+
+/** The receiver's error report. [ref sync-protocol §3 Feedback] */
+export interface Feedback {
+  code: number;
+  /** Seconds before the sender may try again; 0 = no hint. */
+  retryInterval: number;
+  reason: string;
+}
+
+/**
+ * - `applied`: the record moved.
+ * - `duplicate`: the record is already where this answer would move it; nothing to do, and the
+ *   receiver must hear "acked" so that it stops repeating itself.
+ * - `stale`: the answer is about another instance than the record's.
+ * - `unknown`: there is no record for the pair (never sent, or already finished).
+ * - `ignored`: the record is not in a state that takes this answer.
+ * The last three change nothing; the reference answers them 409. [ref sync-protocol §1]
+ */
+export type AckOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown' | 'ignored';
+
+/** Feedback code meaning "invalid or not found": the sender forgets the pair. [ref sync-protocol §3 Feedback] */
+const FEEDBACK_NOT_FOUND = 5;
+
+interface Transition {
+  /** Statuses the answer is accepted in. */
+  from: readonly NotificationStatus[];
+  /** Statuses in which the answer was already applied (a repeat). */
+  done: readonly NotificationStatus[];
+}
+
+/** Update-path statuses before the receiver confirmed it holds the data. */
+const UPDATE_OPEN: readonly NotificationStatus[] = ['updatePending', 'update', 'updated', 'getdata', 'data'];
+
+/** [ref sync-protocol §3 Normal update steps 3, 6, 10; Delete steps 3, 5; Feedback] */
+const TRANSITIONS: Readonly<Record<SenderAck, Transition>> = {
+  updated: { from: ['updatePending', 'update'], done: ['updated', 'getdata', 'data', 'receivedByDest', 'consumedByDest'] },
+  received: { from: UPDATE_OPEN, done: ['receivedByDest', 'consumedByDest'] },
+  consumed: { from: [...UPDATE_OPEN, 'receivedByDest'], done: ['consumedByDest'] },
+  ackDelete: { from: ['deletePending', 'delete'], done: ['ackDelete'] },
+  deleted: { from: ['delete', 'deletePending', 'ackDelete'], done: [] },
+  feedback: { from: [...UPDATE_OPEN, 'error'], done: [] },
+};
+
+/**
+ * Record statuses a resend request puts back in the queue, and the status they go back to.
+ * Final states stay: `consumedByDest` (the receiver is done with the object) and `ackDelete`
+ * (the receiver already dropped it, only its app's confirmation is awaited). A record already
+ * pending needs nothing. [ref sync-protocol §3 Registration "resend"]
+ */
+const RESEND_TO: ReadonlyMap<NotificationStatus, NotificationStatus> = new Map<NotificationStatus, NotificationStatus>([
+  ['update', 'updatePending'],
+  ['updated', 'updatePending'],
+  ['getdata', 'updatePending'],
+  ['data', 'updatePending'],
+  ['receivedByDest', 'updatePending'],
+  ['error', 'updatePending'],
+  ['delete', 'deletePending'],
+]);
+const RESEND_STATUSES: readonly NotificationStatus[] = [...RESEND_TO.keys()];
+const RESEND_BATCH = 500;
+
+export interface SenderAcksDeps {
+  store: Store;
+  notifications: NotificationStore;
+  /** Removes an autodelete object once consumed everywhere; also tells the listener. */
+  objects: Pick<ObjectService, 'delete'>;
+  /** Epoch ms; tests inject a fake clock. */
+  now?: () => number;
+}
+
+function keyOf(n: NotificationKey): NotificationKey {
+  return { orgID: n.orgID, objectType: n.objectType, objectID: n.objectID, peerType: n.peerType, peerID: n.peerID };
+}
+
+export class SenderAcks {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: SenderAcksDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /**
+   * Applies one answer of peer `key.peerType/key.peerID` about instance `instanceID` of the
+   * object. `feedback` is required for the `feedback` answer and ignored otherwise.
+   */
+  async apply(key: NotificationKey, instanceID: number, ack: SenderAck, feedback?: Feedback): Promise<AckOutcome> {
+    const { notifications } = this.deps;
+    const rec = await notifications.getNotification(key.orgID, key.objectType, key.objectID, key.peerType, key.peerID);
+    if (rec === null) return 'unknown';
+    if (rec.instanceID !== instanceID) return 'stale';
+    const t = TRANSITIONS[ack];
+    if (t.done.includes(rec.status)) return 'duplicate';
+    if (!t.from.includes(rec.status)) return 'ignored';
+    const expected = { status: rec.status, instanceID };
+    if (ack === 'deleted' || (ack === 'feedback' && feedback?.code === FEEDBACK_NOT_FOUND)) {
+      // The pair is over: the receiver confirmed the deletion, or says the object is unknown
+      // to it. The store has no conditional delete: the compare-and-set first makes sure a
+      // newer instance queued meanwhile is not dropped with it (it narrows the race to the gap
+      // between the two calls, where a republish would be lost until the next change).
+      if (!(await notifications.updateNotificationIf(keyOf(rec), expected, { lastUpdate: this.now() }))) return 'stale';
+      await notifications.deleteNotification(keyOf(rec));
+      return 'applied';
+    }
+    const patch = this.patchFor(ack, feedback);
+    if (!(await notifications.updateNotificationIf(keyOf(rec), expected, patch))) return 'stale';
+    if (ack === 'consumed') await this.autodeleteIfAllConsumed(rec);
+    return 'applied';
+  }
+
+  private patchFor(ack: Exclude<SenderAck, 'deleted'>, feedback: Feedback | undefined): NotificationPatch {
+    const lastUpdate = this.now();
+    const to = (status: NotificationStatus, deliveryStatus?: DeliveryStatus): NotificationPatch => ({
+      status,
+      ...(deliveryStatus !== undefined ? { deliveryStatus, message: '' } : {}),
+      resendAt: 0,
+      attempts: 0,
+      lastUpdate,
+    });
+    switch (ack) {
+      case 'updated':
+        return to('updated');
+      case 'received':
+        // Over HTTP the 204 answering `received` is the ack; no `receivedpending` record
+        // is needed to tell the receiver. [ref sync-protocol §1 Ack semantics]
+        return to('receivedByDest', 'delivered');
+      case 'consumed':
+        return to('consumedByDest', 'consumed');
+      case 'ackDelete':
+        return to('ackDelete', 'deleted');
+      case 'feedback': {
+        const retry = feedback !== undefined && feedback.retryInterval > 0 ? lastUpdate + feedback.retryInterval * 1000 : 0;
+        return { status: 'error', deliveryStatus: 'error', message: feedback?.reason ?? '', resendAt: retry, attempts: 0, lastUpdate };
+      }
+    }
+  }
+
+  /**
+   * An autodelete object goes once every destination consumed it. Divergence: the reference
+   * sets a one-hour expiration and lets the expiry sweep remove it, which we do not have yet;
+   * we remove it now. No delete is sent (the receivers drop their copies after consuming),
+   * so the records go first and the removal finds none to turn into deletes.
+   * [ref sync-protocol §6 autodelete, §3 step 10]
+   */
+  private async autodeleteIfAllConsumed(rec: Notification): Promise<void> {
+    const { store, notifications, objects } = this.deps;
+    const obj = await store.getObject(rec.orgID, rec.objectType, rec.objectID);
+    if (obj === null || !obj.meta.autodelete || obj.meta.instanceID !== rec.instanceID) return;
+    const records = await notifications.listForObject(rec.orgID, rec.objectType, rec.objectID);
+    if (!records.every((r) => r.status === 'consumedByDest' && r.instanceID === rec.instanceID)) return;
+    await notifications.deleteForObject(rec.orgID, rec.objectType, rec.objectID);
+    try {
+      await objects.delete(rec.orgID, rec.objectType, rec.objectID);
+    } catch (e) {
+      // Another consumed ack (or the user) removed it first: the goal is reached.
+      if ((await store.getObject(rec.orgID, rec.objectType, rec.objectID)) !== null) throw e;
+    }
+  }
+
+  /**
+   * A receiver asks for everything again (it may have lost what it had): every record of the
+   * peer in the org that is not final goes back to pending, about the object's current
+   * instance. [ref sync-protocol §1 resend, §3 Registration "resend"]
+   * @returns how many records were requeued
+   */
+  async resend(orgID: string, peerType: string, peerID: string): Promise<number> {
+    const { store, notifications } = this.deps;
+    let requeued = 0;
+    for (;;) {
+      const batch = await notifications.listPendingForPeer(orgID, peerType, peerID, RESEND_STATUSES, RESEND_BATCH);
+      let progress = 0;
+      for (const rec of batch) {
+        const status = RESEND_TO.get(rec.status);
+        if (status === undefined) continue;
+        const patch: NotificationPatch = { status, message: '', resendAt: 0, attempts: 0, offset: 0, lastUpdate: this.now() };
+        if (status === 'updatePending') {
+          const obj = await store.getObject(rec.orgID, rec.objectType, rec.objectID);
+          if (obj === null) {
+            // The object went while the record was being read: its removal decides the record.
+            continue;
+          }
+          patch.instanceID = obj.meta.instanceID;
+          patch.dataID = obj.meta.dataID;
+          if (rec.deliveryStatus !== 'pending') patch.deliveryStatus = 'delivering';
+        }
+        if (await notifications.updateNotificationIf(keyOf(rec), { status: rec.status, instanceID: rec.instanceID }, patch)) {
+          requeued++;
+          progress++;
+        }
+      }
+      // Requeued records leave the query's statuses; a batch that moved nothing (all lost a
+      // race, or their objects are gone) would come back unchanged.
+      if (batch.length < RESEND_BATCH || progress === 0) return requeued;
+    }
+  }
+}
