@@ -61,6 +61,13 @@ export interface Config {
   readonly httpCSSCACertificate: string;
   /** HTTP_POLLING_INTERVAL, seconds (10). */
   readonly httpPollingInterval: number;
+  /**
+   * HTTP_CSS_USER (ours): the Basic-auth user an http ESS presents to its CSS when the users
+   * file has no `cssCredentials`. '' = `org/destType/destID` (what the reference's dummy CSS takes).
+   */
+  readonly httpCSSUser: string;
+  /** HTTP_CSS_PASSWORD (ours): the secret going with httpCSSUser. */
+  readonly httpCSSPassword: string;
   /** STORAGE_PROVIDER. The reference's `bolt` and `inmemory` become `sqlite`. */
   readonly storageProvider: StorageProvider;
   /** MONGO_ADDRESS_CSV: a mongodb:// URI, as the reference's code uses it. */
@@ -242,6 +249,8 @@ const fields = z.object({
   httpCSSUseSSL: bool().default(false),
   httpCSSCACertificate: str().default(''),
   httpPollingInterval: int(1, 3600).default(10),
+  httpCSSUser: str().default(''),
+  httpCSSPassword: str().default(''),
   storageProvider: oneOf<StorageProvider>(['sqlite', 'mongo'], { bolt: 'sqlite', inmemory: 'sqlite' }).default('sqlite'),
   mongoAddressCsv: str().default('mongodb://localhost:27017'),
   mongoDbName: str().default('d_edge'),

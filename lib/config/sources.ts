@@ -93,6 +93,8 @@ export const KEY_NAMES: readonly KeyNames[] = [
   row('httpCSSUseSSL', 'HTTP_CSS_USE_SSL', 'HTTPCSSUseSSL', 'http-css-use-ssl'),
   row('httpCSSCACertificate', 'HTTP_CSS_CA_CERTIFICATE', 'HTTPCSSCACertificate', 'http-css-ca-certificate'),
   row('httpPollingInterval', 'HTTP_POLLING_INTERVAL', 'HTTPPollingInterval', 'http-polling-interval'),
+  row('httpCSSUser', 'HTTP_CSS_USER', 'HTTPCSSUser', 'http-css-user'),
+  row('httpCSSPassword', 'HTTP_CSS_PASSWORD', 'HTTPCSSPassword', 'http-css-password'),
   row('storageProvider', 'STORAGE_PROVIDER', 'StorageProvider', 'storage-provider'),
   row('mongoAddressCsv', 'MONGO_ADDRESS_CSV', 'MongoAddressCsv', 'mongo-address-csv'),
   row('mongoDbName', 'MONGO_DB_NAME', 'MongoDbName', 'mongo-db-name'),

@@ -27,6 +27,7 @@ import { ObjectService, type NodeIdentity } from '../sync/object-service.js';
 import { Sender } from '../sync/sender.js';
 import { SenderAcks } from '../sync/sender-acks.js';
 import { createSpiServer } from '../transport/http/spi-server.js';
+import { createEssSync, syncsOverHttp, type EssSync } from './ess-sync.js';
 import { packageRoot } from './package-root.js';
 import { startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
 
@@ -157,12 +158,14 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
   const stopped = new Promise<{ restart: boolean }>((r) => (resolveStopped = r));
   let stopping: Promise<void> | null = null;
   let renewal: NodeJS.Timeout | null = null;
+  let essSync: EssSync | null = null;
 
   const stop = (restart = false, graceMs = config.shutdownQuiesceTime * 1000): Promise<void> => {
     stopping ??= (async () => {
       running = false;
       if (renewal !== null) clearInterval(renewal);
       log.info('stopping');
+      await essSync?.stop();
       await stopListeners(listeners, graceMs);
       await store.close();
       log.info('stopped');
@@ -175,8 +178,9 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     await collectGarbage(store, blobs, log);
     const { authenticator, createdAdmin } = await createAuthenticator(config, log);
     const tls = await tlsMaterial(config, log);
-    // The CSS sends to the ESS nodes that poll it; the ESS side of the sync comes later.
+    // The CSS sends to the ESS nodes that poll it; an http ESS polls its CSS and receives.
     const sender = identity.nodeType === 'CSS' ? new Sender({ store, notifications }) : null;
+    essSync = syncsOverHttp(config) ? createEssSync({ config, notifications, blobs, authenticator, logger }) : null;
     const objects = new ObjectService({
       store,
       blobs,
@@ -184,6 +188,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       maxDataChunkSize: config.maxDataChunkSize,
       maxDataSize: config.maxDataSize,
       ...(sender !== null ? { listener: sender } : {}),
+      ...(essSync !== null ? { receiverListener: essSync.listener } : {}),
     });
     const health = new HealthMonitor(config.nodeType, store, async () =>
       config.orgID !== '' ? [config.orgID] : (await store.listOrganizations()).map((o) => o.orgID),
@@ -220,10 +225,12 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     listeners = await startListeners(config, app, tls);
     renewal = scheduleCertificateRenewal(config, listeners, log);
     running = true;
+    await essSync?.start(objects);
     const urls = listeners.map((l) => l.url);
     log.info({ urls, org: config.orgID || undefined, destination: `${identity.destinationType}/${identity.destinationID}` }, 'listening');
     return { urls, createdAdmin, certificatePem: tls?.certPem ?? null, stopped, stop: () => stop() };
   } catch (e) {
+    await essSync?.stop();
     await stopListeners(listeners, 0);
     await store.close();
     throw e;

@@ -39,8 +39,21 @@ export interface ObjectListener {
   onObjectDeleted(obj: StoredObject): Promise<void>;
 }
 
+/**
+ * Told of app marks on objects received from the other side, so that the receiver can send
+ * the matching notification (`consumed`, `deleted`). [ref sync-protocol §3 steps 9, Delete 4]
+ */
+export interface ReceiverListener {
+  /** A received object changed through an app mark (received, consumed), under its lock. */
+  onReceivedObjectMarked(obj: StoredObject): Promise<void>;
+  /** The app confirmed the other side's deletion of an object, which is now gone. */
+  onDeletionConfirmed(obj: StoredObject): Promise<void>;
+}
+
 export interface ObjectServiceDeps {
   store: Store;
+  /** The ESS's receiver; absent on a node that receives nothing over a transport yet. */
+  receiverListener?: ReceiverListener;
   /** Absent on a node that sends nothing yet (the ESS until its side of the sync lands). */
   listener?: ObjectListener;
   blobs: BlobStore;
@@ -74,7 +87,7 @@ export interface DataRead {
 }
 
 /** Reference consumer counts: 0 means 1, -1 means "unlimited". [ref rest-api §2 consumers] */
-function normalizeConsumers(n: number): number {
+export function normalizeConsumers(n: number): number {
   if (n === 0) return 1;
   if (n === -1) return 2147483647;
   return n;
@@ -377,8 +390,35 @@ export class ObjectService {
 
   /** Removes an object whose deletion by the other side the app has confirmed. */
   async removeConfirmedDeletion(org: string, type: string, id: string): Promise<void> {
+    const removed = await this.dropReceived(org, type, id);
+    if (removed !== null) await this.deps.receiverListener?.onDeletionConfirmed(removed);
+  }
+
+  /** Removes a received object and its data, telling no one (the sync engine's own cleanup). */
+  async dropReceived(org: string, type: string, id: string): Promise<StoredObject | null> {
     const removed = await this.lock(org, type, id, () => this.deps.store.deleteObject(org, type, id));
     await this.releaseBlob(removed?.blobId ?? null);
+    return removed;
+  }
+
+  /**
+   * Read-modify-write of an object arriving from the other side, under its lock: `fn` returns
+   * what to store, or null to leave things as they are. Data the stored copy no longer refers
+   * to is released; no sender-side listener hears of it. Returns what was stored, or null.
+   */
+  async storeReceived(org: string, type: string, id: string, fn: (obj: StoredObject | null) => StoredObject | null): Promise<StoredObject | null> {
+    let replaced: string | null = null;
+    const stored = await this.lock(org, type, id, async () => {
+      const existing = await this.deps.store.getObject(org, type, id);
+      const next = fn(existing);
+      if (next === null) return null;
+      const obj = { ...next, lastUpdate: this.now().getTime() };
+      await this.deps.store.putObject(obj);
+      if (existing !== null && existing.blobId !== obj.blobId) replaced = existing.blobId;
+      return obj;
+    });
+    await this.releaseBlob(replaced);
+    return stored;
   }
 
   /** Read-modify-write of one object under its lock. */
@@ -391,6 +431,7 @@ export class ObjectService {
       // Destinations and activation change in place; the Sender keeps the progress of
       // destinations that stay, so other marks cost a lookup and change nothing.
       if (!isReceiverStatus(stored.status)) await this.deps.listener?.onObjectPublished(stored);
+      else await this.deps.receiverListener?.onReceivedObjectMarked(stored);
       return next;
     });
   }

@@ -31,6 +31,8 @@ const SAMPLES: Record<ConfigKey, readonly [string, unknown]> = {
   httpCSSUseSSL: ['true', true],
   httpCSSCACertificate: ['ca.pem', 'ca.pem'],
   httpPollingInterval: ['5', 5],
+  httpCSSUser: ['org1/edge/n1', 'org1/edge/n1'],
+  httpCSSPassword: ['s', 's'],
   storageProvider: ['bolt', 'sqlite'],
   mongoAddressCsv: ['mongodb://db:27017', 'mongodb://db:27017'],
   mongoDbName: ['sync', 'sync'],

@@ -1,0 +1,88 @@
+/**
+ * Wiring of the ESS's side of the sync over HTTP: the Receiver, fed by the SPI client that
+ * polls the CSS. Created before the ObjectService (which reports app marks to it) and started
+ * once the service exists.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../log/logger.js';
+import { PresetAuthenticator, type Authenticator } from '../security/index.js';
+import type { NotificationStore } from '../store/notification-types.js';
+import type { BlobStore, StoredObject } from '../store/types.js';
+import type { ObjectService, ReceiverListener } from '../sync/object-service.js';
+import { Receiver } from '../sync/receiver.js';
+import { SpiClient } from '../transport/http/spi-client.js';
+
+export interface EssSync {
+  /** Hand to the ObjectService: app marks on received objects reach the Receiver. */
+  listener: ReceiverListener;
+  start(objects: ObjectService): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Whether this node syncs with a CSS over HTTP. */
+export function syncsOverHttp(config: Config): boolean {
+  return config.nodeType === 'ESS' && config.communicationProtocol === 'http' && config.httpCSSHost !== '' && config.httpCSSPort !== 0;
+}
+
+/**
+ * What the ESS presents to its CSS: the users file's `cssCredentials`, else HTTP_CSS_USER /
+ * HTTP_CSS_PASSWORD, else `org/type/id` without a password, which a reference CSS with the
+ * dummy authenticator accepts. [ref sync-protocol §1 Authentication]
+ */
+function credentials(config: Config, authenticator: Authenticator): { user: string; password: string } {
+  const fromFile = authenticator instanceof PresetAuthenticator ? authenticator.cssCredentials : undefined;
+  if (fromFile !== undefined) return { user: fromFile.key, password: fromFile.secret };
+  if (config.httpCSSUser !== '') return { user: config.httpCSSUser, password: config.httpCSSPassword };
+  return { user: `${config.orgID}/${config.destinationType}/${config.destinationID}`, password: '' };
+}
+
+/** HTTP_CSS_CA_CERTIFICATE is PEM text or a file path; '' = the system CAs. */
+async function caOf(config: Config): Promise<string | undefined> {
+  const v = config.httpCSSCACertificate;
+  if (v === '') return undefined;
+  return v.includes('-----BEGIN') ? v : readFile(v, 'utf8');
+}
+
+export function createEssSync(deps: { config: Config; notifications: NotificationStore; blobs: BlobStore; authenticator: Authenticator; logger: Logger }): EssSync {
+  const { config } = deps;
+  let receiver: Receiver | null = null;
+  let client: SpiClient | null = null;
+  // The app's marks arrive under the object's lock: record them, and let the loop send.
+  const listener: ReceiverListener = {
+    onReceivedObjectMarked: async (obj: StoredObject) => {
+      await receiver?.onReceivedObjectMarked(obj);
+      client?.wake();
+    },
+    onDeletionConfirmed: async (obj: StoredObject) => {
+      await receiver?.onDeletionConfirmed(obj);
+      client?.wake();
+    },
+  };
+  return {
+    listener,
+    async start(objects: ObjectService): Promise<void> {
+      receiver = new Receiver({ notifications: deps.notifications, objects, orgID: config.orgID });
+      const ca = await caOf(config);
+      const scheme = config.httpCSSUseSSL ? 'https' : 'http';
+      const host = config.httpCSSHost.includes(':') ? `[${config.httpCSSHost}]` : config.httpCSSHost;
+      client = new SpiClient({
+        baseUrl: `${scheme}://${host}:${config.httpCSSPort}`,
+        ...(ca !== undefined ? { ca } : {}),
+        ...credentials(config, deps.authenticator),
+        orgID: config.orgID,
+        destinationType: config.destinationType,
+        destinationID: config.destinationID,
+        receiver,
+        blobs: deps.blobs,
+        pollingIntervalMs: config.httpPollingInterval * 1000,
+        resendIntervalMs: config.resendInterval * 1000,
+        log: deps.logger.child({ component: 'spi-client' }),
+      });
+      client.start();
+    },
+    async stop(): Promise<void> {
+      await client?.stop();
+    },
+  };
+}

@@ -1,0 +1,234 @@
+/**
+ * The receiving side of the sync engine on the ESS: stores what the CSS sends and keeps one
+ * notification record per object, keyed by the origin (`Cloud/Cloud`), which says what the ESS
+ * still owes the CSS. Transport-agnostic: it decides, the transport (HTTP poll today, MQTT
+ * later) sends. [ref sync-protocol §1 "ESS behaviour", §3 Normal update steps 2–7, Delete 2–6]
+ *
+ * Record statuses used here:
+ * - `handleUpdate`: metadata stored as `partiallyreceived`, no data yet;
+ * - `getdata`: the download started;
+ * - `received`: complete here, `received` not yet acked by the CSS; `ackreceived` once it is;
+ * - `consumed`: the app consumed it, `consumed` is owed to the CSS;
+ * - `delete`: the CSS's deletion was applied; `deleted`: the app confirmed it, `deleted` is owed.
+ */
+import type { MetaData, ObjectStatus } from '../model/index.js';
+import type { Notification, NotificationKey, NotificationPatch, NotificationStatus, NotificationStore } from '../store/notification-types.js';
+import type { BlobWriteResult, StoredObject } from '../store/types.js';
+import { normalizeConsumers, type ObjectService, type ReceiverListener } from './object-service.js';
+
+/** The CSS always identifies itself as `Cloud/Cloud`. [ref sync-protocol §0] */
+export const CSS_PEER = { peerType: 'Cloud', peerID: 'Cloud' } as const;
+
+/**
+ * - `stale`: an older instance than the one held (or one already deleted): nothing to do.
+ * - `download`: stored as `partiallyreceived`; ack `updated`, fetch the data, call completeData.
+ * - `received`: this instance is complete here (no data, a link, or a repeat); ack `received`.
+ */
+export type UpdateOutcome = 'stale' | 'download' | 'received';
+
+/** Statuses of records that mean work the transport still has to do toward the CSS. */
+export const OUTBOUND_STATUSES: readonly NotificationStatus[] = ['handleUpdate', 'getdata', 'received', 'consumed', 'deleted'];
+
+/** Object statuses in which the received data is complete. */
+const COMPLETE: readonly ObjectStatus[] = ['completelyReceived', 'objreceived', 'objconsumed'];
+
+export interface ReceiverDeps {
+  notifications: NotificationStore;
+  objects: Pick<ObjectService, 'get' | 'storeReceived' | 'dropReceived'>;
+  /** The ESS's org: received objects are stored under it, whatever the CSS wrote. */
+  orgID: string;
+  /** Epoch ms; tests inject a fake clock. */
+  now?: () => number;
+}
+
+export class Receiver implements ReceiverListener {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: ReceiverDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  private key(meta: Pick<MetaData, 'objectType' | 'objectID'>): NotificationKey {
+    return { orgID: this.deps.orgID, objectType: meta.objectType, objectID: meta.objectID, ...CSS_PEER };
+  }
+
+  private record(meta: Pick<MetaData, 'objectType' | 'objectID'>): Promise<Notification | null> {
+    return this.deps.notifications.getNotification(this.deps.orgID, meta.objectType, meta.objectID, CSS_PEER.peerType, CSS_PEER.peerID);
+  }
+
+  private async putRecord(meta: MetaData, status: NotificationStatus): Promise<void> {
+    await this.deps.notifications.putNotification({
+      ...this.key(meta),
+      status,
+      instanceID: meta.instanceID,
+      dataID: meta.dataID,
+      // Delivery status is the sender's view; a receiver record reports the step it is at.
+      deliveryStatus: status === 'delete' ? 'deleted' : 'delivering',
+      message: '',
+      resendAt: 0,
+      attempts: 0,
+      offset: 0,
+      lastUpdate: this.now(),
+    });
+  }
+
+  /** Moves the record only while it is still about `instanceID` and in `from`. */
+  private async move(meta: Pick<MetaData, 'objectType' | 'objectID'>, instanceID: number, from: readonly NotificationStatus[], patch: NotificationPatch): Promise<boolean> {
+    const rec = await this.record(meta);
+    if (rec === null || rec.instanceID !== instanceID || !from.includes(rec.status)) return false;
+    return this.deps.notifications.updateNotificationIf(this.key(meta), { status: rec.status, instanceID }, { ...patch, lastUpdate: this.now() });
+  }
+
+  /**
+   * An `update` from the CSS. The newest instanceID wins: an older or equal one held already
+   * changes nothing, so a repeated poll item is acked again without a second download (and
+   * the app sees no duplicate). [ref sync-protocol §0, §3 step 2]
+   */
+  async applyUpdate(input: MetaData): Promise<UpdateOutcome> {
+    const meta: MetaData = { ...input, destinationOrgID: this.deps.orgID, deleted: false };
+    let outcome: UpdateOutcome = 'stale';
+    await this.deps.objects.storeReceived(this.deps.orgID, meta.objectType, meta.objectID, (existing) => {
+      const held = existing?.meta.instanceID ?? -1;
+      if (existing !== null && (held > meta.instanceID || (held === meta.instanceID && existing.status === 'objdeleted'))) return null;
+      if (existing !== null && held === meta.instanceID) {
+        outcome = COMPLETE.includes(existing.status) ? 'received' : 'download';
+        return null;
+      }
+      const keepsData = meta.metaOnly && existing !== null && existing.blobId !== null && existing.meta.dataID === meta.dataID;
+      const complete = meta.noData || meta.link !== '' || keepsData;
+      outcome = complete ? 'received' : 'download';
+      const consumers = normalizeConsumers(meta.consumers);
+      return {
+        meta,
+        status: complete ? 'completelyReceived' : 'partiallyreceived',
+        blobId: keepsData && existing !== null ? existing.blobId : null,
+        dataSha256: keepsData && existing !== null ? existing.dataSha256 : null,
+        remainingConsumers: consumers,
+        remainingReceivers: consumers,
+        policyReceived: false,
+        lastUpdate: this.now(),
+      };
+    });
+    if (outcome === 'stale') return outcome;
+    const rec = await this.record(meta);
+    const sameInstance = rec !== null && rec.instanceID === meta.instanceID;
+    if (outcome === 'download' && !(sameInstance && (rec.status === 'handleUpdate' || rec.status === 'getdata'))) {
+      await this.putRecord(meta, 'handleUpdate');
+    } else if (outcome === 'received' && !(sameInstance && ['received', 'ackreceived', 'consumed'].includes(rec.status))) {
+      await this.putRecord(meta, 'received');
+    }
+    return outcome;
+  }
+
+  /** The record of an object. */
+  recordOf(meta: Pick<MetaData, 'objectType' | 'objectID'>): Promise<Notification | null> {
+    return this.record(meta);
+  }
+
+  /** The object `rec` is about, while it still waits for the data of that instance; else null. */
+  async partial(rec: Notification): Promise<StoredObject | null> {
+    const obj = await this.deps.objects.get(rec.orgID, rec.objectType, rec.objectID);
+    return obj !== null && obj.status === 'partiallyreceived' && obj.meta.instanceID === rec.instanceID ? obj : null;
+  }
+
+  /** The download of `meta`'s instance starts. [ref sync-protocol §3 step 4] */
+  async startDownload(meta: MetaData): Promise<void> {
+    await this.move(meta, meta.instanceID, ['handleUpdate'], { status: 'getdata' });
+  }
+
+  /**
+   * The whole data of `meta`'s instance is in a blob. Returns false when the object moved on
+   * meanwhile (deleted, or a newer instance); the caller then releases the blob.
+   * [ref sync-protocol §3 step 5]
+   */
+  async completeData(meta: MetaData, written: BlobWriteResult): Promise<boolean> {
+    const stored = await this.deps.objects.storeReceived(this.deps.orgID, meta.objectType, meta.objectID, (obj) => {
+      if (obj === null || obj.meta.instanceID !== meta.instanceID || obj.status !== 'partiallyreceived') return null;
+      return {
+        ...obj,
+        meta: { ...obj.meta, objectSize: written.size },
+        status: 'completelyReceived',
+        blobId: written.blobId,
+        dataSha256: written.sha256,
+        remainingConsumers: obj.meta.consumers,
+        remainingReceivers: obj.meta.consumers,
+      };
+    });
+    if (stored === null) return false;
+    await this.move(meta, meta.instanceID, ['handleUpdate', 'getdata'], { status: 'received', resendAt: 0, attempts: 0 });
+    return true;
+  }
+
+  /**
+   * A `delete` from the CSS: the object becomes `objdeleted` with `deleted: true` and loses its
+   * data; an object never received is kept as such a placeholder so the app still hears of it.
+   * A repeat, or one already confirmed by the app, changes nothing. [ref sync-protocol §3 Delete 2]
+   */
+  async applyDelete(input: MetaData): Promise<void> {
+    const rec = await this.record(input);
+    if (rec !== null && rec.instanceID === input.instanceID && (rec.status === 'delete' || rec.status === 'deleted')) return;
+    let applied = false;
+    await this.deps.objects.storeReceived(this.deps.orgID, input.objectType, input.objectID, (obj) => {
+      if (obj !== null && obj.meta.instanceID > input.instanceID) return null;
+      applied = true;
+      const meta: MetaData = { ...(obj?.meta ?? input), destinationOrgID: this.deps.orgID, deleted: true };
+      const consumers = normalizeConsumers(meta.consumers);
+      return { meta, status: 'objdeleted', blobId: null, dataSha256: null, remainingConsumers: consumers, remainingReceivers: consumers, policyReceived: false, lastUpdate: this.now() };
+    });
+    if (applied) await this.putRecord(input, 'delete');
+  }
+
+  /** The app consumed a received object: once every consumer has, `consumed` is owed. [ref sync-protocol §3 step 9] */
+  async onReceivedObjectMarked(obj: StoredObject): Promise<void> {
+    if (obj.status !== 'objconsumed') return;
+    await this.move(obj.meta, obj.meta.instanceID, ['received', 'ackreceived'], { status: 'consumed', resendAt: 0, attempts: 0 });
+  }
+
+  /** The app confirmed the CSS's deletion: `deleted` is owed. [ref sync-protocol §3 Delete 4] */
+  async onDeletionConfirmed(obj: StoredObject): Promise<void> {
+    await this.move(obj.meta, obj.meta.instanceID, ['delete'], { status: 'deleted', resendAt: 0, attempts: 0 });
+  }
+
+  /** Records with work toward the CSS that is due (a failed attempt waits for its `resendAt`). */
+  async outbound(limit: number): Promise<Notification[]> {
+    const now = this.now();
+    const recs = await this.deps.notifications.listPendingForPeer(this.deps.orgID, CSS_PEER.peerType, CSS_PEER.peerID, OUTBOUND_STATUSES, limit);
+    return recs.filter((r) => r.resendAt <= now);
+  }
+
+  /** An attempt for `rec` failed; try again at `at` (epoch ms). */
+  async retryLater(rec: Notification, at: number): Promise<void> {
+    await this.deps.notifications.updateNotificationIf(keyOf(rec), { status: rec.status, instanceID: rec.instanceID }, { resendAt: at, attempts: rec.attempts + 1 });
+  }
+
+  /**
+   * The CSS answered the notification `rec` stands for (the HTTP 204 is the ack; a 409 on
+   * `received`, `consumed` or `deleted` counts as one too). [ref sync-protocol §1 Ack semantics]
+   * After `consumed` the object and its record go; after `deleted` the record goes. [§3 step 11, Delete 6]
+   */
+  async acked(rec: Notification): Promise<void> {
+    const { notifications, objects } = this.deps;
+    const expected = { status: rec.status, instanceID: rec.instanceID };
+    if (rec.status === 'received') {
+      await notifications.updateNotificationIf(keyOf(rec), expected, { status: 'ackreceived', resendAt: 0, lastUpdate: this.now() });
+    } else if (rec.status === 'consumed') {
+      if (!(await notifications.updateNotificationIf(keyOf(rec), expected, { status: 'ackconsumed', lastUpdate: this.now() }))) return;
+      const obj = await objects.get(rec.orgID, rec.objectType, rec.objectID);
+      if (obj !== null && obj.meta.instanceID === rec.instanceID && obj.status === 'objconsumed') await objects.dropReceived(rec.orgID, rec.objectType, rec.objectID);
+      await notifications.deleteNotification(keyOf(rec));
+    } else if (rec.status === 'deleted') {
+      if (await notifications.updateNotificationIf(keyOf(rec), expected, { status: 'ackDeleted', lastUpdate: this.now() })) {
+        await notifications.deleteNotification(keyOf(rec));
+      }
+    }
+  }
+
+  /** The CSS does not know this ESS: what was agreed with it is void. [ref sync-protocol §3 Registration] */
+  async onRegisterNew(): Promise<void> {
+    await this.deps.notifications.deleteForPeer(this.deps.orgID, CSS_PEER.peerType, CSS_PEER.peerID);
+  }
+}
+
+function keyOf(n: NotificationKey): NotificationKey {
+  return { orgID: n.orgID, objectType: n.objectType, objectID: n.objectID, peerType: n.peerType, peerID: n.peerID };
+}

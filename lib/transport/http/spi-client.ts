@@ -1,0 +1,308 @@
+/**
+ * The ESS side of the HTTP SPI: registers with the CSS, polls it, downloads the data of what
+ * it is sent, and sends the acks the Receiver says are owed. The ESS always initiates; the
+ * CSS never connects to it. One loop, stopped by `stop()`; every failure is retried, none
+ * escapes as an unhandled rejection. [ref sync-protocol §1 "ESS behaviour", §3]
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { decodeFields, emptyMetaData, METADATA_KEYS, type MetaData } from '../../model/index.js';
+import type { Notification } from '../../store/notification-types.js';
+import type { BlobStore } from '../../store/types.js';
+import type { Receiver } from '../../sync/receiver.js';
+import { spiObjectPath, SPI_PREFIX, type SpiObjectAction } from './spi-paths.js';
+
+export interface SpiClientDeps {
+  /** e.g. `https://css.example:8443`. */
+  baseUrl: string;
+  /** PEM of the CA(s) to trust for an https CSS; undefined = the system CAs. */
+  ca?: string;
+  /** Basic-auth credentials toward the CSS. */
+  user: string;
+  password: string;
+  /** This ESS. */
+  orgID: string;
+  destinationType: string;
+  destinationID: string;
+  receiver: Receiver;
+  blobs: BlobStore;
+  /** HTTP_POLLING_INTERVAL, ms: the longest wait between two idle polls. */
+  pollingIntervalMs: number;
+  /** RESEND_INTERVAL, ms: the wait after a failure (registration, network). */
+  resendIntervalMs: number;
+  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+  now?: () => number;
+}
+
+/** The CSS does not know this ESS (poll 424): register again. */
+class NotRegisteredError extends Error {}
+
+/** Control answers are small; anything bigger is not a CSS talking. */
+const CONTROL_BODY_LIMIT = 64 * 1024 * 1024;
+/** Outbound acks sent per loop turn; the rest wait for the next turn. */
+const ACK_BATCH = 500;
+/** [ref sync-protocol §1 Client timeouts] 120 s for control requests, 600 s for data. */
+const CONTROL_TIMEOUT_MS = 120_000;
+const DATA_TIMEOUT_MS = 600_000;
+
+/** The poll's MetaData: known keys of the right JSON type are taken, the rest keep their defaults. */
+function toMetaData(raw: unknown): MetaData | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const src = raw as Record<string, unknown>;
+  const meta = emptyMetaData();
+  const out = meta as unknown as Record<string, unknown>;
+  for (const k of METADATA_KEYS) {
+    const v = src[k];
+    const d = out[k];
+    if (v === undefined) continue;
+    if (typeof v === typeof d || ((k === 'destinationsList' || k === 'destinationPolicy') && (v === null || typeof v === 'object'))) out[k] = v;
+  }
+  return meta.objectID !== '' && meta.objectType !== '' ? meta : null;
+}
+
+function parsePoll(text: string): { type: string; meta: MetaData }[] {
+  const value = JSON.parse(text) as unknown;
+  if (!Array.isArray(value)) throw new Error('poll answer is not a JSON array');
+  const out: { type: string; meta: MetaData }[] = [];
+  for (const entry of value as unknown[]) {
+    const f = decodeFields(entry, { Type: 'string', MetaData: 'any' }, 'Notification');
+    const meta = toMetaData(f.MetaData);
+    if (typeof f.Type === 'string' && meta !== null) out.push({ type: f.Type, meta });
+  }
+  return out;
+}
+
+export class SpiClient {
+  private readonly agent: http.Agent;
+  private readonly abort = new AbortController();
+  private readonly now: () => number;
+  private loop: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private registered = false;
+  private failing = false;
+
+  constructor(private readonly deps: SpiClientDeps) {
+    this.now = deps.now ?? Date.now;
+    const https_ = deps.baseUrl.startsWith('https:');
+    // Keep-alive: polls and acks reuse connections (the reference opens one per request).
+    this.agent = https_ ? new https.Agent({ keepAlive: true, ...(deps.ca !== undefined ? { ca: deps.ca } : {}) }) : new http.Agent({ keepAlive: true });
+  }
+
+  start(): void {
+    this.loop ??= this.run().catch((err: unknown) => this.deps.log.warn({ err }, 'the SPI client loop ended with an error'));
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.wakeUp?.();
+    await this.loop;
+    this.agent.destroy();
+  }
+
+  /** Cuts the current wait short: the app did something the CSS must hear of. */
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  private get stopped(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wakeUp = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakeUp = done;
+    });
+  }
+
+  /**
+   * Register, then poll: back to back while polls bring work, else after 1 s more per idle
+   * poll up to the polling interval. [ref sync-protocol §1 Registration, Polling]
+   */
+  private async run(): Promise<void> {
+    let idleWait = 0;
+    while (!this.stopped) {
+      try {
+        if (!this.registered) await this.register();
+        await this.flushOutbound();
+        const items = await this.poll();
+        idleWait = items > 0 ? 0 : Math.min(idleWait + 1000, this.deps.pollingIntervalMs);
+        if (this.failing) this.deps.log.info({ css: this.deps.baseUrl }, 'the CSS answers again');
+        this.failing = false;
+        await this.sleep(idleWait);
+      } catch (err) {
+        if (this.stopped) return;
+        if (err instanceof NotRegisteredError) {
+          this.registered = false;
+          continue;
+        }
+        // Warn once per outage; the retries of a CSS that stays away are noise.
+        if (!this.failing) this.deps.log.warn({ err, css: this.deps.baseUrl }, 'cannot reach the CSS; retrying every RESEND_INTERVAL');
+        else this.deps.log.debug({ err }, 'CSS still unreachable');
+        this.failing = true;
+        await this.sleep(this.deps.resendIntervalMs);
+      }
+    }
+  }
+
+  private async request(method: string, path: string, timeoutMs = CONTROL_TIMEOUT_MS): Promise<http.IncomingMessage> {
+    const { deps } = this;
+    const url = new URL(path, deps.baseUrl);
+    const auth = Buffer.from(`${deps.user}:${deps.password}`).toString('base64');
+    const headers = {
+      authorization: `Basic ${auth}`,
+      'X-Sync-Service-Dest': `${deps.orgID}/${deps.destinationType}/${deps.destinationID}`,
+      'content-length': '0',
+    };
+    const lib = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = lib.request(url, { method, headers, agent: this.agent, signal: this.abort.signal, timeout: timeoutMs }, resolve);
+      req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out after ${timeoutMs} ms`)));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  private async text(res: http.IncomingMessage): Promise<string> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > CONTROL_BODY_LIMIT) {
+        res.destroy();
+        throw new Error('answer from the CSS is too large');
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /** A control request; resolves to the status, the body read. */
+  private async call(method: string, path: string): Promise<{ status: number; body: string }> {
+    const res = await this.request(method, path);
+    const body = await this.text(res);
+    return { status: res.statusCode ?? 0, body };
+  }
+
+  /**
+   * `register`, or `register-new` when the CSS does not know this ESS (404). Our store is on
+   * disk, hence persistent-storage=true. [ref sync-protocol §1 Registration, §3 Registration]
+   */
+  private async register(): Promise<void> {
+    const { orgID, destinationType, destinationID } = this.deps;
+    const who = [orgID, destinationType, destinationID].map(encodeURIComponent).join('/');
+    let res = await this.call('PUT', `${SPI_PREFIX}register/${who}?persistent-storage=true`);
+    if (res.status === 404) {
+      await this.deps.receiver.onRegisterNew();
+      res = await this.call('PUT', `${SPI_PREFIX}register-new/${who}?persistent-storage=true`);
+    }
+    if (res.status !== 204) throw new Error(`registration answered ${res.status}: ${res.body.trim()}`);
+    this.registered = true;
+    this.deps.log.info({ css: this.deps.baseUrl }, 'registered with the CSS');
+  }
+
+  /** One poll. @returns how many notifications it brought. [ref sync-protocol §1 Poll] */
+  private async poll(): Promise<number> {
+    const res = await this.call('GET', `${SPI_PREFIX}objects/`);
+    if (res.status === 204) return 0;
+    if (res.status === 424) throw new NotRegisteredError();
+    if (res.status !== 200) throw new Error(`poll answered ${res.status}: ${res.body.trim()}`);
+    const items = parsePoll(res.body);
+    for (const item of items) {
+      if (this.stopped) break;
+      if (item.type === 'update') await this.onUpdate(item.meta);
+      else if (item.type === 'delete') await this.onDelete(item.meta);
+      else this.deps.log.debug({ type: item.type, objectID: item.meta.objectID }, 'poll notification type not handled yet');
+    }
+    return items.length;
+  }
+
+  /** An object action; true when the CSS took it (204) or had nothing to take (409, "acked"). */
+  private async send(meta: { objectType: string; objectID: string; instanceID: number; dataID: number }, action: SpiObjectAction): Promise<boolean> {
+    const path = spiObjectPath({ orgID: this.deps.orgID, ...meta }, action);
+    const res = await this.call('PUT', path);
+    if (res.status === 424) throw new NotRegisteredError();
+    if (res.status !== 204 && res.status !== 409) this.deps.log.warn({ action, objectID: meta.objectID, status: res.status, body: res.body.trim() }, 'SPI notification refused');
+    return res.status === 204 || res.status === 409;
+  }
+
+  /** [ref sync-protocol §3 Normal update steps 2–5] */
+  private async onUpdate(meta: MetaData): Promise<void> {
+    const outcome = await this.deps.receiver.applyUpdate(meta);
+    // A stale or repeated update is acked anyway, so the CSS stops serving it. [ref sync-protocol §3]
+    await this.send(meta, 'updated');
+    if (outcome === 'stale') return;
+    const rec = await this.deps.receiver.recordOf(meta);
+    if (rec !== null) await this.attempt(rec);
+  }
+
+  /** Streams the data into a blob, then completes the object. A failure waits for a retry. */
+  private async download(meta: MetaData): Promise<void> {
+    const { receiver, blobs } = this.deps;
+    await receiver.startDownload(meta);
+    const res = await this.request('GET', spiObjectPath({ orgID: this.deps.orgID, ...meta }, 'data'), DATA_TIMEOUT_MS);
+    if (res.statusCode !== 200) {
+      const body = await this.text(res);
+      if (res.statusCode === 424) throw new NotRegisteredError();
+      // 409: a newer instance or a deletion is on its way through the poll; 404: nothing to get.
+      this.deps.log.debug({ objectID: meta.objectID, status: res.statusCode, body: body.trim() }, 'data download refused');
+      return;
+    }
+    const written = await blobs.write(res, { expectedSize: meta.objectSize, signal: this.abort.signal });
+    if (!(await receiver.completeData(meta, written))) await blobs.delete(written.blobId);
+  }
+
+  /** [ref sync-protocol §3 Delete steps 2–3] */
+  private async onDelete(meta: MetaData): Promise<void> {
+    await this.deps.receiver.applyDelete(meta);
+    await this.send(meta, 'ackDelete');
+  }
+
+  /**
+   * Sends what the Receiver's records say is owed: `received`, `consumed`, `deleted`, and
+   * downloads that did not finish. A failed one waits RESEND_INTERVAL. [ref sync-protocol §3 Resend timer]
+   */
+  private async flushOutbound(): Promise<void> {
+    for (const rec of await this.deps.receiver.outbound(ACK_BATCH)) {
+      if (this.stopped) return;
+      await this.attempt(rec);
+    }
+  }
+
+  /** One owed step; a failure (other than "register again" or a stop) waits RESEND_INTERVAL. */
+  private async attempt(rec: Notification): Promise<void> {
+    try {
+      if (!(await this.sendOwed(rec))) await this.deps.receiver.retryLater(rec, this.now() + this.deps.resendIntervalMs);
+    } catch (err) {
+      if (err instanceof NotRegisteredError || this.stopped) throw err;
+      this.deps.log.debug({ err, objectID: rec.objectID, status: rec.status }, 'will retry');
+      await this.deps.receiver.retryLater(rec, this.now() + this.deps.resendIntervalMs);
+    }
+  }
+
+  /** @returns false when the step did not go through and must be retried later. */
+  private async sendOwed(initial: Notification): Promise<boolean> {
+    const { receiver } = this.deps;
+    let rec: Notification | null = initial;
+    if (rec.status === 'handleUpdate' || rec.status === 'getdata') {
+      const obj = await receiver.partial(rec);
+      if (obj === null) return true;
+      await this.download(obj.meta);
+      // Complete now: its `received` goes at once; else the download was refused.
+      rec = await receiver.recordOf(obj.meta);
+      if (rec === null || rec.status !== 'received') return rec === null;
+    }
+    const action: SpiObjectAction | null = rec.status === 'received' ? 'received' : rec.status === 'consumed' ? 'consumed' : rec.status === 'deleted' ? 'deleted' : null;
+    if (action === null) return true;
+    const ref = { objectType: rec.objectType, objectID: rec.objectID, instanceID: rec.instanceID, dataID: rec.dataID };
+    if (!(await this.send(ref, action))) return false;
+    await receiver.acked(rec);
+    return true;
+  }
+}
