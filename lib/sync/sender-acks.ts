@@ -48,7 +48,9 @@ const UPDATE_OPEN: readonly NotificationStatus[] = ['updatePending', 'update', '
 /** [ref sync-protocol §3 Normal update steps 3, 6, 10; Delete steps 3, 5; Feedback] */
 const TRANSITIONS: Readonly<Record<SenderAck, Transition>> = {
   updated: { from: ['updatePending', 'update'], done: ['updated', 'getdata', 'data', 'receivedByDest', 'consumedByDest'] },
-  received: { from: UPDATE_OPEN, done: ['receivedByDest', 'consumedByDest'] },
+  // From `error` too: a receiver that reported a failure (e.g. a data SHA-256 mismatch) and
+  // then got the data on its own retry is done; the error must not stick.
+  received: { from: [...UPDATE_OPEN, 'error'], done: ['receivedByDest', 'consumedByDest'] },
   consumed: { from: [...UPDATE_OPEN, 'receivedByDest'], done: ['consumedByDest'] },
   ackDelete: { from: ['deletePending', 'delete'], done: ['ackDelete'] },
   deleted: { from: ['delete', 'deletePending', 'ackDelete'], done: [] },

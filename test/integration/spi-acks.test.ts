@@ -5,6 +5,7 @@
  * delivery status in O13 and the destination listing. [ref sync-protocol §1, §3]
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { BIN, raw, startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
@@ -121,6 +122,10 @@ describe('SPI data download and acks of a CSS-originated object', () => {
     expect([whole.status, whole.headers.get('content-length'), whole.text]).toEqual([200, String(DATA.length), DATA]);
     const part = await spi('GET', `${objPath(m1)}/data`, { headers: { Range: 'bytes=2-5' } });
     expect([part.status, part.headers.get('content-range'), part.headers.get('content-length'), part.text]).toEqual([206, `bytes 2-5/${DATA.length}`, '4', 'llo,']);
+    // The edgesync extension: the stored digest on a whole download, for the ESS to check;
+    // none on a range, whose bytes it cannot be checked against.
+    expect(whole.headers.get('x-edgesync-data-sha256')).toBe(createHash('sha256').update(DATA).digest('hex'));
+    expect(part.headers.get('x-edgesync-data-sha256')).toBeNull();
     expect((await spi('GET', `${objPath(m1)}/data`, { headers: { Range: 'bytes=5-2' } })).status).toBe(400);
     expect(await polled('m1')).toBeUndefined();
   });

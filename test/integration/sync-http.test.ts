@@ -5,6 +5,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { BIN, startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
@@ -44,6 +46,18 @@ async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
 
 async function o13(objectID: string): Promise<string[]> {
   return (await onCss.getObjectDestinations('model', objectID)).map((d) => `${d.destinationType}/${d.destinationID}:${d.status}`);
+}
+
+/** The CSS's blob file holding exactly `content` (its id is not exposed, its bytes are unique). */
+async function blobFileOf(root: string, content: Buffer): Promise<string> {
+  const found: string[] = [];
+  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.parentPath.split(/[\\/]/).includes('blobs')) continue;
+    const file = join(entry.parentPath, entry.name);
+    if ((await readFile(file)).equals(content)) found.push(file);
+  }
+  if (found.length !== 1) throw new Error(`expected one blob with the content under ${root}, found ${found.length}`);
+  return found[0]!;
 }
 
 beforeAll(async () => {
@@ -110,5 +124,30 @@ describe('an ESS syncing with a CSS over HTTP', () => {
     // The app confirms: the ESS drops it and tells the CSS, which then forgets the pair.
     await onEss.markObjectDeleted('model', 'gone');
     await eventually('gone from the ESS', () => onEss.getObjectStatus('model', 'gone'), (s) => s === null);
+  });
+
+  test('data corrupted at the CSS is refused with a SHA-256 error in O13, and retried until intact', async () => {
+    const good = randomBytes(4096);
+    // Uploaded for another destination type first, so that the ESS cannot fetch it before
+    // the bytes are damaged; a metaOnly update then addresses it to n1, data and digest kept.
+    await onCss.updateObject({ objectID: 'bad', objectType: 'model', destinationType: 'other' }, good);
+    const file = await blobFileOf(css.root, good);
+    const bad = Buffer.from(good);
+    bad[0] = (bad[0]! + 1) % 256;
+    await writeFile(file, bad);
+    await onCss.updateObject({ objectID: 'bad', objectType: 'model', destinationType: 'edge', metaOnly: true });
+    const reason = `data SHA-256 mismatch: expected ${sha(good)}, got ${sha(bad)}`;
+    await eventually(
+      'O13 of bad',
+      () => onCss.getObjectDestinations('model', 'bad'),
+      (d) => d.length === 1 && d[0]?.status === 'error',
+    );
+    expect(await onCss.getObjectDestinations('model', 'bad')).toEqual([{ destinationType: 'edge', destinationID: 'n1', status: 'error', message: reason }]);
+    expect(await onEss.getObjectStatus('model', 'bad')).toBe('partiallyreceived');
+    // Repaired at the CSS: the ESS's next retry gets it, and the error clears.
+    await writeFile(file, good);
+    await eventually('status of bad on the ESS', () => onEss.getObjectStatus('model', 'bad'), (s) => s === 'completelyReceived');
+    expect(sha(await readAll(await onEss.fetchObjectData('model', 'bad')))).toBe(sha(good));
+    await eventually('O13 of bad', () => o13('bad'), (d) => d.join() === 'edge/n1:delivered');
   });
 });

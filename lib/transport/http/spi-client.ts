@@ -9,8 +9,10 @@ import https from 'node:https';
 import { decodeFields, emptyMetaData, METADATA_KEYS, type MetaData } from '../../model/index.js';
 import type { Notification } from '../../store/notification-types.js';
 import type { BlobStore } from '../../store/types.js';
+import { mismatchFeedback, verifyDownloadedData } from '../../sync/data-check.js';
 import type { Receiver } from '../../sync/receiver.js';
-import { spiObjectPath, SPI_PREFIX, type SpiObjectAction } from './spi-paths.js';
+import type { Feedback } from '../../sync/sender-acks.js';
+import { DATA_SHA256_HEADER, spiObjectPath, SPI_PREFIX, type SpiObjectAction } from './spi-paths.js';
 
 export interface SpiClientDeps {
   /** e.g. `https://css.example:8443`. */
@@ -151,21 +153,23 @@ export class SpiClient {
     }
   }
 
-  private async request(method: string, path: string, timeoutMs = CONTROL_TIMEOUT_MS): Promise<http.IncomingMessage> {
+  private async request(method: string, path: string, timeoutMs = CONTROL_TIMEOUT_MS, body?: string): Promise<http.IncomingMessage> {
     const { deps } = this;
     const url = new URL(path, deps.baseUrl);
     const auth = Buffer.from(`${deps.user}:${deps.password}`).toString('base64');
+    const payload = body !== undefined ? Buffer.from(body, 'utf8') : undefined;
     const headers = {
       authorization: `Basic ${auth}`,
       'X-Sync-Service-Dest': `${deps.orgID}/${deps.destinationType}/${deps.destinationID}`,
-      'content-length': '0',
+      'content-length': String(payload?.length ?? 0),
+      ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
     };
     const lib = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const req = lib.request(url, { method, headers, agent: this.agent, signal: this.abort.signal, timeout: timeoutMs }, resolve);
       req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out after ${timeoutMs} ms`)));
       req.on('error', reject);
-      req.end();
+      req.end(payload);
     });
   }
 
@@ -183,9 +187,9 @@ export class SpiClient {
     return Buffer.concat(chunks).toString('utf8');
   }
 
-  /** A control request; resolves to the status, the body read. */
-  private async call(method: string, path: string): Promise<{ status: number; body: string }> {
-    const res = await this.request(method, path);
+  /** A control request, with an optional JSON body; resolves to the status, the answer read. */
+  private async call(method: string, path: string, payload?: string): Promise<{ status: number; body: string }> {
+    const res = await this.request(method, path, CONTROL_TIMEOUT_MS, payload);
     const body = await this.text(res);
     return { status: res.statusCode ?? 0, body };
   }
@@ -254,8 +258,29 @@ export class SpiClient {
       this.deps.log.debug({ objectID: meta.objectID, status: res.statusCode, body: body.trim() }, 'data download refused');
       return;
     }
+    const stated = res.headers[DATA_SHA256_HEADER.toLowerCase()];
     const written = await blobs.write(res, { expectedSize: meta.objectSize, signal: this.abort.signal });
+    const check = verifyDownloadedData(typeof stated === 'string' ? stated : undefined, written.sha256);
+    if (check.kind === 'mismatch') {
+      // Corrupted on the way or at the CSS: keep nothing of it. The object stays
+      // `partiallyreceived` and its record `getdata`, so the owed download is retried after
+      // RESEND_INTERVAL; the CSS hears why, and shows it as this destination's error.
+      await blobs.delete(written.blobId);
+      this.deps.log.warn({ objectType: meta.objectType, objectID: meta.objectID, instanceID: meta.instanceID, reason: check.reason }, 'downloaded data failed its SHA-256 check; will retry');
+      await this.sendFeedback(meta, mismatchFeedback(check.reason, this.deps.resendIntervalMs));
+      return;
+    }
     if (!(await receiver.completeData(meta, written))) await blobs.delete(written.blobId);
+  }
+
+  /** `PUT …/feedback`: an error report about the object. [ref sync-protocol §3 Feedback] */
+  private async sendFeedback(meta: MetaData, feedback: Feedback): Promise<void> {
+    const path = spiObjectPath({ orgID: this.deps.orgID, ...meta }, 'feedback');
+    const body = JSON.stringify({ Code: feedback.code, RetryInterval: feedback.retryInterval, Reason: feedback.reason });
+    const res = await this.call('PUT', path, body);
+    if (res.status === 424) throw new NotRegisteredError();
+    // A 409 means the CSS moved on (a newer instance, a deletion): nothing to report then.
+    if (res.status !== 204 && res.status !== 409) this.deps.log.warn({ objectID: meta.objectID, status: res.status, body: res.body.trim() }, 'SPI feedback refused');
   }
 
   /** [ref sync-protocol §3 Delete steps 2–3] */

@@ -24,7 +24,7 @@ import type { NotificationKey, NotificationStatus, NotificationStore } from '../
 import type { Store } from '../../store/types.js';
 import type { ObjectService } from '../../sync/object-service.js';
 import type { AckOutcome, Feedback, SenderAck, SenderAcks } from '../../sync/sender-acks.js';
-import type { SpiObjectAction, SpiRoute } from './spi-paths.js';
+import { DATA_SHA256_HEADER, type SpiObjectAction, type SpiRoute } from './spi-paths.js';
 
 export type SpiObjectRoute = Extract<SpiRoute, { kind: 'object' }>;
 
@@ -143,6 +143,9 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
       res.set('Content-Length', String(read.range.end - read.range.start + 1));
     } else {
       res.status(200).set('Content-Length', String(read.size));
+      // Whole object only: a range's digest would be of no use to a receiver that hashes
+      // the whole blob it assembles.
+      if (obj.dataSha256 !== null) res.set(DATA_SHA256_HEADER, obj.dataSha256);
     }
     await pipeline(read.stream, res);
   }

@@ -6,6 +6,13 @@ import { BadRequestError } from '../../model/index.js';
 
 export const SPI_PREFIX = '/spi/v1/';
 
+/**
+ * Response header of a whole-object data download: the hex SHA-256 of the stored data, for
+ * the ESS to check what it received (lib/sync/data-check.ts). An edgesync extension; a
+ * reference ESS ignores unknown headers.
+ */
+export const DATA_SHA256_HEADER = 'X-Edgesync-Data-Sha256';
+
 /** Path parameters of the SPI: letters, digits, combining marks and `._@-`. [ref rest-api §6] */
 const SPI_NAME = /^[\p{L}\p{N}\p{M}._@-]+$/u;
 

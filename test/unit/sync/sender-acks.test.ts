@@ -122,6 +122,13 @@ describe('SenderAcks', () => {
     expect(await get('m1')).toBeNull();
   });
 
+  it('received after an error report: the receiver got the data on its own retry; delivered', async () => {
+    await notifications.putNotification(recordOf('m1', 'n1', 'getdata'));
+    expect(await acks.apply(key('m1'), INSTANCE, 'feedback', { code: 1, retryInterval: 1, reason: 'data SHA-256 mismatch' })).toBe('applied');
+    expect(await acks.apply(key('m1'), INSTANCE, 'received')).toBe('applied');
+    expect(await get('m1')).toMatchObject({ status: 'receivedByDest', deliveryStatus: 'delivered', message: '', resendAt: 0 });
+  });
+
   it('removes an autodelete object once every destination consumed it, sending no delete', async () => {
     await store.putObject(objectOf('a1', { autodelete: true, destinationType: 'edge' }));
     await notifications.putNotification(recordOf('a1', 'n1', 'receivedByDest'));
