@@ -68,6 +68,11 @@ export interface Config {
   readonly httpCSSUser: string;
   /** HTTP_CSS_PASSWORD (ours): the secret going with httpCSSUser. */
   readonly httpCSSPassword: string;
+  /**
+   * EDGESYNC_REFERENCE_PROTOCOL (ours, false): our ESS speaks only the reference protocol, none of
+   * our extensions (no long-poll), for a CSS that might not ignore them.
+   */
+  readonly compatibilityMode: boolean;
   /** STORAGE_PROVIDER. The reference's `bolt` and `inmemory` become `sqlite`. */
   readonly storageProvider: StorageProvider;
   /** MONGO_ADDRESS_CSV: a mongodb:// URI, as the reference's code uses it. */
@@ -251,6 +256,7 @@ const fields = z.object({
   httpPollingInterval: int(1, 3600).default(10),
   httpCSSUser: str().default(''),
   httpCSSPassword: str().default(''),
+  compatibilityMode: bool().default(false),
   storageProvider: oneOf<StorageProvider>(['sqlite', 'mongo'], { bolt: 'sqlite', inmemory: 'sqlite' }).default('sqlite'),
   mongoAddressCsv: str().default('mongodb://localhost:27017'),
   mongoDbName: str().default('d_edge'),
@@ -286,7 +292,7 @@ export type ConfigKey = keyof typeof fields.shape;
 /** Every field name, in schema order. */
 export const CONFIG_KEYS = Object.keys(fields.shape) as readonly ConfigKey[];
 /** Fields that are booleans: they take `--x` / `--no-x` on the command line. */
-export const BOOLEAN_KEYS: ReadonlySet<ConfigKey> = new Set<ConfigKey>(['httpCSSUseSSL', 'mongoUseSSL', 'mqttUseSSL']);
+export const BOOLEAN_KEYS: ReadonlySet<ConfigKey> = new Set<ConfigKey>(['httpCSSUseSSL', 'compatibilityMode', 'mongoUseSSL', 'mqttUseSSL']);
 
 type Fields = z.output<typeof fields>;
 

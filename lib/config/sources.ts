@@ -95,6 +95,7 @@ export const KEY_NAMES: readonly KeyNames[] = [
   row('httpPollingInterval', 'HTTP_POLLING_INTERVAL', 'HTTPPollingInterval', 'http-polling-interval'),
   row('httpCSSUser', 'HTTP_CSS_USER', 'HTTPCSSUser', 'http-css-user'),
   row('httpCSSPassword', 'HTTP_CSS_PASSWORD', 'HTTPCSSPassword', 'http-css-password'),
+  row('compatibilityMode', 'EDGESYNC_REFERENCE_PROTOCOL', 'ReferenceProtocol', 'reference-protocol'),
   row('storageProvider', 'STORAGE_PROVIDER', 'StorageProvider', 'storage-provider'),
   row('mongoAddressCsv', 'MONGO_ADDRESS_CSV', 'MongoAddressCsv', 'mongo-address-csv'),
   row('mongoDbName', 'MONGO_DB_NAME', 'MongoDbName', 'mongo-db-name'),

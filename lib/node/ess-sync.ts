@@ -13,6 +13,9 @@ import type { ObjectService, ReceiverListener } from '../sync/object-service.js'
 import { Receiver } from '../sync/receiver.js';
 import { SpiClient } from '../transport/http/spi-client.js';
 
+/** The longest the ESS asks its CSS to hold an empty poll, seconds. */
+const LONG_POLL_MAX_S = 30;
+
 export interface EssSync {
   /** Hand to the ObjectService: app marks on received objects reach the Receiver. */
   listener: ReceiverListener;
@@ -77,6 +80,8 @@ export function createEssSync(deps: { config: Config; notifications: Notificatio
         blobs: deps.blobs,
         pollingIntervalMs: config.httpPollingInterval * 1000,
         resendIntervalMs: config.resendInterval * 1000,
+        // A hold of up to three polling intervals, capped well below the 120 s control timeout.
+        longPollSeconds: config.compatibilityMode ? 0 : Math.min(LONG_POLL_MAX_S, config.httpPollingInterval * 3),
         log: deps.logger.child({ component: 'spi-client' }),
       });
       client.start();

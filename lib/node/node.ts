@@ -24,6 +24,7 @@ import {
   type Authenticator,
 } from '../security/index.js';
 import { ObjectService, type NodeIdentity } from '../sync/object-service.js';
+import { PeerSignal } from '../sync/peer-signal.js';
 import { Sender } from '../sync/sender.js';
 import { SenderAcks } from '../sync/sender-acks.js';
 import { createSpiServer } from '../transport/http/spi-server.js';
@@ -159,10 +160,13 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
   let stopping: Promise<void> | null = null;
   let renewal: NodeJS.Timeout | null = null;
   let essSync: EssSync | null = null;
+  // Aborted first thing on stop: long-polls answer at once instead of holding the stop for their wait.
+  const shutdown = new AbortController();
 
   const stop = (restart = false, graceMs = config.shutdownQuiesceTime * 1000): Promise<void> => {
     stopping ??= (async () => {
       running = false;
+      shutdown.abort();
       if (renewal !== null) clearInterval(renewal);
       log.info('stopping');
       await essSync?.stop();
@@ -179,7 +183,8 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     const { authenticator, createdAdmin } = await createAuthenticator(config, log);
     const tls = await tlsMaterial(config, log);
     // The CSS sends to the ESS nodes that poll it; an http ESS polls its CSS and receives.
-    const sender = identity.nodeType === 'CSS' ? new Sender({ store, notifications }) : null;
+    const peerSignal = new PeerSignal();
+    const sender = identity.nodeType === 'CSS' ? new Sender({ store, notifications, peerSignal }) : null;
     essSync = syncsOverHttp(config) ? createEssSync({ config, notifications, blobs, authenticator, logger }) : null;
     const objects = new ObjectService({
       store,
@@ -199,11 +204,13 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
             store,
             notifications,
             sender,
-            acks: new SenderAcks({ store, notifications, objects }),
+            acks: new SenderAcks({ store, notifications, objects, peerSignal }),
             objects,
             authenticator,
             acls: EMPTY_ACLS,
             isRunning: () => running,
+            peerSignal,
+            shutdown: shutdown.signal,
             log: logger.child({ component: 'spi' }),
           })
         : undefined;

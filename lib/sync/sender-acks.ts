@@ -9,6 +9,7 @@ import type { DeliveryStatus } from '../model/index.js';
 import type { Notification, NotificationKey, NotificationPatch, NotificationStatus, NotificationStore } from '../store/notification-types.js';
 import type { Store } from '../store/types.js';
 import type { ObjectService } from './object-service.js';
+import type { PeerSignal } from './peer-signal.js';
 
 /** Answers a receiver sends about an object the sender originated. */
 export type SenderAck = 'updated' | 'received' | 'consumed' | 'ackDelete' | 'deleted' | 'feedback';
@@ -80,6 +81,8 @@ export interface SenderAcksDeps {
   notifications: NotificationStore;
   /** Removes an autodelete object once consumed everywhere; also tells the listener. */
   objects: Pick<ObjectService, 'delete'>;
+  /** Told when a resend requeued records: it wakes a long-poll of that peer. */
+  peerSignal?: Pick<PeerSignal, 'notify'>;
   /** Epoch ms; tests inject a fake clock. */
   now?: () => number;
 }
@@ -205,7 +208,10 @@ export class SenderAcks {
       }
       // Requeued records leave the query's statuses; a batch that moved nothing (all lost a
       // race, or their objects are gone) would come back unchanged.
-      if (batch.length < RESEND_BATCH || progress === 0) return requeued;
+      if (batch.length < RESEND_BATCH || progress === 0) {
+        if (requeued > 0) this.deps.peerSignal?.notify(orgID, peerType, peerID);
+        return requeued;
+      }
     }
   }
 }

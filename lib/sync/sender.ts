@@ -9,10 +9,13 @@ import { isReceiverStatus, type DeliveryStatus } from '../model/index.js';
 import type { Notification, NotificationKey, NotificationStatus, NotificationStore } from '../store/notification-types.js';
 import type { Destination, Store, StoredObject } from '../store/types.js';
 import { isAddressedTo, namedNodes } from './addressing.js';
+import type { PeerSignal } from './peer-signal.js';
 
 export interface SenderDeps {
   store: Store;
   notifications: NotificationStore;
+  /** Told of every record this writes that a poll may serve: it wakes a long-poll of that peer. */
+  peerSignal?: Pick<PeerSignal, 'notify'>;
   /** Epoch ms; tests inject a fake clock. */
   now?: () => number;
 }
@@ -149,6 +152,8 @@ export class Sender {
       offset: 0,
       lastUpdate: this.now(),
     });
+    // A `pending` delivery is not served yet, so there is nothing to wake a poll for.
+    if (deliveryStatus === 'delivering') this.deps.peerSignal?.notify(m.destinationOrgID, t.destinationType, t.destinationID);
   }
 
   /** Takes a peer off an object: a delete toward a peer that may hold it, nothing otherwise. */
@@ -160,10 +165,11 @@ export class Sender {
     if (DELETE_STATUSES.includes(rec.status)) return;
     // Compare-and-set on what was read: an ack that moved the record meanwhile wins, and the
     // next change re-evaluates it.
-    await this.deps.notifications.updateNotificationIf(
+    const moved = await this.deps.notifications.updateNotificationIf(
       keyOf(rec),
       { status: rec.status, instanceID: rec.instanceID },
       { status: 'deletePending', resendAt: 0, attempts: 0, lastUpdate: this.now() },
     );
+    if (moved) this.deps.peerSignal?.notify(rec.orgID, rec.peerType, rec.peerID);
   }
 }

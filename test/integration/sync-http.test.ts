@@ -20,7 +20,6 @@ const DATA = randomBytes(1024 * 1024);
 /** Polling deadlines only: generous, so a loaded machine does not fail the test. */
 const DEADLINE_MS = 30_000;
 
-const t = new Teardown();
 let css: RunningProcess;
 let ess: RunningProcess;
 let onCss: SyncServiceClient;
@@ -60,7 +59,8 @@ async function blobFileOf(root: string, content: Buffer): Promise<string> {
   return found[0]!;
 }
 
-beforeAll(async () => {
+/** A CSS and an ESS syncing with it; the ESS long-polls unless `reference`. */
+async function startPair(t: Teardown, reference: boolean): Promise<void> {
   css = await startManaged(t, { mode: 'css' });
   onCss = await css.client({ orgID: ORG });
   t.add(() => Promise.resolve(onCss.close()));
@@ -79,17 +79,25 @@ beforeAll(async () => {
       HTTP_CSS_PASSWORD: 's',
       HTTP_POLLING_INTERVAL: '1',
       RESEND_INTERVAL: '1',
+      EDGESYNC_REFERENCE_PROTOCOL: String(reference),
     },
   });
   onEss = await ess.client();
   t.add(() => Promise.resolve(onEss.close()));
   // The ESS registers on its own (retrying until the CSS picked the new user up).
   await eventually('registration', () => onCss.getDestinations(), (d) => d.some((x) => x.destinationType === 'edge' && x.destinationID === 'n1'));
-});
+}
 
-afterAll(() => t.run());
+// The issue wants the main scenarios in both modes: our extensions (long-poll), and the
+// reference protocol only (EDGESYNC_REFERENCE_PROTOCOL), what our ESS speaks to a reference CSS.
+describe.each([
+  ['with our extensions', false],
+  ['in reference-protocol mode', true],
+])('an ESS syncing with a CSS over HTTP, %s', (_mode, reference) => {
+  const t = new Teardown();
+  beforeAll(() => startPair(t, reference));
+  afterAll(() => t.run());
 
-describe('an ESS syncing with a CSS over HTTP', () => {
   test('an object addressed by type arrives complete and intact; O13 says delivered', async () => {
     await onCss.updateObject({ objectID: 'big', objectType: 'model', destinationType: 'edge' }, DATA);
     await onCss.updateObject({ objectID: 'elsewhere', objectType: 'model', destinationType: 'other' }, 'not for n1');

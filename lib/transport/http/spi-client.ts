@@ -32,6 +32,11 @@ export interface SpiClientDeps {
   pollingIntervalMs: number;
   /** RESEND_INTERVAL, ms: the wait after a failure (registration, network). */
   resendIntervalMs: number;
+  /**
+   * Seconds the CSS may hold an empty poll (`?wait=`, our extension); 0 = the reference's
+   * adaptive polling, what a reference CSS expects (compatibility mode).
+   */
+  longPollSeconds: number;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   now?: () => number;
 }
@@ -80,6 +85,18 @@ export class SpiClient {
   private readonly now: () => number;
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
+  /** Cancels the long-poll in flight, if any; see wake(). */
+  private pollAbort: AbortController | null = null;
+  /** wake() was called since the loop last flushed its outbound work. */
+  private woken = false;
+  /**
+   * When the retries attempt() scheduled fall due, oldest first (each is now + RESEND_INTERVAL,
+   * so pushing keeps the order). A long-poll is cut to end by the next one, else a retry would
+   * sit out the CSS's hold instead of going after RESEND_INTERVAL.
+   */
+  private readonly retriesDue: number[] = [];
+  /** When the loop last read the due outbound work: retries due by then were in it. */
+  private flushedAt = 0;
   private registered = false;
   private failing = false;
 
@@ -97,13 +114,19 @@ export class SpiClient {
   async stop(): Promise<void> {
     this.abort.abort();
     this.wakeUp?.();
+    this.pollAbort?.abort();
     await this.loop;
     this.agent.destroy();
   }
 
-  /** Cuts the current wait short: the app did something the CSS must hear of. */
+  /**
+   * Cuts the current wait short: the app did something the CSS must hear of. A long-poll in
+   * flight is a wait too: it is dropped, else the ack would sit out the CSS's hold.
+   */
   wake(): void {
+    this.woken = true;
     this.wakeUp?.();
+    this.pollAbort?.abort();
   }
 
   private get stopped(): boolean {
@@ -125,16 +148,25 @@ export class SpiClient {
 
   /**
    * Register, then poll: back to back while polls bring work, else after 1 s more per idle
-   * poll up to the polling interval. [ref sync-protocol §1 Registration, Polling]
+   * poll up to the polling interval. [ref sync-protocol §1 Registration, Polling] With long-poll
+   * the CSS does the waiting, so polls go back to back; only an empty answer that came well
+   * before its wait (a CSS that ignores `wait`) falls back to the idle back-off, so such a
+   * CSS is not polled in a tight loop.
    */
   private async run(): Promise<void> {
     let idleWait = 0;
     while (!this.stopped) {
       try {
         if (!this.registered) await this.register();
+        this.woken = false;
+        this.flushedAt = this.now();
         await this.flushOutbound();
-        const items = await this.poll();
-        idleWait = items > 0 ? 0 : Math.min(idleWait + 1000, this.deps.pollingIntervalMs);
+        const started = this.now();
+        const { items, heldMs } = await this.poll();
+        // A short poll in long-poll mode (after a wake, or with a retry due) is followed by a long one at once.
+        const ignoredWait = heldMs > 0 && this.now() - started < heldMs / 2;
+        const backOff = items === 0 && (this.deps.longPollSeconds === 0 || ignoredWait);
+        idleWait = backOff ? Math.min(idleWait + 1000, this.deps.pollingIntervalMs) : 0;
         if (this.failing) this.deps.log.info({ css: this.deps.baseUrl }, 'the CSS answers again');
         this.failing = false;
         await this.sleep(idleWait);
@@ -153,7 +185,7 @@ export class SpiClient {
     }
   }
 
-  private async request(method: string, path: string, timeoutMs = CONTROL_TIMEOUT_MS, body?: string): Promise<http.IncomingMessage> {
+  private async request(method: string, path: string, timeoutMs = CONTROL_TIMEOUT_MS, body?: string, signal = this.abort.signal): Promise<http.IncomingMessage> {
     const { deps } = this;
     const url = new URL(path, deps.baseUrl);
     const auth = Buffer.from(`${deps.user}:${deps.password}`).toString('base64');
@@ -166,7 +198,7 @@ export class SpiClient {
     };
     const lib = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
-      const req = lib.request(url, { method, headers, agent: this.agent, signal: this.abort.signal, timeout: timeoutMs }, resolve);
+      const req = lib.request(url, { method, headers, agent: this.agent, signal, timeout: timeoutMs }, resolve);
       req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out after ${timeoutMs} ms`)));
       req.on('error', reject);
       req.end(payload);
@@ -211,9 +243,44 @@ export class SpiClient {
     this.deps.log.info({ css: this.deps.baseUrl }, 'registered with the CSS');
   }
 
-  /** One poll. @returns how many notifications it brought. [ref sync-protocol §1 Poll] */
-  private async poll(): Promise<number> {
-    const res = await this.call('GET', `${SPI_PREFIX}objects/`);
+  /**
+   * One poll; a long one unless in compatibility mode, woken meanwhile (the owed acks go
+   * first) or with a retry due. [ref sync-protocol §1 Poll]
+   * @returns how many notifications it brought, and how long the CSS was asked to hold it (ms)
+   */
+  private async poll(): Promise<{ items: number; heldMs: number }> {
+    const holdS = this.holdSeconds();
+    if (holdS === 0) return { items: await this.handlePoll(await this.call('GET', `${SPI_PREFIX}objects/`)), heldMs: 0 };
+    const ac = new AbortController();
+    this.pollAbort = ac;
+    // stop() may have come during the flush, before there was a poll to abort.
+    if (this.stopped) ac.abort();
+    try {
+      const res = await this.request('GET', `${SPI_PREFIX}objects/?wait=${holdS}`, CONTROL_TIMEOUT_MS, undefined, ac.signal);
+      const answer = { status: res.statusCode ?? 0, body: await this.text(res) };
+      // Past this point a wake() must not cut the answer's handling short.
+      this.pollAbort = null;
+      return { items: await this.handlePoll(answer), heldMs: holdS * 1000 };
+    } catch (err) {
+      // Dropped by wake(): not a failure, the loop sends what is owed and polls again.
+      if (ac.signal.aborted && !this.stopped) return { items: 0, heldMs: 0 };
+      throw err;
+    } finally {
+      if (this.pollAbort === ac) this.pollAbort = null;
+    }
+  }
+
+  /** Seconds the next poll may be held: 0 = a plain poll; never past the next retry due. */
+  private holdSeconds(): number {
+    if (this.deps.longPollSeconds === 0 || this.woken) return 0;
+    while (this.retriesDue.length > 0 && this.retriesDue[0]! <= this.flushedAt) this.retriesDue.shift();
+    const next = this.retriesDue[0];
+    // Rounded up: a hold ending just before the retry is due would be followed by a busy loop of plain polls.
+    return next === undefined ? this.deps.longPollSeconds : Math.max(0, Math.min(this.deps.longPollSeconds, Math.ceil((next - this.now()) / 1000)));
+  }
+
+  /** Applies one poll answer. @returns how many notifications it brought. */
+  private async handlePoll(res: { status: number; body: string }): Promise<number> {
     if (res.status === 204) return 0;
     if (res.status === 424) throw new NotRegisteredError();
     if (res.status !== 200) throw new Error(`poll answered ${res.status}: ${res.body.trim()}`);
@@ -303,12 +370,20 @@ export class SpiClient {
   /** One owed step; a failure (other than "register again" or a stop) waits RESEND_INTERVAL. */
   private async attempt(rec: Notification): Promise<void> {
     try {
-      if (!(await this.sendOwed(rec))) await this.deps.receiver.retryLater(rec, this.now() + this.deps.resendIntervalMs);
+      if (!(await this.sendOwed(rec))) await this.retryLater(rec);
     } catch (err) {
       if (err instanceof NotRegisteredError || this.stopped) throw err;
       this.deps.log.debug({ err, objectID: rec.objectID, status: rec.status }, 'will retry');
-      await this.deps.receiver.retryLater(rec, this.now() + this.deps.resendIntervalMs);
+      await this.retryLater(rec);
     }
+  }
+
+  /** Defers `rec` by RESEND_INTERVAL; a long-poll then ends in time for it. */
+  private async retryLater(rec: Notification): Promise<void> {
+    const at = this.now() + this.deps.resendIntervalMs;
+    await this.deps.receiver.retryLater(rec, at);
+    // Only holds read the list (and prune it): reference polling keeps nothing.
+    if (this.deps.longPollSeconds > 0) this.retriesDue.push(at);
   }
 
   /** @returns false when the step did not go through and must be retried later. */

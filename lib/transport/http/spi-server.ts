@@ -5,6 +5,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import {
+  BadRequestError,
   FailedDependencyError,
   MethodNotAllowedError,
   NotFoundError,
@@ -19,8 +20,10 @@ import { authorizeSpiClaim, type AclLookup, type Authenticator, type Identity, t
 import type { Notification, NotificationStatus, NotificationStore } from '../../store/notification-types.js';
 import type { Destination, Store } from '../../store/types.js';
 import type { ObjectService } from '../../sync/object-service.js';
+import { PeerSignal } from '../../sync/peer-signal.js';
 import type { Sender } from '../../sync/sender.js';
 import type { SenderAcks } from '../../sync/sender-acks.js';
+import { queryString } from '../../api/http.js';
 import { createSpiObjectActions } from './spi-object-actions.js';
 import { parseSpiPath, type SpiRegistrationAction } from './spi-paths.js';
 
@@ -39,6 +42,10 @@ export interface SpiServerDeps {
   acls: AclLookup;
   /** False while starting or stopping: the SPI then answers 503. [ref sync-protocol §1] */
   isRunning(): boolean;
+  /** Wakes a long-poll when the Sender queues something for its peer; without it `wait` only delays. */
+  peerSignal?: Pick<PeerSignal, 'wait'>;
+  /** Aborted when the node stops: outstanding long-polls end at once instead of holding the stop. */
+  shutdown?: AbortSignal;
   /** Epoch ms; tests inject a fake clock. */
   now?: () => number;
 }
@@ -62,6 +69,21 @@ const POLL_STATUSES: readonly NotificationStatus[] = [...POLL_TYPES.keys()];
  */
 const POLL_BATCH = 1000;
 
+/** Bounds of the long-poll's `wait`, seconds (our extension; a reference ESS never sends it). */
+const MAX_POLL_WAIT_S = 60;
+
+/**
+ * `?wait=N` of a poll: N seconds, 1–60; undefined when absent (a plain, reference poll).
+ * @throws BadRequestError for anything else
+ */
+function pollWait(req: Request): number | undefined {
+  const raw = queryString(req, 'wait');
+  if (raw === undefined) return undefined;
+  const n = /^\d{1,2}$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= 1 && n <= MAX_POLL_WAIT_S)) throw new BadRequestError(`Invalid value (${raw}) for the wait parameter, expected seconds from 1 to ${MAX_POLL_WAIT_S}`);
+  return n;
+}
+
 /** One entry of the poll answer, with the reference's capitalised keys. [ref rest-api §6] */
 interface PollEntry {
   Type: string;
@@ -83,6 +105,8 @@ function sameDestination(claim: SpiDestination, d: { orgID: string; destinationT
 
 export function createSpiServer(deps: SpiServerDeps): RequestHandler {
   const now = deps.now ?? Date.now;
+  // Without the Sender's signal (tests) nobody notifies a private one: `wait` then only delays.
+  const peerSignal = deps.peerSignal ?? new PeerSignal();
   const objectActions = createSpiObjectActions({
     store: deps.store,
     notifications: deps.notifications,
@@ -157,9 +181,8 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     return orderedMetaData({ ...obj.meta, ...addressed });
   }
 
-  /** `GET /spi/v1/objects/`: everything pending for the caller. [ref sync-protocol §1 Poll] */
-  async function poll(claim: SpiDestination, res: Response): Promise<void> {
-    if ((await findDestination(claim)) === null) throw new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
+  /** What is pending for the caller, as poll entries. */
+  async function pendingEntries(claim: SpiDestination): Promise<PollEntry[]> {
     const records = await deps.notifications.listPendingForPeer(claim.orgID, claim.destType, claim.destID, POLL_STATUSES, POLL_BATCH);
     const entries: PollEntry[] = [];
     for (const rec of records) {
@@ -169,6 +192,51 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
       const type = POLL_TYPES.get(rec.status);
       if (meta !== null && type !== undefined) entries.push({ Type: type, MetaData: meta });
     }
+    return entries;
+  }
+
+  /**
+   * Long-poll: with nothing pending, waits for the Sender's signal for this peer, for `waitS`
+   * seconds, or until the client goes or the node stops. The wait starts before the listing, so
+   * a record written between the listing and the wait still wakes it.
+   * @returns the entries, or null when nobody is left to answer
+   */
+  async function longPollEntries(claim: SpiDestination, waitS: number, res: Response): Promise<PollEntry[] | null> {
+    const ac = new AbortController();
+    let gone = false;
+    const onClose = (): void => {
+      gone = true;
+      ac.abort();
+    };
+    const onShutdown = (): void => ac.abort();
+    res.on('close', onClose);
+    deps.shutdown?.addEventListener('abort', onShutdown, { once: true });
+    try {
+      const woken = peerSignal.wait(claim.orgID, claim.destType, claim.destID, waitS * 1000, ac.signal);
+      const entries = await pendingEntries(claim);
+      if (entries.length > 0) return entries;
+      await woken;
+      if (gone) return null;
+      if (!deps.isRunning()) throw new UnavailableError();
+      return await pendingEntries(claim);
+    } finally {
+      // Ends the wait if the listing answered first, so no timer or listener outlives the request.
+      ac.abort();
+      res.off('close', onClose);
+      deps.shutdown?.removeEventListener('abort', onShutdown);
+    }
+  }
+
+  /**
+   * `GET /spi/v1/objects/[?wait=N]`: everything pending for the caller. With `wait` (ours) an
+   * empty answer is held back until something is pending or N seconds passed.
+   * [ref sync-protocol §1 Poll]
+   */
+  async function poll(claim: SpiDestination, req: Request, res: Response): Promise<void> {
+    const waitS = pollWait(req);
+    if ((await findDestination(claim)) === null) throw new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
+    const entries = waitS === undefined ? await pendingEntries(claim) : await longPollEntries(claim, waitS, res);
+    if (entries === null) return;
     if (entries.length === 0) {
       res.status(204).end();
       return;
@@ -189,7 +257,7 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
         return registration(route.action, claim, res);
       case 'poll':
         if (req.method !== 'GET') throw new MethodNotAllowedError();
-        return poll(claim, res);
+        return poll(claim, req, res);
       case 'resend':
         return objectActions.resend(route.orgID, claim, req, res);
       case 'object':

@@ -33,6 +33,7 @@ const SAMPLES: Record<ConfigKey, readonly [string, unknown]> = {
   httpPollingInterval: ['5', 5],
   httpCSSUser: ['org1/edge/n1', 'org1/edge/n1'],
   httpCSSPassword: ['s', 's'],
+  compatibilityMode: ['true', true],
   storageProvider: ['bolt', 'sqlite'],
   mongoAddressCsv: ['mongodb://db:27017', 'mongodb://db:27017'],
   mongoDbName: ['sync', 'sync'],

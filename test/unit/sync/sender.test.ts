@@ -144,6 +144,24 @@ describe('Sender', () => {
     ]);
   });
 
+  it('signals each peer it queues something servable for: updates, deletes, registrations; not pending ones', async () => {
+    const woken: string[] = [];
+    const signalled = new Sender({ store, notifications, peerSignal: { notify: (org, type, id) => void woken.push(`${org}/${type}/${id}`) } });
+    const obj = objectOf('s1', { destinationsList: ['edge:n1', 'edge:late'] });
+    await store.putObject(obj);
+    await signalled.onObjectPublished(obj);
+    expect(woken).toEqual(['org1/edge/n1']);
+    await signalled.onObjectPublished(obj);
+    expect(woken).toEqual(['org1/edge/n1']);
+    const late = destinationOf('edge', 'late');
+    await store.putDestination(late);
+    await signalled.onDestinationRegistered(late, false);
+    expect(woken).toEqual(['org1/edge/n1', 'org1/edge/late']);
+    await store.deleteObject(ORG, 'model', 's1');
+    await signalled.onObjectDeleted(obj);
+    expect(woken.slice(2).sort()).toEqual(['org1/edge/late', 'org1/edge/n1']);
+  });
+
   it('ignores objects on the receiving side', async () => {
     await publish(objectOf('r1', { destinationType: 'edge' }, { status: 'completelyReceived' }));
     expect(await recordsOf('r1')).toEqual([]);

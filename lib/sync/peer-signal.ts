@@ -1,0 +1,58 @@
+/**
+ * In-process wake-up calls per peer: the Sender says "something is pending for this peer", and
+ * a transport holding a long-poll for that peer answers at once instead of at the end of its
+ * wait. Only a hint: the notification records stay the truth, a missed signal costs at most
+ * one wait. Transport-agnostic (an extension of ours; the reference has no long-poll).
+ */
+
+/** Peers are keyed as JSON arrays: an org, type or id containing a separator cannot collide. */
+const keyOf = (orgID: string, peerType: string, peerID: string): string => JSON.stringify([orgID, peerType, peerID]);
+
+export class PeerSignal {
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  /** Wakes every current waiter of the peer; a later `wait` is not affected. */
+  notify(orgID: string, peerType: string, peerID: string): void {
+    const set = this.waiters.get(keyOf(orgID, peerType, peerID));
+    if (set === undefined) return;
+    // Each waiter removes itself from the set: iterate over a copy.
+    for (const wake of [...set]) wake();
+  }
+
+  /**
+   * Resolves on the peer's next `notify`, after `ms`, or when `signal` aborts, whichever comes
+   * first; never rejects. Whatever ends the wait removes its timer and listeners, so abandoned
+   * waits leak nothing.
+   */
+  wait(orgID: string, peerType: string, peerID: string, ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted === true) return Promise.resolve();
+    const key = keyOf(orgID, peerType, peerID);
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        const set = this.waiters.get(key);
+        set?.delete(done);
+        if (set?.size === 0) this.waiters.delete(key);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      // A wait never keeps a process alive on its own: the request it serves does that.
+      timer.unref();
+      signal?.addEventListener('abort', done, { once: true });
+      let set = this.waiters.get(key);
+      if (set === undefined) {
+        set = new Set();
+        this.waiters.set(key, set);
+      }
+      set.add(done);
+    });
+  }
+
+  /** How many waits are outstanding, over all peers (for tests and diagnostics). */
+  get waiting(): number {
+    let n = 0;
+    for (const set of this.waiters.values()) n += set.size;
+    return n;
+  }
+}
