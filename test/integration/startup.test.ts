@@ -22,7 +22,7 @@ async function tempRoot(): Promise<string> {
 }
 
 /** Runs the binary to its end (it must not start serving) and returns its exit code and output. */
-function runUntilExit(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
+function runToCompletion(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { PATH: process.env.PATH ?? '', UNSECURE_LISTENING_PORT: '0', SECURE_LISTENING_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -94,7 +94,7 @@ describe('first start and later starts', () => {
 describe('configuration', () => {
   test('invalid settings stop start-up with exit code 2 and a message naming every bad key', async () => {
     const root = await tempRoot();
-    const { code, out } = await runUntilExit(['--log-level', 'loud'], { PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: 'abc', NODE_TYPE: 'foo' });
+    const { code, out } = await runToCompletion(['--log-level', 'loud'], { PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: 'abc', NODE_TYPE: 'foo' });
     expect(code).toBe(2);
     expect(out).toMatch(/invalid configuration \(3 problems\)/);
     expect(out).toMatch(/UNSECURE_LISTENING_PORT \(environment\): must be an integer, got "abc"/);
@@ -106,7 +106,7 @@ describe('configuration', () => {
 
   test('a bad NODE_TYPE is reported even when the subcommand chooses the node type', async () => {
     const root = await tempRoot();
-    const { code, out } = await runUntilExit(['css'], { PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: 'abc', NODE_TYPE: 'foo' });
+    const { code, out } = await runToCompletion(['css'], { PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: 'abc', NODE_TYPE: 'foo' });
     expect(code).toBe(2);
     expect(out).toMatch(/UNSECURE_LISTENING_PORT/);
     expect(out).toMatch(/NODE_TYPE/);
@@ -114,7 +114,7 @@ describe('configuration', () => {
 
   test('an ESS without DESTINATION_ID refuses to start, naming it', async () => {
     const root = await tempRoot();
-    const { code, out } = await runUntilExit(['ess'], {
+    const { code, out } = await runToCompletion(['ess'], {
       PERSISTENCE_ROOT_PATH: root,
       ORG_ID: 'org1',
       DESTINATION_TYPE: 'edge',
@@ -146,7 +146,7 @@ describe('configuration', () => {
 describe('the dummy authenticator', () => {
   test('refuses to start on a non-loopback address', async () => {
     const root = await tempRoot();
-    const { code, out } = await runUntilExit(['css'], { PERSISTENCE_ROOT_PATH: root, AUTHENTICATION_HANDLER: 'dummy', LISTENING_ADDRESS: '0.0.0.0' });
+    const { code, out } = await runToCompletion(['css'], { PERSISTENCE_ROOT_PATH: root, AUTHENTICATION_HANDLER: 'dummy', LISTENING_ADDRESS: '0.0.0.0' });
     expect(code).toBe(2);
     expect(out).toMatch(/AUTHENTICATION_HANDLER/);
     expect(out).toMatch(/loopback/);
@@ -276,7 +276,7 @@ describe('stopping on signals', () => {
 
 describe('command line', () => {
   test('--help prints the usage and exits 0', async () => {
-    const { code, out } = await runUntilExit(['--help']);
+    const { code, out } = await runToCompletion(['--help']);
     expect(code).toBe(0);
     expect(out).toMatch(/^Usage:/);
     expect(out).toMatch(/edgesync css/);
@@ -286,7 +286,7 @@ describe('command line', () => {
 
   test('--help after a subcommand also prints the usage, exits 0 and starts nothing', async () => {
     const root = await tempRoot();
-    const { code, out } = await runUntilExit(['css', '--help'], { PERSISTENCE_ROOT_PATH: root });
+    const { code, out } = await runToCompletion(['css', '--help'], { PERSISTENCE_ROOT_PATH: root });
     expect(code).toBe(0);
     expect(out).toMatch(/^Usage:/);
     expect(await readdir(root)).toEqual([]);
