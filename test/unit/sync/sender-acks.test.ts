@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { emptyMetaData, type MetaData } from '../../../lib/model/index.js';
+import type { MetaData } from '../../../lib/model/index.js';
 import { SqliteStore, type Notification, type NotificationStatus, type NotificationStore, type StoredObject } from '../../../lib/store/index.js';
 import { SenderAcks } from '../../../lib/sync/sender-acks.js';
+import { storedObject } from '../../helpers/stored-object.js';
 
 const root = mkdtempSync(join(tmpdir(), 'edgesync-acks-'));
 let fileCount = 0;
@@ -17,16 +18,7 @@ const NOW = 1_700_000_000_000;
 const INSTANCE = 500;
 
 function objectOf(objectID: string, meta: Partial<MetaData> = {}): StoredObject {
-  return {
-    meta: { ...emptyMetaData(), destinationOrgID: ORG, objectType: 'model', objectID, instanceID: INSTANCE, dataID: INSTANCE, ...meta },
-    status: 'ready',
-    blobId: null,
-    dataSha256: null,
-    remainingConsumers: 1,
-    remainingReceivers: 1,
-    policyReceived: false,
-    lastUpdate: 1,
-  };
+  return storedObject(ORG, objectID, INSTANCE, meta);
 }
 
 function recordOf(objectID: string, peerID: string, status: NotificationStatus, fields: Partial<Notification> = {}): Notification {

@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { emptyMetaData, type MetaData } from '../../../lib/model/index.js';
+import type { MetaData } from '../../../lib/model/index.js';
 import { SqliteStore, type Destination, type Notification, type NotificationStore, type StoredObject } from '../../../lib/store/index.js';
 import { Sender } from '../../../lib/sync/sender.js';
+import { storedObject } from '../../helpers/stored-object.js';
 
 const root = mkdtempSync(join(tmpdir(), 'edgesync-sender-'));
 let fileCount = 0;
@@ -16,18 +17,7 @@ const ORG = 'org1';
 let instance = 100;
 
 function objectOf(objectID: string, meta: Partial<MetaData> = {}, fields: Partial<StoredObject> = {}): StoredObject {
-  const id = ++instance;
-  return {
-    meta: { ...emptyMetaData(), destinationOrgID: ORG, objectType: 'model', objectID, instanceID: id, dataID: id, ...meta },
-    status: 'ready',
-    blobId: null,
-    dataSha256: null,
-    remainingConsumers: 1,
-    remainingReceivers: 1,
-    policyReceived: false,
-    lastUpdate: 1,
-    ...fields,
-  };
+  return storedObject(ORG, objectID, ++instance, meta, fields);
 }
 
 function destinationOf(destinationType: string, destinationID: string): Destination {
