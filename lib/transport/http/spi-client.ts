@@ -1,31 +1,20 @@
 /**
- * The ESS side of the HTTP SPI: registers with the CSS, polls it, downloads the data of what
- * it is sent, and sends the acks the Receiver says are owed. The ESS always initiates; the
- * CSS never connects to it. One loop, stopped by `stop()`; every failure is retried, none
- * escapes as an unhandled rejection. [ref sync-protocol §1 "ESS behaviour", §3]
+ * The ESS side of the HTTP SPI: registers with the CSS, polls it, and works through what it
+ * is sent and what the Receiver says is owed: downloads (spi-download.ts) and acks. The ESS
+ * always initiates; the CSS never connects to it. One loop, stopped by `stop()`; every
+ * failure is retried, none escapes as an unhandled rejection. Poll items and owed work are
+ * handled several at a time (the reference handles them one by one in its poll goroutine).
+ * [ref sync-protocol §1 "ESS behaviour", §3]
  */
-import http from 'node:http';
-import https from 'node:https';
 import { decodeFields, emptyMetaData, METADATA_KEYS, type MetaData } from '../../model/index.js';
 import type { Notification } from '../../store/notification-types.js';
 import type { BlobStore } from '../../store/types.js';
-import { mismatchFeedback, verifyDownloadedData } from '../../sync/data-check.js';
 import type { Receiver } from '../../sync/receiver.js';
-import type { Feedback } from '../../sync/sender-acks.js';
-import { DATA_SHA256_HEADER, spiObjectPath, SPI_PREFIX, type SpiObjectAction } from './spi-paths.js';
+import { NotRegisteredError, SpiConnection, type SpiConnectionDeps } from './spi-connection.js';
+import { downloadData } from './spi-download.js';
+import { SPI_PREFIX, type SpiObjectAction } from './spi-paths.js';
 
-export interface SpiClientDeps {
-  /** e.g. `https://css.example:8443`. */
-  baseUrl: string;
-  /** PEM of the CA(s) to trust for an https CSS; undefined = the system CAs. */
-  ca?: string;
-  /** Basic-auth credentials toward the CSS. */
-  user: string;
-  password: string;
-  /** This ESS. */
-  orgID: string;
-  destinationType: string;
-  destinationID: string;
+export interface SpiClientDeps extends SpiConnectionDeps {
   receiver: Receiver;
   blobs: BlobStore;
   /** HTTP_POLLING_INTERVAL, ms: the longest wait between two idle polls. */
@@ -37,20 +26,26 @@ export interface SpiClientDeps {
    * adaptive polling, what a reference CSS expects (compatibility mode).
    */
   longPollSeconds: number;
-  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+  /** Objects worked on at once (downloads and acks); 1 = the reference's one by one. */
+  concurrency?: number;
   now?: () => number;
 }
 
-/** The CSS does not know this ESS (poll 424): register again. */
-class NotRegisteredError extends Error {}
-
-/** Control answers are small; anything bigger is not a CSS talking. */
-const CONTROL_BODY_LIMIT = 64 * 1024 * 1024;
-/** Outbound acks sent per loop turn; the rest wait for the next turn. */
+/** Outbound acks read per loop turn; the rest wait for the next turn. */
 const ACK_BATCH = 500;
-/** [ref sync-protocol §1 Client timeouts] 120 s for control requests, 600 s for data. */
-const CONTROL_TIMEOUT_MS = 120_000;
-const DATA_TIMEOUT_MS = 600_000;
+/** Default of SpiClientDeps.concurrency: enough to hide round trips, few enough for 2 cores. */
+const DEFAULT_CONCURRENCY = 16;
+
+/** Runs `fn` over `items`, at most `limit` at a time; stops taking new ones once `stop()` says so. */
+async function eachLimit<T>(items: readonly T[], limit: number, stop: () => boolean, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && !stop()) await fn(items[next++]!);
+  };
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+}
 
 /** The poll's MetaData: known keys of the right JSON type are taken, the rest keep their defaults. */
 function toMetaData(raw: unknown): MetaData | null {
@@ -80,8 +75,9 @@ function parsePoll(text: string): { type: string; meta: MetaData }[] {
 }
 
 export class SpiClient {
-  private readonly agent: http.Agent;
   private readonly abort = new AbortController();
+  private readonly conn: SpiConnection;
+  private readonly concurrency: number;
   private readonly now: () => number;
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
@@ -102,9 +98,8 @@ export class SpiClient {
 
   constructor(private readonly deps: SpiClientDeps) {
     this.now = deps.now ?? Date.now;
-    const https_ = deps.baseUrl.startsWith('https:');
-    // Keep-alive: polls and acks reuse connections (the reference opens one per request).
-    this.agent = https_ ? new https.Agent({ keepAlive: true, ...(deps.ca !== undefined ? { ca: deps.ca } : {}) }) : new http.Agent({ keepAlive: true });
+    this.conn = new SpiConnection(deps, this.abort.signal);
+    this.concurrency = Math.max(1, deps.concurrency ?? DEFAULT_CONCURRENCY);
   }
 
   start(): void {
@@ -116,7 +111,7 @@ export class SpiClient {
     this.wakeUp?.();
     this.pollAbort?.abort();
     await this.loop;
-    this.agent.destroy();
+    this.conn.destroy();
   }
 
   /**
@@ -185,47 +180,6 @@ export class SpiClient {
     }
   }
 
-  private async request(method: string, path: string, timeoutMs = CONTROL_TIMEOUT_MS, body?: string, signal = this.abort.signal): Promise<http.IncomingMessage> {
-    const { deps } = this;
-    const url = new URL(path, deps.baseUrl);
-    const auth = Buffer.from(`${deps.user}:${deps.password}`).toString('base64');
-    const payload = body !== undefined ? Buffer.from(body, 'utf8') : undefined;
-    const headers = {
-      authorization: `Basic ${auth}`,
-      'X-Sync-Service-Dest': `${deps.orgID}/${deps.destinationType}/${deps.destinationID}`,
-      'content-length': String(payload?.length ?? 0),
-      ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
-    };
-    const lib = url.protocol === 'https:' ? https : http;
-    return new Promise((resolve, reject) => {
-      const req = lib.request(url, { method, headers, agent: this.agent, signal, timeout: timeoutMs }, resolve);
-      req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out after ${timeoutMs} ms`)));
-      req.on('error', reject);
-      req.end(payload);
-    });
-  }
-
-  private async text(res: http.IncomingMessage): Promise<string> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > CONTROL_BODY_LIMIT) {
-        res.destroy();
-        throw new Error('answer from the CSS is too large');
-      }
-      chunks.push(chunk);
-    }
-    return Buffer.concat(chunks).toString('utf8');
-  }
-
-  /** A control request, with an optional JSON body; resolves to the status, the answer read. */
-  private async call(method: string, path: string, payload?: string): Promise<{ status: number; body: string }> {
-    const res = await this.request(method, path, CONTROL_TIMEOUT_MS, payload);
-    const body = await this.text(res);
-    return { status: res.statusCode ?? 0, body };
-  }
-
   /**
    * `register`, or `register-new` when the CSS does not know this ESS (404). Our store is on
    * disk, hence persistent-storage=true. [ref sync-protocol §1 Registration, §3 Registration]
@@ -233,10 +187,10 @@ export class SpiClient {
   private async register(): Promise<void> {
     const { orgID, destinationType, destinationID } = this.deps;
     const who = [orgID, destinationType, destinationID].map(encodeURIComponent).join('/');
-    let res = await this.call('PUT', `${SPI_PREFIX}register/${who}?persistent-storage=true`);
+    let res = await this.conn.call('PUT', `${SPI_PREFIX}register/${who}?persistent-storage=true`);
     if (res.status === 404) {
       await this.deps.receiver.onRegisterNew();
-      res = await this.call('PUT', `${SPI_PREFIX}register-new/${who}?persistent-storage=true`);
+      res = await this.conn.call('PUT', `${SPI_PREFIX}register-new/${who}?persistent-storage=true`);
     }
     if (res.status !== 204) throw new Error(`registration answered ${res.status}: ${res.body.trim()}`);
     this.registered = true;
@@ -250,14 +204,14 @@ export class SpiClient {
    */
   private async poll(): Promise<{ items: number; heldMs: number }> {
     const holdS = this.holdSeconds();
-    if (holdS === 0) return { items: await this.handlePoll(await this.call('GET', `${SPI_PREFIX}objects/`)), heldMs: 0 };
+    if (holdS === 0) return { items: await this.handlePoll(await this.conn.call('GET', `${SPI_PREFIX}objects/`)), heldMs: 0 };
     const ac = new AbortController();
     this.pollAbort = ac;
     // stop() may have come during the flush, before there was a poll to abort.
     if (this.stopped) ac.abort();
     try {
-      const res = await this.request('GET', `${SPI_PREFIX}objects/?wait=${holdS}`, CONTROL_TIMEOUT_MS, undefined, ac.signal);
-      const answer = { status: res.statusCode ?? 0, body: await this.text(res) };
+      const res = await this.conn.request('GET', `${SPI_PREFIX}objects/?wait=${holdS}`, { signal: ac.signal });
+      const answer = { status: res.statusCode ?? 0, body: await this.conn.text(res) };
       // Past this point a wake() must not cut the answer's handling short.
       this.pollAbort = null;
       return { items: await this.handlePoll(answer), heldMs: holdS * 1000 };
@@ -285,75 +239,29 @@ export class SpiClient {
     if (res.status === 424) throw new NotRegisteredError();
     if (res.status !== 200) throw new Error(`poll answered ${res.status}: ${res.body.trim()}`);
     const items = parsePoll(res.body);
-    for (const item of items) {
-      if (this.stopped) break;
+    // One record per (object, peer): no two items of a poll are about the same object.
+    await eachLimit(items, this.concurrency, () => this.stopped, async (item) => {
       if (item.type === 'update') await this.onUpdate(item.meta);
       else if (item.type === 'delete') await this.onDelete(item.meta);
       else this.deps.log.debug({ type: item.type, objectID: item.meta.objectID }, 'poll notification type not handled yet');
-    }
+    });
     return items.length;
-  }
-
-  /** An object action; true when the CSS took it (204) or had nothing to take (409, "acked"). */
-  private async send(meta: { objectType: string; objectID: string; instanceID: number; dataID: number }, action: SpiObjectAction): Promise<boolean> {
-    const path = spiObjectPath({ orgID: this.deps.orgID, ...meta }, action);
-    const res = await this.call('PUT', path);
-    if (res.status === 424) throw new NotRegisteredError();
-    if (res.status !== 204 && res.status !== 409) this.deps.log.warn({ action, objectID: meta.objectID, status: res.status, body: res.body.trim() }, 'SPI notification refused');
-    return res.status === 204 || res.status === 409;
   }
 
   /** [ref sync-protocol §3 Normal update steps 2–5] */
   private async onUpdate(meta: MetaData): Promise<void> {
     const outcome = await this.deps.receiver.applyUpdate(meta);
     // A stale or repeated update is acked anyway, so the CSS stops serving it. [ref sync-protocol §3]
-    await this.send(meta, 'updated');
+    await this.conn.sendAction(meta, 'updated');
     if (outcome === 'stale') return;
     const rec = await this.deps.receiver.recordOf(meta);
     if (rec !== null) await this.attempt(rec);
   }
 
-  /** Streams the data into a blob, then completes the object. A failure waits for a retry. */
-  private async download(meta: MetaData): Promise<void> {
-    const { receiver, blobs } = this.deps;
-    await receiver.startDownload(meta);
-    const res = await this.request('GET', spiObjectPath({ orgID: this.deps.orgID, ...meta }, 'data'), DATA_TIMEOUT_MS);
-    if (res.statusCode !== 200) {
-      const body = await this.text(res);
-      if (res.statusCode === 424) throw new NotRegisteredError();
-      // 409: a newer instance or a deletion is on its way through the poll; 404: nothing to get.
-      this.deps.log.debug({ objectID: meta.objectID, status: res.statusCode, body: body.trim() }, 'data download refused');
-      return;
-    }
-    const stated = res.headers[DATA_SHA256_HEADER.toLowerCase()];
-    const written = await blobs.write(res, { expectedSize: meta.objectSize, signal: this.abort.signal });
-    const check = verifyDownloadedData(typeof stated === 'string' ? stated : undefined, written.sha256);
-    if (check.kind === 'mismatch') {
-      // Corrupted on the way or at the CSS: keep nothing of it. The object stays
-      // `partiallyreceived` and its record `getdata`, so the owed download is retried after
-      // RESEND_INTERVAL; the CSS hears why, and shows it as this destination's error.
-      await blobs.delete(written.blobId);
-      this.deps.log.warn({ objectType: meta.objectType, objectID: meta.objectID, instanceID: meta.instanceID, reason: check.reason }, 'downloaded data failed its SHA-256 check; will retry');
-      await this.sendFeedback(meta, mismatchFeedback(check.reason, this.deps.resendIntervalMs));
-      return;
-    }
-    if (!(await receiver.completeData(meta, written))) await blobs.delete(written.blobId);
-  }
-
-  /** `PUT …/feedback`: an error report about the object. [ref sync-protocol §3 Feedback] */
-  private async sendFeedback(meta: MetaData, feedback: Feedback): Promise<void> {
-    const path = spiObjectPath({ orgID: this.deps.orgID, ...meta }, 'feedback');
-    const body = JSON.stringify({ Code: feedback.code, RetryInterval: feedback.retryInterval, Reason: feedback.reason });
-    const res = await this.call('PUT', path, body);
-    if (res.status === 424) throw new NotRegisteredError();
-    // A 409 means the CSS moved on (a newer instance, a deletion): nothing to report then.
-    if (res.status !== 204 && res.status !== 409) this.deps.log.warn({ objectID: meta.objectID, status: res.status, body: res.body.trim() }, 'SPI feedback refused');
-  }
-
   /** [ref sync-protocol §3 Delete steps 2–3] */
   private async onDelete(meta: MetaData): Promise<void> {
     await this.deps.receiver.applyDelete(meta);
-    await this.send(meta, 'ackDelete');
+    await this.conn.sendAction(meta, 'ackDelete');
   }
 
   /**
@@ -361,10 +269,8 @@ export class SpiClient {
    * downloads that did not finish. A failed one waits RESEND_INTERVAL. [ref sync-protocol §3 Resend timer]
    */
   private async flushOutbound(): Promise<void> {
-    for (const rec of await this.deps.receiver.outbound(ACK_BATCH)) {
-      if (this.stopped) return;
-      await this.attempt(rec);
-    }
+    const owed = await this.deps.receiver.outbound(ACK_BATCH);
+    await eachLimit(owed, this.concurrency, () => this.stopped, (rec) => this.attempt(rec));
   }
 
   /** One owed step; a failure (other than "register again" or a stop) waits RESEND_INTERVAL. */
@@ -393,7 +299,7 @@ export class SpiClient {
     if (rec.status === 'handleUpdate' || rec.status === 'getdata') {
       const obj = await receiver.partial(rec);
       if (obj === null) return true;
-      await this.download(obj.meta);
+      await downloadData({ conn: this.conn, receiver, blobs: this.deps.blobs, resendIntervalMs: this.deps.resendIntervalMs, signal: this.abort.signal }, obj.meta);
       // Complete now: its `received` goes at once; else the download was refused.
       rec = await receiver.recordOf(obj.meta);
       if (rec === null || rec.status !== 'received') return rec === null;
@@ -401,7 +307,7 @@ export class SpiClient {
     const action: SpiObjectAction | null = rec.status === 'received' ? 'received' : rec.status === 'consumed' ? 'consumed' : rec.status === 'deleted' ? 'deleted' : null;
     if (action === null) return true;
     const ref = { objectType: rec.objectType, objectID: rec.objectID, instanceID: rec.instanceID, dataID: rec.dataID };
-    if (!(await this.send(ref, action))) return false;
+    if (!(await this.conn.sendAction(ref, action))) return false;
     await receiver.acked(rec);
     return true;
   }

@@ -1,0 +1,137 @@
+/**
+ * The ESS's HTTP plumbing toward its CSS: one keep-alive agent, Basic auth and the
+ * `X-Sync-Service-Dest` identity on every request, bounded control answers, and the object
+ * actions and feedback every part of the SPI client sends. [ref sync-protocol §1]
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { Feedback } from '../../sync/sender-acks.js';
+import { spiObjectPath, type SpiObjectAction } from './spi-paths.js';
+
+export interface SpiConnectionDeps {
+  /** e.g. `https://css.example:8443`. */
+  baseUrl: string;
+  /** PEM of the CA(s) to trust for an https CSS; undefined = the system CAs. */
+  ca?: string;
+  /** Basic-auth credentials toward the CSS. */
+  user: string;
+  password: string;
+  /** This ESS. */
+  orgID: string;
+  destinationType: string;
+  destinationID: string;
+  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+}
+
+/** What names one object instance on the wire. */
+export interface SpiObjectRef {
+  objectType: string;
+  objectID: string;
+  instanceID: number;
+  dataID: number;
+}
+
+/** The CSS does not know this ESS (424): register again. */
+export class NotRegisteredError extends Error {}
+
+/** Control answers are small; anything bigger is not a CSS talking. */
+const CONTROL_BODY_LIMIT = 64 * 1024 * 1024;
+/** [ref sync-protocol §1 Client timeouts] 120 s for control requests, 600 s for data. */
+export const CONTROL_TIMEOUT_MS = 120_000;
+export const DATA_TIMEOUT_MS = 600_000;
+
+export interface SpiRequestOptions {
+  timeoutMs?: number;
+  /** A JSON text, or a stream of data with its length in `headers`. */
+  body?: string | NodeJS.ReadableStream;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+export class SpiConnection {
+  private readonly agent: http.Agent;
+
+  constructor(
+    readonly deps: SpiConnectionDeps,
+    private readonly stopSignal: AbortSignal,
+  ) {
+    const tls = deps.baseUrl.startsWith('https:');
+    // Keep-alive: polls, acks and data reuse connections (the reference opens one per request).
+    this.agent = tls ? new https.Agent({ keepAlive: true, ...(deps.ca !== undefined ? { ca: deps.ca } : {}) }) : new http.Agent({ keepAlive: true });
+  }
+
+  destroy(): void {
+    this.agent.destroy();
+  }
+
+  request(method: string, path: string, opts: SpiRequestOptions = {}): Promise<http.IncomingMessage> {
+    const { deps } = this;
+    const url = new URL(path, deps.baseUrl);
+    const auth = Buffer.from(`${deps.user}:${deps.password}`).toString('base64');
+    const json = typeof opts.body === 'string' ? Buffer.from(opts.body, 'utf8') : undefined;
+    const headers: Record<string, string> = {
+      authorization: `Basic ${auth}`,
+      'X-Sync-Service-Dest': `${deps.orgID}/${deps.destinationType}/${deps.destinationID}`,
+      ...(opts.body === undefined ? { 'content-length': '0' } : {}),
+      ...(json !== undefined ? { 'content-type': 'application/json', 'content-length': String(json.length) } : {}),
+      ...opts.headers,
+    };
+    const timeout = opts.timeoutMs ?? CONTROL_TIMEOUT_MS;
+    const lib = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = lib.request(url, { method, headers, agent: this.agent, signal: opts.signal ?? this.stopSignal, timeout }, resolve);
+      req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out after ${timeout} ms`)));
+      req.on('error', reject);
+      const source = opts.body;
+      if (source === undefined || typeof source === 'string') {
+        req.end(json);
+        return;
+      }
+      source.on('error', (err: Error) => req.destroy(err));
+      source.pipe(req);
+    });
+  }
+
+  /** Reads a control answer, refusing one too large to be a CSS's. */
+  async text(res: http.IncomingMessage): Promise<string> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > CONTROL_BODY_LIMIT) {
+        res.destroy();
+        throw new Error('answer from the CSS is too large');
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /** A control request, with an optional JSON body; resolves to the status, the answer read. */
+  async call(method: string, path: string, payload?: string): Promise<{ status: number; body: string }> {
+    const res = await this.request(method, path, payload !== undefined ? { body: payload } : {});
+    const body = await this.text(res);
+    return { status: res.statusCode ?? 0, body };
+  }
+
+  /**
+   * An object action, with the MetaData JSON for `update`/`delete`/`deleted`. True when the
+   * CSS took it (204) or had nothing to take (409, "acked"). [ref sync-protocol §1 Ack semantics]
+   * @throws NotRegisteredError on 424
+   */
+  async sendAction(ref: SpiObjectRef, action: SpiObjectAction, payload?: string): Promise<boolean> {
+    const res = await this.call('PUT', spiObjectPath({ orgID: this.deps.orgID, ...ref }, action), payload);
+    if (res.status === 424) throw new NotRegisteredError();
+    if (res.status !== 204 && res.status !== 409) this.deps.log.warn({ action, objectID: ref.objectID, status: res.status, body: res.body.trim() }, 'SPI notification refused');
+    return res.status === 204 || res.status === 409;
+  }
+
+  /** `PUT …/feedback`: an error report about the object. [ref sync-protocol §3 Feedback] */
+  async sendFeedback(ref: SpiObjectRef, feedback: Feedback): Promise<void> {
+    const body = JSON.stringify({ Code: feedback.code, RetryInterval: feedback.retryInterval, Reason: feedback.reason });
+    const res = await this.call('PUT', spiObjectPath({ orgID: this.deps.orgID, ...ref }, 'feedback'), body);
+    if (res.status === 424) throw new NotRegisteredError();
+    // A 409 means the CSS moved on (a newer instance, a deletion): nothing to report then.
+    if (res.status !== 204 && res.status !== 409) this.deps.log.warn({ objectID: ref.objectID, status: res.status, body: res.body.trim() }, 'SPI feedback refused');
+  }
+}
