@@ -8,8 +8,9 @@ import type { Config } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
 import { PresetAuthenticator, type Authenticator } from '../security/index.js';
 import type { NotificationStore } from '../store/notification-types.js';
-import type { BlobStore, StoredObject } from '../store/types.js';
-import type { ObjectService, ReceiverListener } from '../sync/object-service.js';
+import type { BlobStore, Store, StoredObject } from '../store/types.js';
+import type { ObjectListener, ObjectService, ReceiverListener } from '../sync/object-service.js';
+import { OriginSender } from '../sync/origin-sender.js';
 import { Receiver } from '../sync/receiver.js';
 import { SpiClient } from '../transport/http/spi-client.js';
 
@@ -19,6 +20,8 @@ const LONG_POLL_MAX_S = 30;
 export interface EssSync {
   /** Hand to the ObjectService: app marks on received objects reach the Receiver. */
   listener: ReceiverListener;
+  /** Hand to the ObjectService: what apps publish or delete here is owed to the CSS. */
+  objectListener: ObjectListener;
   start(objects: ObjectService): Promise<void>;
   stop(): Promise<void>;
 }
@@ -47,10 +50,11 @@ async function caOf(config: Config): Promise<string | undefined> {
   return v.includes('-----BEGIN') ? v : readFile(v, 'utf8');
 }
 
-export function createEssSync(deps: { config: Config; notifications: NotificationStore; blobs: BlobStore; authenticator: Authenticator; logger: Logger }): EssSync {
+export function createEssSync(deps: { config: Config; store: Store; notifications: NotificationStore; blobs: BlobStore; authenticator: Authenticator; logger: Logger }): EssSync {
   const { config } = deps;
   let receiver: Receiver | null = null;
   let client: SpiClient | null = null;
+  let origin: OriginSender | null = null;
   // The app's marks arrive under the object's lock: record them, and let the loop send.
   const listener: ReceiverListener = {
     onReceivedObjectMarked: async (obj: StoredObject) => {
@@ -62,10 +66,27 @@ export function createEssSync(deps: { config: Config; notifications: Notificatio
       client?.wake();
     },
   };
+  // Published objects arrive under their lock: record what is owed, and let the loop send it.
+  // Changes made before start() are picked up by its reconcile().
+  const objectListener: ObjectListener = {
+    onObjectPublished: async (obj: StoredObject) => {
+      await origin?.onObjectPublished(obj);
+      client?.wake();
+    },
+    onObjectDeleted: async (obj: StoredObject) => {
+      await origin?.onObjectDeleted(obj);
+      client?.wake();
+    },
+  };
   return {
     listener,
+    objectListener,
     async start(objects: ObjectService): Promise<void> {
-      receiver = new Receiver({ notifications: deps.notifications, objects, orgID: config.orgID });
+      const sender = new OriginSender({ store: deps.store, notifications: deps.notifications, objects, orgID: config.orgID });
+      origin = sender;
+      await sender.reconcile();
+      // Download progress lives in upload sessions, so a broken download resumes, even after a restart.
+      receiver = new Receiver({ notifications: deps.notifications, objects, orgID: config.orgID, downloads: { sessions: deps.store, blobs: deps.blobs } });
       const ca = await caOf(config);
       const scheme = config.httpCSSUseSSL ? 'https' : 'http';
       const host = config.httpCSSHost.includes(':') ? `[${config.httpCSSHost}]` : config.httpCSSHost;
@@ -77,6 +98,8 @@ export function createEssSync(deps: { config: Config; notifications: Notificatio
         destinationType: config.destinationType,
         destinationID: config.destinationID,
         receiver,
+        origin: sender,
+        uploadChunkSize: config.maxDataChunkSize,
         blobs: deps.blobs,
         pollingIntervalMs: config.httpPollingInterval * 1000,
         resendIntervalMs: config.resendInterval * 1000,

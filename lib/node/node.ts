@@ -28,6 +28,7 @@ import { PeerSignal } from '../sync/peer-signal.js';
 import { Sender } from '../sync/sender.js';
 import { SenderAcks } from '../sync/sender-acks.js';
 import { createSpiServer } from '../transport/http/spi-server.js';
+import { createCssUpstream } from './css-upstream.js';
 import { createEssSync, syncsOverHttp, type EssSync } from './ess-sync.js';
 import { packageRoot } from './package-root.js';
 import { startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
@@ -185,15 +186,17 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     // The CSS sends to the ESS nodes that poll it; an http ESS polls its CSS and receives.
     const peerSignal = new PeerSignal();
     const sender = identity.nodeType === 'CSS' ? new Sender({ store, notifications, peerSignal }) : null;
-    essSync = syncsOverHttp(config) ? createEssSync({ config, notifications, blobs, authenticator, logger }) : null;
+    essSync = syncsOverHttp(config) ? createEssSync({ config, store, notifications, blobs, authenticator, logger }) : null;
+    // The CSS also receives: objects its ESS nodes publish.
+    const upstream = sender !== null ? createCssUpstream({ store, notifications, blobs, peerSignal, maxDataSize: config.maxDataSize }) : null;
     const objects = new ObjectService({
       store,
       blobs,
       node: identity,
       maxDataChunkSize: config.maxDataChunkSize,
       maxDataSize: config.maxDataSize,
-      ...(sender !== null ? { listener: sender } : {}),
-      ...(essSync !== null ? { receiverListener: essSync.listener } : {}),
+      ...(sender !== null ? { listener: sender } : essSync !== null ? { listener: essSync.objectListener } : {}),
+      ...(essSync !== null ? { receiverListener: essSync.listener } : upstream !== null ? { receiverListener: upstream.listener } : {}),
     });
     const health = new HealthMonitor(config.nodeType, store, async () =>
       config.orgID !== '' ? [config.orgID] : (await store.listOrganizations()).map((o) => o.orgID),
@@ -206,6 +209,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
             sender,
             acks: new SenderAcks({ store, notifications, objects, peerSignal }),
             objects,
+            ...(upstream !== null ? { upstream: upstream.attach(objects) } : {}),
             authenticator,
             acls: EMPTY_ACLS,
             isRunning: () => running,

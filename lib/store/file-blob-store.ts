@@ -7,12 +7,12 @@
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import fs, { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../model/index.js';
-import type { BlobReadOptions, BlobStore, BlobWriteOptions, BlobWriteResult } from './types.js';
+import type { BlobReadOptions, BlobStore, BlobWriteOptions, BlobWriteResult, StagingAppender, StagingCommitOptions } from './types.js';
 
 /** Ids are ours (randomUUID); anything else cannot name a blob and must not reach a path. */
 const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -54,6 +54,19 @@ function isEnoent(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
 }
 
+/**
+ * A file stream over `[start, end]` whose missing file is reported as `notFound()`. The stream
+ * opens the file itself, after it is returned; its documented `fs` override is the one place
+ * where the open's ENOENT can be swapped for the typed error the API maps to 404.
+ */
+function readTyped(path: string, opts: BlobReadOptions, notFound: () => NotFoundError): Readable {
+  const openTyped = (p: string, flags: string, mode: number, cb: (err: Error | null, fd?: number) => void): void => {
+    fs.open(p, flags, mode, (err, fd) => (err === null ? cb(null, fd) : cb(isEnoent(err) ? notFound() : err)));
+  };
+  const { start, end, signal } = opts;
+  return createReadStream(path, { start, end, signal, fs: { open: openTyped, read: fs.read, close: fs.close } });
+}
+
 /** Flushes a file's or a directory's content and entries to disk. */
 async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, 'r');
@@ -73,6 +86,20 @@ function released(stream: WriteStream): Promise<void> {
   if (stream.closed) return Promise.resolve();
   return new Promise((resolve) => stream.once('close', () => resolve()));
 }
+
+/**
+ * Closes a file handle a stream writes through. The stream holds a reference on the handle
+ * until it emits `close`, which it does once destroyed and done with its write in flight;
+ * FileHandle.close() would wait for that reference forever otherwise.
+ */
+async function release(stream: WriteStream, fh: FileHandle): Promise<void> {
+  if (!stream.destroyed) stream.destroy();
+  if (!stream.closed) await new Promise<void>((resolve) => stream.once('close', () => resolve()));
+  await fh.close();
+}
+
+/** Room for the writes of one socket read or so to queue up and go to disk as one writev. */
+const APPEND_HIGH_WATER_MARK = 64 * 1024;
 
 /** Files under one root directory; see the module comment for the layout. */
 export class FileBlobStore implements BlobStore {
@@ -139,13 +166,7 @@ export class FileBlobStore implements BlobStore {
   read(blobId: string, opts: BlobReadOptions = {}): Readable {
     const notFound = (): NotFoundError => new NotFoundError(`Blob ${blobId} not found`);
     if (!ID_PATTERN.test(blobId)) return new Readable({ read: () => undefined }).destroy(notFound());
-    // The stream opens the file itself, after we return; its documented `fs` override is the one
-    // place where the open's ENOENT can be swapped for the typed error the API maps to 404.
-    const openTyped = (path: string, flags: string, mode: number, cb: (err: Error | null, fd?: number) => void): void => {
-      fs.open(path, flags, mode, (err, fd) => (err === null ? cb(null, fd) : cb(isEnoent(err) ? notFound() : err)));
-    };
-    const { start, end, signal } = opts;
-    return createReadStream(this.blobPath(blobId), { start, end, signal, fs: { open: openTyped, read: fs.read, close: fs.close } });
+    return readTyped(this.blobPath(blobId), opts, notFound);
   }
 
   /** @throws NotFoundError when the blob does not exist. */
@@ -204,7 +225,8 @@ export class FileBlobStore implements BlobStore {
     if (held < offset) {
       throw new BadRequestError(`Cannot write at offset ${offset}: only ${held} bytes have been received`);
     }
-    await this.truncate(path, offset);
+    // Nothing past the offset (the usual case, an append): no truncate, no extra fsync.
+    if (held > offset) await this.truncate(path, offset);
     const meter = new ByteMeter({
       hash: false,
       tooMany: (n) => (n > length ? new BadRequestError(`Received more than the expected ${length} bytes of the chunk at offset ${offset}`) : null),
@@ -223,12 +245,67 @@ export class FileBlobStore implements BlobStore {
     }
   }
 
-  /** Hashes the area by streaming it, then renames it into `blobs/` under a new id. */
-  async commitStaging(stagingId: string): Promise<BlobWriteResult> {
-    const path = this.stagingPath(stagingId);
-    const meter = new ByteMeter({ hash: true });
+  /**
+   * One file handle for the whole run: the stream writes through it, sync() fsyncs it while the
+   * stream goes on writing. The durable offset is counted before the fsync starts, so it only
+   * covers writes that completed before it.
+   */
+  async appendStaging(stagingId: string, offset: number): Promise<StagingAppender> {
+    let fh: FileHandle;
     try {
-      await pipeline(createReadStream(path), meter, new Writable({ write: (_chunk, _enc, done) => done() }));
+      fh = await open(this.stagingPath(stagingId), 'r+');
+    } catch (e) {
+      throw isEnoent(e) ? new NotFoundError(`Staging area ${stagingId} not found`) : e;
+    }
+    try {
+      const held = (await fh.stat()).size;
+      if (held < offset) throw new BadRequestError(`Cannot write at offset ${offset}: only ${held} bytes have been received`);
+      if (held > offset) {
+        await fh.truncate(offset);
+        await fh.sync();
+      }
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+    const stream = createWriteStream('', { fd: fh, start: offset, autoClose: false, highWaterMark: APPEND_HIGH_WATER_MARK });
+    let closing: Promise<void> | null = null;
+    return {
+      stream,
+      sync: async () => {
+        const upTo = offset + stream.bytesWritten;
+        await fh.sync();
+        return upTo;
+      },
+      close: () => (closing ??= release(stream, fh)),
+    };
+  }
+
+  /** A missing area is a NotFoundError on the stream; see read(). */
+  openStaging(stagingId: string, opts: BlobReadOptions = {}): Readable {
+    const notFound = (): NotFoundError => new NotFoundError(`Staging area ${stagingId} not found`);
+    if (!ID_PATTERN.test(stagingId)) return new Readable({ read: () => undefined }).destroy(notFound());
+    return readTyped(join(this.stagingDir, stagingId), opts, notFound);
+  }
+
+  /**
+   * Hashes the area by streaming it (unless `opts.sha256` is given: then only its size is
+   * looked up), then renames it into `blobs/` under a new id.
+   */
+  async commitStaging(stagingId: string, opts: StagingCommitOptions = {}): Promise<BlobWriteResult> {
+    const path = this.stagingPath(stagingId);
+    let size: number;
+    let sha256: string;
+    try {
+      if (opts.sha256 !== undefined) {
+        size = (await stat(path)).size;
+        sha256 = opts.sha256;
+      } else {
+        const meter = new ByteMeter({ hash: true });
+        await pipeline(createReadStream(path), meter, new Writable({ write: (_chunk, _enc, done) => done() }));
+        size = meter.bytes;
+        sha256 = meter.sha256();
+      }
     } catch (e) {
       throw isEnoent(e) ? new NotFoundError(`Staging area ${stagingId} not found`) : e;
     }
@@ -236,7 +313,7 @@ export class FileBlobStore implements BlobStore {
     const blobId = randomUUID();
     await rename(path, this.blobPath(blobId));
     await fsyncPath(this.blobsDir);
-    return { blobId, size: meter.bytes, sha256: meter.sha256() };
+    return { blobId, size, sha256 };
   }
 
   /** A missing staging area is not an error. */

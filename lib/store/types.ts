@@ -2,7 +2,7 @@
  * The storage seams. Every method is async so that MongoDB can implement them as well as
  * SQLite; one contract suite (test/contract/) runs against every implementation.
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { MetaData, ObjectStatus } from '../model/index.js';
 
 /** One object as stored: its metadata plus the bookkeeping the reference keeps beside it. */
@@ -176,7 +176,45 @@ export interface BlobStore {
    * Durable (fsynced) when it resolves.
    */
   writeStaging(stagingId: string, offset: number, length: number, source: Readable, opts?: { signal?: AbortSignal }): Promise<void>;
-  /** Turns a complete staging area into a blob (hashing it) and removes the staging area. */
-  commitStaging(stagingId: string): Promise<BlobWriteResult>;
+  /**
+   * Opens a staging area for a long run of appends from `offset`, first dropping anything past
+   * it (left by a crash after the last durable offset). Unlike writeStaging, making bytes
+   * durable is a separate call, so a download keeps streaming while earlier bytes are synced.
+   * @throws NotFoundError when the staging area does not exist.
+   * @throws BadRequestError when the area holds fewer than `offset` bytes.
+   */
+  appendStaging(stagingId: string, offset: number): Promise<StagingAppender>;
+  /**
+   * Streams a byte range of a staging area, like read() does for a blob; a missing area is a
+   * NotFoundError on the stream. Lets a resumed download rebuild the hash of what it holds.
+   */
+  openStaging(stagingId: string, opts?: BlobReadOptions): Readable;
+  /**
+   * Turns a complete staging area into a blob and removes the staging area. The area is hashed
+   * by reading it whole, unless the caller already hashed every byte it wrote and passes that
+   * digest as `opts.sha256` (lower-case hex), which is then taken as is.
+   */
+  commitStaging(stagingId: string, opts?: StagingCommitOptions): Promise<BlobWriteResult>;
   deleteStaging(stagingId: string): Promise<void>;
+}
+
+/** An open run of appends to a staging area; see BlobStore.appendStaging. */
+export interface StagingAppender {
+  /** Takes the bytes, in order, from the offset the area was opened at; destroy it to give up. */
+  readonly stream: Writable;
+  /**
+   * Makes durable every byte the stream has already handed to storage, and resolves with the
+   * offset those bytes reach (bytes still buffered in the stream are not counted).
+   */
+  sync(): Promise<number>;
+  /**
+   * Releases the area. Call it once the stream has finished or failed: a stream still open is
+   * destroyed, and what it still buffered is lost (what reached storage stays).
+   */
+  close(): Promise<void>;
+}
+
+export interface StagingCommitOptions {
+  /** Lower-case hex SHA-256 of the whole area, computed by the caller as it wrote it. */
+  sha256?: string;
 }

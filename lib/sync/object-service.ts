@@ -48,6 +48,8 @@ export interface ReceiverListener {
   onReceivedObjectMarked(obj: StoredObject): Promise<void>;
   /** The app confirmed the other side's deletion of an object, which is now gone. */
   onDeletionConfirmed(obj: StoredObject): Promise<void>;
+  /** A received object was deleted through the API (the CSS allows it), under its lock. */
+  onReceivedObjectDeleted?(obj: StoredObject): Promise<void>;
 }
 
 export interface ObjectServiceDeps {
@@ -378,6 +380,7 @@ export class ObjectService {
       await this.dropUpload(org, type, id);
       const gone = await this.deps.store.deleteObject(org, type, id);
       if (gone !== null && !isReceiverStatus(gone.status)) await this.deps.listener?.onObjectDeleted(gone);
+      else if (gone !== null) await this.deps.receiverListener?.onReceivedObjectDeleted?.(gone);
       return gone;
     });
     await this.releaseBlob(removed?.blobId ?? null);

@@ -6,14 +6,14 @@
  *
  * Record statuses used here:
  * - `handleUpdate`: metadata stored as `partiallyreceived`, no data yet;
- * - `getdata`: the download started;
+ * - `getdata`: the download started; `offset` says how many bytes of it are durable here;
  * - `received`: complete here, `received` not yet acked by the CSS; `ackreceived` once it is;
  * - `consumed`: the app consumed it, `consumed` is owed to the CSS;
  * - `delete`: the CSS's deletion was applied; `deleted`: the app confirmed it, `deleted` is owed.
  */
 import type { MetaData, ObjectStatus } from '../model/index.js';
 import type { Notification, NotificationKey, NotificationPatch, NotificationStatus, NotificationStore } from '../store/notification-types.js';
-import type { BlobWriteResult, StoredObject } from '../store/types.js';
+import type { BlobStore, BlobWriteResult, Store, StoredObject, UploadSession } from '../store/types.js';
 import { normalizeConsumers, type ObjectService, type ReceiverListener } from './object-service.js';
 
 /** The CSS always identifies itself as `Cloud/Cloud`. [ref sync-protocol §0] */
@@ -32,11 +32,33 @@ export const OUTBOUND_STATUSES: readonly NotificationStatus[] = ['handleUpdate',
 /** Object statuses in which the received data is complete. */
 const COMPLETE: readonly ObjectStatus[] = ['completelyReceived', 'objreceived', 'objconsumed'];
 
+/**
+ * Where downloads keep their progress across failures and restarts: one UploadSession per
+ * object being downloaded (`received` = bytes durable in its staging area). The key is free on
+ * the ESS: the API never uploads data into a received object. A session keeps its staging area
+ * from the garbage collection at start (Store.referencedBlobIds lists session staging areas).
+ */
+export interface DownloadSessionDeps {
+  sessions: Pick<Store, 'getUpload' | 'putUpload' | 'advanceUpload' | 'deleteUpload'>;
+  blobs: Pick<BlobStore, 'createStaging' | 'deleteStaging'>;
+}
+
+/** Where the download of one instance stands: its staging area and the bytes durable there. */
+export interface DownloadState {
+  stagingId: string;
+  offset: number;
+}
+
 export interface ReceiverDeps {
   notifications: NotificationStore;
   objects: Pick<ObjectService, 'get' | 'storeReceived' | 'dropReceived'>;
   /** The ESS's org: received objects are stored under it, whatever the CSS wrote. */
   orgID: string;
+  /**
+   * Persisted download progress; the ESS always has it. Without it (tests of the other steps)
+   * beginDownload() throws and nothing else changes.
+   */
+  downloads?: DownloadSessionDeps;
   /** Epoch ms; tests inject a fake clock. */
   now?: () => number;
 }
@@ -110,6 +132,8 @@ export class Receiver implements ReceiverListener {
       };
     });
     if (outcome === 'stale') return outcome;
+    // A newer instance makes the progress of an older one worthless; a complete one needs none.
+    await this.dropSession(meta, (s) => outcome !== 'download' || s.instanceID !== meta.instanceID);
     const rec = await this.record(meta);
     const sameInstance = rec !== null && rec.instanceID === meta.instanceID;
     if (outcome === 'download' && !(sameInstance && (rec.status === 'handleUpdate' || rec.status === 'getdata'))) {
@@ -125,6 +149,12 @@ export class Receiver implements ReceiverListener {
     return this.record(meta);
   }
 
+  /** The metadata held for the object `rec` is about, while it is still that instance; else null. */
+  async heldMeta(rec: Notification): Promise<MetaData | null> {
+    const obj = await this.deps.objects.get(rec.orgID, rec.objectType, rec.objectID);
+    return obj !== null && obj.meta.instanceID === rec.instanceID ? obj.meta : null;
+  }
+
   /** The object `rec` is about, while it still waits for the data of that instance; else null. */
   async partial(rec: Notification): Promise<StoredObject | null> {
     const obj = await this.deps.objects.get(rec.orgID, rec.objectType, rec.objectID);
@@ -134,6 +164,80 @@ export class Receiver implements ReceiverListener {
   /** The download of `meta`'s instance starts. [ref sync-protocol §3 step 4] */
   async startDownload(meta: MetaData): Promise<void> {
     await this.move(meta, meta.instanceID, ['handleUpdate'], { status: 'getdata' });
+  }
+
+  /**
+   * The download of `meta`'s instance starts or resumes (the record moves to `getdata`): the
+   * progress persisted for this instance and size, or else a new empty staging area. Progress
+   * of another instance is discarded. The persisted offset is always below the data's size
+   * (see advanceDownload), so a resume always has bytes left to ask for.
+   */
+  async beginDownload(meta: MetaData): Promise<DownloadState> {
+    const { sessions, blobs } = this.sessionDeps();
+    await this.startDownload(meta);
+    const session = await sessions.getUpload(this.deps.orgID, meta.objectType, meta.objectID);
+    if (session !== null && session.instanceID === meta.instanceID && session.total === meta.objectSize && (session.received < session.total || session.received === 0)) {
+      return { stagingId: session.stagingId, offset: session.received };
+    }
+    if (session !== null) await this.dropSession(meta, () => true);
+    // A crash right here leaves an area no session names: the garbage collection at start removes it.
+    const stagingId = await blobs.createStaging();
+    await sessions.putUpload({
+      orgID: this.deps.orgID,
+      objectType: meta.objectType,
+      objectID: meta.objectID,
+      stagingId,
+      total: meta.objectSize,
+      received: 0,
+      chunkSize: 0,
+      instanceID: meta.instanceID,
+      lastUpdate: this.now(),
+    });
+    return { stagingId, offset: 0 };
+  }
+
+  /**
+   * Bytes up to `offset` of the download `state` are durable in its staging area: persists
+   * that (compare-and-set from `state.offset`) and moves `state` on. The record's `offset`
+   * follows, for whoever looks at it. The caller does not persist the offset of the last
+   * segment: completeData follows at once, and a resume must still have a byte to ask for.
+   * @returns false when the download was discarded or taken over meanwhile: stop writing
+   */
+  async advanceDownload(meta: MetaData, state: DownloadState, offset: number): Promise<boolean> {
+    const { sessions } = this.sessionDeps();
+    const { objectType, objectID } = meta;
+    const session = await sessions.getUpload(this.deps.orgID, objectType, objectID);
+    if (session === null || session.stagingId !== state.stagingId || session.instanceID !== meta.instanceID) return false;
+    // Both writes in one turn share one commit (one fsync); the record's offset is only shown,
+    // so it may be written even when the compare-and-set, the one that counts, fails.
+    const [advanced] = await Promise.all([
+      sessions.advanceUpload(this.deps.orgID, objectType, objectID, state.offset, offset),
+      this.deps.notifications.updateNotificationIf(this.key(meta), { status: 'getdata', instanceID: meta.instanceID }, { offset, lastUpdate: this.now() }),
+    ]);
+    if (advanced) state.offset = offset;
+    return advanced;
+  }
+
+  /** Drops the download progress of `meta`'s object, staging area included: the next attempt starts from 0. */
+  async discardDownload(meta: MetaData): Promise<void> {
+    await this.dropSession(meta, () => true);
+    await this.deps.notifications.updateNotificationIf(this.key(meta), { status: 'getdata', instanceID: meta.instanceID }, { offset: 0, lastUpdate: this.now() });
+  }
+
+  private sessionDeps(): DownloadSessionDeps {
+    if (this.deps.downloads === undefined) throw new Error('this Receiver was built without download sessions');
+    return this.deps.downloads;
+  }
+
+  /** Removes the object's download session and its staging area when `which` says so. */
+  private async dropSession(meta: Pick<MetaData, 'objectType' | 'objectID'>, which: (s: UploadSession) => boolean): Promise<void> {
+    const d = this.deps.downloads;
+    if (d === undefined) return;
+    const session = await d.sessions.getUpload(this.deps.orgID, meta.objectType, meta.objectID);
+    if (session === null || !which(session)) return;
+    // Session first: a crash between the two leaves an area nothing names, which GC removes.
+    await d.sessions.deleteUpload(this.deps.orgID, meta.objectType, meta.objectID);
+    await d.blobs.deleteStaging(session.stagingId);
   }
 
   /**
@@ -154,8 +258,10 @@ export class Receiver implements ReceiverListener {
         remainingReceivers: obj.meta.consumers,
       };
     });
+    // Done with this instance's progress either way (its staging area, if committed, is gone already).
+    await this.dropSession(meta, (s) => s.instanceID === meta.instanceID);
     if (stored === null) return false;
-    await this.move(meta, meta.instanceID, ['handleUpdate', 'getdata'], { status: 'received', resendAt: 0, attempts: 0 });
+    await this.move(meta, meta.instanceID, ['handleUpdate', 'getdata'], { status: 'received', resendAt: 0, attempts: 0, offset: written.size });
     return true;
   }
 
@@ -175,7 +281,10 @@ export class Receiver implements ReceiverListener {
       const consumers = normalizeConsumers(meta.consumers);
       return { meta, status: 'objdeleted', blobId: null, dataSha256: null, remainingConsumers: consumers, remainingReceivers: consumers, policyReceived: false, lastUpdate: this.now() };
     });
-    if (applied) await this.putRecord(input, 'delete');
+    if (applied) {
+      await this.dropSession(input, () => true);
+      await this.putRecord(input, 'delete');
+    }
   }
 
   /** The app consumed a received object: once every consumer has, `consumed` is owed. [ref sync-protocol §3 step 9] */

@@ -10,6 +10,7 @@ import type { Notification, NotificationKey, NotificationPatch, NotificationStat
 import type { Store } from '../store/types.js';
 import type { ObjectService } from './object-service.js';
 import type { PeerSignal } from './peer-signal.js';
+import { MAY_HOLD } from './sender.js';
 
 /** Answers a receiver sends about an object the sender originated. */
 export type SenderAck = 'updated' | 'received' | 'consumed' | 'ackDelete' | 'deleted' | 'feedback';
@@ -62,15 +63,16 @@ const TRANSITIONS: Readonly<Record<SenderAck, Transition>> = {
  * Record statuses a resend request puts back in the queue, and the status they go back to.
  * Final states stay: `consumedByDest` (the receiver is done with the object) and `ackDelete`
  * (the receiver already dropped it, only its app's confirmation is awaited). A record already
- * pending needs nothing. [ref sync-protocol §3 Registration "resend"]
+ * pending (`updatePending`, `update`, `deletePending`) needs nothing. An update goes back as
+ * `update`, not `updatePending`: the receiver was served it, so it may hold the object and must
+ * hear of its deletion (lib/sync/sender.ts MAY_HOLD). [ref sync-protocol §3 Registration "resend"]
  */
 const RESEND_TO: ReadonlyMap<NotificationStatus, NotificationStatus> = new Map<NotificationStatus, NotificationStatus>([
-  ['update', 'updatePending'],
-  ['updated', 'updatePending'],
-  ['getdata', 'updatePending'],
-  ['data', 'updatePending'],
-  ['receivedByDest', 'updatePending'],
-  ['error', 'updatePending'],
+  ['updated', MAY_HOLD],
+  ['getdata', MAY_HOLD],
+  ['data', MAY_HOLD],
+  ['receivedByDest', MAY_HOLD],
+  ['error', MAY_HOLD],
   ['delete', 'deletePending'],
 ]);
 const RESEND_STATUSES: readonly NotificationStatus[] = [...RESEND_TO.keys()];
@@ -100,13 +102,15 @@ export class SenderAcks {
 
   /**
    * Applies one answer of peer `key.peerType/key.peerID` about instance `instanceID` of the
-   * object. `feedback` is required for the `feedback` answer and ignored otherwise.
+   * object. `feedback` is required for the `feedback` answer and ignored otherwise. `dataID`,
+   * when the answer names one, must be the record's too: an answer about the right instance but
+   * other data is not about what was sent, and is `stale` like one about another instance.
    */
-  async apply(key: NotificationKey, instanceID: number, ack: SenderAck, feedback?: Feedback): Promise<AckOutcome> {
+  async apply(key: NotificationKey, instanceID: number, ack: SenderAck, feedback?: Feedback, dataID?: number): Promise<AckOutcome> {
     const { notifications } = this.deps;
     const rec = await notifications.getNotification(key.orgID, key.objectType, key.objectID, key.peerType, key.peerID);
     if (rec === null) return 'unknown';
-    if (rec.instanceID !== instanceID) return 'stale';
+    if (rec.instanceID !== instanceID || (dataID !== undefined && rec.dataID !== dataID)) return 'stale';
     const t = TRANSITIONS[ack];
     if (t.done.includes(rec.status)) return 'duplicate';
     if (!t.from.includes(rec.status)) return 'ignored';
@@ -191,7 +195,7 @@ export class SenderAcks {
         const status = RESEND_TO.get(rec.status);
         if (status === undefined) continue;
         const patch: NotificationPatch = { status, message: '', resendAt: 0, attempts: 0, offset: 0, lastUpdate: this.now() };
-        if (status === 'updatePending') {
+        if (status === MAY_HOLD) {
           const obj = await store.getObject(rec.orgID, rec.objectType, rec.objectID);
           if (obj === null) {
             // The object went while the record was being read: its removal decides the record.

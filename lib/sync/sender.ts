@@ -26,14 +26,27 @@ interface Target {
   destinationID: string;
   /** False for a node the object names but that has not registered: it cannot poll yet. */
   registered: boolean;
+  /** The node may hold the object whatever its record says (see onDestinationRegistered). */
+  mayHold?: boolean;
 }
+
+/**
+ * The two statuses of an update queued toward a peer. `updatePending`: the peer was never served
+ * anything of the object by this CSS, so it holds nothing of it. `update`: it may hold (part of)
+ * it: a poll served it this update (the SPI server moves the record when it serves it), or it
+ * got an earlier instance. Both are served by the poll until acked; the difference decides
+ * whether a deletion must be sent. [ref sync-protocol §3 Normal update step 1, Delete step 1]
+ */
+export const NEVER_SERVED = 'updatePending' satisfies NotificationStatus;
+export const MAY_HOLD = 'update' satisfies NotificationStatus;
 
 /** Record statuses that mean "this peer is being told the object is gone". */
 const DELETE_STATUSES: readonly NotificationStatus[] = ['delete', 'deletePending', 'ackDelete', 'deleted', 'deletedPending', 'ackDeleted'];
 
 /**
- * Delivery states in which the peer may hold (part of) the object and must be told of its
- * deletion. A peer still `pending` never got anything. [ref sync-protocol §3 Delete]
+ * Delivery states in which the peer may have been sent the object. A peer still `pending` never
+ * got anything; one in these states may, unless its record is still `updatePending`.
+ * [ref sync-protocol §3 Delete]
  */
 const REACHED: readonly DeliveryStatus[] = ['delivering', 'delivered', 'consumed', 'error'];
 
@@ -84,7 +97,9 @@ export class Sender {
 
   /**
    * After a sender-side object was removed: peers that may hold it get `deletePending` (their
-   * delivery status stays until they ack); records of peers that never got it are dropped.
+   * delivery status stays until they ack); records of peers that never got it are dropped,
+   * including those of a registered peer that was offline all along: it is not asked to confirm
+   * the deletion of an object it never saw.
    * Divergence: the reference keeps the object as `objdeleted` until every ack; we remove it at
    * once, and the poll describes a gone object from its record. [ref sync-protocol §3 Delete]
    */
@@ -102,7 +117,9 @@ export class Sender {
   async onDestinationRegistered(dest: Destination, isNew: boolean): Promise<void> {
     const { store, notifications } = this.deps;
     if (isNew) await notifications.deleteForPeer(dest.destinationOrgID, dest.destinationType, dest.destinationID);
-    const target: Target = { ...this.ref(dest), registered: true };
+    // A node registering as new may still hold objects from before (its records are gone, not
+    // necessarily its objects): a later deletion must reach it.
+    const target: Target = { ...this.ref(dest), registered: true, ...(isNew ? { mayHold: true } : {}) };
     for (const obj of await store.listObjects({ org: dest.destinationOrgID })) {
       if (isReceiverStatus(obj.status) || !isAddressedTo(obj.meta, dest)) continue;
       const m = obj.meta;
@@ -122,7 +139,8 @@ export class Sender {
    * keeps its progress (a destinations change or a repeated registration must not make a node
    * download again), unless it is only waiting and may now be sent, or is on the delete path.
    * A record about an older instance is replaced, and one about a newer instance is kept: the
-   * newest instanceID wins.
+   * newest instanceID wins. The replacement stays `update` (MAY_HOLD) when the peer may hold an
+   * earlier instance, so that a deletion still reaches it.
    */
   private async upsert(obj: StoredObject, t: Target, current: Notification | null): Promise<void> {
     const m = obj.meta;
@@ -142,7 +160,7 @@ export class Sender {
       objectID: m.objectID,
       peerType: t.destinationType,
       peerID: t.destinationID,
-      status: 'updatePending',
+      status: t.mayHold === true || (current !== null && current.status !== NEVER_SERVED) ? MAY_HOLD : NEVER_SERVED,
       instanceID: m.instanceID,
       dataID: m.dataID,
       deliveryStatus,
@@ -158,14 +176,26 @@ export class Sender {
 
   /** Takes a peer off an object: a delete toward a peer that may hold it, nothing otherwise. */
   private async retire(rec: Notification): Promise<void> {
+    const { notifications } = this.deps;
     if (!REACHED.includes(rec.deliveryStatus)) {
-      await this.deps.notifications.deleteNotification(keyOf(rec));
+      await notifications.deleteNotification(keyOf(rec));
       return;
     }
     if (DELETE_STATUSES.includes(rec.status)) return;
+    if (rec.status === NEVER_SERVED) {
+      // Closed before it is dropped: a poll serving it meanwhile either moved it to `update`
+      // first (this then fails, and the peer gets a delete) or finds it closed and serves nothing.
+      if (await notifications.updateNotificationIf(keyOf(rec), { status: NEVER_SERVED, instanceID: rec.instanceID }, { status: 'ackDeleted', lastUpdate: this.now() })) {
+        await notifications.deleteNotification(keyOf(rec));
+        return;
+      }
+      const current = await notifications.getNotification(rec.orgID, rec.objectType, rec.objectID, rec.peerType, rec.peerID);
+      if (current !== null && current.status !== NEVER_SERVED) await this.retire(current);
+      return;
+    }
     // Compare-and-set on what was read: an ack that moved the record meanwhile wins, and the
     // next change re-evaluates it.
-    const moved = await this.deps.notifications.updateNotificationIf(
+    const moved = await notifications.updateNotificationIf(
       keyOf(rec),
       { status: rec.status, instanceID: rec.instanceID },
       { status: 'deletePending', resendAt: 0, attempts: 0, lastUpdate: this.now() },

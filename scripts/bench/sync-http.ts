@@ -9,9 +9,9 @@
  * - throughput: 2000 objects of 1 KiB published by 16 concurrent SDK clients; timed from the
  *   first PUT to all 2000 listed by the ESS (counted every 50 ms). Prints objects/s and seconds.
  *
- * One JSON line per result.
+ * One JSON line per result. EDGESYNC_BENCH_NODE_FLAGS adds node flags to both nodes (profiling).
  *
- *   npx tsc -p tsconfig.build.json && node dist/scripts/bench/sync-http.js
+ *   npx tsc -p tsconfig.build.json && node dist/scripts/bench/sync-http.js [longpoll|reference]
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -63,7 +63,10 @@ interface Node {
 /** Runs the bin (its shebang's node flags apply) in a temp dir and waits for its API URL. */
 async function startNode(mode: 'css' | 'ess', env: Record<string, string>, nodes: Node[]): Promise<Node> {
   const root = await mkdtemp(join(tmpdir(), `edgesync-bench-${mode}-`));
-  const child = spawn(BIN, [mode], {
+  // EDGESYNC_BENCH_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) runs the nodes under
+  // node with those flags, for profiling; otherwise the bin runs with its shebang's flags.
+  const flags = (process.env.EDGESYNC_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  const child = spawn(flags.length > 0 ? process.execPath : BIN, flags.length > 0 ? [...flags, '--max-semi-space-size=1', BIN, mode] : [mode], {
     env: { PATH: process.env.PATH ?? '', PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: '0', SECURE_LISTENING_PORT: '0', LOG_LEVEL: 'warning', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -203,4 +206,7 @@ async function benchMode(mode: Mode): Promise<void> {
   }
 }
 
-for (const mode of ['longpoll', 'reference'] as const) await benchMode(mode);
+const MODES = ['longpoll', 'reference'] as const;
+// `node sync-http.js longpoll` runs one mode; no argument runs both.
+const only = process.argv[2];
+for (const mode of MODES) if (only === undefined || only === mode) await benchMode(mode);

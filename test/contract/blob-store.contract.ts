@@ -259,6 +259,78 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStore>, 
       it('report an unknown staging area as a NotFoundError', async () => {
         await expect(blobs.writeStaging('0b3d1e6a-0000-4000-8000-000000000000', 0, 1, sourceOf(bytes(1)))).rejects.toThrow(NotFoundError);
         await expect(blobs.commitStaging('0b3d1e6a-0000-4000-8000-000000000000')).rejects.toThrow(NotFoundError);
+        await expect(blobs.appendStaging('0b3d1e6a-0000-4000-8000-000000000000', 0)).rejects.toThrow(NotFoundError);
+        await expect(readAll(blobs.openStaging('0b3d1e6a-0000-4000-8000-000000000000'))).rejects.toThrow(NotFoundError);
+      });
+
+      it('read back a range of what they hold', async () => {
+        const staging = await blobs.createStaging();
+        await blobs.writeStaging(staging, 0, 1000, sourceOf(chunks[0]!));
+        expectSameBytes(await readAll(blobs.openStaging(staging)), chunks[0]!);
+        expectSameBytes(await readAll(blobs.openStaging(staging, { start: 0, end: 99 })), chunks[0]!.subarray(0, 100));
+        expectSameBytes(await readAll(blobs.openStaging(staging, { start: 990 })), chunks[0]!.subarray(990));
+      });
+
+      it('commit with the digest the caller computed, taken as is', async () => {
+        const staging = await blobs.createStaging();
+        await blobs.writeStaging(staging, 0, 1000, sourceOf(chunks[0]!));
+        const result = await blobs.commitStaging(staging, { sha256: sha256(chunks[0]!) });
+        expect(result).toEqual({ blobId: expect.any(String), size: 1000, sha256: sha256(chunks[0]!) });
+        expectSameBytes(await readAll(blobs.read(result.blobId)), chunks[0]!);
+      });
+    });
+
+    describe('appends to a staging area (downloads)', () => {
+      const whole = bytes(5000, 7);
+
+      /** Writes `data` through the appender's stream and waits until the stream handed it all over. */
+      async function appendAll(stream: NodeJS.WritableStream, data: Buffer): Promise<void> {
+        await new Promise<void>((resolve, reject) => {
+          stream.on('error', reject);
+          stream.write(data.subarray(0, 1000));
+          stream.end(data.subarray(1000), () => resolve());
+        });
+      }
+
+      it('append from an offset, and sync() reports the durable offset', async () => {
+        const staging = await blobs.createStaging();
+        const first = await blobs.appendStaging(staging, 0);
+        await appendAll(first.stream, whole.subarray(0, 3000));
+        expect(await first.sync()).toBe(3000);
+        await first.close();
+        const second = await blobs.appendStaging(staging, 3000);
+        await appendAll(second.stream, whole.subarray(3000));
+        expect(await second.sync()).toBe(5000);
+        await second.close();
+        expectSameBytes(await readAll(blobs.openStaging(staging)), whole);
+        expect(await blobs.commitStaging(staging)).toMatchObject({ size: 5000, sha256: sha256(whole) });
+      });
+
+      it('drop whatever lies past the offset they are opened at (left by a crash)', async () => {
+        const staging = await blobs.createStaging();
+        await blobs.writeStaging(staging, 0, 3000, sourceOf(whole.subarray(0, 3000)));
+        const appender = await blobs.appendStaging(staging, 1000);
+        await appendAll(appender.stream, bytes(500, 9));
+        expect(await appender.sync()).toBe(1500);
+        await appender.close();
+        expectSameBytes(await readAll(blobs.openStaging(staging)), Buffer.concat([whole.subarray(0, 1000), bytes(500, 9)]));
+      });
+
+      it('refuse an offset past the bytes they hold', async () => {
+        const staging = await blobs.createStaging();
+        await blobs.writeStaging(staging, 0, 1000, sourceOf(whole.subarray(0, 1000)));
+        await expect(blobs.appendStaging(staging, 1001)).rejects.toThrow(BadRequestError);
+      });
+
+      it('close after the stream was destroyed midway, keeping what reached the area', async () => {
+        const staging = await blobs.createStaging();
+        const appender = await blobs.appendStaging(staging, 0);
+        await new Promise<void>((resolve) => appender.stream.write(whole.subarray(0, 2000), () => resolve()));
+        const durable = await appender.sync();
+        expect(durable).toBe(2000);
+        appender.stream.destroy();
+        await appender.close();
+        expectSameBytes(await readAll(blobs.openStaging(staging, { end: durable - 1 })), whole.subarray(0, 2000));
       });
     });
 

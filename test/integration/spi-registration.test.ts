@@ -93,11 +93,18 @@ describe('SPI registration and poll', () => {
     expect(JSON.parse(res.text)).toEqual([{ orgID: ORG, objectType: 'model', objectID: 'm1', status: 'delivering' }]);
   });
 
-  test('a delete of a delivered object is polled as a delete', async () => {
+  test('a delete of an object the node was served is polled as a delete', async () => {
     await client.updateObject({ objectID: 'd1', objectType: 'model', destinationType: 'edge', destinationID: 'n1' }, 'bye');
+    expect((await poll()).entries.map((e) => [e.Type, e.MetaData.objectID])).toContainEqual(['update', 'd1']);
     await client.deleteObject('model', 'd1');
     const entries = (await poll()).entries.map((e) => [e.Type, e.MetaData.objectID, e.MetaData.deleted]);
     expect(entries).toContainEqual(['delete', 'd1', true]);
+  });
+
+  test('an object deleted before the node polled it is never polled, neither as update nor as delete', async () => {
+    await client.updateObject({ objectID: 'd2', objectType: 'model', destinationType: 'edge', destinationID: 'n1' }, 'never seen');
+    await client.deleteObject('model', 'd2');
+    expect((await poll()).entries.filter((e) => e.MetaData.objectID === 'd2')).toEqual([]);
   });
 
   test('a claim for another ESS, or a path for another ESS, is 403 Unauthorized', async () => {

@@ -104,19 +104,23 @@ function checkLimit(limit: number): void {
 /** NotificationStore on the connection of a SqliteStore; get one from `SqliteStore.notifications()`. */
 export class SqliteNotificationStore implements NotificationStore {
   private readonly connection: () => Database.Database;
+  /** Runs a write and resolves once it is durable: the owning store's group commit. */
+  private readonly write: <T>(work: () => T) => Promise<T>;
   /** Statements of the connection they were prepared on; re-prepared when the store reopens. */
   private prepared: { db: Database.Database; s: Statements } | null = null;
 
   /**
    * @param connection returns the owning store's open connection, and throws when it is
    *   closed; it is asked on every call, so this object keeps working across close and init.
+   * @param write runs a write and resolves once it committed (the owner's group commit)
    */
-  constructor(connection: () => Database.Database) {
+  constructor(connection: () => Database.Database, write: <T>(work: () => T) => Promise<T>) {
     this.connection = connection;
+    this.write = write;
   }
 
   putNotification(n: Notification): Promise<void> {
-    return settle(() => {
+    return this.write(() => {
       this.statements().put.run(n);
     });
   }
@@ -126,7 +130,7 @@ export class SqliteNotificationStore implements NotificationStore {
   }
 
   updateNotificationIf(key: NotificationKey, expected: NotificationExpectation, patch: NotificationPatch): Promise<boolean> {
-    return settle(() => {
+    return this.write(() => {
       const result = this.statements().compareAndSet.run({
         // Spread first: the fields below win over any extra ones a caller's key object carries.
         ...key,
@@ -147,7 +151,7 @@ export class SqliteNotificationStore implements NotificationStore {
   }
 
   deleteNotification(key: NotificationKey): Promise<boolean> {
-    return settle(() => this.statements().delete.run(key).changes === 1);
+    return this.write(() => this.statements().delete.run(key).changes === 1);
   }
 
   listForObject(orgID: string, objectType: string, objectID: string): Promise<Notification[]> {
@@ -178,11 +182,11 @@ export class SqliteNotificationStore implements NotificationStore {
   }
 
   deleteForObject(orgID: string, objectType: string, objectID: string): Promise<number> {
-    return settle(() => this.statements().deleteForObject.run(orgID, objectType, objectID).changes);
+    return this.write(() => this.statements().deleteForObject.run(orgID, objectType, objectID).changes);
   }
 
   deleteForPeer(orgID: string, peerType: string, peerID: string): Promise<number> {
-    return settle(() => this.statements().deleteForPeer.run(orgID, peerType, peerID).changes);
+    return this.write(() => this.statements().deleteForPeer.run(orgID, peerType, peerID).changes);
   }
 
   countByDeliveryStatus(orgID: string, objectType: string, objectID: string): Promise<Record<DeliveryStatus, number>> {

@@ -6,13 +6,16 @@
  * handled several at a time (the reference handles them one by one in its poll goroutine).
  * [ref sync-protocol §1 "ESS behaviour", §3]
  */
-import { decodeFields, emptyMetaData, METADATA_KEYS, type MetaData } from '../../model/index.js';
+import { setMaxListeners } from 'node:events';
+import { decodeFields, emptyMetaData, goJson, METADATA_KEYS, orderedMetaData, type MetaData } from '../../model/index.js';
 import type { Notification } from '../../store/notification-types.js';
 import type { BlobStore } from '../../store/types.js';
+import { ORIGIN_OWED, type OriginSender } from '../../sync/origin-sender.js';
 import type { Receiver } from '../../sync/receiver.js';
 import { NotRegisteredError, SpiConnection, type SpiConnectionDeps } from './spi-connection.js';
 import { downloadData } from './spi-download.js';
 import { SPI_PREFIX, type SpiObjectAction } from './spi-paths.js';
+import { answerPolled, isOriginAnswer, sendOriginOwed } from './spi-upload.js';
 
 export interface SpiClientDeps extends SpiConnectionDeps {
   receiver: Receiver;
@@ -26,6 +29,10 @@ export interface SpiClientDeps extends SpiConnectionDeps {
    * adaptive polling, what a reference CSS expects (compatibility mode).
    */
   longPollSeconds: number;
+  /** Objects published here, owed to the CSS (spi-upload.ts); absent = this ESS sends nothing. */
+  origin?: OriginSender;
+  /** Bytes per data PUT of an upload (MAX_DATA_CHUNK_SIZE); default 5 MiB. */
+  uploadChunkSize?: number;
   /** Objects worked on at once (downloads and acks); 1 = the reference's one by one. */
   concurrency?: number;
   now?: () => number;
@@ -35,6 +42,8 @@ export interface SpiClientDeps extends SpiConnectionDeps {
 const ACK_BATCH = 500;
 /** Default of SpiClientDeps.concurrency: enough to hide round trips, few enough for 2 cores. */
 const DEFAULT_CONCURRENCY = 16;
+/** Default of SpiClientDeps.uploadChunkSize: the reference's MaxDataChunkSize. */
+const DEFAULT_UPLOAD_CHUNK = 5 * 1024 * 1024;
 
 /** Runs `fn` over `items`, at most `limit` at a time; stops taking new ones once `stop()` says so. */
 async function eachLimit<T>(items: readonly T[], limit: number, stop: () => boolean, fn: (item: T) => Promise<void>): Promise<void> {
@@ -98,6 +107,8 @@ export class SpiClient {
 
   constructor(private readonly deps: SpiClientDeps) {
     this.now = deps.now ?? Date.now;
+    // Every request in flight listens on the stop signal; concurrency puts many on it at once.
+    setMaxListeners(0, this.abort.signal);
     this.conn = new SpiConnection(deps, this.abort.signal);
     this.concurrency = Math.max(1, deps.concurrency ?? DEFAULT_CONCURRENCY);
   }
@@ -189,7 +200,10 @@ export class SpiClient {
     const who = [orgID, destinationType, destinationID].map(encodeURIComponent).join('/');
     let res = await this.conn.call('PUT', `${SPI_PREFIX}register/${who}?persistent-storage=true`);
     if (res.status === 404) {
+      // What this ESS published is owed again, its unconfirmed deletions kept. [ref sync-protocol §3 Registration step 5]
+      const deletions = (await this.deps.origin?.deletionsInFlight()) ?? [];
       await this.deps.receiver.onRegisterNew();
+      await this.deps.origin?.onRegisterNew(deletions);
       res = await this.conn.call('PUT', `${SPI_PREFIX}register-new/${who}?persistent-storage=true`);
     }
     if (res.status !== 204) throw new Error(`registration answered ${res.status}: ${res.body.trim()}`);
@@ -243,6 +257,7 @@ export class SpiClient {
     await eachLimit(items, this.concurrency, () => this.stopped, async (item) => {
       if (item.type === 'update') await this.onUpdate(item.meta);
       else if (item.type === 'delete') await this.onDelete(item.meta);
+      else if (isOriginAnswer(item.type) && this.deps.origin !== undefined) await answerPolled({ conn: this.conn, origin: this.deps.origin }, item.type, item.meta);
       else this.deps.log.debug({ type: item.type, objectID: item.meta.objectID }, 'poll notification type not handled yet');
     });
     return items.length;
@@ -269,7 +284,7 @@ export class SpiClient {
    * downloads that did not finish. A failed one waits RESEND_INTERVAL. [ref sync-protocol §3 Resend timer]
    */
   private async flushOutbound(): Promise<void> {
-    const owed = await this.deps.receiver.outbound(ACK_BATCH);
+    const owed = [...(await this.deps.receiver.outbound(ACK_BATCH)), ...((await this.deps.origin?.owed(ACK_BATCH)) ?? [])];
     await eachLimit(owed, this.concurrency, () => this.stopped, (rec) => this.attempt(rec));
   }
 
@@ -292,9 +307,24 @@ export class SpiClient {
     if (this.deps.longPollSeconds > 0) this.retriesDue.push(at);
   }
 
+  /**
+   * The body of `deleted`: the object's MetaData addressed to this ESS, which a reference CSS
+   * decodes to find the object and the destination. [ref sync-protocol §1 Endpoints]
+   */
+  private async deletedBody(rec: Notification): Promise<string> {
+    const held = await this.deps.receiver.heldMeta(rec);
+    const base = held ?? { ...emptyMetaData(), objectType: rec.objectType, objectID: rec.objectID, instanceID: rec.instanceID, dataID: rec.dataID };
+    const { orgID, destinationType, destinationID } = this.deps;
+    return goJson(orderedMetaData({ ...base, destinationOrgID: orgID, destinationType, destinationID, deleted: true }));
+  }
+
   /** @returns false when the step did not go through and must be retried later. */
   private async sendOwed(initial: Notification): Promise<boolean> {
-    const { receiver } = this.deps;
+    const { receiver, origin } = this.deps;
+    if (origin !== undefined && ORIGIN_OWED.includes(initial.status)) {
+      const upload = { conn: this.conn, origin, blobs: this.deps.blobs, chunkSize: this.deps.uploadChunkSize ?? DEFAULT_UPLOAD_CHUNK, resendIntervalMs: this.deps.resendIntervalMs, now: this.now, signal: this.abort.signal };
+      return sendOriginOwed(upload, initial);
+    }
     let rec: Notification | null = initial;
     if (rec.status === 'handleUpdate' || rec.status === 'getdata') {
       const obj = await receiver.partial(rec);
@@ -307,7 +337,7 @@ export class SpiClient {
     const action: SpiObjectAction | null = rec.status === 'received' ? 'received' : rec.status === 'consumed' ? 'consumed' : rec.status === 'deleted' ? 'deleted' : null;
     if (action === null) return true;
     const ref = { objectType: rec.objectType, objectID: rec.objectID, instanceID: rec.instanceID, dataID: rec.dataID };
-    if (!(await this.conn.sendAction(ref, action))) return false;
+    if (!(await this.conn.sendAction(ref, action, action === 'deleted' ? await this.deletedBody(rec) : undefined))) return false;
     await receiver.acked(rec);
     return true;
   }

@@ -1,8 +1,9 @@
 /**
  * The CSS side of the SPI object routes: the data download of a CSS-originated object, the
- * ESS's acks and feedback about it (`PUT …/{action}`), and the resend request. The protocol
- * decisions live in the sync engine (SenderAcks); this module maps HTTP onto them.
- * [ref sync-protocol §1 Endpoints, §3; rest-api §6]
+ * ESS's acks and feedback about it (`PUT …/{action}`), the resend request, and the upload of
+ * ESS-originated objects with their acks. The protocol decisions live in the sync engine
+ * (SenderAcks, UpstreamReceiver); this module maps HTTP onto them.
+ * [ref sync-protocol §1 Endpoints, "Upload of ESS → CSS objects", §3; rest-api §6]
  */
 import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
@@ -16,14 +17,18 @@ import {
   PayloadTooLargeError,
   UnauthorizedError,
   decodeFields,
+  decodeObjectUpdate,
   parseJsonBody,
   parseRange,
+  type MetaData,
 } from '../../model/index.js';
+import { parseContentRange } from '../../api/http.js';
 import type { SpiDestination } from '../../security/index.js';
 import type { NotificationKey, NotificationStatus, NotificationStore } from '../../store/notification-types.js';
 import type { Store } from '../../store/types.js';
 import type { ObjectService } from '../../sync/object-service.js';
 import type { AckOutcome, Feedback, SenderAck, SenderAcks } from '../../sync/sender-acks.js';
+import type { UpstreamData, UpstreamPeer, UpstreamReceiver, UpstreamRef } from '../../sync/upstream-receiver.js';
 import { DATA_SHA256_HEADER, type SpiObjectAction, type SpiRoute } from './spi-paths.js';
 
 export type SpiObjectRoute = Extract<SpiRoute, { kind: 'object' }>;
@@ -33,6 +38,8 @@ export interface SpiObjectActionsDeps {
   notifications: NotificationStore;
   objects: Pick<ObjectService, 'openData'>;
   acks: Pick<SenderAcks, 'apply' | 'resend'>;
+  /** ESS-originated objects; absent = those actions answer 501 (a node that takes none). */
+  upstream?: Pick<UpstreamReceiver, 'applyUpdate' | 'putData' | 'ackReceived' | 'ackConsumed' | 'applyDelete' | 'ackDeleted'>;
   /** Where refused-but-expected requests are noted (the 501s below are not errors to act on). */
   log?: { debug(obj: object, msg: string): void };
   /** Epoch ms; tests inject a fake clock. */
@@ -47,6 +54,23 @@ const BEFORE_GETDATA: readonly NotificationStatus[] = ['updatePending', 'update'
 
 /** Record statuses on the delete path: their object's data is no longer to be served. */
 const DELETE_PATH: readonly NotificationStatus[] = ['delete', 'deletePending', 'ackDelete', 'deleted', 'deletedPending', 'ackDeleted'];
+
+/** Messages about an ESS-originated object, handled by the UpstreamReceiver. [ref sync-protocol §1] */
+const UPSTREAM_ACTIONS: ReadonlySet<SpiObjectAction> = new Set<SpiObjectAction>(['update', 'data', 'delete', 'ackreceived', 'ackconsumed', 'ackDeleted']);
+
+/** A MetaData body (`update`, `delete`) is a few KiB; anything this large is garbage. */
+const METADATA_BODY_LIMIT = 1024 * 1024;
+
+const METADATA_PREFIX = 'Invalid JSON for update. Error: ';
+
+/**
+ * The MetaData body of `PUT …/update` or `…/delete`, decoded like the API's object PUT (keys
+ * case-insensitive, values type-checked).
+ * @throws BadRequestError for anything else
+ */
+export function parseMetaDataBody(text: string): MetaData {
+  return decodeObjectUpdate({ meta: parseJsonBody(text, METADATA_PREFIX) }).meta;
+}
 
 /** A feedback body is three small fields; anything near this size is garbage. */
 const FEEDBACK_BODY_LIMIT = 64 * 1024;
@@ -143,10 +167,10 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
       res.set('Content-Length', String(read.range.end - read.range.start + 1));
     } else {
       res.status(200).set('Content-Length', String(read.size));
-      // Whole object only: a range's digest would be of no use to a receiver that hashes
-      // the whole blob it assembles.
-      if (obj.dataSha256 !== null) res.set(DATA_SHA256_HEADER, obj.dataSha256);
     }
+    // The whole data's digest, on 206 answers too: a resumed download hashes the bytes it
+    // staged before plus these, and checks the whole. A reference ESS ignores the header.
+    if (obj.dataSha256 !== null) res.set(DATA_SHA256_HEADER, obj.dataSha256);
     await pipeline(read.stream, res);
   }
 
@@ -155,9 +179,79 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
     const action = route.action as SenderAck;
     let feedback: Feedback | undefined;
     if (action === 'feedback') feedback = parseFeedback(await readSmallBody(req, FEEDBACK_BODY_LIMIT));
-    else req.resume();
-    const outcome = await deps.acks.apply(keyFor(route, claim), route.instanceID, action, feedback);
+    else if (action === 'deleted') {
+      // A reference ESS sends the object's MetaData and the reference CSS decodes it first, so
+      // garbage is a 400. The key in the path is what counts; an empty body is accepted too.
+      const text = await readSmallBody(req, METADATA_BODY_LIMIT);
+      if (text.trim() !== '') parseMetaDataBody(text);
+    } else req.resume();
+    // The dataID in the path must be the record's too: an ack about other data changes nothing.
+    const outcome = await deps.acks.apply(keyFor(route, claim), route.instanceID, action, feedback, route.dataID);
     if (outcome !== 'applied' && outcome !== 'duplicate') throw conflictFor(outcome, action);
+    res.status(204).end();
+  }
+
+  /** The ESS must be registered before it may hand the CSS objects. [ref sync-protocol §1 424] */
+  async function requireRegistered(claim: SpiDestination): Promise<void> {
+    const known = (await deps.store.listDestinations(claim.orgID)).some((d) => d.destinationType === claim.destType && d.destinationID === claim.destID);
+    if (!known) throw new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
+  }
+
+  /** One data PUT: the whole body, or one `Content-Range` chunk. Streamed, never buffered. */
+  function dataOf(req: Request): UpstreamData {
+    const crHeader = req.headers['content-range'];
+    const range = crHeader !== undefined ? parseContentRange(crHeader) : undefined;
+    const lengthHeader = req.headers['content-length'];
+    const size = lengthHeader !== undefined ? Number(lengthHeader) : undefined;
+    if (range !== undefined && size !== undefined && size !== range.end - range.start + 1) {
+      throw new BadRequestError(`Content-Length (${size}) does not match the Content-Range length (${range.end - range.start + 1})`);
+    }
+    const stated = req.headers[DATA_SHA256_HEADER.toLowerCase()];
+    const abort = new AbortController();
+    req.on('close', () => {
+      if (!req.complete) abort.abort();
+    });
+    return {
+      ...(range !== undefined ? { range } : size !== undefined ? { size } : {}),
+      ...(typeof stated === 'string' ? { sha256: stated } : {}),
+      signal: abort.signal,
+    };
+  }
+
+  /**
+   * `PUT …/{action}` about an object the calling ESS published: `update` and `delete` with
+   * the MetaData, `data`, and the acks of what the CSS queued for it. A stale or repeated
+   * message changes nothing and is answered 204 (repeat) or 409 (stale), as the reference does.
+   * [ref sync-protocol §1 "Upload of ESS → CSS objects", §3]
+   */
+  async function upstreamAction(upstream: NonNullable<SpiObjectActionsDeps['upstream']>, route: SpiObjectRoute, claim: SpiDestination, req: Request, res: Response): Promise<void> {
+    const peer: UpstreamPeer = { orgID: claim.orgID, peerType: claim.destType, peerID: claim.destID };
+    const ref: UpstreamRef = { objectType: route.objectType, objectID: route.objectID, instanceID: route.instanceID, ...(route.dataID !== undefined ? { dataID: route.dataID } : {}) };
+    let outcome: AckOutcome;
+    try {
+      const action = route.action;
+      if (action === 'update' || action === 'delete') {
+        await requireRegistered(claim);
+        const meta = parseMetaDataBody(await readSmallBody(req, METADATA_BODY_LIMIT));
+        outcome = action === 'update' ? await upstream.applyUpdate(peer, ref, meta) : await upstream.applyDelete(peer, ref, meta);
+      } else if (action === 'data') {
+        outcome = await upstream.putData(peer, ref, req, dataOf(req));
+      } else {
+        req.resume();
+        if (action === 'ackreceived') outcome = await upstream.ackReceived(peer, ref);
+        else if (action === 'ackconsumed') outcome = await upstream.ackConsumed(peer, ref);
+        else if (action === 'ackDeleted') outcome = await upstream.ackDeleted(peer, ref);
+        else throw new BadRequestError(`Unknown SPI action (${action}) for an object of the ESS`);
+      }
+    } catch (e) {
+      // Refused before the body was read: the connection cannot carry another request.
+      if (!req.complete) {
+        res.set('Connection', 'close');
+        req.resume();
+      }
+      throw e;
+    }
+    if (outcome !== 'applied' && outcome !== 'duplicate') throw conflictFor(outcome, route.action);
     res.status(204).end();
   }
 
@@ -170,8 +264,9 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
     }
     if (req.method !== 'PUT') throw new MethodNotAllowedError();
     if (SENDER_ACKS.has(route.action)) return ack(route, claim, req, res);
-    // Messages about ESS-originated objects (their upload and its acks) come with the ESS
-    // side of the sync. Expected from a reference ESS, so noted at debug level only.
+    if (deps.upstream !== undefined && UPSTREAM_ACTIONS.has(route.action)) return upstreamAction(deps.upstream, route, claim, req, res);
+    // Only a node built without the UpstreamReceiver gets here (the SPI's unit tests): messages
+    // about ESS-originated objects are then refused, noted at debug level only.
     deps.log?.debug({ action: route.action, org: route.orgID, objectType: route.objectType, objectID: route.objectID }, 'SPI action not implemented yet');
     if (!req.complete) res.set('Connection', 'close');
     req.resume();

@@ -21,9 +21,10 @@ import type { Notification, NotificationStatus, NotificationStore } from '../../
 import type { Destination, Store } from '../../store/types.js';
 import type { ObjectService } from '../../sync/object-service.js';
 import { PeerSignal } from '../../sync/peer-signal.js';
-import type { Sender } from '../../sync/sender.js';
+import { MAY_HOLD, NEVER_SERVED, type Sender } from '../../sync/sender.js';
 import type { SenderAcks } from '../../sync/sender-acks.js';
-import { queryString } from '../../api/http.js';
+import type { UpstreamReceiver } from '../../sync/upstream-receiver.js';
+import { boolQuery, queryString } from '../../api/http.js';
 import { createSpiObjectActions } from './spi-object-actions.js';
 import { parseSpiPath, type SpiRegistrationAction } from './spi-paths.js';
 
@@ -36,6 +37,8 @@ export interface SpiServerDeps {
   sender: Pick<Sender, 'onDestinationRegistered'>;
   acks: Pick<SenderAcks, 'apply' | 'resend'>;
   objects: Pick<ObjectService, 'openData'>;
+  /** Objects the ESS nodes publish (their upload and its acks). */
+  upstream?: Pick<UpstreamReceiver, 'applyUpdate' | 'putData' | 'ackReceived' | 'ackConsumed' | 'applyDelete' | 'ackDeleted'>;
   /** Debug notes about requests refused as expected (not yet implemented actions). */
   log?: { debug(obj: object, msg: string): void };
   authenticator: Authenticator;
@@ -55,7 +58,8 @@ export interface SpiServerDeps {
  * [ref sync-protocol §1 Poll, §3 Status constants]
  */
 const POLL_TYPES: ReadonlyMap<NotificationStatus, string> = new Map<NotificationStatus, string>([
-  ['updatePending', 'update'],
+  [NEVER_SERVED, 'update'],
+  [MAY_HOLD, 'update'],
   ['consumedPending', 'consumed'],
   ['deletePending', 'delete'],
   ['deletedPending', 'deleted'],
@@ -82,6 +86,16 @@ function pollWait(req: Request): number | undefined {
   const n = /^\d{1,2}$/.test(raw) ? Number(raw) : NaN;
   if (!(n >= 1 && n <= MAX_POLL_WAIT_S)) throw new BadRequestError(`Invalid value (${raw}) for the wait parameter, expected seconds from 1 to ${MAX_POLL_WAIT_S}`);
   return n;
+}
+
+/**
+ * Checks `?persistent-storage=` of register, register-new and ping: absent or empty means false,
+ * anything Go's ParseBool refuses is a 400, as in the reference. (We do not act on the flag: our
+ * Sender keeps every record until it is acked, whatever the ESS stores.) [ref sync-protocol §1 Registration]
+ * @throws BadRequestError for a value that is not a bool
+ */
+function checkPersistentStorage(req: Request): void {
+  boolQuery(req, 'persistent-storage');
 }
 
 /** One entry of the poll answer, with the reference's capitalised keys. [ref rest-api §6] */
@@ -113,6 +127,7 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     objects: deps.objects,
     acks: deps.acks,
     now,
+    ...(deps.upstream !== undefined ? { upstream: deps.upstream } : {}),
     ...(deps.log !== undefined ? { log: deps.log } : {}),
   });
 
@@ -163,9 +178,10 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
   async function pollMetaData(rec: Notification, claim: SpiDestination): Promise<MetaData | null> {
     const obj = await deps.store.getObject(rec.orgID, rec.objectType, rec.objectID);
     const addressed = { destinationType: claim.destType, destinationID: claim.destID };
-    if (rec.status === 'deletePending') {
-      // The object is removed at once on delete (see Sender.onObjectDeleted): a gone object is
-      // described by its key and the instance the record is about.
+    if (rec.status === 'deletePending' || rec.status === 'deletedPending') {
+      // The object is removed at once on delete (see Sender.onObjectDeleted), and an
+      // ESS-originated one once the app confirmed its deletion: a gone object is described by
+      // its key and the instance the record is about.
       const base = obj?.meta ?? {
         ...emptyMetaData(),
         destinationOrgID: rec.orgID,
@@ -181,16 +197,27 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     return orderedMetaData({ ...obj.meta, ...addressed });
   }
 
+  /**
+   * Marks an update as served before it is: from now on the peer may hold the object, so its
+   * deletion must be sent (see Sender.retire). False when the record moved meanwhile (a newer
+   * instance, or the object's deletion dropped it): the next poll serves what it says then.
+   */
+  async function markServed(rec: Notification): Promise<boolean> {
+    if (rec.status !== NEVER_SERVED) return true;
+    const key = { orgID: rec.orgID, objectType: rec.objectType, objectID: rec.objectID, peerType: rec.peerType, peerID: rec.peerID };
+    return deps.notifications.updateNotificationIf(key, { status: NEVER_SERVED, instanceID: rec.instanceID }, { status: MAY_HOLD });
+  }
+
   /** What is pending for the caller, as poll entries. */
   async function pendingEntries(claim: SpiDestination): Promise<PollEntry[]> {
     const records = await deps.notifications.listPendingForPeer(claim.orgID, claim.destType, claim.destID, POLL_STATUSES, POLL_BATCH);
     const entries: PollEntry[] = [];
     for (const rec of records) {
       // An update whose delivery is still `pending` waits for its object to become ready and active.
-      if (rec.status === 'updatePending' && rec.deliveryStatus === 'pending') continue;
+      if ((rec.status === NEVER_SERVED || rec.status === MAY_HOLD) && rec.deliveryStatus === 'pending') continue;
       const meta = await pollMetaData(rec, claim);
       const type = POLL_TYPES.get(rec.status);
-      if (meta !== null && type !== undefined) entries.push({ Type: type, MetaData: meta });
+      if (meta !== null && type !== undefined && (await markServed(rec))) entries.push({ Type: type, MetaData: meta });
     }
     return entries;
   }
@@ -254,6 +281,7 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
         if (req.method !== 'PUT') throw new MethodNotAllowedError();
         // The path names the ESS acting; it must be the one the caller may speak for.
         if (!sameDestination(claim, route)) throw new UnauthorizedError();
+        if (route.action !== 'unregister') checkPersistentStorage(req);
         return registration(route.action, claim, res);
       case 'poll':
         if (req.method !== 'GET') throw new MethodNotAllowedError();

@@ -94,6 +94,15 @@ describe('SenderAcks', () => {
     expect(await get('m1')).toEqual(rec);
   });
 
+  it('an answer about the right instance but another dataID is stale and changes nothing', async () => {
+    const rec = recordOf('m1', 'n1', 'getdata');
+    await notifications.putNotification(rec);
+    expect(await acks.apply(key('m1'), INSTANCE, 'received', undefined, INSTANCE - 1)).toBe('stale');
+    expect(await acks.apply(key('m1'), INSTANCE, 'feedback', { code: 2, retryInterval: 0, reason: 'forged' }, INSTANCE + 1)).toBe('stale');
+    expect(await get('m1')).toEqual(rec);
+    expect(await acks.apply(key('m1'), INSTANCE, 'received', undefined, INSTANCE)).toBe('applied');
+  });
+
   it('ackDelete marks the destination deleted; deleted drops the record', async () => {
     await notifications.putNotification(recordOf('m1', 'n1', 'deletePending', { deliveryStatus: 'delivered' }));
     expect(await acks.apply(key('m1'), INSTANCE, 'ackDelete')).toBe('applied');
@@ -133,7 +142,7 @@ describe('SenderAcks', () => {
     expect(await notifications.listForObject(ORG, 'model', 'a1')).toEqual([]);
   });
 
-  it('resend requeues the open records of the peer at the current instance; final ones stay', async () => {
+  it('resend requeues the open records of the peer at the current instance, as served (update); final ones stay', async () => {
     await store.putObject(objectOf('e1', { instanceID: INSTANCE + 7, dataID: INSTANCE + 7 }));
     await store.putObject(objectOf('r1'));
     await store.putObject(objectOf('c1'));
@@ -144,8 +153,8 @@ describe('SenderAcks', () => {
     await notifications.putNotification(recordOf('d2', 'n1', 'ackDelete', { deliveryStatus: 'deleted' }));
     await notifications.putNotification(recordOf('r1', 'n2', 'receivedByDest', { deliveryStatus: 'delivered' }));
     expect(await acks.resend(ORG, 'edge', 'n1')).toBe(3);
-    expect(await get('e1')).toMatchObject({ status: 'updatePending', deliveryStatus: 'delivering', message: '', instanceID: INSTANCE + 7, dataID: INSTANCE + 7 });
-    expect(await get('r1')).toMatchObject({ status: 'updatePending', deliveryStatus: 'delivering' });
+    expect(await get('e1')).toMatchObject({ status: 'update', deliveryStatus: 'delivering', message: '', instanceID: INSTANCE + 7, dataID: INSTANCE + 7 });
+    expect(await get('r1')).toMatchObject({ status: 'update', deliveryStatus: 'delivering' });
     expect(await get('c1')).toMatchObject({ status: 'consumedByDest' });
     expect(await get('d1')).toMatchObject({ status: 'deletePending', deliveryStatus: 'delivered', instanceID: INSTANCE });
     expect(await get('d2')).toMatchObject({ status: 'ackDelete' });

@@ -89,7 +89,8 @@ describe('Sender', () => {
     await store.putDestination(late);
     await sender.onDestinationRegistered(late, true);
     const mine = async (id: string): Promise<Notification | null> => notifications.getNotification(ORG, 'model', id, 'edge', 'late');
-    expect((await mine('t1'))).toMatchObject({ status: 'updatePending', deliveryStatus: 'delivering', instanceID: byType.meta.instanceID });
+    // Registered as new: it may still hold objects from before, so a deletion must reach it.
+    expect((await mine('t1'))).toMatchObject({ status: 'update', deliveryStatus: 'delivering', instanceID: byType.meta.instanceID });
     expect((await mine('b1'))?.deliveryStatus).toBe('delivering');
     expect((await mine('l1'))?.deliveryStatus).toBe('delivering');
     expect(await mine('x1')).toBeNull();
@@ -100,6 +101,19 @@ describe('Sender', () => {
     const second = await publish(objectOf('m5', { destinationType: 'edge', destinationID: 'n1' }));
     expect(second.meta.instanceID).toBeGreaterThan(first.meta.instanceID);
     expect(rows(await recordsOf('m5'))).toEqual([['edge:n1', 'updatePending', 'delivering', second.meta.instanceID]]);
+  });
+
+  it('queues a new instance as `update` toward a node that may hold an earlier one', async () => {
+    const first = await publish(objectOf('m9', { destinationType: 'edge', destinationID: 'n1' }));
+    const key = { orgID: ORG, objectType: 'model', objectID: 'm9', peerType: 'edge', peerID: 'n1' };
+    await notifications.updateNotificationIf(key, {}, { status: 'receivedByDest', deliveryStatus: 'delivered' });
+    const second = await publish(objectOf('m9', { destinationType: 'edge', destinationID: 'n1' }));
+    expect(second.meta.instanceID).toBeGreaterThan(first.meta.instanceID);
+    expect(rows(await recordsOf('m9'))).toEqual([['edge:n1', 'update', 'delivering', second.meta.instanceID]]);
+    // Deleted before the node polled the new instance: it still holds the old one, so it is told.
+    await store.deleteObject(ORG, 'model', 'm9');
+    await sender.onObjectDeleted(second);
+    expect(rows(await recordsOf('m9'))).toEqual([['edge:n1', 'deletePending', 'delivering', second.meta.instanceID]]);
   });
 
   it('keeps the progress of a destination that stays when the object changes in place', async () => {
@@ -113,8 +127,15 @@ describe('Sender', () => {
     ]);
   });
 
+  /** What the SPI poll does when it serves a queued update to the node. */
+  async function served(objectID: string, peerID: string): Promise<void> {
+    const key = { orgID: ORG, objectType: 'model', objectID, peerType: 'edge', peerID };
+    expect(await notifications.updateNotificationIf(key, { status: 'updatePending' }, { status: 'update' })).toBe(true);
+  }
+
   it('sends a delete to a node dropped from the list that had the object, and forgets a pending one', async () => {
     const obj = await publish(objectOf('m7', { destinationsList: ['edge:n1', 'edge:late'] }));
+    await served('m7', 'n1');
     await publish({ ...obj, meta: { ...obj.meta, destinationsList: ['edge:n2'] } });
     expect(rows(await recordsOf('m7')).map(([peer, status]) => [peer, status])).toEqual([
       ['edge:n1', 'deletePending'],
@@ -122,16 +143,31 @@ describe('Sender', () => {
     ]);
   });
 
-  it('on delete, marks delivering nodes deletePending (delivery status unchanged) and drops pending-only records', async () => {
-    const obj = await publish(objectOf('m8', { destinationsList: ['edge:n1', 'edge:n2', 'edge:late'] }));
+  it('on delete, marks nodes that were served deletePending (delivery status unchanged) and drops the others', async () => {
+    const obj = await publish(objectOf('m8', { destinationsList: ['edge:n1', 'edge:n2', 'edge:late', 'other:o1'] }));
+    await served('m8', 'n1');
     const key = { orgID: ORG, objectType: 'model', objectID: 'm8', peerType: 'edge', peerID: 'n2' };
     await notifications.updateNotificationIf(key, {}, { status: 'consumedByDest', deliveryStatus: 'consumed' });
     await store.deleteObject(ORG, 'model', 'm8');
     await sender.onObjectDeleted(obj);
+    // other:o1 is registered but never polled the update (it was offline): nothing to tell it.
     expect(rows(await recordsOf('m8'))).toEqual([
       ['edge:n1', 'deletePending', 'delivering', obj.meta.instanceID],
       ['edge:n2', 'deletePending', 'consumed', obj.meta.instanceID],
     ]);
+  });
+
+  it('on delete, sends a delete to a node a poll served the update to while the deletion was under way', async () => {
+    const obj = await publish(objectOf('m10', { destinationType: 'edge', destinationID: 'n1' }));
+    // The poll marks the record served between the Sender's read and its close of the record.
+    const racing: NotificationStore = Object.create(notifications) as NotificationStore;
+    racing.updateNotificationIf = async (key, expected, patch) => {
+      if (patch.status === 'ackDeleted') await served(key.objectID, key.peerID);
+      return notifications.updateNotificationIf(key, expected, patch);
+    };
+    await store.deleteObject(ORG, 'model', 'm10');
+    await new Sender({ store, notifications: racing }).onObjectDeleted(obj);
+    expect(rows(await recordsOf('m10'))).toEqual([['edge:n1', 'deletePending', 'delivering', obj.meta.instanceID]]);
   });
 
   it('signals each peer it queues something servable for: updates, deletes, registrations; not pending ones', async () => {
@@ -147,6 +183,8 @@ describe('Sender', () => {
     await store.putDestination(late);
     await signalled.onDestinationRegistered(late, false);
     expect(woken).toEqual(['org1/edge/n1', 'org1/edge/late']);
+    await served('s1', 'n1');
+    await served('s1', 'late');
     await store.deleteObject(ORG, 'model', 's1');
     await signalled.onObjectDeleted(obj);
     expect(woken.slice(2).sort()).toEqual(['org1/edge/late', 'org1/edge/n1']);

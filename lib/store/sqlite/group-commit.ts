@@ -1,0 +1,120 @@
+/**
+ * Group commit for one SQLite connection. Every write of one event-loop turn runs in a shared
+ * transaction, each in its own savepoint, and one COMMIT ends the turn. Each write's promise
+ * settles only once its commit is durable: when a `sync` function is given (the store runs
+ * synchronous=NORMAL and hands the WAL file's fsync here), that fsync runs on the thread pool,
+ * off the event loop, and one fsync covers every commit made before it started. Concurrent
+ * requests then share fsyncs instead of paying one each, and the event loop never waits for
+ * the disk, without giving up "durable before acknowledged".
+ *
+ * Reads on the same connection see the open transaction's writes before its commit. That is
+ * harmless: the commit follows in the same turn, and a failed commit fails every writer, whose
+ * callers then report the failure.
+ */
+import type Database from 'better-sqlite3';
+
+interface Waiter {
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+export class GroupCommit {
+  /** Writers of the open transaction, settled by its commit; null while none is open. */
+  private waiters: Waiter[] | null = null;
+  /** Writers whose transaction committed, waiting for an fsync that started after it. */
+  private committed: Waiter[] = [];
+  /** The fsync in flight, if any. */
+  private syncing: Promise<void> | null = null;
+
+  /**
+   * @param connection the open connection; asked on every write, so reopening is followed.
+   * @param sync makes every commit so far durable (an fsync of the WAL); without it a COMMIT
+   *   is taken as durable by itself (synchronous=FULL, or a throwaway in-memory database).
+   */
+  constructor(
+    private readonly connection: () => Database.Database,
+    private readonly sync?: () => Promise<void>,
+  ) {}
+
+  /**
+   * Runs `work` now, in a savepoint of the turn's transaction: if it throws, only its own
+   * changes are undone and the promise rejects at once. Otherwise the promise resolves to its
+   * result once the transaction committed.
+   */
+  write<T>(work: (db: Database.Database) => T): Promise<T> {
+    let db: Database.Database;
+    let result: T;
+    try {
+      db = this.connection();
+      if (this.waiters === null) {
+        db.exec('BEGIN IMMEDIATE');
+        this.waiters = [];
+        setImmediate(() => this.commit(db));
+      }
+      // Inside an open transaction better-sqlite3 runs this as SAVEPOINT … RELEASE.
+      result = db.transaction(() => work(db))();
+    } catch (err) {
+      // As thrown: a SqliteError keeps its `code` (and instanceof fails across jest realms).
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what better-sqlite3 threw
+      return Promise.reject(err);
+    }
+    const waiters = this.waiters;
+    return new Promise<T>((resolve, reject) => waiters.push({ resolve: () => resolve(result), reject }));
+  }
+
+  /**
+   * Commits the open transaction now, before a close. Its writers settle once the fsync that
+   * follows is done; await `drain()` for that.
+   */
+  flush(): void {
+    if (this.waiters !== null) this.commit(this.connection());
+  }
+
+  /** Resolves once no write waits for its commit or fsync any more. */
+  async drain(): Promise<void> {
+    this.flush();
+    while (this.syncing !== null) await this.syncing;
+  }
+
+  private commit(db: Database.Database): void {
+    const waiters = this.waiters;
+    if (waiters === null) return;
+    this.waiters = null;
+    try {
+      db.exec('COMMIT');
+    } catch (err) {
+      // The changes are lost: every writer of the turn hears so.
+      try {
+        if (db.inTransaction) db.exec('ROLLBACK');
+      } catch {
+        // The connection is broken; the writers' rejection below is what matters.
+      }
+      for (const w of waiters) w.reject(err);
+      return;
+    }
+    if (this.sync === undefined) {
+      for (const w of waiters) w.resolve();
+      return;
+    }
+    this.committed.push(...waiters);
+    // Started only with someone to settle: the loop then awaits at least once, so it cannot
+    // finish (and clear `syncing`) before it is assigned.
+    if (this.syncing === null && this.committed.length > 0) this.syncing = this.syncLoop(this.sync);
+  }
+
+  /** fsyncs until no committed writer waits; each round settles the writers committed before it. */
+  private async syncLoop(sync: () => Promise<void>): Promise<void> {
+    while (this.committed.length > 0) {
+      const batch = this.committed;
+      this.committed = [];
+      try {
+        await sync();
+        for (const w of batch) w.resolve();
+      } catch (err) {
+        // Not known to be on disk: the writers hear it, as from a failed COMMIT.
+        for (const w of batch) w.reject(err);
+      }
+    }
+    this.syncing = null;
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * One chunk of a chunked data upload (`Content-Range: bytes S-E/TOTAL`), kept in the store's
+ * upload session and a BlobStore staging area so that any process takes the next chunk and an
+ * upload survives a restart. Chunks come in order; one wholly inside what was received is a
+ * retry. Used by the CSS for uploads from an ESS; the rules are those of the API's chunked
+ * uploads (ObjectService), so both refuse the same ranges the same way. [ref rest-api §1.2 O17]
+ */
+import type { Readable } from 'node:stream';
+import { BadRequestError, ConflictError, type ByteRange } from '../model/index.js';
+import type { BlobStore, BlobWriteResult, Store, UploadSession } from '../store/types.js';
+
+export interface ChunkTarget {
+  orgID: string;
+  objectType: string;
+  objectID: string;
+  /** The instance the data belongs to: an upload of another instance is discarded. */
+  instanceID: number;
+}
+
+/**
+ * - `partial`: the chunk is durable, more are expected;
+ * - `retry`: the chunk was received before; nothing changed;
+ * - `complete`: the last byte arrived: the data is a blob now (and the session is gone).
+ */
+export type ChunkResult = { kind: 'partial' } | { kind: 'retry' } | { kind: 'complete'; written: BlobWriteResult; chunkSize: number };
+
+/**
+ * Appends one chunk. The caller serialises chunks of one object within its process.
+ * @throws BadRequestError for a gap, an overlap, or a first chunk not at 0
+ * @throws ConflictError when another process accepted the same offset meanwhile
+ */
+export async function appendChunk(
+  deps: { store: Pick<Store, 'getUpload' | 'putUpload' | 'advanceUpload' | 'deleteUpload'>; blobs: Pick<BlobStore, 'createStaging' | 'deleteStaging' | 'writeStaging' | 'commitStaging'>; now: () => number },
+  target: ChunkTarget,
+  range: ByteRange & { total: number },
+  source: Readable,
+  signal?: AbortSignal,
+): Promise<ChunkResult> {
+  const { store, blobs } = deps;
+  const { orgID, objectType, objectID } = target;
+  const length = range.end - range.start + 1;
+  let session: UploadSession | null = await store.getUpload(orgID, objectType, objectID);
+  if (session === null || session.instanceID !== target.instanceID || session.total !== range.total) {
+    if (range.start !== 0) throw new BadRequestError(`No upload in progress for this instance: the first chunk must start at offset 0, not ${range.start}`);
+    if (session !== null) await blobs.deleteStaging(session.stagingId);
+    session = { orgID, objectType, objectID, stagingId: await blobs.createStaging(), total: range.total, received: 0, chunkSize: length, instanceID: target.instanceID, lastUpdate: deps.now() };
+    await store.putUpload(session);
+  } else if (range.end < session.received) {
+    source.resume();
+    return { kind: 'retry' };
+  } else if (range.start !== session.received) {
+    throw new BadRequestError(
+      range.start > session.received
+        ? `Content-Range starts at ${range.start}, leaving a gap: the upload expects offset ${session.received}`
+        : `Content-Range ${range.start}-${range.end} overlaps bytes already received (up to ${session.received - 1})`,
+    );
+  }
+  await blobs.writeStaging(session.stagingId, range.start, length, source, signal ? { signal } : {});
+  if (!(await store.advanceUpload(orgID, objectType, objectID, range.start, range.end + 1))) throw new ConflictError('Another chunk for this offset was accepted concurrently');
+  if (range.end + 1 < range.total) return { kind: 'partial' };
+  const written = await blobs.commitStaging(session.stagingId);
+  await store.deleteUpload(orgID, objectType, objectID);
+  return { kind: 'complete', written, chunkSize: session.chunkSize };
+}
