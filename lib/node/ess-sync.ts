@@ -104,6 +104,9 @@ export function createEssSync(deps: { config: Config; store: Store; notification
         pollingIntervalMs: config.httpPollingInterval * 1000,
         resendIntervalMs: config.resendInterval * 1000,
         // A hold of up to three polling intervals, capped well below the 120 s control timeout.
+        // Extensions are off toward a reference CSS in compatibility mode; otherwise a CSS
+        // without batched acks is detected and answered one ack at a time.
+        batchAcks: !config.compatibilityMode,
         longPollSeconds: config.compatibilityMode ? 0 : Math.min(LONG_POLL_MAX_S, config.httpPollingInterval * 3),
         log: deps.logger.child({ component: 'spi-client' }),
       });

@@ -26,7 +26,7 @@ let client: SyncServiceClient;
 
 interface PollEntry {
   Type: string;
-  MetaData: { objectID: string; instanceID: number; dataID: number; deleted?: boolean };
+  MetaData: { objectType: string; objectID: string; instanceID: number; dataID: number; deleted?: boolean };
 }
 
 /** A SPI request as the ESS edge/n1. */
@@ -190,5 +190,39 @@ describe('SPI data download and acks of a CSS-originated object', () => {
     // The record is gone: a repeat has nothing to act on.
     expect((await spi('PUT', `${objPath(del)}/deleted`)).status).toBe(409);
     expect((await spi('PUT', `${objPath(del)}/ackDelete`)).status).toBe(409);
+  });
+});
+
+describe('batched acks (edgesync extension): PUT /spi/v1/objects/{org}/acks', () => {
+  const entry = (e: PollEntry, action: string, over: Record<string, unknown> = {}): Record<string, unknown> => ({
+    action,
+    objectType: e.MetaData.objectType,
+    objectID: e.MetaData.objectID,
+    instanceID: e.MetaData.instanceID,
+    dataID: e.MetaData.dataID,
+    ...over,
+  });
+
+  test('several acks in one request, each with the status it would get alone', async () => {
+    await client.updateObject({ objectID: 'b1', objectType: 'model', destinationType: 'edge' }, 'one');
+    await client.updateObject({ objectID: 'b2', objectType: 'model', destinationType: 'edge' }, 'two');
+    const b1 = (await polled('b1'))!;
+    const b2 = (await polled('b2'))!;
+    const res = await spi('PUT', `objects/${ORG}/acks`, {
+      body: JSON.stringify([entry(b1, 'updated'), entry(b2, 'received'), entry(b1, 'received', { instanceID: 1 }), entry(b2, 'consumed', { objectID: 'nothing' })]),
+    });
+    expect([res.status, JSON.parse(res.text)]).toEqual([200, [204, 204, 409, 409]]);
+    expect(await polled('b1')).toBeUndefined();
+    expect(await o13('b2')).toEqual([{ destinationType: 'edge', destinationID: 'n1', status: 'delivered', message: '' }]);
+  });
+
+  test('garbage, acks that carry a body, another org and another ESS’s identity are refused', async () => {
+    const b1 = { Type: 'update', MetaData: { objectType: 'model', objectID: 'b1', instanceID: 1, dataID: 1 } } as unknown as PollEntry;
+    expect((await spi('PUT', `objects/${ORG}/acks`, { body: 'not json' })).status).toBe(400);
+    expect((await spi('PUT', `objects/${ORG}/acks`, { body: JSON.stringify([entry(b1, 'feedback')]) })).status).toBe(400);
+    expect((await spi('GET', `objects/${ORG}/acks`)).status).toBe(405);
+    expect((await raw(css, 'PUT', '/spi/v1/objects/org2/acks', { auth: N1, headers: AS_N1, body: '[]' })).status).toBe(403);
+    expect((await raw(css, 'PUT', `/spi/v1/objects/${ORG}/acks`, { auth: N2, headers: AS_N1, body: '[]' })).status).toBe(403);
+    expect(await o13('b2')).toEqual([{ destinationType: 'edge', destinationID: 'n1', status: 'delivered', message: '' }]);
   });
 });

@@ -6,6 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Feedback } from '../../sync/sender-acks.js';
+import { AckBatcher, isBatchable, SEND_ALONE } from './spi-ack-batcher.js';
 import { spiObjectPath, type SpiObjectAction } from './spi-paths.js';
 
 export interface SpiConnectionDeps {
@@ -21,6 +22,8 @@ export interface SpiConnectionDeps {
   destinationType: string;
   destinationID: string;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+  /** Send body-less acks in batches (our extension; falls back by itself toward a CSS without it). */
+  batchAcks?: boolean;
 }
 
 /** What names one object instance on the wire. */
@@ -50,6 +53,7 @@ export interface SpiRequestOptions {
 
 export class SpiConnection {
   private readonly agent: http.Agent;
+  private readonly batcher: AckBatcher | null;
 
   constructor(
     readonly deps: SpiConnectionDeps,
@@ -58,6 +62,7 @@ export class SpiConnection {
     const tls = deps.baseUrl.startsWith('https:');
     // Keep-alive: polls, acks and data reuse connections (the reference opens one per request).
     this.agent = tls ? new https.Agent({ keepAlive: true, ...(deps.ca !== undefined ? { ca: deps.ca } : {}) }) : new http.Agent({ keepAlive: true });
+    this.batcher = deps.batchAcks === true ? new AckBatcher((m, p, b) => this.call(m, p, b), deps.orgID, deps.log) : null;
   }
 
   destroy(): void {
@@ -120,10 +125,20 @@ export class SpiConnection {
    * @throws NotRegisteredError on 424
    */
   async sendAction(ref: SpiObjectRef, action: SpiObjectAction, payload?: string): Promise<boolean> {
+    if (this.batcher?.enabled === true && payload === undefined && isBatchable(action)) {
+      const { objectType, objectID, instanceID, dataID } = ref;
+      const status = await this.batcher.send({ action, objectType, objectID, instanceID, dataID });
+      if (status !== SEND_ALONE) return this.acked(status, ref, action, '');
+    }
     const res = await this.call('PUT', spiObjectPath({ orgID: this.deps.orgID, ...ref }, action), payload);
-    if (res.status === 424) throw new NotRegisteredError();
-    if (res.status !== 204 && res.status !== 409) this.deps.log.warn({ action, objectID: ref.objectID, status: res.status, body: res.body.trim() }, 'SPI notification refused');
-    return res.status === 204 || res.status === 409;
+    return this.acked(res.status, ref, action, res.body);
+  }
+
+  /** What an ack's answer means; see sendAction. */
+  private acked(status: number, ref: SpiObjectRef, action: SpiObjectAction, body: string): boolean {
+    if (status === 424) throw new NotRegisteredError();
+    if (status !== 204 && status !== 409) this.deps.log.warn({ action, objectID: ref.objectID, status, body: body.trim() }, 'SPI notification refused');
+    return status === 204 || status === 409;
   }
 
   /** `PUT …/feedback`: an error report about the object. [ref sync-protocol §3 Feedback] */

@@ -81,6 +81,7 @@ export async function downloadData(deps: SpiDownloadDeps, meta: MetaData): Promi
   }
   const stated = res.headers[DATA_SHA256_HEADER.toLowerCase()];
   const current = state;
+  const resumedAt = writer.offset;
   await writer.append(res, total - writer.offset, async (offset) => {
     // The last segment's offset is not persisted: completion follows (see advanceDownload).
     if (offset < total && !(await receiver.advanceDownload(meta, current, offset))) {
@@ -99,7 +100,7 @@ export async function downloadData(deps: SpiDownloadDeps, meta: MetaData): Promi
   }
   const written = await writer.commit();
   if (!(await receiver.completeData(meta, written))) await deps.blobs.delete(written.blobId);
-  if (from > 0) log.info({ ...what, offset: from, total }, `resumed download of ${meta.objectType}/${meta.objectID} complete`);
+  if (resumedAt > 0) log.info({ ...what, offset: resumedAt, total }, `resumed download of ${meta.objectType}/${meta.objectID} complete`);
 }
 
 function segmentOpts(deps: SpiDownloadDeps): { segmentBytes?: number } {

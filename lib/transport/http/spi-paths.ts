@@ -46,6 +46,8 @@ export type SpiRoute =
   | ({ kind: 'registration'; action: SpiRegistrationAction } & SpiDestinationRef)
   | { kind: 'poll' }
   | { kind: 'resend'; orgID: string }
+  /** Several acks in one request (`PUT /spi/v1/objects/{org}/acks`): our extension, spi-batch-acks.ts. */
+  | { kind: 'acks'; orgID: string }
   | {
       kind: 'object';
       orgID: string;
@@ -101,9 +103,9 @@ export function parseSpiPath(path: string): SpiRoute {
   }
   if (head !== 'objects') throw new BadRequestError(`Unknown SPI path ${path}`);
   if (rest.length === 0 || (rest.length === 1 && rest[0] === '')) return { kind: 'poll' };
-  if (rest.length === 2 && rest[1] === 'resend') {
+  if (rest.length === 2 && (rest[1] === 'resend' || rest[1] === 'acks')) {
     validateSpiName('Organization ID', rest[0] ?? '');
-    return { kind: 'resend', orgID: rest[0] ?? '' };
+    return { kind: rest[1], orgID: rest[0] ?? '' };
   }
   if (rest.length !== 5 && rest.length !== 6) throw new BadRequestError(`Unexpected number of path segments in ${path}`);
   const [orgID = '', objectType = '', objectID = ''] = rest;
@@ -136,4 +138,9 @@ export function parseDestinationHeader(value: string | undefined): SpiDestinatio
 export function spiObjectPath(ref: { orgID: string; objectType: string; objectID: string; instanceID: number; dataID: number }, action: SpiObjectAction): string {
   const seg = [ref.orgID, ref.objectType, ref.objectID, String(ref.instanceID), String(ref.dataID), action].map(encodeURIComponent);
   return `${SPI_PREFIX}objects/${seg.join('/')}`;
+}
+
+/** The path of a batch of acks (our extension, see spi-batch-acks.ts). */
+export function spiAcksPath(orgID: string): string {
+  return `${SPI_PREFIX}objects/${encodeURIComponent(orgID)}/acks`;
 }

@@ -25,6 +25,7 @@ import { MAY_HOLD, NEVER_SERVED, type Sender } from '../../sync/sender.js';
 import type { SenderAcks } from '../../sync/sender-acks.js';
 import type { UpstreamReceiver } from '../../sync/upstream-receiver.js';
 import { boolQuery, queryString } from '../../api/http.js';
+import { createBatchAcks } from './spi-batch-acks.js';
 import { createSpiObjectActions } from './spi-object-actions.js';
 import { parseSpiPath, type SpiRegistrationAction } from './spi-paths.js';
 
@@ -121,6 +122,7 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
   const now = deps.now ?? Date.now;
   // Without the Sender's signal (tests) nobody notifies a private one: `wait` then only delays.
   const peerSignal = deps.peerSignal ?? new PeerSignal();
+  const batchAcks = createBatchAcks({ store: deps.store, acks: deps.acks });
   const objectActions = createSpiObjectActions({
     store: deps.store,
     notifications: deps.notifications,
@@ -288,6 +290,8 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
         return poll(claim, req, res);
       case 'resend':
         return objectActions.resend(route.orgID, claim, req, res);
+      case 'acks':
+        return batchAcks(route.orgID, claim, req, res);
       case 'object':
         return objectActions.object(route, claim, req, res);
     }

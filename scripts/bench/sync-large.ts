@@ -1,0 +1,360 @@
+/**
+ * Benchmark: large objects CSS → ESS over HTTP on the real binaries (SQLite, files under temp
+ * dirs, random loopback ports, LOG_LEVEL warning, ESS in its default long-poll mode). Each
+ * scenario starts fresh nodes; every ESS logs in as its own `edgenode` user made with
+ * `users add`. The payload is random bytes written once to a temp file (its SHA-256 computed
+ * while writing) and uploaded from that file with the SDK's streamed `updateObjectData` (one
+ * PUT with Content-Length), after a metadata-only PUT addressed by type `edge`.
+ *
+ * - large: one CSS + one ESS, one object of 1 GiB. Times from the data PUT's start and from
+ *   its end (its 204) to the object's status on the ESS being `completelyReceived` (polled
+ *   every 10 ms). Prints published-to-visible MiB/s (size / (upload start → visible)),
+ *   upload-only and transfer-only (upload end → visible) MiB/s, whether the ESS's copy is
+ *   intact (read back through the SDK after the timing and SHA-256'd), and each process's peak
+ *   RSS (VmHWM from /proc/<pid>/status, read when the object became visible and again just
+ *   before stopping, i.e. after the read-back). Targets: ≥ 300 MiB/s, each peak ≤ 150 MB.
+ * - fanout: one CSS + 10 ESS (DESTINATION_ID n1..n10, DESTINATION_TYPE edge, all registered
+ *   before the upload), one object of 100 MiB. Times from the data PUT's end until all 10 ESS
+ *   report `completelyReceived` (each polled every 50 ms); then reads every copy back and
+ *   SHA-256s it. Prints seconds and aggregate MiB/s (10 × 100 MiB / seconds), per-ESS times,
+ *   and the peak RSS of the CSS and the largest of the ESS. Targets: ≤ 4 s, ≥ 250 MiB/s.
+ *
+ * One JSON line per result ({"bench":"sync-large","metric":...,"value":...}); each scenario
+ * also prints the 1/5/15 min load average at its start and end (others may share the cores).
+ * Every wait is bounded; processes and temp dirs are removed on success, error, SIGINT and
+ * SIGTERM. Needs about 3 × the large size of free space under the temp dir (file, CSS, ESS).
+ * EDGESYNC_BENCH_NODE_FLAGS adds node flags to every node (e.g. `--cpu-prof
+ * --cpu-prof-dir=/tmp/prof`, for profiling); the exit code is 1 when a copy is not intact.
+ *
+ *   npx tsc -p tsconfig.build.json && node dist/scripts/bench/sync-large.js [all|large|fanout] [largeMiB=1024] [fanoutMiB=100] [fanoutNodes=10]
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomFillSync } from 'node:crypto';
+import { createReadStream, createWriteStream, rmSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { SyncServiceClient } from '../../sdk/index.js';
+
+type Scenario = 'large' | 'fanout';
+
+const run = promisify(execFile);
+const BIN = join(process.cwd(), 'dist', 'cmd', 'edgesync.js');
+const ORG = 'bench';
+const DEST_TYPE = 'edge';
+const MiB = 1024 * 1024;
+/** Bound of every wait (start-up, registration, upload, delivery, read-back). */
+const DEADLINE_MS = 300_000;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+const round = (x: number, digits = 1): number => +x.toFixed(digits);
+
+function line(scenario: Scenario, o: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify({ bench: 'sync-large', scenario, ...o })}\n`);
+}
+
+function loadLine(scenario: Scenario, when: 'start' | 'end'): void {
+  line(scenario, { metric: `loadavg_${when}`, value: loadavg().map((x) => round(x, 2)) });
+}
+
+/** Polls `probe` until `done`, or throws once `deadline` (a Date.now() value) has passed. */
+async function until<T>(what: string, deadline: number, everyMs: number, probe: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
+  for (;;) {
+    const v = await probe();
+    if (done(v)) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not done before the deadline (last: ${JSON.stringify(v)})`);
+    await sleep(everyMs);
+  }
+}
+
+interface Node {
+  child: ChildProcess;
+  root: string;
+  url: string;
+  user: string;
+  secret: string;
+  /** The node's self-signed certificate, when its first URL is HTTPS (the ESS's). */
+  ca?: Buffer;
+}
+
+/** Every node and temp dir still alive, for the cleanup on error and on signals. */
+const liveNodes = new Set<Node>();
+const liveDirs = new Set<string>();
+
+/** Last resort on SIGINT/SIGTERM: kill what we started, remove our dirs, synchronously. */
+function onSignal(sig: NodeJS.Signals): void {
+  for (const n of liveNodes) n.child.kill('SIGKILL');
+  for (const d of [...liveDirs, ...[...liveNodes].map((n) => n.root)]) rmSync(d, { recursive: true, force: true });
+  process.stderr.write(`sync-large: ${sig}, cleaned up\n`);
+  process.exit(130);
+}
+process.once('SIGINT', onSignal);
+process.once('SIGTERM', onSignal);
+
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  liveDirs.add(dir);
+  return dir;
+}
+
+async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  liveDirs.delete(dir);
+}
+
+/** Runs the bin (its shebang's node flags apply) in a temp dir and waits for its API URL. */
+async function startNode(mode: 'css' | 'ess', env: Record<string, string>, nodes: Node[]): Promise<Node> {
+  const root = await tempDir(`edgesync-bench-large-${mode}-`);
+  const flags = (process.env.EDGESYNC_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  const child = spawn(flags.length > 0 ? process.execPath : BIN, flags.length > 0 ? [...flags, '--max-semi-space-size=1', BIN, mode] : [mode], {
+    env: { PATH: process.env.PATH ?? '', PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: '0', SECURE_LISTENING_PORT: '0', LOG_LEVEL: 'warning', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const node: Node = { child, root, url: '', user: '', secret: '' };
+  liveNodes.add(node);
+  liveDirs.delete(root);
+  nodes.push(node);
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+    process.stderr.write(d);
+  });
+  node.url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${mode} did not start in 30 s:\n${out}`)), 30_000);
+    const check = (): void => {
+      const m = /API:\s+(\S+)\/api\/v1/.exec(out);
+      if (m?.[1] !== undefined && /password:\s+\S+/.test(out)) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout?.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${mode} exited with ${code}:\n${out}`));
+    });
+  });
+  if (!/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(node.url)) throw new Error(`${mode} is not on loopback: ${node.url}`);
+  node.user = /user:\s+(\S+)/.exec(out)?.[1] ?? 'admin';
+  node.secret = /password:\s+(\S+)/.exec(out)?.[1] ?? '';
+  if (node.url.startsWith('https:')) node.ca = await readFile(join(root, 'sync', 'certs', 'cert.pem'));
+  return node;
+}
+
+async function stopNode(node: Node): Promise<void> {
+  const { child } = node;
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  await rm(node.root, { recursive: true, force: true });
+  liveNodes.delete(node);
+}
+
+/** VmHWM of a process, in MB (1e6 bytes). */
+async function peakRssMB(pid: number | undefined): Promise<number> {
+  const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8');
+  const m = /VmHWM:\s+(\d+) kB/.exec(status);
+  return m?.[1] !== undefined ? round((Number(m[1]) * 1024) / 1e6) : NaN;
+}
+
+/** Writes `size` random bytes to `path` 1 MiB at a time; returns their SHA-256 (hex). */
+async function writeRandomFile(path: string, size: number): Promise<string> {
+  const hash = createHash('sha256');
+  const out = createWriteStream(path);
+  const done = new Promise<void>((resolve, reject) => {
+    out.once('finish', resolve);
+    out.once('error', reject);
+  });
+  for (let written = 0; written < size; ) {
+    const block = randomFillSync(Buffer.allocUnsafe(Math.min(MiB, size - written)));
+    hash.update(block);
+    written += block.length;
+    if (!out.write(block)) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  out.end();
+  await done;
+  return hash.digest('hex');
+}
+
+/** Streams an object's data back from a node and returns its SHA-256 and length. */
+async function readBack(c: SyncServiceClient, objectType: string, objectID: string): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  const body = await c.fetchObjectData(objectType, objectID, { signal: AbortSignal.timeout(DEADLINE_MS) });
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+/** Runs one scenario: a CSS and `essCount` ESS, all stopped and removed at the end. */
+async function withNodes(essCount: number, body: (css: Node, esses: Node[], client: (n: Node, org?: string) => SyncServiceClient) => Promise<void>): Promise<void> {
+  const nodes: Node[] = [];
+  const clients: SyncServiceClient[] = [];
+  const client = (node: Node, orgID?: string): SyncServiceClient => {
+    const c = new SyncServiceClient({ url: node.url, appKey: node.user, appSecret: node.secret, ...(node.ca ? { ca: node.ca } : {}), ...(orgID !== undefined ? { orgID } : {}) });
+    clients.push(c);
+    return c;
+  };
+  try {
+    const css = await startNode('css', {}, nodes);
+    const onCss = client(css, ORG);
+    await onCss.putOrganization({ orgID: ORG });
+    const ids = Array.from({ length: essCount }, (_, i) => `n${i + 1}`);
+    for (const id of ids) {
+      await run(process.execPath, [BIN, 'users', 'add', `${ORG}/${DEST_TYPE}/${id}`, '--type', 'edgenode', '--org', ORG, '--username', `${DEST_TYPE}/${id}`, '--secret', 's', '--persistence-root-path', css.root], { timeout: 30_000 });
+    }
+    const port = new URL(css.url).port;
+    // Started one after another: start-up is CPU-bound, and the machine has 2 cores.
+    const esses: Node[] = [];
+    for (const id of ids) {
+      const ess = await startNode(
+        'ess',
+        {
+          ORG_ID: ORG,
+          DESTINATION_TYPE: DEST_TYPE,
+          DESTINATION_ID: id,
+          HTTP_CSS_HOST: '127.0.0.1',
+          HTTP_CSS_PORT: port,
+          HTTP_CSS_USER: `${ORG}/${DEST_TYPE}/${id}`,
+          HTTP_CSS_PASSWORD: 's',
+        },
+        nodes,
+      );
+      esses.push(ess);
+    }
+    await until(
+      'registration of every ESS',
+      Date.now() + DEADLINE_MS,
+      100,
+      () => onCss.getDestinations(),
+      (d) => ids.every((id) => d.some((x) => x.destinationType === DEST_TYPE && x.destinationID === id)),
+    );
+    await body(css, esses, client);
+  } finally {
+    for (const c of clients) c.close();
+    // ESS first, then CSS.
+    for (const node of [...nodes].reverse()) await stopNode(node);
+  }
+}
+
+/** Metadata-only PUT addressed by type, then the data from `file` in one streamed PUT. */
+async function publish(onCss: SyncServiceClient, objectType: string, objectID: string, file: string, size: number): Promise<{ startMs: number; endMs: number }> {
+  await onCss.updateObject({ objectID, objectType, destinationType: DEST_TYPE });
+  const startMs = nowMs();
+  await onCss.updateObjectData(objectType, objectID, createReadStream(file, { highWaterMark: MiB }), { size, signal: AbortSignal.timeout(DEADLINE_MS) });
+  return { startMs, endMs: nowMs() };
+}
+
+async function benchLarge(sizeMiB: number): Promise<boolean> {
+  const scenario = 'large';
+  const size = sizeMiB * MiB;
+  loadLine(scenario, 'start');
+  const work = await tempDir('edgesync-bench-large-data-');
+  let intact = false;
+  try {
+    const file = join(work, 'payload');
+    const expected = await writeRandomFile(file, size);
+    await withNodes(1, async (css, [ess], client) => {
+      if (ess === undefined) throw new Error('no ESS');
+      const onCss = client(css, ORG);
+      const onEss = client(ess);
+      const { startMs, endMs } = await publish(onCss, 'large', 'big', file, size);
+      // The ESS cannot know of the object before the CSS holds its data, so polling starts here.
+      let seenMs = NaN;
+      await until(
+        'the object completelyReceived on the ESS',
+        Date.now() + DEADLINE_MS,
+        10,
+        async () => {
+          const s = await onEss.getObjectStatus('large', 'big');
+          if (s !== null && Number.isNaN(seenMs)) seenMs = nowMs();
+          return s;
+        },
+        (s) => s === 'completelyReceived',
+      );
+      const visibleMs = nowMs();
+      const atVisible = { css: await peakRssMB(css.child.pid), ess: await peakRssMB(ess.child.pid) };
+      const total = (visibleMs - startMs) / 1000;
+      const up = (endMs - startMs) / 1000;
+      const transfer = (visibleMs - endMs) / 1000;
+      line(scenario, { metric: 'published_to_visible_MiBps', value: round(sizeMiB / total), seconds: round(total, 2), sizeMiB, target: '>=300' });
+      line(scenario, { metric: 'upload_MiBps', value: round(sizeMiB / up), seconds: round(up, 2) });
+      line(scenario, { metric: 'transfer_MiBps', value: round(sizeMiB / transfer), seconds: round(transfer, 2), firstSeenOnEssAfterUploadS: round((seenMs - endMs) / 1000, 3) });
+
+      const got = await readBack(onEss, 'large', 'big');
+      intact = got.size === size && got.sha256 === expected;
+      line(scenario, { metric: 'intact', value: intact, size: got.size, sha256: got.sha256, expected });
+      // Just before stopping (after the read-back, which also goes through the ESS).
+      line(scenario, { metric: 'css_peak_rss_MB', value: await peakRssMB(css.child.pid), atVisible: atVisible.css, target: '<=150' });
+      line(scenario, { metric: 'ess_peak_rss_MB', value: await peakRssMB(ess.child.pid), atVisible: atVisible.ess, target: '<=150' });
+    });
+  } finally {
+    await removeDir(work);
+    loadLine(scenario, 'end');
+  }
+  return intact;
+}
+
+async function benchFanout(sizeMiB: number, essCount: number): Promise<boolean> {
+  const scenario = 'fanout';
+  const size = sizeMiB * MiB;
+  loadLine(scenario, 'start');
+  const work = await tempDir('edgesync-bench-large-data-');
+  let allIntact = false;
+  try {
+    const file = join(work, 'payload');
+    const expected = await writeRandomFile(file, size);
+    await withNodes(essCount, async (css, esses, client) => {
+      const onCss = client(css, ORG);
+      const onEss = esses.map((e) => client(e));
+      const { startMs, endMs } = await publish(onCss, 'fan', 'obj', file, size);
+      const deadline = Date.now() + DEADLINE_MS;
+      const doneMs = await Promise.all(
+        onEss.map(async (c, i) => {
+          await until(`the object completelyReceived on ESS n${i + 1}`, deadline, 50, () => c.getObjectStatus('fan', 'obj'), (s) => s === 'completelyReceived');
+          return nowMs();
+        }),
+      );
+      const allMs = Math.max(...doneMs);
+      const seconds = (allMs - endMs) / 1000;
+      const perEss = doneMs.map((t) => round((t - endMs) / 1000, 2));
+      line(scenario, { metric: 'all_visible_after_upload_s', value: round(seconds, 2), nodes: essCount, sizeMiB, perEss, target: '<=4' });
+      line(scenario, { metric: 'aggregate_MiBps', value: round((essCount * sizeMiB) / seconds), target: '>=250' });
+      line(scenario, { metric: 'upload_MiBps', value: round(sizeMiB / ((endMs - startMs) / 1000)), seconds: round((endMs - startMs) / 1000, 2) });
+      const atVisible = await Promise.all([css, ...esses].map((n) => peakRssMB(n.child.pid)));
+
+      // Read back one copy at a time, after the timing.
+      const bad: string[] = [];
+      for (const [i, c] of onEss.entries()) {
+        const got = await readBack(c, 'fan', 'obj');
+        if (got.size !== size || got.sha256 !== expected) bad.push(`n${i + 1}`);
+      }
+      allIntact = bad.length === 0;
+      line(scenario, { metric: 'intact', value: allIntact, copies: essCount, bad, expected });
+      const final = await Promise.all([css, ...esses].map((n) => peakRssMB(n.child.pid)));
+      const essFinal = final.slice(1);
+      line(scenario, { metric: 'css_peak_rss_MB', value: final[0], atVisible: atVisible[0], target: '<=150' });
+      line(scenario, { metric: 'ess_max_peak_rss_MB', value: Math.max(...essFinal), atVisibleMax: Math.max(...atVisible.slice(1)), perEss: essFinal, target: '<=150' });
+    });
+  } finally {
+    await removeDir(work);
+    loadLine(scenario, 'end');
+  }
+  return allIntact;
+}
+
+const [which = 'all', largeArg = '1024', fanArg = '100', nodesArg = '10'] = process.argv.slice(2);
+if (!['all', 'large', 'fanout'].includes(which)) throw new Error(`unknown scenario ${which}; use all, large or fanout`);
+let ok = true;
+if (which === 'all' || which === 'large') ok = (await benchLarge(Number(largeArg))) && ok;
+if (which === 'all' || which === 'fanout') ok = (await benchFanout(Number(fanArg), Number(nodesArg))) && ok;
+if (!ok) process.exitCode = 1;
