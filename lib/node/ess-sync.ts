@@ -107,6 +107,7 @@ export function createEssSync(deps: { config: Config; store: Store; notification
         // Extensions are off toward a reference CSS in compatibility mode; otherwise a CSS
         // without batched acks is detected and answered one ack at a time.
         batchAcks: !config.compatibilityMode,
+        pingIntervalMs: config.essPingInterval * 3_600_000,
         longPollSeconds: config.compatibilityMode ? 0 : Math.min(LONG_POLL_MAX_S, config.httpPollingInterval * 3),
         log: deps.logger.child({ component: 'spi-client' }),
       });

@@ -33,6 +33,8 @@ export interface SpiClientDeps extends SpiConnectionDeps {
   origin?: OriginSender;
   /** Bytes per data PUT of an upload (MAX_DATA_CHUNK_SIZE); default 5 MiB. */
   uploadChunkSize?: number;
+  /** ESS_PING_INTERVAL, ms: how often a registered ESS pings the CSS. */
+  pingIntervalMs?: number;
   /** Objects worked on at once (downloads and acks); 1 = the reference's one by one. */
   concurrency?: number;
   now?: () => number;
@@ -40,6 +42,8 @@ export interface SpiClientDeps extends SpiConnectionDeps {
 
 /** Outbound acks read per loop turn; the rest wait for the next turn. */
 const ACK_BATCH = 500;
+/** Default of SpiClientDeps.pingIntervalMs: the reference's ESS_PING_INTERVAL of 1 h. */
+const DEFAULT_PING_INTERVAL_MS = 3_600_000;
 /** Default of SpiClientDeps.concurrency: enough to hide round trips, few enough for 2 cores. */
 const DEFAULT_CONCURRENCY = 16;
 /** Default of SpiClientDeps.uploadChunkSize: the reference's MaxDataChunkSize. */
@@ -103,6 +107,8 @@ export class SpiClient {
   /** When the loop last read the due outbound work: retries due by then were in it. */
   private flushedAt = 0;
   private registered = false;
+  /** When the next ping is due (epoch ms); set by each registration and ping. */
+  private nextPingAt = Infinity;
   private failing = false;
 
   constructor(private readonly deps: SpiClientDeps) {
@@ -164,6 +170,7 @@ export class SpiClient {
     while (!this.stopped) {
       try {
         if (!this.registered) await this.register();
+        else if (this.now() >= this.nextPingAt) await this.ping();
         this.woken = false;
         this.flushedAt = this.now();
         await this.flushOutbound();
@@ -196,8 +203,7 @@ export class SpiClient {
    * disk, hence persistent-storage=true. [ref sync-protocol §1 Registration, §3 Registration]
    */
   private async register(): Promise<void> {
-    const { orgID, destinationType, destinationID } = this.deps;
-    const who = [orgID, destinationType, destinationID].map(encodeURIComponent).join('/');
+    const who = this.who();
     let res = await this.conn.call('PUT', `${SPI_PREFIX}register/${who}?persistent-storage=true`);
     if (res.status === 404) {
       // What this ESS published is owed again, its unconfirmed deletions kept. [ref sync-protocol §3 Registration step 5]
@@ -208,7 +214,28 @@ export class SpiClient {
     }
     if (res.status !== 204) throw new Error(`registration answered ${res.status}: ${res.body.trim()}`);
     this.registered = true;
+    this.nextPingAt = this.now() + this.pingIntervalMs;
     this.deps.log.info({ css: this.deps.baseUrl }, 'registered with the CSS');
+  }
+
+  /**
+   * Tells the CSS this ESS is alive (its destination's last ping). A CSS that forgot the ESS
+   * answers 404: register again, which becomes register-new. [ref sync-protocol §1 Ping]
+   */
+  private async ping(): Promise<void> {
+    const res = await this.conn.call('PUT', `${SPI_PREFIX}ping/${this.who()}`);
+    if (res.status === 404 || res.status === 424) throw new NotRegisteredError();
+    if (res.status !== 204) throw new Error(`ping answered ${res.status}: ${res.body.trim()}`);
+    this.nextPingAt = this.now() + this.pingIntervalMs;
+  }
+
+  private who(): string {
+    const { orgID, destinationType, destinationID } = this.deps;
+    return [orgID, destinationType, destinationID].map(encodeURIComponent).join('/');
+  }
+
+  private get pingIntervalMs(): number {
+    return this.deps.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
   }
 
   /**

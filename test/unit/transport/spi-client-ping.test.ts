@@ -1,0 +1,90 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import type { BlobStore } from '../../../lib/store/types.js';
+import type { Receiver } from '../../../lib/sync/receiver.js';
+import { SpiClient } from '../../../lib/transport/http/spi-client.js';
+
+const quiet = { info: (): void => undefined, warn: (): void => undefined, debug: (): void => undefined };
+/** A receiver with nothing owed: the client only registers, pings and polls. */
+const idleReceiver = { outbound: () => Promise.resolve([]), onRegisterNew: () => Promise.resolve() } as unknown as Receiver;
+
+let server: http.Server | null = null;
+let client: SpiClient | null = null;
+afterEach(async () => {
+  await client?.stop();
+  await new Promise((r) => server?.close(r));
+  server = null;
+  client = null;
+});
+
+/** A CSS that answers `answer(method path)` and records every request line. */
+async function fakeCss(answer: (line: string) => number): Promise<{ url: string; lines: string[] }> {
+  const lines: string[] = [];
+  server = http.createServer((req, res) => {
+    const line = `${req.method} ${req.url}`;
+    lines.push(line);
+    req.resume();
+    res.statusCode = answer(line);
+    res.end();
+  });
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, lines };
+}
+
+async function until(what: string, cond: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`not before the deadline: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function startClient(url: string, pingIntervalMs: number): SpiClient {
+  client = new SpiClient({
+    baseUrl: url,
+    user: 'org1/edge/n1',
+    password: '',
+    orgID: 'org1',
+    destinationType: 'edge',
+    destinationID: 'n1',
+    receiver: idleReceiver,
+    blobs: {} as BlobStore,
+    pollingIntervalMs: 20,
+    resendIntervalMs: 20,
+    longPollSeconds: 0,
+    pingIntervalMs,
+    log: quiet,
+  });
+  client.start();
+  return client;
+}
+
+describe('SpiClient ping', () => {
+  it('pings the CSS every ping interval once registered', async () => {
+    const css = await fakeCss(() => 204);
+    startClient(css.url, 30);
+    await until('two pings', () => css.lines.filter((l) => l.startsWith('PUT /spi/v1/ping/org1/edge/n1')).length >= 2);
+    expect(css.lines[0]).toBe('PUT /spi/v1/register/org1/edge/n1?persistent-storage=true');
+  });
+
+  it('registers again, as new, when the CSS answers a ping with 404', async () => {
+    let forgotten = false;
+    const css = await fakeCss((line) => {
+      if (line.startsWith('PUT /spi/v1/ping/')) {
+        forgotten = true;
+        return 404;
+      }
+      if (line.startsWith('PUT /spi/v1/register/')) return forgotten ? 404 : 204;
+      return 204;
+    });
+    startClient(css.url, 30);
+    await until('register-new', () => css.lines.some((l) => l.startsWith('PUT /spi/v1/register-new/org1/edge/n1')));
+    const firstPing = css.lines.findIndex((l) => l.startsWith('PUT /spi/v1/ping/'));
+    expect(css.lines.slice(firstPing, firstPing + 3)).toEqual([
+      'PUT /spi/v1/ping/org1/edge/n1',
+      'PUT /spi/v1/register/org1/edge/n1?persistent-storage=true',
+      'PUT /spi/v1/register-new/org1/edge/n1?persistent-storage=true',
+    ]);
+  });
+});
