@@ -26,6 +26,7 @@ import {
 import { ObjectService, type NodeIdentity } from '../sync/object-service.js';
 import { PeerSignal } from '../sync/peer-signal.js';
 import { Sender } from '../sync/sender.js';
+import { ResendScheduler } from '../sync/resend-scheduler.js';
 import { SenderAcks } from '../sync/sender-acks.js';
 import { createSpiServer } from '../transport/http/spi-server.js';
 import { createCssUpstream } from './css-upstream.js';
@@ -161,6 +162,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
   let stopping: Promise<void> | null = null;
   let renewal: NodeJS.Timeout | null = null;
   let essSync: EssSync | null = null;
+  let resends: ResendScheduler | null = null;
   // Aborted first thing on stop: long-polls answer at once instead of holding the stop for their wait.
   const shutdown = new AbortController();
 
@@ -171,6 +173,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       if (renewal !== null) clearInterval(renewal);
       log.info('stopping');
       await essSync?.stop();
+      await resends?.stop();
       await stopListeners(listeners, graceMs);
       await store.close();
       log.info('stopped');
@@ -207,7 +210,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
             store,
             notifications,
             sender,
-            acks: new SenderAcks({ store, notifications, objects, peerSignal }),
+            acks: new SenderAcks({ store, notifications, objects, peerSignal, resendIntervalMs: config.resendInterval * 1000 }),
             objects,
             ...(upstream !== null ? { upstream: upstream.attach(objects) } : {}),
             authenticator,
@@ -237,6 +240,10 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     renewal = scheduleCertificateRenewal(config, listeners, log);
     running = true;
     await essSync?.start(objects);
+    if (sender !== null) {
+      resends = new ResendScheduler({ notifications, store, peerSignal, intervalMs: config.resendInterval * 1000, log });
+      resends.start();
+    }
     const urls = listeners.map((l) => l.url);
     log.info({ urls, org: config.orgID || undefined, destination: `${identity.destinationType}/${identity.destinationID}` }, 'listening');
     return { urls, createdAdmin, certificatePem: tls?.certPem ?? null, stopped, stop: () => stop() };

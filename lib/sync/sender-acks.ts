@@ -5,6 +5,7 @@
  * so a repeated or stale answer changes nothing. Transport-agnostic: the HTTP SPI calls it
  * today, MQTT will later. [ref sync-protocol §3]
  */
+import { retryDelay } from './resend-scheduler.js';
 import type { DeliveryStatus } from '../model/index.js';
 import type { Notification, NotificationKey, NotificationPatch, NotificationStatus, NotificationStore } from '../store/notification-types.js';
 import type { Store } from '../store/types.js';
@@ -78,6 +79,9 @@ const RESEND_TO: ReadonlyMap<NotificationStatus, NotificationStatus> = new Map<N
 const RESEND_STATUSES: readonly NotificationStatus[] = [...RESEND_TO.keys()];
 const RESEND_BATCH = 500;
 
+/** The reference's RESEND_INTERVAL default. */
+const DEFAULT_RESEND_INTERVAL_MS = 10_000;
+
 export interface SenderAcksDeps {
   store: Store;
   notifications: NotificationStore;
@@ -85,6 +89,8 @@ export interface SenderAcksDeps {
   objects: Pick<ObjectService, 'delete'>;
   /** Told when a resend requeued records: it wakes a long-poll of that peer. */
   peerSignal?: Pick<PeerSignal, 'notify'>;
+  /** RESEND_INTERVAL, ms: the first retry delay after an error feedback (10 s when absent). */
+  resendIntervalMs?: number;
   /** Epoch ms; tests inject a fake clock. */
   now?: () => number;
 }
@@ -124,19 +130,21 @@ export class SenderAcks {
       await notifications.deleteNotification(keyOf(rec));
       return 'applied';
     }
-    const patch = this.patchFor(ack, feedback);
+    const patch = this.patchFor(ack, feedback, rec.attempts);
     if (!(await notifications.updateNotificationIf(keyOf(rec), expected, patch))) return 'stale';
     if (ack === 'consumed') await this.autodeleteIfAllConsumed(rec);
     return 'applied';
   }
 
-  private patchFor(ack: Exclude<SenderAck, 'deleted'>, feedback: Feedback | undefined): NotificationPatch {
+  private patchFor(ack: Exclude<SenderAck, 'deleted'>, feedback: Feedback | undefined, attempts: number): NotificationPatch {
     const lastUpdate = this.now();
     const to = (status: NotificationStatus, deliveryStatus?: DeliveryStatus): NotificationPatch => ({
       status,
       ...(deliveryStatus !== undefined ? { deliveryStatus, message: '' } : {}),
       resendAt: 0,
-      attempts: 0,
+      // A delivery's failures count until it completes: `updated` keeps the count, so the
+      // retry delay keeps growing while the same delivery keeps failing.
+      attempts: status === 'updated' ? attempts : 0,
       lastUpdate,
     });
     switch (ack) {
@@ -151,8 +159,10 @@ export class SenderAcks {
       case 'ackDelete':
         return to('ackDelete', 'deleted');
       case 'feedback': {
-        const retry = feedback !== undefined && feedback.retryInterval > 0 ? lastUpdate + feedback.retryInterval * 1000 : 0;
-        return { status: 'error', deliveryStatus: 'error', message: feedback?.reason ?? '', resendAt: retry, attempts: 0, lastUpdate };
+        // Retried by the ResendScheduler: after the receiver's own interval if it named one,
+        // else after a delay that doubles with each failure of this delivery.
+        const delay = feedback !== undefined && feedback.retryInterval > 0 ? feedback.retryInterval * 1000 : retryDelay(this.deps.resendIntervalMs ?? DEFAULT_RESEND_INTERVAL_MS, attempts);
+        return { status: 'error', deliveryStatus: 'error', message: feedback?.reason ?? '', resendAt: lastUpdate + delay, attempts: attempts + 1, lastUpdate };
       }
     }
   }

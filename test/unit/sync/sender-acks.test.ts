@@ -116,9 +116,11 @@ describe('SenderAcks', () => {
   it('feedback: an error with its reason and retry time; code 5 forgets the pair', async () => {
     await notifications.putNotification(recordOf('m1', 'n1', 'getdata'));
     expect(await acks.apply(key('m1'), INSTANCE, 'feedback', { code: 2, retryInterval: 30, reason: 'disk full' })).toBe('applied');
-    expect(await get('m1')).toMatchObject({ status: 'error', deliveryStatus: 'error', message: 'disk full', resendAt: NOW + 30_000 });
+    // The receiver named its retry interval: the resend timer offers it again then.
+    expect(await get('m1')).toMatchObject({ status: 'error', deliveryStatus: 'error', message: 'disk full', resendAt: NOW + 30_000, attempts: 1 });
     expect(await acks.apply(key('m1'), INSTANCE, 'feedback', { code: 1, retryInterval: 0, reason: 'again' })).toBe('applied');
-    expect(await get('m1')).toMatchObject({ status: 'error', message: 'again', resendAt: 0 });
+    // No interval named: RESEND_INTERVAL (10 s by default) doubled for the second failure.
+    expect(await get('m1')).toMatchObject({ status: 'error', message: 'again', resendAt: NOW + 20_000, attempts: 2 });
     expect(await acks.apply(key('m1'), INSTANCE, 'feedback', { code: 5, retryInterval: 0, reason: 'unknown object' })).toBe('applied');
     expect(await get('m1')).toBeNull();
   });
