@@ -27,6 +27,8 @@ export interface ApiDeps {
   isRunning(): boolean;
   /** Called after `POST /api/v1/shutdown` has been answered. */
   requestShutdown(opts: { restart: boolean; quiesceSeconds: number }): void;
+  /** On an ESS that syncs with a CSS: ask it to send everything again (`POST /api/v1/resend`). */
+  requestResend?(): void;
 }
 
 export interface RouteContext {

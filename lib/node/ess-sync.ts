@@ -24,6 +24,8 @@ export interface EssSync {
   objectListener: ObjectListener;
   start(objects: ObjectService): Promise<void>;
   stop(): Promise<void>;
+  /** `POST /api/v1/resend`: ask the CSS for everything again. */
+  requestResend(): void;
 }
 
 /** Whether this node syncs with a CSS over HTTP. */
@@ -112,6 +114,9 @@ export function createEssSync(deps: { config: Config; store: Store; notification
         log: deps.logger.child({ component: 'spi-client' }),
       });
       client.start();
+    },
+    requestResend(): void {
+      client?.requestResend();
     },
     async stop(): Promise<void> {
       await client?.stop();

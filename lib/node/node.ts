@@ -232,6 +232,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       maxRequestBodySize: config.maxRequestBodySize,
       openapi: loadOpenApi(config.nodeType),
       isRunning: () => running,
+      ...(essSync !== null ? { requestResend: () => essSync?.requestResend() } : {}),
       requestShutdown: ({ restart, quiesceSeconds }) => {
         setTimeout(() => void stop(restart, quiesceSeconds * 1000), 1000).unref();
       },

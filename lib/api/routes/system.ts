@@ -19,6 +19,8 @@ export function postResend(ctx: RouteContext): Promise<void> {
     throw new BadRequestError("Failed to send resend objects request. Error: CSS can't request to resend objects");
   }
   ctx.deps.logger.info({ by: ctx.identity.userID }, 'resend of all objects requested');
+  // Sent by the sync loop, retried until the CSS acks it; answered now, as the reference does.
+  ctx.deps.requestResend?.();
   sendNoContent(ctx.res);
   return Promise.resolve();
 }

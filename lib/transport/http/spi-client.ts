@@ -107,6 +107,8 @@ export class SpiClient {
   /** When the loop last read the due outbound work: retries due by then were in it. */
   private flushedAt = 0;
   private registered = false;
+  /** An app asked for everything again (`POST /api/v1/resend`) and the CSS has not acked it yet. */
+  private resendOwed = false;
   /** When the next ping is due (epoch ms); set by each registration and ping. */
   private nextPingAt = Infinity;
   private failing = false;
@@ -171,6 +173,7 @@ export class SpiClient {
       try {
         if (!this.registered) await this.register();
         else if (this.now() >= this.nextPingAt) await this.ping();
+        if (this.resendOwed) await this.sendResend();
         this.woken = false;
         this.flushedAt = this.now();
         await this.flushOutbound();
@@ -216,6 +219,24 @@ export class SpiClient {
     this.registered = true;
     this.nextPingAt = this.now() + this.pingIntervalMs;
     this.deps.log.info({ css: this.deps.baseUrl }, 'registered with the CSS');
+  }
+
+  /**
+   * Asks the CSS to send everything addressed to this ESS again (`POST /api/v1/resend` on the
+   * ESS); sent by the loop, and again after each failure until the CSS acks it.
+   * [ref sync-protocol §3 "resend", Resend timer]
+   */
+  requestResend(): void {
+    this.resendOwed = true;
+    this.wake();
+  }
+
+  private async sendResend(): Promise<void> {
+    const res = await this.conn.call('PUT', `${SPI_PREFIX}objects/${encodeURIComponent(this.deps.orgID)}/resend`);
+    if (res.status === 424) throw new NotRegisteredError();
+    if (res.status !== 204) throw new Error(`resend answered ${res.status}: ${res.body.trim()}`);
+    this.resendOwed = false;
+    this.deps.log.info({ css: this.deps.baseUrl }, 'the CSS will send everything again');
   }
 
   /**
