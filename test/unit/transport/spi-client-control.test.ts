@@ -88,3 +88,23 @@ describe('SpiClient ping', () => {
     ]);
   });
 });
+
+describe('SpiClient resend', () => {
+  it('asks the CSS for everything again, and asks again until the CSS acks it', async () => {
+    let refusals = 1;
+    const css = await fakeCss((line) => {
+      if (line === 'PUT /spi/v1/objects/org1/resend' && refusals > 0) {
+        refusals--;
+        return 503;
+      }
+      return 204;
+    });
+    const c = startClient(css.url, 3_600_000);
+    await until('registered', () => css.lines.length > 0);
+    c.requestResend();
+    await until('two resend requests', () => css.lines.filter((l) => l === 'PUT /spi/v1/objects/org1/resend').length === 2);
+    // Acked: no third one.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(css.lines.filter((l) => l === 'PUT /spi/v1/objects/org1/resend')).toHaveLength(2);
+  });
+});
