@@ -13,6 +13,7 @@ import { Readable, Transform, Writable, type TransformCallback } from 'node:stre
 import { pipeline } from 'node:stream/promises';
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../model/index.js';
 import type { BlobReadOptions, BlobStore, BlobWriteOptions, BlobWriteResult, StagingAppender, StagingCommitOptions } from './types.js';
+import { CoalescedSync } from './coalesced-sync.js';
 
 /** Ids are ours (randomUUID); anything else cannot name a blob and must not reach a path. */
 const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -106,12 +107,17 @@ export class FileBlobStore implements BlobStore {
   private readonly blobsDir: string;
   private readonly stagingDir: string;
   private readonly tmpDir: string;
+  /** Directory fsyncs after renames and creations, shared by the writes that overlap. */
+  private readonly blobsDirSync: CoalescedSync;
+  private readonly stagingDirSync: CoalescedSync;
 
   /** @param opts.root directory owned by this store; created by init() when missing. */
   constructor(opts: { root: string }) {
     this.blobsDir = join(opts.root, 'blobs');
     this.stagingDir = join(opts.root, 'staging');
     this.tmpDir = join(opts.root, 'tmp');
+    this.blobsDirSync = new CoalescedSync(() => fsyncPath(this.blobsDir));
+    this.stagingDirSync = new CoalescedSync(() => fsyncPath(this.stagingDir));
   }
 
   /** Creates the directories and deletes the leftovers of writes interrupted by a crash. */
@@ -148,7 +154,7 @@ export class FileBlobStore implements BlobStore {
       }
       await fsyncPath(tmp);
       await rename(tmp, this.blobPath(blobId));
-      await fsyncPath(this.blobsDir);
+      await this.blobsDirSync.run();
     } catch (e) {
       await released(sink);
       await rm(tmp, { force: true });
@@ -202,7 +208,7 @@ export class FileBlobStore implements BlobStore {
     const id = randomUUID();
     const fh = await open(this.stagingPath(id), 'wx');
     await fh.close();
-    await fsyncPath(this.stagingDir);
+    await this.stagingDirSync.run();
     return id;
   }
 
@@ -312,7 +318,7 @@ export class FileBlobStore implements BlobStore {
     // Every writeStaging fsynced its bytes; only the new directory entry needs flushing.
     const blobId = randomUUID();
     await rename(path, this.blobPath(blobId));
-    await fsyncPath(this.blobsDir);
+    await this.blobsDirSync.run();
     return { blobId, size, sha256 };
   }
 

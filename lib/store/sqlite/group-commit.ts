@@ -12,6 +12,7 @@
  * callers then report the failure.
  */
 import type Database from 'better-sqlite3';
+import { CoalescedSync } from '../coalesced-sync.js';
 
 interface Waiter {
   resolve(): void;
@@ -21,10 +22,8 @@ interface Waiter {
 export class GroupCommit {
   /** Writers of the open transaction, settled by its commit; null while none is open. */
   private waiters: Waiter[] | null = null;
-  /** Writers whose transaction committed, waiting for an fsync that started after it. */
-  private committed: Waiter[] = [];
-  /** The fsync in flight, if any. */
-  private syncing: Promise<void> | null = null;
+  /** The fsync after commits, shared by the commits that happen while one runs. */
+  private readonly syncs: CoalescedSync | null;
 
   /**
    * @param connection the open connection; asked on every write, so reopening is followed.
@@ -33,8 +32,10 @@ export class GroupCommit {
    */
   constructor(
     private readonly connection: () => Database.Database,
-    private readonly sync?: () => Promise<void>,
-  ) {}
+    sync?: () => Promise<void>,
+  ) {
+    this.syncs = sync !== undefined ? new CoalescedSync(sync) : null;
+  }
 
   /**
    * Runs `work` now, in a savepoint of the turn's transaction: if it throws, only its own
@@ -73,7 +74,7 @@ export class GroupCommit {
   /** Resolves once no write waits for its commit or fsync any more. */
   async drain(): Promise<void> {
     this.flush();
-    while (this.syncing !== null) await this.syncing;
+    await this.syncs?.idle();
   }
 
   private commit(db: Database.Database): void {
@@ -92,29 +93,14 @@ export class GroupCommit {
       for (const w of waiters) w.reject(err);
       return;
     }
-    if (this.sync === undefined) {
+    if (this.syncs === null) {
       for (const w of waiters) w.resolve();
       return;
     }
-    this.committed.push(...waiters);
-    // Started only with someone to settle: the loop then awaits at least once, so it cannot
-    // finish (and clear `syncing`) before it is assigned.
-    if (this.syncing === null && this.committed.length > 0) this.syncing = this.syncLoop(this.sync);
-  }
-
-  /** fsyncs until no committed writer waits; each round settles the writers committed before it. */
-  private async syncLoop(sync: () => Promise<void>): Promise<void> {
-    while (this.committed.length > 0) {
-      const batch = this.committed;
-      this.committed = [];
-      try {
-        await sync();
-        for (const w of batch) w.resolve();
-      } catch (err) {
-        // Not known to be on disk: the writers hear it, as from a failed COMMIT.
-        for (const w of batch) w.reject(err);
-      }
-    }
-    this.syncing = null;
+    // Not known to be on disk until the fsync: a failed one fails the writers, as a failed COMMIT.
+    this.syncs.run().then(
+      () => waiters.forEach((w) => w.resolve()),
+      (err: unknown) => waiters.forEach((w) => w.reject(err)),
+    );
   }
 }
