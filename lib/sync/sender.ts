@@ -88,11 +88,12 @@ export class Sender {
       if (!targets.has(key)) targets.set(key, { ...n, registered: false });
     }
     const existing = await this.deps.notifications.listForObject(m.destinationOrgID, m.objectType, m.objectID);
-    for (const rec of existing) {
-      if (!targets.has(peerKey(rec.peerType, rec.peerID))) await this.retire(rec);
-    }
     const byPeer = new Map(existing.map((r) => [peerKey(r.peerType, r.peerID), r]));
-    for (const [key, t] of targets) await this.upsert(obj, t, byPeer.get(key) ?? null);
+    // One record per peer, so they are written together: one commit (and fsync) for all.
+    await Promise.all([
+      ...existing.filter((rec) => !targets.has(peerKey(rec.peerType, rec.peerID))).map((rec) => this.retire(rec)),
+      ...[...targets].map(([key, t]) => this.upsert(obj, t, byPeer.get(key) ?? null)),
+    ]);
   }
 
   /**
@@ -105,7 +106,8 @@ export class Sender {
    */
   async onObjectDeleted(obj: StoredObject): Promise<void> {
     const m = obj.meta;
-    for (const rec of await this.deps.notifications.listForObject(m.destinationOrgID, m.objectType, m.objectID)) await this.retire(rec);
+    const records = await this.deps.notifications.listForObject(m.destinationOrgID, m.objectType, m.objectID);
+    await Promise.all(records.map((rec) => this.retire(rec)));
   }
 
   /**

@@ -23,8 +23,10 @@
  * also prints the 1/5/15 min load average at its start and end (others may share the cores).
  * Every wait is bounded; processes and temp dirs are removed on success, error, SIGINT and
  * SIGTERM. Needs about 3 × the large size of free space under the temp dir (file, CSS, ESS).
- * EDGESYNC_BENCH_NODE_FLAGS adds node flags to every node (e.g. `--cpu-prof
- * --cpu-prof-dir=/tmp/prof`, for profiling); the exit code is 1 when a copy is not intact.
+ * EDGESYNC_BENCH_NODE_FLAGS runs every node as `node --max-semi-space-size=1 <flags> bin` (the
+ * shebang's flag first, so the flags may override it), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
+ * for profiling, or `--max-semi-space-size=16` to try another young generation. The exit code
+ * is 1 when a copy is not intact.
  *
  *   npx tsc -p tsconfig.build.json && node dist/scripts/bench/sync-large.js [all|large|fanout] [largeMiB=1024] [fanoutMiB=100] [fanoutNodes=10]
  */
@@ -44,6 +46,8 @@ const BIN = join(process.cwd(), 'dist', 'cmd', 'edgesync.js');
 const ORG = 'bench';
 const DEST_TYPE = 'edge';
 const MiB = 1024 * 1024;
+/** USER_HZ of /proc/<pid>/stat (100 on Linux). */
+const CLOCK_TICKS = 100;
 /** Bound of every wait (start-up, registration, upload, delivery, read-back). */
 const DEADLINE_MS = 300_000;
 
@@ -108,7 +112,7 @@ async function removeDir(dir: string): Promise<void> {
 async function startNode(mode: 'css' | 'ess', env: Record<string, string>, nodes: Node[]): Promise<Node> {
   const root = await tempDir(`edgesync-bench-large-${mode}-`);
   const flags = (process.env.EDGESYNC_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-  const child = spawn(flags.length > 0 ? process.execPath : BIN, flags.length > 0 ? [...flags, '--max-semi-space-size=1', BIN, mode] : [mode], {
+  const child = spawn(flags.length > 0 ? process.execPath : BIN, flags.length > 0 ? ['--max-semi-space-size=1', ...flags, BIN, mode] : [mode], {
     env: { PATH: process.env.PATH ?? '', PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: '0', SECURE_LISTENING_PORT: '0', LOG_LEVEL: 'warning', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -162,6 +166,14 @@ async function peakRssMB(pid: number | undefined): Promise<number> {
   const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8');
   const m = /VmHWM:\s+(\d+) kB/.exec(status);
   return m?.[1] !== undefined ? round((Number(m[1]) * 1024) / 1e6) : NaN;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  const stat = await readFile(`/proc/${pid ?? 0}/stat`, 'utf8');
+  // Fields after the command's closing parenthesis; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
 /** Writes `size` random bytes to `path` 1 MiB at a time; returns their SHA-256 (hex). */
@@ -267,7 +279,9 @@ async function benchLarge(sizeMiB: number): Promise<boolean> {
       if (ess === undefined) throw new Error('no ESS');
       const onCss = client(css, ORG);
       const onEss = client(ess);
+      const cpu0 = { css: await cpuSeconds(css.child.pid), ess: await cpuSeconds(ess.child.pid) };
       const { startMs, endMs } = await publish(onCss, 'large', 'big', file, size);
+      const cpu1 = { css: await cpuSeconds(css.child.pid), ess: await cpuSeconds(ess.child.pid) };
       // The ESS cannot know of the object before the CSS holds its data, so polling starts here.
       let seenMs = NaN;
       await until(
@@ -282,6 +296,7 @@ async function benchLarge(sizeMiB: number): Promise<boolean> {
         (s) => s === 'completelyReceived',
       );
       const visibleMs = nowMs();
+      const cpu2 = { css: await cpuSeconds(css.child.pid), ess: await cpuSeconds(ess.child.pid) };
       const atVisible = { css: await peakRssMB(css.child.pid), ess: await peakRssMB(ess.child.pid) };
       const total = (visibleMs - startMs) / 1000;
       const up = (endMs - startMs) / 1000;
@@ -289,6 +304,11 @@ async function benchLarge(sizeMiB: number): Promise<boolean> {
       line(scenario, { metric: 'published_to_visible_MiBps', value: round(sizeMiB / total), seconds: round(total, 2), sizeMiB, target: '>=300' });
       line(scenario, { metric: 'upload_MiBps', value: round(sizeMiB / up), seconds: round(up, 2) });
       line(scenario, { metric: 'transfer_MiBps', value: round(sizeMiB / transfer), seconds: round(transfer, 2), firstSeenOnEssAfterUploadS: round((seenMs - endMs) / 1000, 3) });
+      // CPU seconds each process used, for reading the figures (2 cores are shared with the bench).
+      line(scenario, {
+        metric: 'cpu_seconds',
+        value: { upload: { css: round(cpu1.css - cpu0.css, 2), ess: round(cpu1.ess - cpu0.ess, 2) }, transfer: { css: round(cpu2.css - cpu1.css, 2), ess: round(cpu2.ess - cpu1.ess, 2) } },
+      });
 
       const got = await readBack(onEss, 'large', 'big');
       intact = got.size === size && got.sha256 === expected;
@@ -317,6 +337,7 @@ async function benchFanout(sizeMiB: number, essCount: number): Promise<boolean> 
       const onCss = client(css, ORG);
       const onEss = esses.map((e) => client(e));
       const { startMs, endMs } = await publish(onCss, 'fan', 'obj', file, size);
+      const cpu1 = await Promise.all([css, ...esses].map((n) => cpuSeconds(n.child.pid)));
       const deadline = Date.now() + DEADLINE_MS;
       const doneMs = await Promise.all(
         onEss.map(async (c, i) => {
@@ -325,11 +346,14 @@ async function benchFanout(sizeMiB: number, essCount: number): Promise<boolean> 
         }),
       );
       const allMs = Math.max(...doneMs);
+      const cpu2 = await Promise.all([css, ...esses].map((n) => cpuSeconds(n.child.pid)));
+      const cpu = cpu2.map((c, i) => c - (cpu1[i] ?? 0));
       const seconds = (allMs - endMs) / 1000;
       const perEss = doneMs.map((t) => round((t - endMs) / 1000, 2));
       line(scenario, { metric: 'all_visible_after_upload_s', value: round(seconds, 2), nodes: essCount, sizeMiB, perEss, target: '<=4' });
       line(scenario, { metric: 'aggregate_MiBps', value: round((essCount * sizeMiB) / seconds), target: '>=250' });
       line(scenario, { metric: 'upload_MiBps', value: round(sizeMiB / ((endMs - startMs) / 1000)), seconds: round((endMs - startMs) / 1000, 2) });
+      line(scenario, { metric: 'cpu_seconds', value: { css: round(cpu[0] ?? NaN, 2), essTotal: round(cpu.slice(1).reduce((a, b) => a + b, 0), 2) } });
       const atVisible = await Promise.all([css, ...esses].map((n) => peakRssMB(n.child.pid)));
 
       // Read back one copy at a time, after the timing.

@@ -45,7 +45,7 @@ const ACK_BATCH = 500;
 /** Default of SpiClientDeps.pingIntervalMs: the reference's ESS_PING_INTERVAL of 1 h. */
 const DEFAULT_PING_INTERVAL_MS = 3_600_000;
 /** Default of SpiClientDeps.concurrency: enough to hide round trips, few enough for 2 cores. */
-const DEFAULT_CONCURRENCY = 16;
+const DEFAULT_CONCURRENCY = 32;
 /** Default of SpiClientDeps.uploadChunkSize: the reference's MaxDataChunkSize. */
 const DEFAULT_UPLOAD_CHUNK = 5 * 1024 * 1024;
 

@@ -213,15 +213,18 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
   /** What is pending for the caller, as poll entries. */
   async function pendingEntries(claim: SpiDestination): Promise<PollEntry[]> {
     const records = await deps.notifications.listPendingForPeer(claim.orgID, claim.destType, claim.destID, POLL_STATUSES, POLL_BATCH);
-    const entries: PollEntry[] = [];
-    for (const rec of records) {
-      // An update whose delivery is still `pending` waits for its object to become ready and active.
-      if ((rec.status === NEVER_SERVED || rec.status === MAY_HOLD) && rec.deliveryStatus === 'pending') continue;
-      const meta = await pollMetaData(rec, claim);
-      const type = POLL_TYPES.get(rec.status);
-      if (meta !== null && type !== undefined && (await markServed(rec))) entries.push({ Type: type, MetaData: meta });
-    }
-    return entries;
+    // All at once, not one after the other: their writes (markServed) then share one commit
+    // and one fsync instead of waiting for one each. Promise.all keeps the records' order.
+    const entries = await Promise.all(
+      records.map(async (rec): Promise<PollEntry | null> => {
+        // An update whose delivery is still `pending` waits for its object to become ready and active.
+        if ((rec.status === NEVER_SERVED || rec.status === MAY_HOLD) && rec.deliveryStatus === 'pending') return null;
+        const meta = await pollMetaData(rec, claim);
+        const type = POLL_TYPES.get(rec.status);
+        return meta !== null && type !== undefined && (await markServed(rec)) ? { Type: type, MetaData: meta } : null;
+      }),
+    );
+    return entries.filter((e): e is PollEntry => e !== null);
   }
 
   /**
