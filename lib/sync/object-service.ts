@@ -152,10 +152,12 @@ export class ObjectService {
         const existing = await this.deps.store.getObject(org, type, id);
         if (existing !== null && isReceiverStatus(existing.status)) throw new BadRequestError("Can't update object of the receiving side");
         const stored = await this.applyUpdate(existing, update.meta, written, caller);
-        await this.deps.store.putObject(stored);
+        // Started together: the object and its delivery records reach the store in the same
+        // event-loop turn, so one commit (one fsync wait) makes them durable together.
+        await Promise.all([this.deps.store.putObject(stored), this.deps.listener?.onObjectPublished(stored)]);
         await this.dropUpload(org, type, id);
+        // Only once the new row is durable: a crash before leaves the old object whole.
         if (existing !== null && existing.blobId !== stored.blobId) await this.releaseBlob(existing.blobId);
-        await this.deps.listener?.onObjectPublished(stored);
         return stored;
       });
     } catch (e) {

@@ -43,15 +43,11 @@ export class GroupCommit {
    * result once the transaction committed.
    */
   write<T>(work: (db: Database.Database) => T): Promise<T> {
-    let db: Database.Database;
     let result: T;
+    let waiters: Waiter[];
     try {
-      db = this.connection();
-      if (this.waiters === null) {
-        db.exec('BEGIN IMMEDIATE');
-        this.waiters = [];
-        setImmediate(() => this.commit(db));
-      }
+      const db = this.connection();
+      waiters = this.begin(db);
       // Inside an open transaction better-sqlite3 runs this as SAVEPOINT … RELEASE.
       result = db.transaction(() => work(db))();
     } catch (err) {
@@ -59,8 +55,29 @@ export class GroupCommit {
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what better-sqlite3 threw
       return Promise.reject(err);
     }
-    const waiters = this.waiters;
     return new Promise<T>((resolve, reject) => waiters.push({ resolve: () => resolve(result), reject }));
+  }
+
+  /**
+   * Runs `work` in the turn's transaction like write(), but hands its result back at once,
+   * before the commit: for a write nobody needs to be durable before going on (its effect only
+   * matters together with a later write, which waits for a commit that includes this one).
+   * @throws what `work` throws (its changes undone)
+   */
+  writeNow<T>(work: (db: Database.Database) => T): T {
+    const db = this.connection();
+    this.begin(db);
+    return db.transaction(() => work(db))();
+  }
+
+  /** The open transaction's writers, opening one (committed at the end of the turn) if needed. */
+  private begin(db: Database.Database): Waiter[] {
+    if (this.waiters !== null) return this.waiters;
+    db.exec('BEGIN IMMEDIATE');
+    const waiters: Waiter[] = [];
+    this.waiters = waiters;
+    setImmediate(() => this.commit(db));
+    return waiters;
   }
 
   /**

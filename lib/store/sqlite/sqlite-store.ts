@@ -243,18 +243,21 @@ export class SqliteStore implements Store {
    * Microseconds since the epoch, bumped past the last id handed out when the clock has not
    * moved (or went back): strictly increasing across restarts because the last id is persisted
    * in the same transaction. Stays below 2^53 until the year 2255.
+   *
+   * Handed out without waiting for its commit: an id only has to be unique and increasing.
+   * The object that gets it is stored in the same commit or a later one, so if the counter's
+   * update were lost the object would be too; and ids follow the clock, so a lost one is not
+   * handed out again unless the clock goes back past it. One fsync wait less per publish.
    */
   nextInstanceId(): Promise<number> {
-    return this.write(() => {
-      const { db, s } = this.open();
-      return db
-        .transaction(() => {
-          const last = s.getCounter.get(INSTANCE_ID_KEY) ?? 0;
-          const next = Math.max(Date.now() * 1000, last + 1);
-          s.setCounter.run(INSTANCE_ID_KEY, next);
-          return next;
-        })
-        .immediate();
+    return settle(() => {
+      const { s } = this.open();
+      return this.commits.writeNow(() => {
+        const last = s.getCounter.get(INSTANCE_ID_KEY) ?? 0;
+        const next = Math.max(Date.now() * 1000, last + 1);
+        s.setCounter.run(INSTANCE_ID_KEY, next);
+        return next;
+      });
     });
   }
 

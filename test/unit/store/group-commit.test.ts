@@ -70,6 +70,13 @@ describe('GroupCommit', () => {
     expect(persisted()).toEqual([]);
   });
 
+  it('writeNow() hands its result back before the commit, which the turn’s next writer waits for', async () => {
+    expect(commits.writeNow(insert('a', '1'))).toBe(1);
+    expect(persisted()).toEqual([]);
+    await commits.write(insert('b', '2'));
+    expect(persisted()).toEqual(['a', 'b']);
+  });
+
   it('flush() commits at once, for a store about to close', async () => {
     const a = commits.write(insert('a', '1'));
     commits.flush();
