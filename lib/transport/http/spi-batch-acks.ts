@@ -9,7 +9,8 @@
  * Answer: 200 with `[204, 409, …]`, one status per entry, in order.
  */
 import type { Request, Response } from 'express';
-import { BadRequestError, DecodeError, FailedDependencyError, MethodNotAllowedError, PayloadTooLargeError, UnauthorizedError, decodeFields, parseJsonBody } from '../../model/index.js';
+import { readBodyText } from '../../api/http.js';
+import { BadRequestError, DecodeError, FailedDependencyError, MethodNotAllowedError, UnauthorizedError, decodeFields, parseJsonBody } from '../../model/index.js';
 import type { SpiDestination } from '../../security/index.js';
 import type { Store } from '../../store/types.js';
 import type { SenderAck, SenderAcks } from '../../sync/sender-acks.js';
@@ -69,17 +70,6 @@ export function parseBatch(text: string): BatchedAck[] {
   });
 }
 
-async function readBody(req: Request): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > BODY_LIMIT) throw new PayloadTooLargeError(BODY_LIMIT);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 export interface BatchAcksDeps {
   store: Pick<Store, 'listDestinations'>;
   acks: Pick<SenderAcks, 'apply'>;
@@ -93,7 +83,7 @@ export function createBatchAcks(deps: BatchAcksDeps): (orgID: string, claim: Spi
     if (orgID !== claim.orgID) throw new UnauthorizedError();
     const known = (await deps.store.listDestinations(orgID)).some((d) => d.destinationType === claim.destType && d.destinationID === claim.destID);
     if (!known) throw new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
-    const batch = parseBatch(await readBody(req));
+    const batch = parseBatch(await readBodyText(req, BODY_LIMIT));
     // Started together, so their writes share one commit; each is the same decision as the
     // single-ack request's, with the same status.
     const statuses = await Promise.all(

@@ -14,7 +14,6 @@ import {
   FailedDependencyError,
   MethodNotAllowedError,
   NotFoundError,
-  PayloadTooLargeError,
   UnauthorizedError,
   decodeFields,
   decodeObjectUpdate,
@@ -22,7 +21,7 @@ import {
   parseRange,
   type MetaData,
 } from '../../model/index.js';
-import { parseContentRange } from '../../api/http.js';
+import { parseContentRange, readBodyText } from '../../api/http.js';
 import type { SpiDestination } from '../../security/index.js';
 import type { NotificationKey, NotificationStatus, NotificationStore } from '../../store/notification-types.js';
 import type { Store } from '../../store/types.js';
@@ -91,17 +90,6 @@ export function parseFeedback(text: string): Feedback {
     if (e instanceof DecodeError) throw new BadRequestError(`${FEEDBACK_PREFIX}${e.message}`);
     throw e;
   }
-}
-
-async function readSmallBody(req: Request, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new PayloadTooLargeError(limit);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The 409 bodies: why an ack changed nothing. */
@@ -178,11 +166,11 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
   async function ack(route: SpiObjectRoute, claim: SpiDestination, req: Request, res: Response): Promise<void> {
     const action = route.action as SenderAck;
     let feedback: Feedback | undefined;
-    if (action === 'feedback') feedback = parseFeedback(await readSmallBody(req, FEEDBACK_BODY_LIMIT));
+    if (action === 'feedback') feedback = parseFeedback(await readBodyText(req, FEEDBACK_BODY_LIMIT));
     else if (action === 'deleted') {
       // A reference ESS sends the object's MetaData and the reference CSS decodes it first, so
       // garbage is a 400. The key in the path is what counts; an empty body is accepted too.
-      const text = await readSmallBody(req, METADATA_BODY_LIMIT);
+      const text = await readBodyText(req, METADATA_BODY_LIMIT);
       if (text.trim() !== '') parseMetaDataBody(text);
     } else req.resume();
     // The dataID in the path must be the record's too: an ack about other data changes nothing.
@@ -232,7 +220,7 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
       const action = route.action;
       if (action === 'update' || action === 'delete') {
         await requireRegistered(claim);
-        const meta = parseMetaDataBody(await readSmallBody(req, METADATA_BODY_LIMIT));
+        const meta = parseMetaDataBody(await readBodyText(req, METADATA_BODY_LIMIT));
         outcome = action === 'update' ? await upstream.applyUpdate(peer, ref, meta) : await upstream.applyDelete(peer, ref, meta);
       } else if (action === 'data') {
         outcome = await upstream.putData(peer, ref, req, dataOf(req));
