@@ -22,10 +22,23 @@ const MAX_P = 16;
 
 const B64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
+/**
+ * The scrypt calls in progress, one after the other: each holds 128·N·r bytes (16 MiB with our
+ * parameters) outside the JS heap, and a burst of first logins (ten ESSs registering at once)
+ * would otherwise add those up in the process's peak memory. Verifications are cached by the
+ * authenticator, so the queue only forms on such bursts.
+ */
+let scryptQueue: Promise<unknown> = Promise.resolve();
+
 function scryptAsync(secret: string, salt: Buffer, keyLen: number, options: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scrypt(secret, salt, keyLen, options, (err, key) => (err ? reject(err) : resolve(key)));
-  });
+  const run = scryptQueue.then(
+    () =>
+      new Promise<Buffer>((resolve, reject) => {
+        scrypt(secret, salt, keyLen, options, (err, key) => (err ? reject(err) : resolve(key)));
+      }),
+  );
+  scryptQueue = run.catch(() => undefined);
+  return run;
 }
 
 /** scrypt needs 128·N·r bytes for its working set; leave headroom above Node's 32 MiB default. */

@@ -92,7 +92,8 @@ function onSignal(sig: NodeJS.Signals): void {
   for (const n of liveNodes) n.child.kill('SIGKILL');
   for (const d of [...liveDirs, ...[...liveNodes].map((n) => n.root)]) rmSync(d, { recursive: true, force: true });
   process.stderr.write(`sync-large: ${sig}, cleaned up\n`);
-  process.exit(130);
+  // The handler ran once: the same signal now ends the process the default way.
+  process.kill(process.pid, sig);
 }
 process.once('SIGINT', onSignal);
 process.once('SIGTERM', onSignal);
