@@ -1,0 +1,121 @@
+/**
+ * The data path of sender-side objects through the API: a whole stream or a chunked upload
+ * (upload session + staging area, see upload-chunks.ts) becomes a blob, then the object's data
+ * in one metadata commit. Nothing changes unless every byte arrived. [ref rest-api §1.2 O17]
+ */
+import type { Readable } from 'node:stream';
+import type { BlobStore, BlobWriteResult, Store, StoredObject } from '../store/types.js';
+import { BadRequestError, NotFoundError, isReceiverStatus, objectKey, type MetaData } from '../model/index.js';
+import type { KeyedMutex } from './keyed-mutex.js';
+import type { ObjectListener } from './object-listeners.js';
+import { abandonUpload, appendChunk, type ContentRange } from './upload-chunks.js';
+
+export interface DataWriterDeps {
+  store: Store;
+  blobs: BlobStore;
+  /** Told of the object once its new data is committed. */
+  listener?: ObjectListener;
+  /** Largest object data accepted, bytes; 0 = unlimited. */
+  maxDataSize: number;
+}
+
+/** @throws BadRequestError when `size` exceeds `max` (0 = unlimited) */
+export function checkDataSize(max: number, size: number): void {
+  if (max > 0 && size > max) throw new BadRequestError(`Object data of ${size} bytes exceeds the configured maximum of ${max} bytes`);
+}
+
+/**
+ * Whether the object's current data is a finished chunked upload of `total` bytes, with no
+ * metadata change since: a late last chunk of that size is then a retry, not a new upload.
+ */
+function completedByChunks(obj: StoredObject, total: number): boolean {
+  const m = obj.meta;
+  return obj.status === 'ready' && obj.blobId !== null && m.uploadChunkSize > 0 && m.objectSize === total && m.dataID === m.instanceID;
+}
+
+/** Writes object data for the ObjectService, under the same per-object locks. */
+export class ObjectDataWriter {
+  constructor(
+    private readonly deps: DataWriterDeps,
+    private readonly locks: KeyedMutex,
+    private readonly now: () => Date,
+  ) {}
+
+  /** Releases a blob that no object refers to any more. */
+  private async releaseBlob(blobId: string | null): Promise<void> {
+    if (blobId !== null) await this.deps.blobs.delete(blobId);
+  }
+
+  /** Loads an object that a data write may target. [ref rest-api §1.2 O17] */
+  private async writableObject(org: string, type: string, id: string): Promise<StoredObject> {
+    const obj = await this.deps.store.getObject(org, type, id);
+    if (obj === null) throw new NotFoundError();
+    if (isReceiverStatus(obj.status)) throw new BadRequestError("Can't update data of the receiving side");
+    if (obj.meta.noData) throw new BadRequestError("Can't update data, the NoData flag is set to true");
+    return obj;
+  }
+
+  /** Commits a complete blob as the object's data; the object may have changed meanwhile. */
+  private async commitData(org: string, type: string, id: string, written: BlobWriteResult, uploadChunkSize: number): Promise<void> {
+    const replaced = await this.locks.run(objectKey(org, type, id), async () => {
+      const obj = await this.writableObject(org, type, id);
+      const instanceID = await this.deps.store.nextInstanceId();
+      const meta: MetaData = { ...obj.meta, instanceID, dataID: instanceID, objectSize: written.size, uploadChunkSize };
+      const stored: StoredObject = { ...obj, meta, status: 'ready', blobId: written.blobId, dataSha256: written.sha256, lastUpdate: this.now().getTime() };
+      await this.deps.store.putObject(stored);
+      await this.deps.listener?.onObjectPublished(stored);
+      return obj.blobId;
+    });
+    await this.releaseBlob(replaced);
+  }
+
+  /** See ObjectService.putData. */
+  async putData(org: string, type: string, id: string, source: Readable, opts: { size?: number; signal?: AbortSignal }): Promise<void> {
+    await this.writableObject(org, type, id);
+    const max = this.deps.maxDataSize;
+    if (opts.size !== undefined) checkDataSize(max, opts.size);
+    const written = await this.deps.blobs.write(source, {
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.size !== undefined ? { expectedSize: opts.size } : {}),
+      ...(max > 0 ? { maxBytes: max } : {}),
+    });
+    try {
+      await this.commitData(org, type, id, written, 0);
+      await abandonUpload(this.deps, org, type, id);
+    } catch (e) {
+      await this.releaseBlob(written.blobId);
+      throw e;
+    }
+  }
+
+  /** See ObjectService.putDataChunk. */
+  putDataChunk(org: string, type: string, id: string, range: ContentRange, source: Readable, signal?: AbortSignal): Promise<boolean> {
+    // One chunk at a time per object in this process: two writers in one staging file would
+    // interleave their bytes before the compare-and-set could tell them apart.
+    return this.locks.run(`upload:${objectKey(org, type, id)}`, () => this.acceptChunk(org, type, id, range, source, signal));
+  }
+
+  private async acceptChunk(org: string, type: string, id: string, range: ContentRange, source: Readable, signal?: AbortSignal): Promise<boolean> {
+    checkDataSize(this.deps.maxDataSize, range.total);
+    const obj = await this.writableObject(org, type, id);
+    const { store, blobs } = this.deps;
+    const noUpload = (session: { total: number } | null): string | null => {
+      // A retry of the last chunk of the upload that already completed (its answer was lost).
+      if (session === null && range.end + 1 === range.total && completedByChunks(obj, range.total)) return null;
+      return session !== null && session.total !== range.total
+        ? `Content-Range total ${range.total} does not match the upload in progress (${session.total} bytes)`
+        : `No upload in progress for this object: the first chunk must start at offset 0, not ${range.start}`;
+    };
+    const target = { orgID: org, objectType: type, objectID: id, instanceID: obj.meta.instanceID };
+    const result = await appendChunk({ store, blobs, now: () => this.now().getTime() }, target, range, source, { noUpload, ...(signal ? { signal } : {}) });
+    if (result.kind !== 'complete') return false;
+    try {
+      await this.commitData(org, type, id, result.written, result.chunkSize);
+      await store.deleteUpload(org, type, id);
+    } catch (e) {
+      await this.releaseBlob(result.written.blobId);
+      throw e;
+    }
+    return true;
+  }
+}
