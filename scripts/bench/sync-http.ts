@@ -14,18 +14,17 @@
  *
  *   npx tsc -p tsconfig.build.json && node dist/scripts/bench/sync-http.js [longpoll|reference]
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SyncServiceClient } from '../../sdk/index.js';
+import { BIN, cleanUpOnSignals, nowMs, round, sleep, startNode, stopNode, until, type BenchNode } from './bench-nodes.js';
+
+cleanUpOnSignals('sync-http');
 
 type Mode = 'longpoll' | 'reference';
 
 const run = promisify(execFile);
-const BIN = join(process.cwd(), 'dist', 'cmd', 'edgesync.js');
 const ORG = 'bench';
 const KiB = 1024;
 const LATENCY_OBJECTS = 50;
@@ -34,82 +33,8 @@ const PUBLISHERS = 16;
 /** Bound of every waiting loop. */
 const DEADLINE_MS = 120_000;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
-
 function line(mode: Mode, o: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ bench: 'sync-http', mode, ...o })}\n`);
-}
-
-/** Polls `probe` until `done`, or throws once `deadline` (a Date.now() value) has passed. */
-async function until<T>(what: string, deadline: number, everyMs: number, probe: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
-  for (;;) {
-    const v = await probe();
-    if (done(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not done before the deadline (last: ${JSON.stringify(v)})`);
-    await sleep(everyMs);
-  }
-}
-
-interface Node {
-  child: ChildProcess;
-  root: string;
-  url: string;
-  user: string;
-  secret: string;
-  /** The node's self-signed certificate, when its first URL is HTTPS. */
-  ca?: Buffer;
-}
-
-/** Runs the bin (its shebang's node flags apply) in a temp dir and waits for its API URL. */
-async function startNode(mode: 'css' | 'ess', env: Record<string, string>, nodes: Node[]): Promise<Node> {
-  const root = await mkdtemp(join(tmpdir(), `edgesync-bench-${mode}-`));
-  // EDGESYNC_BENCH_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) runs the nodes under
-  // node with those flags, for profiling; otherwise the bin runs with its shebang's flags.
-  const flags = (process.env.EDGESYNC_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-  const child = spawn(flags.length > 0 ? process.execPath : BIN, flags.length > 0 ? [...flags, '--max-semi-space-size=1', BIN, mode] : [mode], {
-    env: { PATH: process.env.PATH ?? '', PERSISTENCE_ROOT_PATH: root, ...(process.env.UV_THREADPOOL_SIZE !== undefined ? { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE } : {}), UNSECURE_LISTENING_PORT: '0', SECURE_LISTENING_PORT: '0', LOG_LEVEL: 'warning', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const node: Node = { child, root, url: '', user: '', secret: '' };
-  nodes.push(node);
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => {
-    out += d.toString();
-    process.stderr.write(d);
-  });
-  node.url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${mode} did not start in 20 s:\n${out}`)), 20_000);
-    const check = (): void => {
-      const m = /API:\s+(\S+)\/api\/v1/.exec(out);
-      if (m?.[1] !== undefined && /password:\s+\S+/.test(out)) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    };
-    child.stdout?.on('data', check);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${mode} exited with ${code}:\n${out}`));
-    });
-  });
-  node.user = /user:\s+(\S+)/.exec(out)?.[1] ?? 'admin';
-  node.secret = /password:\s+(\S+)/.exec(out)?.[1] ?? '';
-  if (node.url.startsWith('https:')) node.ca = await readFile(join(root, 'sync', 'certs', 'cert.pem'));
-  return node;
-}
-
-async function stopNode(node: Node): Promise<void> {
-  const { child } = node;
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  await rm(node.root, { recursive: true, force: true });
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -117,12 +42,11 @@ function percentile(sorted: number[], p: number): number {
   return sorted[i] ?? NaN;
 }
 
-const round = (x: number, digits = 1): number => +x.toFixed(digits);
 
 async function benchMode(mode: Mode): Promise<void> {
-  const nodes: Node[] = [];
+  const nodes: BenchNode[] = [];
   const clients: SyncServiceClient[] = [];
-  const client = (node: Node, orgID?: string): SyncServiceClient => {
+  const client = (node: BenchNode, orgID?: string): SyncServiceClient => {
     const c = new SyncServiceClient({ url: node.url, appKey: node.user, appSecret: node.secret, ...(node.ca ? { ca: node.ca } : {}), ...(orgID !== undefined ? { orgID } : {}) });
     clients.push(c);
     return c;

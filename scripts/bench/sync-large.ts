@@ -30,19 +30,21 @@
  *
  *   npx tsc -p tsconfig.build.json && node dist/scripts/bench/sync-large.js [all|large|fanout] [largeMiB=1024] [fanoutMiB=100] [fanoutNodes=10]
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { createReadStream, createWriteStream, rmSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SyncServiceClient } from '../../sdk/index.js';
+import { BIN, cleanUpOnSignals, nowMs, removeDir, round, startNode, stopNode, tempDir, until, type BenchNode } from './bench-nodes.js';
+
+cleanUpOnSignals('sync-large');
 
 type Scenario = 'large' | 'fanout';
 
 const run = promisify(execFile);
-const BIN = join(process.cwd(), 'dist', 'cmd', 'edgesync.js');
 const ORG = 'bench';
 const DEST_TYPE = 'edge';
 const MiB = 1024 * 1024;
@@ -51,115 +53,12 @@ const CLOCK_TICKS = 100;
 /** Bound of every wait (start-up, registration, upload, delivery, read-back). */
 const DEADLINE_MS = 300_000;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
-const round = (x: number, digits = 1): number => +x.toFixed(digits);
-
 function line(scenario: Scenario, o: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ bench: 'sync-large', scenario, ...o })}\n`);
 }
 
 function loadLine(scenario: Scenario, when: 'start' | 'end'): void {
   line(scenario, { metric: `loadavg_${when}`, value: loadavg().map((x) => round(x, 2)) });
-}
-
-/** Polls `probe` until `done`, or throws once `deadline` (a Date.now() value) has passed. */
-async function until<T>(what: string, deadline: number, everyMs: number, probe: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
-  for (;;) {
-    const v = await probe();
-    if (done(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not done before the deadline (last: ${JSON.stringify(v)})`);
-    await sleep(everyMs);
-  }
-}
-
-interface Node {
-  child: ChildProcess;
-  root: string;
-  url: string;
-  user: string;
-  secret: string;
-  /** The node's self-signed certificate, when its first URL is HTTPS (the ESS's). */
-  ca?: Buffer;
-}
-
-/** Every node and temp dir still alive, for the cleanup on error and on signals. */
-const liveNodes = new Set<Node>();
-const liveDirs = new Set<string>();
-
-/** Last resort on SIGINT/SIGTERM: kill what we started, remove our dirs, synchronously. */
-function onSignal(sig: NodeJS.Signals): void {
-  for (const n of liveNodes) n.child.kill('SIGKILL');
-  for (const d of [...liveDirs, ...[...liveNodes].map((n) => n.root)]) rmSync(d, { recursive: true, force: true });
-  process.stderr.write(`sync-large: ${sig}, cleaned up\n`);
-  // The handler ran once: the same signal now ends the process the default way.
-  process.kill(process.pid, sig);
-}
-process.once('SIGINT', onSignal);
-process.once('SIGTERM', onSignal);
-
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  liveDirs.add(dir);
-  return dir;
-}
-
-async function removeDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
-  liveDirs.delete(dir);
-}
-
-/** Runs the bin (its shebang's node flags apply) in a temp dir and waits for its API URL. */
-async function startNode(mode: 'css' | 'ess', env: Record<string, string>, nodes: Node[]): Promise<Node> {
-  const root = await tempDir(`edgesync-bench-large-${mode}-`);
-  const flags = (process.env.EDGESYNC_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-  const child = spawn(flags.length > 0 ? process.execPath : BIN, flags.length > 0 ? ['--max-semi-space-size=1', ...flags, BIN, mode] : [mode], {
-    env: { PATH: process.env.PATH ?? '', PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: '0', SECURE_LISTENING_PORT: '0', LOG_LEVEL: 'warning', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const node: Node = { child, root, url: '', user: '', secret: '' };
-  liveNodes.add(node);
-  liveDirs.delete(root);
-  nodes.push(node);
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => {
-    out += d.toString();
-    process.stderr.write(d);
-  });
-  node.url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${mode} did not start in 30 s:\n${out}`)), 30_000);
-    const check = (): void => {
-      const m = /API:\s+(\S+)\/api\/v1/.exec(out);
-      if (m?.[1] !== undefined && /password:\s+\S+/.test(out)) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    };
-    child.stdout?.on('data', check);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${mode} exited with ${code}:\n${out}`));
-    });
-  });
-  if (!/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(node.url)) throw new Error(`${mode} is not on loopback: ${node.url}`);
-  node.user = /user:\s+(\S+)/.exec(out)?.[1] ?? 'admin';
-  node.secret = /password:\s+(\S+)/.exec(out)?.[1] ?? '';
-  if (node.url.startsWith('https:')) node.ca = await readFile(join(root, 'sync', 'certs', 'cert.pem'));
-  return node;
-}
-
-async function stopNode(node: Node): Promise<void> {
-  const { child } = node;
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  await rm(node.root, { recursive: true, force: true });
-  liveNodes.delete(node);
 }
 
 /** VmHWM of a process, in MB (1e6 bytes). */
@@ -209,10 +108,10 @@ async function readBack(c: SyncServiceClient, objectType: string, objectID: stri
 }
 
 /** Runs one scenario: a CSS and `essCount` ESS, all stopped and removed at the end. */
-async function withNodes(essCount: number, body: (css: Node, esses: Node[], client: (n: Node, org?: string) => SyncServiceClient) => Promise<void>): Promise<void> {
-  const nodes: Node[] = [];
+async function withNodes(essCount: number, body: (css: BenchNode, esses: BenchNode[], client: (n: BenchNode, org?: string) => SyncServiceClient) => Promise<void>): Promise<void> {
+  const nodes: BenchNode[] = [];
   const clients: SyncServiceClient[] = [];
-  const client = (node: Node, orgID?: string): SyncServiceClient => {
+  const client = (node: BenchNode, orgID?: string): SyncServiceClient => {
     const c = new SyncServiceClient({ url: node.url, appKey: node.user, appSecret: node.secret, ...(node.ca ? { ca: node.ca } : {}), ...(orgID !== undefined ? { orgID } : {}) });
     clients.push(c);
     return c;
@@ -227,7 +126,7 @@ async function withNodes(essCount: number, body: (css: Node, esses: Node[], clie
     }
     const port = new URL(css.url).port;
     // Started one after another: start-up is CPU-bound, and the machine has 2 cores.
-    const esses: Node[] = [];
+    const esses: BenchNode[] = [];
     for (const id of ids) {
       const ess = await startNode(
         'ess',

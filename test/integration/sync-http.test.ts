@@ -3,45 +3,25 @@
  * what is addressed to it, and acks each step; the app's consumed mark on the ESS shows on the
  * CSS, and a deletion on the CSS reaches the ESS. [ref sync-protocol §1 "ESS behaviour", §3]
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { BIN, startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
+import { readAll, sha } from '../helpers/bytes.js';
+import { Teardown, type RunningProcess } from '../helpers/node-process.js';
+import { eventuallyWithin, startPair } from '../helpers/sync-pair.js';
 import type { SyncServiceClient } from '../../sdk/index.js';
 
 jest.setTimeout(60_000);
 
-const run = promisify(execFile);
-const ORG = 'org1';
 const DATA = randomBytes(1024 * 1024);
 /** Polling deadlines only: generous, so a loaded machine does not fail the test. */
 const DEADLINE_MS = 30_000;
+const eventually = eventuallyWithin(DEADLINE_MS);
 
 let css: RunningProcess;
-let ess: RunningProcess;
 let onCss: SyncServiceClient;
 let onEss: SyncServiceClient;
-
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-async function eventually<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const v = await probe();
-    if (done(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)} after ${DEADLINE_MS} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c);
-  return Buffer.concat(chunks);
-}
 
 async function o13(objectID: string): Promise<string[]> {
   return (await onCss.getObjectDestinations('model', objectID)).map((d) => `${d.destinationType}/${d.destinationID}:${d.status}`);
@@ -59,35 +39,6 @@ async function blobFileOf(root: string, content: Buffer): Promise<string> {
   return found[0]!;
 }
 
-/** A CSS and an ESS syncing with it; the ESS long-polls unless `reference`. */
-async function startPair(t: Teardown, reference: boolean): Promise<void> {
-  css = await startManaged(t, { mode: 'css' });
-  onCss = await css.client({ orgID: ORG });
-  t.add(() => Promise.resolve(onCss.close()));
-  await onCss.putOrganization({ orgID: ORG });
-  await run(process.execPath, [BIN, 'users', 'add', 'org1/edge/n1', '--type', 'edgenode', '--org', ORG, '--username', 'edge/n1', '--secret', 's', '--persistence-root-path', css.root]);
-  const cssPort = new URL(css.url).port;
-  ess = await startManaged(t, {
-    mode: 'ess',
-    env: {
-      ORG_ID: ORG,
-      DESTINATION_TYPE: 'edge',
-      DESTINATION_ID: 'n1',
-      HTTP_CSS_HOST: '127.0.0.1',
-      HTTP_CSS_PORT: cssPort,
-      HTTP_CSS_USER: 'org1/edge/n1',
-      HTTP_CSS_PASSWORD: 's',
-      HTTP_POLLING_INTERVAL: '1',
-      RESEND_INTERVAL: '1',
-      EDGESYNC_REFERENCE_PROTOCOL: String(reference),
-    },
-  });
-  onEss = await ess.client();
-  t.add(() => Promise.resolve(onEss.close()));
-  // The ESS registers on its own (retrying until the CSS picked the new user up).
-  await eventually('registration', () => onCss.getDestinations(), (d) => d.some((x) => x.destinationType === 'edge' && x.destinationID === 'n1'));
-}
-
 // The issue wants the main scenarios in both modes: our extensions (long-poll), and the
 // reference protocol only (EDGESYNC_REFERENCE_PROTOCOL), what our ESS speaks to a reference CSS.
 describe.each([
@@ -95,7 +46,10 @@ describe.each([
   ['in reference-protocol mode', true],
 ])('an ESS syncing with a CSS over HTTP, %s', (_mode, reference) => {
   const t = new Teardown();
-  beforeAll(() => startPair(t, reference));
+  // The ESS long-polls unless `reference`.
+  beforeAll(async () => {
+    ({ css, onCss, onEss } = await startPair(t, { deadlineMs: DEADLINE_MS, reference }));
+  });
   afterAll(() => t.run());
 
   test('an object addressed by type arrives complete and intact; O13 says delivered', async () => {

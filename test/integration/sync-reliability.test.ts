@@ -4,41 +4,22 @@
  * and an ESS that sends the CSS forged, malformed or hostile SPI requests.
  * [ref sync-protocol §1 "ESS behaviour", §3 Normal update, Delete, Registration; rest-api §3.2, §6]
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { readdir, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { BIN, raw, startManaged, startNode, Teardown, type RunningProcess } from '../helpers/node-process.js';
+import { readAll, sha } from '../helpers/bytes.js';
+import { raw, startNode, Teardown, type RunningProcess } from '../helpers/node-process.js';
+import { addEssUser, essEnv, eventuallyWithin, ORG, portOf, startPair, type Pair, type PairOptions } from '../helpers/sync-pair.js';
 import type { SyncServiceClient } from '../../sdk/index.js';
 
 jest.setTimeout(60_000);
 
-const run = promisify(execFile);
-const ORG = 'org1';
 /** Polling deadlines only: generous, so a loaded machine does not fail the test. */
 const DEADLINE_MS = 40_000;
-
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-async function eventually<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const v = await probe();
-    if (done(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)} after ${DEADLINE_MS} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c);
-  return Buffer.concat(chunks);
-}
+const eventually = eventuallyWithin(DEADLINE_MS);
 
 /** Pino lines at error level (50) or above that a node printed. */
 function errorLines(node: RunningProcess): string[] {
@@ -62,49 +43,8 @@ async function blobSizes(root: string): Promise<number[]> {
   return sizes.sort((a, b) => a - b);
 }
 
-interface Pair {
-  css: RunningProcess;
-  onCss: SyncServiceClient;
-  ess: RunningProcess;
-  onEss: SyncServiceClient;
-}
-
-async function addEdgeNode(css: RunningProcess, destID: string, secret: string, org = ORG): Promise<void> {
-  await run(process.execPath, [BIN, 'users', 'add', `${org}/edge/${destID}`, '--type', 'edgenode', '--org', org, '--username', `edge/${destID}`, '--secret', secret, '--persistence-root-path', css.root]);
-}
-
-/** The environment of ESS edge/{destID} syncing with `css`, quick timers. */
-function essEnv(css: RunningProcess, destID: string, secret: string): Record<string, string> {
-  return {
-    ORG_ID: ORG,
-    DESTINATION_TYPE: 'edge',
-    DESTINATION_ID: destID,
-    HTTP_CSS_HOST: '127.0.0.1',
-    HTTP_CSS_PORT: new URL(css.url).port,
-    HTTP_CSS_USER: `${ORG}/edge/${destID}`,
-    HTTP_CSS_PASSWORD: secret,
-    HTTP_POLLING_INTERVAL: '1',
-    RESEND_INTERVAL: '1',
-  };
-}
-
-async function registered(onCss: SyncServiceClient, destID: string): Promise<void> {
-  await eventually(`registration of edge/${destID}`, () => onCss.getDestinations(), (d) => d.some((x) => x.destinationType === 'edge' && x.destinationID === destID));
-}
-
-/** A CSS with org1, and an ESS edge/n1 registered with it. */
-async function startPair(t: Teardown): Promise<Pair> {
-  const css = await startManaged(t, { mode: 'css', env: { LOG_LEVEL: 'info' } });
-  const onCss = await css.client({ orgID: ORG });
-  t.add(() => Promise.resolve(onCss.close()));
-  await onCss.putOrganization({ orgID: ORG });
-  await addEdgeNode(css, 'n1', 's1');
-  const ess = await startManaged(t, { mode: 'ess', env: essEnv(css, 'n1', 's1') });
-  const onEss = await ess.client();
-  t.add(() => Promise.resolve(onEss.close()));
-  await registered(onCss, 'n1');
-  return { css, onCss, ess, onEss };
-}
+/** A CSS logging at info level with org1, and an ESS edge/n1 (password s1) registered with it, quick timers. */
+const PAIR: PairOptions = { deadlineMs: DEADLINE_MS, secret: 's1', cssEnv: { LOG_LEVEL: 'info' } };
 
 describe('an ESS that was offline while objects were published and deleted', () => {
   const t = new Teardown();
@@ -117,7 +57,7 @@ describe('an ESS that was offline while objects were published and deleted', () 
   const data = new Map(ids.map((id) => [id, Buffer.concat([Buffer.from(`${id}:`), randomBytes(2048)])]));
 
   beforeAll(async () => {
-    p = await startPair(t);
+    p = await startPair(t, PAIR);
   });
   afterAll(() => t.run());
 
@@ -135,7 +75,7 @@ describe('an ESS that was offline while objects were published and deleted', () 
   });
 
   test('restarted on the same root, it ends with exactly the 90, data intact', async () => {
-    restarted = await startNode({ mode: 'ess', root: p.ess.root, env: essEnv(p.css, 'n1', 's1') });
+    restarted = await startNode({ mode: 'ess', root: p.ess.root, env: essEnv(portOf(p.css), PAIR) });
     t.add(() => restarted.stop());
     onRestarted = await restarted.client({ appKey: p.ess.admin!.appKey, appSecret: p.ess.admin!.secret });
     t.add(() => Promise.resolve(onRestarted.close()));
@@ -184,7 +124,7 @@ describe('an object replaced five times while it is being delivered', () => {
   let last: Buffer;
 
   beforeAll(async () => {
-    p = await startPair(t);
+    p = await startPair(t, PAIR);
   });
   afterAll(() => t.run());
 
@@ -260,8 +200,8 @@ describe('a malicious or broken ESS talking raw SPI to the CSS', () => {
   }
 
   beforeAll(async () => {
-    p = await startPair(t);
-    await addEdgeNode(p.css, 'n2', N2.pass);
+    p = await startPair(t, PAIR);
+    await addEssUser(p.css, { destinationID: 'n2', secret: N2.pass });
     await eventually('the CSS knows edge/n2', () => spi('PUT', `register-new/${ORG}/edge/n2?persistent-storage=true`), (r) => r.status === 204);
     await p.onCss.updateObject({ objectID: 'victim', objectType: 'model', destinationType: 'edge' }, VICTIM_DATA);
     await eventually('victim on n1', () => p.onEss.getObjectStatus('model', 'victim'), (s) => s === 'completelyReceived');

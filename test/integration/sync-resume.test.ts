@@ -6,20 +6,17 @@
  * statement on the 206 answer too), the app sees the object once, and the CSS says delivered.
  * [ref sync-protocol §1 "Resume" (the reference restarts from 0), §8 item 6; DESIGN "Data path"]
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { BIN, startNode, Teardown, type RunningProcess, type StartOptions } from '../helpers/node-process.js';
+import { startNode, Teardown, type RunningProcess, type StartOptions } from '../helpers/node-process.js';
+import { essEnv, eventuallyWithin, ORG, portOf, startPair, type PairOptions } from '../helpers/sync-pair.js';
 import type { SyncServiceClient } from '../../sdk/index.js';
 
 jest.setTimeout(180_000);
 
-const run = promisify(execFile);
-const ORG = 'org1';
 const MiB = 1024 * 1024;
 /** Big enough that the transfer is still under way when the watcher sees 50 MB staged. */
 const SIZE = 200 * MiB;
@@ -60,15 +57,9 @@ function generated(size: number, seed: number): { stream: Readable; sha256: stri
 }
 
 /** Polls until `done`; a timeout says what the last probe saw, and the tail of `log` if given. */
-async function eventually<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean, log?: () => string): Promise<T> {
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const v = await probe();
-    if (done(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)} after ${DEADLINE_MS} ms${log ? `\nlog:\n${log().slice(-6000)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const eventually = eventuallyWithin(DEADLINE_MS);
+/** The pair: an ESS whose retries after a failure come quickly (RESEND_INTERVAL 1), and that tells its resumes (at info level). */
+const PAIR: PairOptions = { deadlineMs: DEADLINE_MS, resendInterval: 1, env: { LOG_LEVEL: 'info' } };
 
 async function sha256Of(stream: AsyncIterable<Buffer>): Promise<string> {
   const hash = createHash('sha256');
@@ -137,44 +128,18 @@ describe('CSS → ESS downloads resume after a kill -9 of either side', () => {
   }
 
   beforeAll(async () => {
-    css = await startNode({ mode: 'css' });
-    const cssRoot = css.root;
-    t.add(() => rm(cssRoot, { recursive: true, force: true }));
+    ({ css, ess, onCss } = await startPair(t, PAIR));
+    // The tests replace the CSS, its client and the ESS: the ones running at the end are stopped and closed.
     t.add(() => css.stop());
+    t.add(() => ess.stop());
+    t.add(() => Promise.resolve(onCss.close()));
     if (css.admin === null) throw new Error('the CSS printed no admin credentials');
     cssAdmin = css.admin;
-    onCss = await css.client({ orgID: ORG });
-    t.add(() => Promise.resolve(onCss.close()));
-    await onCss.putOrganization({ orgID: ORG });
-    await run(process.execPath, [BIN, 'users', 'add', 'org1/edge/n1', '--type', 'edgenode', '--org', ORG, '--username', 'edge/n1', '--secret', 's', '--persistence-root-path', css.root]);
-    const cssPort = new URL(css.url).port;
-    // A restart must come back where the ESS dials: the same port, the same root.
-    cssOptions = { mode: 'css', root: css.root, env: { UNSECURE_LISTENING_PORT: cssPort } };
-    essOptions = {
-      mode: 'ess',
-      env: {
-        ORG_ID: ORG,
-        DESTINATION_TYPE: 'edge',
-        DESTINATION_ID: 'n1',
-        HTTP_CSS_HOST: '127.0.0.1',
-        HTTP_CSS_PORT: cssPort,
-        HTTP_CSS_USER: 'org1/edge/n1',
-        HTTP_CSS_PASSWORD: 's',
-        HTTP_POLLING_INTERVAL: '1',
-        // Retries after the failure come quickly.
-        RESEND_INTERVAL: '1',
-        // The resume is told at info level.
-        LOG_LEVEL: 'info',
-      },
-    };
-    ess = await startNode(essOptions);
-    essOptions.root = ess.root;
-    const essRoot = ess.root;
-    t.add(() => rm(essRoot, { recursive: true, force: true }));
-    t.add(() => ess.stop());
     if (ess.admin === null) throw new Error('the ESS printed no admin credentials');
     essAdmin = ess.admin;
-    await eventually('registration', () => onCss.getDestinations(), (d) => d.some((x) => x.destinationType === 'edge' && x.destinationID === 'n1'));
+    // A restart must come back where the ESS dials: the same port, the same root.
+    cssOptions = { mode: 'css', root: css.root, env: { UNSECURE_LISTENING_PORT: portOf(css) } };
+    essOptions = { mode: 'ess', root: ess.root, env: essEnv(portOf(css), PAIR) };
   });
 
   afterAll(() => t.run());

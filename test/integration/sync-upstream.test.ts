@@ -5,42 +5,23 @@
  * nothing is left on either side; an ESS restart loses nothing it owed.
  * [ref sync-protocol §1 "Upload of ESS → CSS objects", "Ack semantics"; §3 "Special cases"]
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { BIN, raw, startManaged, startNode, Teardown, type RunningProcess } from '../helpers/node-process.js';
+import { readAll, sha } from '../helpers/bytes.js';
+import { raw, startManaged, startNode, Teardown, type RunningProcess } from '../helpers/node-process.js';
+import { addEssUser, essEnv, eventuallyWithin, ORG, portOf, startPair, type Pair, type PairOptions } from '../helpers/sync-pair.js';
 import type { SyncServiceClient } from '../../sdk/index.js';
 
 jest.setTimeout(90_000);
 
-const run = promisify(execFile);
-const ORG = 'org1';
 const MIB = 1024 * 1024;
 /** The ESS pushes data in chunks of this size (MAX_DATA_CHUNK_SIZE). */
 const CHUNK = MIB;
 /** Polling deadlines only: generous, so a loaded machine does not fail the test. */
 const DEADLINE_MS = 40_000;
-
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-async function eventually<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const v = await probe();
-    if (done(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)} after ${DEADLINE_MS} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c);
-  return Buffer.concat(chunks);
-}
+const eventually = eventuallyWithin(DEADLINE_MS);
 
 interface RecordRow {
   peer_type: string;
@@ -63,41 +44,9 @@ function recordsOf(node: RunningProcess, objectID: string): string[] {
   return rowsOf(node, objectID).map((r) => `${r.peer_type}/${r.peer_id}:${r.status}`);
 }
 
-interface Pair {
-  css: RunningProcess;
-  ess: RunningProcess;
-  onCss: SyncServiceClient;
-  onEss: SyncServiceClient;
-}
-
-function essEnv(cssPort: string, reference: boolean, chunk = CHUNK): Record<string, string> {
-  return {
-    ORG_ID: ORG,
-    DESTINATION_TYPE: 'edge',
-    DESTINATION_ID: 'n1',
-    HTTP_CSS_HOST: '127.0.0.1',
-    HTTP_CSS_PORT: cssPort,
-    HTTP_CSS_USER: 'org1/edge/n1',
-    HTTP_CSS_PASSWORD: 's',
-    HTTP_POLLING_INTERVAL: '1',
-    RESEND_INTERVAL: '1',
-    MAX_DATA_CHUNK_SIZE: String(chunk),
-    EDGESYNC_REFERENCE_PROTOCOL: String(reference),
-  };
-}
-
-/** A CSS with org1 and the ESS's credentials, and an ESS registered with it; the ESS long-polls unless `reference`. */
-async function startPair(t: Teardown, reference: boolean, chunk = CHUNK): Promise<Pair> {
-  const css = await startManaged(t, { mode: 'css' });
-  const onCss = await css.client({ orgID: ORG });
-  t.add(() => Promise.resolve(onCss.close()));
-  await onCss.putOrganization({ orgID: ORG });
-  await run(process.execPath, [BIN, 'users', 'add', 'org1/edge/n1', '--type', 'edgenode', '--org', ORG, '--username', 'edge/n1', '--secret', 's', '--persistence-root-path', css.root]);
-  const ess = await startManaged(t, { mode: 'ess', env: essEnv(new URL(css.url).port, reference, chunk) });
-  const onEss = await ess.client();
-  t.add(() => Promise.resolve(onEss.close()));
-  await eventually('registration', () => onCss.getDestinations(), (d) => d.some((x) => x.destinationType === 'edge' && x.destinationID === 'n1'));
-  return { css, ess, onCss, onEss };
+/** A pair whose ESS pushes in chunks of `chunkSize` bytes; it long-polls unless `reference`. */
+function pairOptions(reference: boolean, chunkSize = CHUNK): PairOptions {
+  return { deadlineMs: DEADLINE_MS, reference, chunkSize };
 }
 
 // The main scenario in both modes: with our extensions (long-poll), and the reference protocol
@@ -110,7 +59,7 @@ describe.each([
   let p: Pair;
   const DATA = randomBytes(300 * 1024);
   beforeAll(async () => {
-    p = await startPair(t, reference);
+    p = await startPair(t, pairOptions(reference));
   });
   afterAll(() => t.run());
 
@@ -177,13 +126,13 @@ describe('ESS restarts while it owes the CSS an object', () => {
   /** The ESS running now (restarted on the same directory). */
   let ess: RunningProcess;
   beforeAll(async () => {
-    p = await startPair(t, false, SMALL);
+    p = await startPair(t, pairOptions(false, SMALL));
     ess = p.ess;
   });
   afterAll(() => t.run());
 
   async function restartEss(port: string): Promise<SyncServiceClient> {
-    ess = await startNode({ mode: 'ess', root: p.ess.root, env: essEnv(port, false, SMALL) });
+    ess = await startNode({ mode: 'ess', root: p.ess.root, env: essEnv(port, pairOptions(false, SMALL)) });
     const running = ess;
     t.add(() => running.stop());
     // The credentials are printed on the first start only.
@@ -202,14 +151,14 @@ describe('ESS restarts while it owes the CSS an object', () => {
     const kept = rowsOf(ess, 'cut')[0];
     expect(kept?.status).toMatch(/^(data|updated|receivedByDest)$/);
     if (kept?.status === 'data') expect(kept.data_offset).toBeGreaterThanOrEqual(progress[0]!.data_offset);
-    await restartEss(new URL(p.css.url).port);
+    await restartEss(portOf(p.css));
     await eventually('status on the CSS', () => p.onCss.getObjectStatus('report', 'cut'), (s) => s === 'completelyReceived');
     expect(sha(await readAll(await p.onCss.fetchObjectData('report', 'cut')))).toBe(sha(data));
   });
 
   test('published while the CSS is away and killed before it could send, the object is sent once both are back', async () => {
     const admin = p.css.admin!;
-    const port = new URL(p.css.url).port;
+    const port = portOf(p.css);
     // The CSS goes away: the ESS can only record what it owes.
     expect(await p.css.stop()).toBe(0);
     const onEss = await restartEss(port);
@@ -250,7 +199,7 @@ describe('the CSS taking objects from an ESS, message by message', () => {
     onCss = await css.client({ orgID: ORG });
     t.add(() => Promise.resolve(onCss.close()));
     await onCss.putOrganization({ orgID: ORG });
-    await run(process.execPath, [BIN, 'users', 'add', N9.user, '--type', 'edgenode', '--org', ORG, '--username', 'edge/n9', '--secret', N9.pass, '--persistence-root-path', css.root]);
+    await addEssUser(css, { destinationID: 'n9', secret: N9.pass });
     await eventually('the CSS knows n9', () => spi('GET', 'objects/'), (r) => r.status !== 403);
   });
   afterAll(() => t.run());

@@ -1,20 +1,13 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { emptyMetaData, type MetaData } from '../../../lib/model/index.js';
-import { FileBlobStore, SqliteStore, type Notification, type NotificationStore } from '../../../lib/store/index.js';
-import { ObjectService, type ObjectListener } from '../../../lib/sync/object-service.js';
+import type { FileBlobStore, Notification, NotificationStore, SqliteStore } from '../../../lib/store/index.js';
+import type { ObjectListener, ObjectService } from '../../../lib/sync/object-service.js';
 import { OriginSender } from '../../../lib/sync/origin-sender.js';
+import { cloudRecord, ESS_N1, objectServiceOf, openStores, ORG, scratchDirs } from '../../helpers/sync-fixtures.js';
 
-const root = mkdtempSync(join(tmpdir(), 'edgesync-origin-'));
-let dirCount = 0;
-afterAll(() => {
-  rmSync(root, { recursive: true, force: true });
-});
+const freshDir = scratchDirs('edgesync-origin-');
 
-const ORG = 'org1';
 const ADMIN = { orgID: ORG, userID: 'admin' };
 const NOW = 1_700_000_000_000;
 
@@ -29,20 +22,11 @@ describe('OriginSender (the ESS sending the objects its apps publish)', () => {
   let listening: ObjectListener | null;
 
   beforeEach(async () => {
-    const dir = join(root, String(++dirCount));
-    mkdirSync(dir);
-    store = new SqliteStore({ path: join(dir, 'db') });
-    await store.init();
-    notifications = store.notifications();
-    blobs = new FileBlobStore({ root: join(dir, 'data') });
-    await blobs.init();
+    const stores = await openStores(freshDir());
+    ({ store, notifications, blobs } = stores);
     now = NOW;
-    objects = new ObjectService({
-      store,
-      blobs,
-      node: { nodeType: 'ESS', orgID: ORG, destinationType: 'edge', destinationID: 'n1' },
+    objects = objectServiceOf(ESS_N1, stores, {
       maxDataChunkSize: 4,
-      maxDataSize: 0,
       listener: {
         onObjectPublished: async (o) => listening?.onObjectPublished(o),
         onObjectDeleted: async (o) => listening?.onObjectDeleted(o),
@@ -58,7 +42,7 @@ describe('OriginSender (the ESS sending the objects its apps publish)', () => {
 
   const publish = (objectID: string, data?: string, m: Partial<MetaData> = {}) =>
     objects.update(ORG, 'report', objectID, { meta: { ...emptyMetaData(), objectType: 'report', objectID, ...m }, data: data === undefined ? undefined : Buffer.from(data) }, ADMIN);
-  const rec = (id: string): Promise<Notification | null> => notifications.getNotification(ORG, 'report', id, 'Cloud', 'Cloud');
+  const rec = (id: string): Promise<Notification | null> => cloudRecord(notifications, 'report', id);
   const owed = async (): Promise<string[]> => (await origin.owed(100)).map((r) => `${r.objectID}:${r.status}@${r.offset}`);
 
   it('walks update → data (offset persisted per chunk) → updated → receivedByDest → consumed: metadata kept, data and record gone', async () => {

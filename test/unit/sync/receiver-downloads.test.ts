@@ -2,27 +2,17 @@
  * The Receiver's persisted download progress (one upload session per object being downloaded)
  * on a real SQLite store and FileBlobStore: begin, advance, resume, and the cases that discard it.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { emptyMetaData, type MetaData } from '../../../lib/model/index.js';
-import { FileBlobStore, SqliteStore, type NotificationStore } from '../../../lib/store/index.js';
-import { ObjectService } from '../../../lib/sync/object-service.js';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import type { MetaData } from '../../../lib/model/index.js';
+import type { FileBlobStore, NotificationStore, SqliteStore } from '../../../lib/store/index.js';
 import { Receiver } from '../../../lib/sync/receiver.js';
+import { cloudRecord, ESS_N1, modelForEdge, objectServiceOf, openStores, ORG, scratchDirs } from '../../helpers/sync-fixtures.js';
 
-const root = mkdtempSync(join(tmpdir(), 'edgesync-receiver-downloads-'));
-let count = 0;
-afterAll(() => {
-  rmSync(root, { recursive: true, force: true });
-});
+const freshDir = scratchDirs('edgesync-receiver-downloads-');
 
-const ORG = 'org1';
-
-function meta(objectID: string, m: Partial<MetaData> = {}): MetaData {
-  return { ...emptyMetaData(), destinationOrgID: ORG, objectType: 'model', objectID, destinationType: 'edge', instanceID: 10, dataID: 10, objectSize: 1000, consumers: 1, ...m };
-}
+/** model/{objectID} for edge nodes, 1000 bytes of data. */
+const meta = (objectID: string, m: Partial<MetaData> = {}): MetaData => modelForEdge(objectID, { objectSize: 1000, ...m });
 
 describe('Receiver download progress', () => {
   let store: SqliteStore;
@@ -31,14 +21,9 @@ describe('Receiver download progress', () => {
   let receiver: Receiver;
 
   beforeEach(async () => {
-    const dir = join(root, String(++count));
-    mkdirSync(dir);
-    store = new SqliteStore({ path: join(dir, 'db') });
-    await store.init();
-    notifications = store.notifications();
-    blobs = new FileBlobStore({ root: join(dir, 'data') });
-    await blobs.init();
-    const objects = new ObjectService({ store, blobs, node: { nodeType: 'ESS', orgID: ORG, destinationType: 'edge', destinationID: 'n1' }, maxDataChunkSize: 1024, maxDataSize: 0 });
+    const stores = await openStores(freshDir());
+    ({ store, notifications, blobs } = stores);
+    const objects = objectServiceOf(ESS_N1, stores);
     receiver = new Receiver({ notifications, objects, orgID: ORG, now: () => 1000, downloads: { sessions: store, blobs } });
   });
 
@@ -46,7 +31,7 @@ describe('Receiver download progress', () => {
     await store.close();
   });
 
-  const record = (id: string) => notifications.getNotification(ORG, 'model', id, 'Cloud', 'Cloud');
+  const record = (id: string) => cloudRecord(notifications, 'model', id);
 
   it('begins at 0, persists each advance, and a second begin of the same instance resumes there', async () => {
     const m = meta('a');

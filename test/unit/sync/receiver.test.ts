@@ -1,25 +1,16 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { emptyMetaData, type MetaData } from '../../../lib/model/index.js';
-import { FileBlobStore, SqliteStore, type NotificationStore } from '../../../lib/store/index.js';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import type { MetaData } from '../../../lib/model/index.js';
+import type { FileBlobStore, NotificationStore, SqliteStore } from '../../../lib/store/index.js';
 import { markConsumed, markDeleted } from '../../../lib/sync/object-marks.js';
-import { ObjectService } from '../../../lib/sync/object-service.js';
+import type { ObjectService } from '../../../lib/sync/object-service.js';
 import { Receiver } from '../../../lib/sync/receiver.js';
+import { cloudRecord, ESS_N1, modelForEdge, objectServiceOf, openStores, ORG, scratchDirs } from '../../helpers/sync-fixtures.js';
 
-const root = mkdtempSync(join(tmpdir(), 'edgesync-receiver-'));
-let fileCount = 0;
-afterAll(() => {
-  rmSync(root, { recursive: true, force: true });
-});
+const freshDir = scratchDirs('edgesync-receiver-');
 
-const ORG = 'org1';
-
-function meta(objectID: string, m: Partial<MetaData> = {}): MetaData {
-  return { ...emptyMetaData(), destinationOrgID: ORG, objectType: 'model', objectID, destinationType: 'edge', instanceID: 10, dataID: 10, objectSize: 3, consumers: 1, ...m };
-}
+/** model/{objectID} for edge nodes, 3 bytes of data. */
+const meta = (objectID: string, m: Partial<MetaData> = {}): MetaData => modelForEdge(objectID, { objectSize: 3, ...m });
 
 describe('Receiver', () => {
   let store: SqliteStore;
@@ -29,20 +20,10 @@ describe('Receiver', () => {
   let receiver: Receiver;
 
   beforeEach(async () => {
-    const dir = join(root, String(++fileCount));
-    mkdirSync(dir);
-    store = new SqliteStore({ path: join(dir, 'db') });
-    await store.init();
-    notifications = store.notifications();
-    blobs = new FileBlobStore({ root: join(dir, 'data') });
-    await blobs.init();
+    const stores = await openStores(freshDir());
+    ({ store, notifications, blobs } = stores);
     let r: Receiver | null = null;
-    objects = new ObjectService({
-      store,
-      blobs,
-      node: { nodeType: 'ESS', orgID: ORG, destinationType: 'edge', destinationID: 'n1' },
-      maxDataChunkSize: 1024,
-      maxDataSize: 0,
+    objects = objectServiceOf(ESS_N1, stores, {
       receiverListener: {
         onReceivedObjectMarked: async (o) => r?.onReceivedObjectMarked(o),
         onDeletionConfirmed: async (o) => r?.onDeletionConfirmed(o),
@@ -57,7 +38,7 @@ describe('Receiver', () => {
   });
 
   const status = async (id: string): Promise<string | undefined> => (await store.getObject(ORG, 'model', id))?.status;
-  const rec = async (id: string): Promise<string | undefined> => (await notifications.getNotification(ORG, 'model', id, 'Cloud', 'Cloud'))?.status;
+  const rec = async (id: string): Promise<string | undefined> => (await cloudRecord(notifications, 'model', id))?.status;
 
   it('walks handleUpdate → getdata → received; a repeat is acked without a second download', async () => {
     const m = meta('a');

@@ -1,22 +1,16 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { BadRequestError, ConflictError, PayloadTooLargeError, emptyMetaData, type MetaData } from '../../../lib/model/index.js';
-import { FileBlobStore, SqliteStore, type NotificationStore } from '../../../lib/store/index.js';
+import type { FileBlobStore, NotificationStore, SqliteStore } from '../../../lib/store/index.js';
 import { markConsumed, markDeleted } from '../../../lib/sync/object-marks.js';
-import { ObjectService } from '../../../lib/sync/object-service.js';
+import type { ObjectService } from '../../../lib/sync/object-service.js';
 import { UpstreamReceiver, type UpstreamPeer } from '../../../lib/sync/upstream-receiver.js';
+import { sha } from '../../helpers/bytes.js';
+import { CSS, objectServiceOf, openStores, ORG, scratchDirs } from '../../helpers/sync-fixtures.js';
 
-const root = mkdtempSync(join(tmpdir(), 'edgesync-upstream-'));
-let dirCount = 0;
-afterAll(() => {
-  rmSync(root, { recursive: true, force: true });
-});
+const freshDir = scratchDirs('edgesync-upstream-');
 
-const ORG = 'org1';
 const N1: UpstreamPeer = { orgID: ORG, peerType: 'edge', peerID: 'n1' };
 const N2: UpstreamPeer = { orgID: ORG, peerType: 'edge', peerID: 'n2' };
 const INSTANCE = 700;
@@ -28,7 +22,6 @@ function meta(objectID: string, m: Partial<MetaData> = {}): MetaData {
 }
 
 const ref = (objectID: string, instanceID = INSTANCE) => ({ objectType: 'report', objectID, instanceID });
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describe('UpstreamReceiver (the CSS receiving objects an ESS published)', () => {
   let store: SqliteStore;
@@ -39,21 +32,11 @@ describe('UpstreamReceiver (the CSS receiving objects an ESS published)', () => 
   let woken: string[];
 
   beforeEach(async () => {
-    const dir = join(root, String(++dirCount));
-    mkdirSync(dir);
-    store = new SqliteStore({ path: join(dir, 'db') });
-    await store.init();
-    notifications = store.notifications();
-    blobs = new FileBlobStore({ root: join(dir, 'data') });
-    await blobs.init();
+    const stores = await openStores(freshDir());
+    ({ store, notifications, blobs } = stores);
     woken = [];
     let u: UpstreamReceiver | null = null;
-    objects = new ObjectService({
-      store,
-      blobs,
-      node: { nodeType: 'CSS', orgID: '', destinationType: 'Cloud', destinationID: 'Cloud' },
-      maxDataChunkSize: 1024,
-      maxDataSize: 0,
+    objects = objectServiceOf(CSS, stores, {
       receiverListener: {
         onReceivedObjectMarked: async (o) => u?.onReceivedObjectMarked(o),
         onDeletionConfirmed: async (o) => u?.onDeletionConfirmed(o),

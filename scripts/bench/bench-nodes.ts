@@ -1,0 +1,121 @@
+/**
+ * What the benchmarks share: starting the real bin in a temp dir on random loopback ports,
+ * stopping it, cleaning up on errors and signals, and waiting with a deadline.
+ * EDGESYNC_BENCH_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) runs the nodes under
+ * node with those flags, for profiling; otherwise the bin runs with its shebang's flags.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const BIN = join(process.cwd(), 'dist', 'cmd', 'edgesync.js');
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+export const round = (x: number, digits = 1): number => +x.toFixed(digits);
+
+/** Polls `probe` until `done`, or throws once `deadline` (a Date.now() value) has passed. */
+export async function until<T>(what: string, deadline: number, everyMs: number, probe: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
+  for (;;) {
+    const v = await probe();
+    if (done(v)) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not done before the deadline (last: ${JSON.stringify(v)})`);
+    await sleep(everyMs);
+  }
+}
+
+export interface BenchNode {
+  child: ChildProcess;
+  root: string;
+  url: string;
+  user: string;
+  secret: string;
+  /** The node's self-signed certificate, when its first URL is HTTPS (an ESS's). */
+  ca?: Buffer;
+}
+
+/** Every node and temp dir still alive, for the cleanup on errors and signals. */
+const liveNodes = new Set<BenchNode>();
+const liveDirs = new Set<string>();
+
+/**
+ * Last resort on SIGINT/SIGTERM: kills what the bench started and removes its dirs,
+ * synchronously, then lets the signal end the process the default way.
+ */
+export function cleanUpOnSignals(bench: string): void {
+  const onSignal = (sig: NodeJS.Signals): void => {
+    for (const n of liveNodes) n.child.kill('SIGKILL');
+    for (const d of [...liveDirs, ...[...liveNodes].map((n) => n.root)]) rmSync(d, { recursive: true, force: true });
+    process.stderr.write(`${bench}: ${sig}, cleaned up\n`);
+    process.kill(process.pid, sig);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+}
+
+export async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  liveDirs.add(dir);
+  return dir;
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  liveDirs.delete(dir);
+}
+
+/** Runs the bin in a temp dir and waits for its API URL and its generated admin credentials. */
+export async function startNode(mode: 'css' | 'ess', env: Record<string, string>, nodes: BenchNode[]): Promise<BenchNode> {
+  const root = await tempDir(`edgesync-bench-${mode}-`);
+  const flags = (process.env.EDGESYNC_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  const child = spawn(flags.length > 0 ? process.execPath : BIN, flags.length > 0 ? ['--max-semi-space-size=1', ...flags, BIN, mode] : [mode], {
+    env: { PATH: process.env.PATH ?? '', PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: '0', SECURE_LISTENING_PORT: '0', LOG_LEVEL: 'warning', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const node: BenchNode = { child, root, url: '', user: '', secret: '' };
+  liveNodes.add(node);
+  liveDirs.delete(root);
+  nodes.push(node);
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+    process.stderr.write(d);
+  });
+  node.url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${mode} did not start in 30 s:\n${out}`)), 30_000);
+    const check = (): void => {
+      const m = /API:\s+(\S+)\/api\/v1/.exec(out);
+      if (m?.[1] !== undefined && /password:\s+\S+/.test(out)) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout?.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${mode} exited with ${code}:\n${out}`));
+    });
+  });
+  if (!/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(node.url)) throw new Error(`${mode} is not on loopback: ${node.url}`);
+  node.user = /user:\s+(\S+)/.exec(out)?.[1] ?? 'admin';
+  node.secret = /password:\s+(\S+)/.exec(out)?.[1] ?? '';
+  if (node.url.startsWith('https:')) node.ca = await readFile(join(root, 'sync', 'certs', 'cert.pem'));
+  return node;
+}
+
+/** SIGTERM (SIGKILL after 10 s), then removes its dir. */
+export async function stopNode(node: BenchNode): Promise<void> {
+  const { child } = node;
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  await rm(node.root, { recursive: true, force: true });
+  liveNodes.delete(node);
+}
