@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node
 /**
  * `edgesync css|ess [flags]` runs a node; `edgesync users …` manages the preset users file.
  * Without a mode, NODE_TYPE decides, as in the reference.

@@ -70,8 +70,9 @@ export async function removeDir(dir: string): Promise<void> {
 export async function startNode(mode: 'css' | 'ess', env: Record<string, string>, nodes: BenchNode[]): Promise<BenchNode> {
   const root = await tempDir(`edgesync-bench-${mode}-`);
   const flags = (process.env.EDGESYNC_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-  const child = spawn(flags.length > 0 ? process.execPath : BIN, flags.length > 0 ? ['--max-semi-space-size=1', ...flags, BIN, mode] : [mode], {
-    env: { PATH: process.env.PATH ?? '', PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: '0', SECURE_LISTENING_PORT: '0', LOG_LEVEL: 'warning', ...env },
+  // With flags, node is run directly: MALLOC_MMAP_THRESHOLD_ is what the shebang also sets.
+  const child = spawn(flags.length > 0 ? process.execPath : BIN, flags.length > 0 ? [...flags, BIN, mode] : [mode], {
+    env: { PATH: process.env.PATH ?? '', ...(flags.length > 0 ? { MALLOC_MMAP_THRESHOLD_: '131072' } : {}), PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: '0', SECURE_LISTENING_PORT: '0', LOG_LEVEL: 'warning', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const node: BenchNode = { child, root, url: '', user: '', secret: '' };

@@ -23,9 +23,9 @@
  * also prints the 1/5/15 min load average at its start and end (others may share the cores).
  * Every wait is bounded; processes and temp dirs are removed on success, error, SIGINT and
  * SIGTERM. Needs about 3 × the large size of free space under the temp dir (file, CSS, ESS).
- * EDGESYNC_BENCH_NODE_FLAGS runs every node as `node --max-semi-space-size=1 <flags> bin` (the
- * shebang's flag first, so the flags may override it), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
- * for profiling, or `--max-semi-space-size=16` to try another young generation. The exit code
+ * EDGESYNC_BENCH_NODE_FLAGS runs every node as `node <flags> bin` with the shebang's
+ * environment, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` for profiling, or
+ * `--max-semi-space-size=1` to try another young generation. The exit code
  * is 1 when a copy is not intact.
  *
  *   npx tsc -p tsconfig.build.json && node dist/scripts/bench/sync-large.js [all|large|fanout] [largeMiB=1024] [fanoutMiB=100] [fanoutNodes=10]
