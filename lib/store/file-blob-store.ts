@@ -99,8 +99,12 @@ async function release(stream: WriteStream, fh: FileHandle): Promise<void> {
   await fh.close();
 }
 
-/** Room for the writes of one socket read or so to queue up and go to disk as one writev. */
-const APPEND_HIGH_WATER_MARK = 64 * 1024;
+/**
+ * Room for several socket reads (64 KiB each) to queue up and go to disk as one writev; at
+ * 64 KiB the writer waited for a drain after nearly every read. Alternating 1 GiB runs: 114–135
+ * → 137–139 MiB/s CSS→ESS transfer, the ESS's peak RSS unchanged (125–130 MB).
+ */
+const APPEND_HIGH_WATER_MARK = 256 * 1024;
 
 /** Files under one root directory; see the module comment for the layout. */
 export class FileBlobStore implements BlobStore {
