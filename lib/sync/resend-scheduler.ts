@@ -15,9 +15,9 @@ export const MAX_RETRY_DELAY_MS = 3_600_000;
 /** Records handled per tick; the rest wait for the next one. */
 const TICK_BATCH = 500;
 
-/** The wait before retry number `attempts + 1` of a failed delivery. */
-export function retryDelay(resendIntervalMs: number, attempts: number): number {
-  return Math.min(MAX_RETRY_DELAY_MS, resendIntervalMs * 2 ** Math.min(attempts, 30));
+/** The wait before retry number `attempts + 1` of a failed delivery, at most `maxMs`. */
+export function retryDelay(resendIntervalMs: number, attempts: number, maxMs = MAX_RETRY_DELAY_MS): number {
+  return Math.min(maxMs, resendIntervalMs * 2 ** Math.min(attempts, 30));
 }
 
 export interface ResendSchedulerDeps {

@@ -12,6 +12,7 @@ import type { Notification } from '../../store/notification-types.js';
 import type { BlobStore } from '../../store/types.js';
 import { ORIGIN_OWED, type OriginSender } from '../../sync/origin-sender.js';
 import type { Receiver } from '../../sync/receiver.js';
+import { retryDelay } from '../../sync/resend-scheduler.js';
 import { NotRegisteredError, SpiConnection, type SpiConnectionDeps } from './spi-connection.js';
 import { downloadData } from './spi-download.js';
 import { SPI_PREFIX, type SpiObjectAction } from './spi-paths.js';
@@ -42,6 +43,8 @@ export interface SpiClientDeps extends SpiConnectionDeps {
 
 /** Outbound acks read per loop turn; the rest wait for the next turn. */
 const ACK_BATCH = 500;
+/** The longest wait between two attempts of one owed step, in RESEND_INTERVALs. */
+const RETRY_CAP_INTERVALS = 6;
 /** Default of SpiClientDeps.pingIntervalMs: the reference's ESS_PING_INTERVAL of 1 h. */
 const DEFAULT_PING_INTERVAL_MS = 3_600_000;
 /** Default of SpiClientDeps.concurrency: enough to hide round trips, few enough for 2 cores. */
@@ -347,9 +350,13 @@ export class SpiClient {
     }
   }
 
-  /** Defers `rec` by RESEND_INTERVAL; a long-poll then ends in time for it. */
+  /**
+   * Defers `rec`: RESEND_INTERVAL, doubled with each failure of the same step, up to six
+   * intervals (the reference's 60 s chunk resend), so a CSS that refuses something is not
+   * hammered, and one that comes back is not waited for long. A long-poll ends in time for it.
+   */
   private async retryLater(rec: Notification): Promise<void> {
-    const at = this.now() + this.deps.resendIntervalMs;
+    const at = this.now() + retryDelay(this.deps.resendIntervalMs, rec.attempts, RETRY_CAP_INTERVALS * this.deps.resendIntervalMs);
     await this.deps.receiver.retryLater(rec, at);
     // Only holds read the list (and prune it): reference polling keeps nothing.
     if (this.deps.longPollSeconds > 0) this.retriesDue.push(at);
