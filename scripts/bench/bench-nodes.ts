@@ -9,6 +9,7 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SyncServiceClient } from '../../sdk/index.js';
 
 export const BIN = join(process.cwd(), 'dist', 'cmd', 'edgesync.js');
 
@@ -119,4 +120,19 @@ export async function stopNode(node: BenchNode): Promise<void> {
   }
   await rm(node.root, { recursive: true, force: true });
   liveNodes.delete(node);
+}
+
+/** SDK clients as each node's admin, all closed together at the end of a scenario. */
+export function adminClients(): { client(node: BenchNode, orgID?: string): SyncServiceClient; closeAll(): void } {
+  const clients: SyncServiceClient[] = [];
+  return {
+    client(node, orgID) {
+      const c = new SyncServiceClient({ url: node.url, appKey: node.user, appSecret: node.secret, ...(node.ca ? { ca: node.ca } : {}), ...(orgID !== undefined ? { orgID } : {}) });
+      clients.push(c);
+      return c;
+    },
+    closeAll() {
+      for (const c of clients) c.close();
+    },
+  };
 }

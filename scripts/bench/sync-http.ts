@@ -17,8 +17,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { SyncServiceClient } from '../../sdk/index.js';
-import { BIN, cleanUpOnSignals, nowMs, round, sleep, startNode, stopNode, until, type BenchNode } from './bench-nodes.js';
+import { adminClients, BIN, cleanUpOnSignals, nowMs, round, sleep, startNode, stopNode, until, type BenchNode } from './bench-nodes.js';
 
 cleanUpOnSignals('sync-http');
 
@@ -45,12 +44,7 @@ function percentile(sorted: number[], p: number): number {
 
 async function benchMode(mode: Mode): Promise<void> {
   const nodes: BenchNode[] = [];
-  const clients: SyncServiceClient[] = [];
-  const client = (node: BenchNode, orgID?: string): SyncServiceClient => {
-    const c = new SyncServiceClient({ url: node.url, appKey: node.user, appSecret: node.secret, ...(node.ca ? { ca: node.ca } : {}), ...(orgID !== undefined ? { orgID } : {}) });
-    clients.push(c);
-    return c;
-  };
+  const { client, closeAll } = adminClients();
   try {
     const css = await startNode('css', {}, nodes);
     const onCss = client(css, ORG);
@@ -123,7 +117,7 @@ async function benchMode(mode: Mode): Promise<void> {
     // How long the CSS took to accept the 2000 PUTs, for reading the figure.
     line(mode, { metric: 'throughput_seconds', value: round(seconds, 2), objects: THROUGHPUT_OBJECTS, publishSeconds: round((publishedAt - t0) / 1000, 2) });
   } finally {
-    for (const c of clients) c.close();
+    closeAll();
     // ESS first, then CSS.
     for (const node of [...nodes].reverse()) await stopNode(node);
   }

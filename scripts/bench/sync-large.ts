@@ -38,7 +38,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SyncServiceClient } from '../../sdk/index.js';
-import { BIN, cleanUpOnSignals, nowMs, removeDir, round, startNode, stopNode, tempDir, until, type BenchNode } from './bench-nodes.js';
+import { adminClients, BIN, cleanUpOnSignals, nowMs, removeDir, round, startNode, stopNode, tempDir, until, type BenchNode } from './bench-nodes.js';
 
 cleanUpOnSignals('sync-large');
 
@@ -110,12 +110,7 @@ async function readBack(c: SyncServiceClient, objectType: string, objectID: stri
 /** Runs one scenario: a CSS and `essCount` ESS, all stopped and removed at the end. */
 async function withNodes(essCount: number, body: (css: BenchNode, esses: BenchNode[], client: (n: BenchNode, org?: string) => SyncServiceClient) => Promise<void>): Promise<void> {
   const nodes: BenchNode[] = [];
-  const clients: SyncServiceClient[] = [];
-  const client = (node: BenchNode, orgID?: string): SyncServiceClient => {
-    const c = new SyncServiceClient({ url: node.url, appKey: node.user, appSecret: node.secret, ...(node.ca ? { ca: node.ca } : {}), ...(orgID !== undefined ? { orgID } : {}) });
-    clients.push(c);
-    return c;
-  };
+  const { client, closeAll } = adminClients();
   try {
     const css = await startNode('css', {}, nodes);
     const onCss = client(css, ORG);
@@ -152,7 +147,7 @@ async function withNodes(essCount: number, body: (css: BenchNode, esses: BenchNo
     );
     await body(css, esses, client);
   } finally {
-    for (const c of clients) c.close();
+    closeAll();
     // ESS first, then CSS.
     for (const node of [...nodes].reverse()) await stopNode(node);
   }
