@@ -15,6 +15,7 @@ import type { MetaData, ObjectStatus } from '../model/index.js';
 import type { Notification, NotificationKey, NotificationPatch, NotificationStatus, NotificationStore } from '../store/notification-types.js';
 import type { BlobStore, BlobWriteResult, Store, StoredObject, UploadSession } from '../store/types.js';
 import { normalizeConsumers, type ObjectService, type ReceiverListener } from './object-service.js';
+import { receivedInstance } from './received-instance.js';
 
 /** The CSS always identifies itself as `Cloud/Cloud`. [ref sync-protocol §0] */
 export const CSS_PEER = { peerType: 'Cloud', peerID: 'Cloud' } as const;
@@ -116,20 +117,9 @@ export class Receiver implements ReceiverListener {
         outcome = COMPLETE.includes(existing.status) ? 'received' : 'download';
         return null;
       }
-      const keepsData = meta.metaOnly && existing !== null && existing.blobId !== null && existing.meta.dataID === meta.dataID;
-      const complete = meta.noData || meta.link !== '' || keepsData;
-      outcome = complete ? 'received' : 'download';
-      const consumers = normalizeConsumers(meta.consumers);
-      return {
-        meta,
-        status: complete ? 'completelyReceived' : 'partiallyreceived',
-        blobId: keepsData && existing !== null ? existing.blobId : null,
-        dataSha256: keepsData && existing !== null ? existing.dataSha256 : null,
-        remainingConsumers: consumers,
-        remainingReceivers: consumers,
-        policyReceived: false,
-        lastUpdate: this.now(),
-      };
+      const row = receivedInstance(meta, existing, this.now());
+      outcome = row.status === 'completelyReceived' ? 'received' : 'download';
+      return row;
     });
     if (outcome === 'stale') return outcome;
     // A newer instance makes the progress of an older one worthless; a complete one needs none.

@@ -24,6 +24,7 @@ import { BadRequestError, ConflictError, PayloadTooLargeError, isReceiverStatus,
 import type { Notification, NotificationStatus, NotificationStore } from '../store/notification-types.js';
 import type { BlobStore, Store, StoredObject } from '../store/types.js';
 import { normalizeConsumers } from './consumer-counts.js';
+import { receivedInstance } from './received-instance.js';
 import type { ObjectService, ReceiverListener } from './object-service.js';
 import type { PeerSignal } from './peer-signal.js';
 import { abandonUpload } from './upload-chunks.js';
@@ -92,20 +93,10 @@ export class UpstreamReceiver implements ReceiverListener {
         }
         return null;
       }
-      const keepsData = meta.metaOnly && existing !== null && existing.blobId !== null && existing.meta.dataID === meta.dataID;
-      const complete = meta.noData || meta.link !== '' || keepsData;
-      const consumers = normalizeConsumers(meta.consumers);
       seen.outcome = 'applied';
-      return {
-        meta: { ...meta, objectSize: complete && !keepsData ? 0 : meta.objectSize },
-        status: complete ? 'completelyReceived' : 'partiallyreceived',
-        blobId: keepsData && existing !== null ? existing.blobId : null,
-        dataSha256: keepsData && existing !== null ? existing.dataSha256 : null,
-        remainingConsumers: consumers,
-        remainingReceivers: consumers,
-        policyReceived: false,
-        lastUpdate: this.now(),
-      };
+      const row = receivedInstance(meta, existing, this.now());
+      // Complete without data of its own (no data, a link): it has none to size.
+      return row.status === 'completelyReceived' && row.blobId === null ? { ...row, meta: { ...row.meta, objectSize: 0 } } : row;
     });
     if (stored !== null) {
       await abandonUpload(this.deps, peer.orgID, meta.objectType, meta.objectID, meta.instanceID);
