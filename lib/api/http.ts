@@ -85,3 +85,17 @@ export function boolQuery(req: Request, name: string): boolean | undefined {
   if (v === undefined) throw new BadRequestError(`Invalid value (${raw}) for the ${name} parameter, expected a boolean`);
   return v;
 }
+
+/**
+ * The status and headers of a data answer, the API's and the SPI's alike: 206 with
+ * `Content-Range` for a range, else 200; the length of what follows either way.
+ */
+export function sendDataHeaders(res: Response, read: { size: number; range?: { start: number; end: number } }): void {
+  res.set('Content-Type', 'application/octet-stream');
+  if (read.range) {
+    res.status(206).set('Content-Range', `bytes ${read.range.start}-${read.range.end}/${read.size}`);
+    res.set('Content-Length', String(read.range.end - read.range.start + 1));
+  } else {
+    res.status(200).set('Content-Length', String(read.size));
+  }
+}

@@ -14,7 +14,7 @@ import { activate, markConsumed, markDeleted, markPolicyReceived, markReceived }
 import { destinationsOf } from '../../sync/object-queries.js';
 import type { ObjectService } from '../../sync/object-service.js';
 import { canWrite, readableObject, readLevel } from '../authz.js';
-import { parseContentRange, parseRange, readJson, sendJson, sendNoContent, sendText } from '../http.js';
+import { parseContentRange, parseRange, readJson, sendDataHeaders, sendJson, sendNoContent, sendText } from '../http.js';
 import type { RouteContext } from '../context.js';
 
 type Mark = (svc: ObjectService, org: string, type: string, id: string) => Promise<void>;
@@ -135,13 +135,7 @@ export async function getData(ctx: RouteContext): Promise<void> {
   ctx.res.on('close', () => abort.abort());
   const read = ctx.deps.objects.openData(obj, range, abort.signal);
   const res = ctx.res;
-  res.set('Content-Type', 'application/octet-stream');
-  if (read.range) {
-    res.status(206).set('Content-Range', `bytes ${read.range.start}-${read.range.end}/${read.size}`);
-    res.set('Content-Length', String(read.range.end - read.range.start + 1));
-  } else {
-    res.status(200).set('Content-Length', String(read.size));
-  }
+  sendDataHeaders(res, read);
   await pipeline(read.stream, res);
 }
 

@@ -21,7 +21,7 @@ import {
   parseRange,
   type MetaData,
 } from '../../model/index.js';
-import { parseContentRange, readBodyText } from '../../api/http.js';
+import { parseContentRange, readBodyText, sendDataHeaders } from '../../api/http.js';
 import type { SpiDestination } from '../../security/index.js';
 import type { NotificationKey, NotificationStatus, NotificationStore } from '../../store/notification-types.js';
 import type { Store } from '../../store/types.js';
@@ -149,13 +149,7 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
         throw new ConflictError('ignored: stale instance');
       }
     }
-    res.set('Content-Type', 'application/octet-stream');
-    if (read.range) {
-      res.status(206).set('Content-Range', `bytes ${read.range.start}-${read.range.end}/${read.size}`);
-      res.set('Content-Length', String(read.range.end - read.range.start + 1));
-    } else {
-      res.status(200).set('Content-Length', String(read.size));
-    }
+    sendDataHeaders(res, read);
     // The whole data's digest, on 206 answers too: a resumed download hashes the bytes it
     // staged before plus these, and checks the whole. A reference ESS ignores the header.
     if (obj.dataSha256 !== null) res.set(DATA_SHA256_HEADER, obj.dataSha256);
