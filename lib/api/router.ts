@@ -128,7 +128,7 @@ export function createDispatcher(node: NodeType, deps: ApiDeps, authenticate: Au
     }
     if (!found?.route.def.alwaysAvailable && !deps.isRunning()) throw new UnavailableError();
     deps.health.countRequest();
-    const identity = await authenticate(req, res);
+    const identity = await authenticate(req);
     // [ref rest-api §4.6] an ESS's own credentials are for the SPI only.
     if (identity === null || identity.role === 'edgeNode') throw new UnauthorizedError();
     if (!found) {

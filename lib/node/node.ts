@@ -12,7 +12,7 @@ import type { Logger } from '../log/logger.js';
 import { createApp } from '../api/app.js';
 import { HealthMonitor } from '../api/health-monitor.js';
 import { openApiFor, type OpenApiDoc } from '../api/openapi.js';
-import { FileBlobStore, SqliteStore, type BlobStore, type NotificationStore, type Store } from '../store/index.js';
+import { FileBlobStore, SqliteStore, TieredBlobStore, type BlobStore, type NotificationStore, type Store } from '../store/index.js';
 import {
   DummyAuthenticator,
   EMPTY_ACLS,
@@ -72,7 +72,8 @@ async function openStorage(config: Config): Promise<{ store: Store; notification
   await mkdir(join(paths.db, '..'), { recursive: true });
   const store = new SqliteStore({ path: paths.db });
   await store.init();
-  const blobs = new FileBlobStore({ root: paths.data });
+  // Small data lives in the database, committed with the object rows; see tiered-blob-store.ts.
+  const blobs = new TieredBlobStore({ files: new FileBlobStore({ root: paths.data }), small: store.smallBlobs() });
   await blobs.init();
   return { store, notifications: store.notifications(), blobs };
 }

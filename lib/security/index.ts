@@ -1,5 +1,6 @@
 /** Identities, authenticators, authorization rules and TLS material. */
 export * from './identity.js';
+export * from './basic-credentials.js';
 export * from './secret-hash.js';
 export * from './users-file.js';
 export * from './preset-authenticator.js';

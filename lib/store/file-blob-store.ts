@@ -11,9 +11,10 @@ import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs
 import { join } from 'node:path';
 import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../model/index.js';
+import { BadRequestError, NotFoundError } from '../model/index.js';
 import type { BlobReadOptions, BlobStore, BlobWriteOptions, BlobWriteResult, StagingAppender, StagingCommitOptions } from './types.js';
 import { CoalescedSync } from './coalesced-sync.js';
+import { checkEndedSize, overLimit } from './write-limits.js';
 
 /** Ids are ours (randomUUID); anything else cannot name a blob and must not reach a path. */
 const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -137,25 +138,13 @@ export class FileBlobStore implements BlobStore {
    * the promise rejects with that error.
    */
   async write(source: Readable, opts: BlobWriteOptions = {}): Promise<BlobWriteResult> {
-    const { expectedSize, maxBytes, signal } = opts;
     const blobId = randomUUID();
     const tmp = join(this.tmpDir, blobId);
-    const meter = new ByteMeter({
-      hash: true,
-      tooMany: (n) => {
-        if (maxBytes !== undefined && n > maxBytes) return new PayloadTooLargeError(maxBytes);
-        if (expectedSize !== undefined && n > expectedSize) {
-          return new BadRequestError(`Received more than the expected ${expectedSize} bytes of data`);
-        }
-        return null;
-      },
-    });
+    const meter = new ByteMeter({ hash: true, tooMany: (n) => overLimit(n, opts) });
     const sink = createWriteStream(tmp, { flags: 'wx' });
     try {
-      await pipeline(source, meter, sink, { signal });
-      if (expectedSize !== undefined && meter.bytes !== expectedSize) {
-        throw new BadRequestError(`Received ${meter.bytes} bytes of data, expected ${expectedSize}`);
-      }
+      await pipeline(source, meter, sink, { signal: opts.signal });
+      checkEndedSize(meter.bytes, opts);
       await fsyncPath(tmp);
       await rename(tmp, this.blobPath(blobId));
       await this.blobsDirSync.run();

@@ -5,3 +5,4 @@ export { NOTIFICATION_STATUSES } from './notification-types.js';
 export { SqliteStore } from './sqlite/sqlite-store.js';
 export { SqliteNotificationStore } from './sqlite/sqlite-notification-store.js';
 export { FileBlobStore } from './file-blob-store.js';
+export { TieredBlobStore, DEFAULT_INLINE_LIMIT } from './tiered-blob-store.js';

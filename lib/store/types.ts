@@ -155,7 +155,11 @@ export interface BlobReadOptions {
  */
 export interface BlobStore {
   init(): Promise<void>;
-  /** Streams `source` into a new blob (temp file, hashed as it streams, fsync, rename). */
+  /**
+   * Streams `source` into a new blob, hashed as it streams. When the promise resolves the blob
+   * is durable (a file: temp file, fsync, rename), or, kept in the database (SmallBlobStore),
+   * becomes durable with the store write that records its id.
+   */
   write(source: Readable, opts?: BlobWriteOptions): Promise<BlobWriteResult>;
   /** Streams a byte range; O(range), not O(blob). */
   read(blobId: string, opts?: BlobReadOptions): Readable;
@@ -196,6 +200,25 @@ export interface BlobStore {
    */
   commitStaging(stagingId: string, opts?: StagingCommitOptions): Promise<BlobWriteResult>;
   deleteStaging(stagingId: string): Promise<void>;
+}
+
+/**
+ * Blobs small enough to be kept in the database's own rows (see tiered-blob-store.ts): one
+ * commit of the database makes many of them durable, where a file each costs a create, an
+ * fsync, a rename and a directory fsync.
+ */
+export interface SmallBlobStore {
+  /**
+   * Resolves once the blob is stored. It may become durable only with the store's next durable
+   * write: a blob matters once a row refers to it, and writing that row makes both durable.
+   * A crash before leaves an unreferenced blob, which start-up's garbage collection removes.
+   */
+  put(id: string, data: Buffer): Promise<void>;
+  /** The whole blob, or null when there is none by that id. */
+  get(id: string): Promise<Buffer | null>;
+  /** A missing blob is not an error. */
+  delete(id: string): Promise<void>;
+  list(): Promise<string[]>;
 }
 
 /** An open run of appends to a staging area; see BlobStore.appendStaging. */

@@ -10,6 +10,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BIN, raw, startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
+import { DEFAULT_INLINE_LIMIT } from '../../lib/store/index.js';
 
 jest.setTimeout(30_000);
 
@@ -143,8 +144,10 @@ describe('organizations on a multi-org CSS', () => {
     const c = await css.client({ orgID: 'orgC' });
     try {
       const blobsBefore = await blobFiles(css);
-      await a.updateObject({ objectType: 't', objectID: 'o1', destinationType: 'edge' }, 'data of orgA');
-      await c.updateObject({ objectType: 't', objectID: 'keep', destinationType: 'edge' }, 'data of orgC');
+      // Over the inline limit, so that each object's data is a file.
+      const padding = 'x'.repeat(DEFAULT_INLINE_LIMIT);
+      await a.updateObject({ objectType: 't', objectID: 'o1', destinationType: 'edge' }, `data of orgA${padding}`);
+      await c.updateObject({ objectType: 't', objectID: 'keep', destinationType: 'edge' }, `data of orgC${padding}`);
       const blobsWithObjects = await blobFiles(css);
       expect(blobsWithObjects.length).toBe(blobsBefore.length + 2);
 
@@ -168,7 +171,7 @@ describe('organizations on a multi-org CSS', () => {
       const kept = await c.fetchObjectData('t', 'keep');
       const chunks: Buffer[] = [];
       for await (const chunk of kept as AsyncIterable<Buffer>) chunks.push(chunk);
-      expect(Buffer.concat(chunks).toString()).toBe('data of orgC');
+      expect(Buffer.concat(chunks).toString()).toBe(`data of orgC${padding}`);
     } finally {
       a.close();
       c.close();

@@ -11,6 +11,7 @@ import { readAll, sha } from '../helpers/bytes.js';
 import { Teardown, type RunningProcess } from '../helpers/node-process.js';
 import { eventuallyWithin, startPair } from '../helpers/sync-pair.js';
 import type { SyncServiceClient } from '../../sdk/index.js';
+import { DEFAULT_INLINE_LIMIT } from '../../lib/store/index.js';
 
 jest.setTimeout(60_000);
 
@@ -89,7 +90,8 @@ describe.each([
   });
 
   test('data corrupted at the CSS is refused with a SHA-256 error in O13, and retried until intact', async () => {
-    const good = randomBytes(4096);
+    // Over the inline limit, so that its bytes are a file the test can damage.
+    const good = randomBytes(DEFAULT_INLINE_LIMIT + 4096);
     // Uploaded for another destination type first, so that the ESS cannot fetch it before
     // the bytes are damaged; a metaOnly update then addresses it to n1, data and digest kept.
     await onCss.updateObject({ objectID: 'bad', objectType: 'model', destinationType: 'other' }, good);

@@ -122,6 +122,20 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    description: 'small_blobs: object data small enough to live in the database',
+    up: (db) => {
+      // See tiered-blob-store.ts. The id is the primary key of a rowid table, so a blob's bytes
+      // are not copied into an index b-tree.
+      db.exec(`
+        CREATE TABLE small_blobs (
+          id TEXT NOT NULL PRIMARY KEY,
+          data BLOB NOT NULL
+        ) STRICT;
+      `);
+    },
+  },
 ];
 
 /** The schema version this code writes. */

@@ -11,6 +11,7 @@ import { InternalError, type MetaData, type ObjectStatus } from '../../model/ind
 import type { Destination, ObjectFilter, Organization, Store, StoredObject, UploadSession, Webhook } from '../types.js';
 import { migrate } from './migrations.js';
 import { GroupCommit } from './group-commit.js';
+import { SqliteSmallBlobs } from './sqlite-small-blobs.js';
 import { SqliteNotificationStore } from './sqlite-notification-store.js';
 
 /** How long a statement waits for another connection's lock before failing with SQLITE_BUSY. */
@@ -436,6 +437,15 @@ export class SqliteStore implements Store {
   /** The notification records in this file, on this connection; keep it (it caches statements), it follows close/init. */
   notifications(): SqliteNotificationStore {
     return new SqliteNotificationStore(() => this.open().db, (work) => this.write(work));
+  }
+
+  /** Small blobs in this file, committed with the store's other writes; see tiered-blob-store.ts. */
+  smallBlobs(): SqliteSmallBlobs {
+    return new SqliteSmallBlobs(
+      () => this.open().db,
+      (work) => this.write(work),
+      (work) => this.commits.writeNow(work),
+    );
   }
 
   /** A write: runs now, resolves once durable (group commit). */

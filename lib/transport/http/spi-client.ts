@@ -318,10 +318,16 @@ export class SpiClient {
   private async onUpdate(meta: MetaData): Promise<void> {
     const outcome = await this.deps.receiver.applyUpdate(meta);
     // A stale or repeated update is acked anyway, so the CSS stops serving it. [ref sync-protocol §3]
-    await this.conn.sendAction(meta, 'updated');
-    if (outcome === 'stale') return;
-    const rec = await this.deps.receiver.recordOf(meta);
-    if (rec !== null) await this.attempt(rec);
+    const updated = this.conn.sendAction(meta, 'updated');
+    // Handled by the awaits below; this only keeps a failure from counting as unhandled first.
+    updated.catch(() => undefined);
+    if (outcome !== 'stale') {
+      const rec = await this.deps.receiver.recordOf(meta);
+      // The download does not wait for the CSS to take `updated`, only `received` does: the
+      // CSS must hear them in that order.
+      if (rec !== null) await this.attempt(rec, updated);
+    }
+    await updated;
   }
 
   /** [ref sync-protocol §3 Delete steps 2–3] */
@@ -340,9 +346,9 @@ export class SpiClient {
   }
 
   /** One owed step; a failure (other than "register again" or a stop) waits RESEND_INTERVAL. */
-  private async attempt(rec: Notification): Promise<void> {
+  private async attempt(rec: Notification, after?: Promise<unknown>): Promise<void> {
     try {
-      if (!(await this.sendOwed(rec))) await this.retryLater(rec);
+      if (!(await this.sendOwed(rec, after))) await this.retryLater(rec);
     } catch (err) {
       if (err instanceof NotRegisteredError || this.stopped) throw err;
       this.deps.log.debug({ err, objectID: rec.objectID, status: rec.status }, 'will retry');
@@ -373,8 +379,11 @@ export class SpiClient {
     return goJson(orderedMetaData({ ...base, destinationOrgID: orgID, destinationType, destinationID, deleted: true }));
   }
 
-  /** @returns false when the step did not go through and must be retried later. */
-  private async sendOwed(initial: Notification): Promise<boolean> {
+  /**
+   * @param after settles once the ack that must reach the CSS before this step's own did
+   * @returns false when the step did not go through and must be retried later.
+   */
+  private async sendOwed(initial: Notification, after?: Promise<unknown>): Promise<boolean> {
     const { receiver, origin } = this.deps;
     if (origin !== undefined && ORIGIN_OWED.includes(initial.status)) {
       const upload = { conn: this.conn, origin, blobs: this.deps.blobs, chunkSize: this.deps.uploadChunkSize ?? DEFAULT_UPLOAD_CHUNK, resendIntervalMs: this.deps.resendIntervalMs, now: this.now, signal: this.abort.signal };
@@ -391,6 +400,7 @@ export class SpiClient {
     }
     const action: SpiObjectAction | null = rec.status === 'received' ? 'received' : rec.status === 'consumed' ? 'consumed' : rec.status === 'deleted' ? 'deleted' : null;
     if (action === null) return true;
+    await after;
     const ref = { objectType: rec.objectType, objectID: rec.objectID, instanceID: rec.instanceID, dataID: rec.dataID };
     if (!(await this.conn.sendAction(ref, action, action === 'deleted' ? await this.deletedBody(rec) : undefined))) return false;
     await receiver.acked(rec);

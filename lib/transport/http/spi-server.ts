@@ -16,7 +16,7 @@ import {
   orderedMetaData,
   type MetaData,
 } from '../../model/index.js';
-import { authorizeSpiClaim, type AclLookup, type Authenticator, type Identity, type SpiDestination } from '../../security/index.js';
+import { authorizeSpiClaim, basicCredentials, type AclLookup, type Authenticator, type Identity, type SpiDestination } from '../../security/index.js';
 import type { Notification, NotificationStatus, NotificationStore } from '../../store/notification-types.js';
 import type { Destination, Store } from '../../store/types.js';
 import type { ObjectService } from '../../sync/object-service.js';
@@ -105,15 +105,6 @@ interface PollEntry {
   MetaData: MetaData;
 }
 
-/** HTTP Basic credentials, or null when there are none or they are malformed. */
-function basicCredentials(req: Request): { appKey: string; secret: string } | null {
-  const m = /^Basic\s+(\S+)$/i.exec(req.header('authorization') ?? '');
-  if (m?.[1] === undefined) return null;
-  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  return colon < 0 ? null : { appKey: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
-}
-
 function sameDestination(claim: SpiDestination, d: { orgID: string; destinationType: string; destinationID: string }): boolean {
   return claim.orgID === d.orgID && claim.destType === d.destinationType && claim.destID === d.destinationID;
 }
@@ -134,7 +125,7 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
   });
 
   async function authorize(req: Request): Promise<SpiDestination> {
-    const creds = basicCredentials(req);
+    const creds = basicCredentials(req.header('authorization'));
     const identity: Identity | null = creds === null ? null : await deps.authenticator.authenticate(creds.appKey, creds.secret);
     const claim = await authorizeSpiClaim(identity, req.header('X-Sync-Service-Dest') ?? '', deps.acls);
     if (claim === null) throw new UnauthorizedError();
