@@ -13,6 +13,7 @@ import type { ObjectListener, ObjectService, ReceiverListener } from '../sync/ob
 import { OriginSender } from '../sync/origin-sender.js';
 import { Receiver } from '../sync/receiver.js';
 import { SpiClient } from '../transport/http/spi-client.js';
+import { MAX_INLINE_BYTES } from '../transport/http/spi-inline-data.js';
 
 /** The longest the ESS asks its CSS to hold an empty poll, seconds. */
 const LONG_POLL_MAX_S = 30;
@@ -109,6 +110,7 @@ export function createEssSync(deps: { config: Config; store: Store; notification
         // Extensions are off toward a reference CSS in compatibility mode; otherwise a CSS
         // without batched acks is detected and answered one ack at a time.
         batchAcks: !config.compatibilityMode,
+        inlineDataLimit: config.compatibilityMode ? 0 : MAX_INLINE_BYTES,
         pingIntervalMs: config.essPingInterval * 3_600_000,
         longPollSeconds: config.compatibilityMode ? 0 : Math.min(LONG_POLL_MAX_S, config.httpPollingInterval * 3),
         log: deps.logger.child({ component: 'spi-client' }),

@@ -4,6 +4,7 @@
  * stop does not wait for held polls. The ESS is played by raw requests.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { BIN, raw, startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
@@ -86,6 +87,27 @@ describe('long-poll: GET /spi/v1/objects/?wait=N', () => {
 
   test('without wait, an empty poll answers 204 at once, as the reference does', async () => {
     expect((await poll()).status).toBe(204);
+  });
+
+  test('with ?inline=N, small objects come with their data and its SHA-256, larger ones without', async () => {
+    const small = Buffer.from('small configuration');
+    await client.updateObject({ objectID: 'in1', objectType: 'model', destinationType: 'edge' }, small);
+    await client.updateObject({ objectID: 'in2', objectType: 'model', destinationType: 'edge' }, Buffer.alloc(2000, 7));
+    const res = await poll('?inline=1024');
+    expect(res.status).toBe(200);
+    const entries = JSON.parse(res.text) as (PollEntry & { Data?: string; DataSHA256?: string })[];
+    const byID = new Map(entries.map((e) => [e.MetaData.objectID, e]));
+    expect(byID.get('in1')?.Data).toBe(small.toString('base64'));
+    expect(byID.get('in1')?.DataSHA256).toBe(createHash('sha256').update(small).digest('hex'));
+    expect(byID.get('in2')).not.toHaveProperty('Data');
+    // A poll without the parameter, what a reference ESS sends, never carries data.
+    expect((JSON.parse((await poll()).text) as Record<string, unknown>[]).every((e) => !('Data' in e))).toBe(true);
+    await ack('in1');
+    await ack('in2');
+  });
+
+  test.each(['lots', '-5', '1.5'])('inline=%j is 400', async (v) => {
+    expect((await poll(`?inline=${v}`)).status).toBe(400);
   });
 
   test('a stop ends held polls instead of waiting for them', async () => {

@@ -7,6 +7,7 @@
  * [ref sync-protocol §1 "ESS behaviour", §3]
  */
 import { setMaxListeners } from 'node:events';
+import { Readable } from 'node:stream';
 import { decodeFields, emptyMetaData, goJson, METADATA_KEYS, orderedMetaData, type MetaData } from '../../model/index.js';
 import type { Notification } from '../../store/notification-types.js';
 import type { BlobStore } from '../../store/types.js';
@@ -14,7 +15,8 @@ import { ORIGIN_OWED, type OriginSender } from '../../sync/origin-sender.js';
 import type { Receiver } from '../../sync/receiver.js';
 import { retryDelay } from '../../sync/resend-scheduler.js';
 import { NotRegisteredError, SpiConnection, type SpiConnectionDeps } from './spi-connection.js';
-import { downloadData } from './spi-download.js';
+import { downloadData, keepWholeData, type SpiDownloadDeps } from './spi-download.js';
+import { INLINE_PARAM, parseInlineData, type InlineData } from './spi-inline-data.js';
 import { SPI_PREFIX, type SpiObjectAction } from './spi-paths.js';
 import { answerPolled, isOriginAnswer, sendOriginOwed } from './spi-upload.js';
 
@@ -36,6 +38,11 @@ export interface SpiClientDeps extends SpiConnectionDeps {
   uploadChunkSize?: number;
   /** ESS_PING_INTERVAL, ms: how often a registered ESS pings the CSS. */
   pingIntervalMs?: number;
+  /**
+   * Asks the CSS for the data of objects up to this many bytes inside the poll answer
+   * (`?inline=`, our extension); 0 or absent = never, as in compatibility mode.
+   */
+  inlineDataLimit?: number;
   /** Objects worked on at once (downloads and acks); 1 = the reference's one by one. */
   concurrency?: number;
   now?: () => number;
@@ -78,14 +85,21 @@ function toMetaData(raw: unknown): MetaData | null {
   return meta.objectID !== '' && meta.objectType !== '' ? meta : null;
 }
 
-function parsePoll(text: string): { type: string; meta: MetaData }[] {
+interface PollItem {
+  type: string;
+  meta: MetaData;
+  /** The object's data when the CSS sent it along (spi-inline-data.ts). */
+  inline: InlineData | null;
+}
+
+function parsePoll(text: string): PollItem[] {
   const value = JSON.parse(text) as unknown;
   if (!Array.isArray(value)) throw new Error('poll answer is not a JSON array');
-  const out: { type: string; meta: MetaData }[] = [];
+  const out: PollItem[] = [];
   for (const entry of value as unknown[]) {
-    const f = decodeFields(entry, { Type: 'string', MetaData: 'any' }, 'Notification');
+    const f = decodeFields(entry, { Type: 'string', MetaData: 'any', Data: 'string', DataSHA256: 'string' }, 'Notification');
     const meta = toMetaData(f.MetaData);
-    if (typeof f.Type === 'string' && meta !== null) out.push({ type: f.Type, meta });
+    if (typeof f.Type === 'string' && meta !== null) out.push({ type: f.Type, meta, inline: parseInlineData(f) });
   }
   return out;
 }
@@ -269,13 +283,14 @@ export class SpiClient {
    */
   private async poll(): Promise<{ items: number; heldMs: number }> {
     const holdS = this.holdSeconds();
-    if (holdS === 0) return { items: await this.handlePoll(await this.conn.call('GET', `${SPI_PREFIX}objects/`)), heldMs: 0 };
+    const inline = (this.deps.inlineDataLimit ?? 0) > 0 ? `${INLINE_PARAM}=${this.deps.inlineDataLimit}` : '';
+    if (holdS === 0) return { items: await this.handlePoll(await this.conn.call('GET', `${SPI_PREFIX}objects/${inline === '' ? '' : `?${inline}`}`)), heldMs: 0 };
     const ac = new AbortController();
     this.pollAbort = ac;
     // stop() may have come during the flush, before there was a poll to abort.
     if (this.stopped) ac.abort();
     try {
-      const res = await this.conn.request('GET', `${SPI_PREFIX}objects/?wait=${holdS}`, { signal: ac.signal });
+      const res = await this.conn.request('GET', `${SPI_PREFIX}objects/?wait=${holdS}${inline === '' ? '' : `&${inline}`}`, { signal: ac.signal });
       const answer = { status: res.statusCode ?? 0, body: await this.conn.text(res) };
       // Past this point a wake() must not cut the answer's handling short.
       this.pollAbort = null;
@@ -306,7 +321,7 @@ export class SpiClient {
     const items = parsePoll(res.body);
     // One record per (object, peer): no two items of a poll are about the same object.
     await eachLimit(items, this.concurrency, () => this.stopped, async (item) => {
-      if (item.type === 'update') await this.onUpdate(item.meta);
+      if (item.type === 'update') await this.onUpdate(item.meta, item.inline);
       else if (item.type === 'delete') await this.onDelete(item.meta);
       else if (isOriginAnswer(item.type) && this.deps.origin !== undefined) await answerPolled({ conn: this.conn, origin: this.deps.origin }, item.type, item.meta);
       else this.deps.log.debug({ type: item.type, objectID: item.meta.objectID }, 'poll notification type not handled yet');
@@ -315,8 +330,14 @@ export class SpiClient {
   }
 
   /** [ref sync-protocol §3 Normal update steps 2–5] */
-  private async onUpdate(meta: MetaData): Promise<void> {
+  private async onUpdate(meta: MetaData, inline: InlineData | null): Promise<void> {
     const outcome = await this.deps.receiver.applyUpdate(meta);
+    if (outcome !== 'stale' && inline !== null && (await this.keepInline(meta, inline))) {
+      // `received` alone tells the CSS both steps: it takes it from `update`.
+      const rec = await this.deps.receiver.recordOf(meta);
+      if (rec !== null) await this.attempt(rec);
+      return;
+    }
     // A stale or repeated update is acked anyway, so the CSS stops serving it. [ref sync-protocol §3]
     const updated = this.conn.sendAction(meta, 'updated');
     // Handled by the awaits below; this only keeps a failure from counting as unhandled first.
@@ -328,6 +349,23 @@ export class SpiClient {
       if (rec !== null) await this.attempt(rec, updated);
     }
     await updated;
+  }
+
+  /**
+   * Completes an object with the data its poll entry carried, as a download would have.
+   * @returns false when the object did not take it (not waiting for data, or a bad digest): the
+   *   normal path then applies, with a data GET if the data is still owed.
+   */
+  private async keepInline(meta: MetaData, inline: InlineData): Promise<boolean> {
+    const rec = await this.deps.receiver.recordOf(meta);
+    if (rec === null || (rec.status !== 'handleUpdate' && rec.status !== 'getdata')) return false;
+    const obj = await this.deps.receiver.partial(rec);
+    if (obj === null) return false;
+    return keepWholeData(this.downloadDeps(), obj.meta, Readable.from([inline.data]), inline.sha256);
+  }
+
+  private downloadDeps(): SpiDownloadDeps {
+    return { conn: this.conn, receiver: this.deps.receiver, blobs: this.deps.blobs, resendIntervalMs: this.deps.resendIntervalMs, signal: this.abort.signal };
   }
 
   /** [ref sync-protocol §3 Delete steps 2–3] */
@@ -393,7 +431,7 @@ export class SpiClient {
     if (rec.status === 'handleUpdate' || rec.status === 'getdata') {
       const obj = await receiver.partial(rec);
       if (obj === null) return true;
-      await downloadData({ conn: this.conn, receiver, blobs: this.deps.blobs, resendIntervalMs: this.deps.resendIntervalMs, signal: this.abort.signal }, obj.meta);
+      await downloadData(this.downloadDeps(), obj.meta);
       // Complete now: its `received` goes at once; else the download was refused.
       rec = await receiver.recordOf(obj.meta);
       if (rec === null || rec.status !== 'received') return rec === null;

@@ -8,6 +8,7 @@
  * before the object completes. [ref sync-protocol §1 "Download of CSS → ESS objects", §3 steps 4–5]
  */
 import type http from 'node:http';
+import type { Readable } from 'node:stream';
 import type { MetaData } from '../../model/index.js';
 import type { BlobStore } from '../../store/types.js';
 import { mismatchFeedback, verifyDownloadedData } from '../../sync/data-check.js';
@@ -124,15 +125,28 @@ async function downloadWhole(deps: SpiDownloadDeps, meta: MetaData): Promise<voi
     return;
   }
   const stated = res.headers[DATA_SHA256_HEADER.toLowerCase()];
-  const written = await blobs.write(res, { expectedSize: meta.objectSize, signal: deps.signal });
-  const check = verifyDownloadedData(typeof stated === 'string' ? stated : undefined, written.sha256);
+  await keepWholeData(deps, meta, res, typeof stated === 'string' ? stated : undefined);
+}
+
+/**
+ * Stores the whole data of an object, from a data GET or a poll entry (spi-inline-data.ts),
+ * and completes the object if its SHA-256 is the one the CSS stated. A mismatch is reported
+ * to the CSS as feedback, and the object keeps waiting for its data.
+ * @returns whether the object is complete now
+ */
+export async function keepWholeData(deps: SpiDownloadDeps, meta: MetaData, source: Readable, statedSha256: string | undefined): Promise<boolean> {
+  const { conn, receiver, blobs } = deps;
+  const written = await blobs.write(source, { expectedSize: meta.objectSize, signal: deps.signal });
+  const check = verifyDownloadedData(statedSha256, written.sha256);
   if (check.kind === 'mismatch') {
     await blobs.delete(written.blobId);
     conn.deps.log.warn({ objectType: meta.objectType, objectID: meta.objectID, instanceID: meta.instanceID, reason: check.reason }, 'downloaded data failed its SHA-256 check; will retry');
     await conn.sendFeedback(meta, mismatchFeedback(check.reason, deps.resendIntervalMs));
-    return;
+    return false;
   }
-  if (!(await receiver.completeData(meta, written))) await blobs.delete(written.blobId);
+  if (await receiver.completeData(meta, written)) return true;
+  await blobs.delete(written.blobId);
+  return false;
 }
 
 function segmentOpts(deps: SpiDownloadDeps): { segmentBytes?: number } {

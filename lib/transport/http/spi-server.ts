@@ -18,7 +18,7 @@ import {
 } from '../../model/index.js';
 import { authorizeSpiClaim, basicCredentials, type AclLookup, type Authenticator, type Identity, type SpiDestination } from '../../security/index.js';
 import type { Notification, NotificationStatus, NotificationStore } from '../../store/notification-types.js';
-import type { Destination, Store } from '../../store/types.js';
+import type { Destination, Store, StoredObject } from '../../store/types.js';
 import type { ObjectService } from '../../sync/object-service.js';
 import { PeerSignal } from '../../sync/peer-signal.js';
 import { MAY_HOLD, NEVER_SERVED, type Sender } from '../../sync/sender.js';
@@ -27,6 +27,7 @@ import type { UpstreamReceiver } from '../../sync/upstream-receiver.js';
 import { boolQuery, queryString } from '../../api/http.js';
 import { createBatchAcks } from './spi-batch-acks.js';
 import { createSpiObjectActions } from './spi-object-actions.js';
+import { InlineBudget, inlineFields, pollInlineLimit, type InlineFields } from './spi-inline-data.js';
 import { parseSpiPath, type SpiRegistrationAction } from './spi-paths.js';
 
 /** Where the router is mounted; parseSpiPath wants the whole path. */
@@ -100,7 +101,7 @@ function checkPersistentStorage(req: Request): void {
 }
 
 /** One entry of the poll answer, with the reference's capitalised keys. [ref rest-api §6] */
-interface PollEntry {
+interface PollEntry extends Partial<InlineFields> {
   Type: string;
   MetaData: MetaData;
 }
@@ -167,8 +168,11 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     res.status(204).end();
   }
 
-  /** The metadata a poll entry carries, addressed to the caller; null when the record is stale. */
-  async function pollMetaData(rec: Notification, claim: SpiDestination): Promise<MetaData | null> {
+  /**
+   * The metadata a poll entry carries, addressed to the caller, with the object it describes
+   * (null when gone); null when the record is stale.
+   */
+  async function pollMetaData(rec: Notification, claim: SpiDestination): Promise<{ meta: MetaData; obj: StoredObject | null } | null> {
     const obj = await deps.store.getObject(rec.orgID, rec.objectType, rec.objectID);
     const addressed = { destinationType: claim.destType, destinationID: claim.destID };
     if (rec.status === 'deletePending' || rec.status === 'deletedPending') {
@@ -183,11 +187,23 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
         instanceID: rec.instanceID,
         dataID: rec.dataID,
       };
-      return orderedMetaData({ ...base, ...addressed, deleted: true });
+      return { meta: orderedMetaData({ ...base, ...addressed, deleted: true }), obj };
     }
     // An object replaced between the two reads: its new record is served by the next poll.
     if (obj === null || obj.meta.instanceID !== rec.instanceID) return null;
-    return orderedMetaData({ ...obj.meta, ...addressed });
+    return { meta: orderedMetaData({ ...obj.meta, ...addressed }), obj };
+  }
+
+  /** The data of an update entry, when the poll asked for it and it fits (spi-inline-data.ts). */
+  async function inlined(type: string, obj: StoredObject | null, budget: InlineBudget): Promise<Partial<InlineFields>> {
+    if (type !== 'update' || obj === null || obj.dataSha256 === null || !budget.take(obj)) return {};
+    try {
+      return await inlineFields(deps.objects.openData(obj).stream, obj.dataSha256);
+    } catch (err) {
+      // Replaced or removed meanwhile: the entry goes without, and a data GET tells the ESS.
+      deps.log?.debug({ err, objectType: obj.meta.objectType, objectID: obj.meta.objectID }, 'data not inlined in the poll answer');
+      return {};
+    }
   }
 
   /**
@@ -202,17 +218,19 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
   }
 
   /** What is pending for the caller, as poll entries. */
-  async function pendingEntries(claim: SpiDestination): Promise<PollEntry[]> {
+  async function pendingEntries(claim: SpiDestination, inlineLimit: number): Promise<PollEntry[]> {
     const records = await deps.notifications.listPendingForPeer(claim.orgID, claim.destType, claim.destID, POLL_STATUSES, POLL_BATCH);
+    const budget = new InlineBudget(inlineLimit);
     // All at once, not one after the other: their writes (markServed) then share one commit
     // and one fsync instead of waiting for one each. Promise.all keeps the records' order.
     const entries = await Promise.all(
       records.map(async (rec): Promise<PollEntry | null> => {
         // An update whose delivery is still `pending` waits for its object to become ready and active.
         if ((rec.status === NEVER_SERVED || rec.status === MAY_HOLD) && rec.deliveryStatus === 'pending') return null;
-        const meta = await pollMetaData(rec, claim);
+        const found = await pollMetaData(rec, claim);
         const type = POLL_TYPES.get(rec.status);
-        return meta !== null && type !== undefined && (await markServed(rec)) ? { Type: type, MetaData: meta } : null;
+        if (found === null || type === undefined || !(await markServed(rec))) return null;
+        return { Type: type, MetaData: found.meta, ...(await inlined(type, found.obj, budget)) };
       }),
     );
     return entries.filter((e): e is PollEntry => e !== null);
@@ -224,7 +242,7 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
    * a record written between the listing and the wait still wakes it.
    * @returns the entries, or null when nobody is left to answer
    */
-  async function longPollEntries(claim: SpiDestination, waitS: number, res: Response): Promise<PollEntry[] | null> {
+  async function longPollEntries(claim: SpiDestination, inlineLimit: number, waitS: number, res: Response): Promise<PollEntry[] | null> {
     const ac = new AbortController();
     let gone = false;
     const onClose = (): void => {
@@ -236,12 +254,12 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     deps.shutdown?.addEventListener('abort', onShutdown, { once: true });
     try {
       const woken = peerSignal.wait(claim.orgID, claim.destType, claim.destID, waitS * 1000, ac.signal);
-      const entries = await pendingEntries(claim);
+      const entries = await pendingEntries(claim, inlineLimit);
       if (entries.length > 0) return entries;
       await woken;
       if (gone) return null;
       if (!deps.isRunning()) throw new UnavailableError();
-      return await pendingEntries(claim);
+      return await pendingEntries(claim, inlineLimit);
     } finally {
       // Ends the wait if the listing answered first, so no timer or listener outlives the request.
       ac.abort();
@@ -257,8 +275,9 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
    */
   async function poll(claim: SpiDestination, req: Request, res: Response): Promise<void> {
     const waitS = pollWait(req);
+    const inlineLimit = pollInlineLimit(req);
     if ((await findDestination(claim)) === null) throw new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
-    const entries = waitS === undefined ? await pendingEntries(claim) : await longPollEntries(claim, waitS, res);
+    const entries = waitS === undefined ? await pendingEntries(claim, inlineLimit) : await longPollEntries(claim, inlineLimit, waitS, res);
     if (entries === null) return;
     if (entries.length === 0) {
       res.status(204).end();
