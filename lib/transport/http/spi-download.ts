@@ -114,7 +114,7 @@ export async function downloadData(deps: SpiDownloadDeps, meta: MetaData): Promi
  * what limits how many small objects per second an ESS takes in).
  */
 async function downloadWhole(deps: SpiDownloadDeps, meta: MetaData): Promise<void> {
-  const { conn, receiver, blobs } = deps;
+  const { conn } = deps;
   // No `getdata` step: there is no progress to record, and the record completes from
   // `handleUpdate` as well; one write (and fsync wait) less per object.
   const res = await conn.request('GET', spiObjectPath({ orgID: conn.deps.orgID, ...meta }, 'data'), { timeoutMs: DATA_TIMEOUT_MS });

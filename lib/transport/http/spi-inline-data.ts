@@ -32,7 +32,7 @@ export function pollInlineLimit(req: Request): number {
   const raw = req.query[INLINE_PARAM];
   if (raw === undefined) return 0;
   const n = typeof raw === 'string' && /^\d{1,10}$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(n)) throw new BadRequestError(`Invalid value (${String(raw)}) for the ${INLINE_PARAM} parameter, expected a number of bytes`);
+  if (!Number.isSafeInteger(n)) throw new BadRequestError(`Invalid value (${JSON.stringify(raw)}) for the ${INLINE_PARAM} parameter, expected a number of bytes`);
   return Math.min(n, MAX_INLINE_BYTES);
 }
 
