@@ -56,6 +56,11 @@ const RETRY_CAP_INTERVALS = 6;
 const DEFAULT_PING_INTERVAL_MS = 3_600_000;
 /** Default of SpiClientDeps.concurrency: enough to hide round trips, few enough for 2 cores. */
 const DEFAULT_CONCURRENCY = 32;
+/**
+ * Poll items handled at once that need no data request (inline data, deletes, answers about
+ * this ESS's own objects): each holds at most its inline data, already in memory.
+ */
+const LIGHT_CONCURRENCY = 256;
 /** Default of SpiClientDeps.uploadChunkSize: the reference's MaxDataChunkSize. */
 const DEFAULT_UPLOAD_CHUNK = 5 * 1024 * 1024;
 
@@ -319,14 +324,24 @@ export class SpiClient {
     if (res.status === 424) throw new NotRegisteredError();
     if (res.status !== 200) throw new Error(`poll answered ${res.status}: ${res.body.trim()}`);
     const items = parsePoll(res.body);
-    // One record per (object, peer): no two items of a poll are about the same object.
-    await eachLimit(items, this.concurrency, () => this.stopped, async (item) => {
-      if (item.type === 'update') await this.onUpdate(item.meta, item.inline);
-      else if (item.type === 'delete') await this.onDelete(item.meta);
-      else if (isOriginAnswer(item.type) && this.deps.origin !== undefined) await answerPolled({ conn: this.conn, origin: this.deps.origin }, item.type, item.meta);
-      else this.deps.log.debug({ type: item.type, objectID: item.meta.objectID }, 'poll notification type not handled yet');
-    });
+    // One record per (object, peer): no two items of a poll are about the same object, so they
+    // may be handled in any order. The concurrency limit is about downloads (sockets, memory);
+    // the other items only wait for commits, which the more of them share the better.
+    const downloads: PollItem[] = [];
+    const others: PollItem[] = [];
+    for (const item of items) (item.type === 'update' && item.inline === null ? downloads : others).push(item);
+    // A client told to work one by one (the reference's way) does so for every item.
+    const light = this.concurrency === 1 ? 1 : Math.max(LIGHT_CONCURRENCY, this.concurrency);
+    const handle = (item: PollItem): Promise<void> => this.handleItem(item);
+    await Promise.all([eachLimit(downloads, this.concurrency, () => this.stopped, handle), eachLimit(others, light, () => this.stopped, handle)]);
     return items.length;
+  }
+
+  private async handleItem(item: PollItem): Promise<void> {
+    if (item.type === 'update') await this.onUpdate(item.meta, item.inline);
+    else if (item.type === 'delete') await this.onDelete(item.meta);
+    else if (isOriginAnswer(item.type) && this.deps.origin !== undefined) await answerPolled({ conn: this.conn, origin: this.deps.origin }, item.type, item.meta);
+    else this.deps.log.debug({ type: item.type, objectID: item.meta.objectID }, 'poll notification type not handled yet');
   }
 
   /** [ref sync-protocol §3 Normal update steps 2–5] */
