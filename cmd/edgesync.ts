@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --initial-old-space-size=64
 /**
  * `edgesync css|ess [flags]` runs a node; `edgesync users …` manages the preset users file.
  * Without a mode, NODE_TYPE decides, as in the reference.

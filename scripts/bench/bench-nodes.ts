@@ -5,7 +5,7 @@
  * node with those flags, for profiling; otherwise the bin runs with its shebang's flags.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,13 +67,25 @@ export async function removeDir(dir: string): Promise<void> {
   liveDirs.delete(dir);
 }
 
+/**
+ * The environment and node flags the bin's shebang (`#!/usr/bin/env -S VAR=value … node
+ * --flag …`) runs node with, so that a bench running node directly measures the same program.
+ */
+function binShebang(): { env: Record<string, string>; flags: string[] } {
+  const words = (readFileSync(BIN, 'utf8').split('\n', 1)[0] ?? '').split(/\s+/);
+  const node = words.indexOf('node');
+  const env = Object.fromEntries(words.slice(0, node).flatMap((w) => (/^[A-Z_]+=/.test(w) ? [w.split('=', 2) as [string, string]] : [])));
+  return { env, flags: node < 0 ? [] : words.slice(node + 1) };
+}
+
 /** Runs the bin in a temp dir and waits for its API URL and its generated admin credentials. */
 export async function startNode(mode: 'css' | 'ess', env: Record<string, string>, nodes: BenchNode[]): Promise<BenchNode> {
   const root = await tempDir(`edgesync-bench-${mode}-`);
   const flags = (process.env.EDGESYNC_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-  // With flags, node is run directly: MALLOC_MMAP_THRESHOLD_ is what the shebang also sets.
-  const child = spawn(flags.length > 0 ? process.execPath : BIN, flags.length > 0 ? [...flags, BIN, mode] : [mode], {
-    env: { PATH: process.env.PATH ?? '', ...(flags.length > 0 ? { MALLOC_MMAP_THRESHOLD_: '131072' } : {}), PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: '0', SECURE_LISTENING_PORT: '0', LOG_LEVEL: 'warning', ...env },
+  // With flags, node is run directly, with the environment and node flags of the bin's shebang.
+  const shebang = binShebang();
+  const child = spawn(flags.length > 0 ? process.execPath : BIN, flags.length > 0 ? [...shebang.flags, ...flags, BIN, mode] : [mode], {
+    env: { PATH: process.env.PATH ?? '', ...(flags.length > 0 ? shebang.env : {}), PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: '0', SECURE_LISTENING_PORT: '0', LOG_LEVEL: 'warning', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const node: BenchNode = { child, root, url: '', user: '', secret: '' };
