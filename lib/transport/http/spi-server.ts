@@ -91,13 +91,12 @@ function pollWait(req: Request): number | undefined {
 }
 
 /**
- * Checks `?persistent-storage=` of register, register-new and ping: absent or empty means false,
- * anything Go's ParseBool refuses is a 400, as in the reference. (We do not act on the flag: our
- * Sender keeps every record until it is acked, whatever the ESS stores.) [ref sync-protocol §1 Registration]
+ * `?persistent-storage=` of register, register-new and ping: absent or empty means false,
+ * anything Go's ParseBool refuses is a 400, as in the reference. [ref sync-protocol §1 Registration]
  * @throws BadRequestError for a value that is not a bool
  */
-function checkPersistentStorage(req: Request): void {
-  boolQuery(req, 'persistent-storage');
+function persistentStorage(req: Request): boolean {
+  return boolQuery(req, 'persistent-storage') ?? false;
 }
 
 /** One entry of the poll answer, with the reference's capitalised keys. [ref rest-api §6] */
@@ -138,8 +137,13 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     return all.find((d) => d.destinationType === claim.destType && d.destinationID === claim.destID) ?? null;
   }
 
-  /** register, register-new, ping, unregister. [ref sync-protocol §1 Endpoints, §3 Registration] */
-  async function registration(action: SpiRegistrationAction, claim: SpiDestination, res: Response): Promise<void> {
+  /**
+   * register, register-new, ping, unregister. An ESS that registers again without persistent
+   * storage may have lost what it received: everything it was sent is offered again, as the
+   * reference's resendNotificationsForDestination(dest, resendReceived) does.
+   * [ref sync-protocol §1 Endpoints, §3 Registration]
+   */
+  async function registration(action: SpiRegistrationAction, claim: SpiDestination, persistent: boolean, res: Response): Promise<void> {
     const known = await findDestination(claim);
     const fresh: Destination = {
       destinationOrgID: claim.orgID,
@@ -155,6 +159,7 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
         // An ESS the CSS does not know must register as new (it then drops its own state).
         if (known === null) throw new NotFoundError();
         await deps.store.putDestination(fresh);
+        if (action === 'register' && !persistent) await deps.acks.resend(claim.orgID, claim.destType, claim.destID);
         break;
       case 'register-new':
         await deps.store.putDestination(fresh);
@@ -296,8 +301,7 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
         if (req.method !== 'PUT') throw new MethodNotAllowedError();
         // The path names the ESS acting; it must be the one the caller may speak for.
         if (!sameDestination(claim, route)) throw new UnauthorizedError();
-        if (route.action !== 'unregister') checkPersistentStorage(req);
-        return registration(route.action, claim, res);
+        return registration(route.action, claim, route.action === 'unregister' || persistentStorage(req), res);
       case 'poll':
         if (req.method !== 'GET') throw new MethodNotAllowedError();
         return poll(claim, req, res);
