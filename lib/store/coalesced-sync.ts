@@ -1,8 +1,11 @@
 /**
  * Coalesces fsyncs: `run()` resolves after a call of the sync function that started after
  * `run()` was called, so whatever the caller wrote before is on disk; every caller that arrives
- * while a sync is in flight shares the next one. N concurrent writers then pay for about two
- * fsyncs, not N. Used for the WAL of a SQLite store and the blob directories.
+ * while the allowed number of syncs is in flight shares the next one. N concurrent writers then
+ * pay for about two fsyncs, not N. Used for the WAL of a SQLite store and the blob directories.
+ *
+ * With two syncs allowed in flight, a caller that arrives while one runs does not wait for it to
+ * end before its own starts: its wait is about one fsync instead of one and a half.
  */
 interface Waiter {
   resolve(): void;
@@ -11,35 +14,44 @@ interface Waiter {
 
 export class CoalescedSync {
   private waiting: Waiter[] = [];
-  private running: Promise<void> | null = null;
+  private inFlight = 0;
+  private idlers: (() => void)[] = [];
 
-  constructor(private readonly sync: () => Promise<void>) {}
+  /** @param maxInFlight syncs allowed to run at once (default 1) */
+  constructor(
+    private readonly sync: () => Promise<void>,
+    private readonly maxInFlight = 1,
+  ) {}
 
   /** Resolves once a sync that started after this call is done; rejects if that sync failed. */
   run(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ resolve, reject });
-      this.running ??= this.loop();
+      this.pump();
     });
   }
 
   /** Resolves once no sync is in flight or wanted. */
-  async idle(): Promise<void> {
-    while (this.running !== null) await this.running;
+  idle(): Promise<void> {
+    if (this.inFlight === 0 && this.waiting.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idlers.push(resolve));
   }
 
-  private async loop(): Promise<void> {
-    // Entered with at least one waiter, so the first await comes before `running` is cleared.
-    while (this.waiting.length > 0) {
+  private pump(): void {
+    while (this.waiting.length > 0 && this.inFlight < this.maxInFlight) {
       const batch = this.waiting;
       this.waiting = [];
-      try {
-        await this.sync();
-        for (const w of batch) w.resolve();
-      } catch (err) {
-        for (const w of batch) w.reject(err);
-      }
+      this.inFlight++;
+      this.sync()
+        .then(
+          () => batch.forEach((w) => w.resolve()),
+          (err: unknown) => batch.forEach((w) => w.reject(err)),
+        )
+        .finally(() => {
+          this.inFlight--;
+          this.pump();
+          if (this.inFlight === 0 && this.waiting.length === 0) this.idlers.splice(0).forEach((resolve) => resolve());
+        });
     }
-    this.running = null;
   }
 }

@@ -29,12 +29,14 @@ export class GroupCommit {
    * @param connection the open connection; asked on every write, so reopening is followed.
    * @param sync makes every commit so far durable (an fsync of the WAL); without it a COMMIT
    *   is taken as durable by itself (synchronous=FULL, or a throwaway in-memory database).
+   * @param syncsInFlight fsyncs allowed to run at once (see CoalescedSync); default 1
    */
   constructor(
     private readonly connection: () => Database.Database,
     sync?: () => Promise<void>,
+    syncsInFlight = 1,
   ) {
-    this.syncs = sync !== undefined ? new CoalescedSync(sync) : null;
+    this.syncs = sync !== undefined ? new CoalescedSync(sync, syncsInFlight) : null;
   }
 
   /**
