@@ -12,12 +12,11 @@ import { createErrorHandler } from './errors.js';
 
 /** Headers the reference sets on every API answer. [ref rest-api §1.1] */
 function commonHeaders(_req: Request, res: Response, next: NextFunction): void {
-  res.set({
-    'Cache-Control': 'no-store, no-cache, must-revalidate',
-    Pragma: 'no-cache',
-    'Strict-Transport-Security': 'max-age=63072000; includeSubDomains; preload',
-    'X-Request-Id': randomUUID(),
-  });
+  // setHeader, not Express's res.set: these are plain strings, and this runs on every request.
+  res.setHeader('Cache-Control', 'no-store, no-cache, must-revalidate');
+  res.setHeader('Pragma', 'no-cache');
+  res.setHeader('Strict-Transport-Security', 'max-age=63072000; includeSubDomains; preload');
+  res.setHeader('X-Request-Id', randomUUID());
   next();
 }
 
