@@ -57,6 +57,14 @@ function isEnoent(err: unknown): boolean {
 }
 
 /**
+ * Bytes per read of a blob: a quarter of the reads (and thread-pool round trips) of the
+ * default 64 KiB, and fuller socket writes when the data is served. Fan-out of 100 MiB to 10
+ * ESS on the 2-core bench machine: 4.22–4.37 s → 3.59–4.03 s, the CSS at 0.9–1.5 CPU s. Each
+ * open read holds up to this much: 2.5 MB for ten concurrent downloads.
+ */
+const READ_HIGH_WATER_MARK = 256 * 1024;
+
+/**
  * A file stream over `[start, end]` whose missing file is reported as `notFound()`. The stream
  * opens the file itself, after it is returned; its documented `fs` override is the one place
  * where the open's ENOENT can be swapped for the typed error the API maps to 404.
@@ -66,7 +74,7 @@ function readTyped(path: string, opts: BlobReadOptions, notFound: () => NotFound
     fs.open(p, flags, mode, (err, fd) => (err === null ? cb(null, fd) : cb(isEnoent(err) ? notFound() : err)));
   };
   const { start, end, signal } = opts;
-  return createReadStream(path, { start, end, signal, fs: { open: openTyped, read: fs.read, close: fs.close } });
+  return createReadStream(path, { start, end, signal, highWaterMark: READ_HIGH_WATER_MARK, fs: { open: openTyped, read: fs.read, close: fs.close } });
 }
 
 /** Flushes a file's or a directory's content and entries to disk. */
