@@ -79,7 +79,7 @@ export class Receiver implements ReceiverListener {
     return this.deps.notifications.getNotification(this.deps.orgID, meta.objectType, meta.objectID, CSS_PEER.peerType, CSS_PEER.peerID);
   }
 
-  private async putRecord(meta: MetaData, status: NotificationStatus): Promise<void> {
+  private async putRecord(meta: MetaData, status: NotificationStatus, offset = 0): Promise<void> {
     await this.deps.notifications.putNotification({
       ...this.key(meta),
       status,
@@ -90,7 +90,7 @@ export class Receiver implements ReceiverListener {
       message: '',
       resendAt: 0,
       attempts: 0,
-      offset: 0,
+      offset,
       lastUpdate: this.now(),
     });
   }
@@ -132,6 +132,29 @@ export class Receiver implements ReceiverListener {
       await this.putRecord(meta, 'received');
     }
     return outcome;
+  }
+
+  /**
+   * An `update` whose data came with it (inline in the poll answer), already stored as
+   * `written` and checked against its SHA-256: a new instance is stored complete at once, with
+   * one write of the object and one of its record, as applyUpdate and then completeData would
+   * leave it. Anything else is left to those two: an instance held already (complete, or
+   * partly downloaded), one that needs no data, or a stale one.
+   * @returns 'stored', or 'other' when nothing changed (the caller then drops `written`)
+   */
+  async applyUpdateWithData(input: MetaData, written: BlobWriteResult): Promise<'stored' | 'other'> {
+    const meta: MetaData = { ...input, destinationOrgID: this.deps.orgID, deleted: false };
+    const stored = await this.deps.objects.storeReceived(this.deps.orgID, meta.objectType, meta.objectID, (existing) => {
+      if (existing !== null && existing.meta.instanceID >= meta.instanceID) return null;
+      const row = receivedInstance(meta, existing, this.now());
+      if (row.status !== 'partiallyreceived') return null;
+      return { ...row, meta: { ...row.meta, objectSize: written.size }, status: 'completelyReceived', blobId: written.blobId, dataSha256: written.sha256 };
+    });
+    if (stored === null) return 'other';
+    // A newer instance makes the progress of an older one worthless.
+    await this.dropSession(meta, () => true);
+    await this.putRecord(meta, 'received', written.size);
+    return 'stored';
   }
 
   /** The record of an object. */

@@ -13,6 +13,7 @@ import type { Notification } from '../../store/notification-types.js';
 import type { BlobStore } from '../../store/types.js';
 import { ORIGIN_OWED, type OriginSender } from '../../sync/origin-sender.js';
 import type { Receiver } from '../../sync/receiver.js';
+import { verifyDownloadedData } from '../../sync/data-check.js';
 import { retryDelay } from '../../sync/resend-scheduler.js';
 import { NotRegisteredError, SpiConnection, type SpiConnectionDeps } from './spi-connection.js';
 import { downloadData, keepWholeData, type SpiDownloadDeps } from './spi-download.js';
@@ -346,6 +347,12 @@ export class SpiClient {
 
   /** [ref sync-protocol §3 Normal update steps 2–5] */
   private async onUpdate(meta: MetaData, inline: InlineData | null): Promise<void> {
+    if (inline !== null && (await this.storeInline(meta, inline))) {
+      // `received` alone tells the CSS both steps: it takes it from `update`.
+      const rec = await this.deps.receiver.recordOf(meta);
+      if (rec !== null) await this.attempt(rec);
+      return;
+    }
     const outcome = await this.deps.receiver.applyUpdate(meta);
     if (outcome !== 'stale' && inline !== null && (await this.keepInline(meta, inline))) {
       // `received` alone tells the CSS both steps: it takes it from `update`.
@@ -364,6 +371,23 @@ export class SpiClient {
       if (rec !== null) await this.attempt(rec, updated);
     }
     await updated;
+  }
+
+  /**
+   * A new instance whose data its poll entry carried, stored complete in one step (see
+   * Receiver.applyUpdateWithData) once the data's SHA-256 is the one the CSS stated.
+   * @returns false when the usual path must take the update (held already, a digest
+   *   mismatch: that path reports it and fetches the data)
+   */
+  private async storeInline(meta: MetaData, inline: InlineData): Promise<boolean> {
+    if (inline.data.length !== meta.objectSize) return false;
+    const { blobs, receiver } = this.deps;
+    const written = await blobs.write(Readable.from([inline.data]), { expectedSize: meta.objectSize, signal: this.abort.signal });
+    if (verifyDownloadedData(inline.sha256, written.sha256).kind === 'mismatch' || (await receiver.applyUpdateWithData(meta, written)) !== 'stored') {
+      await blobs.delete(written.blobId);
+      return false;
+    }
+    return true;
   }
 
   /**

@@ -55,6 +55,23 @@ describe('Receiver', () => {
     expect((await receiver.outbound(10)).map((n) => [n.objectID, n.status])).toEqual([['a', 'received']]);
   });
 
+  it('stores a new instance that came with its data complete in one step, and leaves the rest to the usual path', async () => {
+    const written = await blobs.write(Readable.from([Buffer.from('abc')]));
+    expect(await receiver.applyUpdateWithData(meta('i'), written)).toBe('stored');
+    expect([await status('i'), await rec('i')]).toEqual(['completelyReceived', 'received']);
+    expect((await store.getObject(ORG, 'model', 'i'))).toMatchObject({ blobId: written.blobId, dataSha256: written.sha256, meta: { objectSize: 3 } });
+    expect((await receiver.outbound(10)).map((n) => [n.objectID, n.status])).toEqual([['i', 'received']]);
+    // Held already, an older instance, or one without data: nothing changes here.
+    const again = await blobs.write(Readable.from([Buffer.from('abc')]));
+    expect(await receiver.applyUpdateWithData(meta('i'), again)).toBe('other');
+    expect(await receiver.applyUpdateWithData(meta('i', { instanceID: 9 }), again)).toBe('other');
+    expect(await receiver.applyUpdateWithData(meta('n', { noData: true, objectSize: 0 }), again)).toBe('other');
+    expect((await store.getObject(ORG, 'model', 'i'))?.blobId).toBe(written.blobId);
+    // A newer instance replaces the object and its data.
+    expect(await receiver.applyUpdateWithData(meta('i', { instanceID: 11, dataID: 11 }), again)).toBe('stored');
+    expect((await store.getObject(ORG, 'model', 'i'))).toMatchObject({ status: 'completelyReceived', blobId: again.blobId, meta: { instanceID: 11 } });
+  });
+
   it('a noData object is complete at once; consumed is owed, and the ack drops the object', async () => {
     expect(await receiver.applyUpdate(meta('n', { noData: true, objectSize: 0 }))).toBe('received');
     const first = (await receiver.outbound(10))[0];
