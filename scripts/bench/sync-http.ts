@@ -18,7 +18,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { adminClients, BIN, cleanUpOnSignals, nowMs, round, sleep, startNode, stopNode, until, type BenchNode } from './bench-nodes.js';
+import { adminClients, BIN, cleanUpOnSignals, cpuSeconds, nowMs, round, sleep, startNode, stopNode, until, type BenchNode } from './bench-nodes.js';
 
 cleanUpOnSignals('sync-http');
 
@@ -88,6 +88,7 @@ async function benchMode(mode: Mode): Promise<void> {
     const payload = randomBytes(KiB);
     let next = 0;
     const thrDeadline = Date.now() + DEADLINE_MS;
+    const cpu0 = { css: await cpuSeconds(css.child.pid), ess: await cpuSeconds(ess.child.pid) };
     const t0 = nowMs();
     const publishing = Promise.all(
       publishers.map(async (c) => {
@@ -110,9 +111,12 @@ async function benchMode(mode: Mode): Promise<void> {
       await sleep(20);
     }
     const seconds = (nowMs() - t0) / 1000;
+    const cpu = { css: round((await cpuSeconds(css.child.pid)) - cpu0.css, 2), ess: round((await cpuSeconds(ess.child.pid)) - cpu0.ess, 2) };
     line(mode, { metric: 'throughput_objects_per_s', value: round(THROUGHPUT_OBJECTS / seconds), objects: THROUGHPUT_OBJECTS, publishers: PUBLISHERS });
     // How long the CSS took to accept the 2000 PUTs, for reading the figure.
     line(mode, { metric: 'throughput_seconds', value: round(seconds, 2), objects: THROUGHPUT_OBJECTS, publishSeconds: round((publishedAt - t0) / 1000, 2) });
+    // CPU seconds (user + system, all threads) of each node over the throughput run.
+    line(mode, { metric: 'throughput_cpu_seconds', value: cpu });
   } finally {
     closeAll();
     // ESS first, then CSS.

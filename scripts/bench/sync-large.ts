@@ -39,7 +39,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SyncServiceClient } from '../../sdk/index.js';
-import { adminClients, BIN, cleanUpOnSignals, nowMs, removeDir, round, startNode, stopNode, tempDir, until, type BenchNode } from './bench-nodes.js';
+import { adminClients, BIN, cleanUpOnSignals, cpuSeconds, nowMs, removeDir, round, startNode, stopNode, tempDir, until, type BenchNode } from './bench-nodes.js';
 
 cleanUpOnSignals('sync-large');
 
@@ -49,8 +49,6 @@ const run = promisify(execFile);
 const ORG = 'bench';
 const DEST_TYPE = 'edge';
 const MiB = 1024 * 1024;
-/** USER_HZ of /proc/<pid>/stat (100 on Linux). */
-const CLOCK_TICKS = 100;
 /** Bound of every wait (start-up, registration, upload, delivery, read-back). */
 const DEADLINE_MS = 300_000;
 
@@ -67,14 +65,6 @@ async function peakRssMB(pid: number | undefined): Promise<number> {
   const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8');
   const m = /VmHWM:\s+(\d+) kB/.exec(status);
   return m?.[1] !== undefined ? round((Number(m[1]) * 1024) / 1e6) : NaN;
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
-async function cpuSeconds(pid: number | undefined): Promise<number> {
-  const stat = await readFile(`/proc/${pid ?? 0}/stat`, 'utf8');
-  // Fields after the command's closing parenthesis; utime and stime are fields 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
 /** Writes `size` random bytes to `path` 1 MiB at a time; returns their SHA-256 (hex). */
