@@ -347,19 +347,9 @@ export class SpiClient {
 
   /** [ref sync-protocol §3 Normal update steps 2–5] */
   private async onUpdate(meta: MetaData, inline: InlineData | null): Promise<void> {
-    if (inline !== null && (await this.storeInline(meta, inline))) {
-      // `received` alone tells the CSS both steps: it takes it from `update`.
-      const rec = await this.deps.receiver.recordOf(meta);
-      if (rec !== null) await this.attempt(rec);
-      return;
-    }
+    if (inline !== null && (await this.storeInline(meta, inline))) return this.sendReceived(meta);
     const outcome = await this.deps.receiver.applyUpdate(meta);
-    if (outcome !== 'stale' && inline !== null && (await this.keepInline(meta, inline))) {
-      // `received` alone tells the CSS both steps: it takes it from `update`.
-      const rec = await this.deps.receiver.recordOf(meta);
-      if (rec !== null) await this.attempt(rec);
-      return;
-    }
+    if (outcome !== 'stale' && inline !== null && (await this.keepInline(meta, inline))) return this.sendReceived(meta);
     // A stale or repeated update is acked anyway, so the CSS stops serving it. [ref sync-protocol §3]
     const updated = this.conn.sendAction(meta, 'updated');
     // Handled by the awaits below; this only keeps a failure from counting as unhandled first.
@@ -371,6 +361,12 @@ export class SpiClient {
       if (rec !== null) await this.attempt(rec, updated);
     }
     await updated;
+  }
+
+  /** An update whose data came inline is acked by `received` alone: the CSS takes it from `update`. */
+  private async sendReceived(meta: MetaData): Promise<void> {
+    const rec = await this.deps.receiver.recordOf(meta);
+    if (rec !== null) await this.attempt(rec);
   }
 
   /**
