@@ -154,15 +154,28 @@ async function publish(onCss: SyncServiceClient, objectType: string, objectID: s
   return { startMs, endMs: nowMs() };
 }
 
+/**
+ * Runs one scenario on a payload of `size` random bytes in a temp file (`expected` is its
+ * SHA-256), between its start and end load-average lines; the file is removed at the end.
+ * @returns what `body` returns: whether every copy was intact
+ */
+async function withPayload(scenario: Scenario, size: number, body: (file: string, expected: string) => Promise<boolean>): Promise<boolean> {
+  loadLine(scenario, 'start');
+  const work = await tempDir('edgesync-bench-large-data-');
+  try {
+    const file = join(work, 'payload');
+    return await body(file, await writeRandomFile(file, size));
+  } finally {
+    await removeDir(work);
+    loadLine(scenario, 'end');
+  }
+}
+
 async function benchLarge(sizeMiB: number): Promise<boolean> {
   const scenario = 'large';
   const size = sizeMiB * MiB;
-  loadLine(scenario, 'start');
-  const work = await tempDir('edgesync-bench-large-data-');
-  let intact = false;
-  try {
-    const file = join(work, 'payload');
-    const expected = await writeRandomFile(file, size);
+  return withPayload(scenario, size, async (file, expected) => {
+    let intact = false;
     await withNodes(1, async (css, [ess], client) => {
       if (ess === undefined) throw new Error('no ESS');
       const onCss = client(css, ORG);
@@ -210,22 +223,15 @@ async function benchLarge(sizeMiB: number): Promise<boolean> {
       line(scenario, { metric: 'css_peak_rss_MB', value: await peakRssMB(css.child.pid), beforeUpload: beforeUpload.css, afterUpload: cssAfterUpload, atVisible: atVisible.css, target: '<=150' });
       line(scenario, { metric: 'ess_peak_rss_MB', value: await peakRssMB(ess.child.pid), beforeUpload: beforeUpload.ess, atVisible: atVisible.ess, target: '<=150' });
     });
-  } finally {
-    await removeDir(work);
-    loadLine(scenario, 'end');
-  }
-  return intact;
+    return intact;
+  });
 }
 
 async function benchFanout(sizeMiB: number, essCount: number): Promise<boolean> {
   const scenario = 'fanout';
   const size = sizeMiB * MiB;
-  loadLine(scenario, 'start');
-  const work = await tempDir('edgesync-bench-large-data-');
-  let allIntact = false;
-  try {
-    const file = join(work, 'payload');
-    const expected = await writeRandomFile(file, size);
+  return withPayload(scenario, size, async (file, expected) => {
+    let allIntact = false;
     await withNodes(essCount, async (css, esses, client) => {
       const onCss = client(css, ORG);
       const onEss = esses.map((e) => client(e));
@@ -290,11 +296,8 @@ async function benchFanout(sizeMiB: number, essCount: number): Promise<boolean> 
         target: '<=150',
       });
     });
-  } finally {
-    await removeDir(work);
-    loadLine(scenario, 'end');
-  }
-  return allIntact;
+    return allIntact;
+  });
 }
 
 const [which = 'all', largeArg = '1024', fanArg = '100', nodesArg = '10'] = process.argv.slice(2);
