@@ -6,14 +6,16 @@
  * `<root>/tmp/` writes in progress (emptied at init: anything there is a crashed write).
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
-import fs, { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import fs, { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BadRequestError, NotFoundError } from '../model/index.js';
 import type { BlobReadOptions, BlobStore, BlobWriteOptions, BlobWriteResult, StagingAppender, StagingCommitOptions } from './types.js';
 import { CoalescedSync } from './coalesced-sync.js';
+import { FdWriter } from './fd-writer.js';
 import { checkEndedSize, overLimit } from './write-limits.js';
 
 /** Ids are ours (randomUUID); anything else cannot name a blob and must not reach a path. */
@@ -88,32 +90,32 @@ async function fsyncPath(path: string): Promise<void> {
 }
 
 /**
- * Resolves once a write stream has released its file descriptor. pipeline() rejects as soon as
- * any stream fails, possibly while the file stream still has a write in flight; removing or
- * truncating the file before that write lands would let it put bytes back.
+ * Closes the descriptor a stream writes through, once the stream is destroyed and done with its
+ * write in flight: closed earlier, the number could be reused by another file before that write
+ * lands.
  */
-function released(stream: WriteStream): Promise<void> {
-  if (stream.closed) return Promise.resolve();
-  return new Promise((resolve) => stream.once('close', () => resolve()));
-}
-
-/**
- * Closes a file handle a stream writes through. The stream holds a reference on the handle
- * until it emits `close`, which it does once destroyed and done with its write in flight;
- * FileHandle.close() would wait for that reference forever otherwise.
- */
-async function release(stream: WriteStream, fh: FileHandle): Promise<void> {
+async function release(stream: FdWriter, fd: number): Promise<void> {
   if (!stream.destroyed) stream.destroy();
   if (!stream.closed) await new Promise<void>((resolve) => stream.once('close', () => resolve()));
-  await fh.close();
+  await fdClose(fd);
 }
 
+const fdOpen = promisify(fs.open);
+const fdStat = promisify(fs.fstat);
+const fdTruncate = promisify(fs.ftruncate);
+const fdSync = promisify(fs.fsync);
+const fdClose = promisify(fs.close);
+
 /**
- * Room for several socket reads (64 KiB each) to queue up and go to disk as one writev; at
+ * Room for many socket reads (64 KiB each) to queue up and go to disk as one writev; at
  * 64 KiB the writer waited for a drain after nearly every read. Alternating 1 GiB runs: 114–135
- * → 137–139 MiB/s CSS→ESS transfer, the ESS's peak RSS unchanged (125–130 MB).
+ * → 137–139 MiB/s CSS→ESS transfer at 256 KiB, the ESS's peak RSS unchanged (125–130 MB).
+ * Each write in progress may hold this much.
  */
-const APPEND_HIGH_WATER_MARK = 256 * 1024;
+const WRITE_HIGH_WATER_MARK = 1024 * 1024;
+
+/** Background flushes of a blob being written: the final fsync then has at most this much left. */
+const FLUSH_EVERY = 8 * 1024 * 1024;
 
 /** Files under one root directory; see the module comment for the layout. */
 export class FileBlobStore implements BlobStore {
@@ -149,15 +151,19 @@ export class FileBlobStore implements BlobStore {
     const blobId = randomUUID();
     const tmp = join(this.tmpDir, blobId);
     const meter = new ByteMeter({ hash: true, tooMany: (n) => overLimit(n, opts) });
-    const sink = createWriteStream(tmp, { flags: 'wx' });
+    const fd = await fdOpen(tmp, 'wx');
+    const sink = new FdWriter(fd, { start: 0, highWaterMark: WRITE_HIGH_WATER_MARK, flushEvery: FLUSH_EVERY });
     try {
-      await pipeline(source, meter, sink, { signal: opts.signal });
-      checkEndedSize(meter.bytes, opts);
-      await fsyncPath(tmp);
+      try {
+        await pipeline(source, meter, sink, { signal: opts.signal });
+        checkEndedSize(meter.bytes, opts);
+        await fdSync(fd);
+      } finally {
+        await release(sink, fd);
+      }
       await rename(tmp, this.blobPath(blobId));
       await this.blobsDirSync.run();
     } catch (e) {
-      await released(sink);
       await rm(tmp, { force: true });
       throw e;
     }
@@ -238,53 +244,58 @@ export class FileBlobStore implements BlobStore {
       hash: false,
       tooMany: (n) => (n > length ? new BadRequestError(`Received more than the expected ${length} bytes of the chunk at offset ${offset}`) : null),
     });
-    const sink = createWriteStream(path, { flags: 'r+', start: offset });
+    const fd = await fdOpen(path, 'r+');
+    const sink = new FdWriter(fd, { start: offset, highWaterMark: WRITE_HIGH_WATER_MARK, flushEvery: FLUSH_EVERY });
     try {
-      await pipeline(source, meter, sink, { signal: opts.signal });
-      if (meter.bytes !== length) {
-        throw new BadRequestError(`Received ${meter.bytes} bytes of the chunk at offset ${offset}, expected ${length}`);
+      try {
+        await pipeline(source, meter, sink, { signal: opts.signal });
+        if (meter.bytes !== length) {
+          throw new BadRequestError(`Received ${meter.bytes} bytes of the chunk at offset ${offset}, expected ${length}`);
+        }
+        await fdSync(fd);
+      } finally {
+        await release(sink, fd);
       }
-      await fsyncPath(path);
     } catch (e) {
-      await released(sink);
       await this.truncate(path, offset);
       throw e;
     }
   }
 
   /**
-   * One file handle for the whole run: the stream writes through it, sync() fsyncs it while the
-   * stream goes on writing. The durable offset is counted before the fsync starts, so it only
-   * covers writes that completed before it.
+   * One file descriptor for the whole run: the stream writes through it, sync() fsyncs it while
+   * the stream goes on writing. The durable offset is counted before the fsync starts, so it only
+   * covers writes that completed before it. The descriptor is closed only after the stream is
+   * done with its last write (FdWriter).
    */
   async appendStaging(stagingId: string, offset: number): Promise<StagingAppender> {
-    let fh: FileHandle;
+    let fd: number;
     try {
-      fh = await open(this.stagingPath(stagingId), 'r+');
+      fd = await fdOpen(this.stagingPath(stagingId), 'r+');
     } catch (e) {
       throw isEnoent(e) ? new NotFoundError(`Staging area ${stagingId} not found`) : e;
     }
     try {
-      const held = (await fh.stat()).size;
+      const held = (await fdStat(fd)).size;
       if (held < offset) throw new BadRequestError(`Cannot write at offset ${offset}: only ${held} bytes have been received`);
       if (held > offset) {
-        await fh.truncate(offset);
-        await fh.sync();
+        await fdTruncate(fd, offset);
+        await fdSync(fd);
       }
     } catch (e) {
-      await fh.close();
+      await fdClose(fd);
       throw e;
     }
-    const stream = createWriteStream('', { fd: fh, start: offset, autoClose: false, highWaterMark: APPEND_HIGH_WATER_MARK });
+    const stream = new FdWriter(fd, { start: offset, highWaterMark: WRITE_HIGH_WATER_MARK });
     let closing: Promise<void> | null = null;
     return {
       stream,
       sync: async () => {
         const upTo = offset + stream.bytesWritten;
-        await fh.sync();
+        await fdSync(fd);
         return upTo;
       },
-      close: () => (closing ??= release(stream, fh)),
+      close: () => (closing ??= release(stream, fd)),
     };
   }
 
