@@ -26,25 +26,38 @@ export function sendNoContent(res: Response): void {
 
 /**
  * Reads a (small) request body as text, refusing more than `limit` bytes with a 413 as soon as
- * it is known, without buffering past the limit.
+ * it is known, without buffering past the limit. Plain listeners rather than `for await`: an
+ * async iterator per request was about a quarter of the cost of a small PUT's body handling.
  */
-export async function readBodyText(req: Request, limit: number): Promise<string> {
+export function readBodyText(req: Request, limit: number): Promise<string> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
-    throw new PayloadTooLargeError(limit);
+    return Promise.reject(new PayloadTooLargeError(limit));
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
+  if (req.readableEnded) return Promise.resolve('');
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (err: Error | null): void => {
+      req.off('data', onData).off('end', onEnd).off('error', settle).off('close', onClose);
+      if (err === null) resolve(Buffer.concat(chunks, size).toString('utf8'));
+      else reject(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      settle(new PayloadTooLargeError(limit));
+      // The rest is read and dropped, so that the client gets to read the 413.
       req.resume();
-      throw new PayloadTooLargeError(limit);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+    };
+    const onEnd = (): void => settle(null);
+    const onClose = (): void => settle(new Error('the client closed the connection before the end of the request body'));
+    req.on('data', onData).on('end', onEnd).on('error', settle).on('close', onClose);
+  });
 }
 
 export async function readJson(req: Request, limit: number, prefix: string): Promise<unknown> {
