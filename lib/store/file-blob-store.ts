@@ -250,7 +250,13 @@ export class FileBlobStore implements BlobStore {
       hash: false,
       tooMany: (n) => (n > length ? new BadRequestError(`Received more than the expected ${length} bytes of the chunk at offset ${offset}`) : null),
     });
-    const fd = await fdOpen(path, 'r+');
+    let fd: number;
+    try {
+      fd = await fdOpen(path, 'r+');
+    } catch (e) {
+      // Deleted since the size check above (an abandoned upload).
+      throw isEnoent(e) ? new NotFoundError(`Staging area ${stagingId} not found`) : e;
+    }
     const sink = new FdWriter(fd, { start: offset, highWaterMark: WRITE_HIGH_WATER_MARK, flushEvery: FLUSH_EVERY });
     try {
       try {
