@@ -4,13 +4,23 @@
  * [ref rest-api §3.8]
  */
 import type { NextFunction, Request, Response } from 'express';
-import { EdgesyncError, RangeNotSatisfiableError } from '../model/index.js';
+import { EdgesyncError, InsufficientStorageError, RangeNotSatisfiableError, isStorageFull } from '../model/index.js';
 import type { Logger } from '../log/logger.js';
 import type { HealthMonitor } from './health-monitor.js';
 
 /** SQLite and driver errors look like this; they count as database failures in health. */
 function isStoreError(err: unknown): boolean {
   return err instanceof Error && /^(SqliteError|MongoError|MongoServerError)$/.test(err.name);
+}
+
+/**
+ * A full disk (ENOSPC, EDQUOT) or database (SQLITE_FULL) as the typed 507: the operator has
+ * something to do, the client learns why, and the write it made left nothing behind (blob
+ * writes remove their temp file, a failed commit keeps none of its changes).
+ */
+function storageFull(err: unknown): InsufficientStorageError | null {
+  if (!isStorageFull(err)) return null;
+  return new InsufficientStorageError('Not enough storage space on this node to keep the request; nothing of it was stored');
 }
 
 /** The client went away mid-request (an aborted upload or download): nobody to answer. */
@@ -20,7 +30,9 @@ function clientGone(req: Request, err: unknown): boolean {
 }
 
 export function createErrorHandler(logger: Logger, health: HealthMonitor) {
-  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+  return (thrown: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const err = storageFull(thrown) ?? thrown;
+    if (err !== thrown && isStoreError(thrown)) health.recordDbFailure('write');
     const requestId = String(res.getHeader('X-Request-Id') ?? '');
     if (!(err instanceof EdgesyncError) && clientGone(req, err)) {
       logger.debug({ requestId, method: req.method, url: req.originalUrl }, 'client closed the connection mid-request');
@@ -38,7 +50,8 @@ export function createErrorHandler(logger: Logger, health: HealthMonitor) {
     if (!req.complete) res.set('Connection', 'close');
     if (err instanceof EdgesyncError) {
       if (err instanceof RangeNotSatisfiableError) res.set('Content-Range', `bytes */${err.size}`);
-      if (err.status >= 500) logger.error({ requestId, err, method: req.method, url: req.originalUrl }, 'request failed');
+      // A full disk is logged with the system's own error (its code and path).
+      if (err.status >= 500) logger.error({ requestId, err: thrown, method: req.method, url: req.originalUrl }, 'request failed');
       else logger.debug({ requestId, status: err.status, reason: err.message, method: req.method, url: req.originalUrl }, 'request refused');
       res.status(err.status);
       if (err.body === '') res.end();

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'too_many_requests'
   | 'failed_dependency'
   | 'unavailable'
+  | 'insufficient_storage'
   | 'internal';
 
 export class EdgesyncError extends Error {
@@ -100,10 +101,27 @@ export class UnavailableError extends EdgesyncError {
   }
 }
 
+/** 507: the node's disk (or its database) is full; nothing of the request was kept. */
+export class InsufficientStorageError extends EdgesyncError {
+  constructor(message: string) {
+    super('insufficient_storage', 507, message);
+  }
+}
+
 export class InternalError extends EdgesyncError {
   constructor(message: string) {
     super('internal', 500, message);
   }
+}
+
+/**
+ * Whether an error says the node's storage is full: the disk (ENOSPC, EDQUOT from the system)
+ * or the database (SQLITE_FULL). Nothing the node can retry its way out of; an operator must
+ * free space.
+ */
+export function isStorageFull(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL';
 }
 
 /** Re-wraps an error's message with a route-specific prefix, keeping its kind and status. */

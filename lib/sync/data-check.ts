@@ -36,3 +36,12 @@ export function verifyDownloadedData(expected: string | undefined, actual: strin
 export function mismatchFeedback(reason: string, resendIntervalMs: number): Feedback {
   return { code: DATA_MISMATCH_CODE, retryInterval: Math.max(1, Math.ceil(resendIntervalMs / 1000)), reason };
 }
+
+/**
+ * The feedback telling the sender that this node's storage is full: the sender shows it as the
+ * destination's error and offers the object again later. The hint is the receiver's own retry
+ * interval, as for a mismatch.
+ */
+export function storageFullFeedback(resendIntervalMs: number): Feedback {
+  return mismatchFeedback('not enough storage space on the receiving node to store the data; it will retry once space is freed', resendIntervalMs);
+}

@@ -8,12 +8,12 @@
  */
 import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
-import { decodeFields, emptyMetaData, goJson, METADATA_KEYS, orderedMetaData, type MetaData } from '../../model/index.js';
+import { decodeFields, emptyMetaData, goJson, isStorageFull, METADATA_KEYS, orderedMetaData, type MetaData } from '../../model/index.js';
 import type { Notification } from '../../store/notification-types.js';
 import type { BlobStore } from '../../store/types.js';
 import { ORIGIN_OWED, type OriginSender } from '../../sync/origin-sender.js';
 import type { Receiver } from '../../sync/receiver.js';
-import { verifyDownloadedData } from '../../sync/data-check.js';
+import { storageFullFeedback, verifyDownloadedData } from '../../sync/data-check.js';
 import { retryDelay } from '../../sync/resend-scheduler.js';
 import { NotRegisteredError, SpiConnection, type SpiConnectionDeps } from './spi-connection.js';
 import { downloadData, keepWholeData, type SpiDownloadDeps } from './spi-download.js';
@@ -135,6 +135,8 @@ export class SpiClient {
   /** When the next ping is due (epoch ms); set by each registration and ping. */
   private nextPingAt = Infinity;
   private failing = false;
+  /** When a full storage was last logged (epoch ms): once a minute is enough for the operator. */
+  private storageFullLoggedAt = -Infinity;
 
   constructor(private readonly deps: SpiClientDeps) {
     this.now = deps.now ?? Date.now;
@@ -215,10 +217,14 @@ export class SpiClient {
           this.registered = false;
           continue;
         }
-        // Warn once per outage; the retries of a CSS that stays away are noise.
-        if (!this.failing) this.deps.log.warn({ err, css: this.deps.baseUrl }, 'cannot reach the CSS; retrying every RESEND_INTERVAL');
-        else this.deps.log.debug({ err }, 'CSS still unreachable');
-        this.failing = true;
+        if (isStorageFull(err)) {
+          this.noteStorageFull(err);
+        } else {
+          // Warn once per outage; the retries of a CSS that stays away are noise.
+          if (!this.failing) this.deps.log.warn({ err, css: this.deps.baseUrl }, 'cannot reach the CSS; retrying every RESEND_INTERVAL');
+          else this.deps.log.debug({ err }, 'CSS still unreachable');
+          this.failing = true;
+        }
         await this.sleep(this.deps.resendIntervalMs);
       }
     }
@@ -424,9 +430,36 @@ export class SpiClient {
       if (!(await this.sendOwed(rec, after))) await this.retryLater(rec);
     } catch (err) {
       if (err instanceof NotRegisteredError || this.stopped) throw err;
-      this.deps.log.debug({ err, objectID: rec.objectID, status: rec.status }, 'will retry');
+      if (isStorageFull(err)) await this.reportStorageFull(rec, err);
+      else this.deps.log.debug({ err, objectID: rec.objectID, status: rec.status }, 'will retry');
       await this.retryLater(rec);
     }
+  }
+
+  /**
+   * A download that found the storage full: the operator hears it (noteStorageFull), and so
+   * does the CSS, which shows the destination's error instead of an endless `delivering` and
+   * offers the object again later. What was staged is kept: the retry resumes from it.
+   */
+  private async reportStorageFull(rec: Notification, err: unknown): Promise<void> {
+    this.noteStorageFull(err, rec.objectID);
+    if (rec.status !== 'handleUpdate' && rec.status !== 'getdata') return;
+    const ref = { objectType: rec.objectType, objectID: rec.objectID, instanceID: rec.instanceID, dataID: rec.dataID };
+    try {
+      await this.conn.sendFeedback(ref, storageFullFeedback(this.deps.resendIntervalMs));
+    } catch (e) {
+      this.deps.log.debug({ err: e, objectID: rec.objectID }, 'the storage-full feedback did not reach the CSS');
+    }
+  }
+
+  /** Logs a full storage as what it is (not as an unreachable CSS), at most once a minute. */
+  private noteStorageFull(err: unknown, objectID?: string): void {
+    if (this.now() - this.storageFullLoggedAt < 60_000) return;
+    this.storageFullLoggedAt = this.now();
+    this.deps.log.error(
+      { err, ...(objectID !== undefined ? { objectID } : {}) },
+      "this node's storage is full: downloads and the records of their progress wait until space is freed; retrying every RESEND_INTERVAL",
+    );
   }
 
   /**

@@ -21,7 +21,7 @@ export interface SpiConnectionDeps {
   orgID: string;
   destinationType: string;
   destinationID: string;
-  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void; error(obj: object, msg: string): void };
   /** Send body-less acks in batches (our extension; falls back by itself toward a CSS without it). */
   batchAcks?: boolean;
 }

@@ -5,7 +5,7 @@ import type { BlobStore } from '../../../lib/store/types.js';
 import type { Receiver } from '../../../lib/sync/receiver.js';
 import { SpiClient } from '../../../lib/transport/http/spi-client.js';
 
-const quiet = { info: (): void => undefined, warn: (): void => undefined, debug: (): void => undefined };
+const quiet = { info: (): void => undefined, warn: (): void => undefined, debug: (): void => undefined, error: (): void => undefined };
 /** A receiver with nothing owed: the client only registers, pings and polls. */
 const idleReceiver = { outbound: () => Promise.resolve([]), onRegisterNew: () => Promise.resolve() } as unknown as Receiver;
 

@@ -101,7 +101,7 @@ describe('downloadData', () => {
     how = 'ranges';
     served = { ranges: [], feedback: [] };
     server = await startCss(() => how, served);
-    const log = { info: (_o: object, msg: string) => void logged.push(msg), warn: (_o: object, msg: string) => void logged.push(msg), debug: () => undefined };
+    const log = { info: (_o: object, msg: string) => void logged.push(msg), warn: (_o: object, msg: string) => void logged.push(msg), debug: () => undefined, error: (_o: object, msg: string) => void logged.push(msg) };
     conn = new SpiConnection(
       { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, user: 'u', password: 'p', orgID: ORG, destinationType: 'edge', destinationID: 'n1', log },
       stop.signal,

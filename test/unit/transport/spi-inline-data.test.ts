@@ -113,7 +113,7 @@ describe('an ESS given data in its poll answer', () => {
   function startClient(url: string): void {
     const objects = objectServiceOf(ESS_N1, stores);
     const receiver = new Receiver({ notifications: stores.notifications, objects, orgID: ORG, downloads: { sessions: stores.store, blobs: stores.blobs } });
-    const quiet = { info: (): void => undefined, warn: (): void => undefined, debug: (): void => undefined };
+    const quiet = { info: (): void => undefined, warn: (): void => undefined, debug: (): void => undefined, error: (): void => undefined };
     client = new SpiClient({
       baseUrl: url,
       user: 'org1/edge/n1',
