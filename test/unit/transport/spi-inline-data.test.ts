@@ -4,8 +4,7 @@
  * ESS side is real: SqliteStore, FileBlobStore, ObjectService, Receiver.
  */
 import { createHash } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Request } from 'express';
 import { emptyMetaData } from '../../../lib/model/index.js';
@@ -13,6 +12,7 @@ import type { StoredObject } from '../../../lib/store/index.js';
 import { Receiver } from '../../../lib/sync/receiver.js';
 import { SpiClient } from '../../../lib/transport/http/spi-client.js';
 import { INLINE_BUDGET_BYTES, InlineBudget, MAX_INLINE_BYTES, parseInlineData, pollInlineLimit } from '../../../lib/transport/http/spi-inline-data.js';
+import { n1ClientDeps, startStandInCss } from '../../helpers/stand-in-css.js';
 import { ESS_N1, modelForEdge, objectServiceOf, openStores, ORG, scratchDirs, type Stores } from '../../helpers/sync-fixtures.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -64,38 +64,28 @@ describe('an ESS given data in its poll answer', () => {
   /** A CSS whose first poll answer announces model/cfg with `digest` stated for its inline data. */
   async function startCss(digest: string): Promise<string> {
     let polled = false;
-    server = http.createServer((req, res) => {
-      const line = `${req.method} ${req.url}`;
-      requests.push(line);
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        if (req.url?.startsWith('/spi/v1/objects/?') === true && !polled) {
-          polled = true;
-          const meta = { ...modelForEdge('cfg', { objectSize: DATA.length }), destinationID: 'n1' };
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([{ Type: 'update', MetaData: meta, Data: DATA.toString('base64'), DataSHA256: digest }]));
-          return;
-        }
-        if (req.url?.endsWith('/data') === true) {
-          res.writeHead(200, { 'content-length': DATA.length, 'x-edgesync-data-sha256': sha(DATA) }).end(DATA);
-          return;
-        }
-        if (req.url === `/spi/v1/objects/${ORG}/acks`) {
-          const batch = JSON.parse(body) as { action: string }[];
-          acks.push(...batch.map((a) => a.action));
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(batch.map(() => 204)));
-          return;
-        }
-        if (req.url?.startsWith('/spi/v1/objects/?') === true) {
-          // Later polls: nothing new, after a short hold as a long-poll would.
-          setTimeout(() => res.writeHead(204).end(), 50);
-          return;
-        }
-        res.writeHead(204).end();
-      });
+    const started = await startStandInCss((req, body, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      if (req.url?.startsWith('/spi/v1/objects/?') === true && !polled) {
+        polled = true;
+        const meta = { ...modelForEdge('cfg', { objectSize: DATA.length }), destinationID: 'n1' };
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([{ Type: 'update', MetaData: meta, Data: DATA.toString('base64'), DataSHA256: digest }]));
+        return true;
+      }
+      if (req.url?.endsWith('/data') === true) {
+        res.writeHead(200, { 'content-length': DATA.length, 'x-edgesync-data-sha256': sha(DATA) }).end(DATA);
+        return true;
+      }
+      if (req.url === `/spi/v1/objects/${ORG}/acks`) {
+        const batch = JSON.parse(body) as { action: string }[];
+        acks.push(...batch.map((a) => a.action));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(batch.map(() => 204)));
+        return true;
+      }
+      return false;
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = started.server;
+    return started.url;
   }
 
   beforeEach(async () => {
@@ -114,22 +104,7 @@ describe('an ESS given data in its poll answer', () => {
     const objects = objectServiceOf(ESS_N1, stores);
     const receiver = new Receiver({ notifications: stores.notifications, objects, orgID: ORG, downloads: { sessions: stores.store, blobs: stores.blobs } });
     const quiet = { info: (): void => undefined, warn: (): void => undefined, debug: (): void => undefined, error: (): void => undefined };
-    client = new SpiClient({
-      baseUrl: url,
-      user: 'org1/edge/n1',
-      password: 'p',
-      orgID: ORG,
-      destinationType: 'edge',
-      destinationID: 'n1',
-      receiver,
-      blobs: stores.blobs,
-      pollingIntervalMs: 20,
-      resendIntervalMs: 20,
-      longPollSeconds: 1,
-      batchAcks: true,
-      inlineDataLimit: MAX_INLINE_BYTES,
-      log: quiet,
-    });
+    client = new SpiClient({ ...n1ClientDeps(url, receiver, stores.blobs, quiet), batchAcks: true, inlineDataLimit: MAX_INLINE_BYTES });
     client.start();
   }
 

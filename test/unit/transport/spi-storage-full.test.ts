@@ -5,13 +5,13 @@
  * FileBlobStore that reports ENOSPC while `full`, ObjectService, Receiver).
  */
 import { createHash } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { FileBlobStore, type StagingAppender } from '../../../lib/store/index.js';
 import { Receiver } from '../../../lib/sync/receiver.js';
 import { SpiClient } from '../../../lib/transport/http/spi-client.js';
+import { n1ClientDeps, startStandInCss } from '../../helpers/stand-in-css.js';
 import { ESS_N1, modelForEdge, objectServiceOf, openStores, ORG, scratchDirs, type Stores } from '../../helpers/sync-fixtures.js';
 
 const DATA = Buffer.alloc(2 * 1024 * 1024, 7);
@@ -38,30 +38,22 @@ describe('an ESS whose storage is full when an object arrives', () => {
   /** A CSS whose first poll announces model/big, 2 MiB, to be downloaded. */
   async function startCss(): Promise<string> {
     let polled = false;
-    server = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        if (req.url?.startsWith('/spi/v1/objects/?') === true && !polled) {
-          polled = true;
-          const meta = { ...modelForEdge('big', { objectSize: DATA.length }), destinationID: 'n1' };
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([{ Type: 'update', MetaData: meta }]));
-          return;
-        }
-        if (req.url?.endsWith('/data') === true) {
-          res.writeHead(200, { 'content-length': DATA.length, 'x-edgesync-data-sha256': SHA }).end(DATA);
-          return;
-        }
-        if (req.url?.endsWith('/feedback') === true) feedback.push(body);
-        if (req.url?.startsWith('/spi/v1/objects/?') === true) {
-          setTimeout(() => res.writeHead(204).end(), 50);
-          return;
-        }
-        res.writeHead(204).end();
-      });
+    const started = await startStandInCss((req, body, res) => {
+      if (req.url?.startsWith('/spi/v1/objects/?') === true && !polled) {
+        polled = true;
+        const meta = { ...modelForEdge('big', { objectSize: DATA.length }), destinationID: 'n1' };
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([{ Type: 'update', MetaData: meta }]));
+        return true;
+      }
+      if (req.url?.endsWith('/data') === true) {
+        res.writeHead(200, { 'content-length': DATA.length, 'x-edgesync-data-sha256': SHA }).end(DATA);
+        return true;
+      }
+      if (req.url?.endsWith('/feedback') === true) feedback.push(body);
+      return false;
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = started.server;
+    return started.url;
   }
 
   beforeEach(async () => {
@@ -75,20 +67,8 @@ describe('an ESS whose storage is full when an object arrives', () => {
     const objects = objectServiceOf(ESS_N1, stores);
     const receiver = new Receiver({ notifications: stores.notifications, objects, orgID: ORG, downloads: { sessions: stores.store, blobs: disk } });
     const record = (level: string) => (_o: object, msg: string): void => void logged.push({ level, msg });
-    client = new SpiClient({
-      baseUrl: await startCss(),
-      user: 'org1/edge/n1',
-      password: 'p',
-      orgID: ORG,
-      destinationType: 'edge',
-      destinationID: 'n1',
-      receiver,
-      blobs: disk,
-      pollingIntervalMs: 20,
-      resendIntervalMs: 20,
-      longPollSeconds: 1,
-      log: { info: record('info'), warn: record('warn'), debug: record('debug'), error: record('error') },
-    });
+    const log = { info: record('info'), warn: record('warn'), debug: record('debug'), error: record('error') };
+    client = new SpiClient(n1ClientDeps(await startCss(), receiver, disk, log));
     client.start();
   });
 
