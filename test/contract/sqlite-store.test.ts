@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
@@ -96,6 +96,19 @@ describe('SqliteStore on a file', () => {
     await expect(refusal).rejects.toThrow(InternalError);
     await expect(refusal).rejects.toThrow(`schema version ${LATEST_SCHEMA_VERSION + 1}, newer than the ${LATEST_SCHEMA_VERSION}`);
     expect(inspect((db) => db.pragma('user_version', { simple: true }))).toBe(LATEST_SCHEMA_VERSION + 1);
+  });
+
+  it('names the file when it is not a database, and leaves it untouched', async () => {
+    await store.close();
+    const garbage = Buffer.alloc(8192, 0x5a);
+    writeFileSync(path, garbage);
+    const refusal = new SqliteStore({ path }).init();
+    await expect(refusal).rejects.toThrow(`cannot open the database ${path}: file is not a database`);
+    await expect(refusal).rejects.toHaveProperty('code', 'SQLITE_NOTADB');
+    expect(readFileSync(path).equals(garbage)).toBe(true);
+    // What afterEach closes.
+    rmSync(path);
+    store = await openStore(path);
   });
 
   it('continues instance ids from the persisted counter even when the clock is behind it', async () => {

@@ -183,8 +183,9 @@ export class SqliteStore implements Store {
   init(): Promise<void> {
     return settle(() => {
       if (this.opened !== null) return;
-      const db = new Database(this.path);
+      let db: Database.Database | null = null;
       try {
+        db = new Database(this.path);
         db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
         // WAL lets readers (health, listings) run while a write commits.
         db.pragma('journal_mode = WAL');
@@ -199,10 +200,16 @@ export class SqliteStore implements Store {
         migrate(db);
         this.opened = { db, s: prepareStatements(db) };
       } catch (e) {
-        db.close();
-        throw e;
+        db?.close();
+        throw this.naming(e);
       }
     });
+  }
+
+  /** SQLite's own messages ("file is not a database", "unable to open database file") name no file. */
+  private naming(e: unknown): unknown {
+    if (!(e instanceof Error) || e.name !== 'SqliteError') return e;
+    return Object.assign(new Error(`cannot open the database ${this.path}: ${e.message}`, { cause: e }), { code: (e as { code?: unknown }).code });
   }
 
   async close(): Promise<void> {
