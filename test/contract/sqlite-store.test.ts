@@ -100,6 +100,8 @@ describe('SqliteStore on a file', () => {
 
   it('names the file when it is not a database, and leaves it untouched', async () => {
     await store.close();
+    // No WAL beside it: SQLite would read a valid first page from there.
+    for (const side of ['-wal', '-shm']) rmSync(`${path}${side}`, { force: true });
     const garbage = Buffer.alloc(8192, 0x5a);
     writeFileSync(path, garbage);
     const refusal = new SqliteStore({ path }).init();

@@ -208,8 +208,10 @@ export class SqliteStore implements Store {
 
   /** SQLite's own messages ("file is not a database", "unable to open database file") name no file. */
   private naming(e: unknown): unknown {
-    if (!(e instanceof Error) || e.name !== 'SqliteError') return e;
-    return Object.assign(new Error(`cannot open the database ${this.path}: ${e.message}`, { cause: e }), { code: (e as { code?: unknown }).code });
+    // By name, not instanceof: the addon's error class may come from another realm (jest).
+    const err = e as { name?: unknown; message?: unknown; code?: unknown } | null;
+    if (err?.name !== 'SqliteError') return e;
+    return Object.assign(new Error(`cannot open the database ${this.path}: ${String(err.message)}`, { cause: e }), { code: err.code });
   }
 
   async close(): Promise<void> {

@@ -15,7 +15,7 @@ import { ORIGIN_OWED, type OriginSender } from '../../sync/origin-sender.js';
 import type { Receiver } from '../../sync/receiver.js';
 import { storageFullFeedback, verifyDownloadedData } from '../../sync/data-check.js';
 import { retryDelay } from '../../sync/resend-scheduler.js';
-import { NotRegisteredError, SpiConnection, type SpiConnectionDeps } from './spi-connection.js';
+import { CredentialsRefusedError, NotRegisteredError, refusal, SpiConnection, type SpiConnectionDeps } from './spi-connection.js';
 import { downloadData, keepWholeData, type SpiDownloadDeps } from './spi-download.js';
 import { INLINE_PARAM, parseInlineData, type InlineData } from './spi-inline-data.js';
 import { SPI_PREFIX, type SpiObjectAction } from './spi-paths.js';
@@ -219,6 +219,10 @@ export class SpiClient {
         }
         if (isStorageFull(err)) {
           this.noteStorageFull(err);
+        } else if (err instanceof CredentialsRefusedError) {
+          // Not an outage: nothing gets better until an operator acts, so it is an error.
+          if (!this.failing) this.deps.log.error({ err, css: this.deps.baseUrl, user: this.deps.user }, "the CSS refuses this ESS's credentials (HTTP_CSS_USER and HTTP_CSS_PASSWORD, or cssCredentials in its users file); retrying every RESEND_INTERVAL");
+          this.failing = true;
         } else {
           // Warn once per outage; the retries of a CSS that stays away are noise.
           if (!this.failing) this.deps.log.warn({ err, css: this.deps.baseUrl }, 'cannot reach the CSS; retrying every RESEND_INTERVAL');
@@ -244,7 +248,7 @@ export class SpiClient {
       await this.deps.origin?.onRegisterNew(deletions);
       res = await this.conn.call('PUT', `${SPI_PREFIX}register-new/${who}?persistent-storage=true`);
     }
-    if (res.status !== 204) throw new Error(`registration answered ${res.status}: ${res.body.trim()}`);
+    if (res.status !== 204) throw refusal('registration', res);
     this.registered = true;
     this.nextPingAt = this.now() + this.pingIntervalMs;
     this.deps.log.info({ css: this.deps.baseUrl }, 'registered with the CSS');
@@ -263,7 +267,7 @@ export class SpiClient {
   private async sendResend(): Promise<void> {
     const res = await this.conn.call('PUT', `${SPI_PREFIX}objects/${encodeURIComponent(this.deps.orgID)}/resend`);
     if (res.status === 424) throw new NotRegisteredError();
-    if (res.status !== 204) throw new Error(`resend answered ${res.status}: ${res.body.trim()}`);
+    if (res.status !== 204) throw refusal('resend', res);
     this.resendOwed = false;
     this.deps.log.info({ css: this.deps.baseUrl }, 'the CSS will send everything again');
   }
@@ -275,7 +279,7 @@ export class SpiClient {
   private async ping(): Promise<void> {
     const res = await this.conn.call('PUT', `${SPI_PREFIX}ping/${this.who()}`);
     if (res.status === 404 || res.status === 424) throw new NotRegisteredError();
-    if (res.status !== 204) throw new Error(`ping answered ${res.status}: ${res.body.trim()}`);
+    if (res.status !== 204) throw refusal('ping', res);
     this.nextPingAt = this.now() + this.pingIntervalMs;
   }
 
@@ -329,7 +333,7 @@ export class SpiClient {
   private async handlePoll(res: { status: number; body: string }): Promise<number> {
     if (res.status === 204) return 0;
     if (res.status === 424) throw new NotRegisteredError();
-    if (res.status !== 200) throw new Error(`poll answered ${res.status}: ${res.body.trim()}`);
+    if (res.status !== 200) throw refusal('poll', res);
     const items = parsePoll(res.body);
     // One record per (object, peer): no two items of a poll are about the same object, so they
     // may be handled in any order. The concurrency limit is about downloads (sockets, memory);

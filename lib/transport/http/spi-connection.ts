@@ -37,6 +37,15 @@ export interface SpiObjectRef {
 /** The CSS does not know this ESS (424): register again. */
 export class NotRegisteredError extends Error {}
 
+/** The CSS refuses this ESS's credentials (401, 403): an operator must fix them. */
+export class CredentialsRefusedError extends Error {}
+
+/** The error for a control step the CSS did not take: typed when it refused the credentials. */
+export function refusal(step: string, res: { status: number; body: string }): Error {
+  const message = `${step} answered ${res.status}: ${res.body.trim()}`;
+  return res.status === 401 || res.status === 403 ? new CredentialsRefusedError(message) : new Error(message);
+}
+
 /** Control answers are small; anything bigger is not a CSS talking. */
 const CONTROL_BODY_LIMIT = 64 * 1024 * 1024;
 /** [ref sync-protocol §1 Client timeouts] 120 s for control requests, 600 s for data. */

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { BlobStore } from '../../../lib/store/types.js';
 import type { Receiver } from '../../../lib/sync/receiver.js';
-import { SpiClient } from '../../../lib/transport/http/spi-client.js';
+import { SpiClient, type SpiClientDeps } from '../../../lib/transport/http/spi-client.js';
 
 const quiet = { info: (): void => undefined, warn: (): void => undefined, debug: (): void => undefined, error: (): void => undefined };
 /** A receiver with nothing owed: the client only registers, pings and polls. */
@@ -40,7 +40,7 @@ async function until(what: string, cond: () => boolean): Promise<void> {
   }
 }
 
-function startClient(url: string, pingIntervalMs: number): SpiClient {
+function startClient(url: string, pingIntervalMs: number, log: SpiClientDeps['log'] = quiet): SpiClient {
   client = new SpiClient({
     baseUrl: url,
     user: 'org1/edge/n1',
@@ -54,7 +54,7 @@ function startClient(url: string, pingIntervalMs: number): SpiClient {
     resendIntervalMs: 20,
     longPollSeconds: 0,
     pingIntervalMs,
-    log: quiet,
+    log,
   });
   client.start();
   return client;
@@ -106,5 +106,21 @@ describe('SpiClient resend', () => {
     // Acked: no third one.
     await new Promise((r) => setTimeout(r, 200));
     expect(css.lines.filter((l) => l === 'PUT /spi/v1/objects/org1/resend')).toHaveLength(2);
+  });
+});
+
+describe('SpiClient credentials', () => {
+  it('reports refused credentials as an error to act on, not as an unreachable CSS, and registers once they are accepted', async () => {
+    let refuse = true;
+    const css = await fakeCss((line) => (line.startsWith('PUT /spi/v1/register/') && refuse ? 403 : 204));
+    const logged: { level: string; msg: string }[] = [];
+    const record = (level: string) => (_o: object, msg: string): void => void logged.push({ level, msg });
+    startClient(css.url, 3_600_000, { info: record('info'), warn: record('warn'), debug: record('debug'), error: record('error') });
+    await until('two refused registrations', () => css.lines.filter((l) => l.startsWith('PUT /spi/v1/register/')).length >= 2);
+    // Said once, as an error, however many retries.
+    expect(logged.filter((l) => l.level === 'error')).toEqual([{ level: 'error', msg: expect.stringContaining("the CSS refuses this ESS's credentials") }]);
+    expect(logged.filter((l) => l.msg.includes('cannot reach the CSS'))).toEqual([]);
+    refuse = false;
+    await until('registered', () => logged.some((l) => l.msg === 'registered with the CSS'));
   });
 });
