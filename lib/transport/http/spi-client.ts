@@ -217,20 +217,31 @@ export class SpiClient {
           this.registered = false;
           continue;
         }
-        if (isStorageFull(err)) {
-          this.noteStorageFull(err);
-        } else if (err instanceof CredentialsRefusedError) {
-          // Not an outage: nothing gets better until an operator acts, so it is an error.
-          if (!this.failing) this.deps.log.error({ err, css: this.deps.baseUrl, user: this.deps.user }, "the CSS refuses this ESS's credentials (HTTP_CSS_USER and HTTP_CSS_PASSWORD, or cssCredentials in its users file); retrying every RESEND_INTERVAL");
-          this.failing = true;
-        } else {
-          // Warn once per outage; the retries of a CSS that stays away are noise.
-          if (!this.failing) this.deps.log.warn({ err, css: this.deps.baseUrl }, 'cannot reach the CSS; retrying every RESEND_INTERVAL');
-          else this.deps.log.debug({ err }, 'CSS still unreachable');
-          this.failing = true;
-        }
+        if (isStorageFull(err)) this.noteStorageFull(err);
+        else this.noteCssFailure(err);
         await this.sleep(this.deps.resendIntervalMs);
       }
+    }
+  }
+
+  /**
+   * Logs a failed step of the loop once per episode, as what it is: refused credentials and an
+   * untrusted certificate are errors (nothing improves until an operator acts), an unreachable
+   * CSS a warning. The retries of an episode are debug lines.
+   */
+  private noteCssFailure(err: unknown): void {
+    if (this.failing) {
+      this.deps.log.debug({ err }, 'CSS still failing');
+      return;
+    }
+    this.failing = true;
+    const css = this.deps.baseUrl;
+    if (err instanceof CredentialsRefusedError) {
+      this.deps.log.error({ err, css, user: this.deps.user }, "the CSS refuses this ESS's credentials (HTTP_CSS_USER and HTTP_CSS_PASSWORD, or cssCredentials in its users file); retrying every RESEND_INTERVAL");
+    } else if (isUntrustedCertificate(err)) {
+      this.deps.log.error({ err, css }, "the CSS's certificate is not trusted: set HTTP_CSS_CA_CERTIFICATE to the CA that signed it, and make HTTP_CSS_HOST a name the certificate holds; retrying every RESEND_INTERVAL");
+    } else {
+      this.deps.log.warn({ err, css }, 'cannot reach the CSS; retrying every RESEND_INTERVAL');
     }
   }
 
@@ -516,4 +527,23 @@ export class SpiClient {
     await receiver.acked(rec);
     return true;
   }
+}
+
+/** Node's codes for a server certificate that failed verification (not a network failure). */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+function isUntrustedCertificate(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && UNTRUSTED_CERTIFICATE.has(code);
 }

@@ -1,6 +1,11 @@
 import http from 'node:http';
+import https from 'node:https';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { ensureSelfSignedCertificate } from '../../../lib/security/index.js';
 import type { BlobStore } from '../../../lib/store/types.js';
 import type { Receiver } from '../../../lib/sync/receiver.js';
 import { SpiClient, type SpiClientDeps } from '../../../lib/transport/http/spi-client.js';
@@ -9,7 +14,7 @@ const quiet = { info: (): void => undefined, warn: (): void => undefined, debug:
 /** A receiver with nothing owed: the client only registers, pings and polls. */
 const idleReceiver = { outbound: () => Promise.resolve([]), onRegisterNew: () => Promise.resolve() } as unknown as Receiver;
 
-let server: http.Server | null = null;
+let server: http.Server | https.Server | null = null;
 let client: SpiClient | null = null;
 afterEach(async () => {
   await client?.stop();
@@ -109,7 +114,7 @@ describe('SpiClient resend', () => {
   });
 });
 
-describe('SpiClient credentials', () => {
+describe('SpiClient credentials and certificates', () => {
   it('reports refused credentials as an error to act on, not as an unreachable CSS, and registers once they are accepted', async () => {
     let refuse = true;
     const css = await fakeCss((line) => (line.startsWith('PUT /spi/v1/register/') && refuse ? 403 : 204));
@@ -122,5 +127,22 @@ describe('SpiClient credentials', () => {
     expect(logged.filter((l) => l.msg.includes('cannot reach the CSS'))).toEqual([]);
     refuse = false;
     await until('registered', () => logged.some((l) => l.msg === 'registered with the CSS'));
+  });
+
+  it('reports a CSS certificate it cannot verify as an error naming HTTP_CSS_CA_CERTIFICATE', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgesync-untrusted-'));
+    try {
+      const cert = await ensureSelfSignedCertificate({ dir, commonName: '127.0.0.1' });
+      server = https.createServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) => res.writeHead(204).end());
+      await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+      const logged: { level: string; msg: string }[] = [];
+      const record = (level: string) => (_o: object, msg: string): void => void logged.push({ level, msg });
+      // No CA given: the self-signed certificate cannot be verified.
+      startClient(`https://127.0.0.1:${(server.address() as AddressInfo).port}`, 3_600_000, { info: record('info'), warn: record('warn'), debug: record('debug'), error: record('error') });
+      await until('the error line', () => logged.some((l) => l.level === 'error'));
+      expect(logged.filter((l) => l.level === 'error' || l.level === 'warn')).toEqual([{ level: 'error', msg: expect.stringContaining("the CSS's certificate is not trusted: set HTTP_CSS_CA_CERTIFICATE") }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
