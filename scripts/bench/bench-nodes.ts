@@ -4,11 +4,12 @@
  * EDGESYNC_BENCH_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) runs the nodes under
  * node with those flags, for profiling; otherwise the bin runs with its shebang's flags.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { SyncServiceClient } from '../../sdk/index.js';
 
 export const BIN = join(process.cwd(), 'dist', 'cmd', 'edgesync.js');
@@ -149,6 +150,39 @@ export function adminClients(): { client(node: BenchNode, orgID?: string): SyncS
   };
 }
 
+/**
+ * A CSS with org `org`, and one ESS per id of `ids` (type `destType`, each with its own
+ * `edgenode` user on the CSS, started one after another: start-up is CPU-bound and the machine
+ * has 2 cores), once the CSS lists every one of them as registered.
+ */
+export async function startCssWithEsses(
+  nodes: BenchNode[],
+  client: (node: BenchNode, orgID?: string) => SyncServiceClient,
+  opts: { org: string; destType: string; ids: readonly string[]; essEnv?: Record<string, string> },
+): Promise<{ css: BenchNode; esses: BenchNode[] }> {
+  const { org, destType, ids } = opts;
+  const css = await startNode('css', {}, nodes);
+  const onCss = client(css, org);
+  await onCss.putOrganization({ orgID: org });
+  for (const id of ids) {
+    await promisify(execFile)(process.execPath, [BIN, 'users', 'add', `${org}/${destType}/${id}`, '--type', 'edgenode', '--org', org, '--username', `${destType}/${id}`, '--secret', 's', '--persistence-root-path', css.root], { timeout: 30_000 });
+  }
+  const port = new URL(css.url).port;
+  const esses: BenchNode[] = [];
+  for (const id of ids) {
+    const env = { ORG_ID: org, DESTINATION_TYPE: destType, DESTINATION_ID: id, HTTP_CSS_HOST: '127.0.0.1', HTTP_CSS_PORT: port, HTTP_CSS_USER: `${org}/${destType}/${id}`, HTTP_CSS_PASSWORD: 's' };
+    esses.push(await startNode('ess', { ...env, ...opts.essEnv }, nodes));
+  }
+  await until(
+    'registration of every ESS',
+    Date.now() + 120_000,
+    100,
+    () => onCss.getDestinations(),
+    (d) => ids.every((id) => d.some((x) => x.destinationType === destType && x.destinationID === id)),
+  );
+  return { css, esses };
+}
+
 /** USER_HZ of /proc/<pid>/stat (100 on Linux). */
 const CLOCK_TICKS = 100;
 
@@ -158,4 +192,11 @@ export async function cpuSeconds(pid: number | undefined): Promise<number> {
   // Fields after the command's closing parenthesis; utime and stime are fields 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** VmHWM (the peak) or VmRSS (now) of a process, from /proc/<pid>/status, in MB (1e6 bytes). */
+export async function rssMB(pid: number | undefined, field: 'VmHWM' | 'VmRSS' = 'VmHWM'): Promise<number> {
+  const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8');
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
+  return m?.[1] !== undefined ? round((Number(m[1]) * 1024) / 1e6) : NaN;
 }

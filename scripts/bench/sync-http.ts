@@ -16,16 +16,13 @@
  *
  *   npx tsc -p tsconfig.build.json && node dist/scripts/bench/sync-http.js [longpoll|reference]
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
-import { adminClients, BIN, cleanUpOnSignals, cpuSeconds, nowMs, round, sleep, startNode, stopNode, until, type BenchNode } from './bench-nodes.js';
+import { adminClients, cleanUpOnSignals, cpuSeconds, nowMs, round, sleep, startCssWithEsses, stopNode, until, type BenchNode } from './bench-nodes.js';
 
 cleanUpOnSignals('sync-http');
 
 type Mode = 'longpoll' | 'reference';
 
-const run = promisify(execFile);
 const ORG = 'bench';
 const KiB = 1024;
 const LATENCY_OBJECTS = 50;
@@ -48,26 +45,10 @@ async function benchMode(mode: Mode): Promise<void> {
   const nodes: BenchNode[] = [];
   const { client, closeAll } = adminClients();
   try {
-    const css = await startNode('css', {}, nodes);
+    const { css, esses } = await startCssWithEsses(nodes, client, { org: ORG, destType: 'edge', ids: ['n1'], essEnv: { EDGESYNC_REFERENCE_PROTOCOL: String(mode === 'reference') } });
     const onCss = client(css, ORG);
-    await onCss.putOrganization({ orgID: ORG });
-    await run(process.execPath, [BIN, 'users', 'add', `${ORG}/edge/n1`, '--type', 'edgenode', '--org', ORG, '--username', 'edge/n1', '--secret', 's', '--persistence-root-path', css.root]);
-    const ess = await startNode(
-      'ess',
-      {
-        ORG_ID: ORG,
-        DESTINATION_TYPE: 'edge',
-        DESTINATION_ID: 'n1',
-        HTTP_CSS_HOST: '127.0.0.1',
-        HTTP_CSS_PORT: new URL(css.url).port,
-        HTTP_CSS_USER: `${ORG}/edge/n1`,
-        HTTP_CSS_PASSWORD: 's',
-        EDGESYNC_REFERENCE_PROTOCOL: String(mode === 'reference'),
-      },
-      nodes,
-    );
+    const ess = esses[0]!;
     const onEss = client(ess);
-    await until('registration', Date.now() + DEADLINE_MS, 100, () => onCss.getDestinations(), (d) => d.some((x) => x.destinationType === 'edge' && x.destinationID === 'n1'));
 
     // 1. latency, one object at a time.
     const latencies: number[] = [];

@@ -33,21 +33,17 @@
  *
  *   npx tsc -p tsconfig.build.json && node dist/scripts/bench/sync-large.js [all|large|fanout] [largeMiB=1024] [fanoutMiB=100] [fanoutNodes=10]
  */
-import { execFile } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { SyncServiceClient } from '../../sdk/index.js';
-import { adminClients, BIN, cleanUpOnSignals, cpuSeconds, nowMs, removeDir, round, startNode, stopNode, tempDir, until, type BenchNode } from './bench-nodes.js';
+import { adminClients, cleanUpOnSignals, cpuSeconds, nowMs, removeDir, round, rssMB, startCssWithEsses, stopNode, tempDir, until, type BenchNode } from './bench-nodes.js';
 
 cleanUpOnSignals('sync-large');
 
 type Scenario = 'large' | 'fanout';
 
-const run = promisify(execFile);
 const ORG = 'bench';
 const DEST_TYPE = 'edge';
 const MiB = 1024 * 1024;
@@ -60,13 +56,6 @@ function line(scenario: Scenario, o: Record<string, unknown>): void {
 
 function loadLine(scenario: Scenario, when: 'start' | 'end'): void {
   line(scenario, { metric: `loadavg_${when}`, value: loadavg().map((x) => round(x, 2)) });
-}
-
-/** VmHWM of a process, in MB (1e6 bytes). */
-async function peakRssMB(pid: number | undefined): Promise<number> {
-  const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8');
-  const m = /VmHWM:\s+(\d+) kB/.exec(status);
-  return m?.[1] !== undefined ? round((Number(m[1]) * 1024) / 1e6) : NaN;
 }
 
 /** Writes `size` random bytes to `path` 1 MiB at a time; returns their SHA-256 (hex). */
@@ -105,39 +94,8 @@ async function withNodes(essCount: number, body: (css: BenchNode, esses: BenchNo
   const nodes: BenchNode[] = [];
   const { client, closeAll } = adminClients();
   try {
-    const css = await startNode('css', {}, nodes);
-    const onCss = client(css, ORG);
-    await onCss.putOrganization({ orgID: ORG });
     const ids = Array.from({ length: essCount }, (_, i) => `n${i + 1}`);
-    for (const id of ids) {
-      await run(process.execPath, [BIN, 'users', 'add', `${ORG}/${DEST_TYPE}/${id}`, '--type', 'edgenode', '--org', ORG, '--username', `${DEST_TYPE}/${id}`, '--secret', 's', '--persistence-root-path', css.root], { timeout: 30_000 });
-    }
-    const port = new URL(css.url).port;
-    // Started one after another: start-up is CPU-bound, and the machine has 2 cores.
-    const esses: BenchNode[] = [];
-    for (const id of ids) {
-      const ess = await startNode(
-        'ess',
-        {
-          ORG_ID: ORG,
-          DESTINATION_TYPE: DEST_TYPE,
-          DESTINATION_ID: id,
-          HTTP_CSS_HOST: '127.0.0.1',
-          HTTP_CSS_PORT: port,
-          HTTP_CSS_USER: `${ORG}/${DEST_TYPE}/${id}`,
-          HTTP_CSS_PASSWORD: 's',
-        },
-        nodes,
-      );
-      esses.push(ess);
-    }
-    await until(
-      'registration of every ESS',
-      Date.now() + DEADLINE_MS,
-      100,
-      () => onCss.getDestinations(),
-      (d) => ids.every((id) => d.some((x) => x.destinationType === DEST_TYPE && x.destinationID === id)),
-    );
+    const { css, esses } = await startCssWithEsses(nodes, client, { org: ORG, destType: DEST_TYPE, ids });
     await body(css, esses, client);
   } finally {
     closeAll();
@@ -182,10 +140,10 @@ async function benchLarge(sizeMiB: number): Promise<boolean> {
       const onEss = client(ess);
       // As in fan-out: the bench's first login to the ESS (a scrypt) happens before the clock.
       await onEss.getObjectStatus('large', 'big');
-      const beforeUpload = { css: await peakRssMB(css.child.pid), ess: await peakRssMB(ess.child.pid) };
+      const beforeUpload = { css: await rssMB(css.child.pid), ess: await rssMB(ess.child.pid) };
       const cpu0 = { css: await cpuSeconds(css.child.pid), ess: await cpuSeconds(ess.child.pid) };
       const { startMs, endMs } = await publish(onCss, 'large', 'big', file, size);
-      const cssAfterUpload = await peakRssMB(css.child.pid);
+      const cssAfterUpload = await rssMB(css.child.pid);
       const cpu1 = { css: await cpuSeconds(css.child.pid), ess: await cpuSeconds(ess.child.pid) };
       // The ESS cannot know of the object before the CSS holds its data, so polling starts here.
       let seenMs = NaN;
@@ -202,7 +160,7 @@ async function benchLarge(sizeMiB: number): Promise<boolean> {
       );
       const visibleMs = nowMs();
       const cpu2 = { css: await cpuSeconds(css.child.pid), ess: await cpuSeconds(ess.child.pid) };
-      const atVisible = { css: await peakRssMB(css.child.pid), ess: await peakRssMB(ess.child.pid) };
+      const atVisible = { css: await rssMB(css.child.pid), ess: await rssMB(ess.child.pid) };
       const total = (visibleMs - startMs) / 1000;
       const up = (endMs - startMs) / 1000;
       const transfer = (visibleMs - endMs) / 1000;
@@ -220,8 +178,8 @@ async function benchLarge(sizeMiB: number): Promise<boolean> {
       line(scenario, { metric: 'intact', value: intact, size: got.size, sha256: got.sha256, expected });
       // Just before stopping (after the read-back, which also goes through the ESS).
       // VmHWM is a high-water mark: beforeUpload is start-up and registration, afterUpload the upload too.
-      line(scenario, { metric: 'css_peak_rss_MB', value: await peakRssMB(css.child.pid), beforeUpload: beforeUpload.css, afterUpload: cssAfterUpload, atVisible: atVisible.css, target: '<=150' });
-      line(scenario, { metric: 'ess_peak_rss_MB', value: await peakRssMB(ess.child.pid), beforeUpload: beforeUpload.ess, atVisible: atVisible.ess, target: '<=150' });
+      line(scenario, { metric: 'css_peak_rss_MB', value: await rssMB(css.child.pid), beforeUpload: beforeUpload.css, afterUpload: cssAfterUpload, atVisible: atVisible.css, target: '<=150' });
+      line(scenario, { metric: 'ess_peak_rss_MB', value: await rssMB(ess.child.pid), beforeUpload: beforeUpload.ess, atVisible: atVisible.ess, target: '<=150' });
     });
     return intact;
   });
@@ -238,7 +196,7 @@ async function benchFanout(sizeMiB: number, essCount: number): Promise<boolean> 
       // The admin's first request to each ESS costs a scrypt verification: done before the
       // clock starts, so that what is measured is the transfer, not the bench's logins.
       await Promise.all(onEss.map((c) => c.getObjectStatus('fan', 'obj')));
-      const beforeUpload = await Promise.all([css, ...esses].map((n) => peakRssMB(n.child.pid)));
+      const beforeUpload = await Promise.all([css, ...esses].map((n) => rssMB(n.child.pid)));
       let cssAfterUpload = 0;
       let atVisible: number[] = [];
       const bad: string[] = [];
@@ -247,7 +205,7 @@ async function benchFanout(sizeMiB: number, essCount: number): Promise<boolean> 
       for (const run of [1, 2]) {
         const objectID = `obj${run}`;
         const { startMs, endMs } = await publish(onCss, 'fan', objectID, file, size);
-        cssAfterUpload = Math.max(cssAfterUpload, await peakRssMB(css.child.pid));
+        cssAfterUpload = Math.max(cssAfterUpload, await rssMB(css.child.pid));
         const cpu1 = await Promise.all([css, ...esses].map((n) => cpuSeconds(n.child.pid)));
         const deadline = Date.now() + DEADLINE_MS;
         // One request to the CSS tells of all ten: a destination is `delivered` once its ESS
@@ -274,7 +232,7 @@ async function benchFanout(sizeMiB: number, essCount: number): Promise<boolean> 
         line(scenario, { metric: 'aggregate_MiBps', value: round((essCount * sizeMiB) / seconds), run, target: '>=250' });
         line(scenario, { metric: 'upload_MiBps', value: round(sizeMiB / ((endMs - startMs) / 1000)), run, seconds: round((endMs - startMs) / 1000, 2) });
         line(scenario, { metric: 'cpu_seconds', value: { css: round(cpu[0] ?? NaN, 2), essTotal: round(cpu.slice(1).reduce((a, b) => a + b, 0), 2) }, run });
-        atVisible = await Promise.all([css, ...esses].map((n) => peakRssMB(n.child.pid)));
+        atVisible = await Promise.all([css, ...esses].map((n) => rssMB(n.child.pid)));
 
         // Read back one copy at a time, after the timing.
         for (const [i, c] of onEss.entries()) {
@@ -284,7 +242,7 @@ async function benchFanout(sizeMiB: number, essCount: number): Promise<boolean> 
       }
       allIntact = bad.length === 0;
       line(scenario, { metric: 'intact', value: allIntact, copies: 2 * essCount, bad, expected });
-      const final = await Promise.all([css, ...esses].map((n) => peakRssMB(n.child.pid)));
+      const final = await Promise.all([css, ...esses].map((n) => rssMB(n.child.pid)));
       const essFinal = final.slice(1);
       line(scenario, { metric: 'css_peak_rss_MB', value: final[0], beforeUpload: beforeUpload[0], afterUpload: cssAfterUpload, atVisible: atVisible[0], target: '<=150' });
       line(scenario, {
