@@ -100,6 +100,21 @@ async function release(stream: FdWriter, fd: number): Promise<void> {
   await fdClose(fd);
 }
 
+/**
+ * Streams `source` through `meter` into `fd` from `start`, lets `checkCount` refuse the byte
+ * count, and fsyncs; the descriptor is closed in every case, once the writer is done with it.
+ */
+async function writeThrough(fd: number, start: number, source: Readable, meter: ByteMeter, signal: AbortSignal | undefined, checkCount: (bytes: number) => void): Promise<void> {
+  const sink = new FdWriter(fd, { start, highWaterMark: WRITE_HIGH_WATER_MARK, flushEvery: FLUSH_EVERY });
+  try {
+    await pipeline(source, meter, sink, { signal });
+    checkCount(meter.bytes);
+    await fdSync(fd);
+  } finally {
+    await release(sink, fd);
+  }
+}
+
 const fdOpen = promisify(fs.open);
 const fdStat = promisify(fs.fstat);
 const fdTruncate = promisify(fs.ftruncate);
@@ -158,15 +173,8 @@ export class FileBlobStore implements BlobStore {
     const tmp = join(this.tmpDir, blobId);
     const meter = new ByteMeter({ hash: true, tooMany: (n) => overLimit(n, opts) });
     const fd = await fdOpen(tmp, 'wx');
-    const sink = new FdWriter(fd, { start: 0, highWaterMark: WRITE_HIGH_WATER_MARK, flushEvery: FLUSH_EVERY });
     try {
-      try {
-        await pipeline(source, meter, sink, { signal: opts.signal });
-        checkEndedSize(meter.bytes, opts);
-        await fdSync(fd);
-      } finally {
-        await release(sink, fd);
-      }
+      await writeThrough(fd, 0, source, meter, opts.signal, (bytes) => checkEndedSize(bytes, opts));
       await rename(tmp, this.blobPath(blobId));
       await this.blobsDirSync.run();
     } catch (e) {
@@ -234,42 +242,17 @@ export class FileBlobStore implements BlobStore {
    *   fewer or more than `length` bytes.
    */
   async writeStaging(stagingId: string, offset: number, length: number, source: Readable, opts: { signal?: AbortSignal } = {}): Promise<void> {
-    const path = this.stagingPath(stagingId);
-    let held: number;
-    try {
-      held = (await stat(path)).size;
-    } catch (e) {
-      throw isEnoent(e) ? new NotFoundError(`Staging area ${stagingId} not found`) : e;
-    }
-    if (held < offset) {
-      throw new BadRequestError(`Cannot write at offset ${offset}: only ${held} bytes have been received`);
-    }
-    // Nothing past the offset (the usual case, an append): no truncate, no extra fsync.
-    if (held > offset) await this.truncate(path, offset);
+    const fd = await this.openStagingAt(stagingId, offset);
     const meter = new ByteMeter({
       hash: false,
       tooMany: (n) => (n > length ? new BadRequestError(`Received more than the expected ${length} bytes of the chunk at offset ${offset}`) : null),
     });
-    let fd: number;
     try {
-      fd = await fdOpen(path, 'r+');
+      await writeThrough(fd, offset, source, meter, opts.signal, (bytes) => {
+        if (bytes !== length) throw new BadRequestError(`Received ${bytes} bytes of the chunk at offset ${offset}, expected ${length}`);
+      });
     } catch (e) {
-      // Deleted since the size check above (an abandoned upload).
-      throw isEnoent(e) ? new NotFoundError(`Staging area ${stagingId} not found`) : e;
-    }
-    const sink = new FdWriter(fd, { start: offset, highWaterMark: WRITE_HIGH_WATER_MARK, flushEvery: FLUSH_EVERY });
-    try {
-      try {
-        await pipeline(source, meter, sink, { signal: opts.signal });
-        if (meter.bytes !== length) {
-          throw new BadRequestError(`Received ${meter.bytes} bytes of the chunk at offset ${offset}, expected ${length}`);
-        }
-        await fdSync(fd);
-      } finally {
-        await release(sink, fd);
-      }
-    } catch (e) {
-      await this.truncate(path, offset);
+      await this.truncate(this.stagingPath(stagingId), offset);
       throw e;
     }
   }
@@ -281,23 +264,7 @@ export class FileBlobStore implements BlobStore {
    * done with its last write (FdWriter).
    */
   async appendStaging(stagingId: string, offset: number): Promise<StagingAppender> {
-    let fd: number;
-    try {
-      fd = await fdOpen(this.stagingPath(stagingId), 'r+');
-    } catch (e) {
-      throw isEnoent(e) ? new NotFoundError(`Staging area ${stagingId} not found`) : e;
-    }
-    try {
-      const held = (await fdStat(fd)).size;
-      if (held < offset) throw new BadRequestError(`Cannot write at offset ${offset}: only ${held} bytes have been received`);
-      if (held > offset) {
-        await fdTruncate(fd, offset);
-        await fdSync(fd);
-      }
-    } catch (e) {
-      await fdClose(fd);
-      throw e;
-    }
+    const fd = await this.openStagingAt(stagingId, offset);
     const stream = new FdWriter(fd, { start: offset, highWaterMark: APPEND_HIGH_WATER_MARK });
     let closing: Promise<void> | null = null;
     return {
@@ -350,6 +317,33 @@ export class FileBlobStore implements BlobStore {
   async deleteStaging(stagingId: string): Promise<void> {
     if (!ID_PATTERN.test(stagingId)) return;
     await rm(this.stagingPath(stagingId), { force: true });
+  }
+
+  /**
+   * The area opened for writing at `offset`, dropping (and syncing away) any bytes a crash left
+   * after it; nothing past the offset is the usual case, an append, and costs no extra fsync.
+   * @throws NotFoundError when the area does not exist
+   * @throws BadRequestError when it holds fewer than `offset` bytes
+   */
+  private async openStagingAt(stagingId: string, offset: number): Promise<number> {
+    let fd: number;
+    try {
+      fd = await fdOpen(this.stagingPath(stagingId), 'r+');
+    } catch (e) {
+      throw isEnoent(e) ? new NotFoundError(`Staging area ${stagingId} not found`) : e;
+    }
+    try {
+      const held = (await fdStat(fd)).size;
+      if (held < offset) throw new BadRequestError(`Cannot write at offset ${offset}: only ${held} bytes have been received`);
+      if (held > offset) {
+        await fdTruncate(fd, offset);
+        await fdSync(fd);
+      }
+      return fd;
+    } catch (e) {
+      await fdClose(fd);
+      throw e;
+    }
   }
 
   private async truncate(path: string, length: number): Promise<void> {
