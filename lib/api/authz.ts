@@ -19,8 +19,9 @@ export function readLevel(ctx: RouteContext, org: string, objectType: string): P
 }
 
 /**
- * Loads an object the caller may read. A missing object is 404 only for callers who may read
- * every object of its type; others get the same 403 as for an object they may not see.
+ * Loads an object the caller may read, including one whose deletion is still under way
+ * (`objdeleted`). A missing object is 404 only for callers who may read every object of its
+ * type; others get the same 403 as for an object they may not see.
  * [ref rest-api §1.2 O1, O12, O13, O16]
  */
 export async function readableObject(
@@ -32,7 +33,7 @@ export async function readableObject(
 ): Promise<StoredObject> {
   const level = await readLevel(ctx, org, type);
   if (level === 'none') throw forbidden;
-  const obj = await ctx.deps.objects.get(org, type, id);
+  const obj = await ctx.deps.objects.getOrDeleted(org, type, id);
   if (obj === null) throw level === 'full' ? new NotFoundError() : forbidden;
   if ((await access.objectReadAccess(ctx.identity, accessContext(ctx), org, obj.meta)) === 'none') throw forbidden;
   return obj;
@@ -65,7 +66,7 @@ export async function canDeleteObject(ctx: RouteContext, org: string, type: stri
     return;
   }
   if (ctx.identity.role === 'syncAdmin') return;
-  const obj = await ctx.deps.objects.get(org, type, id);
+  const obj = await ctx.deps.objects.getOrDeleted(org, type, id);
   if (obj === null) throw new NotFoundError();
   if (!(await canWrite(ctx, org, obj.meta))) throw new UnauthorizedError();
 }

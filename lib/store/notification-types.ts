@@ -46,6 +46,9 @@ export const NOTIFICATION_STATUSES = [
 /** The state of one (object, peer) pair. */
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
+/** Record statuses that mean "this peer is being told the object is gone". */
+export const DELETE_STATUSES: readonly NotificationStatus[] = ['delete', 'deletePending', 'ackDelete', 'deleted', 'deletedPending', 'ackDeleted'];
+
 /**
  * Identifies a record: the object `orgID/objectType/objectID` and the peer
  * `peerType/peerID` (the destination on the sender, the origin on the receiver; the CSS is

@@ -23,6 +23,21 @@ export interface StoredObject {
   lastUpdate: number;
 }
 
+/**
+ * A sender-side object the app deleted while some destination may still hold it. Its metadata
+ * is kept, without data, so that the object still answers as `objdeleted` and shows the
+ * deletion's progress per destination until every one of them acknowledged it.
+ * [ref sync-protocol §3 Delete steps 1, 3]
+ */
+export interface ObjectDeletion {
+  /** The metadata as it was when deleted, with `deleted: true`. */
+  meta: MetaData;
+  /** The object's `policyReceived` when deleted. */
+  policyReceived: boolean;
+  /** Epoch milliseconds. */
+  deletedAt: number;
+}
+
 export interface ObjectFilter {
   org: string;
   objectType?: string;
@@ -100,6 +115,14 @@ export interface Store {
   /** Every blob id referenced by an object or an upload (for garbage collection). */
   referencedBlobIds(): Promise<Set<string>>;
 
+  /** Inserts or replaces the deletion of the same (org, type, id), taken from the metadata. */
+  putDeletion(deletion: ObjectDeletion): Promise<void>;
+  getDeletion(org: string, objectType: string, objectID: string): Promise<ObjectDeletion | null>;
+  /** The org's deletions (of one type when given), ordered by (objectType, objectID). */
+  listDeletions(org: string, objectType?: string): Promise<ObjectDeletion[]>;
+  /** A missing deletion is not an error. */
+  removeDeletion(org: string, objectType: string, objectID: string): Promise<void>;
+
   addWebhook(hook: Webhook): Promise<void>;
   /** Removes a hook; the URL is matched case-insensitively. [ref rest-api §3.6] */
   removeWebhook(hook: Webhook): Promise<void>;
@@ -108,7 +131,7 @@ export interface Store {
   putOrganization(org: Organization): Promise<void>;
   getOrganization(orgID: string): Promise<Organization | null>;
   listOrganizations(): Promise<Organization[]>;
-  /** Deletes the org and everything in it; returns the blob ids that became unreferenced. */
+  /** Deletes the org and everything in it (deletions too); returns the blob ids that became unreferenced. */
   deleteOrganization(orgID: string): Promise<string[]>;
 
   putDestination(dest: Destination): Promise<void>;

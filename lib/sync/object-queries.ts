@@ -5,6 +5,10 @@
 import type { Store, StoredObject } from '../store/types.js';
 import { NOTIFICATION_STATUSES, type Notification, type NotificationStore } from '../store/notification-types.js';
 import type { DeliveryStatus, ObjectStatus, Policy } from '../model/index.js';
+import type { ObjectService } from './object-service.js';
+
+/** The objects of an org in any status, deletions under way included (ObjectService.listAll). */
+export type ObjectLister = Pick<ObjectService, 'listAll'>;
 
 export interface DestinationsStatus {
   destinationType: string;
@@ -98,8 +102,8 @@ function policyNanos(p: Policy | null): bigint {
 }
 
 /** Objects with a destination policy. Precedence: since, then service, then plain. [ref rest-api §1.2 O18] */
-export async function policyObjects(store: Store, org: string, q: PolicyQuery): Promise<StoredObject[]> {
-  const all = (await store.listObjects({ org })).filter((o) => o.meta.destinationPolicy !== null);
+export async function policyObjects(objects: ObjectLister, org: string, q: PolicyQuery): Promise<StoredObject[]> {
+  const all = (await objects.listAll(org)).filter((o) => o.meta.destinationPolicy !== null);
   if (q.since !== undefined) {
     const since = q.since;
     return all.filter((o) => policyNanos(o.meta.destinationPolicy) >= since);
@@ -134,8 +138,8 @@ function matchesDestination(o: StoredObject, type: string, id: string | undefine
 }
 
 /** The O19 filter set; every given filter must match. [ref rest-api §1.2 O19] */
-export async function filteredObjects(store: Store, org: string, f: ObjectFilters): Promise<StoredObject[]> {
-  const all = await store.listObjects(f.objectType !== undefined ? { org, objectType: f.objectType } : { org });
+export async function filteredObjects(objects: ObjectLister, org: string, f: ObjectFilters): Promise<StoredObject[]> {
+  const all = await objects.listAll(org, f.objectType);
   return all.filter((o) => {
     const m = o.meta;
     if (f.destinationPolicy === true) {

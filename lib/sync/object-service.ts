@@ -19,6 +19,7 @@ import {
   type ByteRange,
   type ObjectUpdate,
 } from '../model/index.js';
+import type { DeletionsInProgress } from './deletions.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { ObjectListener, ReceiverListener } from './object-listeners.js';
 import { ObjectDataWriter, checkDataSize } from './object-data-writer.js';
@@ -44,6 +45,8 @@ export interface ObjectServiceDeps {
   /** Absent on a node that sends nothing yet (the ESS until its side of the sync lands). */
   listener?: ObjectListener;
   blobs: BlobStore;
+  /** Sender-side deletions still awaiting acknowledgements (the CSS); they read as `objdeleted`. */
+  deletions?: Pick<DeletionsInProgress, 'get' | 'list'>;
   node: NodeIdentity;
   /** Copied into every object's `chunkSize`. [ref sync-protocol §7 MaxDataChunkSize] */
   maxDataChunkSize: number;
@@ -69,6 +72,12 @@ export interface DataRead {
   range?: ByteRange;
 }
 
+/** UTF-16 code-unit order: the order the store lists keys in, for every key short of astral characters. */
+function compareKeys(a: string, b: string): number {
+  if (a === b) return 0;
+  return a < b ? -1 : 1;
+}
+
 export class ObjectService {
   private readonly locks = new KeyedMutex();
   private readonly now: () => Date;
@@ -85,6 +94,28 @@ export class ObjectService {
 
   get(org: string, type: string, id: string): Promise<StoredObject | null> {
     return this.deps.store.getObject(org, type, id);
+  }
+
+  /**
+   * The object as the API shows it: a live object, else one whose deletion is still under way
+   * (status `objdeleted`, `deleted: true`, no data). [ref sync-protocol §3 Delete]
+   */
+  async getOrDeleted(org: string, type: string, id: string): Promise<StoredObject | null> {
+    return (await this.deps.store.getObject(org, type, id)) ?? (await this.deps.deletions?.get(org, type, id)) ?? null;
+  }
+
+  /**
+   * The objects of an org (of one type when given) in any status, deletions under way included,
+   * ordered by (objectType, objectID): the listings "regardless of status". A live object wins
+   * over a deletion of the same key (published again since).
+   */
+  async listAll(org: string, type?: string): Promise<StoredObject[]> {
+    const live = await this.deps.store.listObjects(type === undefined ? { org } : { org, objectType: type });
+    const deleted = (await this.deps.deletions?.list(org, type)) ?? [];
+    if (deleted.length === 0) return live;
+    const key = (o: StoredObject): string => `${o.meta.objectType}\u0000${o.meta.objectID}`;
+    const liveKeys = new Set(live.map(key));
+    return [...live, ...deleted.filter((d) => !liveKeys.has(key(d)))].sort((a, b) => compareKeys(key(a), key(b)));
   }
 
   private lock<T>(org: string, type: string, id: string, fn: () => Promise<T>): Promise<T> {
@@ -171,6 +202,8 @@ export class ObjectService {
   async delete(org: string, type: string, id: string): Promise<void> {
     const removed = await this.lock(org, type, id, async () => {
       const obj = await this.deps.store.getObject(org, type, id);
+      // Deleting again while the deletion is under way changes nothing. [ref sync-protocol §3 Delete]
+      if (obj === null && ((await this.deps.deletions?.get(org, type, id)) ?? null) !== null) return null;
       if (obj === null) throw new BadRequestError('Failed to delete the object. Error: Object not found');
       if (this.deps.node.nodeType === 'ESS' && isReceiverStatus(obj.status)) {
         throw new BadRequestError("Failed to delete the object. Error: Can't delete object on the receiving side for ESS");

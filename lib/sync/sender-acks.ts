@@ -9,6 +9,7 @@ import { retryDelay } from './resend-scheduler.js';
 import type { DeliveryStatus } from '../model/index.js';
 import type { Notification, NotificationKey, NotificationPatch, NotificationStatus, NotificationStore } from '../store/notification-types.js';
 import type { Store } from '../store/types.js';
+import type { DeletionsInProgress } from './deletions.js';
 import type { ObjectService } from './object-service.js';
 import type { PeerSignal } from './peer-signal.js';
 import { MAY_HOLD } from './sender.js';
@@ -87,6 +88,8 @@ export interface SenderAcksDeps {
   notifications: NotificationStore;
   /** Removes an autodelete object once consumed everywhere; also tells the listener. */
   objects: Pick<ObjectService, 'delete'>;
+  /** Told when a destination acknowledged a deletion: the last one ends the `objdeleted` phase. */
+  deletions?: Pick<DeletionsInProgress, 'settle'>;
   /** Told when a resend requeued records: it wakes a long-poll of that peer. */
   peerSignal?: Pick<PeerSignal, 'notify'>;
   /** RESEND_INTERVAL, ms: the first retry delay after an error feedback (10 s when absent). */
@@ -128,11 +131,13 @@ export class SenderAcks {
       // between the two calls, where a republish would be lost until the next change).
       if (!(await notifications.updateNotificationIf(keyOf(rec), expected, { lastUpdate: this.now() }))) return 'stale';
       await notifications.deleteNotification(keyOf(rec));
+      await this.deps.deletions?.settle(rec.orgID, rec.objectType, rec.objectID);
       return 'applied';
     }
     const patch = this.patchFor(ack, feedback, rec.attempts);
     if (!(await notifications.updateNotificationIf(keyOf(rec), expected, patch))) return 'stale';
     if (ack === 'consumed') await this.autodeleteIfAllConsumed(rec);
+    if (ack === 'ackDelete') await this.deps.deletions?.settle(rec.orgID, rec.objectType, rec.objectID);
     return 'applied';
   }
 

@@ -6,14 +6,17 @@
  * [ref sync-protocol §0, §3]
  */
 import { isReceiverStatus, type DeliveryStatus } from '../model/index.js';
-import type { Notification, NotificationKey, NotificationStatus, NotificationStore } from '../store/notification-types.js';
+import { DELETE_STATUSES, type Notification, type NotificationKey, type NotificationStatus, type NotificationStore } from '../store/notification-types.js';
 import type { Destination, Store, StoredObject } from '../store/types.js';
 import { isAddressedTo, namedNodes } from './addressing.js';
+import type { DeletionsInProgress } from './deletions.js';
 import type { PeerSignal } from './peer-signal.js';
 
 export interface SenderDeps {
   store: Store;
   notifications: NotificationStore;
+  /** Keeps a deleted object readable as `objdeleted` until every destination acknowledged. */
+  deletions?: Pick<DeletionsInProgress, 'begin'>;
   /** Told of every record this writes that a poll may serve: it wakes a long-poll of that peer. */
   peerSignal?: Pick<PeerSignal, 'notify'>;
   /** Epoch ms; tests inject a fake clock. */
@@ -39,9 +42,6 @@ interface Target {
  */
 export const NEVER_SERVED = 'updatePending' satisfies NotificationStatus;
 export const MAY_HOLD = 'update' satisfies NotificationStatus;
-
-/** Record statuses that mean "this peer is being told the object is gone". */
-const DELETE_STATUSES: readonly NotificationStatus[] = ['delete', 'deletePending', 'ackDelete', 'deleted', 'deletedPending', 'ackDeleted'];
 
 /**
  * Delivery states in which the peer may have been sent the object. A peer still `pending` never
@@ -100,14 +100,15 @@ export class Sender {
    * After a sender-side object was removed: peers that may hold it get `deletePending` (their
    * delivery status stays until they ack); records of peers that never got it are dropped,
    * including those of a registered peer that was offline all along: it is not asked to confirm
-   * the deletion of an object it never saw.
-   * Divergence: the reference keeps the object as `objdeleted` until every ack; we remove it at
-   * once, and the poll describes a gone object from its record. [ref sync-protocol §3 Delete]
+   * the deletion of an object it never saw. While some peer has yet to acknowledge, the object
+   * reads as `objdeleted` (deletions.ts); the poll describes it from its record.
+   * [ref sync-protocol §3 Delete]
    */
   async onObjectDeleted(obj: StoredObject): Promise<void> {
     const m = obj.meta;
     const records = await this.deps.notifications.listForObject(m.destinationOrgID, m.objectType, m.objectID);
     await Promise.all(records.map((rec) => this.retire(rec)));
+    await this.deps.deletions?.begin(obj);
   }
 
   /**

@@ -65,7 +65,7 @@ describe('SqliteStore on a file', () => {
     expect(LATEST_SCHEMA_VERSION).toBe(MIGRATIONS.length);
     expect(inspect((db) => db.pragma('user_version', { simple: true }))).toBe(LATEST_SCHEMA_VERSION);
     const tables = inspect((db) => db.prepare<[], string>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").pluck().all());
-    expect(tables).toEqual(['destinations', 'meta', 'notifications', 'objects', 'organizations', 'small_blobs', 'uploads', 'webhooks']);
+    expect(tables).toEqual(['deleted_objects', 'destinations', 'meta', 'notifications', 'objects', 'organizations', 'small_blobs', 'uploads', 'webhooks']);
   });
 
   it('numbers its migrations 1, 2, 3… without gaps', () => {

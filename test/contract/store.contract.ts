@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { emptyMetaData, type MetaData, type ObjectStatus } from '../../lib/model/index.js';
-import type { Destination, Organization, Store, StoredObject, UploadSession } from '../../lib/store/index.js';
+import type { Destination, ObjectDeletion, Organization, Store, StoredObject, UploadSession } from '../../lib/store/index.js';
 
 export interface StoreContractOptions {
   /** How to dispose of a store made by `make` (default: close it). */
@@ -60,6 +60,10 @@ function fullyPopulated(org: string, objectType: string, objectID: string): Stor
 
 function uploadOf(org: string, objectType: string, objectID: string, fields: Partial<UploadSession> = {}): UploadSession {
   return { orgID: org, objectType, objectID, stagingId: `staging-${objectID}`, total: 300, received: 0, chunkSize: 100, instanceID: 5, lastUpdate: 1, ...fields };
+}
+
+function deletionOf(org: string, objectType: string, objectID: string, fields: Partial<ObjectDeletion> = {}): ObjectDeletion {
+  return { meta: metaOf(org, objectType, objectID, { deleted: true }), policyReceived: false, deletedAt: 1_700_000_000_000, ...fields };
 }
 
 function orgOf(orgID: string): Organization {
@@ -150,6 +154,48 @@ export function storeContract(name: string, make: () => Promise<Store>, options:
       });
     });
 
+    describe('deletions in progress', () => {
+      it('give back the metadata, policyReceived and the time of the deletion', async () => {
+        const d = deletionOf('org1', 'model', 'm1', { meta: { ...fullyPopulated('org1', 'model', 'm1').meta, deleted: true }, policyReceived: true, deletedAt: 1_700_000_000_777 });
+        await store.putDeletion(d);
+        expect(await store.getDeletion('org1', 'model', 'm1')).toEqual(d);
+        expect(await store.getDeletion('org1', 'model', 'absent')).toBeNull();
+      });
+
+      it('are kept apart from the objects: an object and a deletion of the same key do not see each other', async () => {
+        await store.putDeletion(deletionOf('org1', 'model', 'm1'));
+        expect(await store.getObject('org1', 'model', 'm1')).toBeNull();
+        expect(await store.countObjects()).toBe(0);
+        await store.putObject(objectOf('org1', 'model', 'm1'));
+        expect(await store.getDeletion('org1', 'model', 'm1')).not.toBeNull();
+        await store.deleteObject('org1', 'model', 'm1');
+        expect(await store.getDeletion('org1', 'model', 'm1')).not.toBeNull();
+      });
+
+      it('are replaced by key, listed by org and type in (type, id) order, and removed', async () => {
+        for (const [type, id] of [['t2', 'b'], ['t1', 'z'], ['t1', 'a']]) await store.putDeletion(deletionOf('org1', type!, id!));
+        await store.putDeletion(deletionOf('org2', 't1', 'a'));
+        await store.putDeletion(deletionOf('org1', 't1', 'a', { deletedAt: 5 }));
+        const keys = (l: ObjectDeletion[]): string[] => l.map((d) => `${d.meta.objectType}/${d.meta.objectID}`);
+        expect(keys(await store.listDeletions('org1'))).toEqual(['t1/a', 't1/z', 't2/b']);
+        expect(keys(await store.listDeletions('org1', 't1'))).toEqual(['t1/a', 't1/z']);
+        expect((await store.getDeletion('org1', 't1', 'a'))?.deletedAt).toBe(5);
+        await store.removeDeletion('org1', 't1', 'a');
+        await store.removeDeletion('org1', 't1', 'absent');
+        expect(keys(await store.listDeletions('org1'))).toEqual(['t1/z', 't2/b']);
+        expect(keys(await store.listDeletions('org2'))).toEqual(['t1/a']);
+      });
+
+      it('go with their organization', async () => {
+        await store.putOrganization(orgOf('org1'));
+        await store.putDeletion(deletionOf('org1', 'a', '1'));
+        await store.putDeletion(deletionOf('org2', 'a', '1'));
+        await store.deleteOrganization('org1');
+        expect(await store.listDeletions('org1')).toEqual([]);
+        expect(await store.listDeletions('org2')).toHaveLength(1);
+      });
+    });
+
     describe('listing objects', () => {
       const statuses: [string, string, ObjectStatus][] = [
         ['t2', 'b', 'ready'],
@@ -234,12 +280,14 @@ export function storeContract(name: string, make: () => Promise<Store>, options:
 
     if (options.reopen !== undefined) {
       const reopen = options.reopen;
-      it('keeps objects, organizations and uploads across close and reopen', async () => {
+      it('keeps objects, deletions, organizations and uploads across close and reopen', async () => {
         const obj = fullyPopulated('org1', 'model', 'm1');
         await store.putObject(obj);
+        await store.putDeletion(deletionOf('org1', 'model', 'gone'));
         await store.putOrganization(orgOf('org1'));
         await store.putUpload(uploadOf('org1', 'model', 'm1'));
         store = await reopen(store);
+        expect(await store.getDeletion('org1', 'model', 'gone')).toEqual(deletionOf('org1', 'model', 'gone'));
         expect(await store.getObject('org1', 'model', 'm1')).toEqual(obj);
         expect(await store.getOrganization('org1')).toEqual(orgOf('org1'));
         expect(await store.getUpload('org1', 'model', 'm1')).toEqual(uploadOf('org1', 'model', 'm1'));

@@ -180,9 +180,22 @@ describe('SPI data download and acks of a CSS-originated object', () => {
     const del = (await polled('m1'))!;
     expect([del.Type, del.MetaData.deleted]).toEqual(['delete', true]);
     expect((await spi('GET', `${objPath(del)}/data`)).status).toBe(409);
+    // Until n1 acknowledges, the object reads as objdeleted, metadata kept, data gone, and its
+    // delivery status is still that of the copy n1 holds. [ref sync-protocol §3 Delete]
+    expect(await client.getObject('model', 'm1')).toMatchObject({ objectID: 'm1', deleted: true, instanceID: del.MetaData.instanceID });
+    expect(await client.getObjectStatus('model', 'm1')).toBe('objdeleted');
+    expect(await o13('m1')).toEqual([{ destinationType: 'edge', destinationID: 'n1', status: 'consumed', message: '' }]);
+    expect((await raw(css, 'GET', `/api/v1/objects/${ORG}/model/m1/data`)).status).toBe(404);
+    const filtered = await raw(css, 'GET', `/api/v1/objects/${ORG}?filters=true&deleted=true`);
+    expect((JSON.parse(filtered.text) as { objectID: string }[]).map((m) => m.objectID)).toEqual(['m1']);
+    expect((await raw(css, 'DELETE', `/api/v1/objects/${ORG}/model/m1`)).status).toBe(204);
     expect((await spi('PUT', `${objPath(del, 1)}/ackDelete`)).status).toBe(409);
     expect((await spi('PUT', `${objPath(del)}/ackDelete`)).status).toBe(204);
     expect(await polled('m1')).toBeUndefined();
+    // Every destination acknowledged: the object is gone.
+    expect(await client.getObject('model', 'm1')).toBeNull();
+    expect(await o13('m1')).toEqual([]);
+    expect((await raw(css, 'DELETE', `/api/v1/objects/${ORG}/model/m1`)).status).toBe(400);
     // `deleted` is no longer an active delivery: the listing leaves it out.
     expect(await toward()).toEqual([{ orgID: ORG, objectType: 'model', objectID: 'f1', status: 'delivering' }]);
     expect((await spi('PUT', `${objPath(del)}/ackDelete`)).status).toBe(204);

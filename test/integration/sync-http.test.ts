@@ -84,6 +84,9 @@ describe.each([
       (l) => l.some((m) => m.objectID === 'gone' && m.deleted),
     );
     expect(listed.find((m) => m.objectID === 'gone')?.deleted).toBe(true);
+    // The ESS acknowledged (ackDelete): the CSS's objdeleted phase ended with it.
+    await eventually('gone from the CSS', () => onCss.getObjectStatus('model', 'gone'), (s) => s === null);
+    expect(await onCss.getObjectDestinations('model', 'gone')).toEqual([]);
     // The app confirms: the ESS drops it and tells the CSS, which then forgets the pair.
     await onEss.markObjectDeleted('model', 'gone');
     await eventually('gone from the ESS', () => onEss.getObjectStatus('model', 'gone'), (s) => s === null);

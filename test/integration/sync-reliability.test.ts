@@ -117,6 +117,38 @@ describe('an ESS that was offline while objects were published and deleted', () 
   });
 });
 
+describe('an object deleted on the CSS while the ESS that holds it is offline', () => {
+  const t = new Teardown();
+  let p: Pair;
+
+  beforeAll(async () => {
+    p = await startPair(t, PAIR);
+  });
+  afterAll(() => t.run());
+
+  test('the CSS shows it as objdeleted, still delivered to n1, until n1 is back and acknowledges', async () => {
+    await p.onCss.updateObject({ objectID: 'held', objectType: 'batch', destinationType: 'edge' }, 'kept until acked');
+    const n1 = { destinationType: 'edge', destinationID: 'n1', message: '' };
+    await eventually('held delivered', () => p.onCss.getObjectDestinations('batch', 'held'), (d) => d[0]?.status === 'delivered');
+    expect(await p.ess.stop()).toBe(0);
+
+    await p.onCss.deleteObject('batch', 'held');
+    expect(await p.onCss.getObjectStatus('batch', 'held')).toBe('objdeleted');
+    expect(await p.onCss.getObject('batch', 'held')).toMatchObject({ objectID: 'held', deleted: true });
+    expect(await p.onCss.getObjectDestinations('batch', 'held')).toEqual([{ ...n1, status: 'delivered' }]);
+    expect((await p.onCss.listAllObjects('batch')).map((o) => o.objectID)).toEqual(['held']);
+
+    const restarted = await startNode({ mode: 'ess', root: p.ess.root, env: essEnv(portOf(p.css), PAIR) });
+    t.add(() => restarted.stop());
+    const onRestarted = await restarted.client({ appKey: p.ess.admin!.appKey, appSecret: p.ess.admin!.secret });
+    t.add(() => Promise.resolve(onRestarted.close()));
+    await eventually('held deleted on the ESS', () => onRestarted.getObjectStatus('batch', 'held'), (s) => s === 'objdeleted');
+    await eventually('held gone from the CSS', () => p.onCss.getObjectStatus('batch', 'held'), (s) => s === null);
+    expect(await p.onCss.getObjectDestinations('batch', 'held')).toEqual([]);
+    expect(errorLines(p.css)).toEqual([]);
+  });
+});
+
 describe('an object replaced five times while it is being delivered', () => {
   const t = new Teardown();
   let p: Pair;

@@ -51,7 +51,7 @@ export async function listObjects(ctx: RouteContext): Promise<void> {
   if (level === 'none') throw new UnauthorizedError();
   const { store } = ctx.deps;
   if (all === true) {
-    const objs = filterReadable(ctx, level, await store.listObjects({ org: orgID, objectType }));
+    const objs = filterReadable(ctx, level, await ctx.deps.objects.listAll(orgID, objectType));
     if (objs.length === 0) throw new NotFoundError();
     sendJson(ctx.res, await objectDestinationPolicies(ctx.deps.notifications, objs));
     return;

@@ -65,7 +65,7 @@ async function byPolicy(ctx: RouteContext, org: string): Promise<void> {
       throw new BadRequestError(`Invalid since (${sinceRaw}), expected an integer of Unix nanoseconds ≥ 1`);
     }
   }
-  const objs = await policyObjects(ctx.deps.store, org, {
+  const objs = await policyObjects(ctx.deps.objects, org, {
     received,
     ...(since !== undefined ? { since } : {}),
     ...(service !== undefined && service !== '' ? { service: serviceQuery(service, 'service') } : {}),
@@ -119,17 +119,17 @@ export async function orgListing(ctx: RouteContext): Promise<void> {
   const chosen = selectors.find((s) => (queryString(ctx.req, s) ?? '') !== '');
   if (chosen === undefined) throw new BadRequestError('');
   if (parseGoBool(queryString(ctx.req, chosen) ?? '') !== true) throw new BadRequestError('');
-  const store = ctx.deps.store;
+  const objects = ctx.deps.objects;
   switch (chosen) {
     case 'destination_policy':
       return byPolicy(ctx, org);
     case 'filters': {
-      const objs = await visible(ctx, org, await filteredObjects(store, org, parseFilters(ctx)));
+      const objs = await visible(ctx, org, await filteredObjects(objects, org, parseFilters(ctx)));
       sendJson(ctx.res, nonEmpty(objs).map((o) => orderedMetaData(o.meta)));
       return;
     }
     case 'list_object_type': {
-      const objs = await visible(ctx, org, await store.listObjects({ org }));
+      const objs = await visible(ctx, org, await objects.listAll(org));
       sendJson(ctx.res, nonEmpty(objectTypes(objs)));
       return;
     }

@@ -136,6 +136,25 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    description: 'deleted_objects: sender-side deletions still awaiting acknowledgements',
+    up: (db) => {
+      // Not a status of the objects row: every reader of that table would have to tell a
+      // deletion in progress from a live object or from one deleted by the other side.
+      db.exec(`
+        CREATE TABLE deleted_objects (
+          org TEXT NOT NULL,
+          object_type TEXT NOT NULL,
+          object_id TEXT NOT NULL,
+          meta TEXT NOT NULL,
+          policy_received INTEGER NOT NULL,
+          deleted_at INTEGER NOT NULL,
+          PRIMARY KEY (org, object_type, object_id)
+        ) STRICT;
+      `);
+    },
+  },
 ];
 
 /** The schema version this code writes. */

@@ -8,7 +8,7 @@ import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { InternalError, type MetaData, type ObjectStatus } from '../../model/index.js';
-import type { Destination, ObjectFilter, Organization, Store, StoredObject, UploadSession, Webhook } from '../types.js';
+import type { Destination, ObjectDeletion, ObjectFilter, Organization, Store, StoredObject, UploadSession, Webhook } from '../types.js';
 import { migrate } from './migrations.js';
 import { GroupCommit } from './group-commit.js';
 import { SqliteSmallBlobs } from './sqlite-small-blobs.js';
@@ -27,6 +27,12 @@ interface ObjectRow {
   remaining_receivers: number;
   policy_received: number;
   last_update: number;
+}
+
+interface DeletionRow {
+  meta: string;
+  policy_received: number;
+  deleted_at: number;
 }
 
 interface ObjectKey {
@@ -49,6 +55,7 @@ interface UploadRow {
 
 const OBJECT_COLUMNS = 'meta, status, blob_id, data_sha256, remaining_consumers, remaining_receivers, policy_received, last_update';
 const OBJECT_ORDER = 'ORDER BY object_type, object_id';
+const DELETION_COLUMNS = 'meta, policy_received, deleted_at';
 
 /** Every statement, prepared once at init (preparing parses SQL; running a prepared one does not). */
 function prepareStatements(db: Database.Database) {
@@ -77,6 +84,19 @@ function prepareStatements(db: Database.Database) {
     countObjects: db.prepare<[], number>('SELECT count(*) FROM objects').pluck(),
     referencedIds: db.prepare<[], string>('SELECT blob_id FROM objects WHERE blob_id IS NOT NULL UNION SELECT staging_id FROM uploads').pluck(),
 
+    putDeletion: db.prepare<Record<string, string | number>>(
+      `INSERT OR REPLACE INTO deleted_objects (org, object_type, object_id, meta, policy_received, deleted_at)
+       VALUES (@org, @type, @id, @meta, @policy_received, @deleted_at)`,
+    ),
+    getDeletion: db.prepare<ObjectKey, DeletionRow>(
+      `SELECT ${DELETION_COLUMNS} FROM deleted_objects WHERE org = @org AND object_type = @type AND object_id = @id`,
+    ),
+    listDeletionsByOrg: db.prepare<[string], DeletionRow>(`SELECT ${DELETION_COLUMNS} FROM deleted_objects WHERE org = ? ${OBJECT_ORDER}`),
+    listDeletionsByType: db.prepare<[string, string], DeletionRow>(
+      `SELECT ${DELETION_COLUMNS} FROM deleted_objects WHERE org = ? AND object_type = ? ${OBJECT_ORDER}`,
+    ),
+    removeDeletion: db.prepare<ObjectKey>('DELETE FROM deleted_objects WHERE org = @org AND object_type = @type AND object_id = @id'),
+
     addWebhook: db.prepare<[string, string, string, string]>('INSERT OR IGNORE INTO webhooks (org, object_type, url, url_folded) VALUES (?, ?, ?, ?)'),
     removeWebhook: db.prepare<[string, string, string]>('DELETE FROM webhooks WHERE org = ? AND object_type = ? AND url_folded = ?'),
     // rowid order is registration order, the order the reference calls hooks in.
@@ -92,7 +112,7 @@ function prepareStatements(db: Database.Database) {
     ),
     listOrgs: db.prepare<[], Organization>('SELECT org AS orgID, address, user, password, last_update AS lastUpdate FROM organizations ORDER BY org'),
     orgBlobIds: db.prepare<[string], string>('SELECT blob_id FROM objects WHERE org = ? AND blob_id IS NOT NULL').pluck(),
-    deleteOrgRows: ['organizations', 'objects', 'webhooks', 'destinations', 'uploads', 'notifications'].map((table) =>
+    deleteOrgRows: ['organizations', 'objects', 'deleted_objects', 'webhooks', 'destinations', 'uploads', 'notifications'].map((table) =>
       db.prepare<[string]>(`DELETE FROM ${table} WHERE org = ?`),
     ),
 
@@ -132,6 +152,10 @@ function toStoredObject(row: ObjectRow): StoredObject {
     policyReceived: row.policy_received !== 0,
     lastUpdate: row.last_update,
   };
+}
+
+function toDeletion(row: DeletionRow): ObjectDeletion {
+  return { meta: JSON.parse(row.meta) as MetaData, policyReceived: row.policy_received !== 0, deletedAt: row.deleted_at };
 }
 
 function toUploadSession(row: UploadRow): UploadSession {
@@ -337,6 +361,41 @@ export class SqliteStore implements Store {
     return settle(() => new Set(this.open().s.referencedIds.all()));
   }
 
+  putDeletion(deletion: ObjectDeletion): Promise<void> {
+    const m = deletion.meta;
+    return this.write(() => {
+      this.open().s.putDeletion.run({
+        org: m.destinationOrgID,
+        type: m.objectType,
+        id: m.objectID,
+        meta: JSON.stringify(m),
+        policy_received: deletion.policyReceived ? 1 : 0,
+        deleted_at: deletion.deletedAt,
+      });
+    });
+  }
+
+  getDeletion(org: string, objectType: string, objectID: string): Promise<ObjectDeletion | null> {
+    return settle(() => {
+      const row = this.open().s.getDeletion.get({ org, type: objectType, id: objectID });
+      return row === undefined ? null : toDeletion(row);
+    });
+  }
+
+  listDeletions(org: string, objectType?: string): Promise<ObjectDeletion[]> {
+    return settle(() => {
+      const { s } = this.open();
+      const rows = objectType === undefined ? s.listDeletionsByOrg.all(org) : s.listDeletionsByType.all(org, objectType);
+      return rows.map(toDeletion);
+    });
+  }
+
+  removeDeletion(org: string, objectType: string, objectID: string): Promise<void> {
+    return this.write(() => {
+      this.open().s.removeDeletion.run({ org, type: objectType, id: objectID });
+    });
+  }
+
   /** Registering the same URL twice keeps one entry. */
   addWebhook(hook: Webhook): Promise<void> {
     return this.write(() => {
@@ -369,7 +428,7 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Deletes the org row and its objects, webhooks, destinations, uploads and notifications atomically.
+   * Deletes the org row and its objects, deletions, webhooks, destinations, uploads and notifications atomically.
    * Returns the blob ids of the deleted objects. The staging areas of the deleted uploads are
    * not returned: they drop out of {@link referencedBlobIds}, and garbage collection of
    * unreferenced staging areas removes them.
