@@ -10,6 +10,7 @@ import { PresetAuthenticator, type Authenticator } from '../security/index.js';
 import type { NotificationStore } from '../store/notification-types.js';
 import type { BlobStore, Store, StoredObject } from '../store/types.js';
 import type { ObjectListener, ObjectService, ReceiverListener } from '../sync/object-service.js';
+import type { DeletionsInProgress } from '../sync/deletions.js';
 import { OriginSender } from '../sync/origin-sender.js';
 import { Receiver } from '../sync/receiver.js';
 import { SpiClient } from '../transport/http/spi-client.js';
@@ -53,7 +54,15 @@ async function caOf(config: Config): Promise<string | undefined> {
   return v.includes('-----BEGIN') ? v : readFile(v, 'utf8');
 }
 
-export function createEssSync(deps: { config: Config; store: Store; notifications: NotificationStore; blobs: BlobStore; authenticator: Authenticator; logger: Logger }): EssSync {
+export function createEssSync(deps: {
+  config: Config;
+  store: Store;
+  notifications: NotificationStore;
+  blobs: BlobStore;
+  deletions: DeletionsInProgress;
+  authenticator: Authenticator;
+  logger: Logger;
+}): EssSync {
   const { config } = deps;
   let receiver: Receiver | null = null;
   let client: SpiClient | null = null;
@@ -85,7 +94,7 @@ export function createEssSync(deps: { config: Config; store: Store; notification
     listener,
     objectListener,
     async start(objects: ObjectService): Promise<void> {
-      const sender = new OriginSender({ store: deps.store, notifications: deps.notifications, objects, orgID: config.orgID });
+      const sender = new OriginSender({ store: deps.store, notifications: deps.notifications, objects, orgID: config.orgID, deletions: deps.deletions });
       origin = sender;
       await sender.reconcile();
       // Download progress lives in upload sessions, so a broken download resumes, even after a restart.

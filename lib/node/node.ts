@@ -190,16 +190,16 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     const tls = await tlsMaterial(config, log);
     // The CSS sends to the ESS nodes that poll it; an http ESS polls its CSS and receives.
     const peerSignal = new PeerSignal();
-    const deletions = identity.nodeType === 'CSS' ? new DeletionsInProgress({ store, notifications }) : null;
-    const sender = deletions !== null ? new Sender({ store, notifications, peerSignal, deletions }) : null;
-    essSync = syncsOverHttp(config) ? createEssSync({ config, store, notifications, blobs, authenticator, logger }) : null;
+    const deletions = new DeletionsInProgress({ store, notifications });
+    const sender = identity.nodeType === 'CSS' ? new Sender({ store, notifications, peerSignal, deletions }) : null;
+    essSync = syncsOverHttp(config) ? createEssSync({ config, store, notifications, blobs, deletions, authenticator, logger }) : null;
     // The CSS also receives: objects its ESS nodes publish.
     const upstream = sender !== null ? createCssUpstream({ store, notifications, blobs, peerSignal, maxDataSize: config.maxDataSize }) : null;
     const objects = new ObjectService({
       store,
       blobs,
       node: identity,
-      ...(deletions !== null ? { deletions } : {}),
+      deletions,
       maxDataChunkSize: config.maxDataChunkSize,
       maxDataSize: config.maxDataSize,
       ...(sender !== null ? { listener: sender } : essSync !== null ? { listener: essSync.objectListener } : {}),
@@ -214,7 +214,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
             store,
             notifications,
             sender,
-            acks: new SenderAcks({ store, notifications, objects, peerSignal, ...(deletions !== null ? { deletions } : {}), resendIntervalMs: config.resendInterval * 1000 }),
+            acks: new SenderAcks({ store, notifications, objects, peerSignal, deletions, resendIntervalMs: config.resendInterval * 1000 }),
             objects,
             ...(upstream !== null ? { upstream: upstream.attach(objects) } : {}),
             authenticator,

@@ -1,6 +1,6 @@
 /**
- * Sender-side deletions still under way. When an app deletes an object that some destination
- * may hold, the object's row and data go at once (nothing of it can be read or sent any more),
+ * Sender-side deletions still under way, on the CSS and, for the objects its apps publish, on
+ * the ESS. When an app deletes an object that some destination may hold, the object's row and data go at once (nothing of it can be read or sent any more),
  * but the object keeps answering as `objdeleted`, metadata only, with its delivery status per
  * destination, until every destination acknowledged the deletion; then it is gone (404).
  * [ref sync-protocol §3 Delete steps 1, 3]
@@ -11,7 +11,7 @@
  * published again) is never shown, even if removing its row was missed, and is removed when met.
  */
 import type { ObjectDeletion, Store, StoredObject } from '../store/types.js';
-import { DELETE_STATUSES, type Notification, type NotificationStore } from '../store/notification-types.js';
+import type { Notification, NotificationStatus, NotificationStore } from '../store/notification-types.js';
 
 export interface DeletionsDeps {
   store: Pick<Store, 'putDeletion' | 'getDeletion' | 'listDeletions' | 'removeDeletion'>;
@@ -20,9 +20,16 @@ export interface DeletionsDeps {
   now?: () => number;
 }
 
+/**
+ * Record statuses of a deletion some destination has yet to acknowledge: owed or served, not
+ * yet answered `ackDelete` (which makes the record `ackDelete`, delivery status `deleted`).
+ * The same on the CSS (Sender) and on the ESS (OriginSender, toward the CSS).
+ */
+const UNACKNOWLEDGED: readonly NotificationStatus[] = ['deletePending', 'delete'];
+
 /** Some destination was told, or is to be told, of the deletion and has not acknowledged it yet. */
 function underWay(records: readonly Notification[]): boolean {
-  return records.some((r) => DELETE_STATUSES.includes(r.status) && r.deliveryStatus !== 'deleted');
+  return records.some((r) => UNACKNOWLEDGED.includes(r.status));
 }
 
 /** How a deletion in progress reads: the object in status `objdeleted`, without data. */

@@ -19,6 +19,7 @@ import type { MetaData } from '../model/index.js';
 import { isReceiverStatus } from '../model/index.js';
 import type { Notification, NotificationKey, NotificationPatch, NotificationStatus, NotificationStore } from '../store/notification-types.js';
 import type { Store, StoredObject } from '../store/types.js';
+import type { DeletionsInProgress } from './deletions.js';
 import type { ObjectListener, ObjectService } from './object-service.js';
 
 /** The CSS always identifies itself as `Cloud/Cloud`. [ref sync-protocol §0] */
@@ -51,6 +52,8 @@ export interface OriginSenderDeps {
   objects: Pick<ObjectService, 'get' | 'storeReceived' | 'dropReceived'>;
   /** The ESS's org. */
   orgID: string;
+  /** Keeps a deleted object readable as `objdeleted` until the CSS took the deletion. */
+  deletions?: Pick<DeletionsInProgress, 'begin' | 'settle'>;
   /** `consumedByDest` objects kept (ESS_CONSUMED_OBJECTS_KEPT); default 1000. */
   consumedKept?: number;
   /** Epoch ms; tests inject a fake clock. */
@@ -121,14 +124,14 @@ export class OriginSender implements ObjectListener {
   }
 
   /**
-   * An app deleted an object here. If the CSS may have heard of it, a `delete` is owed.
-   * Divergence, as on the CSS (Sender.onObjectDeleted): the object is removed at once, and
-   * the record alone describes it until the CSS's app confirms. [ref sync-protocol §3 Delete 1]
+   * An app deleted an object here. If the CSS may have heard of it, a `delete` is owed, and
+   * until the CSS takes it the object reads as `objdeleted` (deletions.ts); its row and data
+   * are gone at once, and the record describes it to the CSS. [ref sync-protocol §3 Delete 1, 3]
    */
   async onObjectDeleted(obj: StoredObject): Promise<void> {
     const rec = await this.recordOf(obj.meta);
-    if (rec === null || rec.instanceID > obj.meta.instanceID || DELETING.includes(rec.status)) return;
-    await this.putRecord(obj.meta, 'deletePending');
+    if (rec !== null && rec.instanceID <= obj.meta.instanceID && !DELETING.includes(rec.status)) await this.putRecord(obj.meta, 'deletePending');
+    await this.deps.deletions?.begin(obj);
   }
 
   /** Records with a message owed to the CSS that is due (a failed attempt waits for its `resendAt`). */
@@ -189,8 +192,10 @@ export class OriginSender implements ObjectListener {
   }
 
   /** The CSS took the deletion (204, or 409: nothing to delete): its app's confirmation is awaited. */
-  deleteTaken(rec: Notification): Promise<boolean> {
-    return this.cas(rec, { status: 'ackDelete', resendAt: 0, attempts: 0 });
+  async deleteTaken(rec: Notification): Promise<boolean> {
+    const taken = await this.cas(rec, { status: 'ackDelete', resendAt: 0, attempts: 0 });
+    await this.deps.deletions?.settle(rec.orgID, rec.objectType, rec.objectID);
+    return taken;
   }
 
   /** The metadata a `delete` carries: the object is gone here, its record names it. */
@@ -259,6 +264,7 @@ export class OriginSender implements ObjectListener {
     if (rec === null || rec.instanceID !== meta.instanceID || !DELETING.includes(rec.status)) return rec === null ? 'duplicate' : 'stale';
     if (!(await this.cas(rec, {}))) return 'stale';
     await this.deps.notifications.deleteNotification(keyOf(rec));
+    await this.deps.deletions?.settle(rec.orgID, rec.objectType, rec.objectID);
     return 'applied';
   }
 

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { emptyMetaData, type MetaData } from '../../../lib/model/index.js';
 import type { FileBlobStore, Notification, NotificationStore, SqliteStore } from '../../../lib/store/index.js';
 import type { ObjectListener, ObjectService } from '../../../lib/sync/object-service.js';
+import { DeletionsInProgress } from '../../../lib/sync/deletions.js';
 import { OriginSender } from '../../../lib/sync/origin-sender.js';
 import { cloudRecord, ESS_N1, objectServiceOf, openStores, ORG, scratchDirs } from '../../helpers/sync-fixtures.js';
 
@@ -25,14 +26,16 @@ describe('OriginSender (the ESS sending the objects its apps publish)', () => {
     const stores = await openStores(freshDir());
     ({ store, notifications, blobs } = stores);
     now = NOW;
+    const deletions = new DeletionsInProgress({ store, notifications, now: () => now });
     objects = objectServiceOf(ESS_N1, stores, {
+      deletions,
       maxDataChunkSize: 4,
       listener: {
         onObjectPublished: async (o) => listening?.onObjectPublished(o),
         onObjectDeleted: async (o) => listening?.onObjectDeleted(o),
       },
     });
-    origin = new OriginSender({ store, notifications, objects, orgID: ORG, now: () => now });
+    origin = new OriginSender({ store, notifications, objects, orgID: ORG, deletions, now: () => now });
     listening = origin;
   });
 
@@ -104,8 +107,13 @@ describe('OriginSender (the ESS sending the objects its apps publish)', () => {
     expect(await owed()).toEqual(['a:data@0']);
   });
 
-  it('a deletion is owed once the CSS may know the object; the CSS app confirmation ends the pair', async () => {
+  it('a deletion is owed once the CSS may know the object, reads as objdeleted until the CSS takes it; the CSS app confirmation ends the pair', async () => {
     const obj = await publish('d', 'bye');
+    await objects.delete(ORG, 'report', 'd');
+    expect(await owed()).toEqual(['d:deletePending@0']);
+    const shown = await objects.getOrDeleted(ORG, 'report', 'd');
+    expect([shown?.status, shown?.meta.deleted, shown?.blobId, await objects.get(ORG, 'report', 'd')]).toEqual(['objdeleted', true, null, null]);
+    // Deleting again meanwhile changes nothing.
     await objects.delete(ORG, 'report', 'd');
     expect(await owed()).toEqual(['d:deletePending@0']);
     const r = (await origin.owed(1))[0]!;
@@ -121,6 +129,8 @@ describe('OriginSender (the ESS sending the objects its apps publish)', () => {
     });
     expect(await origin.deleteTaken(r)).toBe(true);
     expect([(await rec('d'))?.status, await owed()]).toEqual(['ackDelete', []]);
+    expect(await objects.getOrDeleted(ORG, 'report', 'd')).toBeNull();
+    expect(await store.listDeletions(ORG)).toEqual([]);
     expect(await origin.onDeleted(obj.meta)).toBe('applied');
     expect(await rec('d')).toBeNull();
     expect(await origin.onDeleted(obj.meta)).toBe('duplicate');
@@ -128,6 +138,7 @@ describe('OriginSender (the ESS sending the objects its apps publish)', () => {
     await publish('draft');
     await objects.delete(ORG, 'report', 'draft');
     expect(await owed()).toEqual([]);
+    expect(await objects.getOrDeleted(ORG, 'report', 'draft')).toBeNull();
   });
 
   it('records of objects received from the CSS are not its business', async () => {
