@@ -131,6 +131,9 @@ export class StagingWriter {
       this.broken = true;
       out.destroy();
       source.destroy();
+      // A sync still running uses the descriptor closed below, and may still report an offset
+      // (durable, so true): both must be over before the caller hears of the failure.
+      if (syncing !== null) await syncing.catch(() => undefined);
       throw e;
     } finally {
       await appender.close();

@@ -13,8 +13,8 @@ afterAll(() => {
   rmSync(base, { recursive: true, force: true });
 });
 
-async function openStore(root: string): Promise<FileBlobStore> {
-  const store = new FileBlobStore({ root });
+async function openStore(root: string, directIo = true): Promise<FileBlobStore> {
+  const store = new FileBlobStore({ root, directIo });
   await store.init();
   return store;
 }
@@ -22,6 +22,8 @@ async function openStore(root: string): Promise<FileBlobStore> {
 const freshRoot = (): string => join(base, `root-${++dirCount}`);
 
 blobStoreContract('FileBlobStore', () => openStore(freshRoot()));
+// Appends go through the page cache where the file system refuses direct I/O.
+blobStoreContract('FileBlobStore without direct I/O', () => openStore(freshRoot(), false));
 
 describe('FileBlobStore on disk', () => {
   let root: string;
