@@ -120,6 +120,7 @@ export function createEssSync(deps: {
         // without batched acks is detected and answered one ack at a time.
         batchAcks: !config.compatibilityMode,
         inlineDataLimit: config.compatibilityMode ? 0 : MAX_INLINE_BYTES,
+        earlyData: !config.compatibilityMode,
         pingIntervalMs: config.essPingInterval * 3_600_000,
         longPollSeconds: config.compatibilityMode ? 0 : Math.min(LONG_POLL_MAX_S, config.httpPollingInterval * 3),
         log: deps.logger.child({ component: 'spi-client' }),

@@ -26,6 +26,7 @@ import {
 import { ObjectService, type NodeIdentity } from '../sync/object-service.js';
 import { PeerSignal } from '../sync/peer-signal.js';
 import { DeletionsInProgress } from '../sync/deletions.js';
+import { EarlyData } from '../sync/early-data.js';
 import { Sender } from '../sync/sender.js';
 import { ResendScheduler } from '../sync/resend-scheduler.js';
 import { SenderAcks } from '../sync/sender-acks.js';
@@ -192,6 +193,8 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     const peerSignal = new PeerSignal();
     const deletions = new DeletionsInProgress({ store, notifications });
     const sender = identity.nodeType === 'CSS' ? new Sender({ store, notifications, peerSignal, deletions }) : null;
+    // Uploads offered to the ESS nodes while they arrive (our extension; early-data.ts).
+    const early = sender !== null ? new EarlyData({ store, peerSignal, log: logger.child({ component: 'early-data' }) }) : null;
     essSync = syncsOverHttp(config) ? createEssSync({ config, store, notifications, blobs, deletions, authenticator, logger }) : null;
     // The CSS also receives: objects its ESS nodes publish.
     const upstream = sender !== null ? createCssUpstream({ store, notifications, blobs, peerSignal, maxDataSize: config.maxDataSize }) : null;
@@ -200,6 +203,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       blobs,
       node: identity,
       deletions,
+      ...(early !== null ? { early } : {}),
       maxDataChunkSize: config.maxDataChunkSize,
       maxDataSize: config.maxDataSize,
       ...(sender !== null ? { listener: sender } : essSync !== null ? { listener: essSync.objectListener } : {}),
@@ -216,6 +220,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
             sender,
             acks: new SenderAcks({ store, notifications, objects, peerSignal, deletions, resendIntervalMs: config.resendInterval * 1000 }),
             objects,
+            ...(early !== null ? { early } : {}),
             ...(upstream !== null ? { upstream: upstream.attach(objects) } : {}),
             authenticator,
             acls: EMPTY_ACLS,

@@ -24,6 +24,8 @@ export interface FdWriterOptions {
   highWaterMark: number;
   /** Flush in the background after every this many bytes; never when absent. */
   flushEvery?: number;
+  /** Told the bytes written so far (bytesWritten) each time more landed. */
+  onLanded?: (bytesWritten: number) => void;
 }
 
 export class FdWriter extends Writable {
@@ -36,11 +38,13 @@ export class FdWriter extends Writable {
   /** Never rejects: a failure is kept in flushError. */
   private flushing: Promise<void> | null = null;
   private flushError: Error | null = null;
+  private readonly onLanded: ((bytesWritten: number) => void) | undefined;
 
   constructor(private readonly fd: number, opts: FdWriterOptions) {
     super({ highWaterMark: opts.highWaterMark });
     this.position = opts.start;
     this.flushEvery = opts.flushEvery ?? Infinity;
+    this.onLanded = opts.onLanded;
   }
 
   /** Bytes that reached the file (completed writes only). */
@@ -95,6 +99,7 @@ export class FdWriter extends Writable {
         if (err !== null) return finish(err);
         this.position += n;
         this.written += n;
+        this.onLanded?.(this.written);
         const rest = unwritten(pending, n);
         if (rest.length === 0) {
           this.maybeFlush();

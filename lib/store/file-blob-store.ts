@@ -17,6 +17,7 @@ import type { BlobReadOptions, BlobStore, BlobWriteOptions, BlobWriteResult, Sta
 import { CoalescedSync } from './coalesced-sync.js';
 import { DirectWriter } from './direct-writer.js';
 import { FdWriter } from './fd-writer.js';
+import { GrowingFile } from './growing-file.js';
 import { checkEndedSize, overLimit } from './write-limits.js';
 
 /** Ids are ours (randomUUID); anything else cannot name a blob and must not reach a path. */
@@ -109,8 +110,16 @@ async function release(stream: Writable, fd: number): Promise<void> {
  * serving it then cost the CSS 2.4–3.8 CPU s instead of 0.8–1.1, the page cache being filled
  * by the reads instead.
  */
-async function writeThrough(fd: number, start: number, source: Readable, meter: ByteMeter, signal: AbortSignal | undefined, checkCount: (bytes: number) => void): Promise<void> {
-  const sink = new FdWriter(fd, { start, highWaterMark: WRITE_HIGH_WATER_MARK, flushEvery: FLUSH_EVERY });
+async function writeThrough(
+  fd: number,
+  start: number,
+  source: Readable,
+  meter: ByteMeter,
+  signal: AbortSignal | undefined,
+  checkCount: (bytes: number) => void,
+  onLanded?: (bytes: number) => void,
+): Promise<void> {
+  const sink = new FdWriter(fd, { start, highWaterMark: WRITE_HIGH_WATER_MARK, flushEvery: FLUSH_EVERY, ...(onLanded ? { onLanded } : {}) });
   try {
     await pipeline(source, meter, sink, { signal });
     checkCount(meter.bytes);
@@ -185,11 +194,25 @@ export class FileBlobStore implements BlobStore {
     const tmp = join(this.tmpDir, blobId);
     const meter = new ByteMeter({ hash: true, tooMany: (n) => overLimit(n, opts) });
     const fd = await fdOpen(tmp, 'wx');
+    let growing: GrowingFile | null = null;
+    if (opts.onGrowing !== undefined && opts.expectedSize !== undefined) {
+      try {
+        growing = new GrowingFile(await fdOpen(tmp, 'r'), opts.expectedSize);
+      } catch (e) {
+        await fdClose(fd);
+        await rm(tmp, { force: true });
+        throw e;
+      }
+    }
     try {
-      await writeThrough(fd, 0, source, meter, opts.signal, (bytes) => checkEndedSize(bytes, opts));
+      if (growing !== null) opts.onGrowing?.(growing);
+      const landed = growing?.advance.bind(growing);
+      await writeThrough(fd, 0, source, meter, opts.signal, (bytes) => checkEndedSize(bytes, opts), landed);
+      growing?.finish(true);
       await rename(tmp, this.blobPath(blobId));
       await this.blobsDirSync.run();
     } catch (e) {
+      growing?.finish(false);
       await rm(tmp, { force: true });
       throw e;
     }

@@ -156,8 +156,27 @@ export interface BlobWriteResult {
   sha256: string;
 }
 
+/**
+ * The bytes of a blob write in progress, readable while they land: an upload that an ESS
+ * starts downloading before it ends (lib/sync/early-data.ts).
+ */
+export interface GrowingData {
+  /** Bytes the blob holds once the write completes. */
+  readonly size: number;
+  /**
+   * Streams the data from its first byte, waiting for bytes that have not landed yet. Ends
+   * once `size` bytes were read from a write that completed; fails if the write failed.
+   */
+  read(signal?: AbortSignal): Readable;
+}
+
 export interface BlobWriteOptions {
   signal?: AbortSignal;
+  /**
+   * With `expectedSize`: told, once the write has started, how to read it while it goes on.
+   * A store may not call it (a blob it keeps in the database).
+   */
+  onGrowing?: (data: GrowingData) => void;
   /** When set, a source that ends with another length is rejected and nothing is kept. */
   expectedSize?: number;
   /** A source longer than this is rejected (PayloadTooLargeError) and nothing is kept. */

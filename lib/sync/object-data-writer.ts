@@ -4,8 +4,9 @@
  * in one metadata commit. Nothing changes unless every byte arrived. [ref rest-api §1.2 O17]
  */
 import type { Readable } from 'node:stream';
-import type { BlobStore, BlobWriteResult, Store, StoredObject } from '../store/types.js';
+import type { BlobStore, BlobWriteResult, GrowingData, Store, StoredObject } from '../store/types.js';
 import { BadRequestError, NotFoundError, isReceiverStatus, objectKey, type MetaData } from '../model/index.js';
+import type { EarlyData } from './early-data.js';
 import type { KeyedMutex } from './keyed-mutex.js';
 import type { ObjectListener } from './object-listeners.js';
 import { abandonUpload, appendChunk, type ContentRange } from './upload-chunks.js';
@@ -17,6 +18,8 @@ export interface DataWriterDeps {
   listener?: ObjectListener;
   /** Largest object data accepted, bytes; 0 = unlimited. */
   maxDataSize: number;
+  /** Offers a whole-data upload to the ESS nodes while it arrives (the CSS; early-data.ts). */
+  early?: Pick<EarlyData, 'begin' | 'end'>;
 }
 
 /** @throws BadRequestError when `size` exceeds `max` (0 = unlimited) */
@@ -71,20 +74,34 @@ export class ObjectDataWriter {
 
   /** See ObjectService.putData. */
   async putData(org: string, type: string, id: string, source: Readable, opts: { size?: number; signal?: AbortSignal }): Promise<void> {
-    await this.writableObject(org, type, id);
+    const obj = await this.writableObject(org, type, id);
     const max = this.deps.maxDataSize;
     if (opts.size !== undefined) checkDataSize(max, opts.size);
-    const written = await this.deps.blobs.write(source, {
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.size !== undefined ? { expectedSize: opts.size } : {}),
-      ...(max > 0 ? { maxBytes: max } : {}),
-    });
+    const { early } = this.deps;
+    let growing: GrowingData | null = null;
     try {
-      await this.commitData(org, type, id, written, 0);
-      await abandonUpload(this.deps, org, type, id);
-    } catch (e) {
-      await this.releaseBlob(written.blobId);
-      throw e;
+      const written = await this.deps.blobs.write(source, {
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.size !== undefined ? { expectedSize: opts.size } : {}),
+        ...(max > 0 ? { maxBytes: max } : {}),
+        ...(early !== undefined
+          ? {
+              onGrowing: (data: GrowingData) => {
+                growing = data;
+                early.begin(obj.meta, data);
+              },
+            }
+          : {}),
+      });
+      try {
+        await this.commitData(org, type, id, written, 0);
+        await abandonUpload(this.deps, org, type, id);
+      } catch (e) {
+        await this.releaseBlob(written.blobId);
+        throw e;
+      }
+    } finally {
+      if (growing !== null) early?.end(obj.meta, growing);
     }
   }
 

@@ -20,6 +20,7 @@ import {
   type ObjectUpdate,
 } from '../model/index.js';
 import type { DeletionsInProgress } from './deletions.js';
+import type { EarlyData } from './early-data.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { ObjectListener, ReceiverListener } from './object-listeners.js';
 import { ObjectDataWriter, checkDataSize } from './object-data-writer.js';
@@ -52,6 +53,8 @@ export interface ObjectServiceDeps {
   maxDataChunkSize: number;
   /** Largest object data accepted, bytes; 0 = unlimited. */
   maxDataSize: number;
+  /** Offers whole-data uploads to the ESS nodes while they arrive (the CSS; early-data.ts). */
+  early?: Pick<EarlyData, 'begin' | 'end'>;
   now?: () => Date;
 }
 

@@ -18,7 +18,8 @@ import { retryDelay } from '../../sync/resend-scheduler.js';
 import { CredentialsRefusedError, NotRegisteredError, refusal, SpiConnection, type SpiConnectionDeps } from './spi-connection.js';
 import { downloadData, keepWholeData, type SpiDownloadDeps } from './spi-download.js';
 import { INLINE_PARAM, parseInlineData, type InlineData } from './spi-inline-data.js';
-import { SPI_PREFIX, type SpiObjectAction } from './spi-paths.js';
+import { EarlyDownloads } from './spi-early.js';
+import { EARLY_ENTRY, EARLY_PARAM, SPI_PREFIX, type SpiObjectAction } from './spi-paths.js';
 import { answerPolled, isOriginAnswer, sendOriginOwed } from './spi-upload.js';
 
 export interface SpiClientDeps extends SpiConnectionDeps {
@@ -46,6 +47,11 @@ export interface SpiClientDeps extends SpiConnectionDeps {
   inlineDataLimit?: number;
   /** Objects worked on at once (downloads and acks); 1 = the reference's one by one. */
   concurrency?: number;
+  /**
+   * Asks the CSS for early-data offers (`?early=1`, our extension, spi-early.ts): the data of an
+   * upload still arriving is downloaded while it arrives. Off in compatibility mode.
+   */
+  earlyData?: boolean;
   now?: () => number;
 }
 
@@ -96,6 +102,10 @@ interface PollItem {
   meta: MetaData;
   /** The object's data when the CSS sent it along (spi-inline-data.ts). */
   inline: InlineData | null;
+  /** The SHA-256 the CSS states for the data of an update (with early data asked for). */
+  statedSha256?: string;
+  /** Bytes on offer in an early-data entry. */
+  size?: number;
 }
 
 function parsePoll(text: string): PollItem[] {
@@ -103,9 +113,16 @@ function parsePoll(text: string): PollItem[] {
   if (!Array.isArray(value)) throw new Error('poll answer is not a JSON array');
   const out: PollItem[] = [];
   for (const entry of value as unknown[]) {
-    const f = decodeFields(entry, { Type: 'string', MetaData: 'any', Data: 'string', DataSHA256: 'string' }, 'Notification');
+    const f = decodeFields(entry, { Type: 'string', MetaData: 'any', Data: 'string', DataSHA256: 'string', Size: 'any' }, 'Notification');
     const meta = toMetaData(f.MetaData);
-    if (typeof f.Type === 'string' && meta !== null) out.push({ type: f.Type, meta, inline: parseInlineData(f) });
+    if (typeof f.Type !== 'string' || meta === null) continue;
+    out.push({
+      type: f.Type,
+      meta,
+      inline: parseInlineData(f),
+      ...(typeof f.DataSHA256 === 'string' && /^[0-9a-f]{64}$/.test(f.DataSHA256) ? { statedSha256: f.DataSHA256 } : {}),
+      ...(typeof f.Size === 'number' && Number.isSafeInteger(f.Size) ? { size: f.Size } : {}),
+    });
   }
   return out;
 }
@@ -137,6 +154,8 @@ export class SpiClient {
   private failing = false;
   /** When a full storage was last logged (epoch ms): once a minute is enough for the operator. */
   private storageFullLoggedAt = -Infinity;
+  /** Data taken while the CSS still receives it; null when not asked for. */
+  private readonly early: EarlyDownloads | null;
 
   constructor(private readonly deps: SpiClientDeps) {
     this.now = deps.now ?? Date.now;
@@ -144,6 +163,7 @@ export class SpiClient {
     setMaxListeners(0, this.abort.signal);
     this.conn = new SpiConnection(deps, this.abort.signal);
     this.concurrency = Math.max(1, deps.concurrency ?? DEFAULT_CONCURRENCY);
+    this.early = deps.earlyData === true ? new EarlyDownloads({ conn: this.conn, blobs: deps.blobs, signal: this.abort.signal, log: deps.log }) : null;
   }
 
   start(): void {
@@ -310,7 +330,11 @@ export class SpiClient {
    */
   private async poll(): Promise<{ items: number; heldMs: number }> {
     const holdS = this.holdSeconds();
-    const inline = (this.deps.inlineDataLimit ?? 0) > 0 ? `${INLINE_PARAM}=${this.deps.inlineDataLimit}` : '';
+    const params = [
+      ...((this.deps.inlineDataLimit ?? 0) > 0 ? [`${INLINE_PARAM}=${this.deps.inlineDataLimit}`] : []),
+      ...(this.early !== null ? [`${EARLY_PARAM}=1`] : []),
+    ];
+    const inline = params.join('&');
     if (holdS === 0) return { items: await this.handlePoll(await this.conn.call('GET', `${SPI_PREFIX}objects/${inline === '' ? '' : `?${inline}`}`)), heldMs: 0 };
     const ac = new AbortController();
     this.pollAbort = ac;
@@ -360,15 +384,17 @@ export class SpiClient {
   }
 
   private async handleItem(item: PollItem): Promise<void> {
-    if (item.type === 'update') await this.onUpdate(item.meta, item.inline);
+    if (item.type === 'update') await this.onUpdate(item.meta, item.inline, item.statedSha256);
+    else if (item.type === EARLY_ENTRY) this.early?.start(item.meta, item.size ?? 0);
     else if (item.type === 'delete') await this.onDelete(item.meta);
     else if (isOriginAnswer(item.type) && this.deps.origin !== undefined) await answerPolled({ conn: this.conn, origin: this.deps.origin }, item.type, item.meta);
     else this.deps.log.debug({ type: item.type, objectID: item.meta.objectID }, 'poll notification type not handled yet');
   }
 
   /** [ref sync-protocol §3 Normal update steps 2–5] */
-  private async onUpdate(meta: MetaData, inline: InlineData | null): Promise<void> {
+  private async onUpdate(meta: MetaData, inline: InlineData | null, statedSha256?: string): Promise<void> {
     if (inline !== null && (await this.storeInline(meta, inline))) return this.sendReceived(meta);
+    if (inline === null && (await this.storeEarly(meta, statedSha256))) return this.sendReceived(meta);
     const outcome = await this.deps.receiver.applyUpdate(meta);
     if (outcome !== 'stale' && inline !== null && (await this.keepInline(meta, inline))) return this.sendReceived(meta);
     // A stale or repeated update is acked anyway, so the CSS stops serving it. [ref sync-protocol §3]
@@ -405,6 +431,19 @@ export class SpiClient {
       return false;
     }
     return true;
+  }
+
+  /**
+   * A new instance whose data was downloaded early (spi-early.ts), stored complete in one step
+   * as inline data is, once that data is the one the update states.
+   * @returns false when the usual path must take the update
+   */
+  private async storeEarly(meta: MetaData, statedSha256: string | undefined): Promise<boolean> {
+    const written = (await this.early?.take(meta, statedSha256)) ?? null;
+    if (written === null) return false;
+    if ((await this.deps.receiver.applyUpdateWithData(meta, written)) === 'stored') return true;
+    await this.deps.blobs.delete(written.blobId);
+    return false;
   }
 
   /**

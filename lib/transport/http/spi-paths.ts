@@ -48,6 +48,8 @@ export type SpiRoute =
   | { kind: 'resend'; orgID: string }
   /** Several acks in one request (`PUT /spi/v1/objects/{org}/acks`): our extension, spi-batch-acks.ts. */
   | { kind: 'acks'; orgID: string }
+  /** The data of an upload still arriving (`GET /spi/v1/early/{org}/{type}/{id}`): our extension, lib/sync/early-data.ts. */
+  | { kind: 'early'; orgID: string; objectType: string; objectID: string }
   | {
       kind: 'object';
       orgID: string;
@@ -101,6 +103,14 @@ export function parseSpiPath(path: string): SpiRoute {
     validateSpiName('Destination ID', destinationID);
     return { kind: 'registration', action: head as SpiRegistrationAction, orgID, destinationType, destinationID };
   }
+  if (head === 'early') {
+    const [orgID = '', objectType = '', objectID = '', ...extra] = rest;
+    if (extra.length > 0) throw new BadRequestError(`Unexpected path segments after early/${orgID}/${objectType}/${objectID}`);
+    validateSpiName('Organization ID', orgID);
+    validateSpiName('Object type', objectType);
+    validateSpiName('Object ID', objectID);
+    return { kind: 'early', orgID, objectType, objectID };
+  }
   if (head !== 'objects') throw new BadRequestError(`Unknown SPI path ${path}`);
   if (rest.length === 0 || (rest.length === 1 && rest[0] === '')) return { kind: 'poll' };
   if (rest.length === 2 && (rest[1] === 'resend' || rest[1] === 'acks')) {
@@ -138,6 +148,17 @@ export function parseDestinationHeader(value: string | undefined): SpiDestinatio
 export function spiObjectPath(ref: { orgID: string; objectType: string; objectID: string; instanceID: number; dataID: number }, action: SpiObjectAction): string {
   const seg = [ref.orgID, ref.objectType, ref.objectID, String(ref.instanceID), String(ref.dataID), action].map(encodeURIComponent);
   return `${SPI_PREFIX}objects/${seg.join('/')}`;
+}
+
+/** Query parameter of a poll asking for early-data offers (our extension, lib/sync/early-data.ts). */
+export const EARLY_PARAM = 'early';
+
+/** Poll entry type of an early-data offer; a reference ESS never asks for one. */
+export const EARLY_ENTRY = 'edgesync-early';
+
+/** The path of the data of an upload still arriving (our extension, lib/sync/early-data.ts). */
+export function spiEarlyPath(ref: { orgID: string; objectType: string; objectID: string }): string {
+  return `${SPI_PREFIX}early/${[ref.orgID, ref.objectType, ref.objectID].map(encodeURIComponent).join('/')}`;
 }
 
 /** The path of a batch of acks (our extension, see spi-batch-acks.ts). */

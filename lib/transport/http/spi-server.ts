@@ -4,6 +4,7 @@
  * polls. [ref sync-protocol §1, rest-api §6]
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { pipeline } from 'node:stream/promises';
 import {
   BadRequestError,
   FailedDependencyError,
@@ -19,6 +20,7 @@ import {
 import { authorizeSpiClaim, basicCredentials, type AclLookup, type Authenticator, type Identity, type SpiDestination } from '../../security/index.js';
 import type { Notification, NotificationStatus, NotificationStore } from '../../store/notification-types.js';
 import type { Destination, Store, StoredObject } from '../../store/types.js';
+import type { EarlyData } from '../../sync/early-data.js';
 import type { ObjectService } from '../../sync/object-service.js';
 import { PeerSignal } from '../../sync/peer-signal.js';
 import { MAY_HOLD, NEVER_SERVED, type Sender } from '../../sync/sender.js';
@@ -28,7 +30,7 @@ import { boolQuery, queryString } from '../../api/http.js';
 import { createBatchAcks } from './spi-batch-acks.js';
 import { createSpiObjectActions } from './spi-object-actions.js';
 import { InlineBudget, inlineFields, pollInlineLimit, type InlineFields } from './spi-inline-data.js';
-import { parseSpiPath, type SpiRegistrationAction } from './spi-paths.js';
+import { EARLY_ENTRY, EARLY_PARAM, parseSpiPath, type SpiRegistrationAction } from './spi-paths.js';
 
 /** Where the router is mounted; parseSpiPath wants the whole path. */
 export const SPI_MOUNT = '/spi/v1';
@@ -39,6 +41,8 @@ export interface SpiServerDeps {
   sender: Pick<Sender, 'onDestinationRegistered'>;
   acks: Pick<SenderAcks, 'apply' | 'resend'>;
   objects: Pick<ObjectService, 'openData'>;
+  /** Uploads offered while they arrive, to an ESS that asks (`?early=1`). */
+  early?: Pick<EarlyData, 'announce' | 'open'>;
   /** Objects the ESS nodes publish (their upload and its acks). */
   upstream?: Pick<UpstreamReceiver, 'applyUpdate' | 'putData' | 'ackReceived' | 'ackConsumed' | 'applyDelete' | 'ackDeleted'>;
   /** Debug notes about requests refused as expected (not yet implemented actions). */
@@ -103,6 +107,16 @@ function persistentStorage(req: Request): boolean {
 interface PollEntry extends Partial<InlineFields> {
   Type: string;
   MetaData: MetaData;
+  /** Bytes of the data on offer in an early-data entry. */
+  Size?: number;
+}
+
+/** What a poll asks for beyond the reference's answer. */
+interface PollOptions {
+  /** `?inline=N`: data of objects up to N bytes inside the entries (spi-inline-data.ts). */
+  inlineLimit: number;
+  /** `?early=1`: the caller, registered, wants early-data offers and every update's SHA-256. */
+  early: Destination | null;
 }
 
 function sameDestination(claim: SpiDestination, d: { orgID: string; destinationType: string; destinationID: string }): boolean {
@@ -222,10 +236,26 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     return deps.notifications.updateNotificationIf(key, { status: NEVER_SERVED, instanceID: rec.instanceID }, { status: MAY_HOLD });
   }
 
+  /**
+   * With early data asked for, an update whose data is not inline states its SHA-256: that is
+   * what tells the ESS whether the bytes it took early are the object's.
+   */
+  function statedDigest(type: string, obj: StoredObject | null, inline: Partial<InlineFields>, opts: PollOptions): Partial<InlineFields> {
+    if (opts.early === null || type !== 'update' || obj?.dataSha256 == null || inline.DataSHA256 !== undefined) return {};
+    return { DataSHA256: obj.dataSha256 };
+  }
+
+  /** Early-data offers for the caller, after its records' entries. */
+  function earlyEntries(claim: SpiDestination, opts: PollOptions): PollEntry[] {
+    if (opts.early === null || deps.early === undefined) return [];
+    const addressed = { destinationType: claim.destType, destinationID: claim.destID };
+    return deps.early.announce(opts.early).map((o) => ({ Type: EARLY_ENTRY, MetaData: orderedMetaData({ ...o.meta, ...addressed }), Size: o.size }));
+  }
+
   /** What is pending for the caller, as poll entries. */
-  async function pendingEntries(claim: SpiDestination, inlineLimit: number): Promise<PollEntry[]> {
+  async function pendingEntries(claim: SpiDestination, opts: PollOptions): Promise<PollEntry[]> {
     const records = await deps.notifications.listPendingForPeer(claim.orgID, claim.destType, claim.destID, POLL_STATUSES, POLL_BATCH);
-    const budget = new InlineBudget(inlineLimit);
+    const budget = new InlineBudget(opts.inlineLimit);
     // All at once, not one after the other: their writes (markServed) then share one commit
     // and one fsync instead of waiting for one each. Promise.all keeps the records' order.
     const entries = await Promise.all(
@@ -235,10 +265,11 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
         const found = await pollMetaData(rec, claim);
         const type = POLL_TYPES.get(rec.status);
         if (found === null || type === undefined || !(await markServed(rec))) return null;
-        return { Type: type, MetaData: found.meta, ...(await inlined(type, found.obj, budget)) };
+        const inline = await inlined(type, found.obj, budget);
+        return { Type: type, MetaData: found.meta, ...inline, ...statedDigest(type, found.obj, inline, opts) };
       }),
     );
-    return entries.filter((e): e is PollEntry => e !== null);
+    return [...entries.filter((e): e is PollEntry => e !== null), ...earlyEntries(claim, opts)];
   }
 
   /**
@@ -247,7 +278,7 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
    * a record written between the listing and the wait still wakes it.
    * @returns the entries, or null when nobody is left to answer
    */
-  async function longPollEntries(claim: SpiDestination, inlineLimit: number, waitS: number, res: Response): Promise<PollEntry[] | null> {
+  async function longPollEntries(claim: SpiDestination, opts: PollOptions, waitS: number, res: Response): Promise<PollEntry[] | null> {
     const ac = new AbortController();
     let gone = false;
     const onClose = (): void => {
@@ -259,12 +290,12 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     deps.shutdown?.addEventListener('abort', onShutdown, { once: true });
     try {
       const woken = peerSignal.wait(claim.orgID, claim.destType, claim.destID, waitS * 1000, ac.signal);
-      const entries = await pendingEntries(claim, inlineLimit);
+      const entries = await pendingEntries(claim, opts);
       if (entries.length > 0) return entries;
       await woken;
       if (gone) return null;
       if (!deps.isRunning()) throw new UnavailableError();
-      return await pendingEntries(claim, inlineLimit);
+      return await pendingEntries(claim, opts);
     } finally {
       // Ends the wait if the listing answered first, so no timer or listener outlives the request.
       ac.abort();
@@ -281,8 +312,11 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
   async function poll(claim: SpiDestination, req: Request, res: Response): Promise<void> {
     const waitS = pollWait(req);
     const inlineLimit = pollInlineLimit(req);
-    if ((await findDestination(claim)) === null) throw new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
-    const entries = waitS === undefined ? await pendingEntries(claim, inlineLimit) : await longPollEntries(claim, inlineLimit, waitS, res);
+    const early = boolQuery(req, EARLY_PARAM) ?? false;
+    const dest = await findDestination(claim);
+    if (dest === null) throw new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
+    const opts: PollOptions = { inlineLimit, early: early ? dest : null };
+    const entries = waitS === undefined ? await pendingEntries(claim, opts) : await longPollEntries(claim, opts, waitS, res);
     if (entries === null) return;
     if (entries.length === 0) {
       res.status(204).end();
@@ -290,6 +324,27 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     }
     const body = goJson(entries);
     res.status(200).set('Content-Type', 'application/json').set('Content-Length', String(Buffer.byteLength(body))).end(body);
+  }
+
+  /**
+   * `GET /spi/v1/early/{org}/{type}/{id}` (ours): the data of an upload in progress, streamed
+   * as it arrives. 404 when none is on offer for the caller (never was, or it is over: the
+   * usual data GET then serves the object). An upload that fails cuts the answer short.
+   */
+  async function earlyData(route: { orgID: string; objectType: string; objectID: string }, claim: SpiDestination, res: Response): Promise<void> {
+    if (route.orgID !== claim.orgID) throw new UnauthorizedError();
+    const dest = await findDestination(claim);
+    if (dest === null) throw new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
+    const data = deps.early?.open(route.orgID, route.objectType, route.objectID, dest) ?? null;
+    if (data === null) throw new NotFoundError('No upload of this object is on offer');
+    const stream = data.read();
+    res.status(200).set('Content-Type', 'application/octet-stream').set('Content-Length', String(data.size));
+    try {
+      await pipeline(stream, res);
+    } catch (err) {
+      deps.log?.debug({ err, objectID: route.objectID }, 'early data cut short');
+      res.destroy();
+    }
   }
 
   async function handle(req: Request, res: Response): Promise<void> {
@@ -309,6 +364,9 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
         return objectActions.resend(route.orgID, claim, req, res);
       case 'acks':
         return batchAcks(route.orgID, claim, req, res);
+      case 'early':
+        if (req.method !== 'GET') throw new MethodNotAllowedError();
+        return earlyData(route, claim, res);
       case 'object':
         return objectActions.object(route, claim, req, res);
     }
