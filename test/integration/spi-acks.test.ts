@@ -239,3 +239,14 @@ describe('batched acks (edgesync extension): PUT /spi/v1/objects/{org}/acks', ()
     expect(await o13('b2')).toEqual([{ destinationType: 'edge', destinationID: 'n1', status: 'delivered', message: '' }]);
   });
 });
+
+describe('early data (edgesync extension): GET /spi/v1/early/{org}/{type}/{id}', () => {
+  test('is 404 with no upload on offer, 405 for another method, 403 for another org or identity, 424 for a node not registered', async () => {
+    const none = await spi('GET', `early/${ORG}/model/none`);
+    expect([none.status, none.text]).toEqual([404, 'No upload of this object is on offer\n']);
+    expect((await spi('PUT', `early/${ORG}/model/none`)).status).toBe(405);
+    expect((await raw(css, 'GET', '/spi/v1/early/org2/model/none', { auth: N1, headers: AS_N1 })).status).toBe(403);
+    expect((await raw(css, 'GET', `/spi/v1/early/${ORG}/model/none`, { auth: N2, headers: AS_N1 })).status).toBe(403);
+    expect((await raw(css, 'GET', `/spi/v1/early/${ORG}/model/none`, { auth: N2, headers: { 'X-Sync-Service-Dest': 'org1/edge/n2' } })).status).toBe(424);
+  });
+});

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { BadRequestError } from '../../../lib/model/index.js';
-import { parseDestinationHeader, parseSpiPath, spiObjectPath } from '../../../lib/transport/http/spi-paths.js';
+import { parseDestinationHeader, parseSpiPath, spiEarlyPath, spiObjectPath } from '../../../lib/transport/http/spi-paths.js';
 
 describe('SPI paths', () => {
   it('recognises the registration family', () => {
@@ -31,6 +31,13 @@ describe('SPI paths', () => {
 
   it('recognises the resend request', () => {
     expect(parseSpiPath('/spi/v1/objects/org1/resend')).toEqual({ kind: 'resend', orgID: 'org1' });
+  });
+
+  it('recognises the early data of an upload (our extension), and round-trips the path an ESS builds', () => {
+    expect(parseSpiPath('/spi/v1/early/org1/model/m1')).toEqual({ kind: 'early', orgID: 'org1', objectType: 'model', objectID: 'm1' });
+    expect(parseSpiPath(spiEarlyPath({ orgID: 'o', objectType: 't', objectID: 'ид' }))).toEqual({ kind: 'early', orgID: 'o', objectType: 't', objectID: 'ид' });
+    expect(() => parseSpiPath('/spi/v1/early/org1/model/m1/extra')).toThrow(BadRequestError);
+    expect(() => parseSpiPath('/spi/v1/early/org1/model/<bad>')).toThrow(BadRequestError);
   });
 
   it('round-trips the path an ESS builds', () => {
