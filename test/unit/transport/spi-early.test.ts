@@ -6,21 +6,17 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type http from 'node:http';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { Receiver } from '../../../lib/sync/receiver.js';
-import { SpiClient } from '../../../lib/transport/http/spi-client.js';
-import { n1ClientDeps, startStandInCss } from '../../helpers/stand-in-css.js';
-import { ESS_N1, modelForEdge, objectServiceOf, openStores, ORG, scratchDirs, type Stores } from '../../helpers/sync-fixtures.js';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { startStandInCss } from '../../helpers/stand-in-css.js';
+import { answerAcks, standInEss } from '../../helpers/stand-in-ess.js';
+import { modelForEdge, ORG } from '../../helpers/sync-fixtures.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('an ESS offered the data of an upload still arriving at the CSS', () => {
-  const freshDir = scratchDirs('edgesync-early-');
+  const ess = standInEss('edgesync-early-');
   const DATA = randomBytes(3 * 1024 * 1024 + 321);
-  let stores: Stores;
-  let server: http.Server;
-  let client: SpiClient;
   let requests: string[];
 
   /**
@@ -28,12 +24,12 @@ describe('an ESS offered the data of an upload still arriving at the CSS', () =>
    * then the rest, as an upload arriving would. Once it is all sent, the next poll announces the
    * object with `digest` stated for its data; a data GET serves the data too.
    */
-  async function startCss(digest: string): Promise<string> {
+  async function startCss(digest: string): Promise<{ server: http.Server; url: string }> {
     let offered = false;
     let served = false;
     let announced = false;
     const meta = { ...modelForEdge('big', { objectSize: DATA.length }), destinationID: 'n1' };
-    const started = await startStandInCss((req, _body, res) => {
+    return startStandInCss((req, body, res) => {
       requests.push(`${req.method} ${req.url}`);
       const url = req.url ?? '';
       if (url.startsWith('/spi/v1/objects/?') && !offered) {
@@ -59,63 +55,28 @@ describe('an ESS offered the data of an upload still arriving at the CSS', () =>
         res.writeHead(200, { 'content-length': DATA.length, 'x-edgesync-data-sha256': sha(DATA) }).end(DATA);
         return true;
       }
-      if (url === `/spi/v1/objects/${ORG}/acks`) {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify((JSON.parse(_body) as unknown[]).map(() => 204)));
-        return true;
-      }
-      return false;
+      return answerAcks(req, body, res);
     });
-    server = started.server;
-    return started.url;
   }
 
-  beforeEach(async () => {
-    stores = await openStores(freshDir());
+  beforeEach(() => {
     requests = [];
   });
-
-  afterEach(async () => {
-    await client.stop();
-    await new Promise((r) => server.close(r));
-    await stores.store.close();
-  });
-
-  function startClient(url: string): void {
-    const objects = objectServiceOf(ESS_N1, stores);
-    const receiver = new Receiver({ notifications: stores.notifications, objects, orgID: ORG, downloads: { sessions: stores.store, blobs: stores.blobs } });
-    const quiet = { info: (): void => undefined, warn: (): void => undefined, debug: (): void => undefined, error: (): void => undefined };
-    client = new SpiClient({ ...n1ClientDeps(url, receiver, stores.blobs, quiet), batchAcks: true, earlyData: true });
-    client.start();
-  }
-
-  async function completed(): Promise<Buffer> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const obj = await stores.store.getObject(ORG, 'model', 'big');
-      if (obj?.status === 'completelyReceived' && obj.blobId !== null) {
-        const out: Buffer[] = [];
-        for await (const c of stores.blobs.read(obj.blobId)) out.push(c as Buffer);
-        return Buffer.concat(out);
-      }
-      if (Date.now() > deadline) throw new Error(`model/big not complete: ${obj?.status ?? 'absent'}`);
-      await pause(10);
-    }
-  }
 
   /** Staging areas left; a dropped early download's goes a moment after the update is handled. */
   async function stagingLeft(): Promise<string[]> {
     const deadline = Date.now() + 5_000;
-    let left = await stores.blobs.listStaging();
+    let left = await ess.stores.blobs.listStaging();
     while (left.length > 0 && Date.now() < deadline) {
       await pause(20);
-      left = await stores.blobs.listStaging();
+      left = await ess.stores.blobs.listStaging();
     }
     return left;
   }
 
   it('asks for offers, downloads the offered data as it comes, and completes the object with it: no data GET', async () => {
-    startClient(await startCss(sha(DATA)));
-    expect((await completed()).equals(DATA)).toBe(true);
+    ess.start(await startCss(sha(DATA)), { earlyData: true });
+    expect((await ess.completed('model', 'big')).equals(DATA)).toBe(true);
     expect(requests.find((l) => l.startsWith('GET /spi/v1/objects/?'))).toMatch(/[?&]early=1(&|$)/);
     expect(requests.filter((l) => l.startsWith('GET /spi/v1/early/'))).toHaveLength(1);
     expect(requests.filter((l) => l.endsWith('/data'))).toEqual([]);
@@ -123,8 +84,8 @@ describe('an ESS offered the data of an upload still arriving at the CSS', () =>
   });
 
   it('drops the early bytes when the update states another digest, and downloads the data as usual', async () => {
-    startClient(await startCss('0'.repeat(64)));
-    expect((await completed()).equals(DATA)).toBe(true);
+    ess.start(await startCss('0'.repeat(64)), { earlyData: true });
+    expect((await ess.completed('model', 'big')).equals(DATA)).toBe(true);
     expect(requests.filter((l) => l.endsWith('/data'))).toHaveLength(1);
     expect(await stagingLeft()).toEqual([]);
   });

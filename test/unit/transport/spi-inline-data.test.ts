@@ -5,15 +5,14 @@
  */
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import type { Request } from 'express';
 import { emptyMetaData } from '../../../lib/model/index.js';
 import type { StoredObject } from '../../../lib/store/index.js';
-import { Receiver } from '../../../lib/sync/receiver.js';
-import { SpiClient } from '../../../lib/transport/http/spi-client.js';
 import { INLINE_BUDGET_BYTES, InlineBudget, MAX_INLINE_BYTES, parseInlineData, pollInlineLimit } from '../../../lib/transport/http/spi-inline-data.js';
-import { n1ClientDeps, startStandInCss } from '../../helpers/stand-in-css.js';
-import { ESS_N1, modelForEdge, objectServiceOf, openStores, ORG, scratchDirs, type Stores } from '../../helpers/sync-fixtures.js';
+import { startStandInCss } from '../../helpers/stand-in-css.js';
+import { answerAcks, standInEss } from '../../helpers/stand-in-ess.js';
+import { modelForEdge } from '../../helpers/sync-fixtures.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const withQuery = (query: Record<string, unknown>): Request => ({ query }) as unknown as Request;
@@ -53,18 +52,15 @@ describe('the inline data rules', () => {
 });
 
 describe('an ESS given data in its poll answer', () => {
-  const freshDir = scratchDirs('edgesync-inline-');
+  const ess = standInEss('edgesync-inline-');
   const DATA = Buffer.from('configuration of the edge node, small enough to travel inline');
-  let stores: Stores;
-  let server: http.Server;
-  let client: SpiClient;
   let requests: string[];
   let acks: string[];
 
   /** A CSS whose first poll answer announces model/cfg with `digest` stated for its inline data. */
-  async function startCss(digest: string): Promise<string> {
+  async function startCss(digest: string): Promise<{ server: http.Server; url: string }> {
     let polled = false;
-    const started = await startStandInCss((req, body, res) => {
+    return startStandInCss((req, body, res) => {
       requests.push(`${req.method} ${req.url}`);
       if (req.url?.startsWith('/spi/v1/objects/?') === true && !polled) {
         polled = true;
@@ -76,55 +72,18 @@ describe('an ESS given data in its poll answer', () => {
         res.writeHead(200, { 'content-length': DATA.length, 'x-edgesync-data-sha256': sha(DATA) }).end(DATA);
         return true;
       }
-      if (req.url === `/spi/v1/objects/${ORG}/acks`) {
-        const batch = JSON.parse(body) as { action: string }[];
-        acks.push(...batch.map((a) => a.action));
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(batch.map(() => 204)));
-        return true;
-      }
-      return false;
+      return answerAcks(req, body, res, acks);
     });
-    server = started.server;
-    return started.url;
   }
 
-  beforeEach(async () => {
-    stores = await openStores(freshDir());
+  beforeEach(() => {
     requests = [];
     acks = [];
   });
 
-  afterEach(async () => {
-    await client.stop();
-    await new Promise((r) => server.close(r));
-    await stores.store.close();
-  });
-
-  function startClient(url: string): void {
-    const objects = objectServiceOf(ESS_N1, stores);
-    const receiver = new Receiver({ notifications: stores.notifications, objects, orgID: ORG, downloads: { sessions: stores.store, blobs: stores.blobs } });
-    const quiet = { info: (): void => undefined, warn: (): void => undefined, debug: (): void => undefined, error: (): void => undefined };
-    client = new SpiClient({ ...n1ClientDeps(url, receiver, stores.blobs, quiet), batchAcks: true, inlineDataLimit: MAX_INLINE_BYTES });
-    client.start();
-  }
-
-  async function completed(): Promise<Buffer> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const obj = await stores.store.getObject(ORG, 'model', 'cfg');
-      if (obj?.status === 'completelyReceived' && obj.blobId !== null) {
-        const out: Buffer[] = [];
-        for await (const c of stores.blobs.read(obj.blobId)) out.push(c as Buffer);
-        return Buffer.concat(out);
-      }
-      if (Date.now() > deadline) throw new Error(`model/cfg not complete: ${obj?.status ?? 'absent'}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-
   it('asks for it, keeps it without a data request, and answers `received` alone', async () => {
-    startClient(await startCss(sha(DATA)));
-    expect((await completed()).equals(DATA)).toBe(true);
+    ess.start(await startCss(sha(DATA)), { inlineDataLimit: MAX_INLINE_BYTES });
+    expect((await ess.completed('model', 'cfg')).equals(DATA)).toBe(true);
     const deadline = Date.now() + 10_000;
     while (!acks.includes('received') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(requests.find((l) => l.startsWith('GET /spi/v1/objects/?'))).toMatch(/[?&]inline=65536(&|$)/);
@@ -133,8 +92,8 @@ describe('an ESS given data in its poll answer', () => {
   });
 
   it('fetches the data with a GET instead when the stated digest does not match', async () => {
-    startClient(await startCss('0'.repeat(64)));
-    expect((await completed()).equals(DATA)).toBe(true);
+    ess.start(await startCss('0'.repeat(64)), { inlineDataLimit: MAX_INLINE_BYTES });
+    expect((await ess.completed('model', 'cfg')).equals(DATA)).toBe(true);
     expect(requests.filter((l) => l.endsWith('/data'))).toHaveLength(1);
     expect(requests.some((l) => l.endsWith('/feedback'))).toBe(true);
   });
