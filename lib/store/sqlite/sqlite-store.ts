@@ -326,15 +326,14 @@ export class SqliteStore implements Store {
   }
 
   deleteObject(org: string, objectType: string, objectID: string): Promise<StoredObject | null> {
+    // A write runs in its own savepoint (group-commit.ts): the read and the delete are one change.
     return this.write(() => {
-      const { db, s } = this.open();
+      const { s } = this.open();
       const key = { org, type: objectType, id: objectID };
-      return db.transaction(() => {
-        const row = s.getObject.get(key);
-        if (row === undefined) return null;
-        s.deleteObject.run(key);
-        return toStoredObject(row);
-      })();
+      const row = s.getObject.get(key);
+      if (row === undefined) return null;
+      s.deleteObject.run(key);
+      return toStoredObject(row);
     });
   }
 
@@ -435,12 +434,10 @@ export class SqliteStore implements Store {
    */
   deleteOrganization(orgID: string): Promise<string[]> {
     return this.write(() => {
-      const { db, s } = this.open();
-      return db.transaction(() => {
-        const blobIds = s.orgBlobIds.all(orgID);
-        for (const del of s.deleteOrgRows) del.run(orgID);
-        return blobIds;
-      })();
+      const { s } = this.open();
+      const blobIds = s.orgBlobIds.all(orgID);
+      for (const del of s.deleteOrgRows) del.run(orgID);
+      return blobIds;
     });
   }
 
