@@ -11,6 +11,7 @@
  * committed data: only bytes with that digest complete the object. An upload that fails or is
  * replaced leaves the ESS with bytes that match nothing, which it drops.
  */
+import type { Readable } from 'node:stream';
 import type { MetaData } from '../model/index.js';
 import type { Destination, GrowingData, Store } from '../store/types.js';
 import { isAddressedTo } from './addressing.js';
@@ -34,7 +35,16 @@ interface Upload {
   data: GrowingData;
   /** Peers (`type:id`) that heard of it already. */
   told: Set<string>;
+  /** Early downloads of it under way. */
+  readers: number;
 }
+
+/**
+ * Nodes one upload is offered to, and early downloads of it at once. Every one of them takes
+ * CSS memory (read buffers, socket buffers) and CPU while the upload itself is arriving; an
+ * upload addressed to thousands of nodes reaches the others the usual way, after it.
+ */
+export const MAX_EARLY_READERS = 16;
 
 const keyOf = (org: string, type: string, id: string): string => `${org}\u0000${type}\u0000${id}`;
 const peerOf = (d: { destinationType: string; destinationID: string }): string => `${d.destinationType}:${d.destinationID}`;
@@ -51,7 +61,7 @@ export class EarlyData {
    */
   begin(meta: MetaData, data: GrowingData): void {
     if (meta.inactive || meta.noData) return;
-    this.uploads.set(keyOf(meta.destinationOrgID, meta.objectType, meta.objectID), { meta, data, told: new Set() });
+    this.uploads.set(keyOf(meta.destinationOrgID, meta.objectType, meta.objectID), { meta, data, told: new Set(), readers: 0 });
     const signal = this.deps.peerSignal;
     if (signal === undefined) return;
     this.deps.store.listDestinations(meta.destinationOrgID).then(
@@ -68,21 +78,29 @@ export class EarlyData {
     if (this.uploads.get(key)?.data === data) this.uploads.delete(key);
   }
 
-  /** Uploads addressed to `dest` that it has not heard of yet; from now on it has. */
+  /** Uploads addressed to `dest` that it has not heard of yet (up to MAX_EARLY_READERS nodes each); from now on it has. */
   announce(dest: Destination): EarlyOffer[] {
     const offers: EarlyOffer[] = [];
     const peer = peerOf(dest);
     for (const u of this.uploads.values()) {
-      if (u.told.has(peer) || !isAddressedTo(u.meta, dest)) continue;
+      if (u.told.has(peer) || u.told.size >= MAX_EARLY_READERS || !isAddressedTo(u.meta, dest)) continue;
       u.told.add(peer);
       offers.push({ meta: u.meta, size: u.data.size });
     }
     return offers;
   }
 
-  /** The data of the upload in progress for an object, when it is addressed to `dest`; else null. */
-  open(org: string, type: string, id: string, dest: Destination): GrowingData | null {
+  /**
+   * The data of the upload in progress for an object, streamed as it arrives, when it is
+   * addressed to `dest` and fewer than MAX_EARLY_READERS download it already; else null.
+   * @returns the stream and the data's size
+   */
+  open(org: string, type: string, id: string, dest: Destination): { stream: Readable; size: number } | null {
     const u = this.uploads.get(keyOf(org, type, id));
-    return u !== undefined && isAddressedTo(u.meta, dest) ? u.data : null;
+    if (u === undefined || u.readers >= MAX_EARLY_READERS || !isAddressedTo(u.meta, dest)) return null;
+    const stream = u.data.read();
+    u.readers++;
+    stream.once('close', () => u.readers--);
+    return { stream, size: u.data.size };
   }
 }

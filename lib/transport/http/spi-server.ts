@@ -328,8 +328,9 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
 
   /**
    * `GET /spi/v1/early/{org}/{type}/{id}` (ours): the data of an upload in progress, streamed
-   * as it arrives. 404 when none is on offer for the caller (never was, or it is over: the
-   * usual data GET then serves the object). An upload that fails cuts the answer short.
+   * as it arrives. 404 when none is on offer for the caller (never was, it is over, or enough
+   * nodes download it already: the usual data GET then serves the object). An upload that
+   * fails cuts the answer short.
    */
   async function earlyData(route: { orgID: string; objectType: string; objectID: string }, claim: SpiDestination, res: Response): Promise<void> {
     if (route.orgID !== claim.orgID) throw new UnauthorizedError();
@@ -337,10 +338,9 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     if (dest === null) throw new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
     const data = deps.early?.open(route.orgID, route.objectType, route.objectID, dest) ?? null;
     if (data === null) throw new NotFoundError('No upload of this object is on offer');
-    const stream = data.read();
     res.status(200).set('Content-Type', 'application/octet-stream').set('Content-Length', String(data.size));
     try {
-      await pipeline(stream, res);
+      await pipeline(data.stream, res);
     } catch (err) {
       deps.log?.debug({ err, objectID: route.objectID }, 'early data cut short');
       res.destroy();

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { Readable } from 'node:stream';
 import { emptyMetaData, type MetaData } from '../../../lib/model/index.js';
 import type { Destination, GrowingData } from '../../../lib/store/index.js';
-import { EarlyData } from '../../../lib/sync/early-data.js';
+import { EarlyData, MAX_EARLY_READERS } from '../../../lib/sync/early-data.js';
 
 const ORG = 'org1';
 
@@ -14,8 +14,9 @@ function meta(objectID: string, m: Partial<MetaData> = {}): MetaData {
   return { ...emptyMetaData(), destinationOrgID: ORG, objectType: 'model', objectID, destinationType: 'edge', ...m };
 }
 
+/** Data of `size` bytes whose every read is a stream the test closes itself. */
 function data(size: number): GrowingData {
-  return { size, read: () => Readable.from([]) };
+  return { size, read: () => new Readable({ read: () => undefined }) };
 }
 
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -47,7 +48,7 @@ describe('EarlyData (uploads offered while they arrive)', () => {
     const { early } = registry();
     const d = data(10);
     early.begin(meta('big'), d);
-    expect(early.open(ORG, 'model', 'big', node('edge', 'n1'))).toBe(d);
+    expect(early.open(ORG, 'model', 'big', node('edge', 'n1'))?.size).toBe(10);
     expect(early.open(ORG, 'model', 'big', node('other', 'o1'))).toBeNull();
     expect(early.open(ORG, 'model', 'other', node('edge', 'n1'))).toBeNull();
     early.end(meta('big'), d);
@@ -62,7 +63,20 @@ describe('EarlyData (uploads offered while they arrive)', () => {
     early.begin(meta('big'), first);
     early.begin(meta('big'), second);
     early.end(meta('big'), first);
-    expect(early.open(ORG, 'model', 'big', node('edge', 'n1'))).toBe(second);
+    expect(early.open(ORG, 'model', 'big', node('edge', 'n1'))?.size).toBe(20);
+  });
+
+  it(`offers one upload to ${MAX_EARLY_READERS} nodes at most, and lets as many download it at once`, async () => {
+    const { early } = registry();
+    early.begin(meta('big'), data(10));
+    const many = Array.from({ length: MAX_EARLY_READERS + 1 }, (_, i) => node('edge', `m${i}`));
+    expect(many.map((n) => early.announce(n).length)).toEqual([...Array<number>(MAX_EARLY_READERS).fill(1), 0]);
+    const open = many.slice(0, MAX_EARLY_READERS).map((n) => early.open(ORG, 'model', 'big', n));
+    expect(open.every((o) => o !== null)).toBe(true);
+    expect(early.open(ORG, 'model', 'big', many[MAX_EARLY_READERS]!)).toBeNull();
+    open[0]!.stream.destroy();
+    await settle();
+    expect(early.open(ORG, 'model', 'big', many[MAX_EARLY_READERS]!)).not.toBeNull();
   });
 
   it('offers nothing for an inactive object, one without data, or one addressed by policy', () => {
