@@ -45,6 +45,12 @@ export class GrowingFile implements GrowingData {
   }
 
   read(signal?: AbortSignal): Readable {
+    // Its descriptor is closed (and its number may be another file's by now): the upload is
+    // over and every reader gone, so the data is to be read as a blob, not from here.
+    if (this.closed) {
+      const why = this.outcome === 'failed' ? 'the upload being read ended before its last byte' : 'the upload is over; its data is no longer read from here';
+      return new Readable({ read: () => undefined }).destroy(new Error(why));
+    }
     let position = 0;
     this.readers++;
     const stream = new Readable({

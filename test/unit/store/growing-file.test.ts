@@ -81,5 +81,7 @@ describe('GrowingFile', () => {
     expect((await done).length).toBe(10);
     await tick();
     expect(() => fs.fstatSync(readFd)).toThrow(/EBADF/);
+    // A reader that comes afterwards is told, and never reads a descriptor number reused since.
+    await expect(collect(file.read())).rejects.toThrow('the upload is over');
   });
 });
