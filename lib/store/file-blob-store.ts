@@ -195,9 +195,9 @@ export class FileBlobStore implements BlobStore {
     const meter = new ByteMeter({ hash: true, tooMany: (n) => overLimit(n, opts) });
     const fd = await fdOpen(tmp, 'wx');
     let growing: GrowingFile | null = null;
-    if (opts.onGrowing !== undefined && opts.expectedSize !== undefined) {
+    if (opts.onGrowing !== undefined) {
       try {
-        growing = new GrowingFile(await fdOpen(tmp, 'r'), opts.expectedSize);
+        growing = new GrowingFile(await fdOpen(tmp, 'r'), opts.expectedSize ?? null);
       } catch (e) {
         await fdClose(fd);
         await rm(tmp, { force: true });

@@ -24,11 +24,20 @@ export class GrowingFile implements GrowingData {
   private reading = 0;
   private closed = false;
 
-  /** @param fd a read-only descriptor of the file, now owned by this object */
+  /**
+   * @param fd a read-only descriptor of the file, now owned by this object
+   * @param size the bytes the write will bring, when it is known (else readers end where the
+   *   completed write ended)
+   */
   constructor(
     private readonly fd: number,
-    readonly size: number,
+    readonly size: number | null,
   ) {}
+
+  /** Where the data ends: the announced size, or once complete, what landed. */
+  private get end(): number {
+    return this.size ?? (this.outcome === 'complete' ? this.landed : Infinity);
+  }
 
   /** The writer: `bytes` from the start of the file have landed. */
   advance(bytes: number): void {
@@ -39,7 +48,7 @@ export class GrowingFile implements GrowingData {
   /** The writer is done: `complete` once every one of `size` bytes landed and is durable. The first call counts. */
   finish(complete: boolean): void {
     if (this.outcome !== 'writing') return;
-    this.outcome = complete && this.landed === this.size ? 'complete' : 'failed';
+    this.outcome = complete && (this.size === null || this.landed === this.size) ? 'complete' : 'failed';
     this.wake();
     this.closeIfIdle();
   }
@@ -62,7 +71,7 @@ export class GrowingFile implements GrowingData {
             stream.destroy(new Error('the upload being read ended before its last byte'));
             return;
           }
-          if (position >= this.size && this.outcome === 'complete') {
+          if (position >= this.end && this.outcome === 'complete') {
             stream.push(null);
             return;
           }

@@ -161,11 +161,11 @@ export interface BlobWriteResult {
  * starts downloading before it ends (lib/sync/early-data.ts).
  */
 export interface GrowingData {
-  /** Bytes the blob holds once the write completes. */
-  readonly size: number;
+  /** Bytes the blob holds once the write completes; null when the writer does not know yet. */
+  readonly size: number | null;
   /**
    * Streams the data from its first byte, waiting for bytes that have not landed yet. Ends
-   * once `size` bytes were read from a write that completed; fails if the write failed.
+   * once every byte was read from a write that completed; fails if the write failed.
    */
   read(signal?: AbortSignal): Readable;
 }
@@ -173,8 +173,8 @@ export interface GrowingData {
 export interface BlobWriteOptions {
   signal?: AbortSignal;
   /**
-   * With `expectedSize`: told, once the write has started, how to read it while it goes on.
-   * A store may not call it (a blob it keeps in the database).
+   * Told, once the write has started, how to read it while it goes on. A store may not call it
+   * (a blob it keeps in the database).
    */
   onGrowing?: (data: GrowingData) => void;
   /** When set, a source that ends with another length is rejected and nothing is kept. */

@@ -27,7 +27,8 @@ export interface EarlyDataDeps {
 /** An upload on offer, as a poll answer announces it. */
 export interface EarlyOffer {
   meta: MetaData;
-  size: number;
+  /** Its bytes, or null when the upload did not say (no Content-Length). */
+  size: number | null;
 }
 
 interface Upload {
@@ -95,7 +96,7 @@ export class EarlyData {
    * addressed to `dest` and fewer than MAX_EARLY_READERS download it already; else null.
    * @returns the stream and the data's size
    */
-  open(org: string, type: string, id: string, dest: Destination): { stream: Readable; size: number } | null {
+  open(org: string, type: string, id: string, dest: Destination): { stream: Readable; size: number | null } | null {
     const u = this.uploads.get(keyOf(org, type, id));
     if (u === undefined || u.readers >= MAX_EARLY_READERS || !isAddressedTo(u.meta, dest)) return null;
     const stream = u.data.read();

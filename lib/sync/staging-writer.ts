@@ -82,16 +82,17 @@ export class StagingWriter {
   }
 
   /**
-   * Takes exactly `length` bytes from `source` and appends them. Each time a segment's worth
+   * Takes exactly `length` bytes from `source` (with null: whatever it brings until it ends)
+   * and appends them. Each time a segment's worth
    * more has been handed over, the bytes on disk so far are synced, then `onSegment(offset)` is
    * awaited with the durable offset, while the source keeps flowing (at most one sync at a
    * time; the next waits for it). A last sync covers the end. A rejection of `onSegment`, a
    * source that ends early or brings more than `length` bytes, or a disk error fails the write;
    * what an earlier `onSegment` was told stays durable. The source is destroyed on failure.
    */
-  async append(source: Readable, length: number, onSegment: (offset: number) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  async append(source: Readable, length: number | null, onSegment: (offset: number) => Promise<void>, signal?: AbortSignal): Promise<void> {
     if (this.broken || this.digest !== null) throw new Error('this staging writer failed or was finished; resume a new one');
-    const end = this.written + length;
+    const end = length === null ? Infinity : this.written + length;
     const appender = await this.blobs.appendStaging(this.stagingId, this.written);
     const out = appender.stream;
     // A disk error may come between two writes; it is thrown at the next chunk or at the end.
@@ -121,12 +122,12 @@ export class StagingWriter {
           syncing.catch(() => undefined);
         }
       }
-      if (handed < end) throw new Error(`the data ended after ${handed} of ${end} bytes`);
+      if (length !== null && handed < end) throw new Error(`the data ended after ${handed} of ${end} bytes`);
       out.end();
       await finished(out);
       if (syncing !== null) await syncing;
       await syncNow();
-      if (this.written !== end) throw new Error(`${this.written} of ${end} bytes reached the staging area`);
+      if (this.written !== handed) throw new Error(`${this.written} of ${handed} bytes reached the staging area`);
     } catch (e) {
       this.broken = true;
       out.destroy();

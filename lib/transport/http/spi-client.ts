@@ -385,7 +385,7 @@ export class SpiClient {
 
   private async handleItem(item: PollItem): Promise<void> {
     if (item.type === 'update') await this.onUpdate(item.meta, item.inline, item.statedSha256);
-    else if (item.type === EARLY_ENTRY) this.early?.start(item.meta, item.size ?? 0);
+    else if (item.type === EARLY_ENTRY) this.early?.start(item.meta, item.size ?? null);
     else if (item.type === 'delete') await this.onDelete(item.meta);
     else if (isOriginAnswer(item.type) && this.deps.origin !== undefined) await answerPolled({ conn: this.conn, origin: this.deps.origin }, item.type, item.meta);
     else this.deps.log.debug({ type: item.type, objectID: item.meta.objectID }, 'poll notification type not handled yet');

@@ -45,10 +45,13 @@ export class EarlyDownloads {
 
   constructor(private readonly deps: EarlyDownloadsDeps) {}
 
-  /** An offer of `size` bytes for the object `meta` names: downloads them unless one is under way. */
-  start(meta: MetaData, size: number): void {
+  /**
+   * An offer of the data of the object `meta` names, `size` bytes (null: not said): downloads
+   * it unless a download of it is under way.
+   */
+  start(meta: MetaData, size: number | null): void {
     const key = keyOf(meta);
-    if (this.downloads.has(key) || this.running >= MAX_AT_ONCE || size <= 0) return;
+    if (this.downloads.has(key) || this.running >= MAX_AT_ONCE || size === 0) return;
     this.running++;
     const early: Early = { done: this.fetch(meta, size), timer: null };
     this.downloads.set(key, early);
@@ -88,7 +91,7 @@ export class EarlyDownloads {
     return this.deps.blobs.commitStaging(staged.stagingId, { sha256: staged.sha256 });
   }
 
-  private async fetch(meta: MetaData, size: number): Promise<Staged | null> {
+  private async fetch(meta: MetaData, size: number | null): Promise<Staged | null> {
     const { conn, blobs, signal } = this.deps;
     let stagingId: string | null = null;
     try {
@@ -100,7 +103,7 @@ export class EarlyDownloads {
       stagingId = await blobs.createStaging();
       const writer = StagingWriter.fresh(blobs, stagingId);
       await writer.append(res, size, () => Promise.resolve(), signal);
-      return { stagingId, size, sha256: writer.sha256() };
+      return { stagingId, size: writer.offset, sha256: writer.sha256() };
     } catch (err) {
       this.deps.log.debug({ err, objectID: meta.objectID }, 'early data download ended early; the usual download will do');
       if (stagingId !== null) await blobs.deleteStaging(stagingId).catch(() => undefined);

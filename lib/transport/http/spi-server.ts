@@ -107,7 +107,7 @@ function persistentStorage(req: Request): boolean {
 interface PollEntry extends Partial<InlineFields> {
   Type: string;
   MetaData: MetaData;
-  /** Bytes of the data on offer in an early-data entry. */
+  /** Bytes of the data on offer in an early-data entry, when the upload said. */
   Size?: number;
 }
 
@@ -249,7 +249,9 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
   function earlyEntries(claim: SpiDestination, opts: PollOptions): PollEntry[] {
     if (opts.early === null || deps.early === undefined) return [];
     const addressed = { destinationType: claim.destType, destinationID: claim.destID };
-    return deps.early.announce(opts.early).map((o) => ({ Type: EARLY_ENTRY, MetaData: orderedMetaData({ ...o.meta, ...addressed }), Size: o.size }));
+    return deps.early
+      .announce(opts.early)
+      .map((o) => ({ Type: EARLY_ENTRY, MetaData: orderedMetaData({ ...o.meta, ...addressed }), ...(o.size !== null ? { Size: o.size } : {}) }));
   }
 
   /** What is pending for the caller, as poll entries. */
@@ -338,7 +340,9 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     if (dest === null) throw new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
     const data = deps.early?.open(route.orgID, route.objectType, route.objectID, dest) ?? null;
     if (data === null) throw new NotFoundError('No upload of this object is on offer');
-    res.status(200).set('Content-Type', 'application/octet-stream').set('Content-Length', String(data.size));
+    res.status(200).set('Content-Type', 'application/octet-stream');
+    // Without it (an upload that did not say its length) the answer goes out chunked.
+    if (data.size !== null) res.set('Content-Length', String(data.size));
     try {
       await pipeline(data.stream, res);
     } catch (err) {

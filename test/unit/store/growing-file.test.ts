@@ -54,6 +54,18 @@ describe('GrowingFile', () => {
     expect((await late).equals(data)).toBe(true);
   });
 
+  it('without a size, ends its readers where the completed write ended', async () => {
+    const data = Buffer.from('abcdefghij'.repeat(50_000));
+    const file = new GrowingFile(fs.openSync(path, 'r'), null);
+    const reading = collect(file.read());
+    land(file, data.subarray(0, 200_000), 0);
+    await tick();
+    land(file, data.subarray(200_000), 200_000);
+    await tick();
+    file.finish(true);
+    expect((await reading).equals(data)).toBe(true);
+  });
+
   it('fails its readers when the write fails, and a reader that starts afterwards at once', async () => {
     const file = new GrowingFile(fs.openSync(path, 'r'), 1000);
     land(file, Buffer.alloc(400, 1), 0);

@@ -115,6 +115,13 @@ describe('StagingWriter', () => {
     await expect(long.append(source(data.subarray(0, 30_000), 3000), 20_000, () => Promise.resolve())).rejects.toThrow('the data goes on past the 20000 bytes expected');
   });
 
+  it('with no length given, takes whatever the source brings until it ends', async () => {
+    const writer = StagingWriter.fresh(blobs, await blobs.createStaging(), { segmentBytes: 8000 });
+    await writer.append(source(data.subarray(0, 30_001), 3000), null, () => Promise.resolve());
+    expect(writer.offset).toBe(30_001);
+    expect((await writer.commit()).sha256).toBe(sha256(data.subarray(0, 30_001)));
+  });
+
   it('stops when the caller cannot persist an offset', async () => {
     const writer = StagingWriter.fresh(blobs, await blobs.createStaging(), { segmentBytes: 8000 });
     const src = source(data, 3000);
