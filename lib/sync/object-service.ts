@@ -46,7 +46,7 @@ export interface ObjectServiceDeps {
   /** Absent on a node that sends nothing yet (the ESS until its side of the sync lands). */
   listener?: ObjectListener;
   blobs: BlobStore;
-  /** Sender-side deletions still awaiting acknowledgements (the CSS); they read as `objdeleted`. */
+  /** Deletions on the sending side still awaiting acknowledgement (on an ESS, of objects its apps published); they read as `objdeleted`. */
   deletions?: Pick<DeletionsInProgress, 'get' | 'list'>;
   node: NodeIdentity;
   /** Copied into every object's `chunkSize`. [ref sync-protocol §7 MaxDataChunkSize] */
