@@ -187,7 +187,8 @@ export class FileBlobStore implements BlobStore {
    * Hashes and counts while streaming into `tmp/`, then fsyncs the file, renames it into
    * `blobs/` and fsyncs the directory, so that a returned id survives a power loss. On any
    * failure (source error, abort, size mismatch, over `maxBytes`) the temp file is removed and
-   * the promise rejects with that error.
+   * the promise rejects with that error. With `opts.onGrowing`, readers may follow the temp file
+   * as it is written (GrowingFile); they fail with the write.
    */
   async write(source: Readable, opts: BlobWriteOptions = {}): Promise<BlobWriteResult> {
     const blobId = randomUUID();
