@@ -134,7 +134,7 @@ export interface Destination {
   destinationOrgID: string;
   destinationType: string;
   destinationID: string;
-  communication: 'HTTP' | 'MQTT';
+  communication: 'http' | 'mqtt';
   codeVersion: string;
 }
 

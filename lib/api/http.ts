@@ -8,7 +8,8 @@ import type { ContentRange } from '../sync/object-service.js';
 
 export function sendJson(res: Response, value: unknown, status = 200): void {
   const body = goJson(value);
-  res.status(status).set('Content-Type', 'application/json').set('Content-Length', String(Buffer.byteLength(body))).end(body);
+  // setHeader, not res.set: Express would append `; charset=utf-8`, which the reference never sends.
+  res.status(status).setHeader('Content-Type', 'application/json').setHeader('Content-Length', String(Buffer.byteLength(body))).end(body);
 }
 
 export function sendText(res: Response, status: number, text: string, contentType = 'text/plain; charset=utf-8'): void {

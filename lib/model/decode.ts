@@ -92,9 +92,19 @@ export function parseJsonBody(text: string, prefix: string): unknown {
         /* fall through to the original error */
       }
     }
-    const msg = e instanceof Error ? e.message : String(e);
-    throw new BadRequestError(`${prefix}${msg}`);
+    throw new BadRequestError(`${prefix}${goSyntaxError(e, trimmed)}`);
   }
+}
+
+/**
+ * JSON.parse's complaint in Go's words where they have one: a text cut short is Go's
+ * `unexpected EOF`, which is what the reference answers to a truncated body.
+ */
+function goSyntaxError(e: unknown, text: string): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  const at = /at position (\d+)/.exec(msg);
+  const atEnd = at?.[1] !== undefined && Number(at[1]) >= text.length;
+  return atEnd || /Unexpected end of JSON input|Unterminated string/.test(msg) ? 'unexpected EOF' : msg;
 }
 
 /** The text of the first complete JSON object or array, when trailing bytes follow it. */

@@ -66,7 +66,8 @@ export interface Destination {
   destinationOrgID: string;
   destinationType: string;
   destinationID: string;
-  communication: 'HTTP' | 'MQTT';
+  /** As the reference spells it (its HTTPProtocol, MQTTProtocol). */
+  communication: 'http' | 'mqtt';
   codeVersion: string;
   /** Epoch ms of the last registration or ping. */
   lastPing: number;
@@ -142,6 +143,8 @@ export interface Store {
 
   putDestination(dest: Destination): Promise<void>;
   listDestinations(orgID: string): Promise<Destination[]>;
+  /** One ESS by its key (an index lookup, not a listing of the org). */
+  getDestination(orgID: string, destinationType: string, destinationID: string): Promise<Destination | null>;
   /** Forgets an ESS (SPI unregister); @returns true when it was registered. */
   deleteDestination(orgID: string, destinationType: string, destinationID: string): Promise<boolean>;
 

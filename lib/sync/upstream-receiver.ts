@@ -80,6 +80,8 @@ export class UpstreamReceiver implements ReceiverListener {
     // The origin is who sent it, whatever the payload claims. [ref sync-protocol §2 "MQTT authenticity": we check]
     meta.originType = peer.peerType;
     meta.originID = peer.peerID;
+    // The reference CSS owns an ESS's object to `org/destinationID`. [ref traffic ess-to-css.jsonl 5]
+    meta.ownerID = `${peer.orgID}/${peer.peerID}`;
     const k = this.records.key(peer, meta);
     // Set by the read-modify-write below (a closure: plain `let`s would stay narrowed to their initial values).
     const seen: { outcome: UpstreamOutcome; held: StoredObject | null } = { outcome: 'stale', held: null };

@@ -71,7 +71,7 @@ function orgOf(orgID: string): Organization {
 }
 
 function destinationOf(org: string, destinationType: string, destinationID: string): Destination {
-  return { destinationOrgID: org, destinationType, destinationID, communication: 'HTTP', codeVersion: '1.0', lastPing: 1_700_000_000_000 };
+  return { destinationOrgID: org, destinationType, destinationID, communication: 'http', codeVersion: '1.0', lastPing: 1_700_000_000_000 };
 }
 
 const ids = (objects: StoredObject[]): string[] => objects.map((o) => `${o.meta.objectType}/${o.meta.objectID}`);
@@ -404,7 +404,7 @@ export function storeContract(name: string, make: () => Promise<Store>, options:
 
       it('are replaced when the same ESS registers again', async () => {
         await store.putDestination(destinationOf('org1', 'gw', 'n1'));
-        const again: Destination = { ...destinationOf('org1', 'gw', 'n1'), communication: 'MQTT', codeVersion: '2.0', lastPing: 1_800_000_000_000 };
+        const again: Destination = { ...destinationOf('org1', 'gw', 'n1'), communication: 'mqtt', codeVersion: '2.0', lastPing: 1_800_000_000_000 };
         await store.putDestination(again);
         expect(await store.listDestinations('org1')).toEqual([again]);
       });

@@ -97,7 +97,7 @@ describe('SPI data download and acks of a CSS-originated object', () => {
     const get = await spi('GET', `${objPath(m1, 1n)}/data`);
     expect(get.status).toBe(409);
     const put = await spi('PUT', `${objPath(m1, -1n)}/updated`);
-    expect([put.status, put.text]).toEqual([409, 'ignored: stale instance\n']);
+    expect([put.status, put.text]).toEqual([409, 'Ignore object updated\n']);
     expect((await polled('m1'))?.Type).toBe('update');
     expect(await o13('m1')).toEqual([{ destinationType: 'edge', destinationID: 'n1', status: 'delivering', message: '' }]);
   });

@@ -67,7 +67,7 @@ describe('SPI registration and poll', () => {
     expect((await spi('PUT', 'ping/org1/edge/n1')).status).toBe(204);
     const dests = await raw(css, 'GET', `/api/v1/destinations/${ORG}`);
     expect(dests.status).toBe(200);
-    expect(parseJson(dests.text)).toEqual([{ destinationOrgID: ORG, destinationType: 'edge', destinationID: 'n1', communication: 'HTTP', codeVersion: '' }]);
+    expect(parseJson(dests.text)).toEqual([{ destinationOrgID: ORG, destinationType: 'edge', destinationID: 'n1', communication: 'http', codeVersion: '1.0' }]);
     expect((await poll()).status).toBe(204);
   });
 

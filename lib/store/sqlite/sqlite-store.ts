@@ -41,6 +41,11 @@ interface ObjectKey {
   id: string;
 }
 
+// The column keeps the upper-case spelling its CHECK constraint (schema version 1) allows; the
+// API speaks the reference's lower case, so it is upper()ed on write and lower()ed on read.
+const DESTINATION_COLUMNS = `org AS destinationOrgID, dest_type AS destinationType, dest_id AS destinationID, lower(communication) AS communication,
+  code_version AS codeVersion, last_ping AS lastPing`;
+
 interface UploadRow {
   org: string;
   object_type: string;
@@ -122,12 +127,13 @@ function prepareStatements(db: Database.Database) {
 
     putDestination: db.prepare<Destination>(
       `INSERT OR REPLACE INTO destinations (org, dest_type, dest_id, communication, code_version, last_ping)
-       VALUES (@destinationOrgID, @destinationType, @destinationID, @communication, @codeVersion, @lastPing)`,
+       VALUES (@destinationOrgID, @destinationType, @destinationID, upper(@communication), @codeVersion, @lastPing)`,
     ),
     listDestinations: db.prepare<[string], Destination>(
-      `SELECT org AS destinationOrgID, dest_type AS destinationType, dest_id AS destinationID, communication,
-              code_version AS codeVersion, last_ping AS lastPing
-       FROM destinations WHERE org = ? ORDER BY dest_type, dest_id`,
+      `SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE org = ? ORDER BY dest_type, dest_id`,
+    ),
+    getDestination: db.prepare<[string, string, string], Destination>(
+      `SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE org = ? AND dest_type = ? AND dest_id = ?`,
     ),
     deleteDestination: db.prepare<[string, string, string]>('DELETE FROM destinations WHERE org = ? AND dest_type = ? AND dest_id = ?'),
 
@@ -469,6 +475,10 @@ export class SqliteStore implements Store {
   /** Ordered by (destinationType, destinationID). */
   listDestinations(orgID: string): Promise<Destination[]> {
     return settle(() => this.open().s.listDestinations.all(orgID));
+  }
+
+  getDestination(orgID: string, destinationType: string, destinationID: string): Promise<Destination | null> {
+    return settle(() => this.open().s.getDestination.get(orgID, destinationType, destinationID) ?? null);
   }
 
   deleteDestination(orgID: string, destinationType: string, destinationID: string): Promise<boolean> {

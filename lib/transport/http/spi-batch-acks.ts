@@ -94,6 +94,6 @@ export function createBatchAcks(deps: BatchAcksDeps): (orgID: string, claim: Spi
       }),
     );
     const body = JSON.stringify(statuses);
-    res.status(200).set('Content-Type', 'application/json').set('Content-Length', String(Buffer.byteLength(body))).end(body);
+    res.status(200).setHeader('Content-Type', 'application/json').setHeader('Content-Length', String(Buffer.byteLength(body))).end(body);
   };
 }

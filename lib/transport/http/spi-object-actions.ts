@@ -6,6 +6,7 @@
  * [ref sync-protocol §1 Endpoints, "Upload of ESS → CSS objects", §3; rest-api §6]
  */
 import { pipeline } from 'node:stream/promises';
+import { pipeline as pipeStreams, type Readable } from 'node:stream';
 import type { Request, Response } from 'express';
 import {
   BadRequestError,
@@ -28,6 +29,7 @@ import type { Store } from '../../store/types.js';
 import type { ObjectService } from '../../sync/object-service.js';
 import type { AckOutcome, Feedback, SenderAck, SenderAcks } from '../../sync/sender-acks.js';
 import type { UpstreamData, UpstreamPeer, UpstreamReceiver, UpstreamRef } from '../../sync/upstream-receiver.js';
+import { withoutPadding } from './padded-chunk.js';
 import { DATA_SHA256_HEADER, type SpiObjectAction, type SpiRoute } from './spi-paths.js';
 
 export type SpiObjectRoute = Extract<SpiRoute, { kind: 'object' }>;
@@ -60,7 +62,8 @@ const UPSTREAM_ACTIONS: ReadonlySet<SpiObjectAction> = new Set<SpiObjectAction>(
 /** A MetaData body (`update`, `delete`) is a few KiB; anything this large is garbage. */
 const METADATA_BODY_LIMIT = 1024 * 1024;
 
-const METADATA_PREFIX = 'Invalid JSON for update. Error: ';
+/** As the reference prefixes a MetaData body it cannot decode. [ref traffic errors.jsonl 30] */
+const METADATA_PREFIX = 'Invalid JSON in HTTP message body. Error: ';
 
 /**
  * The MetaData body of `PUT …/update` or `…/delete`, decoded like the API's object PUT (keys
@@ -92,16 +95,35 @@ export function parseFeedback(text: string): Feedback {
   }
 }
 
-/** The 409 bodies: why an ack changed nothing. */
-function conflictFor(outcome: Exclude<AckOutcome, 'applied' | 'duplicate'>, action: string): ConflictError {
-  switch (outcome) {
-    case 'stale':
-      return new ConflictError('ignored: stale instance');
-    case 'unknown':
-      return new ConflictError('ignored: no notification for this object and destination');
-    case 'ignored':
-      return new ConflictError(`ignored: ${action} does not apply in the current state`);
-  }
+/** A message from an ESS the CSS does not know: 424. [ref sync-protocol §1 424] */
+export function notRegistered(claim: SpiDestination): FailedDependencyError {
+  return new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
+}
+
+/** The reference's 409 body per action: a stale, unknown or out-of-order message changed nothing. */
+const IGNORED: Readonly<Record<string, string>> = {
+  update: 'Ignore object update',
+  updated: 'Ignore object updated',
+  consumed: 'Ignore object consumed',
+  ackconsumed: 'Ignore Ack consumed',
+  received: 'Ignore object received',
+  ackreceived: 'Ignore object ack received',
+  ackDelete: 'Ignore object ack delete',
+  deleted: 'Ignore object deleted',
+  ackDeleted: 'Ignore ack object deleted',
+  feedback: 'Ignore feedback',
+};
+
+/** The reference's 409 to a data GET that is not about the instance on offer. */
+const STALE_DATA_GET = 'Error in handleGetData: notification.InstanceID != instanceID or notification status is not updated.';
+
+/**
+ * The 409 of an ack that changed nothing, worded as the reference words it; why (stale,
+ * unknown, out of order) is in the CSS's debug log. [ref traffic errors.jsonl 24–28]
+ */
+function conflictFor(outcome: Exclude<AckOutcome, 'applied' | 'duplicate'>, action: string, log: SpiObjectActionsDeps['log']): ConflictError {
+  log?.debug({ action, outcome }, 'SPI message ignored');
+  return new ConflictError(IGNORED[action] ?? `Ignore object ${action}`);
 }
 
 export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
@@ -131,7 +153,7 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
       obj === null ||
       obj.meta.instanceID !== route.instanceID ||
       (route.dataID !== undefined && (route.dataID !== obj.meta.dataID || route.dataID !== rec.dataID));
-    if (stale) throw new ConflictError('ignored: stale instance');
+    if (stale) throw new ConflictError(STALE_DATA_GET);
     const abort = new AbortController();
     res.on('close', () => abort.abort());
     const read = deps.objects.openData(obj, range, abort.signal);
@@ -146,7 +168,7 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
       const current = moved ? rec : await deps.notifications.getNotification(key.orgID, key.objectType, key.objectID, key.peerType, key.peerID);
       if (current === null || current.instanceID !== route.instanceID || DELETE_PATH.includes(current.status)) {
         read.stream.destroy();
-        throw new ConflictError('ignored: stale instance');
+        throw new ConflictError(STALE_DATA_GET);
       }
     }
     sendDataHeaders(res, read);
@@ -169,35 +191,42 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
     } else req.resume();
     // The dataID in the path must be the record's too: an ack about other data changes nothing.
     const outcome = await deps.acks.apply(keyFor(route, claim), route.instanceID, action, feedback, route.dataID);
-    if (outcome !== 'applied' && outcome !== 'duplicate') throw conflictFor(outcome, action);
+    if (outcome !== 'applied' && outcome !== 'duplicate') throw conflictFor(outcome, action, deps.log);
     res.status(204).end();
   }
 
-  /** The ESS must be registered before it may hand the CSS objects. [ref sync-protocol §1 424] */
-  async function requireRegistered(claim: SpiDestination): Promise<void> {
-    const known = (await deps.store.listDestinations(claim.orgID)).some((d) => d.destinationType === claim.destType && d.destinationID === claim.destID);
-    if (!known) throw new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
-  }
-
-  /** One data PUT: the whole body, or one `Content-Range` chunk. Streamed, never buffered. */
-  function dataOf(req: Request): UpstreamData {
+  /**
+   * One data PUT: the whole body, or one `Content-Range` chunk, as the stream to store and what
+   * is known of it. Streamed, never buffered. A body longer than its range is a reference ESS's
+   * zero-padded last chunk: the padding is dropped (padded-chunk.ts).
+   */
+  function dataOf(req: Request): { source: Readable; data: UpstreamData } {
     const crHeader = req.headers['content-range'];
     const range = crHeader !== undefined ? parseContentRange(crHeader) : undefined;
     const lengthHeader = req.headers['content-length'];
     const size = lengthHeader !== undefined ? Number(lengthHeader) : undefined;
-    if (range !== undefined && size !== undefined && size !== range.end - range.start + 1) {
-      throw new BadRequestError(`Content-Length (${size}) does not match the Content-Range length (${range.end - range.start + 1})`);
+    const rangeLength = range !== undefined ? range.end - range.start + 1 : undefined;
+    if (rangeLength !== undefined && size !== undefined && size < rangeLength) {
+      throw new BadRequestError(`Content-Length (${size}) is less than the Content-Range length (${rangeLength})`);
+    }
+    let source: Readable = req;
+    if (rangeLength !== undefined && size !== undefined && size > rangeLength) {
+      const trimmed = withoutPadding(rangeLength);
+      // Errors reach the consumer through `trimmed`, which pipeline destroys with them.
+      pipeStreams(req, trimmed, () => undefined);
+      source = trimmed;
     }
     const stated = req.headers[DATA_SHA256_HEADER.toLowerCase()];
     const abort = new AbortController();
     req.on('close', () => {
       if (!req.complete) abort.abort();
     });
-    return {
+    const data: UpstreamData = {
       ...(range !== undefined ? { range } : size !== undefined ? { size } : {}),
       ...(typeof stated === 'string' ? { sha256: stated } : {}),
       signal: abort.signal,
     };
+    return { source, data };
   }
 
   /**
@@ -213,11 +242,11 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
     try {
       const action = route.action;
       if (action === 'update' || action === 'delete') {
-        await requireRegistered(claim);
         const meta = parseMetaDataBody(await readBodyText(req, METADATA_BODY_LIMIT));
         outcome = action === 'update' ? await upstream.applyUpdate(peer, ref, meta) : await upstream.applyDelete(peer, ref, meta);
       } else if (action === 'data') {
-        outcome = await upstream.putData(peer, ref, req, dataOf(req));
+        const { source, data } = dataOf(req);
+        outcome = await upstream.putData(peer, ref, source, data);
       } else {
         req.resume();
         if (action === 'ackreceived') outcome = await upstream.ackReceived(peer, ref);
@@ -233,7 +262,7 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
       }
       throw e;
     }
-    if (outcome !== 'applied' && outcome !== 'duplicate') throw conflictFor(outcome, route.action);
+    if (outcome !== 'applied' && outcome !== 'duplicate') throw conflictFor(outcome, route.action, deps.log);
     res.status(204).end();
   }
 
@@ -245,6 +274,13 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
       return getData(route, claim, req, res);
     }
     if (req.method !== 'PUT') throw new MethodNotAllowedError();
+    // Every message about an object comes from a registered ESS. [ref traffic errors.jsonl 32]
+    if ((await deps.store.getDestination(claim.orgID, claim.destType, claim.destID)) === null) {
+      // Refused before the body was read: the connection cannot carry another request.
+      if (!req.complete) res.set('Connection', 'close');
+      req.resume();
+      throw notRegistered(claim);
+    }
     if (SENDER_ACKS.has(route.action)) return ack(route, claim, req, res);
     if (deps.upstream !== undefined && UPSTREAM_ACTIONS.has(route.action)) return upstreamAction(deps.upstream, route, claim, req, res);
     // Only a node built without the UpstreamReceiver gets here (the SPI's unit tests): messages

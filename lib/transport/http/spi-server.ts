@@ -7,7 +7,6 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import {
   BadRequestError,
-  FailedDependencyError,
   MethodNotAllowedError,
   NotFoundError,
   UnauthorizedError,
@@ -28,7 +27,7 @@ import type { SenderAcks } from '../../sync/sender-acks.js';
 import type { UpstreamReceiver } from '../../sync/upstream-receiver.js';
 import { boolQuery, queryString } from '../../api/http.js';
 import { createBatchAcks } from './spi-batch-acks.js';
-import { createSpiObjectActions } from './spi-object-actions.js';
+import { createSpiObjectActions, notRegistered } from './spi-object-actions.js';
 import { InlineBudget, inlineFields, pollInlineLimit, type InlineFields } from './spi-inline-data.js';
 import { EARLY_ENTRY, EARLY_PARAM, parseSpiPath, type SpiRegistrationAction } from './spi-paths.js';
 
@@ -119,10 +118,6 @@ interface PollOptions {
   early: Destination | null;
 }
 
-function sameDestination(claim: SpiDestination, d: { orgID: string; destinationType: string; destinationID: string }): boolean {
-  return claim.orgID === d.orgID && claim.destType === d.destinationType && claim.destID === d.destinationID;
-}
-
 export function createSpiServer(deps: SpiServerDeps): RequestHandler {
   const now = deps.now ?? Date.now;
   // Without the Sender's signal (tests) nobody notifies a private one: `wait` then only delays.
@@ -146,9 +141,8 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     return claim;
   }
 
-  async function findDestination(claim: SpiDestination): Promise<Destination | null> {
-    const all = await deps.store.listDestinations(claim.orgID);
-    return all.find((d) => d.destinationType === claim.destType && d.destinationID === claim.destID) ?? null;
+  function findDestination(claim: SpiDestination): Promise<Destination | null> {
+    return deps.store.getDestination(claim.orgID, claim.destType, claim.destID);
   }
 
   /**
@@ -163,8 +157,9 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
       destinationOrgID: claim.orgID,
       destinationType: claim.destType,
       destinationID: claim.destID,
-      communication: 'HTTP',
-      codeVersion: known?.codeVersion ?? '',
+      // As the reference's HTTP registration records every ESS. [ref traffic register.jsonl]
+      communication: 'http',
+      codeVersion: '1.0',
       lastPing: now(),
     };
     switch (action) {
@@ -316,7 +311,7 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     const inlineLimit = pollInlineLimit(req);
     const early = boolQuery(req, EARLY_PARAM) ?? false;
     const dest = await findDestination(claim);
-    if (dest === null) throw new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
+    if (dest === null) throw notRegistered(claim);
     const opts: PollOptions = { inlineLimit, early: early ? dest : null };
     const entries = waitS === undefined ? await pendingEntries(claim, opts) : await longPollEntries(claim, opts, waitS, res);
     if (entries === null) return;
@@ -325,7 +320,8 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
       return;
     }
     const body = goJson(entries);
-    res.status(200).set('Content-Type', 'application/json').set('Content-Length', String(Buffer.byteLength(body))).end(body);
+    // setHeader, not res.set: Express would append `; charset=utf-8`, which the reference never sends.
+    res.status(200).setHeader('Content-Type', 'application/json').setHeader('Content-Length', String(Buffer.byteLength(body))).end(body);
   }
 
   /**
@@ -337,7 +333,7 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
   async function earlyData(route: { orgID: string; objectType: string; objectID: string }, claim: SpiDestination, res: Response): Promise<void> {
     if (route.orgID !== claim.orgID) throw new UnauthorizedError();
     const dest = await findDestination(claim);
-    if (dest === null) throw new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
+    if (dest === null) throw notRegistered(claim);
     const data = deps.early?.open(route.orgID, route.objectType, route.objectID, dest) ?? null;
     if (data === null) throw new NotFoundError('No upload of this object is on offer');
     res.status(200).set('Content-Type', 'application/octet-stream');
@@ -358,8 +354,9 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     switch (route.kind) {
       case 'registration':
         if (req.method !== 'PUT') throw new MethodNotAllowedError();
-        // The path names the ESS acting; it must be the one the caller may speak for.
-        if (!sameDestination(claim, route)) throw new UnauthorizedError();
+        // The reference registers the ESS that the header names (checked against the caller's
+        // identity) and ignores the path's: a register for …/node2 sent as node1 registers node1.
+        // [ref traffic errors.jsonl 40]
         return registration(route.action, claim, route.action === 'unregister' || persistentStorage(req), res);
       case 'poll':
         if (req.method !== 'GET') throw new MethodNotAllowedError();

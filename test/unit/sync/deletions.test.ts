@@ -49,7 +49,7 @@ describe('a sender-side deletion while destinations may hold the object', () => 
     });
     acks = new SenderAcks({ store, notifications, objects, deletions, now: () => NOW });
     for (const id of ['n1', 'n2']) {
-      await store.putDestination({ destinationOrgID: ORG, destinationType: 'edge', destinationID: id, communication: 'HTTP', codeVersion: '', lastPing: 1 });
+      await store.putDestination({ destinationOrgID: ORG, destinationType: 'edge', destinationID: id, communication: 'http', codeVersion: '', lastPing: 1 });
     }
   });
 

@@ -7,7 +7,7 @@ import { EarlyData, MAX_EARLY_READERS } from '../../../lib/sync/early-data.js';
 const ORG = 'org1';
 
 function node(type: string, id: string): Destination {
-  return { destinationOrgID: ORG, destinationType: type, destinationID: id, communication: 'HTTP', codeVersion: '', lastPing: 1 };
+  return { destinationOrgID: ORG, destinationType: type, destinationID: id, communication: 'http', codeVersion: '', lastPing: 1 };
 }
 
 function meta(objectID: string, m: Partial<MetaData> = {}): MetaData {

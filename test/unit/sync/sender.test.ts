@@ -21,7 +21,7 @@ function objectOf(objectID: string, meta: Partial<MetaData> = {}, fields: Partia
 }
 
 function destinationOf(destinationType: string, destinationID: string): Destination {
-  return { destinationOrgID: ORG, destinationType, destinationID, communication: 'HTTP', codeVersion: '', lastPing: 1 };
+  return { destinationOrgID: ORG, destinationType, destinationID, communication: 'http', codeVersion: '', lastPing: 1 };
 }
 
 /** The records of one object as (peer, status, deliveryStatus, instanceID) rows. */
