@@ -105,8 +105,9 @@ describe('SPI data download and acks of a CSS-originated object', () => {
   test('another ESS cannot ack for this one, nor ack this one’s record as itself', async () => {
     const forged = await raw(css, 'PUT', `/spi/v1/${objPath(m1)}/received`, { auth: N2, headers: AS_N1 });
     expect([forged.status, forged.text]).toEqual([403, 'Unauthorized']);
+    // n2 was never registered: 424, as the reference answers any message of an unknown ESS.
     const own = await raw(css, 'PUT', `/spi/v1/${objPath(m1)}/received`, { auth: N2, headers: { 'X-Sync-Service-Dest': 'org1/edge/n2' } });
-    expect(own.status).toBe(409);
+    expect(own.status).toBe(424);
     expect((await raw(css, 'GET', `/spi/v1/${objPath(m1)}/data`, { auth: N2, headers: { 'X-Sync-Service-Dest': 'org1/edge/n2' } })).status).toBe(404);
     expect(await o13('m1')).toEqual([{ destinationType: 'edge', destinationID: 'n1', status: 'delivering', message: '' }]);
   });

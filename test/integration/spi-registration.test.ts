@@ -108,11 +108,15 @@ describe('SPI registration and poll', () => {
     expect((await poll()).entries.filter((e) => e.MetaData.objectID === 'd2')).toEqual([]);
   });
 
-  test('a claim for another ESS, or a path for another ESS, is 403 Unauthorized', async () => {
+  test('a claim for another ESS is 403 Unauthorized; a path naming another ESS acts for the caller', async () => {
     const other = await spi('GET', 'objects/', { 'X-Sync-Service-Dest': 'org1/edge/n2' });
     expect([other.status, other.text]).toEqual([403, 'Unauthorized']);
     expect((await spi('GET', 'objects/', {})).status).toBe(403);
-    expect((await spi('PUT', 'register-new/org1/edge/n2')).status).toBe(403);
+    // As the reference: the header's ESS (checked against the identity) is the one acting, the
+    // path's is ignored. [ref traffic errors.jsonl 40]
+    expect((await spi('PUT', 'ping/org1/edge/n2')).status).toBe(204);
+    const dests = await raw(css, 'GET', `/api/v1/destinations/${ORG}`);
+    expect((parseJson(dests.text) as { destinationID: string }[]).map((d) => d.destinationID)).not.toContain('n2');
     expect((await raw(css, 'GET', '/spi/v1/objects/', { auth: { user: NODE.user, pass: 'wrong' }, headers: SELF })).status).toBe(403);
   });
 

@@ -220,7 +220,7 @@ describe('the CSS taking objects from an ESS, message by message', () => {
       spi('PUT', 'objects/org1/report/x/5/5/update', metaJson({ objectSize: 5000 })),
     ]);
     expect(refused.map((r) => r.status)).toEqual([400, 400, 400, 400, 403, 413]);
-    expect(refused[0]?.text).toMatch(/^Invalid JSON for update/);
+    expect(refused[0]?.text).toMatch(/^Invalid JSON in HTTP message body\. Error: /);
     expect(await onCss.getObjectStatus('report', 'x')).toBeNull();
   });
 
