@@ -190,15 +190,19 @@ export interface InteropPair {
   logs(): string;
 }
 
-/** Stops both nodes and removes their roots at teardown (registered before the nodes start, run after they stop). */
-function manage(t: Teardown, nodes: () => (SyncNode | undefined)[]): void {
+/**
+ * The nodes of a pair as they start: teardown (registered before either starts) stops those that
+ * started, the ESS first (it is the one that dials), then removes their roots.
+ */
+function manage(t: Teardown): { css?: SyncNode; ess?: SyncNode } {
+  const nodes: { css?: SyncNode; ess?: SyncNode } = {};
   t.add(async () => {
-    for (const n of nodes()) if (n) await rm(n.root(), { recursive: true, force: true });
+    for (const n of [nodes.css, nodes.ess]) if (n) await rm(n.root(), { recursive: true, force: true });
   });
   t.add(async () => {
-    // The ESS first: it is the one that dials.
-    for (const n of nodes().reverse()) if (n) await n.stop();
+    for (const n of [nodes.ess, nodes.css]) if (n) await n.stop();
   });
+  return nodes;
 }
 
 function logsOf(css: SyncNode, ess: SyncNode): () => string {
@@ -222,11 +226,9 @@ async function registered(pair: InteropPair, deadlineMs: number): Promise<void> 
  * EDGESYNC_REFERENCE_PROTOCOL: a drop-in ESS must work with a reference CSS as it is).
  */
 export async function startReferenceCssOurEss(t: Teardown, bin: string, deadlineMs: number): Promise<InteropPair> {
-  let css: ReferenceNode | undefined;
-  let ess: EdgesyncNode | undefined;
-  manage(t, () => [css, ess]);
-  css = await ReferenceNode.start(bin, { mode: 'css', env: { MAX_DATA_CHUNK_SIZE: String(CHUNK) } });
-  ess = await EdgesyncNode.start({ mode: 'ess', env: { ...essEnv(css.port), LOG_LEVEL: 'info' } });
+  const nodes = manage(t);
+  const css = (nodes.css = await ReferenceNode.start(bin, { mode: 'css', env: { MAX_DATA_CHUNK_SIZE: String(CHUNK) } }));
+  const ess = (nodes.ess = await EdgesyncNode.start({ mode: 'ess', env: { ...essEnv(css.port), LOG_LEVEL: 'info' } }));
   const pair = { css, ess, logs: logsOf(css, ess) };
   await registered(pair, deadlineMs);
   return pair;
@@ -234,14 +236,12 @@ export async function startReferenceCssOurEss(t: Teardown, bin: string, deadline
 
 /** (b) Our CSS in multi-org mode (no ORG_ID, no organization created) and the reference ESS. */
 export async function startOurCssReferenceEss(t: Teardown, bin: string, deadlineMs: number): Promise<InteropPair> {
-  let css: EdgesyncNode | undefined;
-  let ess: ReferenceNode | undefined;
-  manage(t, () => [css, ess]);
-  css = await EdgesyncNode.start({
+  const nodes = manage(t);
+  const css = (nodes.css = await EdgesyncNode.start({
     mode: 'css',
     env: { AUTHENTICATION_HANDLER: 'dummy', STORAGE_PROVIDER: 'bolt', COMMUNICATION_PROTOCOL: 'http', MAX_DATA_CHUNK_SIZE: String(CHUNK), RESEND_INTERVAL: '1', LOG_LEVEL: 'info' },
-  });
-  ess = await ReferenceNode.start(bin, { mode: 'ess', env: essEnv(new URL(css.url).port) });
+  }));
+  const ess = (nodes.ess = await ReferenceNode.start(bin, { mode: 'ess', env: essEnv(new URL(css.url).port) }));
   const pair = { css, ess, logs: logsOf(css, ess) };
   await registered(pair, deadlineMs);
   return pair;
@@ -249,11 +249,9 @@ export async function startOurCssReferenceEss(t: Teardown, bin: string, deadline
 
 /** (control) The reference on both sides: shows that the scenarios expect what the reference itself does. */
 export async function startReferencePair(t: Teardown, bin: string, deadlineMs: number): Promise<InteropPair> {
-  let css: ReferenceNode | undefined;
-  let ess: ReferenceNode | undefined;
-  manage(t, () => [css, ess]);
-  css = await ReferenceNode.start(bin, { mode: 'css', env: { MAX_DATA_CHUNK_SIZE: String(CHUNK) } });
-  ess = await ReferenceNode.start(bin, { mode: 'ess', env: essEnv(css.port) });
+  const nodes = manage(t);
+  const css = (nodes.css = await ReferenceNode.start(bin, { mode: 'css', env: { MAX_DATA_CHUNK_SIZE: String(CHUNK) } }));
+  const ess = (nodes.ess = await ReferenceNode.start(bin, { mode: 'ess', env: essEnv(css.port) }));
   const pair = { css, ess, logs: logsOf(css, ess) };
   await registered(pair, deadlineMs);
   return pair;
