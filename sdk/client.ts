@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import { Readable, pipeline } from 'node:stream';
 import { contentRange, uploadInChunks } from './chunked-upload.js';
 import { NotFoundError, SyncServiceError } from './errors.js';
+import { stringifyJson } from './json.js';
 import { destinationsPath, HEALTH_PATH, objectPath, organizationsPath, orgObjectsPath, RESEND_PATH, withQuery } from './paths.js';
 import type { Query } from './paths.js';
 import { bufferStream, progressStream } from './progress.js';
@@ -356,7 +357,7 @@ export class SyncServiceClient {
   }
 
   async #mutate(method: HttpMethod, path: string, json?: unknown): Promise<void> {
-    const init = json === undefined ? {} : { body: Buffer.from(JSON.stringify(json)), headers: JSON_HEADERS };
+    const init = json === undefined ? {} : { body: Buffer.from(stringifyJson(json)), headers: JSON_HEADERS };
     discard(await this.#call(method, path, init));
   }
 

@@ -22,3 +22,4 @@ export { Transport } from './transport.js';
 export type { HttpMethod, TransportOptions, TransportRequest, TransportResponse } from './transport.js';
 export type { WatchOptions } from './watch.js';
 export type * from './types.js';
+export { parseJson, stringifyJson } from './json.js';

@@ -8,6 +8,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { RequestOptions } from 'node:https';
 import { Readable, pipeline } from 'node:stream';
 import { errorForStatus, NetworkError, SyncServiceError, TimeoutError } from './errors.js';
+import { INT64_KEYS, parseJson } from './json.js';
 
 /** How to reach the sync service and who to be. */
 export interface TransportOptions {
@@ -189,7 +190,7 @@ export async function readJson<T>(res: TransportResponse, method: string, path: 
   const text = await readText(res.body);
   if (text.trim() === '') return null;
   try {
-    return JSON.parse(text) as T;
+    return parseJson(text, INT64_KEYS) as T;
   } catch (err) {
     throw new SyncServiceError(res.status, text.slice(0, 1024), method, path, { cause: err });
   }

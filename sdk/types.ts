@@ -45,11 +45,8 @@ export interface Policy {
   properties: PolicyProperty[] | null;
   constraints: string[] | null;
   services: PolicyService[] | null;
-  /**
-   * Set by the server to the store time in Unix nanoseconds. These values exceed 2^53, so JSON
-   * parsing into a `number` rounds them; do not expect exact equality with the server's value.
-   */
-  timestamp: number;
+  /** Set by the server to the store time in Unix nanoseconds: exact, hence a bigint. */
+  timestamp: bigint;
 }
 
 /** A policy as sent by a client: the server fills in the timestamp. */
@@ -88,9 +85,13 @@ export interface MetaData {
   originType: string;
   /** Read-only: set on objects deleted by the other side. */
   deleted: boolean;
-  /** Server-assigned; changes on every store. */
-  instanceID: number;
-  dataID: number;
+  /**
+   * Server-assigned; changes on every store. A Go int64 (the reference's are 19-digit
+   * nanosecond stamps, beyond 2^53), hence a bigint: a number would round it.
+   */
+  instanceID: bigint;
+  /** The instanceID of the store that last changed the data; 0 without data. */
+  dataID: bigint;
   objectSize: number;
   chunkSize: number;
   uploadChunkSize: number;

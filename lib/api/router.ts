@@ -138,7 +138,7 @@ export function createDispatcher(node: NodeType, deps: ApiDeps, authenticate: Au
 
     if (node === 'ESS' && found.route.def.path.startsWith('/api/v1/objects/{orgID}')) params.orgID = deps.objects.node.orgID;
     else if (node === 'CSS' && params.orgID !== undefined && !found.route.def.path.startsWith('/api/v1/organizations')) {
-      await requireKnownOrg(deps, params.orgID);
+      requireServedOrg(deps, params.orgID);
     }
     await found.route.def.handler({ req, res, deps, params, identity });
   }
@@ -149,15 +149,11 @@ export function createDispatcher(node: NodeType, deps: ApiDeps, authenticate: Au
 }
 
 /**
- * Objects of an org nobody created would be unreachable by any ESS; refuse them with the
- * remedy rather than store them.
+ * A single-org CSS serves its org only. On a multi-org CSS any org is served without being
+ * created first, as in the reference; who may act in it is authorization's call.
+ * [ref rest-api §1.4]
  */
-async function requireKnownOrg(deps: ApiDeps, org: string): Promise<void> {
-  if (deps.objects.node.orgID !== '') {
-    if (org !== deps.objects.node.orgID) throw new NotFoundError(`Organization (${org}) is not served by this CSS, which serves ${deps.objects.node.orgID} only`);
-    return;
-  }
-  if ((await deps.store.getOrganization(org)) === null) {
-    throw new NotFoundError(`Organization (${org}) is not known to this CSS; create it with PUT /api/v1/organizations/${org}`);
-  }
+function requireServedOrg(deps: ApiDeps, org: string): void {
+  const served = deps.objects.node.orgID;
+  if (served !== '' && org !== served) throw new NotFoundError(`Organization (${org}) is not served by this CSS, which serves ${served} only`);
 }

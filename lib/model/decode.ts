@@ -4,8 +4,11 @@
  * and a value of the wrong type is an error. [ref rest-api §2, §5.6]
  */
 import { BadRequestError } from './errors.js';
+import { toInt64 } from './int64.js';
+import { parseJson } from './json.js';
 
-export type FieldKind = 'string' | 'bool' | 'int' | 'stringList' | 'object' | 'any';
+/** `int64` fields come out as `bigint` (exact); `int` fields as safe JS numbers. */
+export type FieldKind = 'string' | 'bool' | 'int' | 'int64' | 'stringList' | 'object' | 'any';
 
 export type Schema = Record<string, FieldKind>;
 
@@ -15,6 +18,7 @@ function goType(v: unknown): string {
   if (Array.isArray(v)) return 'array';
   if (v === null) return 'null';
   if (typeof v === 'object') return 'object';
+  if (typeof v === 'bigint') return 'number';
   return typeof v;
 }
 
@@ -33,6 +37,8 @@ function checkKind(kind: FieldKind, v: unknown, where: string): unknown {
       if (typeof v !== 'number') return bad('int64');
       if (!Number.isSafeInteger(v)) return bad('int64');
       return v;
+    case 'int64':
+      return toInt64(v) ?? bad('int64');
     case 'stringList':
       if (!Array.isArray(v)) return bad('[]string');
       for (const e of v) if (typeof e !== 'string') bad('string');
@@ -76,12 +82,12 @@ export function parseJsonBody(text: string, prefix: string): unknown {
   const trimmed = text.trim();
   if (trimmed === '') throw new BadRequestError(`${prefix}EOF`);
   try {
-    return JSON.parse(trimmed);
+    return parseJson(trimmed);
   } catch (e) {
     const first = firstJsonValue(trimmed);
     if (first !== null) {
       try {
-        return JSON.parse(first);
+        return parseJson(first);
       } catch {
         /* fall through to the original error */
       }

@@ -5,3 +5,5 @@ export * from './metadata.js';
 export * from './decode.js';
 export * from './object-update.js';
 export * from './ranges.js';
+export * from './int64.js';
+export * from './json.js';

@@ -1,3 +1,5 @@
+import { stringifyJson } from './json.js';
+
 /**
  * The object metadata exactly as the reference serializes it: every key always present, in
  * this order. [ref rest-api §2]
@@ -19,8 +21,8 @@ export interface Policy {
   properties: PolicyProperty[] | null;
   constraints: string[] | null;
   services: PolicyService[] | null;
-  /** Set by the server to the store time, in Unix nanoseconds (as the reference). */
-  timestamp: number;
+  /** Set by the server to the store time, in Unix nanoseconds (as the reference): a Go int64. */
+  timestamp: bigint;
 }
 
 export interface MetaData {
@@ -46,8 +48,10 @@ export interface MetaData {
   originID: string;
   originType: string;
   deleted: boolean;
-  instanceID: number;
-  dataID: number;
+  /** Go int64, exact (lib/model/int64.ts). */
+  instanceID: bigint;
+  /** Go int64, exact; equals instanceID when the data changed, 0 for noData. */
+  dataID: bigint;
   objectSize: number;
   chunkSize: number;
   uploadChunkSize: number;
@@ -57,6 +61,12 @@ export interface MetaData {
   public: boolean;
   ownerID: string;
 }
+
+/**
+ * The int64 keys of MetaData (and of its policy): read as bigint whatever their size, with
+ * `parseJson(text, METADATA_INT64_KEYS)`.
+ */
+export const METADATA_INT64_KEYS: ReadonlySet<string> = new Set(['instanceID', 'dataID', 'timestamp']);
 
 /** Key order of the wire format. */
 export const METADATA_KEYS: readonly (keyof MetaData)[] = [
@@ -118,8 +128,8 @@ export function emptyMetaData(): MetaData {
     originID: '',
     originType: '',
     deleted: false,
-    instanceID: 0,
-    dataID: 0,
+    instanceID: 0n,
+    dataID: 0n,
     objectSize: 0,
     chunkSize: 0,
     uploadChunkSize: 0,
@@ -143,5 +153,5 @@ export function orderedMetaData(meta: MetaData): MetaData {
  * [ref rest-api §5.6]
  */
 export function goJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return stringifyJson(value, 2).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -30,8 +30,8 @@ const META_SCHEMA: Schema = {
   originID: 'string',
   originType: 'string',
   deleted: 'bool',
-  instanceID: 'int',
-  dataID: 'int',
+  instanceID: 'int64',
+  dataID: 'int64',
   objectSize: 'int',
   chunkSize: 'int',
   uploadChunkSize: 'int',
@@ -42,7 +42,7 @@ const META_SCHEMA: Schema = {
   ownerID: 'string',
 };
 
-const POLICY_SCHEMA: Schema = { properties: 'any', constraints: 'stringList', services: 'any', timestamp: 'int' };
+const POLICY_SCHEMA: Schema = { properties: 'any', constraints: 'stringList', services: 'any', timestamp: 'int64' };
 const PROPERTY_SCHEMA: Schema = { name: 'string', value: 'any', type: 'string' };
 const SERVICE_SCHEMA: Schema = { orgID: 'string', arch: 'string', serviceName: 'string', version: 'string' };
 
@@ -68,7 +68,7 @@ function decodePolicy(raw: unknown): Policy {
     properties: props,
     constraints: (p.constraints as string[] | undefined) ?? null,
     services,
-    timestamp: (p.timestamp as number | undefined) ?? 0,
+    timestamp: (p.timestamp as bigint | undefined) ?? 0n,
   };
 }
 

@@ -210,7 +210,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       ...(essSync !== null ? { receiverListener: essSync.listener } : upstream !== null ? { receiverListener: upstream.listener } : {}),
     });
     const health = new HealthMonitor(config.nodeType, store, async () =>
-      config.orgID !== '' ? [config.orgID] : (await store.listOrganizations()).map((o) => o.orgID),
+      config.orgID !== '' ? [config.orgID] : store.listOrgsInUse(),
     );
     const spi =
       sender !== null

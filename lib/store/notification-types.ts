@@ -67,9 +67,9 @@ export interface Notification extends NotificationKey {
   /** Where the protocol stands for this pair. */
   status: NotificationStatus;
   /** The object instance the record is about; messages for another instance are stale. */
-  instanceID: number;
+  instanceID: bigint;
   /** The data version the record is about (equals instanceID when the data changed). */
-  dataID: number;
+  dataID: bigint;
   /** What the destinations API reports for this peer. [ref rest-api §3.2] */
   deliveryStatus: DeliveryStatus;
   /** Reason shown with `deliveryStatus` (e.g. the feedback of an `error`); '' when none. */
@@ -93,7 +93,7 @@ export type NotificationPatch = Partial<Omit<Notification, keyof NotificationKey
  */
 export interface NotificationExpectation {
   status?: NotificationStatus;
-  instanceID?: number;
+  instanceID?: bigint;
 }
 
 /**

@@ -89,7 +89,7 @@ export interface UploadSession {
   /** Size of the first chunk, reported as the object's uploadChunkSize. */
   chunkSize: number;
   /** The object's instanceID the upload belongs to; a newer PUT of the object discards it. */
-  instanceID: number;
+  instanceID: bigint;
   /** Epoch ms of the last accepted chunk. */
   lastUpdate: number;
 }
@@ -102,7 +102,7 @@ export interface Store {
   ping(): Promise<void>;
 
   /** A new id greater than every id handed out before, across restarts. */
-  nextInstanceId(): Promise<number>;
+  nextInstanceId(): Promise<bigint>;
 
   getObject(org: string, objectType: string, objectID: string): Promise<StoredObject | null>;
   /** Inserts or replaces the object with the same (org, type, id). */
@@ -130,7 +130,13 @@ export interface Store {
 
   putOrganization(org: Organization): Promise<void>;
   getOrganization(orgID: string): Promise<Organization | null>;
+  /** The orgs stored with their settings (PUT /api/v1/organizations/{org}). */
   listOrganizations(): Promise<Organization[]>;
+  /**
+   * Every org in use: stored with settings, or holding objects or destinations. Orgs are
+   * implicit, as in the reference: none needs creating before it is used. [ref rest-api §1.4]
+   */
+  listOrgsInUse(): Promise<string[]>;
   /** Deletes the org and everything in it (deletions too); returns the blob ids that became unreferenced. */
   deleteOrganization(orgID: string): Promise<string[]>;
 

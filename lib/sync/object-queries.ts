@@ -91,14 +91,9 @@ export interface PolicyQuery {
   since?: bigint;
 }
 
-/**
- * A policy timestamp as the integer clients read in the JSON (the shortest decimal of the
- * double). Nanosecond stamps exceed 2^53: compared as doubles, `since = stamp + 1` would still
- * match the object that carried `stamp`.
- */
+/** A policy's timestamp: exact Unix nanoseconds (a bigint, as every Go int64 here). */
 function policyNanos(p: Policy | null): bigint {
-  const t = Math.trunc(p?.timestamp ?? 0);
-  return Number.isFinite(t) && Math.abs(t) < 1e21 ? BigInt(String(t)) : 0n;
+  return p?.timestamp ?? 0n;
 }
 
 /** Objects with a destination policy. Precedence: since, then service, then plain. [ref rest-api §1.2 O18] */
@@ -120,7 +115,7 @@ export interface ObjectFilters {
   dpService?: { orgID: string; serviceName: string };
   dpPropertyName?: string;
   /** Unix nanoseconds (from RFC3339). */
-  since?: number;
+  since?: bigint;
   objectType?: string;
   objectID?: string;
   destinationType?: string;
@@ -144,7 +139,7 @@ export async function filteredObjects(objects: ObjectLister, org: string, f: Obj
     const m = o.meta;
     if (f.destinationPolicy === true) {
       const p = m.destinationPolicy;
-      if (p === null || p.timestamp < (f.since ?? 0)) return false;
+      if (p === null || p.timestamp < (f.since ?? 0n)) return false;
       if (f.dpService && !(p.services ?? []).some((s) => s.orgID === f.dpService?.orgID && s.serviceName === f.dpService.serviceName)) return false;
       if (f.dpPropertyName !== undefined && !(p.properties ?? []).some((pr) => pr.name === f.dpPropertyName)) return false;
     } else if (f.destinationPolicy === false && m.destinationPolicy !== null) return false;

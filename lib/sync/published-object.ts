@@ -5,7 +5,7 @@
  * commits the result. [ref rest-api §1.2 O2, §2.1]
  */
 import type { BlobWriteResult, StoredObject } from '../store/types.js';
-import { BadRequestError, type MetaData } from '../model/index.js';
+import { BadRequestError, msToNanos, type MetaData } from '../model/index.js';
 import { normalizeConsumers } from './consumer-counts.js';
 import type { Caller, NodeIdentity } from './object-service.js';
 
@@ -13,7 +13,7 @@ export interface PublishContext {
   node: NodeIdentity;
   caller: Caller;
   /** The instance ID drawn for this change. */
-  instanceID: number;
+  instanceID: bigint;
   /** Copied into every object's `chunkSize`. [ref sync-protocol §7 MaxDataChunkSize] */
   maxDataChunkSize: number;
   /** Epoch ms of the change. */
@@ -37,13 +37,13 @@ export function publishedObject(existing: StoredObject | null, input: MetaData, 
     meta.originID = node.destinationID;
   }
   meta.ownerID = node.nodeType === 'CSS' ? `${caller.orgID}/${caller.userID}` : `${node.orgID}/${node.destinationID}`;
-  if (meta.destinationPolicy !== null) meta.destinationPolicy = { ...meta.destinationPolicy, timestamp: Date.now() * 1e6 };
+  if (meta.destinationPolicy !== null) meta.destinationPolicy = { ...meta.destinationPolicy, timestamp: msToNanos(ctx.now) };
 
   let blobId: string | null = null;
   let sha: string | null = null;
   let status: StoredObject['status'] = 'notReady';
   meta.objectSize = 0;
-  meta.dataID = 0;
+  meta.dataID = 0n;
   meta.uploadChunkSize = 0;
   if (meta.noData) {
     meta.link = '';

@@ -96,7 +96,7 @@ export class Receiver implements ReceiverListener {
   }
 
   /** Moves the record only while it is still about `instanceID` and in `from`. */
-  private async move(meta: Pick<MetaData, 'objectType' | 'objectID'>, instanceID: number, from: readonly NotificationStatus[], patch: NotificationPatch): Promise<boolean> {
+  private async move(meta: Pick<MetaData, 'objectType' | 'objectID'>, instanceID: bigint, from: readonly NotificationStatus[], patch: NotificationPatch): Promise<boolean> {
     const rec = await this.record(meta);
     if (rec === null || rec.instanceID !== instanceID || !from.includes(rec.status)) return false;
     return this.deps.notifications.updateNotificationIf(this.key(meta), { status: rec.status, instanceID }, { ...patch, lastUpdate: this.now() });

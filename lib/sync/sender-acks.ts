@@ -115,7 +115,7 @@ export class SenderAcks {
    * when the answer names one, must be the record's too: an answer about the right instance but
    * other data is not about what was sent, and is `stale` like one about another instance.
    */
-  async apply(key: NotificationKey, instanceID: number, ack: SenderAck, feedback?: Feedback, dataID?: number): Promise<AckOutcome> {
+  async apply(key: NotificationKey, instanceID: bigint, ack: SenderAck, feedback?: Feedback, dataID?: bigint): Promise<AckOutcome> {
     const { notifications } = this.deps;
     const rec = await notifications.getNotification(key.orgID, key.objectType, key.objectID, key.peerType, key.peerID);
     if (rec === null) return 'unknown';

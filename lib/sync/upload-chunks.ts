@@ -20,7 +20,7 @@ export interface ChunkTarget {
   objectType: string;
   objectID: string;
   /** The instance the data belongs to: an upload of another instance is discarded. */
-  instanceID: number;
+  instanceID: bigint;
 }
 
 /**
@@ -94,7 +94,7 @@ export async function abandonUpload(
   org: string,
   type: string,
   id: string,
-  keepInstance?: number,
+  keepInstance?: bigint,
 ): Promise<void> {
   const upload = await deps.store.getUpload(org, type, id);
   if (upload === null || upload.instanceID === keepInstance) return;

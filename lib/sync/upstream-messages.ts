@@ -16,9 +16,9 @@ export interface UpstreamPeer {
 export interface UpstreamRef {
   objectType: string;
   objectID: string;
-  instanceID: number;
+  instanceID: bigint;
   /** Absent in the reference's short path form. */
-  dataID?: number;
+  dataID?: bigint;
 }
 
 /**

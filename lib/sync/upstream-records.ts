@@ -69,7 +69,7 @@ export class UpstreamRecords {
   }
 
   /** Moves the record while it is still about `instanceID` and in one of `from`. */
-  async move(k: NotificationKey, instanceID: number, from: readonly NotificationStatus[], to: NotificationStatus): Promise<boolean> {
+  async move(k: NotificationKey, instanceID: bigint, from: readonly NotificationStatus[], to: NotificationStatus): Promise<boolean> {
     const rec = await this.get(k);
     if (rec === null || rec.instanceID !== instanceID || !from.includes(rec.status)) return false;
     const moved = await this.deps.notifications.updateNotificationIf(keyOf(rec), { status: rec.status, instanceID }, { status: to, resendAt: 0, attempts: 0, lastUpdate: this.deps.now() });

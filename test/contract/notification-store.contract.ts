@@ -22,7 +22,7 @@ function keyOf(orgID: string, objectType: string, objectID: string, peerType: st
 function recordOf(key: NotificationKey, fields: Partial<Notification> = {}): Notification {
   return {
     ...key,
-    status: 'update', instanceID: 100, dataID: 100, deliveryStatus: 'delivering', message: '',
+    status: 'update', instanceID: 100n, dataID: 100n, deliveryStatus: 'delivering', message: '',
     resendAt: 0, attempts: 0, offset: 0, lastUpdate: 1_700_000_000_000,
     ...fields,
   };
@@ -31,7 +31,7 @@ function recordOf(key: NotificationKey, fields: Partial<Notification> = {}): Not
 /** Every field away from its zero value, unicode keys included. */
 function fullyPopulated(): Notification {
   return recordOf(keyOf('組織', 'Ünïcødé model', 'm/1 x', 'camera', 'κάμερα-2'), {
-    status: 'receiverError', instanceID: 1_700_000_000_000_123, dataID: 1_700_000_000_000_001,
+    status: 'receiverError', instanceID: 1_700_000_000_000_123n, dataID: 1_700_000_000_000_001n,
     deliveryStatus: 'error', message: 'feedback 2: « disk full » & <escaped>',
     resendAt: 1_700_000_060_000, attempts: 7, offset: 5 * 1024 * 1024 * 1024, lastUpdate: 1_700_000_000_999,
   });
@@ -71,7 +71,7 @@ export function notificationStoreContract(name: string, make: () => Promise<Noti
       it('keeps one record per (object, peer): a second put replaces every field', async () => {
         await store.putNotification(fullyPopulated());
         await store.putNotification(recordOf(k));
-        const replacement = recordOf(k, { status: 'updated', instanceID: 200, dataID: 150, deliveryStatus: 'delivered', message: 'm', attempts: 1 });
+        const replacement = recordOf(k, { status: 'updated', instanceID: 200n, dataID: 150n, deliveryStatus: 'delivered', message: 'm', attempts: 1 });
         await store.putNotification(replacement);
         expect(await get(store, k)).toEqual(replacement);
         expect(await store.listForObject('org1', 'model', 'm1')).toEqual([replacement]);
@@ -95,7 +95,7 @@ export function notificationStoreContract(name: string, make: () => Promise<Noti
 
     describe('compare-and-set', () => {
       const k = keyOf('org1', 'model', 'm1', 'gateway', 'node-1');
-      const stored = recordOf(k, { status: 'updatePending', instanceID: 100, dataID: 90, attempts: 2 });
+      const stored = recordOf(k, { status: 'updatePending', instanceID: 100n, dataID: 90n, attempts: 2 });
 
       beforeEach(async () => {
         await store.putNotification(stored);
@@ -103,13 +103,13 @@ export function notificationStoreContract(name: string, make: () => Promise<Noti
 
       it('applies the patch when status and instanceID still match, leaving other fields alone', async () => {
         const patch = { status: 'updated', deliveryStatus: 'delivering', offset: 4096, lastUpdate: 1_700_000_000_500 } as const;
-        expect(await store.updateNotificationIf(k, { status: 'updatePending', instanceID: 100 }, patch)).toBe(true);
+        expect(await store.updateNotificationIf(k, { status: 'updatePending', instanceID: 100n }, patch)).toBe(true);
         expect(await get(store, k)).toEqual({ ...stored, ...patch });
       });
 
       it('can set every non-key field at once', async () => {
         const { orgID: _o, objectType: _t, objectID: _i, peerType: _pt, peerID: _p, ...patch } = fullyPopulated();
-        expect(await store.updateNotificationIf(k, { instanceID: 100 }, patch)).toBe(true);
+        expect(await store.updateNotificationIf(k, { instanceID: 100n }, patch)).toBe(true);
         expect(await get(store, k)).toEqual({ ...patch, ...k });
       });
 
@@ -121,24 +121,24 @@ export function notificationStoreContract(name: string, make: () => Promise<Noti
 
       it('compares only what is given: status alone, instanceID alone, or nothing', async () => {
         expect(await store.updateNotificationIf(k, { status: 'updatePending' }, { attempts: 3 })).toBe(true);
-        expect(await store.updateNotificationIf(k, { instanceID: 100 }, { attempts: 4 })).toBe(true);
+        expect(await store.updateNotificationIf(k, { instanceID: 100n }, { attempts: 4 })).toBe(true);
         expect(await store.updateNotificationIf(k, {}, { attempts: 5 })).toBe(true);
         expect((await get(store, k))?.attempts).toBe(5);
       });
 
       it('changes nothing for a stale instanceID', async () => {
-        expect(await store.updateNotificationIf(k, { status: 'updatePending', instanceID: 99 }, { status: 'updated' })).toBe(false);
-        expect(await store.updateNotificationIf(k, { instanceID: 101 }, { status: 'updated' })).toBe(false);
+        expect(await store.updateNotificationIf(k, { status: 'updatePending', instanceID: 99n }, { status: 'updated' })).toBe(false);
+        expect(await store.updateNotificationIf(k, { instanceID: 101n }, { status: 'updated' })).toBe(false);
         expect(await get(store, k)).toEqual(stored);
       });
 
       it('changes nothing when the status has moved on', async () => {
-        expect(await store.updateNotificationIf(k, { status: 'update', instanceID: 100 }, { status: 'updated' })).toBe(false);
+        expect(await store.updateNotificationIf(k, { status: 'update', instanceID: 100n }, { status: 'updated' })).toBe(false);
         expect(await get(store, k)).toEqual(stored);
       });
 
       it('lets concurrent copies of one message apply once: the first move changes the status the others expect', async () => {
-        const ack = (): Promise<boolean> => store.updateNotificationIf(k, { status: 'updatePending', instanceID: 100 }, { status: 'updated' });
+        const ack = (): Promise<boolean> => store.updateNotificationIf(k, { status: 'updatePending', instanceID: 100n }, { status: 'updated' });
         expect((await Promise.all([ack(), ack(), ack()])).filter((applied) => applied)).toHaveLength(1);
         expect((await get(store, k))?.status).toBe('updated');
       });
@@ -151,8 +151,8 @@ export function notificationStoreContract(name: string, make: () => Promise<Noti
       });
 
       it('never moves a record to another key', async () => {
-        const sneaky = { ...k, instanceID: 100 };
-        expect(await store.updateNotificationIf(sneaky, { instanceID: 100 }, { attempts: 9 })).toBe(true);
+        const sneaky = { ...k, instanceID: 100n };
+        expect(await store.updateNotificationIf(sneaky, { instanceID: 100n }, { attempts: 9 })).toBe(true);
         expect(await store.listForObject('org1', 'model', 'm1')).toEqual([{ ...stored, attempts: 9 }]);
       });
     });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import Database from 'better-sqlite3';
-import { emptyMetaData, InternalError } from '../../lib/model/index.js';
+import { emptyMetaData, InternalError, stringifyJson } from '../../lib/model/index.js';
 import { SqliteStore, type Notification, type NotificationStore } from '../../lib/store/index.js';
 import { LATEST_SCHEMA_VERSION, migrate, MIGRATIONS } from '../../lib/store/sqlite/migrations.js';
 import { notificationStoreContract } from './notification-store.contract.js';
@@ -49,7 +49,7 @@ notificationStoreContract('SqliteNotificationStore (:memory:)', () => openNotifi
 function record(orgID: string, objectID: string, peerID: string, fields: Partial<Notification> = {}): Notification {
   return {
     orgID, objectType: 'model', objectID, peerType: 'gateway', peerID,
-    status: 'updatePending', instanceID: 1, dataID: 1, deliveryStatus: 'delivering', message: '',
+    status: 'updatePending', instanceID: 1n, dataID: 1n, deliveryStatus: 'delivering', message: '',
     resendAt: 0, attempts: 0, offset: 0, lastUpdate: 1, ...fields,
   };
 }
@@ -143,14 +143,14 @@ describe('SqliteNotificationStore on a file', () => {
   });
 
   it('migrates a version-1 database holding objects to the latest version, keeping the objects', async () => {
-    const meta = { ...emptyMetaData(), destinationOrgID: 'o', objectType: 'model', objectID: 'm1', instanceID: 42 };
+    const meta = { ...emptyMetaData(), destinationOrgID: 'o', objectType: 'model', objectID: 'm1', instanceID: 42n };
     inspect((db) => {
       migrate(db, [MIGRATIONS[0]!]);
       db.prepare(
         `INSERT INTO objects (org, object_type, object_id, meta, status, blob_id, data_sha256, remaining_consumers,
            remaining_receivers, policy_received, last_update, instance_id)
          VALUES ('o', 'model', 'm1', ?, 'ready', NULL, NULL, 1, 0, 0, 7, 42)`,
-      ).run(JSON.stringify(meta));
+      ).run(stringifyJson(meta));
     });
     expect(inspect((db) => db.pragma('user_version', { simple: true }))).toBe(1);
 

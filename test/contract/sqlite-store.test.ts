@@ -114,11 +114,12 @@ describe('SqliteStore on a file', () => {
   });
 
   it('continues instance ids from the persisted counter even when the clock is behind it', async () => {
-    const ahead = (Date.now() + 3_600_000) * 1000;
+    // Nanoseconds, an hour ahead: beyond 2^53, so it must be stored and read back exactly.
+    const ahead = (BigInt(Date.now()) + 3_600_000n) * 1_000_000n;
     await store.close();
     inspect((db) => db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_instance_id', ?)").run(ahead));
     store = await openStore(path);
-    expect(await store.nextInstanceId()).toBe(ahead + 1);
+    expect(await store.nextInstanceId()).toBe(ahead + 1n);
   });
 
   it('plans the listing queries on indexes, not table scans', () => {

@@ -3,7 +3,7 @@
  * (sqlite-store.test.ts, mongo-store.test.ts). Each test gets a fresh, empty, initialized store.
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { emptyMetaData, type MetaData, type ObjectStatus } from '../../lib/model/index.js';
+import { emptyMetaData, INT64_MAX, type MetaData, type ObjectStatus } from '../../lib/model/index.js';
 import type { Destination, ObjectDeletion, Organization, Store, StoredObject, UploadSession } from '../../lib/store/index.js';
 
 export interface StoreContractOptions {
@@ -43,13 +43,13 @@ function fullyPopulated(org: string, objectType: string, objectID: string): Stor
         ],
         constraints: ['zone == north', 'weight > 1'],
         services: [{ orgID: org, arch: 'arm64', serviceName: 'svc', version: '[1.0.0,2.0.0)' }],
-        timestamp: 1_700_000_000_123_456,
+        timestamp: 1_700_000_000_123_456n,
       },
       expiration: '2099-01-02T03:04:05Z', version: '1.2.3', description: 'données « utiles » & <escaped>', link: 'https://example.com/x',
       inactive: true, activationTime: '2098-01-01T00:00:00Z', noData: true, metaOnly: true,
       destinationDataUri: 'file:///var/data/x', sourceDataUri: 'file:///tmp/y',
       consumers: 3, autodelete: true, originID: 'origin-1', originType: 'origin-type', deleted: true,
-      instanceID: 1_700_000_000_000_123, dataID: 1_700_000_000_000_456,
+      instanceID: 1_700_000_000_000_123n, dataID: 1_700_000_000_000_456n,
       objectSize: 123_456_789, chunkSize: 4096, uploadChunkSize: 8192,
       hashAlgorithm: 'SHA256', publicKey: 'cHVibGlj', signature: 'c2lnbmF0dXJl', public: true, ownerID: `${org}/admin`,
     }),
@@ -59,7 +59,7 @@ function fullyPopulated(org: string, objectType: string, objectID: string): Stor
 }
 
 function uploadOf(org: string, objectType: string, objectID: string, fields: Partial<UploadSession> = {}): UploadSession {
-  return { orgID: org, objectType, objectID, stagingId: `staging-${objectID}`, total: 300, received: 0, chunkSize: 100, instanceID: 5, lastUpdate: 1, ...fields };
+  return { orgID: org, objectType, objectID, stagingId: `staging-${objectID}`, total: 300, received: 0, chunkSize: 100, instanceID: 5n, lastUpdate: 1, ...fields };
 }
 
 function deletionOf(org: string, objectType: string, objectID: string, fields: Partial<ObjectDeletion> = {}): ObjectDeletion {
@@ -114,7 +114,7 @@ export function storeContract(name: string, make: () => Promise<Store>, options:
       });
 
       it('keeps a policy whose lists are null', async () => {
-        const meta = metaOf('org1', 'model', 'p', { destinationPolicy: { properties: null, constraints: null, services: null, timestamp: 7 } });
+        const meta = metaOf('org1', 'model', 'p', { destinationPolicy: { properties: null, constraints: null, services: null, timestamp: 7n } });
         await store.putObject(objectOf('org1', 'model', 'p', { meta }));
         expect((await store.getObject('org1', 'model', 'p'))?.meta.destinationPolicy).toEqual(meta.destinationPolicy);
       });
@@ -257,20 +257,21 @@ export function storeContract(name: string, make: () => Promise<Store>, options:
     });
 
     describe('instance ids', () => {
-      it('are strictly increasing integers, even when asked for concurrently', async () => {
-        const sequential: number[] = [];
+      it('are strictly increasing int64 nanosecond stamps, even when asked for concurrently', async () => {
+        const sequential: bigint[] = [];
         for (let i = 0; i < 50; i++) sequential.push(await store.nextInstanceId());
         for (let i = 1; i < sequential.length; i++) expect(sequential[i]).toBeGreaterThan(sequential[i - 1]!);
         const concurrent = await Promise.all(Array.from({ length: 50 }, () => store.nextInstanceId()));
         expect(new Set(concurrent).size).toBe(50);
-        expect(Math.min(...concurrent)).toBeGreaterThan(sequential.at(-1)!);
-        for (const id of [...sequential, ...concurrent]) expect(Number.isSafeInteger(id)).toBe(true);
+        expect(concurrent.reduce((a, b) => (a < b ? a : b))).toBeGreaterThan(sequential.at(-1)!);
+        // As the reference's: beyond 2^53 (a double would round them), within a Go int64.
+        for (const id of [...sequential, ...concurrent]) expect(id > 2n ** 53n && id <= INT64_MAX).toBe(true);
       });
 
       if (options.reopen !== undefined) {
         const reopen = options.reopen;
         it('keep increasing after the store is closed and reopened', async () => {
-          let last = 0;
+          let last = 0n;
           for (let i = 0; i < 20; i++) last = await store.nextInstanceId();
           store = await reopen(store);
           expect(await store.nextInstanceId()).toBeGreaterThan(last);
@@ -424,7 +425,7 @@ export function storeContract(name: string, make: () => Promise<Store>, options:
         const first = uploadOf('org1', 'model', 'm1', { received: 100 });
         await store.putUpload(first);
         expect(await store.getUpload('org1', 'model', 'm1')).toEqual(first);
-        const restarted = uploadOf('org1', 'model', 'm1', { stagingId: 'staging-new', instanceID: 6 });
+        const restarted = uploadOf('org1', 'model', 'm1', { stagingId: 'staging-new', instanceID: 6n });
         await store.putUpload(restarted);
         expect(await store.getUpload('org1', 'model', 'm1')).toEqual(restarted);
       });

@@ -2,7 +2,7 @@
 import { emptyMetaData, type MetaData } from '../../lib/model/index.js';
 import type { StoredObject } from '../../lib/store/index.js';
 
-export function storedObject(org: string, objectID: string, instanceID: number, meta: Partial<MetaData> = {}, fields: Partial<StoredObject> = {}): StoredObject {
+export function storedObject(org: string, objectID: string, instanceID: bigint, meta: Partial<MetaData> = {}, fields: Partial<StoredObject> = {}): StoredObject {
   return {
     meta: { ...emptyMetaData(), destinationOrgID: org, objectType: 'model', objectID, instanceID, dataID: instanceID, ...meta },
     status: 'ready',

@@ -57,7 +57,7 @@ export function objectServiceOf(node: NodeIdentity, stores: Stores, deps: Partia
 
 /** Metadata of model/{objectID} as the CSS sends it to org1's edge nodes: instance 10, one consumer. */
 export function modelForEdge(objectID: string, m: Partial<MetaData> = {}): MetaData {
-  return { ...emptyMetaData(), destinationOrgID: ORG, objectType: 'model', objectID, destinationType: 'edge', instanceID: 10, dataID: 10, consumers: 1, ...m };
+  return { ...emptyMetaData(), destinationOrgID: ORG, objectType: 'model', objectID, destinationType: 'edge', instanceID: 10n, dataID: 10n, consumers: 1, ...m };
 }
 
 /** A node's record of {objectType}/{objectID} of org1 toward the CSS (peer Cloud/Cloud), or null. */

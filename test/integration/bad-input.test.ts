@@ -304,31 +304,22 @@ describe(`JSON bodies over the limit (${LIMIT} bytes) are 413`, () => {
   });
 });
 
-describe('an org the CSS does not know', () => {
-  const remedy = 'Organization (nope) is not known to this CSS; create it with PUT /api/v1/organizations/nope\n';
-
-  test('is 404 with the remedy, for reads and writes alike, and nothing is stored', async () => {
-    const nope = await css.client({ orgID: 'nope' });
+describe('an org nobody created (orgs are implicit, as in the reference)', () => {
+  test('is used at once: an unknown object there is a plain 404, a publish is stored', async () => {
+    const fresh = await css.client({ orgID: 'fresh' });
     try {
-      await expect(nope.updateObject({ objectID: 'o', objectType: 'x' })).rejects.toMatchObject({ name: 'NotFoundError', body: remedy });
-      const get = await raw(css, 'GET', '/api/v1/objects/nope/x/o');
-      expect([get.status, get.text]).toEqual([404, remedy]);
-      expect((await raw(css, 'PUT', '/api/v1/objects/nope/x/o/data', { body: 'data' })).text).toBe(remedy);
-      expect((await raw(css, 'GET', '/api/v1/objects/nope?list_object_type=true')).text).toBe(remedy);
+      const get = await raw(css, 'GET', '/api/v1/objects/fresh/x/o');
+      expect([get.status, get.text]).toEqual([404, '']);
+      await fresh.updateObject({ objectID: 'o', objectType: 'x' }, 'data');
+      expect(await fresh.getObject('x', 'o')).toMatchObject({ objectID: 'o', destinationOrgID: 'fresh' });
+      expect((await raw(css, 'GET', '/api/v1/objects/fresh?list_object_type=true')).status).toBe(200);
     } finally {
-      nope.close();
+      fresh.close();
     }
   });
 
   test('authentication still comes first (403)', async () => {
     expect((await raw(css, 'PUT', '/api/v1/objects/nope/x/o', { body: '{}', auth: null })).status).toBe(403);
-  });
-
-  test('once the org is created, the same PUT succeeds', async () => {
-    await client.putOrganization({ orgID: 'nope' });
-    const res = await raw(css, 'PUT', '/api/v1/objects/nope/x/o', { body: JSON.stringify({ meta: { objectID: 'o', objectType: 'x' } }) });
-    expect(res.status).toBe(204);
-    expect((await raw(css, 'GET', '/api/v1/objects/nope/x/o')).status).toBe(200);
   });
 });
 

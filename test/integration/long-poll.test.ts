@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { BIN, raw, startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
 import type { SyncServiceClient } from '../../sdk/index.js';
+import { parseJson } from '../../lib/model/index.js';
 
 // Below the 60 s holds used here: a wake or an abort that does not happen fails the test.
 jest.setTimeout(30_000);
@@ -33,7 +34,7 @@ function poll(query = ''): ReturnType<typeof raw> {
 
 /** Acks an update so that the next polls do not serve it again. */
 async function ack(objectID: string): Promise<void> {
-  const entries = JSON.parse((await poll()).text) as { MetaData: { instanceID: number; dataID: number } }[];
+  const entries = parseJson((await poll()).text) as { MetaData: { instanceID: bigint; dataID: bigint } }[];
   const m = entries[0]?.MetaData;
   if (m === undefined) throw new Error(`nothing to ack for ${objectID}`);
   expect((await raw(css, 'PUT', `/spi/v1/objects/${ORG}/model/${objectID}/${m.instanceID}/${m.dataID}/updated`, { auth: N1, headers: AS_N1 })).status).toBe(204);
@@ -70,7 +71,7 @@ describe('long-poll: GET /spi/v1/objects/?wait=N', () => {
     await client.updateObject({ objectID: 'lp1', objectType: 'model', destinationType: 'edge' }, 'hello');
     const res = await held;
     expect(res.status).toBe(200);
-    expect((JSON.parse(res.text) as PollEntry[]).map((e) => [e.Type, e.MetaData.objectID])).toEqual([['update', 'lp1']]);
+    expect((parseJson(res.text) as PollEntry[]).map((e) => [e.Type, e.MetaData.objectID])).toEqual([['update', 'lp1']]);
     await ack('lp1');
   });
 
@@ -81,7 +82,7 @@ describe('long-poll: GET /spi/v1/objects/?wait=N', () => {
     await client.updateObject({ objectID: 'lp2', objectType: 'model', destinationType: 'edge' }, 'hello');
     const res = await held;
     expect(res.status).toBe(200);
-    expect((JSON.parse(res.text) as PollEntry[]).map((e) => e.MetaData.objectID)).toEqual(['lp2']);
+    expect((parseJson(res.text) as PollEntry[]).map((e) => e.MetaData.objectID)).toEqual(['lp2']);
     await ack('lp2');
   });
 
@@ -95,13 +96,13 @@ describe('long-poll: GET /spi/v1/objects/?wait=N', () => {
     await client.updateObject({ objectID: 'in2', objectType: 'model', destinationType: 'edge' }, Buffer.alloc(2000, 7));
     const res = await poll('?inline=1024');
     expect(res.status).toBe(200);
-    const entries = JSON.parse(res.text) as (PollEntry & { Data?: string; DataSHA256?: string })[];
+    const entries = parseJson(res.text) as (PollEntry & { Data?: string; DataSHA256?: string })[];
     const byID = new Map(entries.map((e) => [e.MetaData.objectID, e]));
     expect(byID.get('in1')?.Data).toBe(small.toString('base64'));
     expect(byID.get('in1')?.DataSHA256).toBe(createHash('sha256').update(small).digest('hex'));
     expect(byID.get('in2')).not.toHaveProperty('Data');
     // A poll without the parameter, what a reference ESS sends, never carries data.
-    expect((JSON.parse((await poll()).text) as Record<string, unknown>[]).every((e) => !('Data' in e))).toBe(true);
+    expect((parseJson((await poll()).text) as Record<string, unknown>[]).every((e) => !('Data' in e))).toBe(true);
     await ack('in1');
     await ack('in2');
   });

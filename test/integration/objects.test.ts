@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { BIN, raw, startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
 import type { ObjectInput, SyncServiceClient } from '../../sdk/index.js';
+import { parseJson, stringifyJson } from '../../lib/model/index.js';
 
 jest.setTimeout(30_000);
 
@@ -150,9 +151,9 @@ describe('O1 GET /objects/{org}/{type}/{id}: metadata', () => {
     const res = await raw(css, 'GET', `/api/v1/objects/${ORG}/meta/m1`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-    const meta = JSON.parse(res.text) as Record<string, unknown>;
+    const meta = parseJson(res.text) as Record<string, unknown>;
     expect(Object.keys(meta)).toEqual(META_KEYS);
-    const goStyle = JSON.stringify(meta, null, 2).replace(/[<>&]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
+    const goStyle = stringifyJson(meta, 2).replace(/[<>&]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
     expect(res.text).toBe(goStyle);
     expect(res.text).toContain('"description": "x \\u003c y \\u0026 z"');
     expect(meta).toMatchObject({ objectID: 'm1', objectType: 'meta', destinationsList: null, destinationPolicy: null, version: '1.0' });
@@ -181,11 +182,11 @@ describe('O2 PUT /objects/{org}/{type}/{id}: create or replace', () => {
       ownerID: '/admin',
       chunkSize: CHUNK,
       objectSize: 0,
-      dataID: 0,
+      dataID: 0n,
       uploadChunkSize: 0,
       deleted: false,
     });
-    expect(Number.isSafeInteger(meta.instanceID) && meta.instanceID > 0 && meta.instanceID !== 7).toBe(true);
+    expect(meta.instanceID > 2n ** 53n && meta.instanceID !== 7n).toBe(true);
     expect(await client.getObjectStatus('put', 'd1')).toBe('notReady');
   });
 
@@ -263,7 +264,7 @@ describe('O4 / O5 GET /objects/{org}/{type}: listings', () => {
     await client.updateObject({ objectID: 'l2', objectType: 'list', destinationsList: ['edge:n1'] });
     const res = await raw(css, 'GET', `/api/v1/objects/${ORG}/list?all_objects=true`);
     expect(res.status).toBe(200);
-    const list = JSON.parse(res.text) as Record<string, unknown>[];
+    const list = parseJson(res.text) as Record<string, unknown>[];
     expect(list.map((o) => Object.keys(o))).toEqual([
       ['orgID', 'objectType', 'objectID', 'destinations'],
       ['orgID', 'objectType', 'objectID', 'destinations'],
@@ -395,7 +396,7 @@ describe('O13–O15 …/destinations', () => {
     await client.updateObject({ objectID: 'g1', objectType: 'dest', destinationsList: ['edge:n1', 'gateway:g7'] });
     const res = await raw(css, 'GET', `/api/v1/objects/${ORG}/dest/g1/destinations`);
     expect(res.status).toBe(200);
-    const list = JSON.parse(res.text) as Record<string, unknown>[];
+    const list = parseJson(res.text) as Record<string, unknown>[];
     expect(list.map((d) => Object.keys(d))).toEqual([
       ['destinationType', 'destinationID', 'status', 'message'],
       ['destinationType', 'destinationID', 'status', 'message'],
@@ -476,7 +477,7 @@ describe('O11 / O18 destination policies (org orgp)', () => {
   test('O18 lists the objects that have a policy, with the policy before the destinations', async () => {
     const res = await raw(css, 'GET', '/api/v1/objects/orgp?destination_policy=true');
     expect(res.status).toBe(200);
-    const list = JSON.parse(res.text) as { objectID: string; destinationPolicy: { timestamp: number } }[];
+    const list = parseJson(res.text) as { objectID: string; destinationPolicy: { timestamp: number } }[];
     expect(ids(list)).toEqual(['p1', 'p2']);
     for (const entry of list) {
       expect(Object.keys(entry)).toEqual(['orgID', 'objectType', 'objectID', 'destinationPolicy', 'destinations']);
@@ -562,7 +563,7 @@ describe('O19 filters and O20 list_object_type (org orgf)', () => {
   test('answers full MetaData, 404 when nothing matches, 400 for a bad bool or time', async () => {
     const res = await raw(css, 'GET', '/api/v1/objects/orgf?filters=true&objectType=ta&objectID=b');
     expect(res.status).toBe(200);
-    const [meta] = JSON.parse(res.text) as Record<string, unknown>[];
+    const [meta] = parseJson(res.text) as Record<string, unknown>[];
     expect(Object.keys(meta!)).toEqual(META_KEYS);
     expect((await raw(css, 'GET', '/api/v1/objects/orgf?filters=true&objectType=none')).status).toBe(404);
     expect((await raw(css, 'GET', '/api/v1/objects/orgf?filters=true&noData=perhaps')).status).toBe(400);
@@ -572,7 +573,7 @@ describe('O19 filters and O20 list_object_type (org orgf)', () => {
   test('O20 lists the distinct object types; 404 in an org without objects', async () => {
     const res = await raw(css, 'GET', '/api/v1/objects/orgf?list_object_type=true');
     expect(res.status).toBe(200);
-    expect((JSON.parse(res.text) as string[]).sort()).toEqual(['ta', 'tb']);
+    expect((parseJson(res.text) as string[]).sort()).toEqual(['ta', 'tb']);
     expect((await f.listObjectTypes()).sort()).toEqual(['ta', 'tb']);
     expect((await raw(css, 'GET', '/api/v1/objects/orgempty?list_object_type=true')).status).toBe(404);
   });

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { BIN, raw, startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
 import type { SyncServiceClient } from '../../sdk/index.js';
+import { parseJson, stringifyJson } from '../../lib/model/index.js';
 
 jest.setTimeout(30_000);
 
@@ -26,7 +27,7 @@ let client: SyncServiceClient;
 
 interface PollEntry {
   Type: string;
-  MetaData: { objectType: string; objectID: string; instanceID: number; dataID: number; deleted?: boolean };
+  MetaData: { objectType: string; objectID: string; instanceID: bigint; dataID: bigint; deleted?: boolean };
 }
 
 /** A SPI request as the ESS edge/n1. */
@@ -37,7 +38,7 @@ function spi(method: string, path: string, opts: { body?: string; headers?: Reco
 async function poll(): Promise<PollEntry[]> {
   const res = await spi('GET', 'objects/');
   expect([200, 204]).toContain(res.status);
-  return res.status === 200 ? (JSON.parse(res.text) as PollEntry[]) : [];
+  return res.status === 200 ? (parseJson(res.text) as PollEntry[]) : [];
 }
 
 async function polled(objectID: string): Promise<PollEntry | undefined> {
@@ -45,7 +46,7 @@ async function polled(objectID: string): Promise<PollEntry | undefined> {
 }
 
 /** `{org}/model/{id}/{instanceID}/{dataID}` of a polled entry, with an optional instance shift. */
-function objPath(e: PollEntry, shift = 0): string {
+function objPath(e: PollEntry, shift = 0n): string {
   return `objects/${ORG}/model/${e.MetaData.objectID}/${e.MetaData.instanceID + shift}/${e.MetaData.dataID}`;
 }
 
@@ -55,7 +56,7 @@ async function o13(objectID: string): Promise<unknown> {
 
 async function toward(): Promise<unknown> {
   const res = await raw(css, 'GET', `/api/v1/destinations/${ORG}/edge/n1/objects`);
-  return res.status === 200 ? JSON.parse(res.text) : res.status;
+  return res.status === 200 ? parseJson(res.text) : res.status;
 }
 
 async function addNode(user: { user: string; pass: string }, destID: string): Promise<void> {
@@ -93,9 +94,9 @@ describe('SPI data download and acks of a CSS-originated object', () => {
   });
 
   test('a stale instance is 409 for the download and the ack, and changes nothing', async () => {
-    const get = await spi('GET', `${objPath(m1, 1)}/data`);
+    const get = await spi('GET', `${objPath(m1, 1n)}/data`);
     expect(get.status).toBe(409);
-    const put = await spi('PUT', `${objPath(m1, -1)}/updated`);
+    const put = await spi('PUT', `${objPath(m1, -1n)}/updated`);
     expect([put.status, put.text]).toEqual([409, 'ignored: stale instance\n']);
     expect((await polled('m1'))?.Type).toBe('update');
     expect(await o13('m1')).toEqual([{ destinationType: 'edge', destinationID: 'n1', status: 'delivering', message: '' }]);
@@ -187,9 +188,9 @@ describe('SPI data download and acks of a CSS-originated object', () => {
     expect(await o13('m1')).toEqual([{ destinationType: 'edge', destinationID: 'n1', status: 'consumed', message: '' }]);
     expect((await raw(css, 'GET', `/api/v1/objects/${ORG}/model/m1/data`)).status).toBe(404);
     const filtered = await raw(css, 'GET', `/api/v1/objects/${ORG}?filters=true&deleted=true`);
-    expect((JSON.parse(filtered.text) as { objectID: string }[]).map((m) => m.objectID)).toEqual(['m1']);
+    expect((parseJson(filtered.text) as { objectID: string }[]).map((m) => m.objectID)).toEqual(['m1']);
     expect((await raw(css, 'DELETE', `/api/v1/objects/${ORG}/model/m1`)).status).toBe(204);
-    expect((await spi('PUT', `${objPath(del, 1)}/ackDelete`)).status).toBe(409);
+    expect((await spi('PUT', `${objPath(del, 1n)}/ackDelete`)).status).toBe(409);
     expect((await spi('PUT', `${objPath(del)}/ackDelete`)).status).toBe(204);
     expect(await polled('m1')).toBeUndefined();
     // Every destination acknowledged: the object is gone.
@@ -222,9 +223,9 @@ describe('batched acks (edgesync extension): PUT /spi/v1/objects/{org}/acks', ()
     const b1 = (await polled('b1'))!;
     const b2 = (await polled('b2'))!;
     const res = await spi('PUT', `objects/${ORG}/acks`, {
-      body: JSON.stringify([entry(b1, 'updated'), entry(b2, 'received'), entry(b1, 'received', { instanceID: 1 }), entry(b2, 'consumed', { objectID: 'nothing' })]),
+      body: stringifyJson([entry(b1, 'updated'), entry(b2, 'received'), entry(b1, 'received', { instanceID: 1n }), entry(b2, 'consumed', { objectID: 'nothing' })]),
     });
-    expect([res.status, JSON.parse(res.text)]).toEqual([200, [204, 204, 409, 409]]);
+    expect([res.status, parseJson(res.text)]).toEqual([200, [204, 204, 409, 409]]);
     expect(await polled('b1')).toBeUndefined();
     expect(await o13('b2')).toEqual([{ destinationType: 'edge', destinationID: 'n1', status: 'delivered', message: '' }]);
   });
@@ -232,7 +233,7 @@ describe('batched acks (edgesync extension): PUT /spi/v1/objects/{org}/acks', ()
   test('garbage, acks that carry a body, another org and another ESS’s identity are refused', async () => {
     const b1 = { Type: 'update', MetaData: { objectType: 'model', objectID: 'b1', instanceID: 1, dataID: 1 } } as unknown as PollEntry;
     expect((await spi('PUT', `objects/${ORG}/acks`, { body: 'not json' })).status).toBe(400);
-    expect((await spi('PUT', `objects/${ORG}/acks`, { body: JSON.stringify([entry(b1, 'feedback')]) })).status).toBe(400);
+    expect((await spi('PUT', `objects/${ORG}/acks`, { body: stringifyJson([entry(b1, 'feedback')]) })).status).toBe(400);
     expect((await spi('GET', `objects/${ORG}/acks`)).status).toBe(405);
     expect((await raw(css, 'PUT', '/spi/v1/objects/org2/acks', { auth: N1, headers: AS_N1, body: '[]' })).status).toBe(403);
     expect((await raw(css, 'PUT', `/spi/v1/objects/${ORG}/acks`, { auth: N2, headers: AS_N1, body: '[]' })).status).toBe(403);

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { BIN, raw, startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
 import type { SyncServiceClient } from '../../sdk/index.js';
+import { parseJson } from '../../lib/model/index.js';
 
 jest.setTimeout(30_000);
 
@@ -33,7 +34,7 @@ interface PollEntry {
 
 async function poll(): Promise<{ status: number; entries: PollEntry[] }> {
   const res = await spi('GET', 'objects/');
-  return { status: res.status, entries: res.status === 200 ? (JSON.parse(res.text) as PollEntry[]) : [] };
+  return { status: res.status, entries: res.status === 200 ? (parseJson(res.text) as PollEntry[]) : [] };
 }
 
 beforeAll(async () => {
@@ -66,7 +67,7 @@ describe('SPI registration and poll', () => {
     expect((await spi('PUT', 'ping/org1/edge/n1')).status).toBe(204);
     const dests = await raw(css, 'GET', `/api/v1/destinations/${ORG}`);
     expect(dests.status).toBe(200);
-    expect(JSON.parse(dests.text)).toEqual([{ destinationOrgID: ORG, destinationType: 'edge', destinationID: 'n1', communication: 'HTTP', codeVersion: '' }]);
+    expect(parseJson(dests.text)).toEqual([{ destinationOrgID: ORG, destinationType: 'edge', destinationID: 'n1', communication: 'HTTP', codeVersion: '' }]);
     expect((await poll()).status).toBe(204);
   });
 
@@ -76,7 +77,7 @@ describe('SPI registration and poll', () => {
     const res = await spi('GET', 'objects/');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-    const entries = JSON.parse(res.text) as PollEntry[];
+    const entries = parseJson(res.text) as PollEntry[];
     expect(entries.map((e) => Object.keys(e))).toEqual([['Type', 'MetaData']]);
     const [entry] = entries;
     expect(entry?.Type).toBe('update');
@@ -90,7 +91,7 @@ describe('SPI registration and poll', () => {
     expect((await raw(css, 'GET', `/api/v1/objects/${ORG}/model/x1/destinations`)).status).toBe(404);
     const res = await raw(css, 'GET', `/api/v1/destinations/${ORG}/edge/n1/objects`);
     expect(res.status).toBe(200);
-    expect(JSON.parse(res.text)).toEqual([{ orgID: ORG, objectType: 'model', objectID: 'm1', status: 'delivering' }]);
+    expect(parseJson(res.text)).toEqual([{ orgID: ORG, objectType: 'model', objectID: 'm1', status: 'delivering' }]);
   });
 
   test('a delete of an object the node was served is polled as a delete', async () => {
@@ -128,7 +129,7 @@ describe('SPI registration and poll', () => {
   test('a register without persistent storage gets everything it was sent again; with it, nothing', async () => {
     await client.updateObject({ objectID: 'p1', objectType: 'model', destinationType: 'edge', destinationID: 'n1' }, 'held?');
     const served = (await poll()).entries.find((e) => e.MetaData.objectID === 'p1');
-    const { instanceID, dataID } = served?.MetaData as { instanceID: number; dataID: number };
+    const { instanceID, dataID } = served?.MetaData as { instanceID: bigint; dataID: bigint };
     expect((await spi('PUT', `objects/org1/model/p1/${instanceID}/${dataID}/received`)).status).toBe(204);
     const p1 = async (): Promise<string[]> => (await poll()).entries.filter((e) => e.MetaData.objectID === 'p1').map((e) => e.Type);
     expect(await p1()).toEqual([]);

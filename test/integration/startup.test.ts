@@ -163,6 +163,24 @@ describe('the dummy authenticator', () => {
     expect((await raw(css, 'PUT', '/api/v1/organizations/org2', { auth, body: JSON.stringify({ orgID: 'org2' }) })).status).toBe(403);
     expect((await raw(css, 'GET', '/api/v1/health', { auth: null })).status).toBe(403);
   });
+
+  test('takes the empty password that the reference clients send, and an org needs no creation first', async () => {
+    const css = await startManaged(t, { mode: 'css', env: { AUTHENTICATION_HANDLER: 'dummy', LISTENING_ADDRESS: '127.0.0.1' } });
+    const auth = { user: 'admin@myorg', pass: '' };
+    expect((await raw(css, 'GET', '/api/v1/health', { auth })).status).toBe(200);
+    const meta = JSON.stringify({ meta: { objectID: 'o1', objectType: 't', destinationType: 'edge' } });
+    expect((await raw(css, 'PUT', '/api/v1/objects/myorg/t/o1', { auth, body: meta })).status).toBe(204);
+    expect((await raw(css, 'GET', '/api/v1/objects/myorg/t/o1', { auth })).status).toBe(200);
+    // Authorization still decides who acts in an org: the admin of another org may not.
+    expect((await raw(css, 'GET', '/api/v1/objects/myorg/t/o1', { auth: { user: 'admin@other', pass: '' } })).status).toBe(403);
+    // An ESS of an org nobody created registers (its own identity, empty password, as a reference ESS).
+    const essAuth = { user: 'myorg/edge/node1', pass: '' };
+    const reg = await raw(css, 'PUT', '/spi/v1/register-new/myorg/edge/node1?persistent-storage=true', {
+      auth: essAuth,
+      headers: { 'X-Sync-Service-Dest': 'myorg/edge/node1' },
+    });
+    expect(reg.status).toBe(204);
+  });
 });
 
 describe('stopping on signals', () => {

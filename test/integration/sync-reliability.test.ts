@@ -14,6 +14,7 @@ import { readAll, sha } from '../helpers/bytes.js';
 import { raw, startNode, Teardown, type RunningProcess } from '../helpers/node-process.js';
 import { addEssUser, essEnv, eventuallyWithin, ORG, portOf, startPair, type Pair, type PairOptions } from '../helpers/sync-pair.js';
 import type { SyncServiceClient } from '../../sdk/index.js';
+import { METADATA_INT64_KEYS, parseJson } from '../../lib/model/index.js';
 
 jest.setTimeout(60_000);
 
@@ -201,8 +202,8 @@ describe('a malicious or broken ESS talking raw SPI to the CSS', () => {
   /** edge/n2: registered, played by raw requests. */
   const N2 = { user: `${ORG}/edge/n2`, pass: 's2' };
   const AS_N2 = { 'X-Sync-Service-Dest': `${ORG}/edge/n2` };
-  let victim: { instanceID: number; dataID: number };
-  let large: { instanceID: number; dataID: number };
+  let victim: { instanceID: bigint; dataID: bigint };
+  let large: { instanceID: bigint; dataID: bigint };
   const LARGE_SIZE = 16 * 1024 * 1024;
   const VICTIM_DATA = 'victim data, 32 bytes long......';
   let before: { o13: unknown; towardN1: unknown; towardN2: unknown; victimPolledByN2: unknown };
@@ -212,7 +213,7 @@ describe('a malicious or broken ESS talking raw SPI to the CSS', () => {
     return raw(p.css, method, `/spi/v1/${path}`, { auth: N2, headers: { ...AS_N2, ...opts.headers }, ...(opts.body !== undefined ? { body: opts.body } : {}) });
   }
 
-  const victimPath = (shift = { instanceID: 0, dataID: 0 }): string =>
+  const victimPath = (shift = { instanceID: 0n, dataID: 0n }): string =>
     `objects/${ORG}/model/victim/${victim.instanceID + shift.instanceID}/${victim.dataID + shift.dataID}`;
 
   async function state(): Promise<typeof before> {
@@ -225,9 +226,9 @@ describe('a malicious or broken ESS talking raw SPI to the CSS', () => {
     };
   }
 
-  async function victimPolledByN2(): Promise<[string, number][]> {
+  async function victimPolledByN2(): Promise<[string, bigint][]> {
     const res = await spi('GET', 'objects/');
-    const entries = res.status === 200 ? (JSON.parse(res.text) as { Type: string; MetaData: { objectID: string; instanceID: number } }[]) : [];
+    const entries = res.status === 200 ? (parseJson(res.text, METADATA_INT64_KEYS) as { Type: string; MetaData: { objectID: string; instanceID: bigint } }[]) : [];
     return entries.filter((e) => e.MetaData.objectID === 'victim').map((e) => [e.Type, e.MetaData.instanceID]);
   }
 
@@ -316,23 +317,23 @@ describe('a malicious or broken ESS talking raw SPI to the CSS', () => {
     const unknownObject = `objects/${ORG}/model/nosuch/${victim.instanceID}/${victim.dataID}`;
     for (const action of ['updated', 'received', 'consumed', 'ackDelete', 'deleted']) {
       expect([action, (await spi('PUT', `${unknownObject}/${action}`)).status]).toEqual([action, 409]);
-      expect([action, (await spi('PUT', `${victimPath({ instanceID: 1, dataID: 0 })}/${action}`)).status]).toEqual([action, 409]);
-      expect([action, (await spi('PUT', `${victimPath({ instanceID: -1, dataID: 0 })}/${action}`)).status]).toEqual([action, 409]);
+      expect([action, (await spi('PUT', `${victimPath({ instanceID: 1n, dataID: 0n })}/${action}`)).status]).toEqual([action, 409]);
+      expect([action, (await spi('PUT', `${victimPath({ instanceID: -1n, dataID: 0n })}/${action}`)).status]).toEqual([action, 409]);
     }
     const feedback = JSON.stringify({ Code: 2, RetryInterval: 0, Reason: 'forged' });
     expect((await spi('PUT', `${unknownObject}/feedback`, { body: feedback })).status).toBe(409);
-    expect((await spi('PUT', `${victimPath({ instanceID: 1, dataID: 0 })}/feedback`, { body: feedback })).status).toBe(409);
+    expect((await spi('PUT', `${victimPath({ instanceID: 1n, dataID: 0n })}/feedback`, { body: feedback })).status).toBe(409);
     expect((await spi('GET', `${unknownObject}/data`)).status).toBe(404);
-    expect((await spi('GET', `${victimPath({ instanceID: 1, dataID: 0 })}/data`)).status).toBe(409);
-    expect((await spi('GET', `${victimPath({ instanceID: 0, dataID: 1 })}/data`)).status).toBe(409);
+    expect((await spi('GET', `${victimPath({ instanceID: 1n, dataID: 0n })}/data`)).status).toBe(409);
+    expect((await spi('GET', `${victimPath({ instanceID: 0n, dataID: 1n })}/data`)).status).toBe(409);
   });
 
   test('an ack of the right instance with a wrong dataID is 409: it is about other data', async () => {
     for (const action of ['updated', 'received', 'consumed']) {
-      const res = await spi('PUT', `${victimPath({ instanceID: 0, dataID: 1 })}/${action}`);
+      const res = await spi('PUT', `${victimPath({ instanceID: 0n, dataID: 1n })}/${action}`);
       expect([action, res.status]).toEqual([action, 409]);
     }
-    const res = await spi('PUT', `${victimPath({ instanceID: 0, dataID: 1 })}/feedback`, { body: JSON.stringify({ Code: 2, RetryInterval: 0, Reason: 'forged' }) });
+    const res = await spi('PUT', `${victimPath({ instanceID: 0n, dataID: 1n })}/feedback`, { body: JSON.stringify({ Code: 2, RetryInterval: 0, Reason: 'forged' }) });
     expect(res.status).toBe(409);
   });
 

@@ -13,6 +13,7 @@ import { readAll, sha } from '../helpers/bytes.js';
 import { raw, startManaged, startNode, Teardown, type RunningProcess } from '../helpers/node-process.js';
 import { addEssUser, essEnv, eventuallyWithin, ORG, portOf, startPair, type Pair, type PairOptions } from '../helpers/sync-pair.js';
 import type { SyncServiceClient } from '../../sdk/index.js';
+import { parseJson } from '../../lib/model/index.js';
 
 jest.setTimeout(90_000);
 
@@ -244,7 +245,7 @@ describe('the CSS taking objects from an ESS, message by message', () => {
     expect(await onCss.getObjectStatus('report', 'x')).toBe('completelyReceived');
     expect((await readAll(await onCss.fetchObjectData('report', 'x'))).equals(DATA10)).toBe(true);
     const polled = await spi('GET', 'objects/');
-    expect(JSON.parse(polled.text)).toEqual([expect.objectContaining({ Type: 'received', MetaData: expect.objectContaining({ objectID: 'x', instanceID: 5, originID: 'n9' }) })]);
+    expect(parseJson(polled.text)).toEqual([expect.objectContaining({ Type: 'received', MetaData: expect.objectContaining({ objectID: 'x', instanceID: 5, originID: 'n9' }) })]);
     expect((await spi('PUT', 'objects/org1/report/x/5/5/update', metaJson({}))).status).toBe(204);
     expect((await spi('PUT', 'objects/org1/report/x/4/4/update', metaJson({ instanceID: 4, dataID: 4 }))).status).toBe(409);
     expect((await spi('PUT', 'objects/org1/report/x/4/4/ackreceived')).status).toBe(409);

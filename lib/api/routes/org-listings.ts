@@ -2,7 +2,7 @@
  * `GET /api/v1/objects/{org}?…`: the CSS-wide listings by destination policy, by filters,
  * and of object types. [ref rest-api §1.2 O18–O20]
  */
-import { BadRequestError, NotFoundError, UnauthorizedError, orderedMetaData, parseGoBool } from '../../model/index.js';
+import { BadRequestError, NotFoundError, UnauthorizedError, msToNanos, orderedMetaData, parseGoBool, parseInt64 } from '../../model/index.js';
 import {
   filteredObjects,
   objectTypes,
@@ -15,8 +15,6 @@ import { isListingRole, readLevel, filterReadable } from '../authz.js';
 import { boolQuery, queryString, sendJson } from '../http.js';
 import type { RouteContext } from '../context.js';
 
-const INT64_MAX = 9223372036854775807n;
-
 function serviceQuery(raw: string, name: string): { orgID: string; serviceName: string } {
   const [orgID = '', serviceName = '', ...rest] = raw.split('/');
   if (orgID === '' || serviceName === '' || rest.length > 0) {
@@ -25,11 +23,11 @@ function serviceQuery(raw: string, name: string): { orgID: string; serviceName: 
   return { orgID, serviceName };
 }
 
-/** RFC3339 → Unix nanoseconds, as the reference's filters `since`. */
-function rfc3339Nanos(raw: string, name: string): number {
+/** RFC3339 → epoch milliseconds. */
+function rfc3339Ms(raw: string, name: string): number {
   const ms = Date.parse(raw);
   if (!/^\d{4}-\d{2}-\d{2}T/.test(raw) || Number.isNaN(ms)) throw new BadRequestError(`Invalid ${name} (${raw}), expected an RFC3339 time`);
-  return ms * 1e6;
+  return ms;
 }
 
 /** Keeps what the caller may see: per type, everything (full access) or the public ones. */
@@ -60,8 +58,8 @@ async function byPolicy(ctx: RouteContext, org: string): Promise<void> {
   let since: bigint | undefined;
   if (sinceRaw !== undefined && sinceRaw !== '') {
     // An int64 as in the reference, kept exact: a double would round nanoseconds away.
-    since = /^\d{1,19}$/.test(sinceRaw) ? BigInt(sinceRaw) : undefined;
-    if (since === undefined || since < 1n || since > INT64_MAX) {
+    since = parseInt64(sinceRaw) ?? undefined;
+    if (since === undefined || since < 1n) {
       throw new BadRequestError(`Invalid since (${sinceRaw}), expected an integer of Unix nanoseconds ≥ 1`);
     }
   }
@@ -87,7 +85,7 @@ function parseFilters(ctx: RouteContext): ObjectFilters {
     const prop = q('dpPropertyName');
     if (prop !== undefined) f.dpPropertyName = prop;
     const since = q('since');
-    if (since !== undefined) f.since = rfc3339Nanos(since, 'since');
+    if (since !== undefined) f.since = msToNanos(rfc3339Ms(since, 'since')); // as the reference's filters `since`
   }
   const type = q('objectType');
   if (type !== undefined) {
@@ -104,7 +102,7 @@ function parseFilters(ctx: RouteContext): ObjectFilters {
   const noData = boolQuery(ctx.req, 'noData');
   if (noData !== undefined) f.noData = noData;
   const exp = q('expirationTimeBefore');
-  if (exp !== undefined) f.expirationTimeBefore = rfc3339Nanos(exp, 'expirationTimeBefore') / 1e6;
+  if (exp !== undefined) f.expirationTimeBefore = rfc3339Ms(exp, 'expirationTimeBefore');
   const deleted = boolQuery(ctx.req, 'deleted');
   if (deleted !== undefined) f.deleted = deleted;
   return f;

@@ -13,21 +13,30 @@ import type {
   NotificationStore,
 } from '../notification-types.js';
 
-/** Columns aliased to the field names, so that a row is a Notification as it comes. */
+/**
+ * Columns aliased to the field names, so that a row is a Notification once its ids are
+ * bigints: they are read as text, since SQLite hands an INTEGER column to JS as a number.
+ */
 const COLUMNS = `org AS orgID, object_type AS objectType, object_id AS objectID, peer_type AS peerType, peer_id AS peerID,
-  status, instance_id AS instanceID, data_id AS dataID, delivery_status AS deliveryStatus, message,
+  status, CAST(instance_id AS TEXT) AS instanceID, CAST(data_id AS TEXT) AS dataID, delivery_status AS deliveryStatus, message,
   resend_at AS resendAt, attempts, data_offset AS "offset", last_update AS lastUpdate`;
 const WHERE_KEY = 'org = @orgID AND object_type = @objectType AND object_id = @objectID AND peer_type = @peerType AND peer_id = @peerID';
 const WHERE_OBJECT = 'org = ? AND object_type = ? AND object_id = ?';
 const WHERE_PEER = 'org = ? AND peer_type = ? AND peer_id = ?';
 
+type NotificationRow = Omit<Notification, 'instanceID' | 'dataID'> & { instanceID: string; dataID: string };
+
+function toNotification(row: NotificationRow): Notification {
+  return { ...row, instanceID: BigInt(row.instanceID), dataID: BigInt(row.dataID) };
+}
+
 /** Parameters of the compare-and-set: the key, the expectation and the patch; null = "not given". */
 interface CasParams extends NotificationKey {
   expStatus: string | null;
-  expInstanceID: number | null;
+  expInstanceID: bigint | null;
   status: string | null;
-  instanceID: number | null;
-  dataID: number | null;
+  instanceID: bigint | null;
+  dataID: bigint | null;
   deliveryStatus: string | null;
   message: string | null;
   resendAt: number | null;
@@ -45,7 +54,7 @@ function prepareStatements(db: Database.Database) {
        VALUES (@orgID, @objectType, @objectID, @peerType, @peerID, @status, @instanceID, @dataID,
          @deliveryStatus, @message, @resendAt, @attempts, @offset, @lastUpdate)`,
     ),
-    get: db.prepare<NotificationKey, Notification>(`SELECT ${COLUMNS} FROM notifications WHERE ${WHERE_KEY}`),
+    get: db.prepare<NotificationKey, NotificationRow>(`SELECT ${COLUMNS} FROM notifications WHERE ${WHERE_KEY}`),
     // One UPDATE is the whole compare-and-set: SQLite's write lock makes the WHERE check and
     // the write atomic against every other connection, with no read-modify-write window.
     // coalesce keeps a column the patch does not give (no column is nullable, so null is free
@@ -61,17 +70,17 @@ function prepareStatements(db: Database.Database) {
          AND (@expStatus IS NULL OR status = @expStatus) AND (@expInstanceID IS NULL OR instance_id = @expInstanceID)`,
     ),
     delete: db.prepare<NotificationKey>(`DELETE FROM notifications WHERE ${WHERE_KEY}`),
-    listForObject: db.prepare<[string, string, string], Notification>(
+    listForObject: db.prepare<[string, string, string], NotificationRow>(
       `SELECT ${COLUMNS} FROM notifications WHERE ${WHERE_OBJECT} ORDER BY peer_type, peer_id`,
     ),
     // The status list is bound as one JSON array so that its length does not change the SQL.
-    listPendingForPeer: db.prepare<[string, string, string, string, number], Notification>(
+    listPendingForPeer: db.prepare<[string, string, string, string, number], NotificationRow>(
       `SELECT ${COLUMNS} FROM notifications
        WHERE ${WHERE_PEER} AND status IN (SELECT value FROM json_each(?))
        ORDER BY last_update, object_type, object_id LIMIT ?`,
     ),
     // `resend_at > 0` is spelled out so that the planner may use the partial index.
-    listDue: db.prepare<[number, number], Notification>(
+    listDue: db.prepare<[number, number], NotificationRow>(
       `SELECT ${COLUMNS} FROM notifications
        WHERE resend_at > 0 AND resend_at <= ?
        ORDER BY resend_at, org, object_type, object_id, peer_type, peer_id LIMIT ?`,
@@ -126,7 +135,10 @@ export class SqliteNotificationStore implements NotificationStore {
   }
 
   getNotification(orgID: string, objectType: string, objectID: string, peerType: string, peerID: string): Promise<Notification | null> {
-    return settle(() => this.statements().get.get({ orgID, objectType, objectID, peerType, peerID }) ?? null);
+    return settle(() => {
+      const row = this.statements().get.get({ orgID, objectType, objectID, peerType, peerID });
+      return row === undefined ? null : toNotification(row);
+    });
   }
 
   updateNotificationIf(key: NotificationKey, expected: NotificationExpectation, patch: NotificationPatch): Promise<boolean> {
@@ -155,7 +167,7 @@ export class SqliteNotificationStore implements NotificationStore {
   }
 
   listForObject(orgID: string, objectType: string, objectID: string): Promise<Notification[]> {
-    return settle(() => this.statements().listForObject.all(orgID, objectType, objectID));
+    return settle(() => this.statements().listForObject.all(orgID, objectType, objectID).map(toNotification));
   }
 
   listPendingForPeer(
@@ -169,7 +181,7 @@ export class SqliteNotificationStore implements NotificationStore {
       checkLimit(limit);
       const s = this.statements();
       if (statuses.length === 0 || limit === 0) return [];
-      return s.listPendingForPeer.all(orgID, peerType, peerID, JSON.stringify(statuses), limit);
+      return s.listPendingForPeer.all(orgID, peerType, peerID, JSON.stringify(statuses), limit).map(toNotification);
     });
   }
 
@@ -177,7 +189,7 @@ export class SqliteNotificationStore implements NotificationStore {
     return settle(() => {
       checkLimit(limit);
       const s = this.statements();
-      return limit === 0 ? [] : s.listDue.all(now, limit);
+      return limit === 0 ? [] : s.listDue.all(now, limit).map(toNotification);
     });
   }
 

@@ -7,7 +7,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { InternalError, type MetaData, type ObjectStatus } from '../../model/index.js';
+import { InternalError, METADATA_INT64_KEYS, msToNanos, parseJson, stringifyJson, type MetaData, type ObjectStatus } from '../../model/index.js';
 import type { Destination, ObjectDeletion, ObjectFilter, Organization, Store, StoredObject, UploadSession, Webhook } from '../types.js';
 import { migrate } from './migrations.js';
 import { GroupCommit } from './group-commit.js';
@@ -49,7 +49,8 @@ interface UploadRow {
   total: number;
   received: number;
   chunk_size: number;
-  instance_id: number;
+  /** Written as a bigint, read as text (CAST in the SELECT). */
+  instance_id: bigint | string;
   last_update: number;
 }
 
@@ -61,11 +62,12 @@ const DELETION_COLUMNS = 'meta, policy_received, deleted_at';
 function prepareStatements(db: Database.Database) {
   return {
     ping: db.prepare<[], number>('SELECT 1').pluck(),
-    getCounter: db.prepare<[string], number>('SELECT value FROM meta WHERE key = ?').pluck(),
-    setCounter: db.prepare<[string, number]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+    // As text: the instance counter is a nanosecond int64, beyond what a JS number holds.
+    getCounter: db.prepare<[string], string>('SELECT CAST(value AS TEXT) FROM meta WHERE key = ?').pluck(),
+    setCounter: db.prepare<[string, bigint]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
 
     getObject: db.prepare<ObjectKey, ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE org = @org AND object_type = @type AND object_id = @id`),
-    putObject: db.prepare<Record<string, string | number | null>>(
+    putObject: db.prepare<Record<string, string | number | bigint | null>>(
       `INSERT OR REPLACE INTO objects (org, object_type, object_id, ${OBJECT_COLUMNS}, instance_id)
        VALUES (@org, @type, @id, @meta, @status, @blob_id, @data_sha256, @remaining_consumers, @remaining_receivers,
                @policy_received, @last_update, @instance_id)`,
@@ -111,6 +113,8 @@ function prepareStatements(db: Database.Database) {
       'SELECT org AS orgID, address, user, password, last_update AS lastUpdate FROM organizations WHERE org = ?',
     ),
     listOrgs: db.prepare<[], Organization>('SELECT org AS orgID, address, user, password, last_update AS lastUpdate FROM organizations ORDER BY org'),
+    // UNION sorts and removes duplicates; each part reads the leading column of a primary key.
+    listOrgsInUse: db.prepare<[], string>('SELECT org FROM organizations UNION SELECT org FROM destinations UNION SELECT org FROM objects').pluck(),
     orgBlobIds: db.prepare<[string], string>('SELECT blob_id FROM objects WHERE org = ? AND blob_id IS NOT NULL').pluck(),
     deleteOrgRows: ['organizations', 'objects', 'deleted_objects', 'webhooks', 'destinations', 'uploads', 'notifications'].map((table) =>
       db.prepare<[string]>(`DELETE FROM ${table} WHERE org = ?`),
@@ -127,7 +131,10 @@ function prepareStatements(db: Database.Database) {
     ),
     deleteDestination: db.prepare<[string, string, string]>('DELETE FROM destinations WHERE org = ? AND dest_type = ? AND dest_id = ?'),
 
-    getUpload: db.prepare<ObjectKey, UploadRow>('SELECT * FROM uploads WHERE org = @org AND object_type = @type AND object_id = @id'),
+    getUpload: db.prepare<ObjectKey, UploadRow>(
+      `SELECT org, object_type, object_id, staging_id, total, received, chunk_size, CAST(instance_id AS TEXT) AS instance_id, last_update
+       FROM uploads WHERE org = @org AND object_type = @type AND object_id = @id`,
+    ),
     putUpload: db.prepare<UploadRow>(
       `INSERT OR REPLACE INTO uploads (org, object_type, object_id, staging_id, total, received, chunk_size, instance_id, last_update)
        VALUES (@org, @object_type, @object_id, @staging_id, @total, @received, @chunk_size, @instance_id, @last_update)`,
@@ -141,9 +148,13 @@ function prepareStatements(db: Database.Database) {
 
 type Statements = ReturnType<typeof prepareStatements>;
 
+function parseStoredMeta(text: string): MetaData {
+  return parseJson(text, METADATA_INT64_KEYS) as MetaData;
+}
+
 function toStoredObject(row: ObjectRow): StoredObject {
   return {
-    meta: JSON.parse(row.meta) as MetaData,
+    meta: parseStoredMeta(row.meta),
     status: row.status as ObjectStatus,
     blobId: row.blob_id,
     dataSha256: row.data_sha256,
@@ -155,7 +166,7 @@ function toStoredObject(row: ObjectRow): StoredObject {
 }
 
 function toDeletion(row: DeletionRow): ObjectDeletion {
-  return { meta: JSON.parse(row.meta) as MetaData, policyReceived: row.policy_received !== 0, deletedAt: row.deleted_at };
+  return { meta: parseStoredMeta(row.meta), policyReceived: row.policy_received !== 0, deletedAt: row.deleted_at };
 }
 
 function toUploadSession(row: UploadRow): UploadSession {
@@ -167,7 +178,7 @@ function toUploadSession(row: UploadRow): UploadSession {
     total: row.total,
     received: row.received,
     chunkSize: row.chunk_size,
-    instanceID: row.instance_id,
+    instanceID: BigInt(row.instance_id),
     lastUpdate: row.last_update,
   };
 }
@@ -286,12 +297,15 @@ export class SqliteStore implements Store {
    * update were lost the object would be too; and ids follow the clock, so a lost one is not
    * handed out again unless the clock goes back past it. One fsync wait less per publish.
    */
-  nextInstanceId(): Promise<number> {
+  nextInstanceId(): Promise<bigint> {
     return settle(() => {
       const { s } = this.open();
       return this.commits.writeNow(() => {
-        const last = s.getCounter.get(INSTANCE_ID_KEY) ?? 0;
-        const next = Math.max(Date.now() * 1000, last + 1);
+        const last = BigInt(s.getCounter.get(INSTANCE_ID_KEY) ?? 0);
+        // Nanoseconds, as the reference: an id of ours never reads as older than a reference
+        // peer's id for the same object.
+        const now = msToNanos(Date.now());
+        const next = now > last ? now : last + 1n;
         s.setCounter.run(INSTANCE_ID_KEY, next);
         return next;
       });
@@ -312,7 +326,7 @@ export class SqliteStore implements Store {
         org: obj.meta.destinationOrgID,
         type: obj.meta.objectType,
         id: obj.meta.objectID,
-        meta: JSON.stringify(obj.meta),
+        meta: stringifyJson(obj.meta),
         status: obj.status,
         blob_id: obj.blobId,
         data_sha256: obj.dataSha256,
@@ -367,7 +381,7 @@ export class SqliteStore implements Store {
         org: m.destinationOrgID,
         type: m.objectType,
         id: m.objectID,
-        meta: JSON.stringify(m),
+        meta: stringifyJson(m),
         policy_received: deletion.policyReceived ? 1 : 0,
         deleted_at: deletion.deletedAt,
       });
@@ -424,6 +438,10 @@ export class SqliteStore implements Store {
 
   listOrganizations(): Promise<Organization[]> {
     return settle(() => this.open().s.listOrgs.all());
+  }
+
+  listOrgsInUse(): Promise<string[]> {
+    return settle(() => this.open().s.listOrgsInUse.all());
   }
 
   /**

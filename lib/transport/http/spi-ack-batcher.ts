@@ -4,6 +4,7 @@
  * not know the extension (a reference CSS answers 400) turns batching off for good, and every
  * ack queued then is sent alone, so nothing is lost either way.
  */
+import { stringifyJson } from '../../model/index.js';
 import { BATCHABLE_ACKS, MAX_BATCH, type BatchableAck, type BatchedAck } from './spi-batch-acks.js';
 import { spiAcksPath } from './spi-paths.js';
 
@@ -67,7 +68,7 @@ export class AckBatcher {
     }
     let res: { status: number; body: string };
     try {
-      res = await this.call('PUT', spiAcksPath(this.orgID), JSON.stringify(entries.map((e) => e.ack)));
+      res = await this.call('PUT', spiAcksPath(this.orgID), stringifyJson(entries.map((e) => e.ack)));
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       for (const e of entries) e.reject(error);

@@ -25,8 +25,8 @@ export interface BatchedAck {
   action: BatchableAck;
   objectType: string;
   objectID: string;
-  instanceID: number;
-  dataID: number;
+  instanceID: bigint;
+  dataID: bigint;
 }
 
 /** Entries per request; the client sends no more. */
@@ -50,7 +50,7 @@ export function parseBatch(text: string): BatchedAck[] {
   return (value as unknown[]).map((entry, i) => {
     let f: Record<string, unknown>;
     try {
-      f = decodeFields(entry, { action: 'string', objectType: 'string', objectID: 'string', instanceID: 'int', dataID: 'int' }, `entry ${i}`);
+      f = decodeFields(entry, { action: 'string', objectType: 'string', objectID: 'string', instanceID: 'int64', dataID: 'int64' }, `entry ${i}`);
     } catch (e) {
       if (e instanceof DecodeError) throw new BadRequestError(`${PREFIX}${e.message}`);
       throw e;
@@ -61,9 +61,9 @@ export function parseBatch(text: string): BatchedAck[] {
     const objectID = (f.objectID as string | undefined) ?? '';
     validateSpiName('Object type', objectType);
     validateSpiName('Object ID', objectID);
-    const instanceID = f.instanceID as number | undefined;
-    const dataID = f.dataID as number | undefined;
-    if (instanceID === undefined || dataID === undefined || instanceID < 0 || dataID < 0) {
+    const instanceID = f.instanceID as bigint | undefined;
+    const dataID = f.dataID as bigint | undefined;
+    if (instanceID === undefined || dataID === undefined || instanceID < 0n || dataID < 0n) {
       throw new BadRequestError(`${PREFIX}entry ${i}: instanceID and dataID must be non-negative integers`);
     }
     return { action, objectType, objectID, instanceID, dataID };

@@ -8,7 +8,17 @@
  */
 import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
-import { decodeFields, emptyMetaData, goJson, isStorageFull, METADATA_KEYS, orderedMetaData, type MetaData } from '../../model/index.js';
+import {
+  decodeFields,
+  emptyMetaData,
+  goJson,
+  isStorageFull,
+  METADATA_INT64_KEYS,
+  METADATA_KEYS,
+  orderedMetaData,
+  parseJson,
+  type MetaData,
+} from '../../model/index.js';
 import type { Notification } from '../../store/notification-types.js';
 import type { BlobStore } from '../../store/types.js';
 import { ORIGIN_OWED, type OriginSender } from '../../sync/origin-sender.js';
@@ -109,7 +119,7 @@ interface PollItem {
 }
 
 function parsePoll(text: string): PollItem[] {
-  const value = JSON.parse(text) as unknown;
+  const value = parseJson(text, METADATA_INT64_KEYS);
   if (!Array.isArray(value)) throw new Error('poll answer is not a JSON array');
   const out: PollItem[] = [];
   for (const entry of value as unknown[]) {

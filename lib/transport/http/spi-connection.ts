@@ -30,8 +30,8 @@ export interface SpiConnectionDeps {
 export interface SpiObjectRef {
   objectType: string;
   objectID: string;
-  instanceID: number;
-  dataID: number;
+  instanceID: bigint;
+  dataID: bigint;
 }
 
 /** The CSS does not know this ESS (424): register again. */

@@ -2,7 +2,7 @@
  * The `/spi/v1` request surface of the CSS, parsed and validated before anything else
  * happens. [ref rest-api §6, sync-protocol §1]
  */
-import { BadRequestError } from '../../model/index.js';
+import { BadRequestError, parseInt64 } from '../../model/index.js';
 
 export const SPI_PREFIX = '/spi/v1/';
 
@@ -55,9 +55,9 @@ export type SpiRoute =
       orgID: string;
       objectType: string;
       objectID: string;
-      instanceID: number;
+      instanceID: bigint;
       /** Absent in the short form `…/{instanceID}/{action}`. */
-      dataID?: number;
+      dataID?: bigint;
       action: SpiObjectAction;
     };
 
@@ -71,10 +71,11 @@ export function validateSpiName(field: string, value: string): void {
   }
 }
 
-function parseId(field: string, value: string): number {
-  if (!/^\d{1,16}$/.test(value)) throw new BadRequestError(`${field} (${value}) must be a non-negative integer`);
-  const n = Number(value);
-  if (!Number.isSafeInteger(n)) throw new BadRequestError(`${field} (${value}) is out of range`);
+/** A Go int64 path segment, exact: the reference's ids are 19-digit nanosecond stamps. */
+function parseId(field: string, value: string): bigint {
+  if (!/^\d+$/.test(value)) throw new BadRequestError(`${field} (${value}) must be a non-negative integer`);
+  const n = parseInt64(value);
+  if (n === null) throw new BadRequestError(`${field} (${value}) is out of range`);
   return n;
 }
 
@@ -145,7 +146,7 @@ export function parseDestinationHeader(value: string | undefined): SpiDestinatio
 }
 
 /** The path an ESS uses for one object action (the client side of {@link parseSpiPath}). */
-export function spiObjectPath(ref: { orgID: string; objectType: string; objectID: string; instanceID: number; dataID: number }, action: SpiObjectAction): string {
+export function spiObjectPath(ref: { orgID: string; objectType: string; objectID: string; instanceID: bigint; dataID: bigint }, action: SpiObjectAction): string {
   const seg = [ref.orgID, ref.objectType, ref.objectID, String(ref.instanceID), String(ref.dataID), action].map(encodeURIComponent);
   return `${SPI_PREFIX}objects/${seg.join('/')}`;
 }

@@ -10,6 +10,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import type { MetaData } from '../../../sdk/index.js';
+import { stringifyJson } from '../../../sdk/json.js';
 
 /** One request as the server saw it, body included. */
 export interface RecordedRequest {
@@ -31,7 +32,7 @@ export type Responder = (req: RecordedRequest) => Reply | Promise<Reply>;
 
 /** A JSON reply, as the sync service formats them. */
 export function json(value: unknown, status = 200): Reply {
-  return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(value, null, 2) };
+  return { status, headers: { 'content-type': 'application/json' }, body: stringifyJson(value, 2) };
 }
 
 /** Where to listen: loopback TCP by default, or a unix socket; TLS when key and cert are given. */
@@ -123,8 +124,8 @@ export function metaData(overrides: Partial<MetaData> = {}): MetaData {
     originID: 'Cloud',
     originType: 'Cloud',
     deleted: false,
-    instanceID: 1,
-    dataID: 1,
+    instanceID: 1n,
+    dataID: 1n,
     objectSize: 0,
     chunkSize: 0,
     uploadChunkSize: 0,

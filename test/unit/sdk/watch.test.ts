@@ -36,9 +36,9 @@ describe('watch', () => {
   const key = (m: MetaData): string => `${m.objectID}#${m.instanceID}${m.deleted ? ' deleted' : ''}`;
 
   it('yields each new instanceID once and ends when the signal aborts', async () => {
-    const a1 = metaData({ objectID: 'a', instanceID: 1 });
-    const b1 = metaData({ objectID: 'b', instanceID: 1 });
-    const b2 = metaData({ objectID: 'b', instanceID: 2 });
+    const a1 = metaData({ objectID: 'a', instanceID: 1n });
+    const b1 = metaData({ objectID: 'b', instanceID: 1n });
+    const b2 = metaData({ objectID: 'b', instanceID: 2n });
     const controller = new AbortController();
     script([[a1, b1], [a1, b1], 404, [a1, b2], [b2], [b2, { ...b2, deleted: true }]], controller);
     const seen: string[] = [];
@@ -49,8 +49,8 @@ describe('watch', () => {
   });
 
   it('marks each yielded object received after the loop body when asked', async () => {
-    const a1 = metaData({ objectID: 'a', instanceID: 1, objectType: 'type' });
-    const c1 = metaData({ objectID: 'c', instanceID: 4, objectType: 'type' });
+    const a1 = metaData({ objectID: 'a', instanceID: 1n, objectType: 'type' });
+    const c1 = metaData({ objectID: 'c', instanceID: 4n, objectType: 'type' });
     const controller = new AbortController();
     script([[a1], [a1, c1]], controller);
     const marksBeforeBody: number[] = [];

@@ -56,7 +56,7 @@ function meta(fields: Partial<MetaData>): MetaData {
   return { ...emptyMetaData(), objectID: 'o1', objectType: 'model', destinationOrgID: 'org1', ...fields };
 }
 function policy(services: Policy['services']): Policy {
-  return { properties: null, constraints: null, services, timestamp: 0 };
+  return { properties: null, constraints: null, services, timestamp: 0n };
 }
 
 describe('read access (rest-api §4.3)', () => {

@@ -39,6 +39,8 @@ describe('PresetAuthenticator with the users file', () => {
     await expect(auth.authenticate('k1', 'pw1')).resolves.toEqual({ role: 'admin', orgID: 'org1', userID: 'alice' });
     await expect(auth.authenticate('k1', 'wrong')).resolves.toBeNull();
     await expect(auth.authenticate('k2', 'pw1')).resolves.toBeNull();
+    // Unlike dummy, preset never takes an empty secret.
+    await expect(auth.authenticate('k1', '')).resolves.toBeNull();
     // After a cached success, a wrong secret is still refused and the right one still accepted.
     await expect(auth.authenticate('k1', 'pw1')).resolves.toEqual({ role: 'admin', orgID: 'org1', userID: 'alice' });
   });

@@ -36,7 +36,7 @@ describe('addressing an object', () => {
   });
 
   it('by policy names no node by itself', () => {
-    const m = meta({ destinationPolicy: { properties: null, constraints: null, services: null, timestamp: 1 } });
+    const m = meta({ destinationPolicy: { properties: null, constraints: null, services: null, timestamp: 1n } });
     expect(addressingOf(m)).toBe('policy');
     expect(isAddressedTo(m, cam1)).toBe(false);
   });

@@ -18,7 +18,7 @@ afterAll(() => {
 
 const ORG = 'org1';
 const NOW = 1_700_000_000_000;
-let instance = 100;
+let instance = 1796424756755170100n;
 
 const key = (objectID: string, peerID: string) => ({ orgID: ORG, objectType: 'model', objectID, peerType: 'edge', peerID });
 

@@ -83,7 +83,7 @@ describe('EarlyData (uploads offered while they arrive)', () => {
     const { early } = registry();
     early.begin(meta('inactive', { inactive: true }), data(10));
     early.begin(meta('nodata', { noData: true }), data(10));
-    early.begin(meta('policy', { destinationType: '', destinationPolicy: { properties: null, constraints: null, services: null, timestamp: 1 } }), data(10));
+    early.begin(meta('policy', { destinationType: '', destinationPolicy: { properties: null, constraints: null, services: null, timestamp: 1n } }), data(10));
     expect(early.announce(node('edge', 'n1'))).toEqual([]);
   });
 });

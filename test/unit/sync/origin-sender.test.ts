@@ -64,7 +64,7 @@ describe('OriginSender (the ESS sending the objects its apps publish)', () => {
     expect([(await rec('a'))?.status, await owed()]).toEqual(['updated', []]);
     expect(await origin.onReceived(obj.meta)).toBe('applied');
     expect(await origin.onReceived(obj.meta)).toBe('duplicate');
-    expect(await origin.onReceived({ ...obj.meta, instanceID: 1 })).toBe('stale');
+    expect(await origin.onReceived({ ...obj.meta, instanceID: 1n })).toBe('stale');
     expect((await rec('a'))?.status).toBe('receivedByDest');
     expect(await origin.onConsumed(obj.meta)).toBe('applied');
     const kept = await store.getObject(ORG, 'report', 'a');
@@ -144,7 +144,7 @@ describe('OriginSender (the ESS sending the objects its apps publish)', () => {
   it('records of objects received from the CSS are not its business', async () => {
     await notifications.putNotification({
       orgID: ORG, objectType: 'model', objectID: 'from-css', peerType: 'Cloud', peerID: 'Cloud', status: 'delete',
-      instanceID: 5, dataID: 5, deliveryStatus: 'deleted', message: '', resendAt: 0, attempts: 0, offset: 0, lastUpdate: 1,
+      instanceID: 5n, dataID: 5n, deliveryStatus: 'deleted', message: '', resendAt: 0, attempts: 0, offset: 0, lastUpdate: 1,
     });
     expect(await owed()).toEqual([]);
   });

@@ -57,7 +57,7 @@ describe('Receiver download progress', () => {
     await receiver.applyUpdate(old);
     const state = await receiver.beginDownload(old);
     await receiver.advanceDownload(old, state, 300);
-    const newer = meta('b', { instanceID: 11, dataID: 11 });
+    const newer = meta('b', { instanceID: 11n, dataID: 11n });
     await receiver.applyUpdate(newer);
     expect(await blobs.listStaging()).toEqual([]);
     expect(await store.getUpload(ORG, 'model', 'b')).toBeNull();

@@ -51,7 +51,7 @@ describe('Receiver', () => {
     expect([await status('a'), await rec('a')]).toEqual(['completelyReceived', 'received']);
     expect((await store.getObject(ORG, 'model', 'a'))?.dataSha256).toBe(written.sha256);
     expect(await receiver.applyUpdate(m)).toBe('received');
-    expect(await receiver.applyUpdate(meta('a', { instanceID: 9 }))).toBe('stale');
+    expect(await receiver.applyUpdate(meta('a', { instanceID: 9n }))).toBe('stale');
     expect((await receiver.outbound(10)).map((n) => [n.objectID, n.status])).toEqual([['a', 'received']]);
   });
 
@@ -64,12 +64,12 @@ describe('Receiver', () => {
     // Held already, an older instance, or one without data: nothing changes here.
     const again = await blobs.write(Readable.from([Buffer.from('abc')]));
     expect(await receiver.applyUpdateWithData(meta('i'), again)).toBe('other');
-    expect(await receiver.applyUpdateWithData(meta('i', { instanceID: 9 }), again)).toBe('other');
+    expect(await receiver.applyUpdateWithData(meta('i', { instanceID: 9n }), again)).toBe('other');
     expect(await receiver.applyUpdateWithData(meta('n', { noData: true, objectSize: 0 }), again)).toBe('other');
     expect((await store.getObject(ORG, 'model', 'i'))?.blobId).toBe(written.blobId);
     // A newer instance replaces the object and its data.
-    expect(await receiver.applyUpdateWithData(meta('i', { instanceID: 11, dataID: 11 }), again)).toBe('stored');
-    expect((await store.getObject(ORG, 'model', 'i'))).toMatchObject({ status: 'completelyReceived', blobId: again.blobId, meta: { instanceID: 11 } });
+    expect(await receiver.applyUpdateWithData(meta('i', { instanceID: 11n, dataID: 11n }), again)).toBe('stored');
+    expect((await store.getObject(ORG, 'model', 'i'))).toMatchObject({ status: 'completelyReceived', blobId: again.blobId, meta: { instanceID: 11n } });
   });
 
   it('a noData object is complete at once; consumed is owed, and the ack drops the object', async () => {

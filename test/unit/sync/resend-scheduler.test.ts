@@ -36,12 +36,12 @@ afterEach(async () => {
   await store.close();
 });
 
-async function publish(objectID: string, instanceID: number): Promise<void> {
+async function publish(objectID: string, instanceID: bigint): Promise<void> {
   const meta = { ...emptyMetaData(), destinationOrgID: 'o', objectType: 'model', objectID, instanceID, dataID: instanceID, noData: true };
   await store.putObject({ meta, status: 'ready', blobId: null, dataSha256: null, remainingConsumers: 1, remainingReceivers: 1, policyReceived: false, lastUpdate: NOW });
 }
 
-function errored(objectID: string, instanceID: number, resendAt: number): Notification {
+function errored(objectID: string, instanceID: bigint, resendAt: number): Notification {
   return {
     orgID: 'o',
     objectType: 'model',
@@ -72,8 +72,8 @@ describe('retryDelay', () => {
 
 describe('ResendScheduler', () => {
   it('offers a due error again as an update, keeps its failure count, and wakes the peer’s long-poll', async () => {
-    await publish('m1', 7);
-    await notifications.putNotification(errored('m1', 7, NOW));
+    await publish('m1', 7n);
+    await notifications.putNotification(errored('m1', 7n, NOW));
     expect(await scheduler.tick()).toBe(1);
     expect(await get('m1')).toMatchObject({ status: 'update', deliveryStatus: 'delivering', resendAt: 0, attempts: 2, message: 'disk full' });
     expect(woken).toEqual(['o/edge/n1']);
@@ -82,16 +82,16 @@ describe('ResendScheduler', () => {
   });
 
   it('leaves an error that is not due yet', async () => {
-    await publish('m1', 7);
-    await notifications.putNotification(errored('m1', 7, NOW + 1));
+    await publish('m1', 7n);
+    await notifications.putNotification(errored('m1', 7n, NOW + 1));
     expect(await scheduler.tick()).toBe(0);
     expect(await get('m1')).toMatchObject({ status: 'error', resendAt: NOW + 1 });
   });
 
   it('does not retry an older instance or a removed object, and stops finding it', async () => {
-    await publish('m1', 8);
-    await notifications.putNotification(errored('m1', 7, NOW));
-    await notifications.putNotification(errored('gone', 7, NOW));
+    await publish('m1', 8n);
+    await notifications.putNotification(errored('m1', 7n, NOW));
+    await notifications.putNotification(errored('gone', 7n, NOW));
     expect(await scheduler.tick()).toBe(0);
     expect(await get('m1')).toMatchObject({ status: 'error', resendAt: 0 });
     expect(await get('gone')).toMatchObject({ status: 'error', resendAt: 0 });

@@ -15,7 +15,8 @@ afterAll(() => {
 
 const ORG = 'org1';
 const NOW = 1_700_000_000_000;
-const INSTANCE = 500;
+// Beyond 2^53, as the reference's ids: a double would round it.
+const INSTANCE = 1796424756755170134n;
 
 function objectOf(objectID: string, meta: Partial<MetaData> = {}): StoredObject {
   return storedObject(ORG, objectID, INSTANCE, meta);
@@ -87,7 +88,7 @@ describe('SenderAcks', () => {
   it('changes nothing for a stale instance, an unknown pair, or a state that does not take the answer', async () => {
     const rec = recordOf('m1', 'n1', 'updatePending');
     await notifications.putNotification(rec);
-    expect(await acks.apply(key('m1'), INSTANCE + 1, 'updated')).toBe('stale');
+    expect(await acks.apply(key('m1'), INSTANCE + 1n, 'updated')).toBe('stale');
     expect(await acks.apply(key('m1', 'n2'), INSTANCE, 'updated')).toBe('unknown');
     expect(await acks.apply(key('m1'), INSTANCE, 'ackDelete')).toBe('ignored');
     expect(await acks.apply(key('m1'), INSTANCE, 'deleted')).toBe('ignored');
@@ -97,8 +98,8 @@ describe('SenderAcks', () => {
   it('an answer about the right instance but another dataID is stale and changes nothing', async () => {
     const rec = recordOf('m1', 'n1', 'getdata');
     await notifications.putNotification(rec);
-    expect(await acks.apply(key('m1'), INSTANCE, 'received', undefined, INSTANCE - 1)).toBe('stale');
-    expect(await acks.apply(key('m1'), INSTANCE, 'feedback', { code: 2, retryInterval: 0, reason: 'forged' }, INSTANCE + 1)).toBe('stale');
+    expect(await acks.apply(key('m1'), INSTANCE, 'received', undefined, INSTANCE - 1n)).toBe('stale');
+    expect(await acks.apply(key('m1'), INSTANCE, 'feedback', { code: 2, retryInterval: 0, reason: 'forged' }, INSTANCE + 1n)).toBe('stale');
     expect(await get('m1')).toEqual(rec);
     expect(await acks.apply(key('m1'), INSTANCE, 'received', undefined, INSTANCE)).toBe('applied');
   });
@@ -145,7 +146,7 @@ describe('SenderAcks', () => {
   });
 
   it('resend requeues the open records of the peer at the current instance, as served (update); final ones stay', async () => {
-    await store.putObject(objectOf('e1', { instanceID: INSTANCE + 7, dataID: INSTANCE + 7 }));
+    await store.putObject(objectOf('e1', { instanceID: INSTANCE + 7n, dataID: INSTANCE + 7n }));
     await store.putObject(objectOf('r1'));
     await store.putObject(objectOf('c1'));
     await notifications.putNotification(recordOf('e1', 'n1', 'error', { deliveryStatus: 'error', message: 'disk full' }));
@@ -155,7 +156,7 @@ describe('SenderAcks', () => {
     await notifications.putNotification(recordOf('d2', 'n1', 'ackDelete', { deliveryStatus: 'deleted' }));
     await notifications.putNotification(recordOf('r1', 'n2', 'receivedByDest', { deliveryStatus: 'delivered' }));
     expect(await acks.resend(ORG, 'edge', 'n1')).toBe(3);
-    expect(await get('e1')).toMatchObject({ status: 'update', deliveryStatus: 'delivering', message: '', instanceID: INSTANCE + 7, dataID: INSTANCE + 7 });
+    expect(await get('e1')).toMatchObject({ status: 'update', deliveryStatus: 'delivering', message: '', instanceID: INSTANCE + 7n, dataID: INSTANCE + 7n });
     expect(await get('r1')).toMatchObject({ status: 'update', deliveryStatus: 'delivering' });
     expect(await get('c1')).toMatchObject({ status: 'consumedByDest' });
     expect(await get('d1')).toMatchObject({ status: 'deletePending', deliveryStatus: 'delivered', instanceID: INSTANCE });

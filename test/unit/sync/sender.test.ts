@@ -14,7 +14,7 @@ afterAll(() => {
 });
 
 const ORG = 'org1';
-let instance = 100;
+let instance = 1796424756755170100n;
 
 function objectOf(objectID: string, meta: Partial<MetaData> = {}, fields: Partial<StoredObject> = {}): StoredObject {
   return storedObject(ORG, objectID, ++instance, meta, fields);
@@ -25,7 +25,7 @@ function destinationOf(destinationType: string, destinationID: string): Destinat
 }
 
 /** The records of one object as (peer, status, deliveryStatus, instanceID) rows. */
-function rows(records: Notification[]): [string, string, string, number][] {
+function rows(records: Notification[]): [string, string, string, bigint][] {
   return records.map((r) => [`${r.peerType}:${r.peerID}`, r.status, r.deliveryStatus, r.instanceID]);
 }
 

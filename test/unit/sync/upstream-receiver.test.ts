@@ -13,7 +13,8 @@ const freshDir = scratchDirs('edgesync-upstream-');
 
 const N1: UpstreamPeer = { orgID: ORG, peerType: 'edge', peerID: 'n1' };
 const N2: UpstreamPeer = { orgID: ORG, peerType: 'edge', peerID: 'n2' };
-const INSTANCE = 700;
+// Beyond 2^53, as the reference's ids: a double would round it.
+const INSTANCE = 1796425024462912487n;
 const DATA = Buffer.from('0123456789');
 
 /** What an ESS sends in `update`: its object's metadata. */
@@ -71,8 +72,8 @@ describe('UpstreamReceiver (the CSS receiving objects an ESS published)', () => 
   it('the newest instance wins: an older update is stale, a newer one replaces the object and its upload', async () => {
     await upstream.applyUpdate(N1, ref('a'), meta('a'));
     await upstream.putData(N1, ref('a'), Readable.from([DATA.subarray(0, 4)]), { range: { start: 0, end: 3, total: DATA.length } });
-    expect(await upstream.applyUpdate(N1, ref('a', INSTANCE - 1), meta('a', { instanceID: INSTANCE - 1, dataID: INSTANCE - 1 }))).toBe('stale');
-    expect(await upstream.applyUpdate(N1, ref('a', INSTANCE + 1), meta('a', { instanceID: INSTANCE + 1, dataID: INSTANCE + 1, version: '2' }))).toBe('applied');
+    expect(await upstream.applyUpdate(N1, ref('a', INSTANCE - 1n), meta('a', { instanceID: INSTANCE - 1n, dataID: INSTANCE - 1n }))).toBe('stale');
+    expect(await upstream.applyUpdate(N1, ref('a', INSTANCE + 1n), meta('a', { instanceID: INSTANCE + 1n, dataID: INSTANCE + 1n, version: '2' }))).toBe('applied');
     expect(await store.getUpload(ORG, 'report', 'a')).toBeNull();
     // Data of the superseded instance is refused as stale, and stores nothing.
     expect(await upstream.putData(N1, ref('a'), Readable.from([DATA.subarray(4)]), { range: { start: 4, end: 9, total: DATA.length } })).toBe('stale');
@@ -99,7 +100,7 @@ describe('UpstreamReceiver (the CSS receiving objects an ESS published)', () => 
   it('bad input is refused and stores nothing', async () => {
     await expect(upstream.applyUpdate(N1, ref('b'), meta('other'))).rejects.toThrow(BadRequestError);
     await expect(upstream.applyUpdate(N1, ref('b'), meta('b', { destinationOrgID: 'org2' }))).rejects.toThrow(BadRequestError);
-    await expect(upstream.applyUpdate(N1, ref('b', 5), meta('b'))).rejects.toThrow(BadRequestError);
+    await expect(upstream.applyUpdate(N1, ref('b', 5n), meta('b'))).rejects.toThrow(BadRequestError);
     await expect(upstream.applyUpdate(N1, ref('b'), meta('b', { description: '<script>' }))).rejects.toThrow(BadRequestError);
     await expect(upstream.applyUpdate(N1, ref('b'), meta('b', { objectSize: 5000 }))).rejects.toThrow(PayloadTooLargeError);
     expect(await status('b')).toBeUndefined();
@@ -122,7 +123,7 @@ describe('UpstreamReceiver (the CSS receiving objects an ESS published)', () => 
     await upstream.applyUpdate(N1, ref('a'), meta('a', { noData: true, objectSize: 0 }));
     expect([await status('a'), await rec('a')]).toEqual(['completelyReceived', 'receivedpending']);
     expect(await upstream.ackConsumed(N1, ref('a'))).toBe('ignored');
-    expect(await upstream.ackReceived(N1, ref('a', INSTANCE - 1))).toBe('stale');
+    expect(await upstream.ackReceived(N1, ref('a', INSTANCE - 1n))).toBe('stale');
     expect(await upstream.ackReceived(N1, ref('a'))).toBe('applied');
     expect(await upstream.ackReceived(N1, ref('a'))).toBe('duplicate');
     await markConsumed(objects, ORG, 'report', 'a');
@@ -147,7 +148,7 @@ describe('UpstreamReceiver (the CSS receiving objects an ESS published)', () => 
   });
 
   it('a delete of an object never received leaves a placeholder the app can confirm; an older instance is stale', async () => {
-    await upstream.applyUpdate(N1, ref('n', INSTANCE + 5), meta('n', { instanceID: INSTANCE + 5, dataID: INSTANCE + 5 }));
+    await upstream.applyUpdate(N1, ref('n', INSTANCE + 5n), meta('n', { instanceID: INSTANCE + 5n, dataID: INSTANCE + 5n }));
     expect(await upstream.applyDelete(N1, ref('n'), meta('n'))).toBe('stale');
     expect(await upstream.applyDelete(N1, ref('p'), meta('p'))).toBe('applied');
     const obj = await store.getObject(ORG, 'report', 'p');

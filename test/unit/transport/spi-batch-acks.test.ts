@@ -1,15 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
-import { BadRequestError } from '../../../lib/model/index.js';
+import { BadRequestError, parseJson, stringifyJson } from '../../../lib/model/index.js';
 import { AckBatcher, SEND_ALONE } from '../../../lib/transport/http/spi-ack-batcher.js';
 import { MAX_BATCH, parseBatch, type BatchedAck } from '../../../lib/transport/http/spi-batch-acks.js';
 
-const ack = (objectID: string, action: BatchedAck['action'] = 'received'): BatchedAck => ({ action, objectType: 'model', objectID, instanceID: 7, dataID: 7 });
+const ack = (objectID: string, action: BatchedAck['action'] = 'received'): BatchedAck => ({ action, objectType: 'model', objectID, instanceID: 7n, dataID: 7n });
 const quiet = { info: (): void => undefined };
 const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('parseBatch', () => {
   it('reads an array of body-less acks', () => {
-    expect(parseBatch(JSON.stringify([ack('a'), ack('b', 'updated'), ack('c', 'consumed'), ack('d', 'ackDelete')]))).toEqual([
+    expect(parseBatch(stringifyJson([ack('a'), ack('b', 'updated'), ack('c', 'consumed'), ack('d', 'ackDelete')]))).toEqual([
       ack('a'),
       ack('b', 'updated'),
       ack('c', 'consumed'),
@@ -24,14 +24,14 @@ describe('parseBatch', () => {
       'not json',
       '{}',
       '[1]',
-      JSON.stringify([{ ...ack('a'), action: 'feedback' }]),
-      JSON.stringify([{ ...ack('a'), action: 'deleted' }]),
-      JSON.stringify([{ ...ack('a'), instanceID: -1 }]),
-      JSON.stringify([{ ...ack('a'), instanceID: 1.5 }]),
-      JSON.stringify([{ ...ack('a'), objectID: '../x' }]),
-      JSON.stringify([{ ...ack('a'), objectType: '' }]),
+      stringifyJson([{ ...ack('a'), action: 'feedback' }]),
+      stringifyJson([{ ...ack('a'), action: 'deleted' }]),
+      stringifyJson([{ ...ack('a'), instanceID: -1 }]),
+      stringifyJson([{ ...ack('a'), instanceID: 1.5 }]),
+      stringifyJson([{ ...ack('a'), objectID: '../x' }]),
+      stringifyJson([{ ...ack('a'), objectType: '' }]),
       JSON.stringify([{ action: 'received', objectType: 'model', objectID: 'a' }]),
-      JSON.stringify(Array.from({ length: MAX_BATCH + 1 }, (_, i) => ack(`o${i}`))),
+      stringifyJson(Array.from({ length: MAX_BATCH + 1 }, (_, i) => ack(`o${i}`))),
     ];
     for (const body of bad) expect(() => parseBatch(body)).toThrow(BadRequestError);
   });
@@ -42,7 +42,7 @@ describe('AckBatcher', () => {
     const calls: { path: string; body: BatchedAck[] }[] = [];
     const batcher = new AckBatcher(
       (_m, path, payload) => {
-        const body = JSON.parse(payload ?? '[]') as BatchedAck[];
+        const body = parseJson(payload ?? '[]', new Set(['instanceID', 'dataID'])) as BatchedAck[];
         calls.push({ path, body });
         return Promise.resolve({ status: 200, body: JSON.stringify(body.map((a) => (a.objectID === 'stale' ? 409 : 204))) });
       },

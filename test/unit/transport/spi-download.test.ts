@@ -87,7 +87,7 @@ describe('downloadData', () => {
   let served: Served;
   const logged: string[] = [];
   const stop = new AbortController();
-  const meta: MetaData = { ...emptyMetaData(), destinationOrgID: ORG, objectType: 'model', objectID: 'big', destinationType: 'edge', instanceID: 10, dataID: 10, objectSize: DATA.length, consumers: 1 };
+  const meta: MetaData = { ...emptyMetaData(), destinationOrgID: ORG, objectType: 'model', objectID: 'big', destinationType: 'edge', instanceID: 10n, dataID: 10n, objectSize: DATA.length, consumers: 1 };
 
   beforeEach(async () => {
     const dir = join(root, String(++count));

@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import { beforeEach, describe, expect, it } from '@jest/globals';
+import { stringifyJson } from '../../../lib/model/index.js';
 import { startStandInCss } from '../../helpers/stand-in-css.js';
 import { answerAcks, standInEss } from '../../helpers/stand-in-ess.js';
 import { modelForEdge, ORG } from '../../helpers/sync-fixtures.js';
@@ -34,12 +35,12 @@ describe('an ESS offered the data of an upload still arriving at the CSS', () =>
       const url = req.url ?? '';
       if (url.startsWith('/spi/v1/objects/?') && !offered) {
         offered = true;
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([{ Type: 'edgesync-early', MetaData: { ...meta, objectSize: 0 }, Size: DATA.length }]));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(stringifyJson([{ Type: 'edgesync-early', MetaData: { ...meta, objectSize: 0 }, Size: DATA.length }]));
         return true;
       }
       if (url.startsWith('/spi/v1/objects/?') && served && !announced) {
         announced = true;
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([{ Type: 'update', MetaData: meta, DataSHA256: digest }]));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(stringifyJson([{ Type: 'update', MetaData: meta, DataSHA256: digest }]));
         return true;
       }
       if (url === `/spi/v1/early/${ORG}/model/big`) {

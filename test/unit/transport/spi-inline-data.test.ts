@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import type { Request } from 'express';
-import { emptyMetaData } from '../../../lib/model/index.js';
+import { emptyMetaData, stringifyJson } from '../../../lib/model/index.js';
 import type { StoredObject } from '../../../lib/store/index.js';
 import { INLINE_BUDGET_BYTES, InlineBudget, MAX_INLINE_BYTES, parseInlineData, pollInlineLimit } from '../../../lib/transport/http/spi-inline-data.js';
 import { startStandInCss } from '../../helpers/stand-in-css.js';
@@ -65,7 +65,7 @@ describe('an ESS given data in its poll answer', () => {
       if (req.url?.startsWith('/spi/v1/objects/?') === true && !polled) {
         polled = true;
         const meta = { ...modelForEdge('cfg', { objectSize: DATA.length }), destinationID: 'n1' };
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([{ Type: 'update', MetaData: meta, Data: DATA.toString('base64'), DataSHA256: digest }]));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(stringifyJson([{ Type: 'update', MetaData: meta, Data: DATA.toString('base64'), DataSHA256: digest }]));
         return true;
       }
       if (req.url?.endsWith('/data') === true) {

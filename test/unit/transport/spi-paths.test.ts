@@ -21,11 +21,11 @@ describe('SPI paths', () => {
       orgID: 'org1',
       objectType: 'model',
       objectID: 'm1',
-      instanceID: 17,
-      dataID: 16,
+      instanceID: 17n,
+      dataID: 16n,
       action: 'data',
     });
-    expect(parseSpiPath('/spi/v1/objects/org1/model/m1/17/ackDelete')).toMatchObject({ instanceID: 17, action: 'ackDelete' });
+    expect(parseSpiPath('/spi/v1/objects/org1/model/m1/17/ackDelete')).toMatchObject({ instanceID: 17n, action: 'ackDelete' });
     expect(parseSpiPath('/spi/v1/objects/org1/model/m1/17/ackDelete')).not.toHaveProperty('dataID');
   });
 
@@ -41,8 +41,8 @@ describe('SPI paths', () => {
   });
 
   it('round-trips the path an ESS builds', () => {
-    const path = spiObjectPath({ orgID: 'o', objectType: 't', objectID: 'ид', instanceID: 5, dataID: 4 }, 'received');
-    expect(parseSpiPath(path)).toMatchObject({ objectID: 'ид', instanceID: 5, dataID: 4, action: 'received' });
+    const path = spiObjectPath({ orgID: 'o', objectType: 't', objectID: 'ид', instanceID: 5n, dataID: 4n }, 'received');
+    expect(parseSpiPath(path)).toMatchObject({ objectID: 'ид', instanceID: 5n, dataID: 4n, action: 'received' });
   });
 
   it.each([

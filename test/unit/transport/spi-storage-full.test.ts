@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { stringifyJson } from '../../../lib/model/index.js';
 import { FileBlobStore, type StagingAppender } from '../../../lib/store/index.js';
 import { Receiver } from '../../../lib/sync/receiver.js';
 import { SpiClient } from '../../../lib/transport/http/spi-client.js';
@@ -42,7 +43,7 @@ describe('an ESS whose storage is full when an object arrives', () => {
       if (req.url?.startsWith('/spi/v1/objects/?') === true && !polled) {
         polled = true;
         const meta = { ...modelForEdge('big', { objectSize: DATA.length }), destinationID: 'n1' };
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([{ Type: 'update', MetaData: meta }]));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(stringifyJson([{ Type: 'update', MetaData: meta }]));
         return true;
       }
       if (req.url?.endsWith('/data') === true) {
