@@ -1,4 +1,7 @@
-/** Two projects: fast pure tests and contract suites (`unit`), real processes (`integration`). */
+/**
+ * Three projects: fast pure tests and contract suites (`unit`), real processes (`integration`),
+ * and real processes against the reference binary (`interop`: skipped, saying so, without EDGESYNC_REFERENCE_BIN).
+ */
 const common = {
   preset: 'ts-jest/presets/default-esm',
   testEnvironment: 'node',
@@ -12,5 +15,6 @@ export default {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts', '<rootDir>/test/contract/**/*.test.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'], slowTestThreshold: 30 },
+    { ...common, displayName: 'interop', testMatch: ['<rootDir>/test/interop/**/*.test.ts'], slowTestThreshold: 60 },
   ],
 };

@@ -5,4 +5,7 @@ export default function globalSetup() {
   } else {
     process.stdout.write('\n[edgesync] SKIPPED: MongoStore contract suite (MongoStore is not implemented yet; later issue)\n');
   }
+  if (process.env.EDGESYNC_REFERENCE_BIN === undefined || process.env.EDGESYNC_REFERENCE_BIN === '') {
+    process.stdout.write('[edgesync] SKIPPED: interop suites against the reference (set EDGESYNC_REFERENCE_BIN to its binary; see docs/interop.md)\n');
+  }
 }
