@@ -217,8 +217,11 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       ...(sender !== null ? { listener: sender } : essSync !== null ? { listener: essSync.objectListener } : {}),
       ...(essSync !== null ? { receiverListener: essSync.listener } : upstream !== null ? { receiverListener: upstream.listener } : {}),
     });
-    const health = new HealthMonitor(config.nodeType, store, async () =>
-      config.orgID !== '' ? [config.orgID] : (await store.listOrganizations()).map((o) => o.orgID),
+    const health = new HealthMonitor(
+      config.nodeType,
+      store,
+      async () => (config.orgID !== '' ? [config.orgID] : (await store.listOrganizations()).map((o) => o.orgID)),
+      essSync?.health,
     );
     const spi =
       sender !== null
