@@ -8,11 +8,17 @@ import type { Authenticator, Identity } from '../security/identity.js';
 
 export type Authenticate = (req: Request) => Promise<Identity | null>;
 
-export function createBasicAuth(authenticator: Authenticator): Authenticate {
+/**
+ * @param log told of every refused login (the app key and the caller's address, never the
+ *   secret); a request without credentials is no login and is not logged.
+ */
+export function createBasicAuth(authenticator: Authenticator, log?: { info(obj: object, msg: string): void }): Authenticate {
   return async (req) => {
     const creds = basicCredentials(req.header('authorization'));
+    if (creds === null) return null;
     // An empty user or secret never matches: refused without a (costly) verification.
-    if (creds === null || creds.appKey === '' || creds.secret === '') return null;
-    return authenticator.authenticate(creds.appKey, creds.secret);
+    const identity = creds.appKey === '' || creds.secret === '' ? null : await authenticator.authenticate(creds.appKey, creds.secret);
+    if (identity === null) log?.info({ appKey: creds.appKey, source: req.socket.remoteAddress ?? 'unix socket', path: req.path }, 'login refused');
+    return identity;
   };
 }

@@ -111,7 +111,14 @@ export function createEssSync(deps: {
       origin = sender;
       await sender.reconcile();
       // Download progress lives in upload sessions, so a broken download resumes, even after a restart.
-      receiver = new Receiver({ notifications: deps.notifications, objects, orgID: config.orgID, downloads: { sessions: deps.store, blobs: deps.blobs } });
+      receiver = new Receiver({
+        notifications: deps.notifications,
+        objects,
+        orgID: config.orgID,
+        downloads: { sessions: deps.store, blobs: deps.blobs },
+        // The lines of an object's story name this ESS as the destination, as the CSS's do.
+        log: deps.logger.child({ component: 'sync', destination: `${config.destinationType}/${config.destinationID}` }),
+      });
       const ca = await caOf(config);
       client = new SpiClient({
         baseUrl,

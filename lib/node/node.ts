@@ -229,7 +229,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
             store,
             notifications,
             sender,
-            acks: new SenderAcks({ store, notifications, objects, peerSignal, deletions, resendIntervalMs: config.resendInterval * 1000 }),
+            acks: new SenderAcks({ store, notifications, objects, peerSignal, deletions, resendIntervalMs: config.resendInterval * 1000, log: logger.child({ component: 'sync' }) }),
             objects,
             ...(early !== null ? { early } : {}),
             ...(upstream !== null ? { upstream: upstream.attach(objects) } : {}),
