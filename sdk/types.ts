@@ -191,6 +191,20 @@ export interface HealthReport {
     timeSinceLastSubscribeError?: number;
     timeSinceLastPublishError?: number;
   };
+  /**
+   * An edgesync ESS's link to its CSS (not in the reference): green while exchanges succeed,
+   * yellow when the last one failed or none succeeded for a while, red when the CSS refuses the
+   * credentials or stayed out of reach longer. Its colour counts in `general.healthStatus`.
+   */
+  cssHealth?: {
+    cssStatus: HealthStatus;
+    cssConnectionStatus: 'connecting' | 'connected' | 'unreachable' | 'failing' | 'credentialsRefused' | 'certificateUntrusted';
+    css: string;
+    registered: boolean;
+    lastSuccessfulExchange?: string;
+    timeSinceLastSuccessfulExchange: number;
+    reason?: string;
+  };
 }
 
 /** Webhook operation of `PUT /objects/[{org}/]{type}`. [ref rest-api §3.6] */

@@ -57,7 +57,7 @@ export function createApp(node: NodeType, deps: ApiDeps, spi?: RequestHandler): 
   });
   app.use('/swagger', lazySwaggerUi(deps.openapi));
 
-  app.use('/api/v1', commonHeaders, createDispatcher(node, deps, createBasicAuth(deps.authenticator)));
+  app.use('/api/v1', commonHeaders, createDispatcher(node, deps, createBasicAuth(deps.authenticator, deps.logger)));
   if (spi !== undefined) app.use('/spi/v1', commonHeaders, spi);
   app.use((_req, res) => {
     res.status(404).set('Content-Type', 'text/plain; charset=utf-8').end('404 page not found\n');

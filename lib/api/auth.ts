@@ -8,12 +8,18 @@ import type { Authenticator, Identity } from '../security/identity.js';
 
 export type Authenticate = (req: Request) => Promise<Identity | null>;
 
-export function createBasicAuth(authenticator: Authenticator): Authenticate {
+/**
+ * @param log told of every refused login (the app key and the caller's address, never the
+ *   secret); a request without credentials is no login and is not logged.
+ */
+export function createBasicAuth(authenticator: Authenticator, log?: { info(obj: object, msg: string): void }): Authenticate {
   return async (req) => {
     const creds = basicCredentials(req.header('authorization'));
+    if (creds === null) return null;
     // An empty user never matches. The secret is the authenticator's to judge: `dummy` takes
     // any, the empty one included, as the reference's clients send it. [ref rest-api §4.1]
-    if (creds === null || creds.appKey === '') return null;
-    return authenticator.authenticate(creds.appKey, creds.secret);
+    const identity = creds.appKey === '' ? null : await authenticator.authenticate(creds.appKey, creds.secret);
+    if (identity === null) log?.info({ appKey: creds.appKey, source: req.socket.remoteAddress ?? 'unix socket', path: req.path }, 'login refused');
+    return identity;
   };
 }

@@ -16,7 +16,22 @@ export interface HealthReport {
     timeSinceLastReadWriteError?: number;
   };
   usage?: { clientRequests: number; registeredESS: number; storedObjects: number };
+  /** An ESS's link to its CSS (our addition; see lib/transport/http/css-link-health.ts). */
+  cssHealth?: CssHealth;
 }
+
+/** The `cssHealth` section; its colour counts in `general.healthStatus`. */
+export interface CssHealth {
+  cssStatus: HealthColor;
+  cssConnectionStatus: string;
+  css: string;
+  registered: boolean;
+  lastSuccessfulExchange?: string;
+  timeSinceLastSuccessfulExchange: number;
+  reason?: string;
+}
+
+const SEVERITY: Record<HealthColor, number> = { green: 0, yellow: 1, red: 2 };
 
 export class HealthMonitor {
   private readonly startedAt = Date.now();
@@ -31,6 +46,8 @@ export class HealthMonitor {
     private readonly store: Store,
     /** Orgs whose registered ESSs count in `usage.registeredESS`. */
     private readonly orgs: () => Promise<string[]>,
+    /** An ESS's link to its CSS, when it syncs with one. */
+    private readonly cssLink?: { report(): CssHealth },
   ) {}
 
   countRequest(): void {
@@ -59,6 +76,10 @@ export class HealthMonitor {
       general: { nodeType: this.nodeType, healthStatus: dbStatus, upTime: Math.floor((now - this.startedAt) / 1000) },
       dbHealth: { dbStatus, disconnectedFromDB: !connected, dbReadFailures: this.dbReadFailures, dbWriteFailures: this.dbWriteFailures },
     };
+    if (this.cssLink !== undefined) {
+      report.cssHealth = this.cssLink.report();
+      if (SEVERITY[report.cssHealth.cssStatus] > SEVERITY[dbStatus]) report.general.healthStatus = report.cssHealth.cssStatus;
+    }
     if (this.disconnectedSince !== 0) report.dbHealth.lastDisconnectFromDBDuration = now - this.disconnectedSince;
     if (this.lastDbError !== 0) report.dbHealth.timeSinceLastReadWriteError = Math.floor((now - this.lastDbError) / 1000);
     if (details && connected) {

@@ -14,6 +14,7 @@ import type { DeletionsInProgress } from '../sync/deletions.js';
 import { OriginSender } from '../sync/origin-sender.js';
 import { Receiver } from '../sync/receiver.js';
 import { SpiClient } from '../transport/http/spi-client.js';
+import { CssLinkHealth, cssHealthThresholds } from '../transport/http/css-link-health.js';
 import { MAX_INLINE_BYTES } from '../transport/http/spi-inline-data.js';
 
 /** The longest the ESS asks its CSS to hold an empty poll, seconds. */
@@ -28,6 +29,8 @@ export interface EssSync {
   stop(): Promise<void>;
   /** `POST /api/v1/resend`: ask the CSS for everything again. */
   requestResend(): void;
+  /** How the link to the CSS fares, for the health report. */
+  health: CssLinkHealth;
 }
 
 /** Whether this node syncs with a CSS over HTTP. */
@@ -64,6 +67,15 @@ export function createEssSync(deps: {
   logger: Logger;
 }): EssSync {
   const { config } = deps;
+  // A hold of up to three polling intervals, capped well below the 120 s control timeout.
+  const longPollSeconds = config.compatibilityMode ? 0 : Math.min(LONG_POLL_MAX_S, config.httpPollingInterval * 3);
+  const scheme = config.httpCSSUseSSL ? 'https' : 'http';
+  const host = config.httpCSSHost.includes(':') ? `[${config.httpCSSHost}]` : config.httpCSSHost;
+  const baseUrl = `${scheme}://${host}:${config.httpCSSPort}`;
+  const health = new CssLinkHealth({
+    css: baseUrl,
+    ...cssHealthThresholds({ pollingIntervalMs: config.httpPollingInterval * 1000, resendIntervalMs: config.resendInterval * 1000, longPollSeconds }),
+  });
   let receiver: Receiver | null = null;
   let client: SpiClient | null = null;
   let origin: OriginSender | null = null;
@@ -93,17 +105,24 @@ export function createEssSync(deps: {
   return {
     listener,
     objectListener,
+    health,
     async start(objects: ObjectService): Promise<void> {
       const sender = new OriginSender({ store: deps.store, notifications: deps.notifications, objects, orgID: config.orgID, deletions: deps.deletions });
       origin = sender;
       await sender.reconcile();
       // Download progress lives in upload sessions, so a broken download resumes, even after a restart.
-      receiver = new Receiver({ notifications: deps.notifications, objects, orgID: config.orgID, downloads: { sessions: deps.store, blobs: deps.blobs } });
+      receiver = new Receiver({
+        notifications: deps.notifications,
+        objects,
+        orgID: config.orgID,
+        downloads: { sessions: deps.store, blobs: deps.blobs },
+        // The lines of an object's story name this ESS as the destination, as the CSS's do.
+        log: deps.logger.child({ component: 'sync', destination: `${config.destinationType}/${config.destinationID}` }),
+      });
       const ca = await caOf(config);
-      const scheme = config.httpCSSUseSSL ? 'https' : 'http';
-      const host = config.httpCSSHost.includes(':') ? `[${config.httpCSSHost}]` : config.httpCSSHost;
       client = new SpiClient({
-        baseUrl: `${scheme}://${host}:${config.httpCSSPort}`,
+        baseUrl,
+        health,
         ...(ca !== undefined ? { ca } : {}),
         ...credentials(config, deps.authenticator),
         orgID: config.orgID,
@@ -115,14 +134,13 @@ export function createEssSync(deps: {
         blobs: deps.blobs,
         pollingIntervalMs: config.httpPollingInterval * 1000,
         resendIntervalMs: config.resendInterval * 1000,
-        // A hold of up to three polling intervals, capped well below the 120 s control timeout.
         // Extensions are off toward a reference CSS in compatibility mode; otherwise a CSS
         // without batched acks is detected and answered one ack at a time.
         batchAcks: !config.compatibilityMode,
         inlineDataLimit: config.compatibilityMode ? 0 : MAX_INLINE_BYTES,
         earlyData: !config.compatibilityMode,
         pingIntervalMs: config.essPingInterval * 3_600_000,
-        longPollSeconds: config.compatibilityMode ? 0 : Math.min(LONG_POLL_MAX_S, config.httpPollingInterval * 3),
+        longPollSeconds,
         log: deps.logger.child({ component: 'spi-client' }),
       });
       client.start();

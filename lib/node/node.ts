@@ -34,6 +34,7 @@ import { createSpiServer } from '../transport/http/spi-server.js';
 import { createCssUpstream } from './css-upstream.js';
 import { createEssSync, syncsOverHttp, type EssSync } from './ess-sync.js';
 import { packageRoot } from './package-root.js';
+import { acquireDataLock } from './data-lock.js';
 import { startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
 
 export interface RunningNode {
@@ -157,7 +158,13 @@ function scheduleCertificateRenewal(config: Config, listeners: readonly Listener
 export async function startNode(config: Config, identity: NodeIdentity, logger: Logger): Promise<RunningNode> {
   const log = logger.child({ component: 'node', nodeType: config.nodeType });
   await mkdir(config.persistenceRootPath, { recursive: true });
-  const { store, notifications, blobs } = await openStorage(config);
+  // One process per data directory; a second one stops here, naming the first (data-lock.ts).
+  const lock = await acquireDataLock(config.persistenceRootPath, config.nodeType);
+  if (lock.tookOverFrom !== null) log.info({ lockFile: lock.path, previousPid: lock.tookOverFrom }, 'took over the lock of a process that is gone');
+  const { store, notifications, blobs } = await openStorage(config).catch(async (e: unknown) => {
+    await lock.release();
+    throw e;
+  });
   let listeners: Listener[] = [];
   let running = false;
   let resolveStopped!: (v: { restart: boolean }) => void;
@@ -179,6 +186,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       await resends?.stop();
       await stopListeners(listeners, graceMs);
       await store.close();
+      await lock.release();
       log.info('stopped');
       resolveStopped({ restart });
     })();
@@ -209,8 +217,11 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       ...(sender !== null ? { listener: sender } : essSync !== null ? { listener: essSync.objectListener } : {}),
       ...(essSync !== null ? { receiverListener: essSync.listener } : upstream !== null ? { receiverListener: upstream.listener } : {}),
     });
-    const health = new HealthMonitor(config.nodeType, store, async () =>
-      config.orgID !== '' ? [config.orgID] : store.listOrgsInUse(),
+    const health = new HealthMonitor(
+      config.nodeType,
+      store,
+      async () => (config.orgID !== '' ? [config.orgID] : store.listOrgsInUse()),
+      essSync?.health,
     );
     const spi =
       sender !== null
@@ -218,7 +229,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
             store,
             notifications,
             sender,
-            acks: new SenderAcks({ store, notifications, objects, peerSignal, deletions, resendIntervalMs: config.resendInterval * 1000 }),
+            acks: new SenderAcks({ store, notifications, objects, peerSignal, deletions, resendIntervalMs: config.resendInterval * 1000, log: logger.child({ component: 'sync' }) }),
             objects,
             ...(early !== null ? { early } : {}),
             ...(upstream !== null ? { upstream: upstream.attach(objects) } : {}),
@@ -261,6 +272,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     await essSync?.stop();
     await stopListeners(listeners, 0);
     await store.close();
+    await lock.release();
     throw e;
   }
 }

@@ -16,6 +16,7 @@ import type { Notification, NotificationKey, NotificationPatch, NotificationStat
 import type { BlobStore, BlobWriteResult, Store, StoredObject, UploadSession } from '../store/types.js';
 import { normalizeConsumers, type ObjectService, type ReceiverListener } from './object-service.js';
 import { receivedInstance } from './received-instance.js';
+import { objectLogFields } from '../model/log-fields.js';
 
 /** The CSS always identifies itself as `Cloud/Cloud`. [ref sync-protocol §0] */
 export const CSS_PEER = { peerType: 'Cloud', peerID: 'Cloud' } as const;
@@ -62,6 +63,8 @@ export interface ReceiverDeps {
   downloads?: DownloadSessionDeps;
   /** Epoch ms; tests inject a fake clock. */
   now?: () => number;
+  /** Told (INFO) of each object received complete from the CSS and each one its apps consumed. */
+  log?: { info(obj: object, msg: string): void };
 }
 
 export class Receiver implements ReceiverListener {
@@ -130,6 +133,7 @@ export class Receiver implements ReceiverListener {
       await this.putRecord(meta, 'handleUpdate');
     } else if (outcome === 'received' && !(sameInstance && ['received', 'ackreceived', 'consumed'].includes(rec.status))) {
       await this.putRecord(meta, 'received');
+      this.noteReceived(meta, meta.objectSize);
     }
     return outcome;
   }
@@ -154,7 +158,12 @@ export class Receiver implements ReceiverListener {
     // A newer instance makes the progress of an older one worthless.
     await this.dropSession(meta, () => true);
     await this.putRecord(meta, 'received', written.size);
+    this.noteReceived(meta, written.size);
     return 'stored';
+  }
+
+  private noteReceived(meta: MetaData, size: number): void {
+    this.deps.log?.info({ ...objectLogFields(this.deps.orgID, meta.objectType, meta.objectID), size }, 'object received from the CSS');
   }
 
   /** The record of an object. */
@@ -274,7 +283,7 @@ export class Receiver implements ReceiverListener {
     // Done with this instance's progress either way (its staging area, if committed, is gone already).
     await this.dropSession(meta, (s) => s.instanceID === meta.instanceID);
     if (stored === null) return false;
-    await this.move(meta, meta.instanceID, ['handleUpdate', 'getdata'], { status: 'received', resendAt: 0, attempts: 0, offset: written.size });
+    if (await this.move(meta, meta.instanceID, ['handleUpdate', 'getdata'], { status: 'received', resendAt: 0, attempts: 0, offset: written.size })) this.noteReceived(meta, written.size);
     return true;
   }
 
@@ -303,7 +312,9 @@ export class Receiver implements ReceiverListener {
   /** The app consumed a received object: once every consumer has, `consumed` is owed. [ref sync-protocol §3 step 9] */
   async onReceivedObjectMarked(obj: StoredObject): Promise<void> {
     if (obj.status !== 'objconsumed') return;
-    await this.move(obj.meta, obj.meta.instanceID, ['received', 'ackreceived'], { status: 'consumed', resendAt: 0, attempts: 0 });
+    if (await this.move(obj.meta, obj.meta.instanceID, ['received', 'ackreceived'], { status: 'consumed', resendAt: 0, attempts: 0 })) {
+      this.deps.log?.info(objectLogFields(this.deps.orgID, obj.meta.objectType, obj.meta.objectID), 'object consumed by the app');
+    }
   }
 
   /** The app confirmed the CSS's deletion: `deleted` is owed. [ref sync-protocol §3 Delete 4] */

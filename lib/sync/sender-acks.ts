@@ -13,6 +13,7 @@ import type { DeletionsInProgress } from './deletions.js';
 import type { ObjectService } from './object-service.js';
 import type { PeerSignal } from './peer-signal.js';
 import { MAY_HOLD } from './sender.js';
+import { objectLogFields } from '../model/log-fields.js';
 
 /** Answers a receiver sends about an object the sender originated. */
 export type SenderAck = 'updated' | 'received' | 'consumed' | 'ackDelete' | 'deleted' | 'feedback';
@@ -96,7 +97,16 @@ export interface SenderAcksDeps {
   resendIntervalMs?: number;
   /** Epoch ms; tests inject a fake clock. */
   now?: () => number;
+  /** Told (INFO) of each delivery, consumption and deletion a destination acknowledges. */
+  log?: { info(obj: object, msg: string): void };
 }
+
+/** The INFO line of an applied answer, for those that tell an object's story. */
+const STORY: Partial<Record<SenderAck, string>> = {
+  received: 'object delivered',
+  consumed: 'object consumed by destination',
+  ackDelete: 'object deleted at destination',
+};
 
 function keyOf(n: NotificationKey): NotificationKey {
   return { orgID: n.orgID, objectType: n.objectType, objectID: n.objectID, peerType: n.peerType, peerID: n.peerID };
@@ -138,6 +148,8 @@ export class SenderAcks {
     if (!(await notifications.updateNotificationIf(keyOf(rec), expected, patch))) return 'stale';
     if (ack === 'consumed') await this.autodeleteIfAllConsumed(rec);
     if (ack === 'ackDelete') await this.deps.deletions?.settle(rec.orgID, rec.objectType, rec.objectID);
+    const story = STORY[ack];
+    if (story !== undefined) this.deps.log?.info(objectLogFields(rec.orgID, rec.objectType, rec.objectID, { type: rec.peerType, id: rec.peerID }), story);
     return 'applied';
   }
 

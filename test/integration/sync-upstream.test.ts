@@ -162,6 +162,8 @@ describe('ESS restarts while it owes the CSS an object', () => {
     const port = portOf(p.css);
     // The CSS goes away: the ESS can only record what it owes.
     expect(await p.css.stop()).toBe(0);
+    // One ESS per data directory: the one of the previous test stops before another starts on it.
+    expect(await ess.stop()).toBe(0);
     const onEss = await restartEss(port);
     const data = randomBytes(64 * 1024 + 7);
     await onEss.updateObject({ objectID: 'late', objectType: 'report' }, data);

@@ -12,6 +12,7 @@ import {
 } from '../../model/index.js';
 import { activate, markConsumed, markDeleted, markPolicyReceived, markReceived } from '../../sync/object-marks.js';
 import { destinationsOf } from '../../sync/object-queries.js';
+import { objectLogFields } from '../../model/log-fields.js';
 import type { ObjectService } from '../../sync/object-service.js';
 import { canWrite, readableObject, readLevel } from '../authz.js';
 import { parseContentRange, parseRange, readJson, sendDataHeaders, sendJson, sendNoContent, sendText } from '../http.js';
@@ -161,8 +162,10 @@ export async function putData(ctx: RouteContext): Promise<void> {
     }
     await deps.objects.putDataChunk(orgID, objectType, objectID, contentRange, req, abort.signal);
     ctx.res.set('MMS-Upload-Owner', deps.objects.node.destinationID);
+    if (contentRange.end + 1 === contentRange.total) deps.logger.info({ ...objectLogFields(orgID, objectType, objectID), size: contentRange.total, user: ctx.identity.userID }, 'object data stored');
   } else {
     await deps.objects.putData(orgID, objectType, objectID, req, { ...(size !== undefined ? { size } : {}), signal: abort.signal });
+    deps.logger.info({ ...objectLogFields(orgID, objectType, objectID), ...(size !== undefined ? { size } : {}), user: ctx.identity.userID }, 'object data stored');
   }
   sendNoContent(ctx.res);
 }

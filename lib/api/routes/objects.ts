@@ -10,6 +10,7 @@ import {
   decodeObjectUpdate,
   orderedMetaData,
 } from '../../model/index.js';
+import { addressedTo, objectLogFields } from '../../model/log-fields.js';
 import { objectDestinationPolicies, receivedObjects } from '../../sync/object-queries.js';
 import { canDeleteObject, canManageWebhooks, canWrite, filterReadable, readLevel, readableObject } from '../authz.js';
 import { boolQuery, readJson, sendJson, sendNoContent } from '../http.js';
@@ -30,7 +31,11 @@ export async function putObject(ctx: RouteContext): Promise<void> {
   // [ref rest-api §1.2 O2] the write check runs on the payload, before validation.
   const target = { ...update.meta, destinationOrgID: update.meta.destinationOrgID || orgID };
   if (!(await canWrite(ctx, orgID, target))) throw new UnauthorizedError();
-  await ctx.deps.objects.update(orgID, objectType, objectID, update, { orgID: ctx.identity.orgID, userID: ctx.identity.userID });
+  const stored = await ctx.deps.objects.update(orgID, objectType, objectID, update, { orgID: ctx.identity.orgID, userID: ctx.identity.userID });
+  ctx.deps.logger.info(
+    { ...objectLogFields(orgID, objectType, objectID), addressedTo: addressedTo(stored.meta), status: stored.status, size: stored.meta.objectSize, user: ctx.identity.userID },
+    'object published',
+  );
   sendNoContent(ctx.res);
 }
 
@@ -39,6 +44,7 @@ export async function deleteObject(ctx: RouteContext): Promise<void> {
   const { orgID, objectType, objectID } = ctx.params as { orgID: string; objectType: string; objectID: string };
   await canDeleteObject(ctx, orgID, objectType, objectID);
   await ctx.deps.objects.delete(orgID, objectType, objectID);
+  ctx.deps.logger.info({ ...objectLogFields(orgID, objectType, objectID), user: ctx.identity.userID }, 'object deleted');
   sendNoContent(ctx.res);
 }
 

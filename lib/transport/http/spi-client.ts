@@ -25,6 +25,7 @@ import { ORIGIN_OWED, type OriginSender } from '../../sync/origin-sender.js';
 import type { Receiver } from '../../sync/receiver.js';
 import { storageFullFeedback, verifyDownloadedData } from '../../sync/data-check.js';
 import { retryDelay } from '../../sync/resend-scheduler.js';
+import { isUntrustedCertificate } from './css-link-health.js';
 import { CredentialsRefusedError, NotRegisteredError, refusal, SpiConnection, type SpiConnectionDeps } from './spi-connection.js';
 import { downloadData, keepWholeData, type SpiDownloadDeps } from './spi-download.js';
 import { INLINE_PARAM, parseInlineData, type InlineData } from './spi-inline-data.js';
@@ -245,6 +246,7 @@ export class SpiClient {
         if (this.stopped) return;
         if (err instanceof NotRegisteredError) {
           this.registered = false;
+          this.deps.health?.setRegistered(false);
           continue;
         }
         if (isStorageFull(err)) this.noteStorageFull(err);
@@ -291,6 +293,7 @@ export class SpiClient {
     }
     if (res.status !== 204) throw refusal('registration', res);
     this.registered = true;
+    this.deps.health?.setRegistered(true);
     this.nextPingAt = this.now() + this.pingIntervalMs;
     this.deps.log.info({ css: this.deps.baseUrl }, 'registered with the CSS');
   }
@@ -576,23 +579,4 @@ export class SpiClient {
     await receiver.acked(rec);
     return true;
   }
-}
-
-/** Node's codes for a server certificate that failed verification (not a network failure). */
-const UNTRUSTED_CERTIFICATE = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
-function isUntrustedCertificate(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && UNTRUSTED_CERTIFICATE.has(code);
 }

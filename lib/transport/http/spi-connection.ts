@@ -6,6 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Feedback } from '../../sync/sender-acks.js';
+import type { CssLinkHealth } from './css-link-health.js';
 import { AckBatcher, isBatchable, SEND_ALONE } from './spi-ack-batcher.js';
 import { spiObjectPath, type SpiObjectAction } from './spi-paths.js';
 
@@ -24,6 +25,8 @@ export interface SpiConnectionDeps {
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void; error(obj: object, msg: string): void };
   /** Send body-less acks in batches (our extension; falls back by itself toward a CSS without it). */
   batchAcks?: boolean;
+  /** Told the outcome of every request, for the health report. */
+  health?: CssLinkHealth;
 }
 
 /** What names one object instance on the wire. */
@@ -92,10 +95,20 @@ export class SpiConnection {
     };
     const timeout = opts.timeoutMs ?? CONTROL_TIMEOUT_MS;
     const lib = url.protocol === 'https:' ? https : http;
+    const signal = opts.signal ?? this.stopSignal;
+    const what = `${method} ${url.pathname}`;
     return new Promise((resolve, reject) => {
-      const req = lib.request(url, { method, headers, agent: this.agent, signal: opts.signal ?? this.stopSignal, timeout }, resolve);
+      let answered = false;
+      const req = lib.request(url, { method, headers, agent: this.agent, signal, timeout }, (res) => {
+        answered = true;
+        deps.health?.answered(res.statusCode ?? 0, what);
+        resolve(res);
+      });
       req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out after ${timeout} ms`)));
-      req.on('error', reject);
+      req.on('error', (err) => {
+        if (!answered && !signal.aborted) deps.health?.noAnswer(err, what);
+        reject(err);
+      });
       const source = opts.body;
       if (source === undefined || typeof source === 'string') {
         req.end(json);

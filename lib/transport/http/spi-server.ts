@@ -44,8 +44,8 @@ export interface SpiServerDeps {
   early?: Pick<EarlyData, 'announce' | 'open'>;
   /** Objects the ESS nodes publish (their upload and its acks). */
   upstream?: Pick<UpstreamReceiver, 'applyUpdate' | 'putData' | 'ackReceived' | 'ackConsumed' | 'applyDelete' | 'ackDeleted'>;
-  /** Debug notes about requests refused as expected (not yet implemented actions). */
-  log?: { debug(obj: object, msg: string): void };
+  /** Registrations and refused logins (INFO); debug notes about requests refused as expected. */
+  log?: { debug(obj: object, msg: string): void; info(obj: object, msg: string): void };
   authenticator: Authenticator;
   acls: AclLookup;
   /** False while starting or stopping: the SPI then answers 503. [ref sync-protocol §1] */
@@ -137,7 +137,14 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     const creds = basicCredentials(req.header('authorization'));
     const identity: Identity | null = creds === null ? null : await deps.authenticator.authenticate(creds.appKey, creds.secret);
     const claim = await authorizeSpiClaim(identity, req.header('X-Sync-Service-Dest') ?? '', deps.acls);
-    if (claim === null) throw new UnauthorizedError();
+    if (claim === null) {
+      // The app key and the address, never the secret.
+      if (creds !== null) {
+        const why = identity === null ? 'credentials' : 'destination claim';
+        deps.log?.info({ appKey: creds.appKey, claimed: req.header('X-Sync-Service-Dest') ?? '', refused: why, source: req.socket.remoteAddress ?? 'unix socket' }, 'SPI login refused');
+      }
+      throw new UnauthorizedError();
+    }
     return claim;
   }
 
@@ -169,10 +176,12 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
         if (known === null) throw new NotFoundError();
         await deps.store.putDestination(fresh);
         if (action === 'register' && !persistent) await deps.acks.resend(claim.orgID, claim.destType, claim.destID);
+        if (action === 'register') deps.log?.info({ org: claim.orgID, destination: `${claim.destType}/${claim.destID}`, registration: 'returning', persistent }, 'ESS registered');
         break;
       case 'register-new':
         await deps.store.putDestination(fresh);
         await deps.sender.onDestinationRegistered(fresh, true);
+        deps.log?.info({ org: claim.orgID, destination: `${claim.destType}/${claim.destID}`, registration: 'new' }, 'ESS registered');
         break;
       case 'unregister':
         await deps.notifications.deleteForPeer(claim.orgID, claim.destType, claim.destID);

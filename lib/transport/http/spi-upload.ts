@@ -7,6 +7,7 @@
  * [ref sync-protocol §1 "Upload of ESS → CSS objects", "Ack semantics"; §3]
  */
 import { emptyMetaData, goJson, orderedMetaData, type MetaData } from '../../model/index.js';
+import { objectLogFields } from '../../model/log-fields.js';
 import type { Notification } from '../../store/notification-types.js';
 import type { BlobStore, StoredObject } from '../../store/types.js';
 import type { OriginSender } from '../../sync/origin-sender.js';
@@ -34,6 +35,13 @@ const ANSWERS: ReadonlyMap<string, SpiObjectAction> = new Map<string, SpiObjectA
   ['deleted', 'ackDeleted'],
 ]);
 
+/** The INFO line of a CSS answer that moved an object this ESS published on. */
+const STORY: ReadonlyMap<string, string> = new Map([
+  ['received', 'object sent to the CSS'],
+  ['consumed', 'object consumed by the CSS'],
+  ['deleted', 'object deletion taken by the CSS'],
+]);
+
 /** Whether a poll item is about an object this ESS originated. */
 export function isOriginAnswer(type: string): boolean {
   return ANSWERS.has(type);
@@ -54,6 +62,8 @@ export async function answerPolled(deps: Pick<SpiUploadDeps, 'conn' | 'origin'>,
   if (ack === undefined) return true;
   const outcome = type === 'received' ? await deps.origin.onReceived(meta) : type === 'consumed' ? await deps.origin.onConsumed(meta) : await deps.origin.onDeleted(meta);
   deps.conn.deps.log.debug({ type, objectType: meta.objectType, objectID: meta.objectID, instanceID: meta.instanceID, outcome }, 'CSS answer about an object this ESS published');
+  const story = outcome === 'applied' ? STORY.get(type) : undefined;
+  if (story !== undefined) deps.conn.deps.log.info({ ...objectLogFields(deps.conn.deps.orgID, meta.objectType, meta.objectID), css: deps.conn.deps.baseUrl }, story);
   return deps.conn.sendAction(meta, ack);
 }
 
