@@ -10,4 +10,6 @@ import { describeWithReference, interopScenarios } from './interop-scenarios.js'
 
 jest.setTimeout(180_000);
 
-describeWithReference('interop: edgesync CSS + reference ESS', (bin) => interopScenarios(bin, startOurCssReferenceEss));
+describeWithReference('interop: edgesync CSS + reference ESS', (bin) =>
+  interopScenarios(bin, startOurCssReferenceEss, { largeEdgeToCloud: true }),
+);
