@@ -13,7 +13,7 @@ import { OriginSender } from '../../../lib/sync/origin-sender.js';
 import { Receiver } from '../../../lib/sync/receiver.js';
 import { SpiClient, type SpiClientDeps } from '../../../lib/transport/http/spi-client.js';
 import { MAX_INLINE_BYTES } from '../../../lib/transport/http/spi-inline-data.js';
-import { capturedAnswer, capturedExchange, capturedExchanges, capturedText, type CapturedExchange, type ReplayAnswer, type ReplayRequest } from '../../helpers/reference-traffic.js';
+import { capturedAnswer, capturedBytes, capturedExchange, capturedExchanges, capturedText, type CapturedExchange, type ReplayAnswer, type ReplayRequest } from '../../helpers/reference-traffic.js';
 import { openStores, type Stores } from '../../helpers/sync-fixtures.js';
 
 export const ORG = 'myorg';
@@ -196,7 +196,9 @@ export class CssScript {
       if (i >= 0) this.pending.splice(i, 1);
     }
     const list = this.byLine.get(lineOf(req));
-    if (list !== undefined && list.length > 0) return capturedAnswer(list.length > 1 ? list.shift()! : list[0]!);
+    const x = list === undefined ? undefined : list.length > 1 ? list.shift() : list[0];
+    // An answer the capture holds only in part (large data) is left to `extra`.
+    if (x !== undefined && capturedBytes(x.res_body)?.complete !== false) return capturedAnswer(x);
     return this.extra(req);
   };
 }
