@@ -410,6 +410,13 @@ export class SpiClient {
     if (inline === null && (await this.storeEarly(meta, statedSha256))) return this.sendReceived(meta);
     const outcome = await this.deps.receiver.applyUpdate(meta);
     if (outcome !== 'stale' && inline !== null && (await this.keepInline(meta, inline))) return this.sendReceived(meta);
+    if (outcome === 'received') {
+      // Complete with nothing to fetch (noData, a metaOnly update keeping the data held, a repeat
+      // of an instance held whole): `received` alone, no `updated`, as the reference ESS does
+      // (reference-traffic publish-by-type-update-delete.jsonl seq 13, 20). [ref notificationHandler.go handleUpdate]
+      const rec = await this.deps.receiver.recordOf(meta);
+      if (rec !== null && rec.status === 'received' && rec.instanceID === meta.instanceID) return this.attempt(rec);
+    }
     // A stale or repeated update is acked anyway, so the CSS stops serving it. [ref sync-protocol §3]
     const updated = this.conn.sendAction(meta, 'updated');
     // Handled by the awaits below; this only keeps a failure from counting as unhandled first.

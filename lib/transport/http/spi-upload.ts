@@ -86,8 +86,12 @@ async function sendUpdate(deps: SpiUploadDeps, rec: Notification): Promise<boole
   const obj = await origin.sendable(rec);
   if (obj === null) return true;
   const { orgID, destinationType, destinationID } = conn.deps;
-  // The origin is this ESS, whatever the stored metadata says (the CSS checks it anyway).
-  const meta = orderedMetaData({ ...obj.meta, destinationOrgID: orgID, originType: destinationType, originID: destinationID });
+  // The origin is this ESS, whatever the stored metadata says (the CSS checks it anyway). The
+  // destination fields name this ESS too, as the reference ESS sends them (its notification
+  // addressing sets them; a reference CSS stores and shows them): reference-traffic
+  // ess-to-css.jsonl seq 3. Not beside a destination policy, which excludes a destination type.
+  const self = obj.meta.destinationPolicy === null ? { destinationType, destinationID } : {};
+  const meta = orderedMetaData({ ...obj.meta, destinationOrgID: orgID, ...self, originType: destinationType, originID: destinationID });
   const res = await conn.call('PUT', spiObjectPath({ orgID, ...meta }, 'update'), goJson(meta));
   if (res.status === 409) {
     // The CSS holds a newer instance of the key: this one is of no use to it.
