@@ -2,7 +2,8 @@
  * Reads the captured reference CSS⇄ESS wire traffic (test/fixtures/reference-traffic/, see its
  * README) for replay tests. A line's own JSON is safe for JSON.parse: the ids in it sit inside
  * strings (paths, raw bodies). Bodies stay as captured: JSON bodies are raw text, to be parsed
- * with an int64-safe parser (lib/model parseJson) or served byte for byte.
+ * with an int64-safe parser (lib/model parseJson) or served byte for byte. Also replays what a
+ * peer sent, byte for byte, against one of our nodes (`replay`).
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -216,4 +217,52 @@ export async function startReplayCss(answer: (req: ReplayRequest) => ReplayAnswe
         server.close(() => r());
       }),
   };
+}
+
+// ---- Replaying what a peer sent, against one of our nodes ----
+
+/** The bytes of a captured body that the capture holds whole; throws for a truncated one. */
+export function wholeBody(body: CapturedBody): Buffer | null {
+  const b = capturedBytes(body);
+  if (b !== null && !b.complete) throw new Error(`captured body of ${b.size} bytes is truncated`);
+  return b?.bytes ?? null;
+}
+
+/** `Basic user=<name>; password=<empty>` as captured → the header the peer sent. */
+export function authorizationOf(captured: string): string {
+  const m = /^Basic user=(.*); password=<empty>$/.exec(captured);
+  if (m?.[1] === undefined) throw new Error(`unexpected captured Authorization: ${captured}`);
+  return `Basic ${Buffer.from(`${m[1]}:`).toString('base64')}`;
+}
+
+/** Our node's answer to a replayed request. */
+export interface Replayed {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/**
+ * Sends a captured request to `baseUrl` as the peer sent it: the captured headers only (no
+ * Content-Type where the peer sent none), with a Content-Length, except a whole-data PUT, which
+ * a reference ESS sends chunked (spi-header-inventory.jsonl). `rewrite` maps the path (e.g. to
+ * our ids). `body` stands in for a body the capture holds only the start of.
+ */
+export function replay(baseUrl: string, ex: CapturedExchange, rewrite: (s: string) => string = (s) => s, body: Buffer | null = wholeBody(ex.req_body)): Promise<Replayed> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(ex.req_headers)) headers[k] = k === 'Authorization' ? authorizationOf(v) : v;
+  const url = new URL(rewrite(ex.path), baseUrl);
+  const chunked = ex.method === 'PUT' && ex.path.endsWith('/data') && !('Content-Range' in ex.req_headers);
+  if (!chunked) headers['Content-Length'] = String(body?.length ?? 0);
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: ex.method, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body !== null && body.length > 0) req.write(body);
+    req.end();
+  });
 }

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { METADATA_INT64_KEYS, parseJson } from '../../lib/model/index.js';
 import { startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
-import { bodyBytes, exchanges, replay, type Exchange, type Replayed } from '../helpers/traffic-fixtures.js';
+import { capturedExchange, capturedExchanges, replay, wholeBody, type CapturedExchange, type Replayed } from '../helpers/reference-traffic.js';
 
 jest.setTimeout(60_000);
 
@@ -30,20 +30,13 @@ beforeAll(async () => {
 });
 afterAll(() => t.run());
 
-function send(ex: Exchange): Promise<Replayed> {
+function send(ex: CapturedExchange): Promise<Replayed> {
   return replay(css.url, ex, mapIds);
 }
 
-/** One captured exchange by sequence number. */
-function at(file: string, seq: number): Exchange {
-  const ex = exchanges(file).find((e) => e.seq === seq);
-  if (ex === undefined) throw new Error(`${file} has no exchange ${seq}`);
-  return ex;
-}
-
 /** Our answer against the reference's: status, and the body with its ids mapped to ours. */
-function expectAnswer(ours: Replayed, ref: Exchange): void {
-  const want = bodyBytes(ref.res_body);
+function expectAnswer(ours: Replayed, ref: CapturedExchange): void {
+  const want = wholeBody(ref.res_body);
   expect({ status: ours.status, body: ours.body.toString('utf8') }).toEqual({
     status: ref.status,
     body: want === null ? '' : mapIds(want.toString('utf8')),
@@ -62,13 +55,13 @@ function learnIds(refBody: string, ourBody: string): void {
 
 describe('a reference ESS registering (register.jsonl)', () => {
   test('register on a fresh CSS is 404, then register-new is 204, both with empty bodies', async () => {
-    const [register, registerNew] = exchanges('register.jsonl').filter((e) => e.dir === 'ess->css');
+    const [register, registerNew] = capturedExchanges('register.jsonl').filter((e) => e.dir === 'ess->css');
     expectAnswer(await send(register!), register!);
     expectAnswer(await send(registerNew!), registerNew!);
   });
 
   test('the ESS is listed as a destination as the reference lists it', async () => {
-    const listing = at('register.jsonl', 4);
+    const listing = capturedExchange('register.jsonl', 4);
     expectAnswer(await send(listing), listing);
   });
 });
@@ -77,37 +70,37 @@ describe('an object for one node (publish-to-node.jsonl)', () => {
   const F = 'publish-to-node.jsonl';
 
   test('the app publishes metadata and 3072 bytes of data; status and metadata read as on the reference', async () => {
-    expectAnswer(await send(at(F, 1)), at(F, 1));
-    expectAnswer(await send(at(F, 2)), at(F, 2));
-    expectAnswer(await send(at(F, 3)), at(F, 3));
-    const meta = await send(at(F, 4));
-    learnIds(bodyBytes(at(F, 4).res_body)!.toString(), meta.body.toString());
-    expectAnswer(meta, at(F, 4));
+    expectAnswer(await send(capturedExchange(F, 1)), capturedExchange(F, 1));
+    expectAnswer(await send(capturedExchange(F, 2)), capturedExchange(F, 2));
+    expectAnswer(await send(capturedExchange(F, 3)), capturedExchange(F, 3));
+    const meta = await send(capturedExchange(F, 4));
+    learnIds(wholeBody(capturedExchange(F, 4).res_body)!.toString(), meta.body.toString());
+    expectAnswer(meta, capturedExchange(F, 4));
   });
 
   test('the poll answers the update in the reference envelope, ids exact', async () => {
-    const ours = await send(at(F, 5));
-    expectAnswer(ours, at(F, 5));
+    const ours = await send(capturedExchange(F, 5));
+    expectAnswer(ours, capturedExchange(F, 5));
     const [entry] = parseJson(ours.body.toString(), METADATA_INT64_KEYS) as { MetaData: { instanceID: bigint } }[];
     expect(entry?.MetaData.instanceID).toBe(BigInt(ids.get('1796426501048846235')!));
   });
 
   test('updated, the data GET (whole, chunked, the same bytes) and received, then an empty poll', async () => {
-    expectAnswer(await send(at(F, 6)), at(F, 6));
-    const data = await send(at(F, 7));
+    expectAnswer(await send(capturedExchange(F, 6)), capturedExchange(F, 6));
+    const data = await send(capturedExchange(F, 7));
     expect([data.status, data.headers['content-type'], data.body.length, sha(data.body)]).toEqual([
       200,
       'application/octet-stream',
       3072,
       '08804a3e4def048da2ad926230748c4bfaadb7cff86b5d02ec270580ded16176',
     ]);
-    expectAnswer(await send(at(F, 8)), at(F, 8));
-    expectAnswer(await send(at(F, 9)), at(F, 9));
+    expectAnswer(await send(capturedExchange(F, 8)), capturedExchange(F, 8));
+    expectAnswer(await send(capturedExchange(F, 9)), capturedExchange(F, 9));
   });
 
   test('consumed; the app then reads status, destinations and destination objects as on the reference', async () => {
-    expectAnswer(await send(at(F, 13)), at(F, 13));
-    for (const seq of [14, 15, 16]) expectAnswer(await send(at(F, seq)), at(F, seq));
+    expectAnswer(await send(capturedExchange(F, 13)), capturedExchange(F, 13));
+    for (const seq of [14, 15, 16]) expectAnswer(await send(capturedExchange(F, seq)), capturedExchange(F, seq));
   });
 });
 
@@ -115,22 +108,22 @@ describe('an object published on the ESS (ess-to-css.jsonl)', () => {
   const F = 'ess-to-css.jsonl';
 
   test('update with the ESS ids, and the data sent whole and chunked, are taken (204)', async () => {
-    expectAnswer(await send(at(F, 3)), at(F, 3));
-    expectAnswer(await send(at(F, 4)), at(F, 4));
+    expectAnswer(await send(capturedExchange(F, 3)), capturedExchange(F, 3));
+    expectAnswer(await send(capturedExchange(F, 4)), capturedExchange(F, 4));
   });
 
   test('the app on the CSS lists it with the ESS ids exact and reads its data', async () => {
-    expectAnswer(await send(at(F, 5)), at(F, 5));
-    const data = await send(at(F, 11));
+    expectAnswer(await send(capturedExchange(F, 5)), capturedExchange(F, 5));
+    const data = await send(capturedExchange(F, 11));
     expect([data.status, sha(data.body)]).toEqual([200, '39f1e06dfce27489dd18d2160f4570accea32cff0292e281a913e0ba1daed9c8']);
   });
 
   test('consumed by the app: the next poll says consumed, the ESS acks, and the object is gone', async () => {
-    expectAnswer(await send(at(F, 12)), at(F, 12));
-    expectAnswer(await send(at(F, 13)), at(F, 13));
-    expectAnswer(await send(at(F, 14)), at(F, 14));
-    expectAnswer(await send(at(F, 15)), at(F, 15));
-    expectAnswer(await send(at(F, 20)), at(F, 20));
+    expectAnswer(await send(capturedExchange(F, 12)), capturedExchange(F, 12));
+    expectAnswer(await send(capturedExchange(F, 13)), capturedExchange(F, 13));
+    expectAnswer(await send(capturedExchange(F, 14)), capturedExchange(F, 14));
+    expectAnswer(await send(capturedExchange(F, 15)), capturedExchange(F, 15));
+    expectAnswer(await send(capturedExchange(F, 20)), capturedExchange(F, 20));
   });
 });
 
@@ -150,7 +143,7 @@ const DEVIATIONS: ReadonlyMap<number, { status: number; body: string }> = new Ma
 ]);
 
 describe('hand-made SPI requests (errors.jsonl)', () => {
-  const requests = exchanges('errors.jsonl').filter((e) => e.dir === 'curl->css');
+  const requests = capturedExchanges('errors.jsonl').filter((e) => e.dir === 'curl->css');
 
   test.each(requests.filter((e) => !DEVIATIONS.has(e.seq)).map((e) => [`${e.seq}: ${e.method} ${e.path}`, e] as const))(
     '%s answers as the reference',
@@ -172,8 +165,8 @@ describe('hand-made SPI requests (errors.jsonl)', () => {
 describe('large objects published on the ESS, sent in 64 KiB chunks (large.jsonl, edge→cloud)', () => {
   const F = 'large.jsonl';
   /** The capture holds only the start of each chunk: the bytes are ours, the requests theirs. */
-  function chunksOf(objectID: string): { update: Exchange; chunks: Exchange[] } {
-    const mine = exchanges(F).filter((e) => e.dir === 'ess->css' && e.path.includes(`/demo-e/${objectID}/`));
+  function chunksOf(objectID: string): { update: CapturedExchange; chunks: CapturedExchange[] } {
+    const mine = capturedExchanges(F).filter((e) => e.dir === 'ess->css' && e.path.includes(`/demo-e/${objectID}/`));
     return { update: mine.find((e) => e.path.endsWith('/update'))!, chunks: mine.filter((e) => e.path.endsWith('/data')) };
   }
 
@@ -196,13 +189,13 @@ describe('large objects published on the ESS, sent in 64 KiB chunks (large.jsonl
 
   test('614477 bytes whose last chunk comes zero-padded to 65536: stored whole (the reference answers 500)', async () => {
     const content = await upload('big2', 614_477);
-    const data = await send(at(F, 42));
+    const data = await send(capturedExchange(F, 42));
     expect([data.status, data.body.length, sha(data.body)]).toEqual([200, content.length, sha(content)]);
   });
 
   test('589824 bytes, exactly nine chunks: complete (the reference leaves it partiallyreceived)', async () => {
     const content = await upload('big3', 589_824);
-    const data = await send(at(F, 63));
+    const data = await send(capturedExchange(F, 63));
     expect([data.status, data.body.length, sha(data.body)]).toEqual([200, content.length, sha(content)]);
   });
 });
