@@ -2,9 +2,9 @@
  * Downloads the data of one object the CSS sent to this ESS and hands the result to the
  * Receiver. The data goes into a staging area in durable segments, the Receiver persisting the
  * offset after each one, so that a download broken by anything (the CSS gone, a reset
- * connection, this ESS killed) resumes from that offset with `Range: bytes=N-(size-1)` instead of
- * starting over: the reference restarts from 0 after a restart [ref sync-protocol §1 "Resume",
- * §8 item 6]. The whole data's SHA-256, when the CSS states it (on 206 answers too), is checked
+ * connection, this ESS killed) resumes from that offset with closed ranges (see resumeSpan)
+ * instead of starting over: the reference restarts from 0 after a restart [ref sync-protocol §1
+ * "Resume", §8 item 6]. The whole data's SHA-256, when the CSS states it (on 206 answers too), is checked
  * before the object completes. [ref sync-protocol §1 "Download of CSS → ESS objects", §3 steps 4–5]
  */
 import type http from 'node:http';
@@ -39,6 +39,37 @@ function contentRange(res: http.IncomingMessage): { start: number; end: number; 
 }
 
 /**
+ * Bytes asked for per request of a resume. A reference CSS reads a requested range into memory
+ * whole (its handleGetData), so until the CSS shows it is ours (by stating the data's digest) a
+ * resume goes the object's chunk size at a time, as a reference ESS asks; our CSS streams any
+ * range, so the rest then comes in one request.
+ */
+function resumeSpan(meta: MetaData, oursCss: boolean): number {
+  if (oursCss) return Infinity;
+  return meta.chunkSize > 0 ? meta.chunkSize : DEFAULT_RESUME_SPAN;
+}
+
+/** A reference CSS's default MaxDataChunkSize: the span of a resume when the metadata gives none. */
+const DEFAULT_RESUME_SPAN = 5 * 1024 * 1024;
+
+function statedDigest(res: http.IncomingMessage): string | undefined {
+  const v = res.headers[DATA_SHA256_HEADER.toLowerCase()];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/**
+ * Checks that a 206 answer holds the bytes asked for; otherwise the data is not what the
+ * metadata says, and none of it is kept.
+ */
+async function expectRange(res: http.IncomingMessage, asked: { start: number; end: number }, total: number, discard: () => Promise<void>): Promise<void> {
+  const range = contentRange(res);
+  if (range !== null && range.start === asked.start && range.end === asked.end && range.total === total) return;
+  res.destroy();
+  await discard();
+  throw new Error(`the CSS answered bytes=${asked.start}-${asked.end} with Content-Range ${res.headers['content-range'] ?? '(none)'} for ${total} bytes`);
+}
+
+/**
  * Streams the data into staging, then completes the object. A refusal or a mismatch leaves the
  * record at `getdata`; the caller's retry comes back here, and resumes if it can.
  * @throws NotRegisteredError on 424; a network or disk error as is (progress so far is kept)
@@ -59,21 +90,18 @@ export async function downloadData(deps: SpiDownloadDeps, meta: MetaData): Promi
   if (from > 0) log.info({ ...what, offset: from, total }, `resuming download of ${meta.objectType}/${meta.objectID} at offset ${from}`);
   const path = spiObjectPath({ orgID: conn.deps.orgID, ...meta }, 'data');
   // A closed range, the form the reference ESS sends and every CSS parses. [ref sync-protocol §1 Chunked]
-  const res = await conn.request('GET', path, { timeoutMs: DATA_TIMEOUT_MS, ...(from > 0 ? { headers: { range: `bytes=${from}-${total - 1}` } } : {}) });
+  const rangeFrom = (start: number, ours: boolean): { start: number; end: number } => ({ start, end: Math.min(total, start + resumeSpan(meta, ours)) - 1 });
+  let asked = from > 0 ? rangeFrom(from, false) : null;
+  const res = await conn.request('GET', path, { timeoutMs: DATA_TIMEOUT_MS, ...(asked !== null ? { headers: { range: `bytes=${asked.start}-${asked.end}` } } : {}) });
   if (res.statusCode === 200 && from > 0) {
+    asked = null;
     // The CSS sent it whole (a reference CSS may ignore Range): start over on a fresh area.
     log.info({ ...what, offset: from }, 'the CSS answered a resume with the whole data; starting over from offset 0');
     await receiver.discardDownload(meta);
     state = await receiver.beginDownload(meta);
     writer = StagingWriter.fresh(deps.blobs, state.stagingId, segmentOpts(deps));
-  } else if (res.statusCode === 206 && from > 0) {
-    const range = contentRange(res);
-    if (range === null || range.start !== from || range.end !== total - 1 || range.total !== total) {
-      res.destroy();
-      // Not the bytes asked for (the data is not what the metadata says): keep none of it.
-      await receiver.discardDownload(meta);
-      throw new Error(`the CSS answered bytes=${from}-${total - 1} with Content-Range ${res.headers['content-range'] ?? '(none)'} for ${total} bytes`);
-    }
+  } else if (res.statusCode === 206 && asked !== null) {
+    await expectRange(res, asked, total, () => receiver.discardDownload(meta));
   } else if (res.statusCode !== 200) {
     const body = await conn.text(res);
     if (res.statusCode === 424) throw new NotRegisteredError();
@@ -84,16 +112,32 @@ export async function downloadData(deps: SpiDownloadDeps, meta: MetaData): Promi
     log.debug({ ...what, status: res.statusCode, body: body.trim() }, 'data download refused');
     return;
   }
-  const stated = res.headers[DATA_SHA256_HEADER.toLowerCase()];
+  let stated = statedDigest(res);
   const current = state;
   const resumedAt = writer.offset;
-  await writer.append(res, total - writer.offset, async (offset) => {
+  const onSegment = async (offset: number): Promise<void> => {
     // The last segment's offset is not persisted: completion follows (see advanceDownload).
     if (offset < total && !(await receiver.advanceDownload(meta, current, offset))) {
       throw new Error(`the download of ${meta.objectType}/${meta.objectID} was discarded meanwhile`);
     }
-  }, deps.signal);
-  const check = verifyDownloadedData(typeof stated === 'string' ? stated : undefined, writer.sha256());
+  };
+  await writer.append(res, (asked?.end ?? total - 1) + 1 - writer.offset, onSegment, deps.signal);
+  // The rest of a resume a range at a time; an answer that breaks off keeps what came, for the
+  // next attempt to resume from.
+  while (writer.offset < total) {
+    const next = rangeFrom(writer.offset, stated !== undefined);
+    const more = await conn.request('GET', path, { timeoutMs: DATA_TIMEOUT_MS, headers: { range: `bytes=${next.start}-${next.end}` } });
+    if (more.statusCode !== 206) {
+      const body = await conn.text(more);
+      if (more.statusCode === 424) throw new NotRegisteredError();
+      log.debug({ ...what, status: more.statusCode, body: body.trim() }, 'data download refused');
+      return;
+    }
+    await expectRange(more, next, total, () => receiver.discardDownload(meta));
+    stated ??= statedDigest(more);
+    await writer.append(more, next.end + 1 - next.start, onSegment, deps.signal);
+  }
+  const check = verifyDownloadedData(stated, writer.sha256());
   if (check.kind === 'mismatch') {
     // Corrupted on the way or at the CSS: keep nothing of it, so the retry starts from 0. The
     // object stays `partiallyreceived` and its record `getdata`, so the owed download is

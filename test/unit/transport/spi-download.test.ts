@@ -33,7 +33,7 @@ for (let i = 0; i < DATA.length; i++) DATA[i] = (i * 131 + 17) % 253;
 const SHA = createHash('sha256').update(DATA).digest('hex');
 
 /** How the stand-in CSS answers a data GET. */
-type Behaviour = 'ranges' | 'whole-only' | 'wrong-digest' | 'cut';
+type Behaviour = 'ranges' | 'ranges-no-digest' | 'whole-only' | 'wrong-digest' | 'cut';
 
 interface Served {
   ranges: (string | undefined)[];
@@ -70,7 +70,8 @@ function startCss(behaviour: () => Behaviour, served: Served): Promise<http.Serv
     res.writeHead(206, {
       'content-range': `bytes ${start}-${end}/${DATA.length}`,
       'content-length': end - start + 1,
-      'x-edgesync-data-sha256': how === 'wrong-digest' ? '0'.repeat(64) : SHA,
+      // A reference CSS states no digest.
+      ...(how === 'ranges-no-digest' ? {} : { 'x-edgesync-data-sha256': how === 'wrong-digest' ? '0'.repeat(64) : SHA }),
     });
     res.end(DATA.subarray(start, end + 1));
   });
@@ -144,6 +145,26 @@ describe('downloadData', () => {
     expect((await store.getObject(ORG, 'model', 'big'))?.dataSha256).toBe(SHA);
     expect(await store.getUpload(ORG, 'model', 'big')).toBeNull();
     expect(await blobs.listStaging()).toEqual([]);
+  });
+
+  it('resumes a chunk at a time from a CSS that states no digest (a reference CSS reads each range into memory)', async () => {
+    await staged(400_000);
+    how = 'ranges-no-digest';
+    const chunk = 128 * 1024;
+    await downloadData({ conn, receiver, blobs, resendIntervalMs: 1000, signal: stop.signal, segmentBytes: SEGMENT }, { ...meta, chunkSize: chunk });
+    const want: string[] = [];
+    for (let s = 400_000; s < DATA.length; s += chunk) want.push(`bytes=${s}-${Math.min(DATA.length, s + chunk) - 1}`);
+    expect(served.ranges).toEqual(want);
+    expect((await dataOnEss()).equals(DATA)).toBe(true);
+  });
+
+  it('asks our CSS, once it stated the digest, for the rest of a resume in one range', async () => {
+    await staged(400_000);
+    const chunk = 128 * 1024;
+    await downloadData({ conn, receiver, blobs, resendIntervalMs: 1000, signal: stop.signal, segmentBytes: SEGMENT }, { ...meta, chunkSize: chunk });
+    expect(served.ranges).toEqual([`bytes=400000-${400_000 + chunk - 1}`, `bytes=${400_000 + chunk}-${DATA.length - 1}`]);
+    expect((await dataOnEss()).equals(DATA)).toBe(true);
+    expect((await store.getObject(ORG, 'model', 'big'))?.dataSha256).toBe(SHA);
   });
 
   it('starts over safely when the CSS answers the resume with the whole data (200)', async () => {
