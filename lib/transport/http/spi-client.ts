@@ -217,8 +217,9 @@ export class SpiClient {
   }
 
   /**
-   * Register, then poll: back to back while polls bring work, else after 1 s more per idle
-   * poll up to the polling interval. [ref sync-protocol §1 Registration, Polling] With long-poll
+   * Register, then poll: back to back while polls bring work, else after a tenth of the polling
+   * interval more per idle poll, up to the interval, as the reference ESS does (1 s, 2 s, … 10 s
+   * with the default 10 s). [ref sync-protocol §1 Registration, Polling] With long-poll
    * the CSS does the waiting, so polls go back to back; only an empty answer that came well
    * before its wait (a CSS that ignores `wait`) falls back to the idle back-off, so such a
    * CSS is not polled in a tight loop.
@@ -238,7 +239,7 @@ export class SpiClient {
         // A short poll in long-poll mode (after a wake, or with a retry due) is followed by a long one at once.
         const ignoredWait = heldMs > 0 && this.now() - started < heldMs / 2;
         const backOff = items === 0 && (this.deps.longPollSeconds === 0 || ignoredWait);
-        idleWait = backOff ? Math.min(idleWait + 1000, this.deps.pollingIntervalMs) : 0;
+        idleWait = backOff ? Math.min(idleWait + Math.max(1, Math.round(this.deps.pollingIntervalMs / 10)), this.deps.pollingIntervalMs) : 0;
         if (this.failing) this.deps.log.info({ css: this.deps.baseUrl }, 'the CSS answers again');
         this.failing = false;
         await this.sleep(idleWait);
