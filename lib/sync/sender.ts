@@ -107,8 +107,11 @@ export class Sender {
   async onObjectDeleted(obj: StoredObject): Promise<void> {
     const m = obj.meta;
     const records = await this.deps.notifications.listForObject(m.destinationOrgID, m.objectType, m.objectID);
-    await Promise.all(records.map((rec) => this.retire(rec)));
+    const woken = await Promise.all(records.map((rec) => this.retire(rec, false)));
     await this.deps.deletions?.begin(obj);
+    // Long-polls are woken once the deletion keeps the object's metadata, which their answer
+    // then carries as the reference's does (spi-server.ts), not only the object's key.
+    for (const peer of woken) if (peer !== null) this.deps.peerSignal?.notify(peer.orgID, peer.peerType, peer.peerID);
   }
 
   /**
@@ -177,24 +180,27 @@ export class Sender {
     if (deliveryStatus === 'delivering') this.deps.peerSignal?.notify(m.destinationOrgID, t.destinationType, t.destinationID);
   }
 
-  /** Takes a peer off an object: a delete toward a peer that may hold it, nothing otherwise. */
-  private async retire(rec: Notification): Promise<void> {
+  /**
+   * Takes a peer off an object: a delete toward a peer that may hold it, nothing otherwise.
+   * @returns the record it moved to `deletePending` (its peer's long-poll is woken unless `wake`
+   *   is false), else null.
+   */
+  private async retire(rec: Notification, wake = true): Promise<Notification | null> {
     const { notifications } = this.deps;
     if (!REACHED.includes(rec.deliveryStatus)) {
       await notifications.deleteNotification(keyOf(rec));
-      return;
+      return null;
     }
-    if (DELETE_STATUSES.includes(rec.status)) return;
+    if (DELETE_STATUSES.includes(rec.status)) return null;
     if (rec.status === NEVER_SERVED) {
       // Closed before it is dropped: a poll serving it meanwhile either moved it to `update`
       // first (this then fails, and the peer gets a delete) or finds it closed and serves nothing.
       if (await notifications.updateNotificationIf(keyOf(rec), { status: NEVER_SERVED, instanceID: rec.instanceID }, { status: 'ackDeleted', lastUpdate: this.now() })) {
         await notifications.deleteNotification(keyOf(rec));
-        return;
+        return null;
       }
       const current = await notifications.getNotification(rec.orgID, rec.objectType, rec.objectID, rec.peerType, rec.peerID);
-      if (current !== null && current.status !== NEVER_SERVED) await this.retire(current);
-      return;
+      return current !== null && current.status !== NEVER_SERVED ? this.retire(current, wake) : null;
     }
     // Compare-and-set on what was read: an ack that moved the record meanwhile wins, and the
     // next change re-evaluates it.
@@ -203,6 +209,8 @@ export class Sender {
       { status: rec.status, instanceID: rec.instanceID },
       { status: 'deletePending', resendAt: 0, attempts: 0, lastUpdate: this.now() },
     );
-    if (moved) this.deps.peerSignal?.notify(rec.orgID, rec.peerType, rec.peerID);
+    if (!moved) return null;
+    if (wake) this.deps.peerSignal?.notify(rec.orgID, rec.peerType, rec.peerID);
+    return rec;
   }
 }

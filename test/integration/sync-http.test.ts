@@ -92,6 +92,24 @@ describe.each([
     await eventually('gone from the ESS', () => onEss.getObjectStatus('model', 'gone'), (s) => s === null);
   });
 
+  test('a deletion reaches an ESS that no longer holds the object with its metadata, as the reference sends it', async () => {
+    // The app consumed it, so the ESS has nothing of it left: what its app hears of the
+    // deletion is what the CSS's poll answer says (the reference clients read it as an update).
+    await onCss.updateObject({ objectID: 'told', objectType: 'model', destinationType: 'edge', version: '7', description: 'kept' }, 'bye');
+    await eventually('status of told on the ESS', () => onEss.getObjectStatus('model', 'told'), (s) => s === 'completelyReceived');
+    await onEss.markObjectConsumed('model', 'told');
+    await eventually('O13 of told', () => o13('told'), (d) => d.join() === 'edge/n1:consumed');
+    await onCss.deleteObject('model', 'told');
+    const listed = await eventually(
+      'deleted on the ESS',
+      () => onEss.listObjects('model'),
+      (l) => l.some((m) => m.objectID === 'told' && m.deleted),
+    );
+    const told = listed.find((m) => m.objectID === 'told');
+    expect(told).toMatchObject({ deleted: true, version: '7', description: 'kept', originType: 'Cloud', consumers: 1 });
+    await onEss.markObjectDeleted('model', 'told');
+  });
+
   test('data corrupted at the CSS is refused with a SHA-256 error in O13, and retried until intact', async () => {
     // Over the inline limit, so that its bytes are a file the test can damage.
     const good = randomBytes(DEFAULT_INLINE_LIMIT + 4096);

@@ -201,8 +201,10 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     if (rec.status === 'deletePending' || rec.status === 'deletedPending') {
       // The object is removed at once on delete (see Sender.onObjectDeleted), and an
       // ESS-originated one once the app confirmed its deletion: a gone object is described by
-      // its key and the instance the record is about.
-      const base = obj?.meta ?? {
+      // the metadata its deletion keeps (deletions.ts), as the reference sends it, else by its
+      // key and the instance the record is about.
+      const kept = obj === null ? await deps.store.getDeletion(rec.orgID, rec.objectType, rec.objectID) : null;
+      const base = obj?.meta ?? (kept !== null && kept.meta.instanceID === rec.instanceID ? kept.meta : null) ?? {
         ...emptyMetaData(),
         destinationOrgID: rec.orgID,
         objectType: rec.objectType,
