@@ -3,8 +3,9 @@
  * `edgesync users …` manages the preset users file. Without a mode, NODE_TYPE decides, as in
  * the reference.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, loadConfigReport, type Config } from '../lib/config/index.js';
+import { ConfigError, flagsHelp, loadConfigReport, type Config } from '../lib/config/index.js';
 import { createLogger, type Logger } from '../lib/log/logger.js';
 import { startCss } from '../lib/node/css.js';
 import { startEss } from '../lib/node/ess.js';
@@ -19,11 +20,18 @@ const USAGE = `Usage:
   edgesync users add APPKEY --type TYPE [--org ORG] [--username NAME] [--secret S] [--persistence-root-path DIR]
   edgesync users remove APPKEY [--persistence-root-path DIR]
   edgesync users list [--persistence-root-path DIR]
+  edgesync --help | --version
 
-Every setting can come from a config file (YAML, JSON or the reference's sync.conf), the
-reference's environment variables (NODE_TYPE, LISTENING_TYPE, UNSECURE_LISTENING_PORT, ...)
-or a flag (--unsecure-listening-port 8080). See README.md, "Configuration".
 User types: ${USER_TYPES.join(', ')}.`;
+
+/** The whole `--help`: commands, then every setting from the config table. */
+const help = (): string => `${USAGE}\n\n${flagsHelp()}\nSee README.md, "Configuration".`;
+
+/** The version in the package.json next to dist/ (this file is dist/cmd/cli.js). */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
 
 /** Exit code that asks a supervisor for a restart (POST /api/v1/shutdown?restart=true). */
 const EXIT_RESTART = 75;
@@ -154,7 +162,11 @@ async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   // `edgesync css --help` too: a help flag anywhere asks for the usage, never for a node.
   if (first === 'help' || argv.some((a) => a === '--help' || a === '-h')) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${help()}\n`);
+    return 0;
+  }
+  if (first === 'version' || first === '--version' || first === '-v') {
+    process.stdout.write(`edgesync ${version()}\n`);
     return 0;
   }
   if (first === 'users') return runUsers(rest);
