@@ -60,16 +60,19 @@ function banner(config: Config, node: RunningNode): string {
 type SignalSource = 'direct' | 'launcher';
 
 /**
- * A signal that reaches this process both directly and through the launcher (a supervisor that
- * signals every process of a cgroup or group) is one request, not the second signal that means
- * "exit now": a signal from one source within a second of an unpaired one of the same name from
- * the other source is dropped. Two from the same source are two (Ctrl-C pressed twice).
+ * One request to stop can arrive twice, and must not count as the second signal that means
+ * "exit now":
+ * - through the launcher and directly (a supervisor that signals every process of a cgroup or
+ *   group): a signal from one source within a second of the same one from the other source;
+ * - directly, twice within 100 ms: `npm start` passes on to the node the Ctrl-C that the
+ *   terminal sent to the node as well.
+ * A person pressing Ctrl-C twice does so further apart, and that is two.
  */
 function duplicateSignalFilter(now: () => number = Date.now): (signal: string, from: SignalSource) => boolean {
   const unpaired: { signal: string; from: SignalSource; at: number }[] = [];
   return (signal, from) => {
     const t = now();
-    const i = unpaired.findIndex((u) => u.signal === signal && u.from !== from && t - u.at < 1000);
+    const i = unpaired.findIndex((u) => u.signal === signal && (u.from !== from ? t - u.at < 1000 : t - u.at < 100));
     if (i >= 0) {
       unpaired.splice(i, 1);
       return true;
