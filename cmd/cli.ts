@@ -64,7 +64,7 @@ type SignalSource = 'direct' | 'launcher';
  * "exit now":
  * - through the launcher and directly (a supervisor that signals every process of a cgroup or
  *   group): a signal from one source within a second of the same one from the other source;
- * - directly, twice within 100 ms: `npm start` passes on to the node the Ctrl-C that the
+ * - directly, twice within 250 ms: `npm start` passes on to the node the Ctrl-C that the
  *   terminal sent to the node as well.
  * A person pressing Ctrl-C twice does so further apart, and that is two.
  */
@@ -72,7 +72,7 @@ function duplicateSignalFilter(now: () => number = Date.now): (signal: string, f
   const unpaired: { signal: string; from: SignalSource; at: number }[] = [];
   return (signal, from) => {
     const t = now();
-    const i = unpaired.findIndex((u) => u.signal === signal && (u.from !== from ? t - u.at < 1000 : t - u.at < 100));
+    const i = unpaired.findIndex((u) => u.signal === signal && (u.from !== from ? t - u.at < 1000 : t - u.at < 250));
     if (i >= 0) {
       unpaired.splice(i, 1);
       return true;
