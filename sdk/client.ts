@@ -83,6 +83,8 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 export class SyncServiceClient {
   readonly #transport: Transport;
   readonly #org: string | undefined;
+  /** Watchers waiting to hear of the marks this client sends (see {@link watch}). */
+  readonly #markListeners = new Set<(objectType: string, objectID: string) => void>();
 
   constructor(options: SyncServiceClientOptions) {
     this.#transport = new Transport(options);
@@ -216,16 +218,19 @@ export class SyncServiceClient {
   /** Marks a received object consumed by this application. [ref rest-api §1.2 O7] */
   async markObjectConsumed(objectType: string, objectID: string): Promise<void> {
     await this.#mutate('PUT', objectPath(this.#org, objectType, objectID, 'consumed'));
+    this.#noteMark(objectType, objectID);
   }
 
   /** Marks a received object received, so plain listings stop returning it. [ref rest-api §1.2 O8] */
   async markObjectReceived(objectType: string, objectID: string): Promise<void> {
     await this.#mutate('PUT', objectPath(this.#org, objectType, objectID, 'received'));
+    this.#noteMark(objectType, objectID);
   }
 
   /** Acknowledges a deletion made by the other side. [ref rest-api §1.2 O9] */
   async markObjectDeleted(objectType: string, objectID: string): Promise<void> {
     await this.#mutate('PUT', objectPath(this.#org, objectType, objectID, 'deleted'));
+    this.#noteMark(objectType, objectID);
   }
 
   /** Activates an object created inactive. [ref rest-api §1.2 O10] */
@@ -335,13 +340,36 @@ export class SyncServiceClient {
    */
   watch(objectType: string, options: WatchOptions): AsyncIterable<MetaData> {
     const received = options.received;
+    // The marks this client sends while the loop body handles an object, so that the watcher
+    // does not mark received an object the app has just consumed or confirmed deleted.
+    const listeners = new Set<(type: string, id: string) => void>();
     return watchObjects(
       {
         list: (signal) => this.listObjects(objectType, { ...(received === undefined ? {} : { received }), ...(signal === undefined ? {} : { signal }) }),
         markReceived: (meta) => this.markObjectReceived(meta.objectType, meta.objectID),
+        handling: (meta) => {
+          let marked = false;
+          const listener = (type: string, id: string): void => {
+            if (type === meta.objectType && id === meta.objectID) marked = true;
+          };
+          listeners.add(listener);
+          this.#markListeners.add(listener);
+          return () => {
+            listeners.delete(listener);
+            this.#markListeners.delete(listener);
+            return marked;
+          };
+        },
+        close: () => {
+          for (const l of listeners) this.#markListeners.delete(l);
+        },
       },
       options,
     );
+  }
+
+  #noteMark(objectType: string, objectID: string): void {
+    for (const l of this.#markListeners) l(objectType, objectID);
   }
 
   // --- plumbing ---------------------------------------------------------------------------------

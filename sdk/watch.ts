@@ -13,7 +13,10 @@ export interface WatchOptions {
   signal?: AbortSignal;
   /**
    * Mark each yielded object received once the loop body that handled it returns (at-least-once:
-   * an object whose handling threw or was interrupted is not marked). Default false.
+   * an object whose handling threw or was interrupted is not marked). Default false. An object
+   * the loop body marked itself through the same client (consumed, received, or a deletion
+   * confirmed) is left as the body left it, and a deletion is never marked received: the server
+   * refuses to mark an object in those states received.
    */
   markReceived?: boolean;
   /** Also list objects already marked received (the reference pollers do this on their first poll). */
@@ -29,6 +32,13 @@ export interface WatchOptions {
 export interface WatchSource {
   list(signal: AbortSignal | undefined): Promise<MetaData[]>;
   markReceived(meta: MetaData, signal: AbortSignal | undefined): Promise<void>;
+  /**
+   * Called just before `meta` is yielded. The function it returns tells, once the loop body
+   * returned, whether the app marked that object itself meanwhile.
+   */
+  handling?(meta: MetaData): () => boolean;
+  /** Called once when the iteration ends, however it ends. */
+  close?(): void;
 }
 
 /**
@@ -53,6 +63,20 @@ export async function* watchObjects(source: WatchSource, options: WatchOptions):
   // is enough to never yield one twice, and memory stays bounded by the number of objects
   // rather than growing with every update.
   const yielded = new Map<string, string>();
+  try {
+    yield* poll(source, options, yielded, aborted);
+  } finally {
+    source.close?.();
+  }
+}
+
+async function* poll(
+  source: WatchSource,
+  options: WatchOptions,
+  yielded: Map<string, string>,
+  aborted: () => boolean,
+): AsyncGenerator<MetaData, void, undefined> {
+  const { signal } = options;
   while (!aborted()) {
     let listed: MetaData[] | undefined;
     try {
@@ -66,9 +90,10 @@ export async function* watchObjects(source: WatchSource, options: WatchOptions):
       const key = deliveryKey(meta);
       if (yielded.get(meta.objectID) === key) continue;
       yielded.set(meta.objectID, key);
+      const markedByApp = source.handling?.(meta);
       yield meta;
       if (aborted()) return;
-      if (options.markReceived === true) {
+      if (options.markReceived === true && meta.deleted !== true && markedByApp?.() !== true) {
         try {
           await source.markReceived(meta, signal);
         } catch (err) {

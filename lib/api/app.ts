@@ -20,11 +20,22 @@ function commonHeaders(_req: Request, res: Response, next: NextFunction): void {
   next();
 }
 
-/** swagger-ui is loaded on first use: most nodes never serve it, and it costs memory. */
-function lazySwaggerUi(doc: Record<string, unknown>): (req: Request, res: Response, next: NextFunction) => void {
+/**
+ * swagger-ui is loaded on first use: most nodes never serve it, and it costs memory.
+ *
+ * The page loads the document from `/swagger.json` (relative to `/swagger/`, so a path prefix
+ * added by a proxy keeps working). swagger-ui-express could inline it in `swagger-ui-init.js`
+ * instead, but it does so with `String.replace`, which reads `$\``, `$'`, `$&` in the document's
+ * text as replacement patterns: the script then is not JavaScript and the page stays blank. Only
+ * our fixed options go through that template; the document only ever travels as JSON.
+ */
+function lazySwaggerUi(): (req: Request, res: Response, next: NextFunction) => void {
   let handlers: Promise<RequestHandler[]> | null = null;
   return (req, res, next) => {
-    handlers ??= import('swagger-ui-express').then(({ default: ui }) => [...ui.serve, ui.setup(doc)]);
+    handlers ??= import('swagger-ui-express').then(({ default: ui }) => [
+      ...ui.serve,
+      ui.setup(undefined, { swaggerUrl: '../swagger.json', customSiteTitle: 'edgesync API' }),
+    ]);
     handlers.then((list) => runChain(list, req, res, next), next);
   };
 }
@@ -55,7 +66,7 @@ export function createApp(node: NodeType, deps: ApiDeps, spi?: RequestHandler): 
   app.get('/swagger.json', (_req, res) => {
     res.json(deps.openapi);
   });
-  app.use('/swagger', lazySwaggerUi(deps.openapi));
+  app.use('/swagger', lazySwaggerUi());
 
   app.use('/api/v1', commonHeaders, createDispatcher(node, deps, createBasicAuth(deps.authenticator, deps.logger)));
   if (spi !== undefined) app.use('/spi/v1', commonHeaders, spi);

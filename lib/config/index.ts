@@ -34,4 +34,5 @@ export {
   type SourceKind,
   type SourceResult,
 } from './sources.js';
+export { flagsHelp, configTableMarkdown, settingsHelp, type SettingHelp } from './help.js';
 export { loadConfig, loadConfigReport, ConfigError, type ConfigReport, type LoadConfigOptions } from './load.js';

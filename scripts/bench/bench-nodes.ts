@@ -1,8 +1,13 @@
 /**
  * What the benchmarks share: starting the real bin in a temp dir on random loopback ports,
  * stopping it, cleaning up on errors and signals, and waiting with a deadline.
+ *
+ * EDGESYNC_BENCH_START says how a node is started: `node` (the default) runs `node <bin>`, as a
+ * container's CMD does, so the bin's launcher starts the node with its runtime settings (ADR 11);
+ * `exec` executes the bin file, whose shebang gives node the settings (as `npx edgesync` does).
+ * Either way memory and CPU are read from the process that serves (`BenchNode.pid`).
  * EDGESYNC_BENCH_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) runs the nodes under
- * node with those flags, for profiling; otherwise the bin runs with its shebang's flags.
+ * node with those flags and the shebang's settings, for profiling.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -30,6 +35,8 @@ export async function until<T>(what: string, deadline: number, everyMs: number, 
 
 export interface BenchNode {
   child: ChildProcess;
+  /** The process that serves: the launcher's child when `child` is the bin's launcher, else `child`. */
+  pid: number;
   root: string;
   url: string;
   user: string;
@@ -85,11 +92,15 @@ export async function startNode(mode: 'css' | 'ess', env: Record<string, string>
   const flags = (process.env.EDGESYNC_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
   // With flags, node is run directly, with the environment and node flags of the bin's shebang.
   const shebang = binShebang();
-  const child = spawn(flags.length > 0 ? process.execPath : BIN, flags.length > 0 ? [...shebang.flags, ...flags, BIN, mode] : [mode], {
+  const start = process.env.EDGESYNC_BENCH_START ?? 'node';
+  if (start !== 'node' && start !== 'exec') throw new Error(`EDGESYNC_BENCH_START must be node or exec, not ${start}`);
+  const [command, args] =
+    flags.length > 0 ? [process.execPath, [...shebang.flags, ...flags, BIN, mode]] : start === 'exec' ? [BIN, [mode]] : [process.execPath, [BIN, mode]];
+  const child = spawn(command, args, {
     env: { PATH: process.env.PATH ?? '', ...(flags.length > 0 ? shebang.env : {}), PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: '0', SECURE_LISTENING_PORT: '0', LOG_LEVEL: 'warning', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const node: BenchNode = { child, root, url: '', user: '', secret: '' };
+  const node: BenchNode = { child, pid: child.pid ?? 0, root, url: '', user: '', secret: '' };
   liveNodes.add(node);
   liveDirs.delete(root);
   nodes.push(node);
@@ -115,10 +126,21 @@ export async function startNode(mode: 'css' | 'ess', env: Record<string, string>
     });
   });
   if (!/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(node.url)) throw new Error(`${mode} is not on loopback: ${node.url}`);
+  node.pid = servingPid(child.pid ?? 0);
   node.user = /user:\s+(\S+)/.exec(out)?.[1] ?? 'admin';
   node.secret = /password:\s+(\S+)/.exec(out)?.[1] ?? '';
   if (node.url.startsWith('https:')) node.ca = await readFile(join(root, 'sync', 'certs', 'cert.pem'));
   return node;
+}
+
+/** The youngest descendant of `pid` (the bin's launcher has one child, the node), or `pid` itself. */
+export function servingPid(pid: number): number {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((x) => x !== '');
+    return children.length > 0 ? servingPid(Number(children[0])) : pid;
+  } catch {
+    return pid;
+  }
 }
 
 /** SIGTERM (SIGKILL after 10 s), then removes its dir. */

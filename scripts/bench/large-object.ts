@@ -1,7 +1,8 @@
 /**
  * Benchmark: one large object uploaded and downloaded through the SDK against a real CSS.
  * Prints one JSON line per result: throughput each way and the CSS process's peak RSS
- * (VmHWM from /proc), which must stay under 150 MB for a 1 GiB object.
+ * (VmHWM from /proc), which must stay under 150 MB for a 1 GiB object. The CSS is started as
+ * `node dist/cmd/edgesync.js css` (EDGESYNC_BENCH_START=exec: the bin file itself).
  *
  *   npm run build && node dist/scripts/bench/large-object.js [sizeMiB=1024]
  */
@@ -12,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { SyncServiceClient } from '../../sdk/index.js';
+import { servingPid } from './bench-nodes.js';
 
 const MiB = 1024 * 1024;
 
@@ -50,8 +52,10 @@ async function main(): Promise<void> {
   const size = sizeMiB * MiB;
   const root = await mkdtemp(join(tmpdir(), 'edgesync-bench-'));
   const bin = join(process.cwd(), 'dist', 'cmd', 'edgesync.js');
-  // Run the bin itself, as `npx edgesync` does, so its shebang's node flags apply.
-  const child = spawn(bin, ['css'], {
+  // `node <bin>` as a container's CMD does (the bin's launcher adds its runtime settings), or
+  // with EDGESYNC_BENCH_START=exec the bin file itself, as `npx edgesync` does (its shebang does).
+  const exec = process.env.EDGESYNC_BENCH_START === 'exec';
+  const child = spawn(exec ? bin : process.execPath, exec ? ['css'] : [bin, 'css'], {
     env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: process.env.BENCH_CSS_NODE_OPTIONS ?? '', PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: '0', LOG_LEVEL: 'warning' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -68,7 +72,9 @@ async function main(): Promise<void> {
       });
       child.once('exit', (c) => reject(new Error(`CSS exited with ${c}`)));
     });
-    const serverPeakAtStart = await peakRssBytes(child.pid ?? 0);
+    // The process that serves: the launcher's child, or the bin itself.
+    const pid = servingPid(child.pid ?? 0);
+    const serverPeakAtStart = await peakRssBytes(pid);
     const url = /API:\s+(\S+)\/api\/v1/.exec(out)?.[1] ?? '';
     const secret = /password:\s+(\S+)/.exec(out)?.[1] ?? '';
     const admin = new SyncServiceClient({ url, appKey: 'admin', appSecret: secret });
@@ -82,7 +88,7 @@ async function main(): Promise<void> {
     let t0 = process.hrtime.bigint();
     await client.updateObjectData('model', 'big', source, { size });
     const upSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    const serverPeakAfterUpload = await peakRssBytes(child.pid ?? 0);
+    const serverPeakAfterUpload = await peakRssBytes(pid);
     const expected = upHash.digest('hex');
 
     t0 = process.hrtime.bigint();
@@ -95,7 +101,7 @@ async function main(): Promise<void> {
     }
     const downSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const intact = received === size && downHash.digest('hex') === expected;
-    const serverPeak = await peakRssBytes(child.pid ?? 0);
+    const serverPeak = await peakRssBytes(pid);
     const clientPeak = await peakRssBytes(process.pid);
     const line = (o: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify({ bench: 'large-object', sizeMiB, ...o })}\n`);
     line({ metric: 'upload_MiBps', value: +(sizeMiB / upSeconds).toFixed(1), seconds: +upSeconds.toFixed(2) });

@@ -28,10 +28,10 @@ function line(o: Record<string, unknown>): void {
 
 async function memory(css: BenchNode, ess: BenchNode): Promise<Record<string, number>> {
   return {
-    cssRssMB: await rssMB(css.child.pid, 'VmRSS'),
-    cssPeakMB: await rssMB(css.child.pid),
-    essRssMB: await rssMB(ess.child.pid, 'VmRSS'),
-    essPeakMB: await rssMB(ess.child.pid),
+    cssRssMB: await rssMB(css.pid, 'VmRSS'),
+    cssPeakMB: await rssMB(css.pid),
+    essRssMB: await rssMB(ess.pid, 'VmRSS'),
+    essPeakMB: await rssMB(ess.pid),
   };
 }
 
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < 3; i++) {
       const t0 = nowMs();
       const listed = await onEss.listObjects('many0');
-      line({ metric: 'ess_listing_ms', value: round(nowMs() - t0), objects: listed.length, essPeakMB: await rssMB(ess.child.pid) });
+      line({ metric: 'ess_listing_ms', value: round(nowMs() - t0), objects: listed.length, essPeakMB: await rssMB(ess.pid) });
     }
   } finally {
     closeAll();

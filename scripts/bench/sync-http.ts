@@ -74,7 +74,7 @@ async function benchMode(mode: Mode): Promise<void> {
       const objectType = `thr${run}`;
       let next = 0;
       const thrDeadline = Date.now() + DEADLINE_MS;
-      const cpu0 = { css: await cpuSeconds(css.child.pid), ess: await cpuSeconds(ess.child.pid), clients: await cpuSeconds(process.pid) };
+      const cpu0 = { css: await cpuSeconds(css.pid), ess: await cpuSeconds(ess.pid), clients: await cpuSeconds(process.pid) };
       const t0 = nowMs();
       await Promise.all(
         publishers.map(async (c) => {
@@ -97,8 +97,8 @@ async function benchMode(mode: Mode): Promise<void> {
       }
       const seconds = (nowMs() - t0) / 1000;
       const cpu = {
-        css: round((await cpuSeconds(css.child.pid)) - cpu0.css, 2),
-        ess: round((await cpuSeconds(ess.child.pid)) - cpu0.ess, 2),
+        css: round((await cpuSeconds(css.pid)) - cpu0.css, 2),
+        ess: round((await cpuSeconds(ess.pid)) - cpu0.ess, 2),
         clients: round((await cpuSeconds(process.pid)) - cpu0.clients, 2),
       };
       const about = { run, objects: THROUGHPUT_OBJECTS, publishers: PUBLISHERS };

@@ -140,13 +140,13 @@ async function benchLarge(sizeMiB: number): Promise<boolean> {
       const onEss = client(ess);
       // As in fan-out: the bench's first login to the ESS (a scrypt) happens before the clock.
       await onEss.getObjectStatus('large', 'big');
-      const beforeUpload = { css: await rssMB(css.child.pid), ess: await rssMB(ess.child.pid) };
-      const cpu0 = { css: await cpuSeconds(css.child.pid), ess: await cpuSeconds(ess.child.pid) };
+      const beforeUpload = { css: await rssMB(css.pid), ess: await rssMB(ess.pid) };
+      const cpu0 = { css: await cpuSeconds(css.pid), ess: await cpuSeconds(ess.pid) };
       const benchCpu0 = process.cpuUsage();
       const { startMs, endMs } = await publish(onCss, 'large', 'big', file, size);
       const benchCpu = process.cpuUsage(benchCpu0);
-      const cssAfterUpload = await rssMB(css.child.pid);
-      const cpu1 = { css: await cpuSeconds(css.child.pid), ess: await cpuSeconds(ess.child.pid) };
+      const cssAfterUpload = await rssMB(css.pid);
+      const cpu1 = { css: await cpuSeconds(css.pid), ess: await cpuSeconds(ess.pid) };
       // The object cannot be complete on the ESS before the CSS committed it (the ESS may hold
       // its data already, with early data), so polling starts here.
       let seenMs = NaN;
@@ -162,8 +162,8 @@ async function benchLarge(sizeMiB: number): Promise<boolean> {
         (s) => s === 'completelyReceived',
       );
       const visibleMs = nowMs();
-      const cpu2 = { css: await cpuSeconds(css.child.pid), ess: await cpuSeconds(ess.child.pid) };
-      const atVisible = { css: await rssMB(css.child.pid), ess: await rssMB(ess.child.pid) };
+      const cpu2 = { css: await cpuSeconds(css.pid), ess: await cpuSeconds(ess.pid) };
+      const atVisible = { css: await rssMB(css.pid), ess: await rssMB(ess.pid) };
       const total = (visibleMs - startMs) / 1000;
       const up = (endMs - startMs) / 1000;
       const transfer = (visibleMs - endMs) / 1000;
@@ -184,8 +184,8 @@ async function benchLarge(sizeMiB: number): Promise<boolean> {
       line(scenario, { metric: 'intact', value: intact, size: got.size, sha256: got.sha256, expected });
       // Just before stopping (after the read-back, which also goes through the ESS).
       // VmHWM is a high-water mark: beforeUpload is start-up and registration, afterUpload the upload too.
-      line(scenario, { metric: 'css_peak_rss_MB', value: await rssMB(css.child.pid), beforeUpload: beforeUpload.css, afterUpload: cssAfterUpload, atVisible: atVisible.css, target: '<=150' });
-      line(scenario, { metric: 'ess_peak_rss_MB', value: await rssMB(ess.child.pid), beforeUpload: beforeUpload.ess, atVisible: atVisible.ess, target: '<=150' });
+      line(scenario, { metric: 'css_peak_rss_MB', value: await rssMB(css.pid), beforeUpload: beforeUpload.css, afterUpload: cssAfterUpload, atVisible: atVisible.css, target: '<=150' });
+      line(scenario, { metric: 'ess_peak_rss_MB', value: await rssMB(ess.pid), beforeUpload: beforeUpload.ess, atVisible: atVisible.ess, target: '<=150' });
     });
     return intact;
   });
@@ -202,7 +202,7 @@ async function benchFanout(sizeMiB: number, essCount: number): Promise<boolean> 
       // The admin's first request to each ESS costs a scrypt verification: done before the
       // clock starts, so that what is measured is the transfer, not the bench's logins.
       await Promise.all(onEss.map((c) => c.getObjectStatus('fan', 'obj')));
-      const beforeUpload = await Promise.all([css, ...esses].map((n) => rssMB(n.child.pid)));
+      const beforeUpload = await Promise.all([css, ...esses].map((n) => rssMB(n.pid)));
       let cssAfterUpload = 0;
       let atVisible: number[] = [];
       const bad: string[] = [];
@@ -211,8 +211,8 @@ async function benchFanout(sizeMiB: number, essCount: number): Promise<boolean> 
       for (const run of [1, 2]) {
         const objectID = `obj${run}`;
         const { startMs, endMs } = await publish(onCss, 'fan', objectID, file, size);
-        cssAfterUpload = Math.max(cssAfterUpload, await rssMB(css.child.pid));
-        const cpu1 = await Promise.all([css, ...esses].map((n) => cpuSeconds(n.child.pid)));
+        cssAfterUpload = Math.max(cssAfterUpload, await rssMB(css.pid));
+        const cpu1 = await Promise.all([css, ...esses].map((n) => cpuSeconds(n.pid)));
         const deadline = Date.now() + DEADLINE_MS;
         // One request to the CSS tells of all ten: a destination is `delivered` once its ESS
         // stored and checked the data and said so (`received`), a little after it became
@@ -230,7 +230,7 @@ async function benchFanout(sizeMiB: number, essCount: number): Promise<boolean> 
           const status = await c.getObjectStatus('fan', objectID);
           if (status !== 'completelyReceived') throw new Error(`ESS n${i + 1} says ${String(status)} of an object the CSS has as delivered`);
         }
-        const cpu2 = await Promise.all([css, ...esses].map((n) => cpuSeconds(n.child.pid)));
+        const cpu2 = await Promise.all([css, ...esses].map((n) => cpuSeconds(n.pid)));
         const cpu = cpu2.map((c, i) => c - (cpu1[i] ?? 0));
         const seconds = (allMs - endMs) / 1000;
         const perEss = doneMs.map((t) => round((t - endMs) / 1000, 2));
@@ -238,7 +238,7 @@ async function benchFanout(sizeMiB: number, essCount: number): Promise<boolean> 
         line(scenario, { metric: 'aggregate_MiBps', value: round((essCount * sizeMiB) / seconds), run, target: '>=250' });
         line(scenario, { metric: 'upload_MiBps', value: round(sizeMiB / ((endMs - startMs) / 1000)), run, seconds: round((endMs - startMs) / 1000, 2) });
         line(scenario, { metric: 'cpu_seconds', value: { css: round(cpu[0] ?? NaN, 2), essTotal: round(cpu.slice(1).reduce((a, b) => a + b, 0), 2) }, run });
-        atVisible = await Promise.all([css, ...esses].map((n) => rssMB(n.child.pid)));
+        atVisible = await Promise.all([css, ...esses].map((n) => rssMB(n.pid)));
 
         // Read back one copy at a time, after the timing.
         for (const [i, c] of onEss.entries()) {
@@ -248,7 +248,7 @@ async function benchFanout(sizeMiB: number, essCount: number): Promise<boolean> 
       }
       allIntact = bad.length === 0;
       line(scenario, { metric: 'intact', value: allIntact, copies: 2 * essCount, bad, expected });
-      const final = await Promise.all([css, ...esses].map((n) => rssMB(n.child.pid)));
+      const final = await Promise.all([css, ...esses].map((n) => rssMB(n.pid)));
       const essFinal = final.slice(1);
       line(scenario, { metric: 'css_peak_rss_MB', value: final[0], beforeUpload: beforeUpload[0], afterUpload: cssAfterUpload, atVisible: atVisible[0], target: '<=150' });
       line(scenario, {

@@ -1,8 +1,12 @@
 /**
  * Starts the real `edgesync` binary (dist/, built by `npm test` before jest runs) on a random
  * loopback port with its own temp directory, and stops it. Integration tests only.
+ *
+ * It runs `node dist/cmd/edgesync.js`, as a container's CMD would: the bin then starts itself
+ * again with its runtime settings (ADR 11), so `child` is that launcher and the node is its child.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +22,8 @@ export interface StartOptions {
   args?: string[];
   /** Reuse a persistence root (restart scenarios); a fresh temp dir otherwise. */
   root?: string;
+  /** Execute the bin file itself (its shebang runs node), as `npx edgesync` does, instead of `node <bin>`. */
+  exec?: boolean;
 }
 
 export interface RunningProcess {
@@ -30,10 +36,33 @@ export interface RunningProcess {
   output(): string;
   /** SIGTERM and wait for the exit code. */
   stop(): Promise<number | null>;
-  /** SIGKILL, no cleanup. */
+  /** SIGKILL to the launcher and the node at once (as a container's end does), no cleanup; resolves once both are gone. */
   kill(): Promise<void>;
+  /** The pid of the process that serves (the launcher's child, or the launcher itself when it started none). */
+  servingPid(): number;
   /** An SDK client for this node as the sync admin (org for a CSS). */
   client(opts?: { orgID?: string; appKey?: string; appSecret?: string }): Promise<SyncServiceClient>;
+}
+
+/** `pid` and its descendants, parents first (Linux /proc). */
+export function processTree(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((x) => x !== '').map(Number);
+  } catch {
+    // Gone already.
+  }
+  return [pid, ...children.flatMap(processTree)];
+}
+
+/** Whether a process is gone (or a zombie: it holds no files or locks any more). */
+function gone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
@@ -52,7 +81,8 @@ export async function startNode(opts: StartOptions): Promise<RunningProcess> {
     LOG_LEVEL: 'warning',
     ...opts.env,
   };
-  const child = spawn(process.execPath, [BIN, opts.mode, ...(opts.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = [opts.mode, ...(opts.args ?? [])];
+  const child = spawn(opts.exec === true ? BIN : process.execPath, opts.exec === true ? args : [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
@@ -85,8 +115,20 @@ export async function startNode(opts: StartOptions): Promise<RunningProcess> {
       return exited(child);
     },
     kill: async () => {
-      child.kill('SIGKILL');
+      const tree = processTree(child.pid ?? 0);
+      for (const pid of tree) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
       await exited(child);
+      while (!tree.every(gone)) await new Promise((r) => setTimeout(r, 10));
+    },
+    servingPid: () => {
+      const tree = processTree(child.pid ?? 0);
+      return tree[tree.length - 1] ?? 0;
     },
     client: async (c = {}) => {
       const isUnix = url.startsWith('unix:');

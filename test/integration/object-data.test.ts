@@ -119,6 +119,22 @@ describe('whole uploads (O17) and downloads (O16)', () => {
     expect(second.objectSize).toBe(14);
   });
 
+  test('a 0-byte upload (what `curl --data-binary @missing-file` sends) is empty data: 204, size 0, an empty 200, a new dataID', async () => {
+    // As in the reference, empty data is data; the README uploads with `curl -T file`, which
+    // fails on a missing file instead of sending nothing.
+    await client.updateObject({ objectID: 'w5', objectType: 'data' });
+    await client.updateObjectData('data', 'w5', Buffer.from('some data'));
+    const before = (await client.getObject('data', 'w5'))!;
+    const put = await raw(css, 'PUT', dataPath('data', 'w5'), { body: '' });
+    expect([put.status, put.text]).toEqual([204, '']);
+    const after = (await client.getObject('data', 'w5'))!;
+    expect(after.objectSize).toBe(0);
+    expect(after.dataID).toBeGreaterThan(before.dataID);
+    expect(await client.getObjectStatus('data', 'w5')).toBe('ready');
+    const get = await raw(css, 'GET', dataPath('data', 'w5'));
+    expect([get.status, get.text, get.headers.get('content-length')]).toEqual([200, '', '0']);
+  });
+
   test('64 MiB streamed up and down through the SDK arrives intact', async () => {
     await client.updateObject({ objectID: 'big', objectType: 'data' });
     const base = pattern(MiB, 3);

@@ -8,6 +8,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, jest, test } from '@jest/globals';
+import { KEY_NAMES } from '../../lib/config/index.js';
 import { BIN, raw, startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
 
 jest.setTimeout(40_000);
@@ -301,6 +302,26 @@ describe('command line', () => {
     expect(out).toMatch(/edgesync css/);
     expect(out).toMatch(/edgesync ess/);
     expect(out).toMatch(/edgesync users add/);
+  });
+
+  test('--help lists every setting: its flag, its environment variable and its default', async () => {
+    const { code, out } = await runToCompletion(['--help']);
+    expect(code).toBe(0);
+    for (const n of KEY_NAMES) {
+      expect(out).toContain(`--${n.flag}`);
+      expect(out).toContain(n.env[0] ?? '');
+    }
+    expect(out).toMatch(/--unsecure-listening-port VALUE\s+UNSECURE_LISTENING_PORT, unsecureListeningPort; default 8080/);
+    expect(out).toMatch(/--reference-protocol \| --no-reference-protocol\s+EDGESYNC_REFERENCE_PROTOCOL/);
+  });
+
+  test('--version prints the package version and exits 0', async () => {
+    const pkg = JSON.parse(await readFile(join(process.cwd(), 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-v', 'version']) {
+      const { code, out } = await runToCompletion([flag]);
+      expect(code).toBe(0);
+      expect(out).toBe(`edgesync ${pkg.version}\n`);
+    }
   });
 
   test('--help after a subcommand also prints the usage, exits 0 and starts nothing', async () => {

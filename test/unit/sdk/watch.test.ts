@@ -67,6 +67,42 @@ describe('watch', () => {
     ]);
   });
 
+  it('with markReceived, leaves alone an object the loop body consumed or confirmed deleted, and never marks a deletion received', async () => {
+    // The SDK README's loop: consume each object, confirm each deletion. The server refuses to
+    // mark an object received once it is consumed or deleted, so the watcher must not try.
+    const a1 = metaData({ objectID: 'a', instanceID: 1n, objectType: 'type' });
+    const b1 = metaData({ objectID: 'b', instanceID: 2n, objectType: 'type' });
+    const c1 = metaData({ objectID: 'c', instanceID: 3n, objectType: 'type' });
+    const controller = new AbortController();
+    script([[a1, b1, c1], [{ ...a1, deleted: true }]], controller);
+    for await (const meta of client.watch('type', { intervalMs: 1, signal: controller.signal, markReceived: true })) {
+      if (meta.deleted) await client.markObjectDeleted(meta.objectType, meta.objectID);
+      else if (meta.objectID === 'a') await client.markObjectConsumed(meta.objectType, meta.objectID);
+      // b: handled without a mark of its own, so the watcher marks it received.
+      else if (meta.objectID === 'c') await client.markObjectConsumed('othertype', 'c');
+    }
+    expect(server.lines).toEqual([
+      'GET /api/v1/objects/type',
+      'PUT /api/v1/objects/type/a/consumed',
+      'PUT /api/v1/objects/type/b/received',
+      'PUT /api/v1/objects/othertype/c/consumed',
+      'PUT /api/v1/objects/type/c/received',
+      'GET /api/v1/objects/type',
+      'PUT /api/v1/objects/type/a/deleted',
+      'GET /api/v1/objects/type',
+    ]);
+  });
+
+  it('a deletion is not marked received even when the loop body does nothing with it', async () => {
+    const a1 = metaData({ objectID: 'a', instanceID: 1n, objectType: 'type' });
+    const controller = new AbortController();
+    script([[{ ...a1, deleted: true }]], controller);
+    const seen: string[] = [];
+    for await (const meta of client.watch('type', { intervalMs: 1, signal: controller.signal, markReceived: true })) seen.push(key(meta));
+    expect(seen).toEqual(['a#1 deleted']);
+    expect(server.lines).toEqual(['GET /api/v1/objects/type', 'GET /api/v1/objects/type']);
+  });
+
   it('ends at once on an already aborted signal', async () => {
     const controller = new AbortController();
     controller.abort();

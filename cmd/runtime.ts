@@ -1,0 +1,92 @@
+/**
+ * The runtime settings edgesync's memory figures depend on, and the launcher that makes them
+ * apply however the program is started (ADR 11). Imports only node built-ins: the launcher's
+ * process stays small while it waits for the real one.
+ *
+ * - `MALLOC_MMAP_THRESHOLD_=131072` (glibc reads it at process start only): allocations of
+ *   128 KiB or more get their own mapping and go back to the system when freed.
+ * - `--initial-old-space-size=64` (V8 reads it when the heap is made): no full collection every
+ *   50–80 ms while large data streams through.
+ */
+import { spawn } from 'node:child_process';
+
+export const MALLOC_ENV = 'MALLOC_MMAP_THRESHOLD_';
+export const MALLOC_VALUE = '131072';
+export const HEAP_FLAG = '--initial-old-space-size';
+export const HEAP_VALUE = '64';
+/** Set in the environment of the process the launcher starts; it is waiting on the other end of the IPC channel. */
+export const LAUNCHED_ENV = 'EDGESYNC_LAUNCHED';
+
+/** The settings not in effect in this process (a value the user chose counts as in effect). */
+export function missingSettings(env: NodeJS.ProcessEnv, execArgv: readonly string[]): { malloc: boolean; heap: boolean } {
+  const heapSet = execArgv.some((a) => a.startsWith(HEAP_FLAG)) || (env.NODE_OPTIONS ?? '').includes(HEAP_FLAG);
+  return { malloc: env[MALLOC_ENV] === undefined, heap: !heapSet };
+}
+
+const RELAYED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+type Relayed = (typeof RELAYED)[number];
+interface SignalMessage {
+  edgesyncSignal: Relayed;
+}
+const isSignalMessage = (m: unknown): m is SignalMessage =>
+  typeof m === 'object' && m !== null && RELAYED.includes((m as { edgesyncSignal?: Relayed }).edgesyncSignal as Relayed);
+
+/**
+ * Runs this same script again under node with the missing settings, and lives only to pass on
+ * signals and the exit. The child runs in its own session, so a terminal's Ctrl-C reaches it
+ * once, through here; signals travel as IPC messages, so that the child can tell them from
+ * the same signal sent to it directly as well (a supervisor signalling a whole cgroup).
+ */
+export function runLaunched(missing: { malloc: boolean; heap: boolean }): void {
+  const script = process.argv[1] ?? '';
+  const child = spawn(process.execPath, [...process.execArgv, ...(missing.heap ? [`${HEAP_FLAG}=${HEAP_VALUE}`] : []), script, ...process.argv.slice(2)], {
+    env: { ...process.env, ...(missing.malloc ? { [MALLOC_ENV]: MALLOC_VALUE } : {}), [LAUNCHED_ENV]: '1' },
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    detached: true,
+  });
+  const relay = (signal: Relayed): void => {
+    if (child.connected) child.send({ edgesyncSignal: signal } satisfies SignalMessage, (err) => err && child.kill(signal));
+    else child.kill(signal);
+  };
+  const handlers = RELAYED.map((s) => [s, () => relay(s)] as const);
+  for (const [s, h] of handlers) process.on(s, h);
+  child.once('error', (err) => {
+    process.stderr.write(`edgesync: cannot start ${process.execPath}: ${err.message}\n`);
+    process.exit(1);
+  });
+  child.once('exit', (code, signal) => {
+    for (const [s, h] of handlers) process.off(s, h);
+    // Ended by a signal: end the same way, so that a supervisor sees what happened.
+    if (signal !== null) process.kill(process.pid, signal);
+    else process.exit(code ?? 1);
+  });
+}
+
+/** Who handles relayed SIGINT/SIGTERM once the program has installed its handlers. */
+let relayedHandler: ((signal: 'SIGINT' | 'SIGTERM') => void) | null = null;
+
+/** Called by the program: relayed SIGINT/SIGTERM go to `handler` from now on. */
+export function onRelayedSignal(handler: (signal: 'SIGINT' | 'SIGTERM') => void): void {
+  relayedHandler = handler;
+}
+
+/** Whether this process was started by the launcher (which is waiting for it). */
+export const launched = (): boolean => process.env[LAUNCHED_ENV] === '1' && process.channel !== undefined;
+
+/**
+ * In the launched process: end at once if the launcher is killed (SIGKILL leaves it no chance
+ * to pass anything on; the channel closing is what tells), and take its relayed signals.
+ */
+export function attachToLauncher(): void {
+  process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
+  process.on('message', (m: unknown) => {
+    if (!isSignalMessage(m)) return;
+    const signal = m.edgesyncSignal;
+    // Before the program handles signals (or for SIGHUP, which it never does), the signal's
+    // own default action, as if it had been sent here.
+    if (relayedHandler !== null && signal !== 'SIGHUP') relayedHandler(signal);
+    else process.kill(process.pid, signal);
+  });
+  // The channel must not keep the process alive once the program is done.
+  process.channel?.unref();
+}

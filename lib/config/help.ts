@@ -1,0 +1,160 @@
+/**
+ * What each setting means, for people: `edgesync --help` lists every flag from it, and the
+ * README's configuration table is generated from it (`npm run docs:config`; a unit test checks
+ * that the README holds what it generates). Names come from `KEY_NAMES` (sources.ts), defaults
+ * from the schema itself (schema.ts), so neither is written twice.
+ */
+import { BOOLEAN_KEYS, CONFIG_KEYS, fieldSchemas, type ConfigKey } from './schema.js';
+import { keyNames } from './sources.js';
+
+type Unit = 's' | 'h' | 'days' | 'bytes';
+
+interface SettingDoc {
+  /** One sentence or two; Markdown code spans allowed. */
+  readonly meaning: string;
+  /** How a numeric value is read. */
+  readonly unit?: Unit;
+  /** The default in words, where it depends on other settings. Otherwise the schema's default is shown. */
+  readonly default?: string;
+}
+
+const NOT_YET_MQTT = 'accepted, not used yet (MQTT comes later)';
+const NOT_YET_MONGO = 'accepted, not used yet (MongoDB comes later)';
+const NOT_USED = 'accepted for the reference\'s configurations; no effect here';
+
+/** Every setting, keyed by field name: the type makes a new setting without a line here a compile error. */
+const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
+  nodeType: { meaning: 'which node to run; the `edgesync css|ess` subcommand overrides it' },
+  listeningType: {
+    meaning: '`secure`, `unsecure`, `both`, `unix`, `secure-unix` (the unix ones: ESS only)',
+    default: 'CSS `unsecure` (`secure` with a certificate), ESS `secure`',
+  },
+  listeningAddress: { meaning: 'bind address (`0.0.0.0` for all), or the socket path in the unix modes', default: '`127.0.0.1`' },
+  unixSocketFilePermissions: { meaning: 'mode of the unix socket file, as a quoted octal string' },
+  secureListeningPort: { meaning: 'HTTPS port; 0 = a random one' },
+  unsecureListeningPort: { meaning: 'HTTP port; 0 = a random one' },
+  serverCertificate: { meaning: 'PEM text or file path; an ESS makes its own when unset' },
+  serverKey: { meaning: 'PEM text or file path of the certificate\'s key' },
+  authenticationHandler: { meaning: '`preset` (users file, hashed secrets) or `dummy` (any password; loopback only)' },
+  persistenceRootPath: { meaning: 'database, data files, certificates, users' },
+  orgID: { meaning: 'ESS: required. CSS: set = single-org mode' },
+  destinationType: { meaning: 'ESS identity (required on an ESS)' },
+  destinationID: { meaning: 'ESS identity (required on an ESS)' },
+  communicationProtocol: { meaning: '`http` (MQTT comes later)' },
+  httpCSSHost: { meaning: 'where an ESS finds its CSS: host name or IP address' },
+  httpCSSPort: { meaning: 'the CSS\'s port, for an ESS', default: '–' },
+  httpCSSUseSSL: { meaning: 'an ESS talks HTTPS to its CSS' },
+  httpCSSCACertificate: { meaning: 'PEM text or file path of the CA an ESS trusts for its CSS; unset = the system\'s' },
+  httpPollingInterval: { meaning: 'the ESS\'s longest idle poll wait', unit: 's' },
+  httpCSSUser: {
+    meaning:
+      'an ESS\'s user toward its CSS (else `cssCredentials` of its users file; else `org/type/id` with no password, what a reference CSS with `dummy` auth accepts)',
+  },
+  httpCSSPassword: { meaning: 'the password going with `HTTP_CSS_USER`' },
+  compatibilityMode: {
+    meaning:
+      'our ESS speaks only the reference protocol: no long-poll (else it asks the CSS to hold an empty poll up to min(30 s, 3 × `HTTP_POLLING_INTERVAL`)), no batched acknowledgements, no inline data in polls and no early data; set it toward a reference CSS',
+  },
+  storageProvider: { meaning: '`sqlite`; the reference\'s `bolt`/`inmemory` are read as `sqlite`; `mongo` comes later' },
+  mongoAddressCsv: { meaning: NOT_YET_MONGO },
+  mongoDbName: { meaning: NOT_YET_MONGO },
+  mongoAuthDbName: { meaning: NOT_YET_MONGO },
+  mongoUsername: { meaning: NOT_YET_MONGO },
+  mongoPassword: { meaning: NOT_YET_MONGO },
+  mongoUseSSL: { meaning: NOT_YET_MONGO },
+  mongoCACertificate: { meaning: NOT_YET_MONGO },
+  maxDataChunkSize: { meaning: 'copied into each object\'s `chunkSize`; the size of an ESS\'s upload chunks', unit: 'bytes' },
+  resendInterval: { meaning: 'the ESS\'s retry period; the CSS\'s first retry of a failed delivery', unit: 's' },
+  essPingInterval: { meaning: 'how often a registered ESS pings its CSS', unit: 'h' },
+  removeESSRegistrationTime: { meaning: NOT_USED, unit: 'days' },
+  objectActivationInterval: { meaning: NOT_USED, unit: 's' },
+  storageMaintenanceInterval: { meaning: NOT_USED, unit: 's' },
+  shutdownQuiesceTime: { meaning: 'the longest SIGTERM waits for in-flight requests', unit: 's' },
+  logLevel: { meaning: '`TRACE` … `FATAL`, `NONE`; JSON lines' },
+  logTraceDestination: { meaning: '`stdout` or `file` (`LOG_ROOT_PATH`/`LOG_FILE_NAME`.log)' },
+  logRootPath: { meaning: 'directory of the log file', default: '`<PERSISTENCE_ROOT_PATH>/log`' },
+  logFileName: { meaning: 'log file name, without `.log`' },
+  brokerAddress: { meaning: NOT_YET_MQTT },
+  brokerPort: { meaning: NOT_YET_MQTT },
+  mqttUseSSL: { meaning: NOT_YET_MQTT },
+  mqttUserName: { meaning: NOT_YET_MQTT },
+  mqttPassword: { meaning: NOT_YET_MQTT },
+  mqttCACertificate: { meaning: NOT_YET_MQTT },
+  maxRequestBodySize: { meaning: 'largest JSON body (incl. inline base64 data); 413 beyond', unit: 'bytes' },
+  maxDataSize: { meaning: 'largest object data accepted from an app (API) and, on a CSS, from an ESS; 0 = no limit', unit: 'bytes' },
+};
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+
+function formatValue(value: unknown, unit: Unit | undefined): string {
+  if (value === undefined || value === '') return '–';
+  if (typeof value === 'number' && unit === 'bytes') {
+    if (value !== 0 && value % MIB === 0) return `${value / MIB} MiB`;
+    if (value !== 0 && value % KIB === 0) return `${value / KIB} KiB`;
+    return `${value}`;
+  }
+  if (typeof value === 'number' && unit !== undefined) return `${value} ${unit}`;
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? `\`${value}\`` : '–';
+}
+
+/** One setting as shown to people. */
+export interface SettingHelp {
+  readonly key: ConfigKey;
+  /** The reference's environment variable, then aliases. */
+  readonly env: readonly string[];
+  /** `--flag`, and `--no-flag` for a boolean. */
+  readonly flags: readonly string[];
+  /** The key in our config file (YAML/JSON). */
+  readonly fileKey: string;
+  /** The default in Markdown (code spans). */
+  readonly default: string;
+  readonly meaning: string;
+}
+
+/** Every setting, in schema order. */
+export function settingsHelp(): SettingHelp[] {
+  return CONFIG_KEYS.map((key) => {
+    const names = keyNames(key);
+    const doc = DOCS[key];
+    const parsed = fieldSchemas[key].safeParse(undefined);
+    const raw = parsed.success ? (parsed.data as unknown) : undefined;
+    // The file mode is held as a number; it is written in octal.
+    const value = key === 'unixSocketFilePermissions' && typeof raw === 'number' ? `0${raw.toString(8)}` : raw;
+    return {
+      key,
+      env: names.env,
+      flags: BOOLEAN_KEYS.has(key) ? [`--${names.flag}`, `--no-${names.flag}`] : [`--${names.flag}`],
+      fileKey: key,
+      default: doc.default ?? formatValue(value, doc.unit),
+      meaning: doc.meaning,
+    };
+  });
+}
+
+const plain = (markdown: string): string => markdown.replace(/`/g, '');
+
+/** The settings part of `edgesync --help`: every flag, its variable, default and meaning. */
+export function flagsHelp(): string {
+  const lines = [
+    'Settings (flag, environment variable, config-file key; default), then what each means. A config file',
+    '(--config FILE) is YAML or JSON with those keys, or the reference\'s sync.conf. Later wins:',
+    'defaults < config file < environment < flags.',
+  ];
+  for (const s of settingsHelp()) {
+    const value = BOOLEAN_KEYS.has(s.key) ? '' : ' VALUE';
+    lines.push(`  ${s.flags.join(' | ')}${value}   ${s.env.join(', ')}, ${s.fileKey}; default ${plain(s.default)}`);
+    lines.push(`      ${plain(s.meaning)}`);
+  }
+  return lines.join('\n');
+}
+
+/** The README's configuration table (Markdown). */
+export function configTableMarkdown(): string {
+  const escape = (s: string): string => s.replace(/\|/g, '\\|');
+  const rows = settingsHelp().map((s) => {
+    const names = [...s.env, ...s.flags, s.fileKey].map((n) => `\`${n}\``).join(' / ');
+    return `| ${escape(names)} | ${escape(s.default)} | ${escape(s.meaning)} |`;
+  });
+  return ['| Setting (env / flag / file key) | Default | Meaning |', '|---|---|---|', ...rows].join('\n');
+}
