@@ -74,7 +74,8 @@ describe('one process per data directory', () => {
     const root = await tempRoot();
     const first = await startManaged(t, { mode: 'css', root });
     const lock = JSON.parse(await readFile(join(root, 'edgesync.lock'), 'utf8')) as { pid: number };
-    expect(lock.pid).toBe(first.child.pid);
+    // The pid of the process that serves: the bin's launcher starts it (ADR 11).
+    expect(lock.pid).toBe(first.servingPid());
 
     for (const [mode, env] of [
       ['css', {}],
@@ -82,7 +83,7 @@ describe('one process per data directory', () => {
     ] as const) {
       const second = await runToCompletion(mode, { PERSISTENCE_ROOT_PATH: root, ...env });
       expect(second.code).not.toBe(0);
-      expect(second.stderr).toContain(`the data directory ${root} is in use by another edgesync process (pid ${first.child.pid}`);
+      expect(second.stderr).toContain(`the data directory ${root} is in use by another edgesync process (pid ${first.servingPid()}`);
       expect(second.stdout).not.toMatch(/is running/);
     }
     // The first one is untouched and still holds the lock.
@@ -104,12 +105,13 @@ describe('one process per data directory', () => {
   test('the lock of a killed process is taken over', async () => {
     const root = await tempRoot();
     const killed = await startNode({ mode: 'css', root });
+    const killedPid = killed.servingPid();
     await killed.kill();
-    expect(JSON.parse(await readFile(join(root, 'edgesync.lock'), 'utf8'))).toMatchObject({ pid: killed.child.pid });
+    expect(JSON.parse(await readFile(join(root, 'edgesync.lock'), 'utf8'))).toMatchObject({ pid: killedPid });
 
     const next = await startManaged(t, { mode: 'css', root, env: { LOG_LEVEL: 'info' } });
-    expect(JSON.parse(await readFile(join(root, 'edgesync.lock'), 'utf8'))).toMatchObject({ pid: next.child.pid });
-    await eventually(() => next.output().includes(`"previousPid":${killed.child.pid}`));
+    expect(JSON.parse(await readFile(join(root, 'edgesync.lock'), 'utf8'))).toMatchObject({ pid: next.servingPid() });
+    await eventually(() => next.output().includes(`"previousPid":${killedPid}`));
   });
 
   test('a lock naming a pid that no longer runs, or garbage, does not block a start', async () => {
@@ -121,6 +123,6 @@ describe('one process per data directory', () => {
 
     await writeFile(join(root, 'edgesync.lock'), 'not json');
     const b = await startManaged(t, { mode: 'css', root });
-    expect(JSON.parse(await readFile(join(root, 'edgesync.lock'), 'utf8'))).toMatchObject({ pid: b.child.pid });
+    expect(JSON.parse(await readFile(join(root, 'edgesync.lock'), 'utf8'))).toMatchObject({ pid: b.servingPid() });
   });
 });
