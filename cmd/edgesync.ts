@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --initial-old-space-size=64
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --initial-old-space-size=64 --max-semi-space-size=4
 /**
  * The bin. Executed as a file, its shebang gives node the runtime settings of `runtime.ts`.
  * Started any other way (`node dist/cmd/edgesync.js`, a container's CMD, a process manager),
@@ -10,7 +10,7 @@ const missing = missingSettings(process.env, process.execArgv);
 if (launched()) {
   attachToLauncher();
   await import('./cli.js');
-} else if (missing.malloc || missing.heap) {
+} else if (missing.malloc || missing.flags.length > 0) {
   runLaunched(missing);
 } else {
   await import('./cli.js');

@@ -7,20 +7,33 @@
  *   128 KiB or more get their own mapping and go back to the system when freed.
  * - `--initial-old-space-size=64` (V8 reads it when the heap is made): no full collection every
  *   50–80 ms while large data streams through.
+ * - `--max-semi-space-size=4`: the young generation stops growing at 3 × 4 MiB instead of
+ *   3 × 16 MiB. Streaming 1 GiB at 300 MiB/s grew it to the full 48 MiB, garbage sockets buffers
+ *   that pushed an ESS's peak to 159–166 MB in some runs; with 4 MiB its peak stays 126–129 MB,
+ *   and small-object throughput is the same (docs/benchmarks.md, issue #10).
  */
 import { spawn } from 'node:child_process';
 
 export const MALLOC_ENV = 'MALLOC_MMAP_THRESHOLD_';
 export const MALLOC_VALUE = '131072';
-export const HEAP_FLAG = '--initial-old-space-size';
-export const HEAP_VALUE = '64';
+/** Node flags, each `--name=value`; a flag the user gave (any value) counts as in effect. */
+export const HEAP_FLAGS: readonly string[] = ['--initial-old-space-size=64', '--max-semi-space-size=4'];
 /** Set in the environment of the process the launcher starts; it is waiting on the other end of the IPC channel. */
 export const LAUNCHED_ENV = 'EDGESYNC_LAUNCHED';
 
+export interface MissingSettings {
+  malloc: boolean;
+  /** The HEAP_FLAGS not given, neither on node's command line nor in NODE_OPTIONS. */
+  flags: string[];
+}
+
 /** The settings not in effect in this process (a value the user chose counts as in effect). */
-export function missingSettings(env: NodeJS.ProcessEnv, execArgv: readonly string[]): { malloc: boolean; heap: boolean } {
-  const heapSet = execArgv.some((a) => a.startsWith(HEAP_FLAG)) || (env.NODE_OPTIONS ?? '').includes(HEAP_FLAG);
-  return { malloc: env[MALLOC_ENV] === undefined, heap: !heapSet };
+export function missingSettings(env: NodeJS.ProcessEnv, execArgv: readonly string[]): MissingSettings {
+  const given = (flag: string): boolean => {
+    const name = flag.slice(0, flag.indexOf('='));
+    return execArgv.some((a) => a.startsWith(name)) || (env.NODE_OPTIONS ?? '').includes(name);
+  };
+  return { malloc: env[MALLOC_ENV] === undefined, flags: HEAP_FLAGS.filter((f) => !given(f)) };
 }
 
 const RELAYED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -37,9 +50,9 @@ const isSignalMessage = (m: unknown): m is SignalMessage =>
  * once, through here; signals travel as IPC messages, so that the child can tell them from
  * the same signal sent to it directly as well (a supervisor signalling a whole cgroup).
  */
-export function runLaunched(missing: { malloc: boolean; heap: boolean }): void {
+export function runLaunched(missing: MissingSettings): void {
   const script = process.argv[1] ?? '';
-  const child = spawn(process.execPath, [...process.execArgv, ...(missing.heap ? [`${HEAP_FLAG}=${HEAP_VALUE}`] : []), script, ...process.argv.slice(2)], {
+  const child = spawn(process.execPath, [...process.execArgv, ...missing.flags, script, ...process.argv.slice(2)], {
     env: { ...process.env, ...(missing.malloc ? { [MALLOC_ENV]: MALLOC_VALUE } : {}), [LAUNCHED_ENV]: '1' },
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     detached: true,

@@ -50,6 +50,7 @@ describe('started as `node dist/cmd/edgesync.js` (a container CMD)', () => {
     const { argv, env } = runtimeOf(serving);
     expect(env).toContain('MALLOC_MMAP_THRESHOLD_=131072');
     expect(argv).toContain('--initial-old-space-size=64');
+    expect(argv).toContain('--max-semi-space-size=4');
     expect(argv.slice(-2)).toEqual([expect.stringMatching(/dist\/cmd\/edgesync\.js$/), 'css']);
     // It serves: the launcher only waits.
     expect((await raw(css, 'GET', '/api/v1/health')).status).toBe(200);
@@ -62,6 +63,7 @@ describe('started as `node dist/cmd/edgesync.js` (a container CMD)', () => {
     const { argv, env } = runtimeOf(css.servingPid());
     expect(env).toContain('MALLOC_MMAP_THRESHOLD_=262144');
     expect(argv).toContain('--initial-old-space-size=64');
+    expect(argv).toContain('--max-semi-space-size=4');
     expect(processTree(css.child.pid ?? 0)).toHaveLength(2);
   });
 
@@ -115,6 +117,7 @@ describe('executed as a file (`npx edgesync`, `./dist/cmd/edgesync.js`)', () => 
     const { argv, env } = runtimeOf(pid);
     expect(env).toContain('MALLOC_MMAP_THRESHOLD_=131072');
     expect(argv).toContain('--initial-old-space-size=64');
+    expect(argv).toContain('--max-semi-space-size=4');
     expect(env.some((e) => e.startsWith('EDGESYNC_LAUNCHED='))).toBe(false);
   });
 });
