@@ -31,7 +31,7 @@ function recordOf(key: NotificationKey, fields: Partial<Notification> = {}): Not
 /** Every field away from its zero value, unicode keys included. */
 function fullyPopulated(): Notification {
   return recordOf(keyOf('組織', 'Ünïcødé model', 'm/1 x', 'camera', 'κάμερα-2'), {
-    status: 'receiverError', instanceID: 1_700_000_000_000_123n, dataID: 1_700_000_000_000_001n,
+    status: 'receiverError', instanceID: 1_796_424_756_755_170_134n, dataID: 1_796_424_756_755_170_133n,
     deliveryStatus: 'error', message: 'feedback 2: « disk full » & <escaped>',
     resendAt: 1_700_000_060_000, attempts: 7, offset: 5 * 1024 * 1024 * 1024, lastUpdate: 1_700_000_000_999,
   });

@@ -40,6 +40,15 @@ describe('SPI paths', () => {
     expect(() => parseSpiPath('/spi/v1/early/org1/model/<bad>')).toThrow(BadRequestError);
   });
 
+  it('reads ids of any size up to 2^63 − 1 exactly, as the reference sends them, and refuses larger ones', () => {
+    const path = '/spi/v1/objects/myorg/demo-b/obj1/1796426501048846235/9223372036854775807/updated';
+    expect(parseSpiPath(path)).toMatchObject({ instanceID: 1796426501048846235n, dataID: 9223372036854775807n });
+    expect(spiObjectPath({ orgID: 'myorg', objectType: 'demo-b', objectID: 'obj1', instanceID: 1796426501048846235n, dataID: 0n }, 'received')).toBe(
+      '/spi/v1/objects/myorg/demo-b/obj1/1796426501048846235/0/received',
+    );
+    expect(() => parseSpiPath('/spi/v1/objects/myorg/demo-b/obj1/9223372036854775808/1/updated')).toThrow(/out of range/);
+  });
+
   it('round-trips the path an ESS builds', () => {
     const path = spiObjectPath({ orgID: 'o', objectType: 't', objectID: 'ид', instanceID: 5n, dataID: 4n }, 'received');
     expect(parseSpiPath(path)).toMatchObject({ objectID: 'ид', instanceID: 5n, dataID: 4n, action: 'received' });
