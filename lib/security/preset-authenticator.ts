@@ -163,6 +163,17 @@ export class PresetAuthenticator implements Authenticator {
     // An empty secret never matches a stored one: refused without a (costly) verification.
     if (secret === '') return null;
     await this.refreshIfChanged();
+    const identity = await this.check(appKey, secret);
+    if (identity !== null) return identity;
+    // A refusal may come from a file changed since the last look (`users add` a moment ago):
+    // one more look now, past the throttle; it costs a stat, and a verification only if the
+    // files did change.
+    const generation = this.generation;
+    await this.refreshNow();
+    return this.generation === generation ? null : this.check(appKey, secret);
+  }
+
+  private async check(appKey: string, secret: string): Promise<Identity | null> {
     const mac = createHmac('sha256', this.macKey).update(secret, 'utf8').digest();
     const now = this.now();
     const hit = this.cache.get(appKey);
@@ -202,6 +213,10 @@ export class PresetAuthenticator implements Authenticator {
 
   private async refreshIfChanged(): Promise<void> {
     if (this.now() - this.lastCheck < RELOAD_CHECK_MS) return;
+    await this.refreshNow();
+  }
+
+  private async refreshNow(): Promise<void> {
     this.refreshing ??= this.refresh().finally(() => {
       this.refreshing = undefined;
     });

@@ -7,7 +7,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { InternalError, METADATA_INT64_KEYS, msToNanos, parseJson, stringifyJson, type MetaData, type ObjectStatus } from '../../model/index.js';
+import { InternalError, METADATA_INT64_KEYS, UnavailableError, msToNanos, parseJson, stringifyJson, type MetaData, type ObjectStatus } from '../../model/index.js';
 import type { Destination, ObjectDeletion, ObjectFilter, Organization, Store, StoredObject, UploadSession, Webhook } from '../types.js';
 import { migrate } from './migrations.js';
 import { GroupCommit } from './group-commit.js';
@@ -550,7 +550,9 @@ export class SqliteStore implements Store {
   }
 
   private open(): { db: Database.Database; s: Statements } {
-    if (this.opened === null) throw new InternalError('SqliteStore used before init() or after close()');
+    // Only while the node starts or stops: a request that raced the stop gets a 503, as any
+    // request does once the node stops taking them.
+    if (this.opened === null) throw new UnavailableError('SqliteStore used before init() or after close()');
     return this.opened;
   }
 }

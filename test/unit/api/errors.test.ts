@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import { createErrorHandler } from '../../../lib/api/errors.js';
 import { HealthMonitor } from '../../../lib/api/health-monitor.js';
 import type { Logger } from '../../../lib/log/logger.js';
+import { UnavailableError } from '../../../lib/model/index.js';
 import type { Store } from '../../../lib/store/types.js';
 
 /** Errors as the system and SQLite raise them. */
@@ -42,6 +43,9 @@ beforeAll(async () => {
   app.put('/other', () => {
     throw new Error('something else');
   });
+  app.get('/stopping', () => {
+    throw new UnavailableError('SqliteStore used before init() or after close()');
+  });
   app.use(createErrorHandler(logger, health));
   server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
@@ -67,5 +71,14 @@ describe('the error handler, for a full disk or database', () => {
     const res = await fetch(`${base}/other`, { method: 'PUT' });
     expect(res.status).toBe(500);
     expect(await res.text()).toMatch(/^Internal error \(request .*\)\n$/);
+  });
+});
+
+describe('the error handler, while the node stops', () => {
+  it('answers a request that raced the stop (its store closed under it) 503, logged for us only, not as an error', async () => {
+    logged.length = 0;
+    const res = await fetch(`${base}/stopping`);
+    expect([res.status, await res.text()]).toEqual([503, '']);
+    expect(logged.map((l) => l.level)).toEqual(['debug']);
   });
 });
