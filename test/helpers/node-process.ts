@@ -156,6 +156,13 @@ export class Teardown {
   }
 }
 
+/** A fresh temp directory (`edgesync-<prefix>-…`), removed at teardown. */
+export async function tempRoot(t: Teardown, prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `edgesync-${prefix}-`));
+  t.add(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 /** A node stopped and its directory removed at teardown. */
 export async function startManaged(t: Teardown, opts: StartOptions): Promise<RunningProcess> {
   const node = await startNode(opts);

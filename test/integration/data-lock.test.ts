@@ -4,22 +4,15 @@
  * lock; the lock of a process that is gone is taken over.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, jest, test } from '@jest/globals';
-import { BIN, raw, startManaged, startNode, Teardown } from '../helpers/node-process.js';
+import { BIN, raw, startManaged, startNode, tempRoot, Teardown } from '../helpers/node-process.js';
 
 jest.setTimeout(60_000);
 
 const t = new Teardown();
 afterAll(() => t.run());
-
-async function tempRoot(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'edgesync-lock-'));
-  t.add(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 // The CSS it names does not run: these tests are about the directory only.
 const ESS_ENV = { ORG_ID: 'org1', DESTINATION_TYPE: 'edge', DESTINATION_ID: 'n1', HTTP_CSS_HOST: '127.0.0.1', HTTP_CSS_PORT: '1', LISTENING_TYPE: 'unsecure' };
@@ -71,7 +64,7 @@ async function deadPid(): Promise<number> {
 
 describe('one process per data directory', () => {
   test('a second CSS or ESS on a running CSS’s root exits non-zero, naming the directory and the pid', async () => {
-    const root = await tempRoot();
+    const root = await tempRoot(t, 'lock');
     const first = await startManaged(t, { mode: 'css', root });
     const lock = JSON.parse(await readFile(join(root, 'edgesync.lock'), 'utf8')) as { pid: number };
     // The pid of the process that serves: the bin's launcher starts it (ADR 11).
@@ -92,7 +85,7 @@ describe('one process per data directory', () => {
   });
 
   test('a clean stop removes the lock, and the next start takes the directory', async () => {
-    const root = await tempRoot();
+    const root = await tempRoot(t, 'lock');
     const ess = await startNode({ mode: 'ess', root, env: ESS_ENV });
     expect(await exists(join(root, 'edgesync.lock'))).toBe(true);
     expect(await ess.stop()).toBe(0);
@@ -103,7 +96,7 @@ describe('one process per data directory', () => {
   });
 
   test('the lock of a killed process is taken over', async () => {
-    const root = await tempRoot();
+    const root = await tempRoot(t, 'lock');
     const killed = await startNode({ mode: 'css', root });
     const killedPid = killed.servingPid();
     await killed.kill();
@@ -115,7 +108,7 @@ describe('one process per data directory', () => {
   });
 
   test('a lock naming a pid that no longer runs, or garbage, does not block a start', async () => {
-    const root = await tempRoot();
+    const root = await tempRoot(t, 'lock');
     const pid = await deadPid();
     await writeFile(join(root, 'edgesync.lock'), JSON.stringify({ pid, nodeType: 'CSS', host: 'elsewhere', startedAt: '2020-01-01T00:00:00.000Z' }));
     const a = await startNode({ mode: 'css', root });

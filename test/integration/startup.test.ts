@@ -4,23 +4,16 @@
  */
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, jest, test } from '@jest/globals';
 import { KEY_NAMES } from '../../lib/config/index.js';
-import { BIN, raw, startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
+import { BIN, raw, startManaged, tempRoot, Teardown, type RunningProcess } from '../helpers/node-process.js';
 
 jest.setTimeout(40_000);
 
 const t = new Teardown();
 afterAll(() => t.run());
-
-async function tempRoot(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'edgesync-startup-'));
-  t.add(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** Runs the binary to its end (it must not start serving) and returns its exit code and output. */
 function runToCompletion(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
@@ -94,7 +87,7 @@ describe('first start and later starts', () => {
 
 describe('configuration', () => {
   test('invalid settings stop start-up with exit code 2 and a message naming every bad key', async () => {
-    const root = await tempRoot();
+    const root = await tempRoot(t, 'startup');
     const { code, out } = await runToCompletion(['--log-level', 'loud'], { PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: 'abc', NODE_TYPE: 'foo' });
     expect(code).toBe(2);
     expect(out).toMatch(/invalid configuration \(3 problems\)/);
@@ -106,7 +99,7 @@ describe('configuration', () => {
   });
 
   test('a bad NODE_TYPE is reported even when the subcommand chooses the node type', async () => {
-    const root = await tempRoot();
+    const root = await tempRoot(t, 'startup');
     const { code, out } = await runToCompletion(['css'], { PERSISTENCE_ROOT_PATH: root, UNSECURE_LISTENING_PORT: 'abc', NODE_TYPE: 'foo' });
     expect(code).toBe(2);
     expect(out).toMatch(/UNSECURE_LISTENING_PORT/);
@@ -114,7 +107,7 @@ describe('configuration', () => {
   });
 
   test('an ESS without DESTINATION_ID refuses to start, naming it', async () => {
-    const root = await tempRoot();
+    const root = await tempRoot(t, 'startup');
     const { code, out } = await runToCompletion(['ess'], {
       PERSISTENCE_ROOT_PATH: root,
       ORG_ID: 'org1',
@@ -128,7 +121,7 @@ describe('configuration', () => {
   });
 
   test('a YAML file given with --config is honoured, and a flag beats the environment', async () => {
-    const root = await tempRoot();
+    const root = await tempRoot(t, 'startup');
     const config = join(root, 'edgesync.yaml');
     await writeFile(config, 'orgID: fileorg\nlogLevel: fatal\n');
     // The file says fatal, the environment (LOG_LEVEL=warning, set by the harness) beats it,
@@ -146,7 +139,7 @@ describe('configuration', () => {
 
 describe('the dummy authenticator', () => {
   test('refuses to start on a non-loopback address', async () => {
-    const root = await tempRoot();
+    const root = await tempRoot(t, 'startup');
     const { code, out } = await runToCompletion(['css'], { PERSISTENCE_ROOT_PATH: root, AUTHENTICATION_HANDLER: 'dummy', LISTENING_ADDRESS: '0.0.0.0' });
     expect(code).toBe(2);
     expect(out).toMatch(/AUTHENTICATION_HANDLER/);
@@ -325,7 +318,7 @@ describe('command line', () => {
   });
 
   test('--help after a subcommand also prints the usage, exits 0 and starts nothing', async () => {
-    const root = await tempRoot();
+    const root = await tempRoot(t, 'startup');
     const { code, out } = await runToCompletion(['css', '--help'], { PERSISTENCE_ROOT_PATH: root });
     expect(code).toBe(0);
     expect(out).toMatch(/^Usage:/);

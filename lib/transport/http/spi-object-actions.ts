@@ -95,6 +95,13 @@ export function parseFeedback(text: string): Feedback {
   }
 }
 
+/** A request refused before its body was read: the connection cannot carry another one. */
+function refusedUnread(req: Request, res: Response): void {
+  if (req.complete) return;
+  res.set('Connection', 'close');
+  req.resume();
+}
+
 /** A message from an ESS the CSS does not know: 424. [ref sync-protocol §1 424] */
 export function notRegistered(claim: SpiDestination): FailedDependencyError {
   return new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
@@ -255,11 +262,7 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
         else throw new BadRequestError(`Unknown SPI action (${action}) for an object of the ESS`);
       }
     } catch (e) {
-      // Refused before the body was read: the connection cannot carry another request.
-      if (!req.complete) {
-        res.set('Connection', 'close');
-        req.resume();
-      }
+      refusedUnread(req, res);
       throw e;
     }
     if (outcome !== 'applied' && outcome !== 'duplicate') throw conflictFor(outcome, route.action, deps.log);
@@ -276,9 +279,7 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
     if (req.method !== 'PUT') throw new MethodNotAllowedError();
     // Every message about an object comes from a registered ESS. [ref traffic errors.jsonl 32]
     if ((await deps.store.getDestination(claim.orgID, claim.destType, claim.destID)) === null) {
-      // Refused before the body was read: the connection cannot carry another request.
-      if (!req.complete) res.set('Connection', 'close');
-      req.resume();
+      refusedUnread(req, res);
       throw notRegistered(claim);
     }
     if (SENDER_ACKS.has(route.action)) return ack(route, claim, req, res);
