@@ -7,3 +7,4 @@ export * from './object-update.js';
 export * from './ranges.js';
 export * from './int64.js';
 export * from './json.js';
+export * from './destination-ref.js';
