@@ -73,6 +73,11 @@ export interface Mosquitto {
   kill(): Promise<void>;
   /** Everything the broker wrote so far, across restarts. */
   log(): string;
+  /**
+   * Adds users (or changes their passwords) and makes the running broker read its password file
+   * again (SIGHUP), as an operator does when a node joins. Only for a broker started with `users`.
+   */
+  addUsers(users: MosquittoUser[]): Promise<void>;
 }
 
 /** A random port on 127.0.0.1 that was free a moment ago. */
@@ -126,9 +131,14 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   const tlsPort = opts.tls !== undefined ? await freePort() : undefined;
 
   let passwordFile = opts.passwordFile;
+  const users = new Map<string, string>();
+  const writeUsers = async (file: string): Promise<void> => {
+    await writeFile(file, [...users].map(([user, password]) => passwordLine({ user, password }) + '\n').join(''), { mode: 0o600 });
+  };
   if (opts.users !== undefined) {
     passwordFile = join(dir, 'passwords');
-    await writeFile(passwordFile, opts.users.map((u) => passwordLine(u) + '\n').join(''), { mode: 0o600 });
+    for (const u of opts.users) users.set(u.user, u.password);
+    await writeUsers(passwordFile);
   }
   const lines = [
     // As root, mosquitto would drop to user "mosquitto", who cannot read our 0700 temp dir.
@@ -212,5 +222,18 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     },
     kill: () => halt('SIGKILL'),
     log: () => out,
+    addUsers: async (more) => {
+      if (opts.users === undefined || passwordFile === undefined) throw new Error('addUsers needs a broker started with users');
+      for (const u of more) users.set(u.user, u.password);
+      await writeUsers(passwordFile);
+      const reloaded = out.length;
+      child?.kill('SIGHUP');
+      // mosquitto says so once it has read its files again.
+      const deadline = Date.now() + 5_000;
+      while (!/Reloading config/i.test(out.slice(reloaded))) {
+        if (Date.now() > deadline) throw new Error(`mosquitto did not reload its config in 5 s:\n${out.slice(reloaded)}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
   };
 }

@@ -61,6 +61,14 @@ suite(title, () => {
     expect(b.log()).toMatch(/not authorised|not authorized/i);
   });
 
+  test('a user added while the broker runs can connect at once, and the others still can', async () => {
+    const b = await broker({ users: [{ user: 'css', password: 'pc' }] });
+    await expect(client(b, { username: 'org1/edge/n4', password: 's4' })).rejects.toThrow();
+    await b.addUsers([{ user: 'org1/edge/n4', password: 's4' }]);
+    expect((await client(b, { username: 'org1/edge/n4', password: 's4' })).connected).toBe(true);
+    expect((await client(b, { username: 'css', password: 'pc' })).connected).toBe(true);
+  });
+
   test("an ACL pattern keeps each user to its own topics (mosquitto's %u)", async () => {
     const users = [
       { user: 'n1', password: 'p1' },
