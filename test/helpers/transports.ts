@@ -14,10 +14,12 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import type { SyncServiceClient } from '../../sdk/index.js';
+import { generatedData, sha256Of } from './generated-data.js';
 import { MOSQUITTO_MISSING, freePort, mosquittoAvailable, startMosquitto, type Mosquitto } from './mosquitto.js';
 import { BIN, startNode, type RunningProcess, type StartOptions, type Teardown } from './node-process.js';
 import { eventually, ORG, portOf } from './sync-pair.js';
@@ -59,6 +61,26 @@ export interface NetOptions {
   cssEnv?: Record<string, string>;
   /** More environment for every ESS. */
   essEnv?: Record<string, string>;
+  /**
+   * mqtt-mosquitto only: an ACL that lets each ESS read only its own `cmd` topics and write only
+   * its own `evt` topics (the CSS's user may do anything under iot-2/), kept up to date as ESS
+   * nodes are added. Otherwise any user may use any topic.
+   */
+  mosquittoAcl?: boolean;
+}
+
+/**
+ * The ACL of a mosquitto broker shared by the CSS and `nodes`: the topics carry type and ID but
+ * no org (one broker per org, as in the reference), so a `pattern` with %u would need user names
+ * shaped like the topic (`edge/id/n1`); explicit rules per user keep the ESS's own user name.
+ * [ref sync-protocol §2 Topics]
+ */
+export function mosquittoAclFor(cssUser: string, nodes: { type: string; id: string }[]): string {
+  const lines = [`user ${cssUser}`, 'topic readwrite iot-2/#', ''];
+  for (const n of nodes) {
+    lines.push(`user ${essUser(n.type, n.id)}`, `topic read iot-2/type/${n.type}/id/${n.id}/cmd/#`, `topic write iot-2/type/${n.type}/id/${n.id}/evt/#`, '');
+  }
+  return lines.join('\n');
 }
 
 /** What makes one ESS differ from another. */
@@ -96,6 +118,8 @@ export interface SyncNet {
   readonly onCss: SyncServiceClient;
   /** The mosquitto broker of `mqtt-mosquitto`, null otherwise. */
   readonly broker: Mosquitto | null;
+  /** The CSS's user on the mosquitto broker (mqtt-mosquitto only). */
+  readonly cssBrokerUser: { user: string; password: string };
   /** The port ESS nodes dial: the CSS's HTTP port, the embedded broker's, or mosquitto's. */
   readonly dialPort: number;
   /** Adds the ESS's credentials, starts it and waits until the CSS lists it as a destination. */
@@ -131,7 +155,7 @@ export async function startSyncNet(t: Teardown, kind: TransportKind, o: NetOptio
   const cssUser = { user: 'edgesync-css', password: randomBytes(12).toString('hex') };
   let broker: Mosquitto | null = null;
   if (kind === 'mqtt-mosquitto') {
-    broker = await startMosquitto({ users: [cssUser] });
+    broker = await startMosquitto({ users: [cssUser], ...(o.mosquittoAcl === true ? { acl: mosquittoAclFor(cssUser.user, []) } : {}) });
     const b = broker;
     t.add(() => b.stop());
   }
@@ -165,6 +189,7 @@ export async function startSyncNet(t: Teardown, kind: TransportKind, o: NetOptio
 
   const dialPort = kind === 'http' ? Number(portOf(css)) : kind === 'mqtt-embedded' ? embeddedPort : broker!.port;
   const esses = new Map<string, EssNode>();
+  const aclNodes: { type: string; id: string }[] = [];
 
   function essEnvOf(spec: EssSpec, mqttUser: string, mqttPassword: string): Record<string, string> {
     const type = spec.type ?? 'edge';
@@ -185,12 +210,15 @@ export async function startSyncNet(t: Teardown, kind: TransportKind, o: NetOptio
       return onCss;
     },
     broker,
+    cssBrokerUser: cssUser,
     dialPort,
     async startEss(spec, opts = {}) {
       const type = spec.type ?? 'edge';
       if (opts.withoutUser !== true) {
         await addEdgeNodeUser(css, type, spec.id);
         await broker?.addUsers([{ user: essUser(type, spec.id), password: essSecret(spec.id) }]);
+        aclNodes.push({ type, id: spec.id });
+        if (broker !== null && o.mosquittoAcl === true) await broker.setAcl(mosquittoAclFor(cssUser.user, aclNodes));
       }
       const options: StartOptions = { mode: 'ess', env: essEnvOf(spec, opts.mqttUser ?? essUser(type, spec.id), opts.mqttPassword ?? essSecret(spec.id)) };
       let node = await startNode(options);
@@ -262,4 +290,58 @@ export function netLog(net: SyncNet, ...esses: EssNode[]): () => string {
       ...esses.map((e) => `ESS ${e.type}/${e.id}:\n${e.node.output().slice(-4000)}`),
       ...(net.broker !== null ? [`mosquitto:\n${net.broker.log().slice(-2000)}`] : []),
     ].join('\n');
+}
+
+/** Sizes of the files in an ESS's staging directory (downloads in progress). */
+export async function stagedSizes(ess: EssNode): Promise<number[]> {
+  const dir = join(ess.node.root, 'sync', 'data', 'staging');
+  const sizes: number[] = [];
+  for (const name of await readdir(dir).catch(() => [])) sizes.push(await stat(join(dir, name)).then((s) => s.size, () => 0));
+  return sizes;
+}
+
+/**
+ * Watches an ESS's staging directory closely (a transfer runs at disk speed on loopback) until a
+ * download holds more than `above` bytes but fewer than `below`, then runs `act` at once.
+ * @returns the staged size seen
+ */
+export async function whenStaged(ess: EssNode, above: number, below: number, act: () => Promise<void>, deadlineMs: number, log: () => string): Promise<number> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const partial = (await stagedSizes(ess)).find((s) => s > above && s < below);
+    if (partial !== undefined) {
+      await act();
+      return partial;
+    }
+    if (Date.now() > deadline) throw new Error(`no download on ${ess.type}/${ess.id} passed ${above} bytes in ${deadlineMs} ms\n${log()}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/**
+ * Puts `size` generated bytes (model/`objectID`) on the CSS where no ESS looks (type
+ * `unwatched`), then addresses them to the nodes of `destinationType`, so that their download
+ * starts with all the data there. @returns the data's SHA-256
+ */
+export async function publishThenAddress(net: SyncNet, objectID: string, size: number, destinationType = 'edge'): Promise<string> {
+  const data = generatedData(size);
+  await net.onCss.updateObject({ objectID, objectType: 'model', destinationType: 'unwatched' });
+  await net.onCss.updateObjectData('model', objectID, data.stream(), { size });
+  await net.onCss.updateObject({ objectID, objectType: 'model', destinationType, metaOnly: true });
+  return data.sha256;
+}
+
+/**
+ * Waits until `ess` holds model/`objectID` whole, then checks its bytes, that its app sees it
+ * once, that the CSS says delivered (to `ess` alone), and that nothing is left staged.
+ */
+export async function arrivesIntact(net: SyncNet, ess: EssNode, objectID: string, size: number, sha256: string, deadlineMs: number): Promise<void> {
+  const log = netLog(net, ess);
+  await eventually(`${objectID} on ${ess.type}/${ess.id}`, () => ess.client.getObjectStatus('model', objectID), (s) => s === 'completelyReceived', deadlineMs, log);
+  expect(await sha256Of(await ess.client.fetchObjectData('model', objectID))).toBe(sha256);
+  const listed = (await ess.client.listObjects('model')).filter((m) => m.objectID === objectID);
+  expect(listed.map((m) => [m.objectID, m.objectSize])).toEqual([[objectID, size]]);
+  const toward = `${ess.type}/${ess.id}:delivered`;
+  await eventually(`O13 of ${objectID}`, () => deliveries(net, 'model', objectID), (d) => d.includes(toward), deadlineMs, log);
+  await eventually(`nothing left staged on ${ess.type}/${ess.id}`, () => stagedSizes(ess), (s) => s.length === 0, deadlineMs, log);
 }
