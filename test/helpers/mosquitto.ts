@@ -73,6 +73,8 @@ export interface Mosquitto {
   kill(): Promise<void>;
   /** Everything the broker wrote so far, across restarts. */
   log(): string;
+  /** The broker's process id now (null while it is stopped or killed). */
+  pid(): number | null;
   /**
    * Adds users (or changes their passwords) and makes the running broker read its password file
    * again (SIGHUP), as an operator does when a node joins. Only for a broker started with `users`.
@@ -235,6 +237,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     },
     kill: () => halt('SIGKILL'),
     log: () => out,
+    pid: () => child?.pid ?? null,
     addUsers: async (more) => {
       if (opts.users === undefined || passwordFile === undefined) throw new Error('addUsers needs a broker started with users');
       for (const u of more) users.set(u.user, u.password);
