@@ -15,7 +15,8 @@ import { destinationsOf } from '../../sync/object-queries.js';
 import { objectLogFields } from '../../model/log-fields.js';
 import type { ObjectService } from '../../sync/object-service.js';
 import { canWrite, readableObject, readLevel } from '../authz.js';
-import { parseContentRange, parseRange, readJson, sendDataHeaders, sendJson, sendNoContent, sendText } from '../http.js';
+import { parseContentRange, parseRange, readJson } from '../../http/request.js';
+import { sendDataHeaders, sendJson, sendNoContent, sendText } from '../../http/response.js';
 import type { RouteContext } from '../context.js';
 
 type Mark = (svc: ObjectService, org: string, type: string, id: string) => Promise<void>;
