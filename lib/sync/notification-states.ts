@@ -8,8 +8,9 @@
  * The ESS's own records (lib/sync/receiver.ts, origin-sender.ts) follow the same table of the
  * reference but are read by the ESS agent only.
  */
+import type { DeliveryStatus } from '../model/index.js';
 import type { NotificationStatus } from '../store/notification-types.js';
-import type { SyncItemType } from './css/types.js';
+import type { SyncItemType, UpstreamAck } from './css/types.js';
 
 // ---- The sender's records (CSS → ESS): one per (object, destination). ----
 
@@ -23,6 +24,13 @@ import type { SyncItemType } from './css/types.js';
 export const NEVER_SERVED = 'updatePending' satisfies NotificationStatus;
 export const MAY_HOLD = 'update' satisfies NotificationStatus;
 
+/**
+ * Delivery states in which the peer may have been sent the object (a peer still `pending` never
+ * got anything), and the ones `GET /api/v1/destinations/{org}/{type}/{id}/objects` reports.
+ * [ref sync-protocol §3 Delete, rest-api §1.3]
+ */
+export const REACHED_DELIVERY: readonly DeliveryStatus[] = ['delivering', 'delivered', 'consumed', 'error'];
+
 /** Whether the record is an update waiting to be served (or served again). */
 export function isQueuedUpdate(status: NotificationStatus): boolean {
   return status === NEVER_SERVED || status === MAY_HOLD;
@@ -34,7 +42,11 @@ export function isQueuedUpdate(status: NotificationStatus): boolean {
  */
 export const DELETE_PATH: readonly NotificationStatus[] = ['delete', 'deletePending', 'ackDelete', 'deleted', 'deletedPending', 'ackDeleted'];
 
-/** A deletion the peer has not acknowledged yet: the object stays `objdeleted` meanwhile. */
+/**
+ * A deletion some destination has yet to acknowledge: owed or served, not yet answered
+ * `ackDelete`; the object reads as `objdeleted` meanwhile. The same on the CSS (Sender) and on
+ * the ESS (OriginSender, toward the CSS).
+ */
 export const DELETE_UNACKNOWLEDGED: readonly NotificationStatus[] = ['deletePending', 'delete'];
 
 /** Statuses from which the peer's first data download moves the record to `getdata`. [ref sync-protocol §3 step 4] */
@@ -118,8 +130,15 @@ export const UPSTREAM_DELETE_PATH: readonly NotificationStatus[] = ['ackDelete',
 /** Upstream statuses the ESS is told of by the poll: a record moving into one wakes its long-poll. */
 export const UPSTREAM_SERVED: readonly NotificationStatus[] = ['receivedpending', 'consumedPending', 'deletedPending'];
 
-/** `received` was queued for the ESS (or acked): an app's consume may now be told. */
-export const UPSTREAM_RECEIVED: readonly NotificationStatus[] = ['receivedpending', 'ackreceived'];
+/** Where each ack of the ESS about what the CSS queued for it is taken, and where it was already applied. */
+export const UPSTREAM_ACK_TRANSITIONS: Readonly<Record<UpstreamAck, { from: NotificationStatus; done: readonly NotificationStatus[] }>> = {
+  ackreceived: { from: 'receivedpending', done: ['ackreceived', 'consumedPending'] },
+  ackconsumed: { from: 'consumedPending', done: [] },
+  ackDeleted: { from: 'deletedPending', done: [] },
+};
 
-/** Where `ackreceived` is taken, and where it was already applied. */
-export const UPSTREAM_ACK_RECEIVED: AckTransition = { from: ['receivedpending'], done: ['ackreceived', 'consumedPending'] };
+/** What a CSS app's marks on an upstream object queue for the ESS. [ref sync-protocol §3 step 9, Delete 4] */
+export const UPSTREAM_APP_MOVES: Readonly<Record<'consumed' | 'deletionConfirmed', { from: readonly NotificationStatus[]; to: NotificationStatus }>> = {
+  consumed: { from: ['receivedpending', 'ackreceived'], to: 'consumedPending' },
+  deletionConfirmed: { from: ['ackDelete'], to: 'deletedPending' },
+};

@@ -9,6 +9,7 @@ import {
   UnauthorizedError,
   decodeFields,
   DecodeError,
+  isDestinationsListEntry,
 } from '../../model/index.js';
 import { activate, markConsumed, markDeleted, markPolicyReceived, markReceived } from '../../sync/object-marks.js';
 import { destinationsOf } from '../../sync/object-queries.js';
@@ -71,7 +72,7 @@ function checkDestinations(list: unknown): string[] {
     if (d.includes('<') || d.includes('>')) {
       throw new BadRequestError(`Unsupported char in destinationsList. Error: destinationsList contains unsupported char: < or > (${d})`);
     }
-    if (!/^[^:]+:[^:]+$/.test(d)) throw new BadRequestError(`Invalid destination (${d}), expected destinationType:destinationID`);
+    if (!isDestinationsListEntry(d)) throw new BadRequestError(`Invalid destination (${d}), expected destinationType:destinationID`);
   }
   return list as string[];
 }

@@ -24,10 +24,11 @@ import { parseContentRange, readBodyText } from '../../http/request.js';
 import { sendDataHeaders } from '../../http/response.js';
 import { notRegistered } from '../../sync/css/ess-session.js';
 import type { EssSession, ObjectRef, UpstreamAck } from '../../sync/css/types.js';
+import { ACK_TRANSITIONS, UPSTREAM_ACK_TRANSITIONS } from '../../sync/notification-states.js';
 import type { AckOutcome, Feedback, SenderAck } from '../../sync/sender-acks.js';
 import type { UpstreamData } from '../../sync/upstream-messages.js';
 import { withoutPadding } from './padded-chunk.js';
-import { DATA_SHA256_HEADER, type SpiObjectAction, type SpiRoute } from './spi-paths.js';
+import { DATA_SHA256_HEADER, type SpiRoute } from './spi-paths.js';
 
 export type SpiObjectRoute = Extract<SpiRoute, { kind: 'object' }>;
 
@@ -37,10 +38,10 @@ export interface SpiObjectActionsDeps {
 }
 
 /** Answers about a CSS-originated object. [ref sync-protocol §3] */
-const SENDER_ACKS: ReadonlySet<SpiObjectAction> = new Set<SenderAck>(['updated', 'received', 'consumed', 'ackDelete', 'deleted', 'feedback']);
+const SENDER_ACKS: ReadonlySet<string> = new Set(Object.keys(ACK_TRANSITIONS));
 
 /** Acks of what the CSS queued about an ESS-originated object. [ref sync-protocol §1] */
-const UPSTREAM_ACKS: ReadonlySet<SpiObjectAction> = new Set<UpstreamAck>(['ackreceived', 'ackconsumed', 'ackDeleted']);
+const UPSTREAM_ACKS: ReadonlySet<string> = new Set(Object.keys(UPSTREAM_ACK_TRANSITIONS));
 
 /** A MetaData body (`update`, `delete`) is a few KiB; anything this large is garbage. */
 const METADATA_BODY_LIMIT = 1024 * 1024;
