@@ -1,7 +1,11 @@
 /**
- * The CSS side of the HTTP SPI (`/spi/v1`): ESS registration and the poll here, object actions
- * and resend in spi-object-actions.ts. The ESS always initiates; whatever the CSS has for an ESS waits in its notification records until the ESS
- * polls. [ref sync-protocol §1, rest-api §6]
+ * The CSS side of the HTTP SPI (`/spi/v1`), a thin adapter of the CSS engine
+ * (lib/sync/css/ess-session.ts): it authenticates the ESS, parses the request, calls the ESS's
+ * session and encodes the answer as the reference does. Registration and the poll here, object
+ * actions and resend in spi-object-actions.ts, batched acks in spi-batch-acks.ts. The ESS always
+ * initiates; what the CSS has for it waits until it polls. Our HTTP extensions live here too:
+ * the long-poll (`?wait=`), small data inline (`?inline=`), early-data offers (`?early=1`).
+ * [ref sync-protocol §1, rest-api §6]
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
