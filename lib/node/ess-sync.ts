@@ -1,7 +1,8 @@
 /**
- * Wiring of the ESS's side of the sync over HTTP: the Receiver, fed by the SPI client that
- * polls the CSS. Created before the ObjectService (which reports app marks to it) and started
- * once the service exists.
+ * Wiring of the ESS's side of the sync: the Receiver and the OriginSender, worked by the agent
+ * (lib/sync/ess/agent.ts) through a link to the CSS (createCssLink: HTTP today, MQTT next).
+ * Created before the ObjectService (which reports app marks to it) and started once the
+ * service exists.
  */
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/index.js';
@@ -13,8 +14,10 @@ import type { ObjectListener, ObjectService, ReceiverListener } from '../sync/ob
 import type { DeletionsInProgress } from '../sync/deletions.js';
 import { OriginSender } from '../sync/origin-sender.js';
 import { Receiver } from '../sync/receiver.js';
-import { SpiClient } from '../transport/http/spi-client.js';
+import { EssAgent } from '../sync/ess/agent.js';
+import type { CssLink } from '../sync/ess/css-link.js';
 import { CssLinkHealth, cssHealthThresholds } from '../transport/http/css-link-health.js';
+import { HttpCssLink } from '../transport/http/http-css-link.js';
 import { MAX_INLINE_BYTES } from '../transport/http/spi-inline-data.js';
 
 /** The longest the ESS asks its CSS to hold an empty poll, seconds. */
@@ -57,6 +60,29 @@ async function caOf(config: Config): Promise<string | undefined> {
   return v.includes('-----BEGIN') ? v : readFile(v, 'utf8');
 }
 
+/**
+ * The link to the CSS the configuration asks for. `COMMUNICATION_PROTOCOL=mqtt` is to get its
+ * MqttCssLink here; everything else of the ESS's sync is the same for both.
+ */
+async function createCssLink(config: Config, deps: { authenticator: Authenticator; health: CssLinkHealth; logger: Logger }, baseUrl: string): Promise<CssLink> {
+  const ca = await caOf(config);
+  return new HttpCssLink({
+    baseUrl,
+    health: deps.health,
+    ...(ca !== undefined ? { ca } : {}),
+    ...credentials(config, deps.authenticator),
+    orgID: config.orgID,
+    destinationType: config.destinationType,
+    destinationID: config.destinationID,
+    // Extensions are off toward a reference CSS in compatibility mode; otherwise a CSS
+    // without batched acks is detected and answered one ack at a time.
+    batchAcks: !config.compatibilityMode,
+    inlineDataLimit: config.compatibilityMode ? 0 : MAX_INLINE_BYTES,
+    earlyData: !config.compatibilityMode,
+    log: deps.logger.child({ component: 'css-link' }),
+  });
+}
+
 export function createEssSync(deps: {
   config: Config;
   store: Store;
@@ -77,7 +103,7 @@ export function createEssSync(deps: {
     ...cssHealthThresholds({ pollingIntervalMs: config.httpPollingInterval * 1000, resendIntervalMs: config.resendInterval * 1000, longPollSeconds }),
   });
   let receiver: Receiver | null = null;
-  let client: SpiClient | null = null;
+  let client: EssAgent | null = null;
   let origin: OriginSender | null = null;
   // The app's marks arrive under the object's lock: record them, and let the loop send.
   const listener: ReceiverListener = {
@@ -119,29 +145,20 @@ export function createEssSync(deps: {
         // The lines of an object's story name this ESS as the destination, as the CSS's do.
         log: deps.logger.child({ component: 'sync', destination: `${config.destinationType}/${config.destinationID}` }),
       });
-      const ca = await caOf(config);
-      client = new SpiClient({
-        baseUrl,
+      const link = await createCssLink(config, { authenticator: deps.authenticator, health, logger: deps.logger }, baseUrl);
+      client = new EssAgent({
+        link,
         health,
-        ...(ca !== undefined ? { ca } : {}),
-        ...credentials(config, deps.authenticator),
-        orgID: config.orgID,
-        destinationType: config.destinationType,
-        destinationID: config.destinationID,
+        self: { orgID: config.orgID, destinationType: config.destinationType, destinationID: config.destinationID },
         receiver,
         origin: sender,
         uploadChunkSize: config.maxDataChunkSize,
         blobs: deps.blobs,
         pollingIntervalMs: config.httpPollingInterval * 1000,
         resendIntervalMs: config.resendInterval * 1000,
-        // Extensions are off toward a reference CSS in compatibility mode; otherwise a CSS
-        // without batched acks is detected and answered one ack at a time.
-        batchAcks: !config.compatibilityMode,
-        inlineDataLimit: config.compatibilityMode ? 0 : MAX_INLINE_BYTES,
-        earlyData: !config.compatibilityMode,
         pingIntervalMs: config.essPingInterval * 3_600_000,
         longPollSeconds,
-        log: deps.logger.child({ component: 'spi-client' }),
+        log: deps.logger.child({ component: 'ess-agent' }),
       });
       client.start();
     },

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BlobStore } from '../../lib/store/types.js';
 import type { Receiver } from '../../lib/sync/receiver.js';
-import type { SpiClientDeps } from '../../lib/transport/http/spi-client.js';
+import type { HttpAgentDeps } from './http-ess-agent.js';
 
 export type StandInAnswer = (req: http.IncomingMessage, body: string, res: http.ServerResponse) => boolean;
 
@@ -29,7 +29,7 @@ export async function startStandInCss(answer: StandInAnswer): Promise<{ server: 
 }
 
 /** What an SpiClient of edge node n1 of org1 needs against a stand-in CSS: fast retries, a 1 s long-poll. */
-export function n1ClientDeps(baseUrl: string, receiver: Receiver, blobs: BlobStore, log: SpiClientDeps['log']): SpiClientDeps {
+export function n1ClientDeps(baseUrl: string, receiver: Receiver, blobs: BlobStore, log: HttpAgentDeps['log']): HttpAgentDeps {
   return {
     baseUrl,
     user: 'org1/edge/n1',

@@ -8,14 +8,15 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { ensureSelfSignedCertificate } from '../../../lib/security/index.js';
 import type { BlobStore } from '../../../lib/store/types.js';
 import type { Receiver } from '../../../lib/sync/receiver.js';
-import { SpiClient, type SpiClientDeps } from '../../../lib/transport/http/spi-client.js';
+import type { EssAgent } from '../../../lib/sync/ess/agent.js';
+import { httpEssAgent, type HttpAgentDeps } from '../../helpers/http-ess-agent.js';
 
 const quiet = { info: (): void => undefined, warn: (): void => undefined, debug: (): void => undefined, error: (): void => undefined };
 /** A receiver with nothing owed: the client only registers, pings and polls. */
 const idleReceiver = { outbound: () => Promise.resolve([]), onRegisterNew: () => Promise.resolve() } as unknown as Receiver;
 
 let server: http.Server | https.Server | null = null;
-let client: SpiClient | null = null;
+let client: EssAgent | null = null;
 afterEach(async () => {
   await client?.stop();
   await new Promise((r) => server?.close(r));
@@ -45,8 +46,8 @@ async function until(what: string, cond: () => boolean): Promise<void> {
   }
 }
 
-function startClient(url: string, pingIntervalMs: number, log: SpiClientDeps['log'] = quiet): SpiClient {
-  client = new SpiClient({
+function startClient(url: string, pingIntervalMs: number, log: HttpAgentDeps['log'] = quiet): EssAgent {
+  client = httpEssAgent({
     baseUrl: url,
     user: 'org1/edge/n1',
     password: '',
