@@ -60,14 +60,27 @@ async function caOf(config: Config): Promise<string | undefined> {
   return v.includes('-----BEGIN') ? v : readFile(v, 'utf8');
 }
 
+/** The CSS's base URL over HTTP (HTTP_CSS_HOST, HTTP_CSS_PORT, HTTP_CSS_USE_SSL). */
+function httpBaseUrl(config: Config): string {
+  const scheme = config.httpCSSUseSSL ? 'https' : 'http';
+  const host = config.httpCSSHost.includes(':') ? `[${config.httpCSSHost}]` : config.httpCSSHost;
+  return `${scheme}://${host}:${config.httpCSSPort}`;
+}
+
+/** Where this ESS reaches its CSS, for log lines and the health report. */
+function cssAddress(config: Config): string {
+  return httpBaseUrl(config);
+}
+
 /**
- * The link to the CSS the configuration asks for. `COMMUNICATION_PROTOCOL=mqtt` is to get its
- * MqttCssLink here; everything else of the ESS's sync is the same for both.
+ * The link to the CSS the configuration asks for: the one place that knows the transport.
+ * `COMMUNICATION_PROTOCOL=mqtt` is to get its MqttCssLink here (and its address in cssAddress);
+ * everything else of the ESS's sync is the same for both.
  */
-async function createCssLink(config: Config, deps: { authenticator: Authenticator; health: CssLinkHealth; logger: Logger }, baseUrl: string): Promise<CssLink> {
+async function createCssLink(config: Config, deps: { authenticator: Authenticator; health: CssLinkHealth; logger: Logger }): Promise<CssLink> {
   const ca = await caOf(config);
   return new HttpCssLink({
-    baseUrl,
+    baseUrl: httpBaseUrl(config),
     health: deps.health,
     ...(ca !== undefined ? { ca } : {}),
     ...credentials(config, deps.authenticator),
@@ -95,25 +108,22 @@ export function createEssSync(deps: {
   const { config } = deps;
   // A hold of up to three polling intervals, capped well below the 120 s control timeout.
   const longPollSeconds = config.compatibilityMode ? 0 : Math.min(LONG_POLL_MAX_S, config.httpPollingInterval * 3);
-  const scheme = config.httpCSSUseSSL ? 'https' : 'http';
-  const host = config.httpCSSHost.includes(':') ? `[${config.httpCSSHost}]` : config.httpCSSHost;
-  const baseUrl = `${scheme}://${host}:${config.httpCSSPort}`;
   const health = new CssLinkHealth({
-    css: baseUrl,
+    css: cssAddress(config),
     ...cssHealthThresholds({ pollingIntervalMs: config.httpPollingInterval * 1000, resendIntervalMs: config.resendInterval * 1000, longPollSeconds }),
   });
   let receiver: Receiver | null = null;
-  let client: EssAgent | null = null;
+  let agent: EssAgent | null = null;
   let origin: OriginSender | null = null;
   // The app's marks arrive under the object's lock: record them, and let the loop send.
   const listener: ReceiverListener = {
     onReceivedObjectMarked: async (obj: StoredObject) => {
       await receiver?.onReceivedObjectMarked(obj);
-      client?.wake();
+      agent?.wake();
     },
     onDeletionConfirmed: async (obj: StoredObject) => {
       await receiver?.onDeletionConfirmed(obj);
-      client?.wake();
+      agent?.wake();
     },
   };
   // Published objects arrive under their lock: record what is owed, and let the loop send it.
@@ -121,11 +131,11 @@ export function createEssSync(deps: {
   const objectListener: ObjectListener = {
     onObjectPublished: async (obj: StoredObject) => {
       await origin?.onObjectPublished(obj);
-      client?.wake();
+      agent?.wake();
     },
     onObjectDeleted: async (obj: StoredObject) => {
       await origin?.onObjectDeleted(obj);
-      client?.wake();
+      agent?.wake();
     },
   };
   return {
@@ -145,8 +155,8 @@ export function createEssSync(deps: {
         // The lines of an object's story name this ESS as the destination, as the CSS's do.
         log: deps.logger.child({ component: 'sync', destination: `${config.destinationType}/${config.destinationID}` }),
       });
-      const link = await createCssLink(config, { authenticator: deps.authenticator, health, logger: deps.logger }, baseUrl);
-      client = new EssAgent({
+      const link = await createCssLink(config, { authenticator: deps.authenticator, health, logger: deps.logger });
+      agent = new EssAgent({
         link,
         health,
         self: { orgID: config.orgID, destinationType: config.destinationType, destinationID: config.destinationID },
@@ -160,13 +170,13 @@ export function createEssSync(deps: {
         longPollSeconds,
         log: deps.logger.child({ component: 'ess-agent' }),
       });
-      client.start();
+      agent.start();
     },
     requestResend(): void {
-      client?.requestResend();
+      agent?.requestResend();
     },
     async stop(): Promise<void> {
-      await client?.stop();
+      await agent?.stop();
     },
   };
 }

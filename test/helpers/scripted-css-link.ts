@@ -3,18 +3,29 @@
  * the agent's protocol decisions can be checked without a transport. It records every call as
  * a line (`register`, `send updated model/a`, …), answers registration from a script, hands
  * out the items a test queues (a held poll waits for them), serves data from a map, and lets a
- * test refuse sends.
+ * test refuse sends. It takes pushed data (as HTTP does), or, made with `pushesData: false`,
+ * lets the test pull the data of what the ESS published (as a CSS over MQTT does).
  */
 import { Readable } from 'node:stream';
 import type { ByteRange, MetaData } from '../../lib/model/index.js';
 import type { RegistrationOutcome } from '../../lib/sync/css/types.js';
-import { DataUnavailableError, type CssItem, type CssLink, type EssAction, type EssObjectRef, type FetchedData, type PublishOutcome, type PushOutcome } from '../../lib/sync/ess/css-link.js';
+import {
+  DataUnavailableError,
+  type CssItem,
+  type CssLink,
+  type EssAction,
+  type EssObjectRef,
+  type FetchedData,
+  type OwnDataSource,
+  type PublishOutcome,
+  type PushOutcome,
+} from '../../lib/sync/ess/css-link.js';
 import type { Feedback } from '../../lib/sync/sender-acks.js';
 
 export class ScriptedCssLink implements CssLink {
   readonly address = 'scripted-css';
   readonly holdsPolls = true;
-  readonly pushesData = true;
+  readonly pushesData: boolean;
   /** What the agent did, one line per call, in order. */
   readonly calls: string[] = [];
   /** Answers of the next `register` calls; `registered` once it runs out. */
@@ -25,6 +36,25 @@ export class ScriptedCssLink implements CssLink {
   sendAnswer: (ref: EssObjectRef, action: EssAction) => boolean = () => true;
   private items: CssItem[] = [];
   private arrived: (() => void) | null = null;
+  private source: OwnDataSource | null = null;
+
+  constructor(opts: { pushesData?: boolean } = {}) {
+    this.pushesData = opts.pushesData ?? true;
+  }
+
+  serveData(source: OwnDataSource): void {
+    this.source = source;
+  }
+
+  /** What the ESS serves the CSS that pulls `range` of `ref`'s data; null when it serves nothing. */
+  async pull(ref: EssObjectRef, range: ByteRange): Promise<Buffer | null> {
+    if (this.source === null) throw new Error('the agent gave this link no data source');
+    const stream = await this.source(ref, range);
+    if (stream === null) return null;
+    const out: Buffer[] = [];
+    for await (const c of stream) out.push(c as Buffer);
+    return Buffer.concat(out);
+  }
 
   /** Items the next poll hands out; a held poll in flight returns them at once. */
   queue(...items: CssItem[]): void {

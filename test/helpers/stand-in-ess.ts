@@ -1,5 +1,5 @@
 /**
- * The real ESS side of a sync (SqliteStore, FileBlobStore, ObjectService, Receiver, SpiClient of
+ * The real ESS side of a sync (SqliteStore, FileBlobStore, ObjectService, Receiver, EssAgent over the HTTP link of
  * edge node n1) against a CSS played by the test (stand-in-css.ts). Call standInEss() inside a
  * describe: it opens fresh stores before each test and stops everything after it.
  */
@@ -14,7 +14,7 @@ import { ESS_N1, objectServiceOf, openStores, ORG, scratchDirs, type Stores } fr
 export interface StandInEss {
   /** This test's stores. */
   readonly stores: Stores;
-  /** Starts the SpiClient (with batched acks) against the stand-in CSS; both are stopped after the test. */
+  /** Starts the agent over HTTP (with batched acks) against the stand-in CSS; both are stopped after the test. */
   start(css: { server: http.Server; url: string }, deps?: Partial<HttpAgentDeps>): void;
   /** The object's data once it is `completelyReceived` on the ESS; fails after 10 s. */
   completed(objectType: string, objectID: string): Promise<Buffer>;

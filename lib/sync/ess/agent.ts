@@ -107,9 +107,9 @@ export class EssAgent {
   /** wake() was called since the loop last flushed its outbound work. */
   private woken = false;
   /**
-   * When the retries attempt() scheduled fall due, oldest first (each is now + RESEND_INTERVAL,
-   * so pushing keeps the order). A held poll is cut to end by the next one, else a retry would
-   * sit out the CSS's hold instead of going after RESEND_INTERVAL.
+   * When the retries attempt() scheduled (and other records deferred meanwhile) fall due,
+   * soonest first. A held poll is cut to end by the next one, else a retry would sit out the
+   * CSS's hold instead of going after RESEND_INTERVAL.
    */
   private readonly retriesDue: number[] = [];
   /** When the loop last read the due outbound work: retries due by then were in it. */
@@ -419,7 +419,8 @@ export class EssAgent {
 
   private uploadDeps(origin: OriginSender): UploadDeps {
     const { blobs, self, resendIntervalMs, log } = this.deps;
-    return { link: this.link, origin, blobs, self, chunkSize: this.deps.uploadChunkSize ?? DEFAULT_UPLOAD_CHUNK, resendIntervalMs, now: this.now, signal: this.abort.signal, log };
+    const chunkSize = this.deps.uploadChunkSize ?? DEFAULT_UPLOAD_CHUNK;
+    return { link: this.link, origin, blobs, self, chunkSize, resendIntervalMs, now: this.now, signal: this.abort.signal, log, dueAt: (at) => this.noteDue(at) };
   }
 
   /** [ref sync-protocol §3 Delete steps 2–3] */
@@ -483,8 +484,15 @@ export class EssAgent {
   private async retryLater(rec: Notification): Promise<void> {
     const at = this.now() + retryDelay(this.deps.resendIntervalMs, rec.attempts, RETRY_CAP_INTERVALS * this.deps.resendIntervalMs);
     await this.deps.receiver.retryLater(rec, at);
-    // Only holds read the list (and prune it): plain polling keeps nothing.
-    if (this.holdS > 0) this.retriesDue.push(at);
+    this.noteDue(at);
+  }
+
+  /** Keeps `at` in retriesDue, in order. Only holds read the list (and prune it): plain polling keeps nothing. */
+  private noteDue(at: number): void {
+    if (this.holdS === 0) return;
+    let i = this.retriesDue.length;
+    while (i > 0 && this.retriesDue[i - 1]! > at) i--;
+    this.retriesDue.splice(i, 0, at);
   }
 
   /**

@@ -38,6 +38,8 @@ export interface UploadDeps {
   /** Aborted when the agent stops. */
   signal: AbortSignal;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+  /** Told when a record falls due again (epoch ms), so that a held poll ends in time for it. */
+  dueAt?(at: number): void;
 }
 
 /** How long a CSS that pulls may go without asking for more data, in RESEND_INTERVALs (the reference's 60 s chunk resend). */
@@ -110,7 +112,11 @@ async function sendUpdate(deps: UploadDeps, rec: Notification): Promise<boolean>
   if (outcome === 'refused') return false;
   const pullBy = link.pushesData ? 0 : deps.now() + PULL_WATCHDOG_INTERVALS * deps.resendIntervalMs;
   const next = await origin.updateTaken(rec, obj, pullBy);
-  if (next === null || next.status !== 'data' || !link.pushesData) return true;
+  if (next === null || next.status !== 'data') return true;
+  if (!link.pushesData) {
+    deps.dueAt?.(pullBy);
+    return true;
+  }
   return pushData(deps, next, obj);
 }
 

@@ -1,7 +1,7 @@
 /**
  * The two sides of the ESS replay tests (ess-replay*.test.ts): our real ESS (SqliteStore,
- * FileBlobStore, ObjectService, Receiver, OriginSender, SpiClient) with the reference capture's
- * identity `myorg/edge/node1`, and a script that makes a replaying CSS (startReplayCss) answer
+ * FileBlobStore, ObjectService, Receiver, OriginSender, the EssAgent over HTTP) with the
+ * reference capture's identity `myorg/edge/node1`, and a script that makes a replaying CSS (startReplayCss) answer
  * it as the reference CSS did, capture file by capture file.
  */
 import { createHash } from 'node:crypto';

@@ -66,7 +66,7 @@ function startClient(url: string, pingIntervalMs: number, log: HttpAgentDeps['lo
   return client;
 }
 
-describe('SpiClient ping', () => {
+describe('the ESS agent over HTTP: ping', () => {
   it('pings the CSS every ping interval once registered', async () => {
     const css = await fakeCss(() => 204);
     startClient(css.url, 30);
@@ -95,7 +95,7 @@ describe('SpiClient ping', () => {
   });
 });
 
-describe('SpiClient resend', () => {
+describe('the ESS agent over HTTP: resend', () => {
   it('asks the CSS for everything again, and asks again until the CSS acks it', async () => {
     let refusals = 1;
     const css = await fakeCss((line) => {
@@ -115,7 +115,7 @@ describe('SpiClient resend', () => {
   });
 });
 
-describe('SpiClient credentials and certificates', () => {
+describe('the ESS agent over HTTP: credentials and certificates', () => {
   it('reports refused credentials as an error to act on, not as an unreachable CSS, and registers once they are accepted', async () => {
     let refuse = true;
     const css = await fakeCss((line) => (line.startsWith('PUT /spi/v1/register/') && refuse ? 403 : 204));

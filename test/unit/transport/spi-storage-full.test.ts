@@ -1,5 +1,5 @@
 /**
- * An ESS whose disk is full when data arrives: the SpiClient against a stand-in CSS on loopback.
+ * An ESS whose disk is full when data arrives: the ESS agent over HTTP against a stand-in CSS on loopback.
  * The operator reads what is wrong (not "cannot reach the CSS"), the CSS hears it as feedback,
  * and once space is freed the object completes. The ESS side is real (SqliteStore, a
  * FileBlobStore that reports ENOSPC while `full`, ObjectService, Receiver).

@@ -1,11 +1,16 @@
 /**
  * The ESS agent's protocol decisions (lib/sync/ess/agent.ts), against a CSS scripted in memory
  * (ScriptedCssLink, a test double of the CssLink port): what it sends, in which order, and what
- * it commits. The ESS side is real: SqliteStore, FileBlobStore, ObjectService, Receiver.
+ * it commits. The ESS side is real: SqliteStore, FileBlobStore, ObjectService, Receiver,
+ * OriginSender.
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { emptyMetaData, type MetaData } from '../../../../lib/model/index.js';
+import type { StoredObject } from '../../../../lib/store/types.js';
 import { EssAgent } from '../../../../lib/sync/ess/agent.js';
 import type { CssItem } from '../../../../lib/sync/ess/css-link.js';
+import type { ObjectService } from '../../../../lib/sync/object-service.js';
+import { OriginSender } from '../../../../lib/sync/origin-sender.js';
 import { Receiver } from '../../../../lib/sync/receiver.js';
 import { ScriptedCssLink } from '../../../helpers/scripted-css-link.js';
 import { cloudRecord, ESS_N1, modelForEdge, objectServiceOf, openStores, ORG, scratchDirs, type Stores } from '../../../helpers/sync-fixtures.js';
@@ -104,5 +109,95 @@ describe('the ESS agent, against a scripted CSS', () => {
     expect(callsAbout('b')).toEqual(['send updated model/b', 'fetchData model/b', 'send received model/b (refused)', 'send received model/b']);
     // The data was fetched once: only the ack was owed again.
     expect(link.calls.filter((c) => c.startsWith('fetchData'))).toHaveLength(1);
+  });
+});
+
+describe('the ESS agent sending what its apps published, to a scripted CSS', () => {
+  const ADMIN = { orgID: ORG, userID: 'admin' };
+  let stores: Stores;
+  let objects: ObjectService;
+  let origin: OriginSender | null;
+  let agent: EssAgent | null;
+
+  beforeEach(async () => {
+    stores = await openStores(freshDir());
+    origin = null;
+    agent = null;
+    objects = objectServiceOf(ESS_N1, stores, {
+      maxDataChunkSize: 4,
+      listener: {
+        onObjectPublished: async (o) => {
+          await origin?.onObjectPublished(o);
+          agent?.wake();
+        },
+        onObjectDeleted: async (o) => {
+          await origin?.onObjectDeleted(o);
+          agent?.wake();
+        },
+      },
+    });
+    origin = new OriginSender({ store: stores.store, notifications: stores.notifications, objects, orgID: ORG });
+  });
+
+  afterEach(async () => {
+    await agent?.stop();
+    await stores.store.close();
+  });
+
+  function start(link: ScriptedCssLink, resendIntervalMs = 10_000): void {
+    const receiver = new Receiver({ notifications: stores.notifications, objects, orgID: ORG, downloads: { sessions: stores.store, blobs: stores.blobs } });
+    agent = new EssAgent({
+      link,
+      receiver,
+      origin: origin!,
+      blobs: stores.blobs,
+      self: { orgID: ORG, destinationType: 'edge', destinationID: 'n1' },
+      pollingIntervalMs: 20,
+      // By default long enough that a pulled object is not announced again during the test.
+      resendIntervalMs,
+      longPollSeconds: 1,
+      uploadChunkSize: 4,
+      log: quiet,
+    });
+    agent.start();
+  }
+
+  const publish = (objectID: string, data: string, m: Partial<MetaData> = {}): Promise<StoredObject> =>
+    objects.update(ORG, 'report', objectID, { meta: { ...emptyMetaData(), objectType: 'report', objectID, ...m }, data: Buffer.from(data) }, ADMIN);
+  const record = (objectID: string) => cloudRecord(stores.notifications, 'report', objectID);
+
+  it('pushes the data after the update, a chunk at a time, to a CSS that takes pushes (HTTP)', async () => {
+    const link = new ScriptedCssLink();
+    start(link);
+    await publish('a', 'hello world');
+    await until('the data sent', async () => (await record('a'))?.status === 'updated');
+    expect(link.calls.filter((c) => c.includes('report/a'))).toEqual(['publish report/a', 'pushData report/a 0-3/11', 'pushData report/a 4-7/11', 'pushData report/a 8-10/11']);
+  });
+
+  it('serves the ranges a CSS that pulls (MQTT) asks for, recording each, and only of the published instance', async () => {
+    const link = new ScriptedCssLink({ pushesData: false });
+    start(link);
+    const obj = await publish('b', 'hello world');
+    await until('the update taken', async () => (await record('b'))?.status === 'data');
+    expect(link.calls.filter((c) => c.includes('report/b'))).toEqual(['publish report/b']);
+    // Owed until the CSS asked for it all: due again (announced anew) if it stops asking.
+    expect((await record('b'))?.resendAt).toBeGreaterThan(Date.now());
+    const ref = { objectType: 'report', objectID: 'b', instanceID: obj.meta.instanceID, dataID: obj.meta.dataID };
+    expect((await link.pull(ref, { start: 0, end: 3 }))?.toString()).toBe('hell');
+    expect([(await record('b'))?.status, (await record('b'))?.offset]).toEqual(['data', 4]);
+    expect(await link.pull({ ...ref, instanceID: obj.meta.instanceID - 1n }, { start: 4, end: 10 })).toBeNull();
+    expect((await link.pull(ref, { start: 4, end: 10 }))?.toString()).toBe('o world');
+    expect((await record('b'))?.status).toBe('updated');
+    // The CSS may ask again for a chunk it lost; it is still served.
+    expect((await link.pull(ref, { start: 8, end: 10 }))?.toString()).toBe('rld');
+    expect(link.calls.filter((c) => c.startsWith('pushData'))).toEqual([]);
+  });
+
+  it('announces the object again when a CSS that pulls stops asking for its data', async () => {
+    const link = new ScriptedCssLink({ pushesData: false });
+    start(link, 20);
+    await publish('c', 'hello world');
+    await until('a second update', () => link.calls.filter((c) => c === 'publish report/c').length >= 2);
+    expect((await record('c'))?.status).toBe('data');
   });
 });
