@@ -2,13 +2,14 @@
  * The sending side of the sync engine on the ESS, for objects its apps publish (ESS-originated
  * objects): one notification record per object, keyed by the CSS (`Cloud/Cloud`), says what
  * the ESS still owes the CSS, so nothing is lost across failures and restarts. Transport-
- * agnostic: it decides, the transport (HTTP today) sends and reports back.
+ * agnostic: it decides, the agent (ess/agent.ts, ess/upload.ts) sends and reports back.
  * [ref sync-protocol §1 "Upload of ESS → CSS objects", "Ack semantics"; §3]
  *
- * Record statuses used here (none of them is one the Receiver uses for objects coming from the
- * CSS, so the two directions share the table without mixing):
- * - `update`: the metadata of this instance is owed (`PUT …/update`);
- * - `data`: the CSS took the metadata; the data is owed from `offset` (bytes the CSS acked);
+ * Record statuses used here (their lists: ess/statuses.ts; none of them is one the Receiver
+ * uses for objects coming from the CSS, so the two directions share the table without mixing):
+ * - `update`: the metadata of this instance is owed (`PUT …/update`, MQTT `update`);
+ * - `data`: the CSS took the metadata; the data is owed from `offset` (bytes the CSS acked, or,
+ *   to a CSS that pulls, bytes served so far);
  * - `updated`: everything was sent; the CSS's `received` is awaited;
  * - `receivedByDest`: the CSS has it; its `consumed` may follow;
  * - `deletePending`: the app deleted the object; `PUT …/delete` is owed (not `delete`, which the
@@ -26,8 +27,6 @@ import { ORIGIN_DELETING, ORIGIN_OWED, ORIGIN_SENT } from './ess/statuses.js';
 /** The CSS always identifies itself as `Cloud/Cloud`. [ref sync-protocol §0] */
 const CSS = { peerType: 'Cloud', peerID: 'Cloud' } as const;
 
-/** Record statuses that mean a message the agent still has to send (lib/sync/ess/statuses.ts). */
-export { ORIGIN_OWED };
 
 /** Consumed objects' metadata kept for reporting, and the slack before trimming. [ref sync-protocol §6 ESS consumed-object history] */
 const CONSUMED_KEPT = 1000;

@@ -1,10 +1,10 @@
 /**
  * The receiving side of the sync engine on the ESS: stores what the CSS sends and keeps one
  * notification record per object, keyed by the origin (`Cloud/Cloud`), which says what the ESS
- * still owes the CSS. Transport-agnostic: it decides, the transport (HTTP poll today, MQTT
- * later) sends. [ref sync-protocol §1 "ESS behaviour", §3 Normal update steps 2–7, Delete 2–6]
+ * still owes the CSS. Transport-agnostic: it decides, the agent (ess/agent.ts) sends through its
+ * link. [ref sync-protocol §1 "ESS behaviour", §3 Normal update steps 2–7, Delete 2–6]
  *
- * Record statuses used here:
+ * Record statuses used here (their lists: ess/statuses.ts):
  * - `handleUpdate`: metadata stored as `partiallyreceived`, no data yet;
  * - `getdata`: the download started; `offset` says how many bytes of it are durable here;
  * - `received`: complete here, `received` not yet acked by the CSS; `ackreceived` once it is;
@@ -29,8 +29,6 @@ export const CSS_PEER = { peerType: 'Cloud', peerID: 'Cloud' } as const;
  */
 export type UpdateOutcome = 'stale' | 'download' | 'received';
 
-/** Statuses of records that mean work the agent still has to do toward the CSS. */
-export const OUTBOUND_STATUSES = RECEIVER_OWED;
 
 /**
  * Where downloads keep their progress across failures and restarts: one UploadSession per
@@ -323,7 +321,7 @@ export class Receiver implements ReceiverListener {
   /** Records with work toward the CSS that is due (a failed attempt waits for its `resendAt`). */
   async outbound(limit: number): Promise<Notification[]> {
     const now = this.now();
-    const recs = await this.deps.notifications.listPendingForPeer(this.deps.orgID, CSS_PEER.peerType, CSS_PEER.peerID, OUTBOUND_STATUSES, limit);
+    const recs = await this.deps.notifications.listPendingForPeer(this.deps.orgID, CSS_PEER.peerType, CSS_PEER.peerID, RECEIVER_OWED, limit);
     return recs.filter((r) => r.resendAt <= now);
   }
 

@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { CredentialsRefusedError, NotRegisteredError } from '../../sync/ess/css-link.js';
+import { CredentialsRefusedError, NotRegisteredError, type EssObjectRef } from '../../sync/ess/css-link.js';
 import type { Feedback } from '../../sync/sender-acks.js';
 import type { CssLinkHealth } from './css-link-health.js';
 import { AckBatcher, isBatchable, SEND_ALONE } from './spi-ack-batcher.js';
@@ -30,13 +30,6 @@ export interface SpiConnectionDeps {
   health?: CssLinkHealth;
 }
 
-/** What names one object instance on the wire. */
-export interface SpiObjectRef {
-  objectType: string;
-  objectID: string;
-  instanceID: bigint;
-  dataID: bigint;
-}
 
 export { CredentialsRefusedError, NotRegisteredError };
 
@@ -143,7 +136,7 @@ export class SpiConnection {
    * CSS took it (204) or had nothing to take (409, "acked"). [ref sync-protocol §1 Ack semantics]
    * @throws NotRegisteredError on 424
    */
-  async sendAction(ref: SpiObjectRef, action: SpiObjectAction, payload?: string): Promise<boolean> {
+  async sendAction(ref: EssObjectRef, action: SpiObjectAction, payload?: string): Promise<boolean> {
     if (this.batcher?.enabled === true && payload === undefined && isBatchable(action)) {
       const { objectType, objectID, instanceID, dataID } = ref;
       const status = await this.batcher.send({ action, objectType, objectID, instanceID, dataID });
@@ -154,14 +147,14 @@ export class SpiConnection {
   }
 
   /** What an ack's answer means; see sendAction. */
-  private acked(status: number, ref: SpiObjectRef, action: SpiObjectAction, body: string): boolean {
+  private acked(status: number, ref: EssObjectRef, action: SpiObjectAction, body: string): boolean {
     if (status === 424) throw new NotRegisteredError(`${action} answered 424`);
     if (status !== 204 && status !== 409) this.deps.log.warn({ action, objectID: ref.objectID, status, body: body.trim() }, 'SPI notification refused');
     return status === 204 || status === 409;
   }
 
   /** `PUT …/feedback`: an error report about the object. [ref sync-protocol §3 Feedback] */
-  async sendFeedback(ref: SpiObjectRef, feedback: Feedback): Promise<void> {
+  async sendFeedback(ref: EssObjectRef, feedback: Feedback): Promise<void> {
     const body = JSON.stringify({ Code: feedback.code, RetryInterval: feedback.retryInterval, Reason: feedback.reason });
     const res = await this.call('PUT', spiObjectPath({ orgID: this.deps.orgID, ...ref }, 'feedback'), body);
     if (res.status === 424) throw new NotRegisteredError('feedback answered 424');
