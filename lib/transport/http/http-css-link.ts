@@ -5,6 +5,7 @@
  * ESS published. It only moves bytes and maps HTTP answers to the port's outcomes; the agent
  * (lib/sync/ess/agent.ts) decides and commits. [ref sync-protocol §1]
  */
+import { setMaxListeners } from 'node:events';
 import type http from 'node:http';
 import type { Readable } from 'node:stream';
 import { decodeFields, emptyMetaData, goJson, METADATA_INT64_KEYS, METADATA_KEYS, orderedMetaData, parseJson, type ByteRange, type MetaData } from '../../model/index.js';
@@ -94,6 +95,8 @@ export class HttpCssLink implements CssLink {
   private readonly conn: SpiConnection;
 
   constructor(private readonly deps: HttpCssLinkDeps) {
+    // Every request in flight listens on the close signal; the agent puts many on it at once.
+    setMaxListeners(0, this.stop.signal);
     this.conn = new SpiConnection(deps, this.stop.signal);
   }
 
