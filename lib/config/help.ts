@@ -88,7 +88,7 @@ const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
   mqttCACertificate: { meaning: 'PEM text or file path (relative: under `PERSISTENCE_ROOT_PATH`) of the CA the broker\'s certificate must chain to' },
   mqttSSLCert: { meaning: 'PEM text or file path of a client certificate for a broker that asks for one' },
   mqttSSLKey: { meaning: 'PEM text or file path of that certificate\'s key' },
-  mqttAllowInvalidCertificates: { meaning: 'an ESS accepts a broker certificate that does not verify (never on a CSS: refused)' },
+  mqttAllowInvalidCertificates: { meaning: 'an ESS accepts a broker certificate that does not verify; ignored on a CSS, as in the reference (a CSS always checks the certificate of its broker, and says so at start)' },
   mqttClientID: { meaning: 'the MQTT client id', default: '`CSS-`/`ESS-` and 19 random digits' },
   mqttBrokerConnectTimeout: { meaning: 'how long a start waits for the broker before it fails', unit: 's' },
   maxInflightChunks: { meaning: 'chunks a receiver asks for ahead over MQTT (1–64; the reference defaults to 1)' },

@@ -402,8 +402,6 @@ function mqttChecks(v: Fields, valid: (...keys: ConfigKey[]) => boolean, issue: 
   if (valid('mqttSSLCert', 'mqttSSLKey') && (v.mqttSSLCert === '') !== (v.mqttSSLKey === ''))
     issue(v.mqttSSLCert === '' ? 'mqttSSLCert' : 'mqttSSLKey', 'mqttSSLCert and mqttSSLKey go together');
   // [ref mqttCommunication newTLSConfig] the reference ignores it on a CSS with an error line; we refuse to start instead.
-  if (css && valid('mqttAllowInvalidCertificates') && v.mqttAllowInvalidCertificates)
-    issue('mqttAllowInvalidCertificates', 'cannot be enabled on a CSS (the reference ignores it there too): a CSS always checks its broker\'s certificate');
   const mqtt = valid('communicationProtocol') && v.communicationProtocol.includes('mqtt');
   if (ess && mqtt && valid('brokerAddress') && v.brokerAddress === '') issue('brokerAddress', 'is required on an ESS that talks mqtt');
   const embedded = css && mqtt && valid('brokerAddress') && (v.brokerAddress ?? '') === '';
