@@ -89,7 +89,9 @@ export class ChunkWindow {
       highWaterMark: Math.min(opts.chunkSize, 16 * 1024 * 1024),
       read: () => {
         this.wanted = true;
-        this.pump();
+        // Readable.read() calls this before it takes the bytes it returns out of the buffer:
+        // counted then, they would hold a place in the window.
+        queueMicrotask(() => this.pump());
       },
       destroy: (err, cb) => {
         this.finish();
@@ -156,7 +158,9 @@ export class ChunkWindow {
       this.stream.push(null);
       return;
     }
-    while (this.wanted && this.nextOffset < this.limit && this.pending.size + this.ready.size < this.opts.window) {
+    // The window counts what the stream holds too: memory stays within `window` chunks, and
+    // chunks are asked for ahead of the consumer as far as that allows.
+    while (this.nextOffset < this.limit && this.pending.size + this.ready.size + Math.ceil(this.stream.readableLength / this.opts.chunkSize) < this.opts.window) {
       const offset = this.nextOffset;
       const end = Math.min(offset + this.chunkSize, this.limit);
       this.nextOffset = end;
