@@ -20,11 +20,6 @@ import { eventTopic } from './topics.js';
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 /** Feedback code "invalid object / not found". [ref common.InvalidObject] */
 const FEEDBACK_INVALID_OBJECT = 5;
-/**
- * Bytes of an MQTT PUBLISH packet besides the topic and the payload: fixed header (≤ 5), topic
- * length (2), packet id (2), MQTT 5 properties (a few), with room to spare.
- */
-const PACKET_SLACK = 32;
 const DEFAULT_CONCURRENCY = 4;
 /** getdata requests waiting their turn; more are dropped (the CSS asks again). */
 const DEFAULT_QUEUE_LIMIT = 256;
@@ -37,20 +32,20 @@ export interface EssDataServerDeps {
   publish(topic: string, payload: Buffer): Promise<void>;
   /** Sends a control message to the CSS. */
   sendControl(input: ControlInput): Promise<void>;
-  /** The largest packet the broker takes. */
-  maxPacketSize(): number;
+  /** The largest payload a publish on `topic` may carry. */
+  maxPayload(topic: string): number;
   log: { debug(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   concurrency?: number;
   queueLimit?: number;
 }
 
 /**
- * The largest chunk of an object that fits one data message under `maxPacketSize`, and its
- * stated chunk size (0: none stated).
+ * The chunk size of an object on the wire: its stated one (a default when none), within what one
+ * data message may carry (`maxPayload`: the broker's packet limit less the topic).
  */
-export function chunkBound(opts: { maxPacketSize: number; orgID: string; objectType: string; objectID: string; topic: string; chunkSize: number }): number {
+export function chunkBound(opts: { maxPayload: number; orgID: string; objectType: string; objectID: string; chunkSize: number }): number {
   const wanted = opts.chunkSize > 0 ? opts.chunkSize : DEFAULT_CHUNK_SIZE;
-  const room = opts.maxPacketSize - dataMessageOverhead(opts.orgID, opts.objectType, opts.objectID) - Buffer.byteLength(opts.topic) - PACKET_SLACK;
+  const room = opts.maxPayload - dataMessageOverhead(opts.orgID, opts.objectType, opts.objectID);
   return Math.max(1, Math.min(wanted, room));
 }
 
@@ -70,7 +65,7 @@ export class EssDataServer {
   chunkSizeOf(meta: Pick<MetaData, 'objectType' | 'objectID' | 'chunkSize'>): number {
     const { orgID, destinationType, destinationID } = this.deps;
     const topic = eventTopic(destinationType, destinationID, { leader: true });
-    return chunkBound({ maxPacketSize: this.deps.maxPacketSize(), orgID, objectType: meta.objectType, objectID: meta.objectID, topic, chunkSize: meta.chunkSize });
+    return chunkBound({ maxPayload: this.deps.maxPayload(topic), orgID, objectType: meta.objectType, objectID: meta.objectID, chunkSize: meta.chunkSize });
   }
 
   /** A `getdata` from the CSS; answered when a reader is free. */

@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import { emptyMetaData, orderedMetaData, type ByteRange, type MetaData } from '../../model/index.js';
 import type { RegistrationOutcome } from '../../sync/css/types.js';
 import {
+  CredentialsRefusedError,
   NotRegisteredError,
   type CssItem,
   type CssLink,
@@ -29,21 +30,9 @@ import { ChunkWindow } from './chunk-window.js';
 import { decodeControl, encodeControl, type ControlDestination, type ControlInput, type ControlMessage } from './control-codec.js';
 import { decodeData, isDataMessage, type DataMessage } from './data-codec.js';
 import { EssDataServer } from './ess-data-server.js';
+import { LinkConnector, type LinkConnection, type LinkConnectionHandlers } from './link-connector.js';
+import type { MqttConnectionStatus } from './mqtt-connection.js';
 import { commandTopic, eventTopic } from './topics.js';
-
-/** What the link needs of an MQTT connection (mqtt-connection.ts). */
-export interface LinkConnection {
-  /** Resolves once the broker took it (QoS 1) or it was written (QoS 0). */
-  publish(topic: string, payload: Buffer, opts: { qos: 0 | 1 }): Promise<void>;
-  /** Subscribes now and again after every reconnect. */
-  subscribe(filter: string, qos: 0 | 1): Promise<void>;
-  onMessage(handler: (topic: string, payload: Buffer) => void): void;
-  /** Called on every connection to the broker; `first` on the first one. */
-  onConnect(handler: (first: boolean) => void): void;
-  /** The largest packet the broker takes, bytes. */
-  readonly maxPacketSize: number;
-  close(): Promise<void>;
-}
 
 export interface MqttCssLinkTimeouts {
   /** `register`/`registerNew` → `regack`; `resend` → `ackresend`. */
@@ -54,10 +43,16 @@ export interface MqttCssLinkTimeouts {
   chunkMs: number;
   /** Requests of one chunk before the fetch fails. */
   chunkTries: number;
+  /** Wait before opening the connection again after a failed first connection. */
+  connectRetryMs: number;
 }
 
 export interface MqttCssLinkDeps {
-  connection: LinkConnection;
+  /**
+   * Opens the connection to the broker with the link's subscriptions and handlers, resolving
+   * once it is up (openMqttConnection); called again after a failure.
+   */
+  connect(handlers: LinkConnectionHandlers): Promise<LinkConnection>;
   /** The broker, for log lines and the health report (e.g. `mqtt://127.0.0.1:1883`). */
   address: string;
   orgID: string;
@@ -68,12 +63,12 @@ export interface MqttCssLinkDeps {
   /** Whether this ESS keeps its state across restarts (our SQLite store: true). */
   persistent?: boolean;
   timeouts?: Partial<MqttCssLinkTimeouts>;
-  log: { debug(obj: object, msg: string): void; info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
-  /** Told of every message from the CSS and of every registration outcome. */
-  health?: { succeeded(): void; setRegistered(registered: boolean): void };
+  log: { debug(obj: object, msg: string): void; info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  /** Told of every message from the CSS, of every registration outcome and of connection failures. */
+  health?: { succeeded(): void; setRegistered(registered: boolean): void; failed(status: 'unreachable' | 'credentialsRefused', reason: string): void };
 }
 
-const DEFAULT_TIMEOUTS: MqttCssLinkTimeouts = { registerMs: 10_000, ackMs: 10_000, chunkMs: 3_000, chunkTries: 8 };
+const DEFAULT_TIMEOUTS: MqttCssLinkTimeouts = { registerMs: 10_000, ackMs: 10_000, chunkMs: 3_000, chunkTries: 8, connectRetryMs: 10_000 };
 /** Messages from the CSS waiting for a poll; beyond, the ESS registers again and the CSS resends. */
 const QUEUE_LIMIT = 10_000;
 /** Items one poll returns at most. */
@@ -115,7 +110,7 @@ export class MqttCssLink implements CssLink {
   private lost = false;
   private wakePoll: (() => void) | null = null;
   private closed = false;
-  private readonly subscribed: Promise<void>;
+  private readonly connector: LinkConnector;
 
   constructor(private readonly deps: MqttCssLinkDeps) {
     this.address = deps.address;
@@ -125,20 +120,33 @@ export class MqttCssLink implements CssLink {
       orgID: deps.orgID,
       destinationType: deps.destinationType,
       destinationID: deps.destinationID,
-      publish: (topic, payload) => deps.connection.publish(topic, payload, { qos: 1 }),
+      publish: (topic, payload) => this.connector.now().publish(topic, payload, { qos: 1 }),
       sendControl: (input) => this.sendControl(input),
-      maxPacketSize: () => deps.connection.maxPacketSize,
+      maxPayload: (topic) => this.connector.now().maxPayload(topic),
       log: deps.log,
     });
-    deps.connection.onMessage((topic, payload) => this.onMessage(topic, payload));
-    deps.connection.onConnect((first) => {
-      // [ref mqttCommunication onReconnect] after every reconnect the ESS registers again: what
-      // the CSS sent meanwhile is lost, and the registration makes it resend.
-      if (!first) this.unregistered('the connection to the broker was restored');
+    this.connector = new LinkConnector({
+      connect: (handlers) => deps.connect(handlers),
+      broker: deps.address,
+      retryDelayMs: this.timeouts.connectRetryMs,
+      log: deps.log,
+      onFailure: (kind, reason) => deps.health?.failed(kind, reason),
+      handlers: {
+        subscriptions: [commandTopic(deps.destinationType, deps.destinationID)],
+        onMessage: (topic, payload) => this.onMessage(topic, payload),
+        onConnect: (first) => {
+          deps.health?.succeeded();
+          // [ref mqttCommunication onReconnect] after every reconnect the ESS registers again:
+          // what the CSS sent meanwhile is lost, and the registration makes it resend.
+          if (!first) this.unregistered('the connection to the broker was restored');
+        },
+      },
     });
-    this.subscribed = deps.connection.subscribe(commandTopic(deps.destinationType, deps.destinationID), 1);
-    // Awaited by the first registration; a failure here is that registration's failure.
-    this.subscribed.catch(() => undefined);
+  }
+
+  /** The connection's state, for the health report; null until the first connection. */
+  connectionStatus(): MqttConnectionStatus | null {
+    return this.connector.status();
   }
 
   async register(): Promise<RegistrationOutcome> {
@@ -298,7 +306,7 @@ export class MqttCssLink implements CssLink {
     const error = new Error('the link to the CSS was closed');
     for (const set of this.fetches.values()) for (const { window } of set) window.fail(error);
     this.fetches.clear();
-    await this.deps.connection.close();
+    await this.connector.close();
   }
 
   private get persistent(): boolean {
@@ -322,7 +330,13 @@ export class MqttCssLink implements CssLink {
    */
   private async registerWith(command: 'register' | 'registerNew'): Promise<RegistrationOutcome> {
     if (this.closed) throw new Error('the link to the CSS is closed');
-    await this.subscribed;
+    // The first registration may come before the broker answered: it waits a little for it.
+    try {
+      await this.connector.ready(this.timeouts.registerMs);
+    } catch (err) {
+      if (this.connector.credentialsRefused) throw new CredentialsRefusedError(`the MQTT broker ${this.address} refuses this ESS: ${this.connector.lastFailure?.message ?? ''}`);
+      throw err;
+    }
     const answer = this.registration.wait('registration', this.timeouts.registerMs);
     await this.sendControl({ command, destination: this.destination(CODE_VERSION), persistent: this.persistent });
     const outcome = await answer;
@@ -349,7 +363,7 @@ export class MqttCssLink implements CssLink {
 
   private async sendControl(input: ControlInput, leader = false): Promise<void> {
     const topic = leader ? eventTopic(this.deps.destinationType, this.deps.destinationID, { leader: true }) : this.ownTopic;
-    await this.deps.connection.publish(topic, encodeControl(input), { qos: 1 });
+    await this.connector.now().publish(topic, encodeControl(input), { qos: 1 });
   }
 
   /** The metadata last seen for `ref`'s object, else one made of `ref`; with `ref`'s ids. */
