@@ -1,10 +1,11 @@
 /**
  * The ESS's HTTP plumbing toward its CSS: one keep-alive agent, Basic auth and the
  * `X-Sync-Service-Dest` identity on every request, bounded control answers, and the object
- * actions and feedback every part of the SPI client sends. [ref sync-protocol §1]
+ * actions and feedback the ESS's link (http-css-link.ts) sends. [ref sync-protocol §1]
  */
 import http from 'node:http';
 import https from 'node:https';
+import { CredentialsRefusedError, NotRegisteredError } from '../../sync/ess/css-link.js';
 import type { Feedback } from '../../sync/sender-acks.js';
 import type { CssLinkHealth } from './css-link-health.js';
 import { AckBatcher, isBatchable, SEND_ALONE } from './spi-ack-batcher.js';
@@ -37,11 +38,7 @@ export interface SpiObjectRef {
   dataID: bigint;
 }
 
-/** The CSS does not know this ESS (424): register again. */
-export class NotRegisteredError extends Error {}
-
-/** The CSS refuses this ESS's credentials (401, 403): an operator must fix them. */
-export class CredentialsRefusedError extends Error {}
+export { CredentialsRefusedError, NotRegisteredError };
 
 /** The error for a control step the CSS did not take: typed when it refused the credentials. */
 export function refusal(step: string, res: { status: number; body: string }): Error {
@@ -158,7 +155,7 @@ export class SpiConnection {
 
   /** What an ack's answer means; see sendAction. */
   private acked(status: number, ref: SpiObjectRef, action: SpiObjectAction, body: string): boolean {
-    if (status === 424) throw new NotRegisteredError();
+    if (status === 424) throw new NotRegisteredError(`${action} answered 424`);
     if (status !== 204 && status !== 409) this.deps.log.warn({ action, objectID: ref.objectID, status, body: body.trim() }, 'SPI notification refused');
     return status === 204 || status === 409;
   }
@@ -167,7 +164,7 @@ export class SpiConnection {
   async sendFeedback(ref: SpiObjectRef, feedback: Feedback): Promise<void> {
     const body = JSON.stringify({ Code: feedback.code, RetryInterval: feedback.retryInterval, Reason: feedback.reason });
     const res = await this.call('PUT', spiObjectPath({ orgID: this.deps.orgID, ...ref }, 'feedback'), body);
-    if (res.status === 424) throw new NotRegisteredError();
+    if (res.status === 424) throw new NotRegisteredError('feedback answered 424');
     // A 409 means the CSS moved on (a newer instance, a deletion): nothing to report then.
     if (res.status !== 204 && res.status !== 409) this.deps.log.warn({ objectID: ref.objectID, status: res.status, body: res.body.trim() }, 'SPI feedback refused');
   }
