@@ -14,8 +14,8 @@ export type LinkConnection = Pick<MqttConnection, 'publish' | 'maxPayload' | 'cl
 export interface LinkConnectionHandlers {
   /** The filters to subscribe to on every connection. */
   subscriptions: string[];
-  onConnect(first: boolean): void;
-  onMessage(topic: string, payload: Buffer): void;
+  onConnect: (first: boolean) => void;
+  onMessage: (topic: string, payload: Buffer) => void;
 }
 
 export interface LinkConnectorDeps {

@@ -15,6 +15,7 @@ import { emptyMetaData, orderedMetaData, type ByteRange, type MetaData } from '.
 import type { RegistrationOutcome } from '../../sync/css/types.js';
 import {
   CredentialsRefusedError,
+  DataUnavailableError,
   NotRegisteredError,
   type CssItem,
   type CssLink,
@@ -144,9 +145,21 @@ export class MqttCssLink implements CssLink {
     });
   }
 
-  /** The connection's state, for the health report; null until the first connection. */
+  /** The connection's state; null until the first connection. */
   connectionStatus(): MqttConnectionStatus | null {
     return this.connector.status();
+  }
+
+  /**
+   * How the link fares now, for the health report (CssLinkHealth `live`): up while connected and
+   * registered (an idle link exchanges nothing, yet all is well), down while the connection to
+   * the broker is lost; null otherwise (the failures of registration say the rest).
+   */
+  live(): { up: true } | { up: false; reason: string } | null {
+    const status = this.connector.status();
+    if (status === null) return null;
+    if (status.state === 'connected') return this.registered ? { up: true } : null;
+    return { up: false, reason: `the connection to the MQTT broker ${this.address} is lost${status.lastError !== null ? `: ${status.lastError}` : ''}` };
   }
 
   async register(): Promise<RegistrationOutcome> {
@@ -340,7 +353,11 @@ export class MqttCssLink implements CssLink {
     const answer = this.registration.wait('registration', this.timeouts.registerMs);
     await this.sendControl({ command, destination: this.destination(CODE_VERSION), persistent: this.persistent });
     const outcome = await answer;
-    if (outcome === undefined) throw new Error(`the CSS did not answer ${command} within ${this.timeouts.registerMs} ms`);
+    if (outcome === undefined) {
+      const reason = `the CSS did not answer ${command} within ${this.timeouts.registerMs} ms`;
+      this.deps.health?.failed('unreachable', reason);
+      throw new Error(reason);
+    }
     if (outcome === 'unknown') {
       // The CSS forgot this ESS: what it pushed before is void, it sends everything again.
       this.queue.length = 0;
@@ -349,7 +366,7 @@ export class MqttCssLink implements CssLink {
     }
     this.registered = outcome === 'registered';
     this.deps.health?.setRegistered(this.registered);
-    if (this.registered) this.deps.log.info({ broker: this.address }, 'registered with the CSS');
+    if (this.registered) this.deps.log.debug({ broker: this.address }, 'regack from the CSS');
     return outcome;
   }
 
@@ -486,7 +503,8 @@ export class MqttCssLink implements CssLink {
     }
     const set = this.fetches.get(objectKey(meta.objectType, meta.objectID));
     if (set === undefined) return;
-    for (const { instanceID, window } of set) if (instanceID === meta.instanceID) window.fail(new Error(`the CSS cannot serve the data: ${msg.reason} (feedback code ${msg.feedbackCode})`));
+    const error = new DataUnavailableError(`the CSS cannot serve the data: ${msg.reason} (feedback code ${msg.feedbackCode})`, 'unavailable');
+    for (const { instanceID, window } of set) if (instanceID === meta.instanceID) window.fail(error);
   }
 
   /** Something for the agent: a poll item. */
