@@ -49,7 +49,9 @@ export function createMqttCssLink(config: Config, deps: { health: CssLinkHealth;
     maxInflightChunks: DEFAULT_MAX_INFLIGHT_CHUNKS,
     // Our store is on disk: the CSS resends only what is open after a restart.
     persistent: true,
-    timeouts: { connectRetryMs: config.resendInterval * 1000 },
+    // A registration unanswered for RESEND_INTERVAL (2–10 s) is sent again, as the reference
+    // ESS sends `register` every RESEND_INTERVAL until it is registered.
+    timeouts: { connectRetryMs: config.resendInterval * 1000, registerMs: Math.min(10_000, Math.max(2_000, config.resendInterval * 1000)) },
     health: deps.health,
     log,
   });
