@@ -435,6 +435,19 @@ suite('the ESS link over MQTT, against a scripted CSS on mosquitto', () => {
     expect(await link.poll({ holdS: 0, signal: new AbortController().signal })).toHaveLength(1);
   });
 
+  test('an update and a delete of the same object come in separate polls, in their order', async () => {
+    const css = await startCss();
+    const link = startLink();
+    await registered(link, css);
+    const meta = metaIn('mqtt-publish-to-node.jsonl', 1);
+    await css.send({ command: 'update', meta });
+    await css.send({ command: 'delete', meta: { ...meta, deleted: true } });
+    await css.send({ command: 'regack' });
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await link.poll({ holdS: 0, signal: new AbortController().signal })).map((i) => i.type)).toEqual(['update']);
+    expect((await link.poll({ holdS: 0, signal: new AbortController().signal })).map((i) => i.type)).toEqual(['delete']);
+  });
+
   test('registerAsNew outside a registration: the next poll says register again', async () => {
     const css = await startCss();
     const link = startLink();

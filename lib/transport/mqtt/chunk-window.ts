@@ -210,3 +210,55 @@ function abortReason(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
   return reason instanceof Error ? reason : new Error('the transfer was aborted');
 }
+
+/**
+ * The transfers in progress, by object instance: where an arriving chunk goes (a chunk of
+ * another instance, a late answer of an older transfer, goes nowhere).
+ */
+export class ChunkWindows {
+  private readonly byObject = new Map<string, Set<{ instanceID: bigint; window: ChunkWindow }>>();
+
+  /** A window for one instance of an object, forgotten when its transfer ends. */
+  open(ref: { objectType: string; objectID: string; instanceID: bigint }, opts: Omit<ChunkWindowOptions, 'onEnd'>): ChunkWindow {
+    const key = `${ref.objectType}\u0000${ref.objectID}`;
+    let set = this.byObject.get(key);
+    if (set === undefined) {
+      set = new Set();
+      this.byObject.set(key, set);
+    }
+    const windows = set;
+    const entry = {
+      instanceID: ref.instanceID,
+      window: new ChunkWindow({
+        ...opts,
+        onEnd: () => {
+          windows.delete(entry);
+          if (windows.size === 0 && this.byObject.get(key) === windows) this.byObject.delete(key);
+        },
+      }),
+    };
+    windows.add(entry);
+    return entry.window;
+  }
+
+  /** A chunk of an object instance. @returns whether a window took it */
+  deliver(objectType: string, objectID: string, instanceID: bigint, offset: number, data: Buffer): boolean {
+    let taken = false;
+    for (const { instanceID: id, window } of this.instances(objectType, objectID)) if (id === instanceID && window.accept(offset, data)) taken = true;
+    return taken;
+  }
+
+  /** Fails the transfers of an object instance. */
+  fail(objectType: string, objectID: string, instanceID: bigint, err: Error): void {
+    for (const { instanceID: id, window } of this.instances(objectType, objectID)) if (id === instanceID) window.fail(err);
+  }
+
+  failAll(err: Error): void {
+    for (const set of [...this.byObject.values()]) for (const { window } of [...set]) window.fail(err);
+    this.byObject.clear();
+  }
+
+  private instances(objectType: string, objectID: string): { instanceID: bigint; window: ChunkWindow }[] {
+    return [...(this.byObject.get(`${objectType}\u0000${objectID}`) ?? [])];
+  }
+}

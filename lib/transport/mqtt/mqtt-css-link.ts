@@ -11,7 +11,7 @@
  * seconds; every ack the agent waits for has a timeout, so it retries instead of hanging.
  */
 import { Readable } from 'node:stream';
-import { emptyMetaData, orderedMetaData, type ByteRange, type MetaData } from '../../model/index.js';
+import { orderedMetaData, type ByteRange, type MetaData } from '../../model/index.js';
 import type { RegistrationOutcome } from '../../sync/css/types.js';
 import {
   CredentialsRefusedError,
@@ -27,10 +27,12 @@ import {
 } from '../../sync/ess/css-link.js';
 import type { Feedback } from '../../sync/sender-acks.js';
 import { AnswerWaits } from './answer-waits.js';
-import { ChunkWindow } from './chunk-window.js';
+import { ChunkWindows } from './chunk-window.js';
 import { decodeControl, encodeControl, type ControlDestination, type ControlInput, type ControlMessage } from './control-codec.js';
 import { decodeData, isDataMessage, type DataMessage } from './data-codec.js';
 import { EssDataServer } from './ess-data-server.js';
+import { EssWireMeta } from './ess-wire-meta.js';
+import { PushedItems } from './pushed-items.js';
 import { LinkConnector, type LinkConnection, type LinkConnectionHandlers } from './link-connector.js';
 import type { MqttConnectionStatus } from './mqtt-connection.js';
 import { commandTopic, eventTopic } from './topics.js';
@@ -74,17 +76,14 @@ const DEFAULT_TIMEOUTS: MqttCssLinkTimeouts = { registerMs: 10_000, ackMs: 10_00
 const QUEUE_LIMIT = 10_000;
 /** Items one poll returns at most. */
 const POLL_BATCH = 500;
-/** Objects whose last metadata the link remembers, to send with a body-less action. */
-const META_MEMORY = 10_000;
 /** The reference's code version, sent in registrations. [ref common.VersionAsString] */
 const CODE_VERSION = '1.0';
 
 /** The ack of each action whose delivery the agent needs to know of. */
 const ACK_OF: Partial<Record<EssAction, string>> = { received: 'ackreceived', consumed: 'ackconsumed', deleted: 'ackDeleted' };
-/** Actions about objects this ESS received (the CSS finds its record by the destination fields). */
+/** Actions about objects this ESS receives (the others are about objects it published). */
 const RECEIVER_ACTIONS: ReadonlySet<EssAction> = new Set<EssAction>(['updated', 'received', 'consumed', 'ackDelete', 'deleted']);
 
-const objectKey = (objectType: string, objectID: string): string => `${objectType}\u0000${objectID}`;
 const answerKey = (command: string, meta: Pick<MetaData, 'objectType' | 'objectID' | 'instanceID'>): string =>
   `${command}\u0000${meta.objectType}\u0000${meta.objectID}\u0000${meta.instanceID}`;
 
@@ -95,11 +94,9 @@ export class MqttCssLink implements CssLink {
   readonly pushesData = false;
   readonly address: string;
   private readonly timeouts: MqttCssLinkTimeouts;
-  private readonly queue: CssItem[] = [];
-  /** One key per queued item: the CSS repeats what is not acked yet, one entry is enough. */
-  private readonly queued = new Set<string>();
-  private readonly lastMeta = new Map<string, MetaData>();
-  private readonly fetches = new Map<string, Set<{ instanceID: bigint; window: ChunkWindow }>>();
+  private readonly queue = new PushedItems(QUEUE_LIMIT);
+  private readonly wire: EssWireMeta;
+  private readonly fetches = new ChunkWindows();
   private readonly registration = new AnswerWaits<RegistrationOutcome>();
   private readonly resendAcks = new AnswerWaits<true>();
   private readonly acks = new AnswerWaits<true>();
@@ -117,6 +114,7 @@ export class MqttCssLink implements CssLink {
     this.address = deps.address;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...deps.timeouts };
     this.ownTopic = eventTopic(deps.destinationType, deps.destinationID);
+    this.wire = new EssWireMeta(deps);
     this.dataServer = new EssDataServer({
       orgID: deps.orgID,
       destinationType: deps.destinationType,
@@ -190,7 +188,7 @@ export class MqttCssLink implements CssLink {
   }
 
   async poll(opts: { holdS: number; signal: AbortSignal }): Promise<CssItem[]> {
-    if (this.queue.length === 0 && opts.holdS > 0 && !this.closed && !opts.signal.aborted && this.registered) {
+    if (this.queue.size === 0 && opts.holdS > 0 && !this.closed && !opts.signal.aborted && this.registered) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(timer);
@@ -204,11 +202,7 @@ export class MqttCssLink implements CssLink {
         this.wakePoll = done;
       });
     }
-    if (this.queue.length > 0) {
-      const items = this.queue.splice(0, POLL_BATCH);
-      for (const item of items) this.queued.delete(answerKey(item.type, item.meta));
-      return items;
-    }
+    if (this.queue.size > 0) return this.queue.take(POLL_BATCH);
     if (!this.registered || this.lost) {
       this.lost = false;
       throw new NotRegisteredError('the CSS must hear this ESS register again');
@@ -226,41 +220,26 @@ export class MqttCssLink implements CssLink {
     const total = meta.objectSize;
     const start = range?.start ?? 0;
     const end = Math.min(range?.end ?? total - 1, total - 1);
-    const wire = this.receiverMeta({ ...meta, instanceID: ref.instanceID, dataID: ref.dataID });
+    const wire = this.wire.asReceiver({ ...meta, instanceID: ref.instanceID, dataID: ref.dataID });
     if (end < start) return { stream: Readable.from([]), start, total };
-    const key = objectKey(ref.objectType, ref.objectID);
-    let set = this.fetches.get(key);
-    if (set === undefined) {
-      set = new Set();
-      this.fetches.set(key, set);
-    }
-    const windows = set;
-    const entry = {
-      instanceID: ref.instanceID,
-      window: new ChunkWindow({
-        start,
-        end,
-        chunkSize: meta.chunkSize > 0 ? meta.chunkSize : this.dataServer.chunkSizeOf(meta),
-        window: Math.max(1, this.deps.maxInflightChunks),
-        retryAfterMs: this.timeouts.chunkMs,
-        maxTries: this.timeouts.chunkTries,
-        signal,
-        // [ref GetData] `getdata` with the object's metadata and the chunk's offset.
-        request: (offset) => this.sendControl({ command: 'getdata', meta: wire, offset: BigInt(offset) }),
-        onEnd: () => {
-          windows.delete(entry);
-          if (windows.size === 0 && this.fetches.get(key) === windows) this.fetches.delete(key);
-        },
-      }),
-    };
-    windows.add(entry);
-    return { stream: entry.window.stream, start, total };
+    const window = this.fetches.open(ref, {
+      start,
+      end,
+      chunkSize: meta.chunkSize > 0 ? meta.chunkSize : this.dataServer.chunkSizeOf(meta),
+      window: Math.max(1, this.deps.maxInflightChunks),
+      retryAfterMs: this.timeouts.chunkMs,
+      maxTries: this.timeouts.chunkTries,
+      signal,
+      // [ref GetData] `getdata` with the object's metadata and the chunk's offset.
+      request: (offset) => this.sendControl({ command: 'getdata', meta: wire, offset: BigInt(offset) }),
+    });
+    return { stream: window.stream, start, total };
   }
 
   async send(ref: EssObjectRef, action: EssAction, body?: MetaData): Promise<boolean> {
     this.mustBeRegistered();
-    const base = body ?? this.metaOf(ref);
-    const meta = RECEIVER_ACTIONS.has(action) ? this.receiverMeta(base) : this.originMeta(base);
+    const base = body ?? this.wire.of(ref);
+    const meta = RECEIVER_ACTIONS.has(action) ? this.wire.asReceiver(base) : this.wire.asOrigin(base);
     const ack = ACK_OF[action];
     if (ack === undefined) {
       await this.sendControl({ command: action, meta });
@@ -273,7 +252,7 @@ export class MqttCssLink implements CssLink {
 
   async feedback(ref: EssObjectRef, fb: Feedback): Promise<void> {
     this.mustBeRegistered();
-    const meta = this.receiverMeta(this.metaOf(ref));
+    const meta = this.wire.asReceiver(this.wire.of(ref));
     await this.sendControl({ command: 'feedback', meta, feedbackCode: fb.code, retry: fb.retryInterval, reason: fb.reason });
   }
 
@@ -283,10 +262,10 @@ export class MqttCssLink implements CssLink {
    */
   async publish(meta: MetaData): Promise<PublishOutcome> {
     this.mustBeRegistered();
-    const origin = this.originMeta(meta);
+    const origin = this.wire.asOrigin(meta);
     // The chunk size on the wire is the one this ESS serves: within the broker's packet limit.
     const wire = orderedMetaData({ ...origin, chunkSize: this.dataServer.chunkSizeOf(origin) });
-    this.remember(wire);
+    this.wire.remember(wire);
     const answer = this.publishes.wait(answerKey('update', wire), this.timeouts.ackMs);
     // [ref SendNotificationMessage] an update whose data comes in several chunks goes to the leader.
     await this.sendControl({ command: 'update', meta: wire }, wire.objectSize > wire.chunkSize);
@@ -297,7 +276,7 @@ export class MqttCssLink implements CssLink {
   /** `delete` of an object published here, taken when the CSS answers `ackDelete`. [ref handleDelete] */
   async publishDelete(meta: MetaData): Promise<boolean> {
     this.mustBeRegistered();
-    const wire = this.originMeta(meta);
+    const wire = this.wire.asOrigin(meta);
     const answer = this.acks.wait(answerKey('ackDelete', wire), this.timeouts.ackMs);
     await this.sendControl({ command: 'delete', meta: wire });
     return (await answer) !== undefined;
@@ -316,9 +295,7 @@ export class MqttCssLink implements CssLink {
     this.acks.close();
     this.publishes.close();
     this.dataServer.close();
-    const error = new Error('the link to the CSS was closed');
-    for (const set of this.fetches.values()) for (const { window } of set) window.fail(error);
-    this.fetches.clear();
+    this.fetches.failAll(new Error('the link to the CSS was closed'));
     await this.connector.close();
   }
 
@@ -360,8 +337,7 @@ export class MqttCssLink implements CssLink {
     }
     if (outcome === 'unknown') {
       // The CSS forgot this ESS: what it pushed before is void, it sends everything again.
-      this.queue.length = 0;
-      this.queued.clear();
+      this.queue.clear();
       this.lost = false;
     }
     this.registered = outcome === 'registered';
@@ -383,40 +359,6 @@ export class MqttCssLink implements CssLink {
     await this.connector.now().publish(topic, encodeControl(input), { qos: 1 });
   }
 
-  /** The metadata last seen for `ref`'s object, else one made of `ref`; with `ref`'s ids. */
-  private metaOf(ref: EssObjectRef): MetaData {
-    const seen = this.lastMeta.get(objectKey(ref.objectType, ref.objectID));
-    return { ...(seen ?? emptyMetaData()), objectType: ref.objectType, objectID: ref.objectID, instanceID: ref.instanceID, dataID: ref.dataID };
-  }
-
-  /**
-   * About an object this ESS receives: the CSS finds its record by the destination fields, which
-   * name this ESS. [ref processMessage: updated, received, consumed, ackDelete, deleted, getdata, feedback]
-   */
-  private receiverMeta(meta: MetaData): MetaData {
-    const { orgID, destinationType, destinationID } = this.deps;
-    return orderedMetaData({ ...meta, destinationOrgID: orgID, destinationType, destinationID });
-  }
-
-  /**
-   * About an object this ESS published: the CSS finds it by its origin, this ESS. The destination
-   * fields name this ESS too, as the reference ESS sends an update (traffic mqtt-ess-to-css.jsonl
-   * seq 1; its acks leave them empty, which the CSS ignores), except beside a destination policy,
-   * which excludes a destination type.
-   */
-  private originMeta(meta: MetaData): MetaData {
-    const { orgID, destinationType, destinationID } = this.deps;
-    const self = meta.destinationPolicy === null ? { destinationType, destinationID } : {};
-    return orderedMetaData({ ...meta, destinationOrgID: orgID, ...self, originType: destinationType, originID: destinationID });
-  }
-
-  private remember(meta: MetaData): void {
-    const key = objectKey(meta.objectType, meta.objectID);
-    this.lastMeta.delete(key);
-    this.lastMeta.set(key, meta);
-    if (this.lastMeta.size > META_MEMORY) this.lastMeta.delete(this.lastMeta.keys().next().value!);
-  }
-
   private onMessage(_topic: string, payload: Buffer): void {
     if (this.closed) return;
     if (isDataMessage(payload)) {
@@ -436,11 +378,8 @@ export class MqttCssLink implements CssLink {
 
   private onData(msg: DataMessage): void {
     this.deps.health?.succeeded();
-    const set = this.fetches.get(objectKey(msg.objectType, msg.objectID));
-    let taken = false;
     // A chunk of another instance (an older transfer's late answer) is dropped.
-    if (set !== undefined) for (const { instanceID, window } of set) if (instanceID === msg.instanceID && window.accept(Number(msg.offset), msg.data)) taken = true;
-    if (!taken) this.deps.log.debug({ objectID: msg.objectID, offset: msg.offset.toString(), instanceID: msg.instanceID.toString() }, 'a chunk nobody waits for was dropped');
+    if (!this.fetches.deliver(msg.objectType, msg.objectID, msg.instanceID, Number(msg.offset), msg.data)) this.deps.log.debug({ objectID: msg.objectID, offset: msg.offset.toString(), instanceID: msg.instanceID.toString() }, 'a chunk nobody waits for was dropped');
   }
 
   private onControl(msg: ControlMessage): void {
@@ -501,25 +440,18 @@ export class MqttCssLink implements CssLink {
       this.publishes.settle(answerKey('update', meta), 'refused');
       return;
     }
-    const set = this.fetches.get(objectKey(meta.objectType, meta.objectID));
-    if (set === undefined) return;
     const error = new DataUnavailableError(`the CSS cannot serve the data: ${msg.reason} (feedback code ${msg.feedbackCode})`, 'unavailable');
-    for (const { instanceID, window } of set) if (instanceID === meta.instanceID) window.fail(error);
+    this.fetches.fail(meta.objectType, meta.objectID, meta.instanceID, error);
   }
 
   /** Something for the agent: a poll item. */
   private enqueue(type: string, meta: MetaData): void {
-    this.remember(meta);
-    const item: CssItem = { type, meta, inline: null };
-    const key = answerKey(item.type, item.meta);
-    if (this.queued.has(key)) return;
-    if (this.queue.length >= QUEUE_LIMIT) {
+    this.wire.remember(meta);
+    const outcome = this.queue.push({ type, meta, inline: null });
+    if (outcome === 'full') {
       if (!this.lost) this.deps.log.warn({ broker: this.address, limit: QUEUE_LIMIT }, 'too many messages from the CSS wait for this ESS: dropping them, and registering again once the rest is done');
       this.lost = true;
-      return;
     }
-    this.queue.push(item);
-    this.queued.add(key);
-    this.wakePoll?.();
+    if (outcome === 'queued') this.wakePoll?.();
   }
 }
