@@ -435,6 +435,53 @@ suite('the ESS link over MQTT, against a scripted CSS on mosquitto', () => {
     expect(await link.poll({ holdS: 0, signal: new AbortController().signal })).toHaveLength(1);
   });
 
+  test('ping, resend and feedback go as the reference ESS sends them', async () => {
+    const css = await startCss();
+    const link = startLink();
+    await registered(link, css);
+    // [ref sendRegisterOrPing] a ping carries the destination and persistence; a CSS that knows the ESS says nothing.
+    expect(await link.ping()).toBe('registered');
+    const ping = await css.nextCommand('ping');
+    expect(ping.control).toMatchObject({ destination: { destinationOrgID: ORG, destinationType: TYPE, destinationID: ID, communication: 'mqtt', codeVersion: '1.0' }, persistent: true });
+    // [ref ResendObjects] the resend request names the ESS (no code version); `ackresend` acks it.
+    const resend = link.resend();
+    const heard = await css.nextCommand('resend');
+    expect(heard.control.destination).toEqual({ destinationOrgID: ORG, destinationType: TYPE, destinationID: ID, communication: 'mqtt', codeVersion: '' });
+    await css.send({ command: 'ackresend' });
+    await resend;
+    const meta = metaIn('mqtt-publish-to-node.jsonl', 1);
+    await css.sendRaw(text('mqtt-publish-to-node.jsonl', 1));
+    await link.poll({ holdS: 5, signal: new AbortController().signal });
+    await link.feedback(refOf(meta), { code: 2, retryInterval: 30, reason: 'disk full' });
+    const feedback = await css.nextCommand('feedback');
+    expect(feedback.control).toMatchObject({ feedbackCode: 2, retry: 30, reason: 'disk full', feedbackFromOrigin: false });
+    expect(feedback.control.meta).toMatchObject({ objectID: meta.objectID, instanceID: meta.instanceID, destinationType: TYPE, destinationID: ID, description: meta.description });
+  });
+
+  test('a resend request nobody acks fails (the agent asks again); a ping the CSS answers with registerAsNew makes the next poll say register again', async () => {
+    const css = await startCss();
+    const link = startLink({ timeouts: { registerMs: 300 } });
+    await registered(link, css);
+    await expect(link.resend()).rejects.toThrow(/did not ack the resend/);
+    await link.ping();
+    await css.nextCommand('ping');
+    await css.send({ command: 'registerAsNew' });
+    await expect(link.poll({ holdS: 5, signal: new AbortController().signal })).rejects.toBeInstanceOf(NotRegisteredError);
+  });
+
+  test('an update the CSS answers with feedback, or not at all, is refused (the agent sends it again later)', async () => {
+    const css = await startCss();
+    const link = startLink({ timeouts: { ackMs: 500 } });
+    await registered(link, css);
+    link.serveData(() => Promise.resolve(null));
+    const meta = metaIn('mqtt-ess-to-css.jsonl', 1);
+    expect(await link.publish(meta)).toBe('refused');
+    const published = link.publish({ ...meta, instanceID: meta.instanceID + 1n, dataID: meta.dataID + 1n });
+    const update = await css.next((m) => m.control?.command === 'update' && m.control.meta.instanceID === meta.instanceID + 1n);
+    await css.send({ command: 'feedback', meta: update.control!.meta, feedbackCode: 1, reason: 'cannot update object from the receiver side' });
+    expect(await published).toBe('refused');
+  });
+
   test('an update and a delete of the same object come in separate polls, in their order', async () => {
     const css = await startCss();
     const link = startLink();
