@@ -87,7 +87,9 @@ async function runNode(mode: 'CSS' | 'ESS' | undefined, argv: string[]): Promise
   const config = report.config;
   const logger = makeLogger(config);
   for (const ignored of report.ignored) logger.warn({ setting: ignored }, 'reference setting accepted but not used by edgesync');
-  if (config.communicationProtocol !== 'http') {
+  // An ESS syncs over http or mqtt; a CSS over http only until its MQTT side is wired.
+  const mqttEss = config.nodeType === 'ESS' && config.communicationProtocol === 'mqtt';
+  if (config.communicationProtocol !== 'http' && !mqttEss) {
     throw new ConfigError([{ key: 'communicationProtocol', message: `${config.communicationProtocol} is not available in this version; use http` }]);
   }
   // Signals are handled from the start: one that arrives while the node starts stops it as
