@@ -38,6 +38,20 @@ const IDLE_FACTOR = 6;
 /** After an error (a store or broker hiccup) a loop waits this long before it asks again. */
 const ERROR_PAUSE_MS = 1000;
 
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 /** The identity of one thing queued: a new instance or another command is a new item. */
 function itemKey(item: SyncItem): string {
   return JSON.stringify([item.type, item.meta.objectType, item.meta.objectID, item.meta.instanceID.toString()]);
@@ -48,6 +62,7 @@ class PushLoop {
   private readonly lastSent = new Map<string, number>();
   /** Aborted to cut the current wait short (new work, a re-registration, stop). */
   private wake = new AbortController();
+  private readonly stopping = new AbortController();
   private stopped = false;
   /** Set as the loop returns: a registration arriving then starts a new loop. */
   ended = false;
@@ -70,7 +85,12 @@ class PushLoop {
 
   stop(): void {
     this.stopped = true;
+    this.stopping.abort();
     this.wake.abort();
+  }
+
+  private get stopSignal(): AbortSignal {
+    return this.stopping.signal;
   }
 
   private async run(): Promise<void> {
@@ -84,11 +104,18 @@ class PushLoop {
   private async loop(): Promise<void> {
     const session = this.deps.engine.session(this.peer);
     const log = this.deps.log;
+    const longest = this.deps.resendIntervalMs * IDLE_FACTOR;
     while (!this.stopped) {
+      // The wait starts before the round, so that work queued while the round runs is not missed.
+      const wake = new AbortController();
+      this.wake = wake;
+      const woken = session.waitForWork(longest, wake.signal);
       let waitMs: number;
       try {
         waitMs = await this.round(session.pending.bind(session));
       } catch (err) {
+        wake.abort();
+        await woken;
         if (err instanceof FailedDependencyError) {
           // Not (or no longer) registered: nothing to push until it registers again.
           log.debug({ destination: destinationLabel(this.peer), org: this.peer.orgID }, 'push loop ends: the ESS is not registered');
@@ -96,11 +123,12 @@ class PushLoop {
         }
         if (this.stopped) return;
         log.warn({ err, destination: destinationLabel(this.peer), org: this.peer.orgID }, 'could not push to an MQTT ESS; trying again');
-        waitMs = ERROR_PAUSE_MS;
+        await sleep(ERROR_PAUSE_MS, this.stopSignal);
+        continue;
       }
-      if (this.stopped) return;
-      if (this.wake.signal.aborted) this.wake = new AbortController();
-      await session.waitForWork(waitMs, this.wake.signal);
+      if (!this.stopped) await (waitMs < longest ? Promise.race([woken, sleep(waitMs, wake.signal)]) : woken);
+      wake.abort();
+      await woken;
     }
   }
 
