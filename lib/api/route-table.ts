@@ -24,7 +24,7 @@ import { orgListing } from './routes/org-listings.js';
 import { deleteOrganization, listOrganizations, putOrganization } from './routes/organizations.js';
 import { listDestinationObjects, listDestinations } from './routes/destinations.js';
 import { getHealth, postResend, postShutdown } from './routes/system.js';
-import { boolQuery } from './http.js';
+import { boolQuery } from '../http/request.js';
 
 export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
 export type NodeType = 'CSS' | 'ESS';

@@ -18,7 +18,6 @@ interface SettingDoc {
   readonly default?: string;
 }
 
-const NOT_YET_MQTT = 'accepted, not used yet (MQTT comes later)';
 const NOT_YET_MONGO = 'accepted, not used yet (MongoDB comes later)';
 const NOT_USED = 'accepted for the reference\'s configurations; no effect here';
 
@@ -40,7 +39,10 @@ const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
   orgID: { meaning: 'ESS: required. CSS: set = single-org mode' },
   destinationType: { meaning: 'ESS identity (required on an ESS)' },
   destinationID: { meaning: 'ESS identity (required on an ESS)' },
-  communicationProtocol: { meaning: '`http` (MQTT comes later)' },
+  communicationProtocol: {
+    meaning:
+      '`http`, `mqtt`, or on a CSS `http,mqtt` (both: ESS nodes of either kind). A CSS with `mqtt` and no `BROKER_ADDRESS` runs the embedded broker',
+  },
   httpCSSHost: { meaning: 'where an ESS finds its CSS: host name or IP address' },
   httpCSSPort: { meaning: 'the CSS\'s port, for an ESS', default: '–' },
   httpCSSUseSSL: { meaning: 'an ESS talks HTTPS to its CSS' },
@@ -74,12 +76,24 @@ const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
   logTraceDestination: { meaning: '`stdout` or `file` (`LOG_ROOT_PATH`/`LOG_FILE_NAME`.log)' },
   logRootPath: { meaning: 'directory of the log file', default: '`<PERSISTENCE_ROOT_PATH>/log`' },
   logFileName: { meaning: 'log file name, without `.log`' },
-  brokerAddress: { meaning: NOT_YET_MQTT },
-  brokerPort: { meaning: NOT_YET_MQTT },
-  mqttUseSSL: { meaning: NOT_YET_MQTT },
-  mqttUserName: { meaning: NOT_YET_MQTT },
-  mqttPassword: { meaning: NOT_YET_MQTT },
-  mqttCACertificate: { meaning: NOT_YET_MQTT },
+  brokerAddress: {
+    meaning:
+      'host name or IP of the MQTT broker. On a CSS, empty = the CSS runs the embedded broker (on `EMBEDDED_BROKER_PORT`) and connects to it itself; set = an external broker (mosquitto, …) that CSS and ESS nodes share',
+    default: 'CSS empty (embedded broker), ESS `localhost`',
+  },
+  brokerPort: { meaning: 'the external broker\'s port' },
+  mqttUseSSL: { meaning: 'TLS toward an external broker' },
+  mqttUserName: { meaning: 'user name toward the broker (an ESS on the embedded broker: its `org/type/id` user)' },
+  mqttPassword: { meaning: 'the password going with `MQTT_USER_NAME`' },
+  mqttCACertificate: { meaning: 'PEM text or file path (relative: under `PERSISTENCE_ROOT_PATH`) of the CA the broker\'s certificate must chain to' },
+  mqttSSLCert: { meaning: 'PEM text or file path of a client certificate for a broker that asks for one' },
+  mqttSSLKey: { meaning: 'PEM text or file path of that certificate\'s key' },
+  mqttAllowInvalidCertificates: { meaning: 'an ESS accepts a broker certificate that does not verify; ignored on a CSS, as in the reference (a CSS always checks the certificate of its broker, and says so at start)' },
+  mqttClientID: { meaning: 'the MQTT client id', default: '`CSS-`/`ESS-` and 19 random digits' },
+  mqttBrokerConnectTimeout: { meaning: 'how long a start waits for the broker before it fails', unit: 's' },
+  maxInflightChunks: { meaning: 'chunks a receiver asks for ahead over MQTT (1–64; the reference defaults to 1)' },
+  embeddedBrokerPort: { meaning: 'CSS with the embedded broker: its TCP port, on `LISTENING_ADDRESS`; 0 = a random one' },
+  embeddedBrokerTlsPort: { meaning: 'CSS with the embedded broker: a TLS port too, with the node\'s `SERVER_CERTIFICATE`; 0 = none' },
   maxRequestBodySize: { meaning: 'largest JSON body (incl. inline base64 data); 413 beyond', unit: 'bytes' },
   maxDataSize: { meaning: 'largest object data accepted from an app (API) and, on a CSS, from an ESS; 0 = no limit', unit: 'bytes' },
 };

@@ -5,6 +5,7 @@ export {
   CONFIG_KEYS,
   BOOLEAN_KEYS,
   DEFAULT_LISTENING_ADDRESS,
+  usesEmbeddedBroker,
   type Config,
   type ConfigKey,
   type NodeType,

@@ -140,5 +140,7 @@ function resolvePaths(c: Config, cwd: string): Config {
     httpCSSCACertificate: underRoot(c.httpCSSCACertificate),
     mongoCACertificate: underRoot(c.mongoCACertificate),
     mqttCACertificate: underRoot(c.mqttCACertificate),
+    mqttSSLCert: underRoot(c.mqttSSLCert),
+    mqttSSLKey: underRoot(c.mqttSSLKey),
   };
 }

@@ -111,11 +111,15 @@ export interface Config {
   readonly logRootPath: string;
   /** LOG_FILE_NAME (sync-service); the file is <logRootPath>/<logFileName>.log. */
   readonly logFileName: string;
-  /** BROKER_ADDRESS (localhost). Not used until MQTT lands. */
+  /**
+   * BROKER_ADDRESS: host name or IP of the MQTT broker. ESS: `localhost` (as the reference).
+   * CSS: '' (divergence: reference `localhost`) = the CSS runs the embedded broker and connects to
+   * it itself; set = an external broker.
+   */
   readonly brokerAddress: string;
-  /** BROKER_PORT (1883). */
+  /** BROKER_PORT (1883): the external broker's port. */
   readonly brokerPort: number;
-  /** MQTT_USE_SSL (true, as in the reference). */
+  /** MQTT_USE_SSL (true, as in the reference): TLS toward an external broker. */
   readonly mqttUseSSL: boolean;
   /** MQTT_USER_NAME. */
   readonly mqttUserName: string;
@@ -123,6 +127,22 @@ export interface Config {
   readonly mqttPassword: string;
   /** MQTT_CA_CERTIFICATE (broker/ca/ca.cert.pem under persistenceRootPath): PEM or absolute path. */
   readonly mqttCACertificate: string;
+  /** MQTT_SSL_CERT: client certificate toward the broker, PEM or absolute path; '' = none. */
+  readonly mqttSSLCert: string;
+  /** MQTT_SSL_KEY: its key, PEM or absolute path; '' = none. */
+  readonly mqttSSLKey: string;
+  /** MQTT_ALLOW_INVALID_CERTIFICATES (false): an ESS accepts a broker certificate that does not verify. Refused on a CSS. */
+  readonly mqttAllowInvalidCertificates: boolean;
+  /** MQTT_CLIENT_ID; '' = `CSS-`/`ESS-` and 19 random digits, as the reference. */
+  readonly mqttClientID: string;
+  /** MQTT_BROKER_CONNECT_TIMEOUT, seconds (300): how long a start waits for the broker. */
+  readonly mqttBrokerConnectTimeout: number;
+  /** MAX_INFLIGHT_CHUNKS (8; reference 1): chunks a receiver asks for ahead over MQTT, 1–64. */
+  readonly maxInflightChunks: number;
+  /** EMBEDDED_BROKER_PORT (ours, 1883): the embedded broker's TCP port; 0 = a random one. */
+  readonly embeddedBrokerPort: number;
+  /** EMBEDDED_BROKER_TLS_PORT (ours, 0 = no TLS listener): the embedded broker's TLS port, with the node's server certificate. */
+  readonly embeddedBrokerTlsPort: number;
   /** EDGESYNC_MAX_BODY_SIZE (ours), bytes (64 MiB): limit of JSON bodies and inline base64 data. */
   readonly maxRequestBodySize: number;
   /** EDGESYNC_MAX_DATA_SIZE (ours), bytes of data per object; 0 = unlimited. */
@@ -277,12 +297,23 @@ const fields = z.object({
   logTraceDestination: oneOf<LogTraceDestination>(['stdout', 'file']).default('stdout'),
   logRootPath: str().default(''),
   logFileName: str().default('sync-service'),
-  brokerAddress: str().default('localhost'),
+  // The default depends on the node type (`finish`).
+  brokerAddress: host().optional(),
   brokerPort: int(1, 65535).default(1883),
   mqttUseSSL: bool().default(true),
   mqttUserName: str().default(''),
   mqttPassword: str().default(''),
   mqttCACertificate: str().default('broker/ca/ca.cert.pem'),
+  mqttSSLCert: str().default(''),
+  mqttSSLKey: str().default(''),
+  mqttAllowInvalidCertificates: bool().default(false),
+  mqttClientID: str().default(''),
+  mqttBrokerConnectTimeout: int(1, DAY_S).default(300),
+  // [ref config.go] the reference clamps to 1–64 on a CSS (unbounded on an ESS) and defaults to 1;
+  // a window of 8 keeps a link busy without holding much memory.
+  maxInflightChunks: int(1, 64).default(8),
+  embeddedBrokerPort: int(0, 65535).default(1883),
+  embeddedBrokerTlsPort: int(0, 65535).default(0),
   maxRequestBodySize: int(1024, Number.MAX_SAFE_INTEGER).default(64 * MIB),
   maxDataSize: int(0, Number.MAX_SAFE_INTEGER).default(0),
 });
@@ -292,7 +323,7 @@ export type ConfigKey = keyof typeof fields.shape;
 /** Every field name, in schema order. */
 export const CONFIG_KEYS = Object.keys(fields.shape) as readonly ConfigKey[];
 /** Fields that are booleans: they take `--x` / `--no-x` on the command line. */
-export const BOOLEAN_KEYS: ReadonlySet<ConfigKey> = new Set<ConfigKey>(['httpCSSUseSSL', 'compatibilityMode', 'mongoUseSSL', 'mqttUseSSL']);
+export const BOOLEAN_KEYS: ReadonlySet<ConfigKey> = new Set<ConfigKey>(['httpCSSUseSSL', 'compatibilityMode', 'mongoUseSSL', 'mqttUseSSL', 'mqttAllowInvalidCertificates']);
 
 type Fields = z.output<typeof fields>;
 
@@ -349,18 +380,55 @@ function crossChecks(v: Fields, ctx: z.RefinementCtx<Fields>): void {
   // [ref config.go] a password without a user name cannot authenticate; the reference refuses it too.
   if (valid('communicationProtocol', 'mqttUserName', 'mqttPassword') && v.communicationProtocol.includes('mqtt') && v.mqttPassword !== '' && v.mqttUserName === '')
     issue('mqttUserName', 'is required when mqttPassword is set');
+  mqttChecks(v, valid, issue, css, ess);
+
   // The reference silently skips Mongo auth unless both are set; we say so instead.
   if (valid('mongoUsername', 'mongoPassword') && (v.mongoUsername === '') !== (v.mongoPassword === ''))
     issue(v.mongoUsername === '' ? 'mongoUsername' : 'mongoPassword', 'mongoUsername and mongoPassword go together');
 }
 
+/** The listening type `finish` derives when none is set. */
+function listeningTypeOf(v: Fields): ListeningType {
+  return v.listeningType ?? (v.nodeType === 'CSS' ? (v.serverCertificate !== '' && v.serverKey !== '' ? 'secure' : 'unsecure') : 'secure');
+}
+
+/** A CSS that talks MQTT without a broker address runs the embedded broker. */
+export function usesEmbeddedBroker(c: Pick<Config, 'nodeType' | 'communicationProtocol' | 'brokerAddress'>): boolean {
+  return c.nodeType === 'CSS' && c.communicationProtocol.includes('mqtt') && c.brokerAddress === '';
+}
+
+/** The MQTT rules (see crossChecks). */
+function mqttChecks(v: Fields, valid: (...keys: ConfigKey[]) => boolean, issue: (key: ConfigKey, message: string) => void, css: boolean, ess: boolean): void {
+  if (valid('mqttSSLCert', 'mqttSSLKey') && (v.mqttSSLCert === '') !== (v.mqttSSLKey === ''))
+    issue(v.mqttSSLCert === '' ? 'mqttSSLCert' : 'mqttSSLKey', 'mqttSSLCert and mqttSSLKey go together');
+  // [ref mqttCommunication newTLSConfig] the reference ignores it on a CSS with an error line; we refuse to start instead.
+  const mqtt = valid('communicationProtocol') && v.communicationProtocol.includes('mqtt');
+  if (ess && mqtt && valid('brokerAddress') && v.brokerAddress === '') issue('brokerAddress', 'is required on an ESS that talks mqtt');
+  const embedded = css && mqtt && valid('brokerAddress') && (v.brokerAddress ?? '') === '';
+  if (!embedded || !valid('embeddedBrokerPort', 'embeddedBrokerTlsPort')) return;
+  if (v.embeddedBrokerTlsPort !== 0 && valid('serverCertificate', 'serverKey') && (v.serverCertificate === '' || v.serverKey === ''))
+    issue('embeddedBrokerTlsPort', 'the embedded broker\'s TLS listener uses the node\'s server certificate: set serverCertificate and serverKey');
+  if (v.embeddedBrokerPort !== 0 && v.embeddedBrokerPort === v.embeddedBrokerTlsPort)
+    issue('embeddedBrokerTlsPort', `must differ from embeddedBrokerPort (${v.embeddedBrokerPort})`);
+  if (!valid('listeningType', 'secureListeningPort', 'unsecureListeningPort')) return;
+  const type = listeningTypeOf(v);
+  const http = [
+    ...(type === 'unsecure' || type === 'both' ? [['unsecureListeningPort', v.unsecureListeningPort] as const] : []),
+    ...(type === 'secure' || type === 'both' ? [['secureListeningPort', v.secureListeningPort] as const] : []),
+  ];
+  for (const key of ['embeddedBrokerPort', 'embeddedBrokerTlsPort'] as const) {
+    const clash = http.find(([, port]) => port !== 0 && port === v[key]);
+    if (clash !== undefined) issue(key, `must differ from ${clash[0]} (${clash[1]}), which the REST API listens on`);
+  }
+}
+
 /** Values that depend on other keys. Runs only when every key and rule passed. */
 function finish(v: Fields): Config {
   const css = v.nodeType === 'CSS';
-  const pair = v.serverCertificate !== '' && v.serverKey !== '';
   return {
     ...v,
-    listeningType: v.listeningType ?? (css ? (pair ? 'secure' : 'unsecure') : 'secure'),
+    listeningType: listeningTypeOf(v),
+    brokerAddress: v.brokerAddress ?? (css ? '' : 'localhost'),
     listeningAddress: v.listeningAddress ?? DEFAULT_LISTENING_ADDRESS,
     // [ref sync-protocol §7] the CSS is always Cloud/Cloud, whatever was configured.
     destinationType: css ? 'Cloud' : v.destinationType,

@@ -122,6 +122,15 @@ export const KEY_NAMES: readonly KeyNames[] = [
   row('mqttUserName', 'MQTT_USER_NAME', 'MQTTUserName', 'mqtt-user-name'),
   row('mqttPassword', 'MQTT_PASSWORD', 'MQTTPassword', 'mqtt-password'),
   row('mqttCACertificate', 'MQTT_CA_CERTIFICATE', 'MQTTCACertificate', 'mqtt-ca-certificate'),
+  row('mqttSSLCert', 'MQTT_SSL_CERT', 'MQTTSSLCert', 'mqtt-ssl-cert'),
+  row('mqttSSLKey', 'MQTT_SSL_KEY', 'MQTTSSLKey', 'mqtt-ssl-key'),
+  row('mqttAllowInvalidCertificates', 'MQTT_ALLOW_INVALID_CERTIFICATES', 'MQTTAllowInvalidCertificates', 'mqtt-allow-invalid-certificates'),
+  // sync.conf spells the field both ways in the reference's docs and code.
+  row('mqttClientID', 'MQTT_CLIENT_ID', ['MQTTClientID', 'MQTTClientId'], 'mqtt-client-id'),
+  row('mqttBrokerConnectTimeout', 'MQTT_BROKER_CONNECT_TIMEOUT', 'MQTTBrokerConnectTimeout', 'mqtt-broker-connect-timeout'),
+  row('maxInflightChunks', 'MAX_INFLIGHT_CHUNKS', 'MaxInflightChunks', 'max-inflight-chunks'),
+  row('embeddedBrokerPort', 'EMBEDDED_BROKER_PORT', 'EmbeddedBrokerPort', 'embedded-broker-port'),
+  row('embeddedBrokerTlsPort', 'EMBEDDED_BROKER_TLS_PORT', 'EmbeddedBrokerTlsPort', 'embedded-broker-tls-port'),
   row('maxRequestBodySize', 'EDGESYNC_MAX_BODY_SIZE', 'MaxRequestBodySize', 'max-request-body-size'),
   row('maxDataSize', 'EDGESYNC_MAX_DATA_SIZE', 'MaxDataSize', 'max-data-size'),
 ];
@@ -133,8 +142,6 @@ export const KEY_NAMES: readonly KeyNames[] = [
 export const IGNORED_REFERENCE_KEYS: readonly (readonly [string, string])[] = [
   ['CSSOnWIoTP', 'CSS_ON_WIOTP'], ['UsingEdgeConnector', 'USING_EDGE_CONNECTOR'], ['LeadershipTimeout', 'LEADERSHIP_TIMEOUT'],
   ['ObjectQueueBufferSize', 'OBJECT_QUEUE_BUFFER_SIZE'], ['VerifyQueueBufferSize', 'VERIFY_QUEUE_BUFFER_SIZE'],
-  ['MQTTClientID', 'MQTT_CLIENT_ID'], ['MQTTClientId', 'MQTT_CLIENT_ID'], ['MQTTSSLCert', 'MQTT_SSL_CERT'], ['MQTTSSLKey', 'MQTT_SSL_KEY'],
-  ['MQTTAllowInvalidCertificates', 'MQTT_ALLOW_INVALID_CERTIFICATES'], ['MQTTBrokerConnectTimeout', 'MQTT_BROKER_CONNECT_TIMEOUT'],
   ['MQTTParallelMode', 'PARALLEL_MQTT_MODE'], ['MQTTPinnedCertFingerprints', 'MQTT_PINNED_CERT_FINGERPRINTS'],
   ['MQTTCertificatePinningFingerprints', 'MQTT_CERTIFICATE_PINNING_FINGERPRINTS'],
   ['HTTPESSClientTimeout', 'HTTPESSClientTimeout'], ['HTTPESSObjClientTimeout', 'HTTPESSObjClientTimeout'],
@@ -144,7 +151,7 @@ export const IGNORED_REFERENCE_KEYS: readonly (readonly [string, string])[] = [
   ['TraceRootPath', 'TRACE_ROOT_PATH'], ['TraceFileName', 'TRACE_FILE_NAME'], ['LogTraceFileSizeKB', 'LOG_TRACE_FILE_SIZE_KB'],
   ['MaxCompressedlLogTraceFilesNumber', 'MAX_COMPRESSED_LOG_TRACE_FILES_NUMBER'],
   ['LogTraceMaintenanceInterval', 'LOG_TRACE_MAINTENANCE_INTERVAL'], ['EnableDataChunk', 'ENABLE_DATA_CHUNK'],
-  ['MaxInflightChunks', 'MAX_INFLIGHT_CHUNKS'], ['MessagingGroupCacheExpiration', 'MESSAGING_GROUP_CACHE_EXPIRATION'],
+  ['MessagingGroupCacheExpiration', 'MESSAGING_GROUP_CACHE_EXPIRATION'],
   ['MongoAuthMechanism', 'MONGO_AUTH_MECHANISM'], ['MongoAllowInvalidCertificates', 'MONGO_ALLOW_INVALID_CERTIFICATES'],
   ['MongoPinnedCertFingerprints', 'MONGO_PINNED_CERT_FINGERPRINTS'],
   ['MongoCertificatePinningFingerprints', 'MONGO_CERTIFICATE_PINNING_FINGERPRINTS'],

@@ -31,3 +31,19 @@ export function destinationLabel(d: Pick<DestinationRef, 'destType' | 'destID'>)
 export function sameDestination(a: DestinationRef, b: DestinationRef): boolean {
   return a.orgID === b.orgID && a.destType === b.destType && a.destID === b.destID;
 }
+
+/*
+ * A `destinationsList` entry names a node as `type:id`, the reference's wire form (not a map
+ * key: use destinationKey for those). [ref rest-api §2.2 destinationsList]
+ */
+
+/** Whether a `destinationsList` entry has the `type:id` form: exactly one `:`, nothing empty. */
+export function isDestinationsListEntry(entry: string): boolean {
+  return /^[^:]+:[^:]+$/.test(entry);
+}
+
+/** The node a `destinationsList` entry names; entries are checked on the way in (isDestinationsListEntry). */
+export function parseDestinationsListEntry(entry: string): Pick<DestinationRef, 'destType' | 'destID'> {
+  const [destType = '', destID = ''] = entry.split(':');
+  return { destType, destID };
+}

@@ -5,6 +5,7 @@
 import { BadRequestError } from './errors.js';
 import { decodeFields, DecodeError, type Schema } from './decode.js';
 import { emptyMetaData, type MetaData, type Policy } from './metadata.js';
+import { isDestinationsListEntry } from './destination-ref.js';
 import { isValidName } from './names.js';
 
 const META_SCHEMA: Schema = {
@@ -176,7 +177,7 @@ export function validateObjectUpdate(update: ObjectUpdate, ctx: UpdateContext): 
       if (d.includes('<') || d.includes('>')) {
         throw new BadRequestError(`Unsupported char in destinationsList. Error: destinationsList contains unsupported char: < or > (${d})`);
       }
-      if (!/^[^:]+:[^:]+$/.test(d)) throw new BadRequestError(`Invalid destination (${d}) in destinationsList, expected destinationType:destinationID`);
+      if (!isDestinationsListEntry(d)) throw new BadRequestError(`Invalid destination (${d}) in destinationsList, expected destinationType:destinationID`);
     }
   }
   if (m.destinationPolicy !== null) {

@@ -29,8 +29,7 @@ import { DeletionsInProgress } from '../sync/deletions.js';
 import { EarlyData } from '../sync/early-data.js';
 import { Sender } from '../sync/sender.js';
 import { ResendScheduler } from '../sync/resend-scheduler.js';
-import { SenderAcks } from '../sync/sender-acks.js';
-import { createSpiServer } from '../transport/http/spi-server.js';
+import { createCssSync } from './css-sync.js';
 import { createCssUpstream } from './css-upstream.js';
 import { createEssSync, syncsOverHttp, type EssSync } from './ess-sync.js';
 import { packageRoot } from './package-root.js';
@@ -223,24 +222,25 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       async () => (config.orgID !== '' ? [config.orgID] : store.listOrgsInUse()),
       essSync?.health,
     );
-    const spi =
-      sender !== null
-        ? createSpiServer({
+    // The CSS's side of the sync (css-sync.ts): its engine serves every transport.
+    const cssSync =
+      sender !== null && upstream !== null
+        ? createCssSync({
+            config,
             store,
             notifications,
-            sender,
-            acks: new SenderAcks({ store, notifications, objects, peerSignal, deletions, resendIntervalMs: config.resendInterval * 1000, log: logger.child({ component: 'sync' }) }),
             objects,
-            ...(early !== null ? { early } : {}),
-            ...(upstream !== null ? { upstream: upstream.attach(objects) } : {}),
-            authenticator,
-            acls: EMPTY_ACLS,
-            isRunning: () => running,
+            sender,
+            upstream: upstream.attach(objects),
+            deletions,
             peerSignal,
+            early,
+            authenticator,
+            isRunning: () => running,
             shutdown: shutdown.signal,
-            log: logger.child({ component: 'spi' }),
+            logger,
           })
-        : undefined;
+        : null;
     const app = createApp(config.nodeType, {
       objects,
       store,
@@ -256,7 +256,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       requestShutdown: ({ restart, quiesceSeconds }) => {
         setTimeout(() => void stop(restart, quiesceSeconds * 1000), 1000).unref();
       },
-    }, spi);
+    }, cssSync?.spi);
     listeners = await startListeners(config, app, tls);
     renewal = scheduleCertificateRenewal(config, listeners, log);
     running = true;

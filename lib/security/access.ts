@@ -3,7 +3,7 @@
  * (CSS or ESS, and the ESS's org) and the ACLs. An identity of `null` is the anonymous caller
  * (no or bad credentials). [ref rest-api §4.2–4.6]
  */
-import type { MetaData, PolicyService } from '../model/index.js';
+import { parseDestinationsListEntry, type MetaData, type PolicyService } from '../model/index.js';
 import type { Identity } from './identity.js';
 
 export type NodeType = 'CSS' | 'ESS';
@@ -98,7 +98,7 @@ async function inDestinationsAcl(ctx: AccessContext, org: string, keys: readonly
 function destinationTypes(meta: MetaData): string[] {
   const types = new Set<string>();
   if (meta.destinationType !== '') types.add(meta.destinationType);
-  for (const d of meta.destinationsList ?? []) types.add((d.split(':')[0] ?? '').trim());
+  for (const d of meta.destinationsList ?? []) types.add(parseDestinationsListEntry(d).destType.trim());
   return [...types];
 }
 

@@ -46,9 +46,6 @@ export const NOTIFICATION_STATUSES = [
 /** The state of one (object, peer) pair. */
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
-/** Record statuses that mean "this peer is being told the object is gone". */
-export const DELETE_STATUSES: readonly NotificationStatus[] = ['delete', 'deletePending', 'ackDelete', 'deleted', 'deletedPending', 'ackDeleted'];
-
 /**
  * Identifies a record: the object `orgID/objectType/objectID` and the peer
  * `peerType/peerID` (the destination on the sender, the origin on the receiver; the CSS is
@@ -60,6 +57,11 @@ export interface NotificationKey {
   objectID: string;
   peerType: string;
   peerID: string;
+}
+
+/** The key of a record (or of anything holding its fields), without the rest. */
+export function notificationKey(n: NotificationKey): NotificationKey {
+  return { orgID: n.orgID, objectType: n.objectType, objectID: n.objectID, peerType: n.peerType, peerID: n.peerID };
 }
 
 /** One notification record. */

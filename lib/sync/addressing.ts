@@ -3,7 +3,7 @@
  * explicit list, or every node of the org. Policy-addressed objects name no node themselves:
  * their destinations are set through the destinations API. [ref sync-protocol §6 Addressing]
  */
-import type { MetaData } from '../model/index.js';
+import { parseDestinationsListEntry, type MetaData } from '../model/index.js';
 
 export interface NodeRef {
   destinationOrgID: string;
@@ -27,7 +27,7 @@ export function isAddressedTo(meta: MetaData, node: NodeRef): boolean {
     case 'policy':
       return false;
     case 'list':
-      return (meta.destinationsList ?? []).includes(`${node.destinationType}:${node.destinationID}`);
+      return namedNodes(meta).some((n) => n.destinationType === node.destinationType && n.destinationID === node.destinationID);
     case 'all':
       return true;
     case 'type':
@@ -53,9 +53,9 @@ export function reachesLateRegistrations(meta: MetaData): boolean {
 export function namedNodes(meta: MetaData): { destinationType: string; destinationID: string }[] {
   switch (addressingOf(meta)) {
     case 'list':
-      return (meta.destinationsList ?? []).map((d) => {
-        const [destinationType = '', destinationID = ''] = d.split(':');
-        return { destinationType, destinationID };
+      return (meta.destinationsList ?? []).map((entry) => {
+        const d = parseDestinationsListEntry(entry);
+        return { destinationType: d.destType, destinationID: d.destID };
       });
     case 'node':
       return [{ destinationType: meta.destinationType, destinationID: meta.destinationID }];
@@ -64,4 +64,14 @@ export function namedNodes(meta: MetaData): { destinationType: string; destinati
     case 'policy':
       return [];
   }
+}
+
+/**
+ * Whether the object's own addressing names destination type `type` (and node `id` when
+ * given): the API's `destinationType`/`destinationID` filter of an object listing, which, as
+ * the reference's, matches neither broadcast nor policy objects. [ref rest-api §1.2 O19]
+ */
+export function namesDestination(meta: MetaData, type: string, id?: string): boolean {
+  if (meta.destinationType !== '') return meta.destinationType === type && (id === undefined || meta.destinationID === id);
+  return namedNodes(meta).some((n) => n.destinationType === type && (id === undefined || n.destinationID === id));
 }

@@ -11,7 +11,8 @@
  * published again) is never shown, even if removing its row was missed, and is removed when met.
  */
 import type { ObjectDeletion, Store, StoredObject } from '../store/types.js';
-import type { Notification, NotificationStatus, NotificationStore } from '../store/notification-types.js';
+import type { Notification, NotificationStore } from '../store/notification-types.js';
+import { DELETE_UNACKNOWLEDGED } from './notification-states.js';
 
 export interface DeletionsDeps {
   store: Pick<Store, 'putDeletion' | 'getDeletion' | 'listDeletions' | 'removeDeletion'>;
@@ -20,16 +21,10 @@ export interface DeletionsDeps {
   now?: () => number;
 }
 
-/**
- * Record statuses of a deletion some destination has yet to acknowledge: owed or served, not
- * yet answered `ackDelete` (which makes the record `ackDelete`, delivery status `deleted`).
- * The same on the CSS (Sender) and on the ESS (OriginSender, toward the CSS).
- */
-const UNACKNOWLEDGED: readonly NotificationStatus[] = ['deletePending', 'delete'];
 
 /** Some destination was told, or is to be told, of the deletion and has not acknowledged it yet. */
 function underWay(records: readonly Notification[]): boolean {
-  return records.some((r) => UNACKNOWLEDGED.includes(r.status));
+  return records.some((r) => DELETE_UNACKNOWLEDGED.includes(r.status));
 }
 
 /** How a deletion in progress reads: the object in status `objdeleted`, without data. */

@@ -12,7 +12,7 @@
  * replaced leaves the ESS with bytes that match nothing, which it drops.
  */
 import type { Readable } from 'node:stream';
-import type { MetaData } from '../model/index.js';
+import { destinationKey, type MetaData } from '../model/index.js';
 import type { Destination, GrowingData, Store } from '../store/types.js';
 import { isAddressedTo } from './addressing.js';
 import type { PeerSignal } from './peer-signal.js';
@@ -34,7 +34,7 @@ export interface EarlyOffer {
 interface Upload {
   meta: MetaData;
   data: GrowingData;
-  /** Peers (`type:id`) that heard of it already. */
+  /** Peers (destinationKey) that heard of it already. */
   told: Set<string>;
   /** Early downloads of it under way. */
   readers: number;
@@ -48,7 +48,7 @@ interface Upload {
 export const MAX_EARLY_READERS = 16;
 
 const keyOf = (org: string, type: string, id: string): string => `${org}\u0000${type}\u0000${id}`;
-const peerOf = (d: { destinationType: string; destinationID: string }): string => `${d.destinationType}:${d.destinationID}`;
+const peerOf = (d: Destination): string => destinationKey({ orgID: d.destinationOrgID, destType: d.destinationType, destID: d.destinationID });
 
 export class EarlyData {
   private readonly uploads = new Map<string, Upload>();

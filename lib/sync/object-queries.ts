@@ -5,6 +5,8 @@
 import type { Store, StoredObject } from '../store/types.js';
 import { NOTIFICATION_STATUSES, type Notification, type NotificationStore } from '../store/notification-types.js';
 import type { DeliveryStatus, ObjectStatus, Policy } from '../model/index.js';
+import { namesDestination } from './addressing.js';
+import { REACHED_DELIVERY } from './notification-states.js';
 import type { ObjectService } from './object-service.js';
 
 /** The objects of an org in any status, deletions under way included (ObjectService.listAll). */
@@ -58,8 +60,6 @@ export async function objectDestinationPolicies(notifications: NotificationStore
   return out;
 }
 
-/** Delivery states `GET /api/v1/destinations/{org}/{type}/{id}/objects` reports. [ref rest-api §1.3] */
-const ACTIVE_DELIVERY: readonly DeliveryStatus[] = ['delivering', 'delivered', 'consumed', 'error'];
 
 export interface ObjectDeliveryStatus {
   orgID: string;
@@ -73,7 +73,7 @@ export async function objectsToward(notifications: NotificationStore, org: strin
   // Every record of the peer, whatever its protocol state: the filter is on the delivery state.
   const records = await notifications.listPendingForPeer(org, destType, destID, NOTIFICATION_STATUSES, Number.MAX_SAFE_INTEGER);
   return records
-    .filter((r) => ACTIVE_DELIVERY.includes(r.deliveryStatus))
+    .filter((r) => REACHED_DELIVERY.includes(r.deliveryStatus))
     .sort((a, b) => (a.objectType === b.objectType ? cmp(a.objectID, b.objectID) : cmp(a.objectType, b.objectType)))
     .map((r) => ({ orgID: r.orgID, objectType: r.objectType, objectID: r.objectID, status: r.deliveryStatus }));
 }
@@ -126,12 +126,6 @@ export interface ObjectFilters {
   deleted?: boolean;
 }
 
-function matchesDestination(o: StoredObject, type: string, id: string | undefined): boolean {
-  const m = o.meta;
-  if (m.destinationType !== '') return m.destinationType === type && (id === undefined || m.destinationID === id);
-  return (m.destinationsList ?? []).some((d) => (id === undefined ? d.startsWith(`${type}:`) : d === `${type}:${id}`));
-}
-
 /** The O19 filter set; every given filter must match. [ref rest-api §1.2 O19] */
 export async function filteredObjects(objects: ObjectLister, org: string, f: ObjectFilters): Promise<StoredObject[]> {
   const all = await objects.listAll(org, f.objectType);
@@ -144,7 +138,7 @@ export async function filteredObjects(objects: ObjectLister, org: string, f: Obj
       if (f.dpPropertyName !== undefined && !(p.properties ?? []).some((pr) => pr.name === f.dpPropertyName)) return false;
     } else if (f.destinationPolicy === false && m.destinationPolicy !== null) return false;
     if (f.objectType !== undefined && f.objectID !== undefined && m.objectID !== f.objectID) return false;
-    if (f.destinationType !== undefined && !matchesDestination(o, f.destinationType, f.destinationID)) return false;
+    if (f.destinationType !== undefined && !namesDestination(o.meta, f.destinationType, f.destinationID)) return false;
     if (f.noData !== undefined && m.noData !== f.noData) return false;
     if (f.expirationTimeBefore !== undefined) {
       if (m.expiration === '' || Date.parse(m.expiration) > f.expirationTimeBefore) return false;

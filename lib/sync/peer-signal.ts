@@ -4,9 +4,9 @@
  * wait. Only a hint: the notification records stay the truth, a missed signal costs at most
  * one wait. Transport-agnostic (an extension of ours; the reference has no long-poll).
  */
+import { destinationKey } from '../model/index.js';
 
-/** Peers are keyed as JSON arrays: an org, type or id containing a separator cannot collide. */
-const keyOf = (orgID: string, peerType: string, peerID: string): string => JSON.stringify([orgID, peerType, peerID]);
+const keyOf = (orgID: string, peerType: string, peerID: string): string => destinationKey({ orgID, destType: peerType, destID: peerID });
 
 export class PeerSignal {
   private readonly waiters = new Map<string, Set<() => void>>();

@@ -6,7 +6,8 @@
  * type bug); this one works on every store through the indexed `listDue` query.
  * [ref sync-protocol §3 "Resend timer", "Feedback"; §8 items 8, 11]
  */
-import type { Notification, NotificationStore } from '../store/notification-types.js';
+import { notificationKey, type Notification, type NotificationStore } from '../store/notification-types.js';
+import { MAY_HOLD } from './notification-states.js';
 import type { Store } from '../store/types.js';
 import type { PeerSignal } from './peer-signal.js';
 
@@ -73,7 +74,7 @@ export class ResendScheduler {
    */
   private async retry(rec: Notification): Promise<boolean> {
     const { notifications, store } = this.deps;
-    const key = { orgID: rec.orgID, objectType: rec.objectType, objectID: rec.objectID, peerType: rec.peerType, peerID: rec.peerID };
+    const key = notificationKey(rec);
     const expected = { status: rec.status, instanceID: rec.instanceID };
     const obj = rec.status === 'error' ? await store.getObject(rec.orgID, rec.objectType, rec.objectID) : null;
     if (obj === null || obj.meta.instanceID !== rec.instanceID) {
@@ -82,7 +83,7 @@ export class ResendScheduler {
       return false;
     }
     // `message` keeps the last error's reason while the retry is under way.
-    const moved = await notifications.updateNotificationIf(key, expected, { status: 'update', deliveryStatus: 'delivering', resendAt: 0, lastUpdate: this.now() });
+    const moved = await notifications.updateNotificationIf(key, expected, { status: MAY_HOLD, deliveryStatus: 'delivering', resendAt: 0, lastUpdate: this.now() });
     if (moved) this.deps.peerSignal?.notify(rec.orgID, rec.peerType, rec.peerID);
     return moved;
   }

@@ -7,16 +7,16 @@
  */
 import { retryDelay } from './resend-scheduler.js';
 import type { DeliveryStatus } from '../model/index.js';
-import type { Notification, NotificationKey, NotificationPatch, NotificationStatus, NotificationStore } from '../store/notification-types.js';
+import { notificationKey, type Notification, type NotificationKey, type NotificationPatch, type NotificationStatus, type NotificationStore } from '../store/notification-types.js';
 import type { Store } from '../store/types.js';
 import type { DeletionsInProgress } from './deletions.js';
 import type { ObjectService } from './object-service.js';
 import type { PeerSignal } from './peer-signal.js';
-import { MAY_HOLD } from './sender.js';
+import { ACK_TARGET, ACK_TRANSITIONS, MAY_HOLD, RESEND_STATUSES, RESEND_TO, type SenderAck } from './notification-states.js';
 import { objectLogFields } from '../model/log-fields.js';
 
-/** Answers a receiver sends about an object the sender originated. */
-export type SenderAck = 'updated' | 'received' | 'consumed' | 'ackDelete' | 'deleted' | 'feedback';
+/** Defined with the transitions it drives (notification-states.ts); re-exported for the callers of this module. */
+export type { SenderAck };
 
 /** The receiver's error report. [ref sync-protocol §3 Feedback] */
 export interface Feedback {
@@ -40,45 +40,6 @@ export type AckOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown' | 'ignore
 /** Feedback code meaning "invalid or not found": the sender forgets the pair. [ref sync-protocol §3 Feedback] */
 const FEEDBACK_NOT_FOUND = 5;
 
-interface Transition {
-  /** Statuses the answer is accepted in. */
-  from: readonly NotificationStatus[];
-  /** Statuses in which the answer was already applied (a repeat). */
-  done: readonly NotificationStatus[];
-}
-
-/** Update-path statuses before the receiver confirmed it holds the data. */
-const UPDATE_OPEN: readonly NotificationStatus[] = ['updatePending', 'update', 'updated', 'getdata', 'data'];
-
-/** [ref sync-protocol §3 Normal update steps 3, 6, 10; Delete steps 3, 5; Feedback] */
-const TRANSITIONS: Readonly<Record<SenderAck, Transition>> = {
-  updated: { from: ['updatePending', 'update'], done: ['updated', 'getdata', 'data', 'receivedByDest', 'consumedByDest'] },
-  // From `error` too: a receiver that reported a failure (e.g. a data SHA-256 mismatch) and
-  // then got the data on its own retry is done; the error must not stick.
-  received: { from: [...UPDATE_OPEN, 'error'], done: ['receivedByDest', 'consumedByDest'] },
-  consumed: { from: [...UPDATE_OPEN, 'receivedByDest'], done: ['consumedByDest'] },
-  ackDelete: { from: ['deletePending', 'delete'], done: ['ackDelete'] },
-  deleted: { from: ['delete', 'deletePending', 'ackDelete'], done: [] },
-  feedback: { from: [...UPDATE_OPEN, 'error'], done: [] },
-};
-
-/**
- * Record statuses a resend request puts back in the queue, and the status they go back to.
- * Final states stay: `consumedByDest` (the receiver is done with the object) and `ackDelete`
- * (the receiver already dropped it, only its app's confirmation is awaited). A record already
- * pending (`updatePending`, `update`, `deletePending`) needs nothing. An update goes back as
- * `update`, not `updatePending`: the receiver was served it, so it may hold the object and must
- * hear of its deletion (lib/sync/sender.ts MAY_HOLD). [ref sync-protocol §3 Registration "resend"]
- */
-const RESEND_TO: ReadonlyMap<NotificationStatus, NotificationStatus> = new Map<NotificationStatus, NotificationStatus>([
-  ['updated', MAY_HOLD],
-  ['getdata', MAY_HOLD],
-  ['data', MAY_HOLD],
-  ['receivedByDest', MAY_HOLD],
-  ['error', MAY_HOLD],
-  ['delete', 'deletePending'],
-]);
-const RESEND_STATUSES: readonly NotificationStatus[] = [...RESEND_TO.keys()];
 const RESEND_BATCH = 500;
 
 /** The reference's RESEND_INTERVAL default. */
@@ -108,9 +69,6 @@ const STORY: Partial<Record<SenderAck, string>> = {
   ackDelete: 'object deleted at destination',
 };
 
-function keyOf(n: NotificationKey): NotificationKey {
-  return { orgID: n.orgID, objectType: n.objectType, objectID: n.objectID, peerType: n.peerType, peerID: n.peerID };
-}
 
 export class SenderAcks {
   private readonly now: () => number;
@@ -130,7 +88,7 @@ export class SenderAcks {
     const rec = await notifications.getNotification(key.orgID, key.objectType, key.objectID, key.peerType, key.peerID);
     if (rec === null) return 'unknown';
     if (rec.instanceID !== instanceID || (dataID !== undefined && rec.dataID !== dataID)) return 'stale';
-    const t = TRANSITIONS[ack];
+    const t = ACK_TRANSITIONS[ack];
     if (t.done.includes(rec.status)) return 'duplicate';
     if (!t.from.includes(rec.status)) return 'ignored';
     const expected = { status: rec.status, instanceID };
@@ -139,13 +97,13 @@ export class SenderAcks {
       // to it. The store has no conditional delete: the compare-and-set first makes sure a
       // newer instance queued meanwhile is not dropped with it (it narrows the race to the gap
       // between the two calls, where a republish would be lost until the next change).
-      if (!(await notifications.updateNotificationIf(keyOf(rec), expected, { lastUpdate: this.now() }))) return 'stale';
-      await notifications.deleteNotification(keyOf(rec));
+      if (!(await notifications.updateNotificationIf(notificationKey(rec), expected, { lastUpdate: this.now() }))) return 'stale';
+      await notifications.deleteNotification(notificationKey(rec));
       await this.deps.deletions?.settle(rec.orgID, rec.objectType, rec.objectID);
       return 'applied';
     }
     const patch = this.patchFor(ack, feedback, rec.attempts);
-    if (!(await notifications.updateNotificationIf(keyOf(rec), expected, patch))) return 'stale';
+    if (!(await notifications.updateNotificationIf(notificationKey(rec), expected, patch))) return 'stale';
     if (ack === 'consumed') await this.autodeleteIfAllConsumed(rec);
     if (ack === 'ackDelete') await this.deps.deletions?.settle(rec.orgID, rec.objectType, rec.objectID);
     const story = STORY[ack];
@@ -166,20 +124,20 @@ export class SenderAcks {
     });
     switch (ack) {
       case 'updated':
-        return to('updated');
+        return to(ACK_TARGET.updated);
       case 'received':
         // Over HTTP the 204 answering `received` is the ack; no `receivedpending` record
         // is needed to tell the receiver. [ref sync-protocol §1 Ack semantics]
-        return to('receivedByDest', 'delivered');
+        return to(ACK_TARGET.received, 'delivered');
       case 'consumed':
-        return to('consumedByDest', 'consumed');
+        return to(ACK_TARGET.consumed, 'consumed');
       case 'ackDelete':
-        return to('ackDelete', 'deleted');
+        return to(ACK_TARGET.ackDelete, 'deleted');
       case 'feedback': {
         // Retried by the ResendScheduler: after the receiver's own interval if it named one,
         // else after a delay that doubles with each failure of this delivery.
         const delay = feedback !== undefined && feedback.retryInterval > 0 ? feedback.retryInterval * 1000 : retryDelay(this.deps.resendIntervalMs ?? DEFAULT_RESEND_INTERVAL_MS, attempts);
-        return { status: 'error', deliveryStatus: 'error', message: feedback?.reason ?? '', resendAt: lastUpdate + delay, attempts: attempts + 1, lastUpdate };
+        return { status: ACK_TARGET.feedback, deliveryStatus: 'error', message: feedback?.reason ?? '', resendAt: lastUpdate + delay, attempts: attempts + 1, lastUpdate };
       }
     }
   }
@@ -232,7 +190,7 @@ export class SenderAcks {
           patch.dataID = obj.meta.dataID;
           if (rec.deliveryStatus !== 'pending') patch.deliveryStatus = 'delivering';
         }
-        if (await notifications.updateNotificationIf(keyOf(rec), { status: rec.status, instanceID: rec.instanceID }, patch)) {
+        if (await notifications.updateNotificationIf(notificationKey(rec), { status: rec.status, instanceID: rec.instanceID }, patch)) {
           requeued++;
           progress++;
         }

@@ -5,11 +5,12 @@
  * read, so this module decides both. Transport-agnostic: it never sends anything itself.
  * [ref sync-protocol §0, §3]
  */
-import { isReceiverStatus, type DeliveryStatus } from '../model/index.js';
-import { DELETE_STATUSES, type Notification, type NotificationKey, type NotificationStatus, type NotificationStore } from '../store/notification-types.js';
+import { destinationKey, isReceiverStatus, type DeliveryStatus } from '../model/index.js';
+import { notificationKey, type Notification, type NotificationStore } from '../store/notification-types.js';
 import type { Destination, Store, StoredObject } from '../store/types.js';
 import { isAddressedTo, namedNodes } from './addressing.js';
 import type { DeletionsInProgress } from './deletions.js';
+import { DELETE_PATH, MAY_HOLD, NEVER_SERVED, REACHED_DELIVERY } from './notification-states.js';
 import type { PeerSignal } from './peer-signal.js';
 
 export interface SenderDeps {
@@ -33,28 +34,8 @@ interface Target {
   mayHold?: boolean;
 }
 
-/**
- * The two statuses of an update queued toward a peer. `updatePending`: the peer was never served
- * anything of the object by this CSS, so it holds nothing of it. `update`: it may hold (part of)
- * it: a poll served it this update (the SPI server moves the record when it serves it), or it
- * got an earlier instance. Both are served by the poll until acked; the difference decides
- * whether a deletion must be sent. [ref sync-protocol §3 Normal update step 1, Delete step 1]
- */
-export const NEVER_SERVED = 'updatePending' satisfies NotificationStatus;
-export const MAY_HOLD = 'update' satisfies NotificationStatus;
 
-/**
- * Delivery states in which the peer may have been sent the object. A peer still `pending` never
- * got anything; one in these states may, unless its record is still `updatePending`.
- * [ref sync-protocol §3 Delete]
- */
-const REACHED: readonly DeliveryStatus[] = ['delivering', 'delivered', 'consumed', 'error'];
 
-const peerKey = (type: string, id: string): string => `${type}:${id}`;
-
-function keyOf(n: NotificationKey): NotificationKey {
-  return { orgID: n.orgID, objectType: n.objectType, objectID: n.objectID, peerType: n.peerType, peerID: n.peerID };
-}
 
 /**
  * An object is sent only once it is ready and active; until then its destinations show
@@ -81,17 +62,18 @@ export class Sender {
     const m = obj.meta;
     const targets = new Map<string, Target>();
     for (const d of await this.deps.store.listDestinations(m.destinationOrgID)) {
-      if (isAddressedTo(m, d)) targets.set(peerKey(d.destinationType, d.destinationID), { ...this.ref(d), registered: true });
+      if (isAddressedTo(m, d)) targets.set(destinationKey({ orgID: m.destinationOrgID, destType: d.destinationType, destID: d.destinationID }), { ...this.ref(d), registered: true });
     }
     for (const n of namedNodes(m)) {
-      const key = peerKey(n.destinationType, n.destinationID);
+      const key = destinationKey({ orgID: m.destinationOrgID, destType: n.destinationType, destID: n.destinationID });
       if (!targets.has(key)) targets.set(key, { ...n, registered: false });
     }
     const existing = await this.deps.notifications.listForObject(m.destinationOrgID, m.objectType, m.objectID);
-    const byPeer = new Map(existing.map((r) => [peerKey(r.peerType, r.peerID), r]));
+    const peerOf = (r: Notification): string => destinationKey({ orgID: r.orgID, destType: r.peerType, destID: r.peerID });
+    const byPeer = new Map(existing.map((r) => [peerOf(r), r]));
     // One record per peer, so they are written together: one commit (and fsync) for all.
     await Promise.all([
-      ...existing.filter((rec) => !targets.has(peerKey(rec.peerType, rec.peerID))).map((rec) => this.retire(rec)),
+      ...existing.filter((rec) => !targets.has(peerOf(rec))).map((rec) => this.retire(rec)),
       ...[...targets].map(([key, t]) => this.upsert(obj, t, byPeer.get(key) ?? null)),
     ]);
   }
@@ -155,7 +137,7 @@ export class Sender {
     if (
       current !== null &&
       current.instanceID === m.instanceID &&
-      !DELETE_STATUSES.includes(current.status) &&
+      !DELETE_PATH.includes(current.status) &&
       (current.deliveryStatus !== 'pending' || deliveryStatus === 'pending')
     ) {
       return;
@@ -187,16 +169,16 @@ export class Sender {
    */
   private async retire(rec: Notification, wake = true): Promise<Notification | null> {
     const { notifications } = this.deps;
-    if (!REACHED.includes(rec.deliveryStatus)) {
-      await notifications.deleteNotification(keyOf(rec));
+    if (!REACHED_DELIVERY.includes(rec.deliveryStatus)) {
+      await notifications.deleteNotification(notificationKey(rec));
       return null;
     }
-    if (DELETE_STATUSES.includes(rec.status)) return null;
+    if (DELETE_PATH.includes(rec.status)) return null;
     if (rec.status === NEVER_SERVED) {
       // Closed before it is dropped: a poll serving it meanwhile either moved it to `update`
       // first (this then fails, and the peer gets a delete) or finds it closed and serves nothing.
-      if (await notifications.updateNotificationIf(keyOf(rec), { status: NEVER_SERVED, instanceID: rec.instanceID }, { status: 'ackDeleted', lastUpdate: this.now() })) {
-        await notifications.deleteNotification(keyOf(rec));
+      if (await notifications.updateNotificationIf(notificationKey(rec), { status: NEVER_SERVED, instanceID: rec.instanceID }, { status: 'ackDeleted', lastUpdate: this.now() })) {
+        await notifications.deleteNotification(notificationKey(rec));
         return null;
       }
       const current = await notifications.getNotification(rec.orgID, rec.objectType, rec.objectID, rec.peerType, rec.peerID);
@@ -205,7 +187,7 @@ export class Sender {
     // Compare-and-set on what was read: an ack that moved the record meanwhile wins, and the
     // next change re-evaluates it.
     const moved = await notifications.updateNotificationIf(
-      keyOf(rec),
+      notificationKey(rec),
       { status: rec.status, instanceID: rec.instanceID },
       { status: 'deletePending', resendAt: 0, attempts: 0, lastUpdate: this.now() },
     );

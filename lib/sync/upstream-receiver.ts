@@ -21,7 +21,7 @@
  */
 import type { Readable } from 'node:stream';
 import { BadRequestError, ConflictError, PayloadTooLargeError, isReceiverStatus, validateObjectUpdate, type MetaData } from '../model/index.js';
-import type { Notification, NotificationStatus, NotificationStore } from '../store/notification-types.js';
+import type { Notification, NotificationStore } from '../store/notification-types.js';
 import type { BlobStore, Store, StoredObject } from '../store/types.js';
 import { normalizeConsumers } from './consumer-counts.js';
 import { receivedInstance } from './received-instance.js';
@@ -29,8 +29,10 @@ import type { ObjectService, ReceiverListener } from './object-service.js';
 import type { PeerSignal } from './peer-signal.js';
 import { abandonUpload } from './upload-chunks.js';
 import { UpstreamDataIntake } from './upstream-data.js';
+import type { UpstreamAck } from './css/types.js';
 import type { UpstreamData, UpstreamOutcome, UpstreamPeer, UpstreamRef } from './upstream-messages.js';
-import { DELETE_PATH, UpstreamRecords, statusFor } from './upstream-records.js';
+import { UPSTREAM_ACK_TRANSITIONS, UPSTREAM_APP_MOVES, UPSTREAM_DELETE_PATH } from './notification-states.js';
+import { UpstreamRecords, statusFor } from './upstream-records.js';
 
 /** Moved to upstream-messages.ts; re-exported for the callers of this module. */
 export type { UpstreamData, UpstreamOutcome, UpstreamPeer, UpstreamRef };
@@ -129,7 +131,8 @@ export class UpstreamReceiver implements ReceiverListener {
    * Applies an ack the ESS sends about a record the CSS queued for it: `apply` runs on a record
    * in `from` about this instance and returns false when it lost a race (a newer instance).
    */
-  private async ack(peer: UpstreamPeer, ref: UpstreamRef, from: NotificationStatus, done: readonly NotificationStatus[], apply: (rec: Notification) => Promise<boolean>): Promise<UpstreamOutcome> {
+  private async ack(peer: UpstreamPeer, ref: UpstreamRef, action: UpstreamAck, apply: (rec: Notification) => Promise<boolean>): Promise<UpstreamOutcome> {
+    const { from, done } = UPSTREAM_ACK_TRANSITIONS[action];
     const rec = await this.records.get(this.records.key(peer, ref));
     if (rec === null) return 'unknown';
     if (rec.instanceID !== ref.instanceID) return 'stale';
@@ -140,7 +143,7 @@ export class UpstreamReceiver implements ReceiverListener {
 
   /** `ackreceived`: the ESS heard the object is complete here. [ref sync-protocol §1] */
   ackReceived(peer: UpstreamPeer, ref: UpstreamRef): Promise<UpstreamOutcome> {
-    return this.ack(peer, ref, 'receivedpending', ['ackreceived', 'consumedPending'], (rec) => this.records.cas(rec, { status: 'ackreceived' }));
+    return this.ack(peer, ref, 'ackreceived', (rec) => this.records.cas(rec, { status: 'ackreceived' }));
   }
 
   /**
@@ -148,7 +151,7 @@ export class UpstreamReceiver implements ReceiverListener {
    * [ref sync-protocol §3 step 11, "for an ESS-originated object, the CSS deletes its copy"]
    */
   ackConsumed(peer: UpstreamPeer, ref: UpstreamRef): Promise<UpstreamOutcome> {
-    return this.ack(peer, ref, 'consumedPending', [], async (rec) => {
+    return this.ack(peer, ref, 'ackconsumed', async (rec) => {
       // The store has no conditional delete: the compare-and-set first makes sure a newer
       // instance that arrived meanwhile is not dropped with this one.
       if (!(await this.records.cas(rec, {}))) return false;
@@ -163,7 +166,7 @@ export class UpstreamReceiver implements ReceiverListener {
 
   /** `ackDeleted`: the ESS heard the app confirmed its deletion; the pair is over. [ref sync-protocol §3 Delete 6] */
   ackDeleted(peer: UpstreamPeer, ref: UpstreamRef): Promise<UpstreamOutcome> {
-    return this.ack(peer, ref, 'deletedPending', [], async (rec) => {
+    return this.ack(peer, ref, 'ackDeleted', async (rec) => {
       if (!(await this.records.cas(rec, {}))) return false;
       await this.records.remove(rec);
       return true;
@@ -182,7 +185,7 @@ export class UpstreamReceiver implements ReceiverListener {
     if (input.destinationOrgID !== '' && input.destinationOrgID !== peer.orgID) throw new BadRequestError(`Destination organization ID (${input.destinationOrgID}) in the payload doesn't match the organization (${peer.orgID}) in the URL`);
     const k = this.records.key(peer, ref);
     const rec = await this.records.get(k);
-    if (rec !== null && rec.instanceID === ref.instanceID && DELETE_PATH.includes(rec.status)) return 'duplicate';
+    if (rec !== null && rec.instanceID === ref.instanceID && UPSTREAM_DELETE_PATH.includes(rec.status)) return 'duplicate';
     const seen: { outcome: UpstreamOutcome } = { outcome: 'stale' };
     await this.deps.objects.storeReceived(peer.orgID, ref.objectType, ref.objectID, (obj) => {
       if (obj !== null && !isReceiverStatus(obj.status)) {
@@ -222,7 +225,8 @@ export class UpstreamReceiver implements ReceiverListener {
   async onReceivedObjectMarked(obj: StoredObject): Promise<void> {
     const peer = this.peerOf(obj);
     if (peer === null || obj.status !== 'objconsumed') return;
-    await this.records.move(this.records.key(peer, obj.meta), obj.meta.instanceID, ['receivedpending', 'ackreceived'], 'consumedPending');
+    const { from, to } = UPSTREAM_APP_MOVES.consumed;
+    await this.records.move(this.records.key(peer, obj.meta), obj.meta.instanceID, from, to);
   }
 
   /**
@@ -241,6 +245,7 @@ export class UpstreamReceiver implements ReceiverListener {
   async onDeletionConfirmed(obj: StoredObject): Promise<void> {
     const peer = this.peerOf(obj);
     if (peer === null) return;
-    await this.records.move(this.records.key(peer, obj.meta), obj.meta.instanceID, ['ackDelete'], 'deletedPending');
+    const { from, to } = UPSTREAM_APP_MOVES.deletionConfirmed;
+    await this.records.move(this.records.key(peer, obj.meta), obj.meta.instanceID, from, to);
   }
 }

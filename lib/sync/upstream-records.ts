@@ -4,23 +4,16 @@
  * a status the ESS's poll serves wakes its long-poll.
  */
 import type { DeliveryStatus, MetaData, ObjectStatus } from '../model/index.js';
-import type { Notification, NotificationKey, NotificationStatus, NotificationStore } from '../store/notification-types.js';
+import { notificationKey, type Notification, type NotificationKey, type NotificationStatus, type NotificationStore } from '../store/notification-types.js';
 import type { StoredObject } from '../store/types.js';
+import { UPSTREAM_DELETE_PATH, UPSTREAM_SERVED } from './notification-states.js';
 import type { PeerSignal } from './peer-signal.js';
 import type { UpstreamPeer, UpstreamRef } from './upstream-messages.js';
 
 /** Object statuses in which the upstream data is complete here. */
 export const COMPLETE: readonly ObjectStatus[] = ['completelyReceived', 'objreceived', 'objconsumed'];
 
-/** Record statuses of the delete path. */
-export const DELETE_PATH: readonly NotificationStatus[] = ['ackDelete', 'deletedPending'];
 
-/** Statuses the ESS is told of by the poll: a record moving into one wakes its long-poll. */
-const SERVED: readonly NotificationStatus[] = ['receivedpending', 'consumedPending', 'deletedPending'];
-
-function keyOf(n: NotificationKey): NotificationKey {
-  return { orgID: n.orgID, objectType: n.objectType, objectID: n.objectID, peerType: n.peerType, peerID: n.peerID };
-}
 
 /** The record status matching what the object's state still owes the ESS. */
 export function statusFor(obj: StoredObject): NotificationStatus | null {
@@ -52,7 +45,7 @@ export class UpstreamRecords {
   async put(k: NotificationKey, meta: Pick<MetaData, 'instanceID' | 'dataID'>, status: NotificationStatus): Promise<void> {
     // Delivery status is about sending; for an upstream record it only says which path it is on
     // (`pending` keeps it out of the destination listing of objects sent to the ESS).
-    const deliveryStatus: DeliveryStatus = DELETE_PATH.includes(status) ? 'deleted' : 'pending';
+    const deliveryStatus: DeliveryStatus = UPSTREAM_DELETE_PATH.includes(status) ? 'deleted' : 'pending';
     await this.deps.notifications.putNotification({
       ...k,
       status,
@@ -65,25 +58,25 @@ export class UpstreamRecords {
       offset: 0,
       lastUpdate: this.deps.now(),
     });
-    if (SERVED.includes(status)) this.deps.peerSignal?.notify(k.orgID, k.peerType, k.peerID);
+    if (UPSTREAM_SERVED.includes(status)) this.deps.peerSignal?.notify(k.orgID, k.peerType, k.peerID);
   }
 
   /** Moves the record while it is still about `instanceID` and in one of `from`. */
   async move(k: NotificationKey, instanceID: bigint, from: readonly NotificationStatus[], to: NotificationStatus): Promise<boolean> {
     const rec = await this.get(k);
     if (rec === null || rec.instanceID !== instanceID || !from.includes(rec.status)) return false;
-    const moved = await this.deps.notifications.updateNotificationIf(keyOf(rec), { status: rec.status, instanceID }, { status: to, resendAt: 0, attempts: 0, lastUpdate: this.deps.now() });
-    if (moved && SERVED.includes(to)) this.deps.peerSignal?.notify(k.orgID, k.peerType, k.peerID);
+    const moved = await this.deps.notifications.updateNotificationIf(notificationKey(rec), { status: rec.status, instanceID }, { status: to, resendAt: 0, attempts: 0, lastUpdate: this.deps.now() });
+    if (moved && UPSTREAM_SERVED.includes(to)) this.deps.peerSignal?.notify(k.orgID, k.peerType, k.peerID);
     return moved;
   }
 
   /** Compare-and-set of a record still in `from` about its instance. */
   cas(rec: Notification, patch: { status?: NotificationStatus }): Promise<boolean> {
-    return this.deps.notifications.updateNotificationIf(keyOf(rec), { status: rec.status, instanceID: rec.instanceID }, { ...patch, lastUpdate: this.deps.now() });
+    return this.deps.notifications.updateNotificationIf(notificationKey(rec), { status: rec.status, instanceID: rec.instanceID }, { ...patch, lastUpdate: this.deps.now() });
   }
 
   /** Deletes the record: the pair it tracked is over. */
   remove(rec: Notification): Promise<boolean> {
-    return this.deps.notifications.deleteNotification(keyOf(rec));
+    return this.deps.notifications.deleteNotification(notificationKey(rec));
   }
 }

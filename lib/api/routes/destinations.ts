@@ -4,7 +4,7 @@
 import { NotFoundError, UnauthorizedError } from '../../model/index.js';
 import { objectsToward } from '../../sync/object-queries.js';
 import { canAccessDestinations } from '../authz.js';
-import { sendJson } from '../http.js';
+import { sendJson } from '../../http/response.js';
 import type { RouteContext } from '../context.js';
 
 export async function listDestinations(ctx: RouteContext): Promise<void> {

@@ -9,13 +9,15 @@ import {
   UnauthorizedError,
   decodeFields,
   DecodeError,
+  isDestinationsListEntry,
 } from '../../model/index.js';
 import { activate, markConsumed, markDeleted, markPolicyReceived, markReceived } from '../../sync/object-marks.js';
 import { destinationsOf } from '../../sync/object-queries.js';
 import { objectLogFields } from '../../model/log-fields.js';
 import type { ObjectService } from '../../sync/object-service.js';
 import { canWrite, readableObject, readLevel } from '../authz.js';
-import { parseContentRange, parseRange, readJson, sendDataHeaders, sendJson, sendNoContent, sendText } from '../http.js';
+import { parseContentRange, parseRange, readJson } from '../../http/request.js';
+import { sendDataHeaders, sendJson, sendNoContent, sendText } from '../../http/response.js';
 import type { RouteContext } from '../context.js';
 
 type Mark = (svc: ObjectService, org: string, type: string, id: string) => Promise<void>;
@@ -70,7 +72,7 @@ function checkDestinations(list: unknown): string[] {
     if (d.includes('<') || d.includes('>')) {
       throw new BadRequestError(`Unsupported char in destinationsList. Error: destinationsList contains unsupported char: < or > (${d})`);
     }
-    if (!/^[^:]+:[^:]+$/.test(d)) throw new BadRequestError(`Invalid destination (${d}), expected destinationType:destinationID`);
+    if (!isDestinationsListEntry(d)) throw new BadRequestError(`Invalid destination (${d}), expected destinationType:destinationID`);
   }
   return list as string[];
 }

@@ -13,7 +13,8 @@ import {
 import { addressedTo, objectLogFields } from '../../model/log-fields.js';
 import { objectDestinationPolicies, receivedObjects } from '../../sync/object-queries.js';
 import { canDeleteObject, canManageWebhooks, canWrite, filterReadable, readLevel, readableObject } from '../authz.js';
-import { boolQuery, readJson, sendJson, sendNoContent } from '../http.js';
+import { boolQuery, readJson } from '../../http/request.js';
+import { sendJson, sendNoContent } from '../../http/response.js';
 import type { RouteContext } from '../context.js';
 
 /** O1: metadata of one object. */

@@ -12,7 +12,8 @@ import {
 } from '../../sync/object-queries.js';
 import type { StoredObject } from '../../store/types.js';
 import { isListingRole, readLevel, filterReadable } from '../authz.js';
-import { boolQuery, queryString, sendJson } from '../http.js';
+import { boolQuery, queryString } from '../../http/request.js';
+import { sendJson } from '../../http/response.js';
 import type { RouteContext } from '../context.js';
 
 function serviceQuery(raw: string, name: string): { orgID: string; serviceName: string } {

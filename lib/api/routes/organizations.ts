@@ -3,7 +3,8 @@
  */
 import { BadRequestError, NotFoundError, UnauthorizedError, decodeFields, DecodeError, validatePathParam } from '../../model/index.js';
 import { canManageOrgs } from '../authz.js';
-import { readJson, sendJson, sendNoContent } from '../http.js';
+import { readJson } from '../../http/request.js';
+import { sendJson, sendNoContent } from '../../http/response.js';
 import type { RouteContext } from '../context.js';
 
 function refuseOnEss(ctx: RouteContext, message: string): void {

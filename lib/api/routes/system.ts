@@ -3,7 +3,8 @@
  */
 import { BadRequestError, UnauthorizedError } from '../../model/index.js';
 import { canReadHealth, canResend, canShutdown } from '../authz.js';
-import { queryString, sendJson, sendNoContent } from '../http.js';
+import { queryString } from '../../http/request.js';
+import { sendJson, sendNoContent } from '../../http/response.js';
 import type { RouteContext } from '../context.js';
 
 export async function getHealth(ctx: RouteContext): Promise<void> {

@@ -9,11 +9,11 @@
  * Answer: 200 with `[204, 409, …]`, one status per entry, in order.
  */
 import type { Request, Response } from 'express';
-import { readBodyText } from '../../api/http.js';
-import { BadRequestError, DecodeError, FailedDependencyError, MethodNotAllowedError, UnauthorizedError, decodeFields, parseJsonBody } from '../../model/index.js';
-import type { SpiDestination } from '../../security/index.js';
-import type { Store } from '../../store/types.js';
-import type { SenderAck, SenderAcks } from '../../sync/sender-acks.js';
+import { readBodyText } from '../../http/request.js';
+import { BadRequestError, DecodeError, MethodNotAllowedError, UnauthorizedError, decodeFields, parseJsonBody } from '../../model/index.js';
+import { notRegistered } from '../../sync/css/ess-session.js';
+import type { EssSession } from '../../sync/css/types.js';
+import type { SenderAck } from '../../sync/sender-acks.js';
 import { validateSpiName } from './spi-paths.js';
 
 /** Acks that carry no body, the ones a batch may hold. */
@@ -70,26 +70,19 @@ export function parseBatch(text: string): BatchedAck[] {
   });
 }
 
-export interface BatchAcksDeps {
-  store: Pick<Store, 'listDestinations'>;
-  acks: Pick<SenderAcks, 'apply'>;
-}
-
 /** The CSS handler of `PUT /spi/v1/objects/{org}/acks`. */
-export function createBatchAcks(deps: BatchAcksDeps): (orgID: string, claim: SpiDestination, req: Request, res: Response) => Promise<void> {
-  return async (orgID, claim, req, res) => {
+export function createBatchAcks(): (orgID: string, session: EssSession, req: Request, res: Response) => Promise<void> {
+  return async (orgID, session, req, res) => {
     if (req.method !== 'PUT') throw new MethodNotAllowedError();
     // An ESS acks only its own records, in its own org.
-    if (orgID !== claim.orgID) throw new UnauthorizedError();
-    const known = (await deps.store.listDestinations(orgID)).some((d) => d.destinationType === claim.destType && d.destinationID === claim.destID);
-    if (!known) throw new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
+    if (orgID !== session.peer.orgID) throw new UnauthorizedError();
+    if ((await session.destination()) === null) throw notRegistered(session.peer);
     const batch = parseBatch(await readBodyText(req, BODY_LIMIT));
     // Started together, so their writes share one commit; each is the same decision as the
     // single-ack request's, with the same status.
     const statuses = await Promise.all(
       batch.map(async (a) => {
-        const key = { orgID, objectType: a.objectType, objectID: a.objectID, peerType: claim.destType, peerID: claim.destID };
-        const outcome = await deps.acks.apply(key, a.instanceID, a.action, undefined, a.dataID);
+        const outcome = await session.ack({ objectType: a.objectType, objectID: a.objectID, instanceID: a.instanceID, dataID: a.dataID }, a.action);
         return outcome === 'applied' || outcome === 'duplicate' ? 204 : 409;
       }),
     );

@@ -1,8 +1,8 @@
 /**
  * The CSS side of the SPI object routes: the data download of a CSS-originated object, the
  * ESS's acks and feedback about it (`PUT …/{action}`), the resend request, and the upload of
- * ESS-originated objects with their acks. The protocol decisions live in the sync engine
- * (SenderAcks, UpstreamReceiver); this module maps HTTP onto them.
+ * ESS-originated objects with their acks. The protocol decisions live in the CSS engine's
+ * session (lib/sync/css/ess-session.ts); this module maps HTTP onto it.
  * [ref sync-protocol §1 Endpoints, "Upload of ESS → CSS objects", §3; rest-api §6]
  */
 import { pipeline } from 'node:stream/promises';
@@ -12,9 +12,7 @@ import {
   BadRequestError,
   ConflictError,
   DecodeError,
-  FailedDependencyError,
   MethodNotAllowedError,
-  NotFoundError,
   UnauthorizedError,
   decodeFields,
   decodeObjectUpdate,
@@ -22,42 +20,28 @@ import {
   parseRange,
   type MetaData,
 } from '../../model/index.js';
-import { parseContentRange, readBodyText, sendDataHeaders } from '../../api/http.js';
-import type { SpiDestination } from '../../security/index.js';
-import type { NotificationKey, NotificationStatus, NotificationStore } from '../../store/notification-types.js';
-import type { Store } from '../../store/types.js';
-import type { ObjectService } from '../../sync/object-service.js';
-import type { AckOutcome, Feedback, SenderAck, SenderAcks } from '../../sync/sender-acks.js';
-import type { UpstreamData, UpstreamPeer, UpstreamReceiver, UpstreamRef } from '../../sync/upstream-receiver.js';
+import { parseContentRange, readBodyText } from '../../http/request.js';
+import { sendDataHeaders } from '../../http/response.js';
+import { notRegistered } from '../../sync/css/ess-session.js';
+import type { EssSession, ObjectRef, UpstreamAck } from '../../sync/css/types.js';
+import { ACK_TRANSITIONS, UPSTREAM_ACK_TRANSITIONS } from '../../sync/notification-states.js';
+import type { AckOutcome, Feedback, SenderAck } from '../../sync/sender-acks.js';
+import type { UpstreamData } from '../../sync/upstream-messages.js';
 import { withoutPadding } from './padded-chunk.js';
-import { DATA_SHA256_HEADER, type SpiObjectAction, type SpiRoute } from './spi-paths.js';
+import { DATA_SHA256_HEADER, type SpiRoute } from './spi-paths.js';
 
 export type SpiObjectRoute = Extract<SpiRoute, { kind: 'object' }>;
 
 export interface SpiObjectActionsDeps {
-  store: Store;
-  notifications: NotificationStore;
-  objects: Pick<ObjectService, 'openData'>;
-  acks: Pick<SenderAcks, 'apply' | 'resend'>;
-  /** ESS-originated objects; absent = those actions answer 501 (a node that takes none). */
-  upstream?: Pick<UpstreamReceiver, 'applyUpdate' | 'putData' | 'ackReceived' | 'ackConsumed' | 'applyDelete' | 'ackDeleted'>;
-  /** Where refused-but-expected requests are noted (the 501s below are not errors to act on). */
+  /** Where refused-but-expected requests are noted (the 409s are not errors to act on). */
   log?: { debug(obj: object, msg: string): void };
-  /** Epoch ms; tests inject a fake clock. */
-  now: () => number;
 }
 
-/** Answers about a CSS-originated object, handled by SenderAcks. [ref sync-protocol §3] */
-const SENDER_ACKS: ReadonlySet<SpiObjectAction> = new Set<SenderAck>(['updated', 'received', 'consumed', 'ackDelete', 'deleted', 'feedback']);
+/** Answers about a CSS-originated object. [ref sync-protocol §3] */
+const SENDER_ACKS: ReadonlySet<string> = new Set(Object.keys(ACK_TRANSITIONS));
 
-/** Record statuses from which a download start moves the record to `getdata`. [ref sync-protocol §3 step 4] */
-const BEFORE_GETDATA: readonly NotificationStatus[] = ['updatePending', 'update', 'updated'];
-
-/** Record statuses on the delete path: their object's data is no longer to be served. */
-const DELETE_PATH: readonly NotificationStatus[] = ['delete', 'deletePending', 'ackDelete', 'deleted', 'deletedPending', 'ackDeleted'];
-
-/** Messages about an ESS-originated object, handled by the UpstreamReceiver. [ref sync-protocol §1] */
-const UPSTREAM_ACTIONS: ReadonlySet<SpiObjectAction> = new Set<SpiObjectAction>(['update', 'data', 'delete', 'ackreceived', 'ackconsumed', 'ackDeleted']);
+/** Acks of what the CSS queued about an ESS-originated object. [ref sync-protocol §1] */
+const UPSTREAM_ACKS: ReadonlySet<string> = new Set(Object.keys(UPSTREAM_ACK_TRANSITIONS));
 
 /** A MetaData body (`update`, `delete`) is a few KiB; anything this large is garbage. */
 const METADATA_BODY_LIMIT = 1024 * 1024;
@@ -102,11 +86,6 @@ function refusedUnread(req: Request, res: Response): void {
   req.resume();
 }
 
-/** A message from an ESS the CSS does not know: 424. [ref sync-protocol §1 424] */
-export function notRegistered(claim: SpiDestination): FailedDependencyError {
-  return new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
-}
-
 /** The reference's 409 body per action: a stale, unknown or out-of-order message changed nothing. */
 const IGNORED: Readonly<Record<string, string>> = {
   update: 'Ignore object update',
@@ -121,9 +100,6 @@ const IGNORED: Readonly<Record<string, string>> = {
   feedback: 'Ignore feedback',
 };
 
-/** The reference's 409 to a data GET that is not about the instance on offer. */
-const STALE_DATA_GET = 'Error in handleGetData: notification.InstanceID != instanceID or notification status is not updated.';
-
 /**
  * The 409 of an ack that changed nothing, worded as the reference words it; why (stale,
  * unknown, out of order) is in the CSS's debug log. [ref traffic errors.jsonl 24–28]
@@ -134,59 +110,38 @@ function conflictFor(outcome: Exclude<AckOutcome, 'applied' | 'duplicate'>, acti
 }
 
 export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
-  object(route: SpiObjectRoute, claim: SpiDestination, req: Request, res: Response): Promise<void>;
-  resend(orgID: string, claim: SpiDestination, req: Request, res: Response): Promise<void>;
+  object(route: SpiObjectRoute, session: EssSession, req: Request, res: Response): Promise<void>;
+  resend(orgID: string, session: EssSession, req: Request, res: Response): Promise<void>;
 } {
-  /** The caller's record of the object: an ESS only ever reaches its own. */
-  function keyFor(route: SpiObjectRoute, claim: SpiDestination): NotificationKey {
-    return { orgID: route.orgID, objectType: route.objectType, objectID: route.objectID, peerType: claim.destType, peerID: claim.destID };
+  function refOf(route: SpiObjectRoute): ObjectRef {
+    return { objectType: route.objectType, objectID: route.objectID, instanceID: route.instanceID, ...(route.dataID !== undefined ? { dataID: route.dataID } : {}) };
+  }
+
+  /** Answers 204 to what was applied or repeated, 409 to what changed nothing. */
+  function answer(outcome: AckOutcome, action: string, res: Response): void {
+    if (outcome !== 'applied' && outcome !== 'duplicate') throw conflictFor(outcome, action, deps.log);
+    res.status(204).end();
   }
 
   /**
-   * `GET …/{instanceID}/{dataID}/data`, whole or one `Range`. Streamed from the blob. We do not
-   * limit concurrent downloads the way the reference does (its 429 semaphore made fan-out
-   * crawl), so there is no 429 here. [ref sync-protocol §1 Endpoints, §3 step 4]
+   * `GET …/{instanceID}/{dataID}/data`, whole or one `Range`, streamed from the blob.
+   * [ref sync-protocol §1 Endpoints, §3 step 4]
    */
-  async function getData(route: SpiObjectRoute, claim: SpiDestination, req: Request, res: Response): Promise<void> {
+  async function getData(route: SpiObjectRoute, session: EssSession, req: Request, res: Response): Promise<void> {
     const header = req.headers.range;
     const range = header !== undefined ? parseRange(header) : undefined;
-    const key = keyFor(route, claim);
-    const rec = await deps.notifications.getNotification(key.orgID, key.objectType, key.objectID, key.peerType, key.peerID);
-    if (rec === null) throw new NotFoundError();
-    const obj = await deps.store.getObject(key.orgID, key.objectType, key.objectID);
-    const stale =
-      rec.instanceID !== route.instanceID ||
-      DELETE_PATH.includes(rec.status) ||
-      obj === null ||
-      obj.meta.instanceID !== route.instanceID ||
-      (route.dataID !== undefined && (route.dataID !== obj.meta.dataID || route.dataID !== rec.dataID));
-    if (stale) throw new ConflictError(STALE_DATA_GET);
     const abort = new AbortController();
     res.on('close', () => abort.abort());
-    const read = deps.objects.openData(obj, range, abort.signal);
-    if (BEFORE_GETDATA.includes(rec.status)) {
-      const moved = await deps.notifications.updateNotificationIf(
-        key,
-        { status: rec.status, instanceID: rec.instanceID },
-        { status: 'getdata', lastUpdate: deps.now() },
-      );
-      // Lost the race to another request: fine if it is still this instance (a parallel
-      // chunk download), stale otherwise.
-      const current = moved ? rec : await deps.notifications.getNotification(key.orgID, key.objectType, key.objectID, key.peerType, key.peerID);
-      if (current === null || current.instanceID !== route.instanceID || DELETE_PATH.includes(current.status)) {
-        read.stream.destroy();
-        throw new ConflictError(STALE_DATA_GET);
-      }
-    }
-    sendDataHeaders(res, read);
+    const slice = await session.openData(refOf(route), range, abort.signal);
+    sendDataHeaders(res, { size: slice.total, ...(slice.whole ? {} : { range: { start: slice.start, end: slice.end } }) });
     // The whole data's digest, on 206 answers too: a resumed download hashes the bytes it
     // staged before plus these, and checks the whole. A reference ESS ignores the header.
-    if (obj.dataSha256 !== null) res.set(DATA_SHA256_HEADER, obj.dataSha256);
-    await pipeline(read.stream, res);
+    if (slice.sha256 !== null) res.set(DATA_SHA256_HEADER, slice.sha256);
+    await pipeline(slice.stream, res);
   }
 
   /** `PUT …/{action}` for an ack or feedback about a CSS-originated object. */
-  async function ack(route: SpiObjectRoute, claim: SpiDestination, req: Request, res: Response): Promise<void> {
+  async function ack(route: SpiObjectRoute, session: EssSession, req: Request, res: Response): Promise<void> {
     const action = route.action as SenderAck;
     let feedback: Feedback | undefined;
     if (action === 'feedback') feedback = parseFeedback(await readBodyText(req, FEEDBACK_BODY_LIMIT));
@@ -196,10 +151,7 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
       const text = await readBodyText(req, METADATA_BODY_LIMIT);
       if (text.trim() !== '') parseMetaDataBody(text);
     } else req.resume();
-    // The dataID in the path must be the record's too: an ack about other data changes nothing.
-    const outcome = await deps.acks.apply(keyFor(route, claim), route.instanceID, action, feedback, route.dataID);
-    if (outcome !== 'applied' && outcome !== 'duplicate') throw conflictFor(outcome, action, deps.log);
-    res.status(204).end();
+    answer(await session.ack(refOf(route), action, feedback), action, res);
   }
 
   /**
@@ -242,64 +194,53 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
    * message changes nothing and is answered 204 (repeat) or 409 (stale), as the reference does.
    * [ref sync-protocol §1 "Upload of ESS → CSS objects", §3]
    */
-  async function upstreamAction(upstream: NonNullable<SpiObjectActionsDeps['upstream']>, route: SpiObjectRoute, claim: SpiDestination, req: Request, res: Response): Promise<void> {
-    const peer: UpstreamPeer = { orgID: claim.orgID, peerType: claim.destType, peerID: claim.destID };
-    const ref: UpstreamRef = { objectType: route.objectType, objectID: route.objectID, instanceID: route.instanceID, ...(route.dataID !== undefined ? { dataID: route.dataID } : {}) };
+  async function upstreamAction(route: SpiObjectRoute, session: EssSession, req: Request, res: Response): Promise<void> {
+    const ref = refOf(route);
+    const action = route.action;
     let outcome: AckOutcome;
     try {
-      const action = route.action;
       if (action === 'update' || action === 'delete') {
         const meta = parseMetaDataBody(await readBodyText(req, METADATA_BODY_LIMIT));
-        outcome = action === 'update' ? await upstream.applyUpdate(peer, ref, meta) : await upstream.applyDelete(peer, ref, meta);
+        outcome = action === 'update' ? await session.upstreamUpdate(ref, meta) : await session.upstreamDelete(ref, meta);
       } else if (action === 'data') {
         const { source, data } = dataOf(req);
-        outcome = await upstream.putData(peer, ref, source, data);
-      } else {
+        outcome = await session.upstreamData(ref, source, data);
+      } else if (UPSTREAM_ACKS.has(action)) {
         req.resume();
-        if (action === 'ackreceived') outcome = await upstream.ackReceived(peer, ref);
-        else if (action === 'ackconsumed') outcome = await upstream.ackConsumed(peer, ref);
-        else if (action === 'ackDeleted') outcome = await upstream.ackDeleted(peer, ref);
-        else throw new BadRequestError(`Unknown SPI action (${action}) for an object of the ESS`);
-      }
+        outcome = await session.upstreamAck(ref, action as UpstreamAck);
+      } else throw new BadRequestError(`Unknown SPI action (${action}) for an object of the ESS`);
     } catch (e) {
       refusedUnread(req, res);
       throw e;
     }
-    if (outcome !== 'applied' && outcome !== 'duplicate') throw conflictFor(outcome, route.action, deps.log);
-    res.status(204).end();
+    answer(outcome, action, res);
   }
 
-  async function object(route: SpiObjectRoute, claim: SpiDestination, req: Request, res: Response): Promise<void> {
+  async function object(route: SpiObjectRoute, session: EssSession, req: Request, res: Response): Promise<void> {
     // Records are keyed by the caller, but an org it does not belong to is refused outright.
-    if (route.orgID !== claim.orgID) throw new UnauthorizedError();
+    if (route.orgID !== session.peer.orgID) throw new UnauthorizedError();
     if (req.method === 'GET') {
       if (route.action !== 'data') throw new MethodNotAllowedError();
-      return getData(route, claim, req, res);
+      return getData(route, session, req, res);
     }
     if (req.method !== 'PUT') throw new MethodNotAllowedError();
-    // Every message about an object comes from a registered ESS. [ref traffic errors.jsonl 32]
-    if ((await deps.store.getDestination(claim.orgID, claim.destType, claim.destID)) === null) {
+    // Every message about an object comes from a registered ESS; refused before its body is
+    // read. [ref traffic errors.jsonl 32]
+    if ((await session.destination()) === null) {
       refusedUnread(req, res);
-      throw notRegistered(claim);
+      throw notRegistered(session.peer);
     }
-    if (SENDER_ACKS.has(route.action)) return ack(route, claim, req, res);
-    if (deps.upstream !== undefined && UPSTREAM_ACTIONS.has(route.action)) return upstreamAction(deps.upstream, route, claim, req, res);
-    // Only a node built without the UpstreamReceiver gets here (the SPI's unit tests): messages
-    // about ESS-originated objects are then refused, noted at debug level only.
-    deps.log?.debug({ action: route.action, org: route.orgID, objectType: route.objectType, objectID: route.objectID }, 'SPI action not implemented yet');
-    if (!req.complete) res.set('Connection', 'close');
-    req.resume();
-    res.status(501).set('Content-Type', 'text/plain; charset=utf-8').end('not implemented yet\n');
+    if (SENDER_ACKS.has(route.action)) return ack(route, session, req, res);
+    return upstreamAction(route, session, req, res);
   }
 
   /** `PUT /spi/v1/objects/{org}/resend`: the ESS wants everything again. [ref sync-protocol §1, §3] */
-  async function resend(orgID: string, claim: SpiDestination, req: Request, res: Response): Promise<void> {
+  async function resend(orgID: string, session: EssSession, req: Request, res: Response): Promise<void> {
     if (req.method !== 'PUT') throw new MethodNotAllowedError();
-    if (orgID !== claim.orgID) throw new UnauthorizedError();
-    const known = (await deps.store.listDestinations(orgID)).some((d) => d.destinationType === claim.destType && d.destinationID === claim.destID);
-    if (!known) throw new FailedDependencyError(`Destination ${claim.orgID}/${claim.destType}/${claim.destID} is not registered`);
+    if (orgID !== session.peer.orgID) throw new UnauthorizedError();
+    if ((await session.destination()) === null) throw notRegistered(session.peer);
     req.resume();
-    await deps.acks.resend(orgID, claim.destType, claim.destID);
+    await session.resend();
     res.status(204).end();
   }
 

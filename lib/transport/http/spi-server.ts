@@ -1,33 +1,24 @@
 /**
- * The CSS side of the HTTP SPI (`/spi/v1`): ESS registration and the poll here, object actions
- * and resend in spi-object-actions.ts. The ESS always initiates; whatever the CSS has for an ESS waits in its notification records until the ESS
- * polls. [ref sync-protocol §1, rest-api §6]
+ * The CSS side of the HTTP SPI (`/spi/v1`), a thin adapter of the CSS engine
+ * (lib/sync/css/ess-session.ts): it authenticates the ESS, parses the request, calls the ESS's
+ * session and encodes the answer as the reference does. Registration and the poll here, object
+ * actions and resend in spi-object-actions.ts, batched acks in spi-batch-acks.ts. The ESS always
+ * initiates; what the CSS has for it waits until it polls. Our HTTP extensions live here too:
+ * the long-poll (`?wait=`), small data inline (`?inline=`), early-data offers (`?early=1`).
+ * [ref sync-protocol §1, rest-api §6]
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
-import {
-  BadRequestError,
-  MethodNotAllowedError,
-  NotFoundError,
-  UnauthorizedError,
-  UnavailableError,
-  emptyMetaData,
-  goJson,
-  orderedMetaData,
-  type MetaData,
-} from '../../model/index.js';
+import { BadRequestError, MethodNotAllowedError, NotFoundError, UnauthorizedError, UnavailableError, goJson, orderedMetaData, type MetaData } from '../../model/index.js';
 import { authorizeSpiClaim, basicCredentials, type AclLookup, type Authenticator, type Identity, type SpiDestination } from '../../security/index.js';
-import type { Notification, NotificationStatus, NotificationStore } from '../../store/notification-types.js';
-import type { Destination, Store, StoredObject } from '../../store/types.js';
+import type { Destination } from '../../store/types.js';
+import { boolQuery, queryString } from '../../http/request.js';
+import type { CssSyncEngine, EssSession, SyncItem } from '../../sync/css/types.js';
+import { notRegistered } from '../../sync/css/ess-session.js';
 import type { EarlyData } from '../../sync/early-data.js';
 import type { ObjectService } from '../../sync/object-service.js';
-import { PeerSignal } from '../../sync/peer-signal.js';
-import { MAY_HOLD, NEVER_SERVED, type Sender } from '../../sync/sender.js';
-import type { SenderAcks } from '../../sync/sender-acks.js';
-import type { UpstreamReceiver } from '../../sync/upstream-receiver.js';
-import { boolQuery, queryString } from '../../api/http.js';
 import { createBatchAcks } from './spi-batch-acks.js';
-import { createSpiObjectActions, notRegistered } from './spi-object-actions.js';
+import { createSpiObjectActions } from './spi-object-actions.js';
 import { InlineBudget, inlineFields, pollInlineLimit, type InlineFields } from './spi-inline-data.js';
 import { EARLY_ENTRY, EARLY_PARAM, parseSpiPath, type SpiRegistrationAction } from './spi-paths.js';
 
@@ -35,48 +26,21 @@ import { EARLY_ENTRY, EARLY_PARAM, parseSpiPath, type SpiRegistrationAction } fr
 export const SPI_MOUNT = '/spi/v1';
 
 export interface SpiServerDeps {
-  store: Store;
-  notifications: NotificationStore;
-  sender: Pick<Sender, 'onDestinationRegistered'>;
-  acks: Pick<SenderAcks, 'apply' | 'resend'>;
+  /** The protocol: one session per ESS, made per request. */
+  engine: CssSyncEngine;
+  /** Data of the small objects a poll inlines (`?inline=`, our extension). */
   objects: Pick<ObjectService, 'openData'>;
   /** Uploads offered while they arrive, to an ESS that asks (`?early=1`). */
   early?: Pick<EarlyData, 'announce' | 'open'>;
-  /** Objects the ESS nodes publish (their upload and its acks). */
-  upstream?: Pick<UpstreamReceiver, 'applyUpdate' | 'putData' | 'ackReceived' | 'ackConsumed' | 'applyDelete' | 'ackDeleted'>;
-  /** Registrations and refused logins (INFO); debug notes about requests refused as expected. */
+  /** Refused logins (INFO); debug notes about requests refused as expected. */
   log?: { debug(obj: object, msg: string): void; info(obj: object, msg: string): void };
   authenticator: Authenticator;
   acls: AclLookup;
   /** False while starting or stopping: the SPI then answers 503. [ref sync-protocol §1] */
   isRunning(): boolean;
-  /** Wakes a long-poll when the Sender queues something for its peer; without it `wait` only delays. */
-  peerSignal?: Pick<PeerSignal, 'wait'>;
   /** Aborted when the node stops: outstanding long-polls end at once instead of holding the stop. */
   shutdown?: AbortSignal;
-  /** Epoch ms; tests inject a fake clock. */
-  now?: () => number;
 }
-
-/**
- * Record statuses queued for an ESS that polls, and the notification type each is served as.
- * [ref sync-protocol §1 Poll, §3 Status constants]
- */
-const POLL_TYPES: ReadonlyMap<NotificationStatus, string> = new Map<NotificationStatus, string>([
-  [NEVER_SERVED, 'update'],
-  [MAY_HOLD, 'update'],
-  ['consumedPending', 'consumed'],
-  ['deletePending', 'delete'],
-  ['deletedPending', 'deleted'],
-  ['receivedpending', 'received'],
-]);
-const POLL_STATUSES: readonly NotificationStatus[] = [...POLL_TYPES.keys()];
-
-/**
- * Records served per poll. Records stay pending until acked, so a larger backlog is served by
- * the next polls as the first ones are acked.
- */
-const POLL_BATCH = 1000;
 
 /** Bounds of the long-poll's `wait`, seconds (our extension; a reference ESS never sends it). */
 const MAX_POLL_WAIT_S = 60;
@@ -119,19 +83,8 @@ interface PollOptions {
 }
 
 export function createSpiServer(deps: SpiServerDeps): RequestHandler {
-  const now = deps.now ?? Date.now;
-  // Without the Sender's signal (tests) nobody notifies a private one: `wait` then only delays.
-  const peerSignal = deps.peerSignal ?? new PeerSignal();
-  const batchAcks = createBatchAcks({ store: deps.store, acks: deps.acks });
-  const objectActions = createSpiObjectActions({
-    store: deps.store,
-    notifications: deps.notifications,
-    objects: deps.objects,
-    acks: deps.acks,
-    now,
-    ...(deps.upstream !== undefined ? { upstream: deps.upstream } : {}),
-    ...(deps.log !== undefined ? { log: deps.log } : {}),
-  });
+  const batchAcks = createBatchAcks();
+  const objectActions = createSpiObjectActions(deps.log !== undefined ? { log: deps.log } : {});
 
   async function authorize(req: Request): Promise<SpiDestination> {
     const creds = basicCredentials(req.header('authorization'));
@@ -148,80 +101,17 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     return claim;
   }
 
-  function findDestination(claim: SpiDestination): Promise<Destination | null> {
-    return deps.store.getDestination(claim.orgID, claim.destType, claim.destID);
-  }
-
-  /**
-   * register, register-new, ping, unregister. An ESS that registers again without persistent
-   * storage may have lost what it received: everything it was sent is offered again, as the
-   * reference's resendNotificationsForDestination(dest, resendReceived) does.
-   * [ref sync-protocol §1 Endpoints, §3 Registration]
-   */
-  async function registration(action: SpiRegistrationAction, claim: SpiDestination, persistent: boolean, res: Response): Promise<void> {
-    const known = await findDestination(claim);
-    const fresh: Destination = {
-      destinationOrgID: claim.orgID,
-      destinationType: claim.destType,
-      destinationID: claim.destID,
-      // As the reference's HTTP registration records every ESS. [ref traffic register.jsonl]
-      communication: 'http',
-      codeVersion: '1.0',
-      lastPing: now(),
-    };
-    switch (action) {
-      case 'register':
-      case 'ping':
-        // An ESS the CSS does not know must register as new (it then drops its own state).
-        if (known === null) throw new NotFoundError();
-        await deps.store.putDestination(fresh);
-        if (action === 'register' && !persistent) await deps.acks.resend(claim.orgID, claim.destType, claim.destID);
-        if (action === 'register') deps.log?.info({ org: claim.orgID, destination: `${claim.destType}/${claim.destID}`, registration: 'returning', persistent }, 'ESS registered');
-        break;
-      case 'register-new':
-        await deps.store.putDestination(fresh);
-        await deps.sender.onDestinationRegistered(fresh, true);
-        deps.log?.info({ org: claim.orgID, destination: `${claim.destType}/${claim.destID}`, registration: 'new' }, 'ESS registered');
-        break;
-      case 'unregister':
-        await deps.notifications.deleteForPeer(claim.orgID, claim.destType, claim.destID);
-        await deps.store.deleteDestination(claim.orgID, claim.destType, claim.destID);
-        break;
-    }
+  /** register, register-new, ping, unregister: 204, or 404 for an ESS that must register as new. */
+  async function registration(action: SpiRegistrationAction, session: EssSession, persistent: boolean, res: Response): Promise<void> {
+    const outcome = await session.register(action, { persistent, communication: 'http' });
+    if (outcome === 'unknown') throw new NotFoundError();
     res.status(204).end();
   }
 
-  /**
-   * The metadata a poll entry carries, addressed to the caller, with the object it describes
-   * (null when gone); null when the record is stale.
-   */
-  async function pollMetaData(rec: Notification, claim: SpiDestination): Promise<{ meta: MetaData; obj: StoredObject | null } | null> {
-    const obj = await deps.store.getObject(rec.orgID, rec.objectType, rec.objectID);
-    const addressed = { destinationType: claim.destType, destinationID: claim.destID };
-    if (rec.status === 'deletePending' || rec.status === 'deletedPending') {
-      // The object is removed at once on delete (see Sender.onObjectDeleted), and an
-      // ESS-originated one once the app confirmed its deletion: a gone object is described by
-      // the metadata its deletion keeps (deletions.ts), as the reference sends it, else by its
-      // key and the instance the record is about.
-      const kept = obj === null ? await deps.store.getDeletion(rec.orgID, rec.objectType, rec.objectID) : null;
-      const base = obj?.meta ?? (kept !== null && kept.meta.instanceID === rec.instanceID ? kept.meta : null) ?? {
-        ...emptyMetaData(),
-        destinationOrgID: rec.orgID,
-        objectType: rec.objectType,
-        objectID: rec.objectID,
-        instanceID: rec.instanceID,
-        dataID: rec.dataID,
-      };
-      return { meta: orderedMetaData({ ...base, ...addressed, deleted: true }), obj };
-    }
-    // An object replaced between the two reads: its new record is served by the next poll.
-    if (obj === null || obj.meta.instanceID !== rec.instanceID) return null;
-    return { meta: orderedMetaData({ ...obj.meta, ...addressed }), obj };
-  }
-
   /** The data of an update entry, when the poll asked for it and it fits (spi-inline-data.ts). */
-  async function inlined(type: string, obj: StoredObject | null, budget: InlineBudget): Promise<Partial<InlineFields>> {
-    if (type !== 'update' || obj === null || obj.dataSha256 === null || !budget.take(obj)) return {};
+  async function inlined(item: SyncItem, budget: InlineBudget): Promise<Partial<InlineFields>> {
+    const obj = item.object;
+    if (item.type !== 'update' || obj === null || obj.dataSha256 === null || !budget.take(obj)) return {};
     try {
       return await inlineFields(deps.objects.openData(obj).stream, obj.dataSha256);
     } catch (err) {
@@ -232,61 +122,43 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
   }
 
   /**
-   * Marks an update as served before it is: from now on the peer may hold the object, so its
-   * deletion must be sent (see Sender.retire). False when the record moved meanwhile (a newer
-   * instance, or the object's deletion dropped it): the next poll serves what it says then.
-   */
-  async function markServed(rec: Notification): Promise<boolean> {
-    if (rec.status !== NEVER_SERVED) return true;
-    const key = { orgID: rec.orgID, objectType: rec.objectType, objectID: rec.objectID, peerType: rec.peerType, peerID: rec.peerID };
-    return deps.notifications.updateNotificationIf(key, { status: NEVER_SERVED, instanceID: rec.instanceID }, { status: MAY_HOLD });
-  }
-
-  /**
    * With early data asked for, an update whose data is not inline states its SHA-256: that is
    * what tells the ESS whether the bytes it took early are the object's.
    */
-  function statedDigest(type: string, obj: StoredObject | null, inline: Partial<InlineFields>, opts: PollOptions): Partial<InlineFields> {
-    if (opts.early === null || type !== 'update' || obj?.dataSha256 == null || inline.DataSHA256 !== undefined) return {};
-    return { DataSHA256: obj.dataSha256 };
+  function statedDigest(item: SyncItem, inline: Partial<InlineFields>, opts: PollOptions): Partial<InlineFields> {
+    if (opts.early === null || item.type !== 'update' || item.object?.dataSha256 == null || inline.DataSHA256 !== undefined) return {};
+    return { DataSHA256: item.object.dataSha256 };
   }
 
   /** Early-data offers for the caller, after its records' entries. */
-  function earlyEntries(claim: SpiDestination, opts: PollOptions): PollEntry[] {
+  function earlyEntries(session: EssSession, opts: PollOptions): PollEntry[] {
     if (opts.early === null || deps.early === undefined) return [];
-    const addressed = { destinationType: claim.destType, destinationID: claim.destID };
+    const addressed = { destinationType: session.peer.destType, destinationID: session.peer.destID };
     return deps.early
       .announce(opts.early)
       .map((o) => ({ Type: EARLY_ENTRY, MetaData: orderedMetaData({ ...o.meta, ...addressed }), ...(o.size !== null ? { Size: o.size } : {}) }));
   }
 
   /** What is pending for the caller, as poll entries. */
-  async function pendingEntries(claim: SpiDestination, opts: PollOptions): Promise<PollEntry[]> {
-    const records = await deps.notifications.listPendingForPeer(claim.orgID, claim.destType, claim.destID, POLL_STATUSES, POLL_BATCH);
+  async function pendingEntries(session: EssSession, opts: PollOptions): Promise<PollEntry[]> {
+    const items = await session.pending();
     const budget = new InlineBudget(opts.inlineLimit);
-    // All at once, not one after the other: their writes (markServed) then share one commit
-    // and one fsync instead of waiting for one each. Promise.all keeps the records' order.
     const entries = await Promise.all(
-      records.map(async (rec): Promise<PollEntry | null> => {
-        // An update whose delivery is still `pending` waits for its object to become ready and active.
-        if ((rec.status === NEVER_SERVED || rec.status === MAY_HOLD) && rec.deliveryStatus === 'pending') return null;
-        const found = await pollMetaData(rec, claim);
-        const type = POLL_TYPES.get(rec.status);
-        if (found === null || type === undefined || !(await markServed(rec))) return null;
-        const inline = await inlined(type, found.obj, budget);
-        return { Type: type, MetaData: found.meta, ...inline, ...statedDigest(type, found.obj, inline, opts) };
+      items.map(async (item): Promise<PollEntry> => {
+        const inline = await inlined(item, budget);
+        return { Type: item.type, MetaData: item.meta, ...inline, ...statedDigest(item, inline, opts) };
       }),
     );
-    return [...entries.filter((e): e is PollEntry => e !== null), ...earlyEntries(claim, opts)];
+    return [...entries, ...earlyEntries(session, opts)];
   }
 
   /**
-   * Long-poll: with nothing pending, waits for the Sender's signal for this peer, for `waitS`
-   * seconds, or until the client goes or the node stops. The wait starts before the listing, so
-   * a record written between the listing and the wait still wakes it.
+   * Long-poll: with nothing pending, waits for work for the caller, for `waitS` seconds, or
+   * until the client goes or the node stops. The wait starts before the listing, so a record
+   * written between the listing and the wait still wakes it.
    * @returns the entries, or null when nobody is left to answer
    */
-  async function longPollEntries(claim: SpiDestination, opts: PollOptions, waitS: number, res: Response): Promise<PollEntry[] | null> {
+  async function longPollEntries(session: EssSession, opts: PollOptions, waitS: number, res: Response): Promise<PollEntry[] | null> {
     const ac = new AbortController();
     let gone = false;
     const onClose = (): void => {
@@ -297,13 +169,13 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     res.on('close', onClose);
     deps.shutdown?.addEventListener('abort', onShutdown, { once: true });
     try {
-      const woken = peerSignal.wait(claim.orgID, claim.destType, claim.destID, waitS * 1000, ac.signal);
-      const entries = await pendingEntries(claim, opts);
+      const woken = session.waitForWork(waitS * 1000, ac.signal);
+      const entries = await pendingEntries(session, opts);
       if (entries.length > 0) return entries;
       await woken;
       if (gone) return null;
       if (!deps.isRunning()) throw new UnavailableError();
-      return await pendingEntries(claim, opts);
+      return await pendingEntries(session, opts);
     } finally {
       // Ends the wait if the listing answered first, so no timer or listener outlives the request.
       ac.abort();
@@ -317,14 +189,14 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
    * empty answer is held back until something is pending or N seconds passed.
    * [ref sync-protocol §1 Poll]
    */
-  async function poll(claim: SpiDestination, req: Request, res: Response): Promise<void> {
+  async function poll(session: EssSession, req: Request, res: Response): Promise<void> {
     const waitS = pollWait(req);
     const inlineLimit = pollInlineLimit(req);
     const early = boolQuery(req, EARLY_PARAM) ?? false;
-    const dest = await findDestination(claim);
-    if (dest === null) throw notRegistered(claim);
+    const dest = await session.destination();
+    if (dest === null) throw notRegistered(session.peer);
     const opts: PollOptions = { inlineLimit, early: early ? dest : null };
-    const entries = waitS === undefined ? await pendingEntries(claim, opts) : await longPollEntries(claim, opts, waitS, res);
+    const entries = waitS === undefined ? await pendingEntries(session, opts) : await longPollEntries(session, opts, waitS, res);
     if (entries === null) return;
     if (entries.length === 0) {
       res.status(204).end();
@@ -341,10 +213,10 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
    * nodes download it already: the usual data GET then serves the object). An upload that
    * fails cuts the answer short.
    */
-  async function earlyData(route: { orgID: string; objectType: string; objectID: string }, claim: SpiDestination, res: Response): Promise<void> {
-    if (route.orgID !== claim.orgID) throw new UnauthorizedError();
-    const dest = await findDestination(claim);
-    if (dest === null) throw notRegistered(claim);
+  async function earlyData(route: { orgID: string; objectType: string; objectID: string }, session: EssSession, res: Response): Promise<void> {
+    if (route.orgID !== session.peer.orgID) throw new UnauthorizedError();
+    const dest = await session.destination();
+    if (dest === null) throw notRegistered(session.peer);
     const data = deps.early?.open(route.orgID, route.objectType, route.objectID, dest) ?? null;
     if (data === null) throw new NotFoundError('No upload of this object is on offer');
     res.status(200).set('Content-Type', 'application/octet-stream');
@@ -361,26 +233,27 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
   async function handle(req: Request, res: Response): Promise<void> {
     if (!deps.isRunning()) throw new UnavailableError();
     const claim = await authorize(req);
+    // The reference acts for the ESS that the header names (checked against the caller's
+    // identity) and ignores the path's: a register for …/node2 sent as node1 registers node1.
+    // [ref traffic errors.jsonl 40]
+    const session = deps.engine.session({ orgID: claim.orgID, destType: claim.destType, destID: claim.destID });
     const route = parseSpiPath(`${SPI_MOUNT}${req.path}`);
     switch (route.kind) {
       case 'registration':
         if (req.method !== 'PUT') throw new MethodNotAllowedError();
-        // The reference registers the ESS that the header names (checked against the caller's
-        // identity) and ignores the path's: a register for …/node2 sent as node1 registers node1.
-        // [ref traffic errors.jsonl 40]
-        return registration(route.action, claim, route.action === 'unregister' || persistentStorage(req), res);
+        return registration(route.action, session, route.action === 'unregister' || persistentStorage(req), res);
       case 'poll':
         if (req.method !== 'GET') throw new MethodNotAllowedError();
-        return poll(claim, req, res);
+        return poll(session, req, res);
       case 'resend':
-        return objectActions.resend(route.orgID, claim, req, res);
+        return objectActions.resend(route.orgID, session, req, res);
       case 'acks':
-        return batchAcks(route.orgID, claim, req, res);
+        return batchAcks(route.orgID, session, req, res);
       case 'early':
         if (req.method !== 'GET') throw new MethodNotAllowedError();
-        return earlyData(route, claim, res);
+        return earlyData(route, session, res);
       case 'object':
-        return objectActions.object(route, claim, req, res);
+        return objectActions.object(route, session, req, res);
     }
   }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Request } from 'express';
 import { PassThrough } from 'node:stream';
-import { readBodyText } from '../../../lib/api/http.js';
+import { readBodyText } from '../../../lib/http/request.js';
 import { PayloadTooLargeError } from '../../../lib/model/index.js';
 
 /** A request body the test feeds piece by piece. */

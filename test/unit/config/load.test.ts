@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig, loadConfigReport, type ConfigIssue, type LoadConfigOptions } from '../../../lib/config/index.js';
+import { ConfigError, loadConfig, loadConfigReport, usesEmbeddedBroker, type ConfigIssue, type LoadConfigOptions } from '../../../lib/config/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgesync-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -252,5 +252,73 @@ describe('paths and mapped values', () => {
   it('wants a quoted octal socket mode in YAML', () => {
     expect(keysOf({ argv: ['-c', file('yaml', 'unixSocketFilePermissions: 0660\n')] })).toEqual(['unixSocketFilePermissions']);
     expect(load({ argv: ['-c', file('yaml', 'unixSocketFilePermissions: "0600"\n')] }).unixSocketFilePermissions).toBe(0o600);
+  });
+});
+
+describe('MQTT settings', () => {
+  const ESS_MQTT = { ...ESS_ENV, COMMUNICATION_PROTOCOL: 'mqtt' };
+
+  it('defaults: a CSS runs the embedded broker on 1883 without TLS; an ESS dials localhost, as the reference', () => {
+    const css = load({ env: { COMMUNICATION_PROTOCOL: 'mqtt' } });
+    expect(css).toMatchObject({ brokerAddress: '', embeddedBrokerPort: 1883, embeddedBrokerTlsPort: 0, maxInflightChunks: 8, mqttBrokerConnectTimeout: 300, mqttClientID: '', mqttAllowInvalidCertificates: false, mqttSSLCert: '', mqttSSLKey: '' });
+    expect(usesEmbeddedBroker(css)).toBe(true);
+    const ess = load({ env: ESS_MQTT });
+    expect(ess.brokerAddress).toBe('localhost');
+    expect(usesEmbeddedBroker(ess)).toBe(false);
+    // A CSS that talks http only runs no broker; one given a broker address uses that broker.
+    expect(usesEmbeddedBroker(load({}))).toBe(false);
+    expect(usesEmbeddedBroker(load({ env: { COMMUNICATION_PROTOCOL: 'http,mqtt', BROKER_ADDRESS: 'mosquitto.example.com' } }))).toBe(false);
+    expect(usesEmbeddedBroker(load({ env: { COMMUNICATION_PROTOCOL: 'http,mqtt' } }))).toBe(true);
+  });
+
+  it('reads the reference\'s MQTT keys from a sync.conf', () => {
+    const conf = file(
+      'conf',
+      ['NodeType ESS', 'OrgID myorg', 'DestinationType edge', 'DestinationID node1', 'CommunicationProtocol mqtt', 'BrokerAddress 10.0.0.5', 'MQTTClientId ess-7',
+        'MQTTSSLCert certs/c.pem', 'MQTTSSLKey certs/k.pem', 'MQTTAllowInvalidCertificates true', 'MQTTBrokerConnectTimeout 60', 'MaxInflightChunks 4', ''].join('\n'),
+    );
+    const r = loadConfigReport({ argv: ['-c', conf], env: {}, cwd: dir });
+    expect(r.ignored).toEqual([]);
+    expect(r.config).toMatchObject({
+      brokerAddress: '10.0.0.5',
+      mqttClientID: 'ess-7',
+      // Relative certificate paths are under the persistence root, as the reference reads them.
+      mqttSSLCert: join(dir, 'data', 'certs', 'c.pem'),
+      mqttSSLKey: join(dir, 'data', 'certs', 'k.pem'),
+      mqttAllowInvalidCertificates: true,
+      mqttBrokerConnectTimeout: 60,
+      maxInflightChunks: 4,
+    });
+  });
+
+  it('refuses values out of range, with the range', () => {
+    const issues = issuesOf({ env: { MAX_INFLIGHT_CHUNKS: '0', MQTT_BROKER_CONNECT_TIMEOUT: '0', EMBEDDED_BROKER_PORT: '70000', EMBEDDED_BROKER_TLS_PORT: '-1' } });
+    expect(issues.map((i) => [i.key, i.message]).sort()).toEqual([
+      ['EMBEDDED_BROKER_PORT', 'must be between 0 and 65535, got 70000'],
+      ['EMBEDDED_BROKER_TLS_PORT', 'must be between 0 and 65535, got -1'],
+      ['MAX_INFLIGHT_CHUNKS', 'must be between 1 and 64, got 0'],
+      ['MQTT_BROKER_CONNECT_TIMEOUT', 'must be between 1 and 86400, got 0'],
+    ]);
+    expect(keysOf({ env: { MAX_INFLIGHT_CHUNKS: '65' } })).toEqual(['MAX_INFLIGHT_CHUNKS']);
+    expect(keysOf({ env: { BROKER_ADDRESS: 'mqtt://broker:1883' } })).toEqual(['BROKER_ADDRESS']);
+  });
+
+  it('enforces the MQTT cross-key rules', () => {
+    expect(keysOf({ env: { ...ESS_MQTT, MQTT_SSL_CERT: 'c.pem' } })).toEqual(['MQTT_SSL_KEY']);
+    // A reference CSS config that sets it still loads: the CSS ignores it, as the reference does.
+    expect(load({ env: { MQTT_ALLOW_INVALID_CERTIFICATES: 'true' } }).nodeType).toBe('CSS');
+    expect(load({ env: { ...ESS_MQTT, MQTT_ALLOW_INVALID_CERTIFICATES: 'true' } }).mqttAllowInvalidCertificates).toBe(true);
+    expect(keysOf({ argv: ['-c', file('yaml', 'nodeType: ESS\norgID: o\ndestinationType: t\ndestinationID: i\ncommunicationProtocol: mqtt\nbrokerAddress: ""\n')] })).toEqual(['brokerAddress']);
+    // The embedded broker's TLS listener needs the node's certificate, and its own ports.
+    const embedded = { COMMUNICATION_PROTOCOL: 'mqtt' };
+    expect(keysOf({ env: { ...embedded, EMBEDDED_BROKER_TLS_PORT: '8883' } })).toEqual(['EMBEDDED_BROKER_TLS_PORT']);
+    expect(load({ env: { ...embedded, EMBEDDED_BROKER_TLS_PORT: '8883', SERVER_CERTIFICATE: 'c.pem', SERVER_KEY: 'k.pem' } }).embeddedBrokerTlsPort).toBe(8883);
+    expect(keysOf({ env: { ...embedded, EMBEDDED_BROKER_TLS_PORT: '1883', SERVER_CERTIFICATE: 'c.pem', SERVER_KEY: 'k.pem' } })).toEqual(['EMBEDDED_BROKER_TLS_PORT']);
+    expect(issuesOf({ env: { ...embedded, EMBEDDED_BROKER_PORT: '8080' } })).toEqual([
+      { key: 'EMBEDDED_BROKER_PORT', message: 'must differ from unsecureListeningPort (8080), which the REST API listens on', where: 'environment' },
+    ]);
+    // Ports of a broker that does not run are not checked.
+    expect(load({ env: { EMBEDDED_BROKER_PORT: '8080' } }).embeddedBrokerPort).toBe(8080);
+    expect(load({ env: { ...embedded, EMBEDDED_BROKER_PORT: '0', EMBEDDED_BROKER_TLS_PORT: '0' } }).embeddedBrokerPort).toBe(0);
   });
 });

@@ -6,6 +6,7 @@ import {
   fieldSchemas,
   fromEnv,
   fromFlags,
+  IGNORED_REFERENCE_KEYS,
   keyNames,
   type ConfigKey,
 } from '../../../lib/config/index.js';
@@ -59,6 +60,14 @@ const SAMPLES: Record<ConfigKey, readonly [string, unknown]> = {
   mqttUserName: ['mu', 'mu'],
   mqttPassword: ['mp', 'mp'],
   mqttCACertificate: ['bca.pem', 'bca.pem'],
+  mqttSSLCert: ['client.crt', 'client.crt'],
+  mqttSSLKey: ['client.key', 'client.key'],
+  mqttAllowInvalidCertificates: ['t', true],
+  mqttClientID: ['ESS-1', 'ESS-1'],
+  mqttBrokerConnectTimeout: ['30', 30],
+  maxInflightChunks: ['16', 16],
+  embeddedBrokerPort: ['0', 0],
+  embeddedBrokerTlsPort: ['8883', 8883],
   maxRequestBodySize: ['1048576', 1048576],
   maxDataSize: ['1000', 1000],
 };
@@ -95,6 +104,15 @@ describe('fromEnv', () => {
     const r = fromEnv({ OBJECTS_DATA_PATH: '/x', TRACE_LEVEL: 'DEBUG', LEADERSHIP_TIMEOUT: '' });
     expect(r.ignored.map((o) => o.key).sort()).toEqual(['OBJECTS_DATA_PATH', 'TRACE_LEVEL']);
     expect(r.issues).toEqual([]);
+  });
+
+  it('reads the reference\'s MQTT settings that used to be ignored as real settings', () => {
+    const env = { MQTT_CLIENT_ID: 'c', MQTT_SSL_CERT: 'a', MQTT_SSL_KEY: 'b', MQTT_ALLOW_INVALID_CERTIFICATES: 'true', MQTT_BROKER_CONNECT_TIMEOUT: '9', MAX_INFLIGHT_CHUNKS: '4' };
+    const r = fromEnv(env);
+    expect(r.ignored).toEqual([]);
+    expect(Object.keys(r.values).sort()).toEqual(['maxInflightChunks', 'mqttAllowInvalidCertificates', 'mqttBrokerConnectTimeout', 'mqttClientID', 'mqttSSLCert', 'mqttSSLKey']);
+    const ignoredEnv = new Set(IGNORED_REFERENCE_KEYS.map(([, e]) => e));
+    for (const name of Object.keys(env)) expect(ignoredEnv.has(name)).toBe(false);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { BadRequestError, parseRange } from '../../../lib/model/index.js';
-import { parseRange as apiParseRange } from '../../../lib/api/http.js';
+import { parseRange as apiParseRange } from '../../../lib/http/request.js';
 
 describe('parseRange', () => {
   it('reads a single bytes=S-E range, whitespace around it allowed', () => {

@@ -1,29 +1,13 @@
 /**
- * Small request/response helpers with the reference's wire conventions: plain-text errors,
- * Go-style indented JSON, bare statuses with empty bodies. [ref rest-api §3.8, §5]
+ * Reading requests: small bodies with a limit, query parameters in Go's spellings, the
+ * `Content-Range` of a chunked upload. Shared by the API (/api/v1) and the SPI's HTTP adapter
+ * (/spi/v1); imports nothing of ours but the model.
  */
-import type { Request, Response } from 'express';
-import { BadRequestError, PayloadTooLargeError, goJson, parseGoBool, parseJsonBody } from '../model/index.js';
-import type { ContentRange } from '../sync/object-service.js';
+import type { Request } from 'express';
+import { BadRequestError, PayloadTooLargeError, parseGoBool, parseJsonBody, type ByteRange } from '../model/index.js';
 
-export function sendJson(res: Response, value: unknown, status = 200): void {
-  const body = goJson(value);
-  // setHeader, not res.set: Express would append `; charset=utf-8`, which the reference never sends.
-  res.status(status).setHeader('Content-Type', 'application/json').setHeader('Content-Length', String(Buffer.byteLength(body))).end(body);
-}
-
-export function sendText(res: Response, status: number, text: string, contentType = 'text/plain; charset=utf-8'): void {
-  if (text === '') {
-    res.status(status).end();
-    return;
-  }
-  res.status(status).set('Content-Type', contentType).end(text);
-}
-
-/** 204, the reference's answer to every successful write. */
-export function sendNoContent(res: Response): void {
-  res.status(204).end();
-}
+/** `Content-Range: bytes S-E/TOTAL`: a range and the size of the whole. */
+export type ContentRange = ByteRange & { total: number };
 
 /**
  * Reads a (small) request body as text, refusing more than `limit` bytes with a 413 as soon as
@@ -65,9 +49,6 @@ export async function readJson(req: Request, limit: number, prefix: string): Pro
   return parseJsonBody(await readBodyText(req, limit), prefix);
 }
 
-/** Kept here for the API routes; the rules live in lib/model so that the SPI shares them. */
-export { parseRange } from '../model/index.js';
-
 /** `Content-Range: bytes S-E/TOTAL` of a chunked upload. [ref rest-api §1.2 O17] */
 export function parseContentRange(header: string): ContentRange {
   const prefix = 'Failed to parse Content-Range header, Error: ';
@@ -100,16 +81,6 @@ export function boolQuery(req: Request, name: string): boolean | undefined {
   return v;
 }
 
-/**
- * The status and headers of a data answer, the API's and the SPI's alike: 206 with
- * `Content-Range` for a range, else 200; the length of what follows either way.
- */
-export function sendDataHeaders(res: Response, read: { size: number; range?: { start: number; end: number } }): void {
-  res.set('Content-Type', 'application/octet-stream');
-  if (read.range) {
-    res.status(206).set('Content-Range', `bytes ${read.range.start}-${read.range.end}/${read.size}`);
-    res.set('Content-Length', String(read.range.end - read.range.start + 1));
-  } else {
-    res.status(200).set('Content-Length', String(read.size));
-  }
-}
+
+/** A `Range` header; the rules live in lib/model so that every reader of ranges shares them. */
+export { parseRange } from '../model/index.js';

@@ -1,0 +1,191 @@
+/**
+ * The CSS's embedded MQTT broker (aedes), for a CSS whose BROKER_ADDRESS is empty: a TCP
+ * listener and, when a certificate is given, a TLS one. Unlike an open reference deployment
+ * [ref sync-protocol §2 "MQTT authenticity": any client can act as any ESS], every client logs
+ * in and is held to its own topics:
+ *
+ * - an edge node (`edgeNode` identity `type/id`) publishes only on `iot-2/type/{type}/id/{id}/evt/…`
+ *   and subscribes only under `iot-2/type/{type}/id/{id}/cmd/…`;
+ * - a sync admin, an admin of the CSS's org, and the CSS's own client (an internal credential,
+ *   a random secret made per process) may do anything;
+ * - everyone else is refused.
+ *
+ * Topics carry no org [ref sync-protocol §2]: two orgs' nodes with the same type and id would
+ * share topics, so a multi-org CSS should keep types and ids distinct across orgs.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+import { createServer as createTlsServer } from 'node:tls';
+import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import type { Authenticator, Identity } from '../../security/index.js';
+import { PacketSizeGuard } from './packet-size-guard.js';
+import { isTopicLevel } from './topics.js';
+
+export interface EmbeddedBrokerOptions {
+  /** Address to listen on: 127.0.0.1 for this host only, 0.0.0.0 for every interface. */
+  host: string;
+  /** 0: a random free port. */
+  port: number;
+  /** A second listener with TLS (the node's server certificate). */
+  tls?: { port: number; certPem: string; keyPem: string };
+  authenticator: Authenticator;
+  /** The CSS's org: its admins may do anything. Unset: only sync admins (and the CSS itself). */
+  orgID?: string;
+  /** Largest packet a client may send. Default 256 MiB. */
+  maxPacketSize?: number;
+  log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+}
+
+export interface EmbeddedBroker {
+  /** The bound TCP port (the chosen one when 0 was asked). */
+  readonly port: number;
+  /** The bound TLS port, or null without TLS. */
+  readonly tlsPort: number | null;
+  /** What the CSS's own client logs in with; never logged, never persisted. */
+  readonly internalCredentials: { username: string; password: string };
+  /** Clients connected now. */
+  connectedClients(): number;
+  /** Stops listening and disconnects every client. */
+  close(): Promise<void>;
+}
+
+/** The internal user's name: `$` cannot start an appKey the authenticators give out. */
+export const INTERNAL_USERNAME = '$edgesync-css';
+
+const DEFAULT_MAX_PACKET = 256 * 1024 * 1024;
+/** CONNACK 4: bad user name or password [MQTT-3.2.2.3]. */
+const BAD_CREDENTIALS = 4;
+
+type Grant = { kind: 'internal' } | { kind: 'all'; identity: Identity } | { kind: 'node'; identity: Identity; prefix: string };
+
+function refusal(): AuthenticateError {
+  return Object.assign<Error, { returnCode: AuthenticateError['returnCode'] }>(new Error('Bad user name or password'), { returnCode: BAD_CREDENTIALS });
+}
+
+/**
+ * Starts aedes and its listeners.
+ * @throws Error when a port cannot be bound (in use, no permission)
+ */
+export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
+  const secret = randomBytes(32).toString('base64url');
+  const grants = new WeakMap<Client, Grant>();
+  const addresses = new WeakMap<object, string>();
+  const maxPacket = opts.maxPacketSize ?? DEFAULT_MAX_PACKET;
+  const where = (client: Client | null): string => (client === null ? 'unknown' : (addresses.get(client.conn) ?? 'unknown'));
+
+  const grantFor = (id: Identity): Grant | null => {
+    if (id.role === 'syncAdmin' || (id.role === 'admin' && opts.orgID !== undefined && id.orgID === opts.orgID)) return { kind: 'all', identity: id };
+    if (id.role !== 'edgeNode') return null;
+    const parts = id.userID.split('/');
+    // A type or id that is no topic level ('+', '#') would widen the node's filters to others'.
+    if (parts.length !== 2 || !parts.every(isTopicLevel)) return null;
+    return { kind: 'node', identity: id, prefix: `iot-2/type/${parts[0]!}/id/${parts[1]!}/` };
+  };
+
+  const broker = await Aedes.createBroker({
+    authenticate(client, username, password, done) {
+      const user = username ?? '';
+      const pass = password?.toString('utf8') ?? '';
+      const refuse = (why: string): void => {
+        opts.log?.info({ clientID: client.id, username: user, address: where(client), refused: why }, 'MQTT login refused');
+        done(refusal(), false);
+      };
+      if (user === INTERNAL_USERNAME) {
+        const a = Buffer.from(pass);
+        const b = Buffer.from(secret);
+        if (a.length === b.length && timingSafeEqual(a, b)) {
+          grants.set(client, { kind: 'internal' });
+          done(null, true);
+        } else refuse('wrong internal secret');
+        return;
+      }
+      if (user === '') return refuse('no user name');
+      opts.authenticator.authenticate(user, pass).then(
+        (id) => {
+          const grant = id === null ? null : grantFor(id);
+          if (grant === null) return refuse(id === null ? 'unknown user or wrong password' : `role ${id.role} may not use the broker`);
+          grants.set(client, grant);
+          opts.log?.debug({ clientID: client.id, username: user, address: where(client) }, 'MQTT client logged in');
+          done(null, true);
+        },
+        (err: unknown) => {
+          opts.log?.warn({ err, clientID: client.id, username: user }, 'MQTT login failed in the authenticator');
+          done(refusal(), false);
+        },
+      );
+    },
+    authorizePublish(client, packet: PublishPacket, done) {
+      const grant = client === null ? undefined : grants.get(client);
+      const allowed =
+        grant !== undefined && (grant.kind !== 'node' ? !packet.topic.startsWith('$SYS') : packet.topic.startsWith(`${grant.prefix}evt/`));
+      if (allowed) return done(null);
+      opts.log?.info({ clientID: client?.id ?? '', username: grant?.kind === 'internal' ? INTERNAL_USERNAME : (grant?.identity.userID ?? ''), address: where(client), topic: packet.topic }, 'MQTT publish refused');
+      // aedes closes the connection: MQTT 3.1.1 has no way to refuse one publish [MQTT-3.3.5-2].
+      done(new Error(`publish on ${packet.topic} not allowed`));
+    },
+    authorizeSubscribe(client, sub: Subscription, done) {
+      const grant = grants.get(client);
+      const allowed = grant !== undefined && (grant.kind !== 'node' || sub.topic.startsWith(`${grant.prefix}cmd/`));
+      if (allowed) return done(null, sub);
+      opts.log?.info({ clientID: client.id, username: grant?.kind === 'internal' ? INTERNAL_USERNAME : (grant?.identity.userID ?? ''), address: where(client), topic: sub.topic }, 'MQTT subscription refused');
+      // A null subscription is a SUBACK failure (0x80) for this filter, the connection stays.
+      done(null, null);
+    },
+  });
+
+  const sockets = new Set<Socket>();
+  const serve = (socket: Socket): void => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    const guard = new PacketSizeGuard(maxPacket);
+    socket.pipe(guard);
+    const conn = Duplex.from({ readable: guard, writable: socket });
+    addresses.set(conn, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
+    guard.once('error', (err) => {
+      opts.log?.info({ address: addresses.get(conn), err: err.message }, 'MQTT client disconnected: bad packet');
+      socket.destroy();
+    });
+    socket.once('error', () => guard.destroy());
+    broker.handle(conn);
+  };
+
+  const listen = async (server: Server, port: number): Promise<number> => {
+    server.listen(port, opts.host);
+    await once(server, 'listening');
+    return (server.address() as AddressInfo).port;
+  };
+  const servers: Server[] = [];
+  try {
+    const tcp = createTcpServer(serve);
+    servers.push(tcp);
+    const port = await listen(tcp, opts.port);
+    let tlsPort: number | null = null;
+    if (opts.tls !== undefined) {
+      const tls = createTlsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, serve);
+      servers.push(tls);
+      tlsPort = await listen(tls, opts.tls.port);
+    }
+    opts.log?.info({ host: opts.host, port, tlsPort }, 'embedded MQTT broker listening');
+    return {
+      port,
+      tlsPort,
+      internalCredentials: { username: INTERNAL_USERNAME, password: secret },
+      connectedClients: () => broker.connectedClients,
+      close: async () => {
+        await closeAll(servers, sockets, broker);
+      },
+    };
+  } catch (e) {
+    await closeAll(servers, sockets, broker);
+    throw e;
+  }
+}
+
+async function closeAll(servers: Server[], sockets: Set<Socket>, broker: Aedes): Promise<void> {
+  const closed = servers.filter((s) => s.listening).map((s) => new Promise<void>((r) => s.close(() => r())));
+  await new Promise<void>((r) => broker.close(() => r()));
+  for (const s of sockets) s.destroy();
+  await Promise.all(closed);
+}
