@@ -47,6 +47,7 @@ function banner(config: Config, node: RunningNode): string {
     lines.push(`  API:     ${url}/api/v1`);
     if (!url.startsWith('unix:')) lines.push(`  Swagger: ${url}/swagger`);
   }
+  for (const url of node.brokerUrls) lines.push(`  MQTT:    ${url}`);
   lines.push(`  Data:    ${config.persistenceRootPath}`);
   if (node.createdAdmin !== null) {
     lines.push('  A sync-admin credential was created; it is shown only this once:');

@@ -28,7 +28,10 @@ export async function plainChannel(url: string, opts: { maxPacketSize?: number }
     publish: async (topic, payload, o) => {
       await client.publishAsync(topic, payload, { qos: o.qos });
     },
-    maxPacketSize: () => opts.maxPacketSize ?? 0,
+    maxPayload: (topic) => (opts.maxPacketSize ?? 256 * 1024 * 1024) - 5 - 2 - Buffer.byteLength(topic) - 2,
+    get connected() {
+      return client.connected;
+    },
     close: () => client.endAsync(),
   };
 }

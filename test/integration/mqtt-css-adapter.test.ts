@@ -11,7 +11,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { destinationKey, type DestinationRef, type MetaData } from '../../lib/model/index.js';
 import type { Logger } from '../../lib/log/logger.js';
 import type { SyncItem, SyncItemType } from '../../lib/sync/css/types.js';
-import { CssMqttAdapter, type CssMqttAdapterDeps, type UpstreamProgress, type UpstreamState } from '../../lib/transport/mqtt/css-adapter.js';
+import type { UpstreamProgress, UpstreamState } from '../../lib/sync/upstream-progress.js';
+import { CssMqttAdapter, type CssMqttAdapterDeps } from '../../lib/transport/mqtt/css-adapter.js';
 import { decodeControl, encodeControl, type ControlMessage } from '../../lib/transport/mqtt/control-codec.js';
 import { encodeData } from '../../lib/transport/mqtt/data-codec.js';
 import { CssEngineDouble } from '../helpers/ess-session-double.js';

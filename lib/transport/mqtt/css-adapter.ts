@@ -24,6 +24,7 @@ import {
 import type { Logger } from '../../log/logger.js';
 import type { CssSyncEngine, EssSession, ObjectRef, RegistrationAction, SyncItem, UpstreamAck } from '../../sync/css/types.js';
 import type { SenderAck } from '../../sync/sender-acks.js';
+import type { UpstreamProgress } from '../../sync/upstream-progress.js';
 import { chunkCapacity, chunkMessage } from './css-chunk-server.js';
 import { messageOrigin } from './css-message-origin.js';
 import { CssPushLoops } from './css-push-loops.js';
@@ -38,31 +39,18 @@ export interface CssMqttChannel {
   subscribe(filters: readonly string[]): Promise<void>;
   /** Every message received, on any subscribed topic. */
   onMessage(handler: (topic: string, payload: Buffer) => void): void;
-  /** Resolves when the broker took the message (QoS 1: its PUBACK). */
+  /** Resolves when the broker took the message (QoS 1: its PUBACK); rejects when not connected. */
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1 }): Promise<void>;
-  /** Largest packet the broker accepts, bytes; 0 when it set no limit. */
-  maxPacketSize(): number;
-}
-
-/** Where the data of an object an ESS publishes stands on the CSS. */
-export type UpstreamState =
-  /** Nothing to pull: the data is here, or the object has none (noData, link, metaOnly). */
-  | { kind: 'complete' }
-  /** Awaiting its data; the engine holds the bytes before `received` (persisted). */
-  | { kind: 'awaiting'; received: number }
-  /** The CSS holds no such instance. */
-  | { kind: 'none' };
-
-/** A port on the engine's persisted state of upstream transfers (resume after a restart). */
-export interface UpstreamProgress {
-  of(peer: DestinationRef, ref: ObjectRef): Promise<UpstreamState>;
-  /** The ESS's objects whose data is awaited, with the bytes already held. */
-  awaiting(peer: DestinationRef): Promise<Array<{ meta: MetaData; received: number }>>;
+  /** The largest payload a QoS 1 publish on `topic` may carry now. */
+  maxPayload(topic: string): number;
+  /** Whether a publish can go out now. */
+  readonly connected: boolean;
 }
 
 export interface CssMqttAdapterDeps {
   engine: CssSyncEngine;
   channel: CssMqttChannel;
+  /** Where the engine's persisted upstream transfers stand (lib/sync/upstream-progress.ts). */
   progress: UpstreamProgress;
   /** The ESS nodes registered over MQTT, listed once at start (their push loops start). */
   mqttDestinations(): Promise<DestinationRef[]>;
@@ -78,6 +66,9 @@ export interface CssMqttAdapterDeps {
   chunkRetryMs?: number;
   log: Logger;
 }
+
+/** How often a loop waiting for the broker looks again. */
+const CONNECTION_CHECK_MS = 1000;
 
 /** [ref common.CreateFeedback] codes of the feedback message. */
 const FEEDBACK_INTERNAL = 1;
@@ -107,6 +98,8 @@ export class CssMqttAdapter {
   private readonly queues = new Map<string, Promise<void>>();
   private readonly stopping = new AbortController();
   private readonly log: Logger;
+  /** Shared by every loop waiting for the broker: one timer, however many ESS nodes. */
+  private reconnected: Promise<void> | null = null;
 
   constructor(private readonly deps: CssMqttAdapterDeps) {
     this.log = deps.log;
@@ -114,6 +107,7 @@ export class CssMqttAdapter {
       engine: deps.engine,
       send: (peer, item) => this.pushItem(peer, item),
       resendIntervalMs: deps.resendInterval * 1000,
+      ready: (signal) => this.connected(signal),
       log: deps.log,
     });
     this.pulls = new UpstreamPulls({
@@ -315,7 +309,7 @@ export class CssMqttAdapter {
       return;
     }
     const stated = meta.chunkSize > 0 ? meta.chunkSize : this.deps.maxDataChunkSize;
-    const capacity = chunkCapacity(this.deps.channel.maxPacketSize(), topic, peer.orgID, meta.objectType, meta.objectID);
+    const capacity = chunkCapacity(this.deps.channel.maxPayload(topic), peer.orgID, meta.objectType, meta.objectID);
     let payload: Buffer;
     try {
       payload = await chunkMessage({ session, orgID: peer.orgID, meta, offset: Number(msg.offset), chunkSize: Math.max(1, Math.min(stated, capacity)), signal: this.stopping.signal });
@@ -367,8 +361,37 @@ export class CssMqttAdapter {
     if (outcome !== 'applied') this.log.debug({ ...objectFields(peer, meta), action, outcome }, 'an ESS acked what changed nothing');
   }
 
-  private pushItem(peer: DestinationRef, item: SyncItem): Promise<void> {
-    return this.send(peer, { command: item.type, meta: item.meta });
+  private async pushItem(peer: DestinationRef, item: SyncItem): Promise<void> {
+    try {
+      await this.send(peer, { command: item.type, meta: item.meta });
+    } catch (err) {
+      // Lost with the connection, as a QoS 0 message would be: it goes again after the resend
+      // interval; the loop waits for the broker meanwhile.
+      if (this.deps.channel.connected) throw err;
+      this.log.debug({ ...objectFields(peer, item.meta), command: item.type }, 'could not push to an ESS: no connection to the broker');
+    }
+  }
+
+  /** Resolves once the broker connection is up (checked every second), or on `signal`. */
+  private connected(signal: AbortSignal): Promise<void> {
+    if (this.deps.channel.connected) return Promise.resolve();
+    this.reconnected ??= new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (!this.deps.channel.connected && !this.stopping.signal.aborted) return;
+        clearInterval(timer);
+        this.reconnected = null;
+        resolve();
+      }, CONNECTION_CHECK_MS);
+      timer.unref();
+    });
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      signal.addEventListener('abort', done, { once: true });
+      void this.reconnected?.then(done);
+    });
   }
 
   private send(peer: DestinationRef, input: ControlInput): Promise<void> {

@@ -11,13 +11,9 @@ import { InternalError, RangeNotSatisfiableError, type MetaData } from '../../mo
 import type { DataSlice, EssSession, ObjectRef } from '../../sync/css/types.js';
 import { dataMessageOverhead, encodeData } from './data-codec.js';
 
-/** MQTT's fixed header, topic length, packet id and properties, beside the payload (generous). */
-const PACKET_OVERHEAD = 64;
-
-/** Bytes of data one message may carry to `topic` under `maxPacketSize` (0 = no limit known). */
-export function chunkCapacity(maxPacketSize: number, topic: string, orgID: string, objectType: string, objectID: string): number {
-  if (maxPacketSize <= 0) return Number.MAX_SAFE_INTEGER;
-  return maxPacketSize - PACKET_OVERHEAD - Buffer.byteLength(topic) - dataMessageOverhead(orgID, objectType, objectID);
+/** Bytes of object data one message may carry when the publish may carry `maxPayload` bytes. */
+export function chunkCapacity(maxPayload: number, orgID: string, objectType: string, objectID: string): number {
+  return maxPayload - dataMessageOverhead(orgID, objectType, objectID);
 }
 
 /** Reads a range that the slice says is at most `limit` bytes into one buffer. */

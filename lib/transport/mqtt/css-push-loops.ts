@@ -18,6 +18,11 @@ export interface CssPushLoopsDeps {
   engine: CssSyncEngine;
   /** Publishes one item to its ESS (QoS 1); rejects when the broker does not take it. */
   send(peer: DestinationRef, item: SyncItem): Promise<void>;
+  /**
+   * Resolves when messages can be published (the broker connection is up), or on `signal`:
+   * while the broker is away the loops wait here instead of asking the engine in vain.
+   */
+  ready?(signal: AbortSignal): Promise<void>;
   /** RESEND_INTERVAL in ms: how long an item waits for its answer before it is published again. */
   resendIntervalMs: number;
   log: Logger;
@@ -102,11 +107,14 @@ class PushLoop {
   }
 
   private async loop(): Promise<void> {
-    const session = this.deps.engine.session(this.peer);
     const log = this.deps.log;
     const longest = this.deps.resendIntervalMs * IDLE_FACTOR;
     while (!this.stopped) {
       // The wait starts before the round, so that work queued while the round runs is not missed.
+      await this.deps.ready?.(this.stopSignal);
+      if (this.stopped) return;
+      // A session per round: one remembers the registration it saw (lib/sync/css/ess-session.ts).
+      const session = this.deps.engine.session(this.peer);
       const wake = new AbortController();
       this.wake = wake;
       const woken = session.waitForWork(longest, wake.signal);
