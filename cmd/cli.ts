@@ -88,9 +88,6 @@ async function runNode(mode: 'CSS' | 'ESS' | undefined, argv: string[]): Promise
   const config = report.config;
   const logger = makeLogger(config);
   for (const ignored of report.ignored) logger.warn({ setting: ignored }, 'reference setting accepted but not used by edgesync');
-  if (config.communicationProtocol !== 'http') {
-    throw new ConfigError([{ key: 'communicationProtocol', message: `${config.communicationProtocol} is not available in this version; use http` }]);
-  }
   // Signals are handled from the start: one that arrives while the node starts stops it as
   // soon as it is up, rather than killing it half-way through opening its storage.
   let node: RunningNode | null = null;

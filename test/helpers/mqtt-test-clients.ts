@@ -66,8 +66,8 @@ export class ScriptedEss {
   }
 
   /** Connects as the ESS `destType/destID` and subscribes to its command topic. */
-  static async connect(url: string, destType = 'edge', destID = 'node1'): Promise<ScriptedEss> {
-    const client = await connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0, clientId: `ess-test-${destType}-${destID}-${Math.random().toString(16).slice(2)}` });
+  static async connect(url: string, destType = 'edge', destID = 'node1', login: { username?: string; password?: string } = {}): Promise<ScriptedEss> {
+    const client = await connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0, clientId: `ess-test-${destType}-${destID}-${Math.random().toString(16).slice(2)}`, ...login });
     await client.subscribeAsync(commandTopic(destType, destID), { qos: 1 });
     return new ScriptedEss(client, destType, destID);
   }
