@@ -119,6 +119,10 @@ class ConnectionTracker {
 export async function startCssMqtt(deps: CssMqttDeps): Promise<CssMqtt> {
   const { config, logger } = deps;
   const log = logger.child({ component: 'mqtt' });
+  if (config.mqttAllowInvalidCertificates) {
+    // [ref mqttCommunication newTLSConfig] the reference ignores it on a CSS too.
+    log.warn('MQTT_ALLOW_INVALID_CERTIFICATES is ignored on a CSS: it always checks the certificate of its broker');
+  }
   let broker: EmbeddedBroker | null = null;
   let connection: MqttConnection | null = null;
   let adapter: CssMqttAdapter | null = null;
