@@ -4,6 +4,7 @@
 import type { Request, Response } from 'express';
 import type { Authenticator, Identity } from '../security/identity.js';
 import type { AclLookup } from '../security/access.js';
+import type { OrgSecrets } from '../security/org-secrets.js';
 import type { Store } from '../store/types.js';
 import type { NotificationStore } from '../store/notification-types.js';
 import type { ObjectService } from '../sync/object-service.js';
@@ -29,6 +30,8 @@ export interface ApiDeps {
   requestShutdown(opts: { restart: boolean; quiesceSeconds: number }): void;
   /** On an ESS that syncs with a CSS: ask it to send everything again (`POST /api/v1/resend`). */
   requestResend?(): void;
+  /** On a CSS: seals the per-org broker passwords before they are stored (org-secrets.ts). */
+  orgSecrets?: OrgSecrets;
 }
 
 export interface RouteContext {

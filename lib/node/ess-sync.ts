@@ -1,7 +1,8 @@
 /**
- * Wiring of the ESS's side of the sync over HTTP: the Receiver, fed by the SPI client that
- * polls the CSS. Created before the ObjectService (which reports app marks to it) and started
- * once the service exists.
+ * Wiring of the ESS's side of the sync: the Receiver and the OriginSender, worked by the agent
+ * (lib/sync/ess/agent.ts) through a link to the CSS (createCssLink: HTTP today, MQTT next).
+ * Created before the ObjectService (which reports app marks to it) and started once the
+ * service exists.
  */
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/index.js';
@@ -13,8 +14,10 @@ import type { ObjectListener, ObjectService, ReceiverListener } from '../sync/ob
 import type { DeletionsInProgress } from '../sync/deletions.js';
 import { OriginSender } from '../sync/origin-sender.js';
 import { Receiver } from '../sync/receiver.js';
-import { SpiClient } from '../transport/http/spi-client.js';
+import { EssAgent } from '../sync/ess/agent.js';
+import type { CssLink } from '../sync/ess/css-link.js';
 import { CssLinkHealth, cssHealthThresholds } from '../transport/http/css-link-health.js';
+import { HttpCssLink } from '../transport/http/http-css-link.js';
 import { MAX_INLINE_BYTES } from '../transport/http/spi-inline-data.js';
 
 /** The longest the ESS asks its CSS to hold an empty poll, seconds. */
@@ -57,6 +60,42 @@ async function caOf(config: Config): Promise<string | undefined> {
   return v.includes('-----BEGIN') ? v : readFile(v, 'utf8');
 }
 
+/** The CSS's base URL over HTTP (HTTP_CSS_HOST, HTTP_CSS_PORT, HTTP_CSS_USE_SSL). */
+function httpBaseUrl(config: Config): string {
+  const scheme = config.httpCSSUseSSL ? 'https' : 'http';
+  const host = config.httpCSSHost.includes(':') ? `[${config.httpCSSHost}]` : config.httpCSSHost;
+  return `${scheme}://${host}:${config.httpCSSPort}`;
+}
+
+/** Where this ESS reaches its CSS, for log lines and the health report. */
+function cssAddress(config: Config): string {
+  return httpBaseUrl(config);
+}
+
+/**
+ * The link to the CSS the configuration asks for: the one place that knows the transport.
+ * `COMMUNICATION_PROTOCOL=mqtt` is to get its MqttCssLink here (and its address in cssAddress);
+ * everything else of the ESS's sync is the same for both.
+ */
+async function createCssLink(config: Config, deps: { authenticator: Authenticator; health: CssLinkHealth; logger: Logger }): Promise<CssLink> {
+  const ca = await caOf(config);
+  return new HttpCssLink({
+    baseUrl: httpBaseUrl(config),
+    health: deps.health,
+    ...(ca !== undefined ? { ca } : {}),
+    ...credentials(config, deps.authenticator),
+    orgID: config.orgID,
+    destinationType: config.destinationType,
+    destinationID: config.destinationID,
+    // Extensions are off toward a reference CSS in compatibility mode; otherwise a CSS
+    // without batched acks is detected and answered one ack at a time.
+    batchAcks: !config.compatibilityMode,
+    inlineDataLimit: config.compatibilityMode ? 0 : MAX_INLINE_BYTES,
+    earlyData: !config.compatibilityMode,
+    log: deps.logger.child({ component: 'css-link' }),
+  });
+}
+
 export function createEssSync(deps: {
   config: Config;
   store: Store;
@@ -69,25 +108,22 @@ export function createEssSync(deps: {
   const { config } = deps;
   // A hold of up to three polling intervals, capped well below the 120 s control timeout.
   const longPollSeconds = config.compatibilityMode ? 0 : Math.min(LONG_POLL_MAX_S, config.httpPollingInterval * 3);
-  const scheme = config.httpCSSUseSSL ? 'https' : 'http';
-  const host = config.httpCSSHost.includes(':') ? `[${config.httpCSSHost}]` : config.httpCSSHost;
-  const baseUrl = `${scheme}://${host}:${config.httpCSSPort}`;
   const health = new CssLinkHealth({
-    css: baseUrl,
+    css: cssAddress(config),
     ...cssHealthThresholds({ pollingIntervalMs: config.httpPollingInterval * 1000, resendIntervalMs: config.resendInterval * 1000, longPollSeconds }),
   });
   let receiver: Receiver | null = null;
-  let client: SpiClient | null = null;
+  let agent: EssAgent | null = null;
   let origin: OriginSender | null = null;
   // The app's marks arrive under the object's lock: record them, and let the loop send.
   const listener: ReceiverListener = {
     onReceivedObjectMarked: async (obj: StoredObject) => {
       await receiver?.onReceivedObjectMarked(obj);
-      client?.wake();
+      agent?.wake();
     },
     onDeletionConfirmed: async (obj: StoredObject) => {
       await receiver?.onDeletionConfirmed(obj);
-      client?.wake();
+      agent?.wake();
     },
   };
   // Published objects arrive under their lock: record what is owed, and let the loop send it.
@@ -95,11 +131,11 @@ export function createEssSync(deps: {
   const objectListener: ObjectListener = {
     onObjectPublished: async (obj: StoredObject) => {
       await origin?.onObjectPublished(obj);
-      client?.wake();
+      agent?.wake();
     },
     onObjectDeleted: async (obj: StoredObject) => {
       await origin?.onObjectDeleted(obj);
-      client?.wake();
+      agent?.wake();
     },
   };
   return {
@@ -119,37 +155,28 @@ export function createEssSync(deps: {
         // The lines of an object's story name this ESS as the destination, as the CSS's do.
         log: deps.logger.child({ component: 'sync', destination: `${config.destinationType}/${config.destinationID}` }),
       });
-      const ca = await caOf(config);
-      client = new SpiClient({
-        baseUrl,
+      const link = await createCssLink(config, { authenticator: deps.authenticator, health, logger: deps.logger });
+      agent = new EssAgent({
+        link,
         health,
-        ...(ca !== undefined ? { ca } : {}),
-        ...credentials(config, deps.authenticator),
-        orgID: config.orgID,
-        destinationType: config.destinationType,
-        destinationID: config.destinationID,
+        self: { orgID: config.orgID, destinationType: config.destinationType, destinationID: config.destinationID },
         receiver,
         origin: sender,
         uploadChunkSize: config.maxDataChunkSize,
         blobs: deps.blobs,
         pollingIntervalMs: config.httpPollingInterval * 1000,
         resendIntervalMs: config.resendInterval * 1000,
-        // Extensions are off toward a reference CSS in compatibility mode; otherwise a CSS
-        // without batched acks is detected and answered one ack at a time.
-        batchAcks: !config.compatibilityMode,
-        inlineDataLimit: config.compatibilityMode ? 0 : MAX_INLINE_BYTES,
-        earlyData: !config.compatibilityMode,
         pingIntervalMs: config.essPingInterval * 3_600_000,
         longPollSeconds,
-        log: deps.logger.child({ component: 'spi-client' }),
+        log: deps.logger.child({ component: 'ess-agent' }),
       });
-      client.start();
+      agent.start();
     },
     requestResend(): void {
-      client?.requestResend();
+      agent?.requestResend();
     },
     async stop(): Promise<void> {
-      await client?.stop();
+      await agent?.stop();
     },
   };
 }

@@ -21,6 +21,7 @@ import {
   ensureSelfSignedCertificate,
   ensureSyncAdmin,
   loadCertificateMaterial,
+  prepareOrgSecrets,
   type Authenticator,
 } from '../security/index.js';
 import { ObjectService, type NodeIdentity } from '../sync/object-service.js';
@@ -52,7 +53,7 @@ export interface RunningNode {
 }
 
 /** Where things live under PERSISTENCE_ROOT_PATH. */
-export function layout(root: string): { db: string; data: string; certs: string; users: string; referencePreset: string; dummyAuth: string } {
+export function layout(root: string): { db: string; data: string; certs: string; users: string; referencePreset: string; dummyAuth: string; orgSecretsKey: string } {
   const sync = join(root, 'sync');
   return {
     db: join(sync, 'db', 'edgesync.db'),
@@ -61,6 +62,7 @@ export function layout(root: string): { db: string; data: string; certs: string;
     users: join(sync, 'users.json'),
     referencePreset: join(sync, 'preset-auth.json'),
     dummyAuth: join(sync, 'dummy-auth.json'),
+    orgSecretsKey: join(sync, 'keys', 'org-secrets.key'),
   };
 }
 
@@ -206,6 +208,8 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     await collectGarbage(store, blobs, log);
     const { authenticator, createdAdmin } = await createAuthenticator(config, log);
     const tls = await tlsMaterial(config, log);
+    // The CSS seals the per-org broker passwords it stores (org-secrets.ts).
+    const orgSecrets = identity.nodeType === 'CSS' ? await prepareOrgSecrets({ keyFile: layout(config.persistenceRootPath).orgSecretsKey, store, log }) : null;
     // The CSS sends to the ESS nodes that poll it; an http ESS polls its CSS and receives.
     const peerSignal = new PeerSignal();
     const deletions = new DeletionsInProgress({ store, notifications });
@@ -264,6 +268,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       openapi: loadOpenApi(config.nodeType),
       isRunning: () => running,
       ...(essSync !== null ? { requestResend: () => essSync?.requestResend() } : {}),
+      ...(orgSecrets !== null ? { orgSecrets } : {}),
       requestShutdown: ({ restart, quiesceSeconds }) => {
         setTimeout(() => void stop(restart, quiesceSeconds * 1000), 1000).unref();
       },

@@ -7,3 +7,4 @@ export * from './preset-authenticator.js';
 export * from './dummy-authenticator.js';
 export * from './access.js';
 export * from './tls.js';
+export * from './org-secrets.js';

@@ -2,13 +2,14 @@
  * The sending side of the sync engine on the ESS, for objects its apps publish (ESS-originated
  * objects): one notification record per object, keyed by the CSS (`Cloud/Cloud`), says what
  * the ESS still owes the CSS, so nothing is lost across failures and restarts. Transport-
- * agnostic: it decides, the transport (HTTP today) sends and reports back.
+ * agnostic: it decides, the agent (ess/agent.ts, ess/upload.ts) sends and reports back.
  * [ref sync-protocol §1 "Upload of ESS → CSS objects", "Ack semantics"; §3]
  *
- * Record statuses used here (none of them is one the Receiver uses for objects coming from the
- * CSS, so the two directions share the table without mixing):
- * - `update`: the metadata of this instance is owed (`PUT …/update`);
- * - `data`: the CSS took the metadata; the data is owed from `offset` (bytes the CSS acked);
+ * Record statuses used here (their lists: ess/statuses.ts; none of them is one the Receiver
+ * uses for objects coming from the CSS, so the two directions share the table without mixing):
+ * - `update`: the metadata of this instance is owed (`PUT …/update`, MQTT `update`);
+ * - `data`: the CSS took the metadata; the data is owed from `offset` (bytes the CSS acked, or,
+ *   to a CSS that pulls, bytes served so far);
  * - `updated`: everything was sent; the CSS's `received` is awaited;
  * - `receivedByDest`: the CSS has it; its `consumed` may follow;
  * - `deletePending`: the app deleted the object; `PUT …/delete` is owed (not `delete`, which the
@@ -21,18 +22,11 @@ import type { Notification, NotificationKey, NotificationPatch, NotificationStat
 import type { Store, StoredObject } from '../store/types.js';
 import type { DeletionsInProgress } from './deletions.js';
 import type { ObjectListener, ObjectService } from './object-service.js';
+import { ORIGIN_DELETING, ORIGIN_OWED, ORIGIN_SENT } from './ess/statuses.js';
 
 /** The CSS always identifies itself as `Cloud/Cloud`. [ref sync-protocol §0] */
 const CSS = { peerType: 'Cloud', peerID: 'Cloud' } as const;
 
-/** Record statuses that mean a message the transport still has to send. */
-export const ORIGIN_OWED: readonly NotificationStatus[] = ['update', 'data', 'deletePending'];
-
-/** Record statuses of an instance the CSS is (being) told of, before it is consumed. */
-const SENT: readonly NotificationStatus[] = ['update', 'data', 'updated', 'receivedByDest'];
-
-/** Record statuses of the delete path. */
-const DELETING: readonly NotificationStatus[] = ['deletePending', 'ackDelete'];
 
 /** Consumed objects' metadata kept for reporting, and the slack before trimming. [ref sync-protocol §6 ESS consumed-object history] */
 const CONSUMED_KEPT = 1000;
@@ -96,7 +90,7 @@ export class OriginSender implements ObjectListener {
       status,
       instanceID: m.instanceID,
       dataID: m.dataID,
-      deliveryStatus: DELETING.includes(status) ? 'deleted' : 'delivering',
+      deliveryStatus: ORIGIN_DELETING.includes(status) ? 'deleted' : 'delivering',
       message: '',
       resendAt: 0,
       attempts: 0,
@@ -119,7 +113,7 @@ export class OriginSender implements ObjectListener {
     if (isReceiverStatus(obj.status) || !deliverable(obj)) return;
     const rec = await this.recordOf(obj.meta);
     if (rec !== null && rec.instanceID > obj.meta.instanceID) return;
-    if (rec !== null && rec.instanceID === obj.meta.instanceID && !DELETING.includes(rec.status)) return;
+    if (rec !== null && rec.instanceID === obj.meta.instanceID && !ORIGIN_DELETING.includes(rec.status)) return;
     await this.putRecord(obj.meta, 'update');
   }
 
@@ -130,7 +124,7 @@ export class OriginSender implements ObjectListener {
    */
   async onObjectDeleted(obj: StoredObject): Promise<void> {
     const rec = await this.recordOf(obj.meta);
-    if (rec !== null && rec.instanceID <= obj.meta.instanceID && !DELETING.includes(rec.status)) await this.putRecord(obj.meta, 'deletePending');
+    if (rec !== null && rec.instanceID <= obj.meta.instanceID && !ORIGIN_DELETING.includes(rec.status)) await this.putRecord(obj.meta, 'deletePending');
     await this.deps.deletions?.begin(obj);
   }
 
@@ -156,12 +150,36 @@ export class OriginSender implements ObjectListener {
 
   /**
    * The CSS took the metadata (204): the data is owed next, or nothing when there is none.
+   * @param dataDueBy when the data is owed (epoch ms): 0 = at once (this side pushes it); for a
+   *   CSS that pulls, when to announce the metadata again if it did not ask for it all by then
    * @returns the record as it now stands, or null when it moved on meanwhile
    */
-  async updateTaken(rec: Notification, obj: StoredObject): Promise<Notification | null> {
+  async updateTaken(rec: Notification, obj: StoredObject, dataDueBy = 0): Promise<Notification | null> {
     const status: NotificationStatus = hasDataToPush(obj) ? 'data' : 'updated';
-    const patch: NotificationPatch = { status, offset: 0, resendAt: 0, attempts: 0 };
+    const patch: NotificationPatch = { status, offset: 0, resendAt: status === 'data' ? dataDueBy : 0, attempts: 0 };
     return (await this.cas(rec, patch)) ? { ...rec, ...patch } : null;
+  }
+
+  /**
+   * The object published here whose data a CSS that pulls (MQTT) asks for: `ref`'s instance,
+   * while it is current, ready and has data; else null (the CSS is then answered with nothing).
+   */
+  async servable(ref: Pick<MetaData, 'objectType' | 'objectID' | 'instanceID'>): Promise<StoredObject | null> {
+    const obj = await this.deps.objects.get(this.deps.orgID, ref.objectType, ref.objectID);
+    return obj !== null && obj.meta.instanceID === ref.instanceID && deliverable(obj) && hasDataToPush(obj) ? obj : null;
+  }
+
+  /**
+   * A CSS that pulls (MQTT) was served the data of `ref` up to `offset` (exclusive): the
+   * progress is recorded, and the data stays owed until `dueBy` (epoch ms), when the metadata
+   * is announced again unless the CSS asked for more meanwhile; serving the last byte ends it
+   * (the CSS's `received` follows, and a chunk it asks for again is still served).
+   * Applies to a record at `update` too: the CSS may ask before this side heard it took the update.
+   */
+  async dataServed(ref: Pick<MetaData, 'objectType' | 'objectID' | 'instanceID'>, offset: number, total: number, dueBy: number): Promise<void> {
+    const rec = await this.recordOf(ref);
+    if (rec === null || rec.instanceID !== ref.instanceID || (rec.status !== 'update' && rec.status !== 'data')) return;
+    await this.cas(rec, offset >= total ? { status: 'updated', offset, resendAt: 0, attempts: 0 } : { status: 'data', offset: Math.max(offset, rec.status === 'data' ? rec.offset : 0), resendAt: dueBy });
   }
 
   /**
@@ -225,7 +243,7 @@ export class OriginSender implements ObjectListener {
     const rec = await this.recordOf(meta);
     if (rec === null || rec.instanceID !== meta.instanceID) return 'stale';
     if (rec.status === 'receivedByDest') return 'duplicate';
-    if (!SENT.includes(rec.status)) return 'stale';
+    if (!ORIGIN_SENT.includes(rec.status)) return 'stale';
     return (await this.cas(rec, { status: 'receivedByDest', deliveryStatus: 'delivered', resendAt: 0, attempts: 0 })) ? 'applied' : 'stale';
   }
 
@@ -248,7 +266,7 @@ export class OriginSender implements ObjectListener {
       return { ...obj, status: 'consumedByDest', blobId: null, dataSha256: null, lastUpdate: this.now() };
     });
     const rec = await this.recordOf(meta);
-    if (rec !== null && rec.instanceID === meta.instanceID && SENT.includes(rec.status) && (await this.cas(rec, {}))) {
+    if (rec !== null && rec.instanceID === meta.instanceID && ORIGIN_SENT.includes(rec.status) && (await this.cas(rec, {}))) {
       await this.deps.notifications.deleteNotification(keyOf(rec));
     }
     if (seen.outcome === 'applied') await this.trimConsumed();
@@ -261,7 +279,7 @@ export class OriginSender implements ObjectListener {
    */
   async onDeleted(meta: Pick<MetaData, 'objectType' | 'objectID' | 'instanceID'>): Promise<OriginOutcome> {
     const rec = await this.recordOf(meta);
-    if (rec === null || rec.instanceID !== meta.instanceID || !DELETING.includes(rec.status)) return rec === null ? 'duplicate' : 'stale';
+    if (rec === null || rec.instanceID !== meta.instanceID || !ORIGIN_DELETING.includes(rec.status)) return rec === null ? 'duplicate' : 'stale';
     if (!(await this.cas(rec, {}))) return 'stale';
     await this.deps.notifications.deleteNotification(keyOf(rec));
     await this.deps.deletions?.settle(rec.orgID, rec.objectType, rec.objectID);
@@ -284,7 +302,7 @@ export class OriginSender implements ObjectListener {
 
   /** The deletions the CSS may not have confirmed yet, to carry across a register-new. */
   deletionsInFlight(): Promise<Notification[]> {
-    return this.allRecords(DELETING);
+    return this.allRecords(ORIGIN_DELETING);
   }
 
   /**
@@ -309,7 +327,7 @@ export class OriginSender implements ObjectListener {
    */
   async reconcile(): Promise<void> {
     for (const obj of await this.deps.store.listObjects({ org: this.deps.orgID })) await this.onObjectPublished(obj);
-    for (const rec of await this.allRecords(SENT)) {
+    for (const rec of await this.allRecords(ORIGIN_SENT)) {
       const obj = await this.deps.objects.get(rec.orgID, rec.objectType, rec.objectID);
       if (obj === null) await this.cas(rec, { status: 'deletePending', deliveryStatus: 'deleted', offset: 0, resendAt: 0, attempts: 0 });
     }

@@ -1,22 +1,23 @@
 /**
  * The receiving side of the sync engine on the ESS: stores what the CSS sends and keeps one
  * notification record per object, keyed by the origin (`Cloud/Cloud`), which says what the ESS
- * still owes the CSS. Transport-agnostic: it decides, the transport (HTTP poll today, MQTT
- * later) sends. [ref sync-protocol §1 "ESS behaviour", §3 Normal update steps 2–7, Delete 2–6]
+ * still owes the CSS. Transport-agnostic: it decides, the agent (ess/agent.ts) sends through its
+ * link. [ref sync-protocol §1 "ESS behaviour", §3 Normal update steps 2–7, Delete 2–6]
  *
- * Record statuses used here:
+ * Record statuses used here (their lists: ess/statuses.ts):
  * - `handleUpdate`: metadata stored as `partiallyreceived`, no data yet;
  * - `getdata`: the download started; `offset` says how many bytes of it are durable here;
  * - `received`: complete here, `received` not yet acked by the CSS; `ackreceived` once it is;
  * - `consumed`: the app consumed it, `consumed` is owed to the CSS;
  * - `delete`: the CSS's deletion was applied; `deleted`: the app confirmed it, `deleted` is owed.
  */
-import type { MetaData, ObjectStatus } from '../model/index.js';
+import type { MetaData } from '../model/index.js';
 import type { Notification, NotificationKey, NotificationPatch, NotificationStatus, NotificationStore } from '../store/notification-types.js';
 import type { BlobStore, BlobWriteResult, Store, StoredObject, UploadSession } from '../store/types.js';
 import { normalizeConsumers, type ObjectService, type ReceiverListener } from './object-service.js';
 import { receivedInstance } from './received-instance.js';
 import { objectLogFields } from '../model/log-fields.js';
+import { DOWNLOAD_OWED, RECEIVED_COMPLETE, RECEIVED_SENT, RECEIVER_OWED } from './ess/statuses.js';
 
 /** The CSS always identifies itself as `Cloud/Cloud`. [ref sync-protocol §0] */
 export const CSS_PEER = { peerType: 'Cloud', peerID: 'Cloud' } as const;
@@ -28,11 +29,6 @@ export const CSS_PEER = { peerType: 'Cloud', peerID: 'Cloud' } as const;
  */
 export type UpdateOutcome = 'stale' | 'download' | 'received';
 
-/** Statuses of records that mean work the transport still has to do toward the CSS. */
-export const OUTBOUND_STATUSES: readonly NotificationStatus[] = ['handleUpdate', 'getdata', 'received', 'consumed', 'deleted'];
-
-/** Object statuses in which the received data is complete. */
-const COMPLETE: readonly ObjectStatus[] = ['completelyReceived', 'objreceived', 'objconsumed'];
 
 /**
  * Where downloads keep their progress across failures and restarts: one UploadSession per
@@ -117,7 +113,7 @@ export class Receiver implements ReceiverListener {
       const held = existing?.meta.instanceID ?? -1;
       if (existing !== null && (held > meta.instanceID || (held === meta.instanceID && existing.status === 'objdeleted'))) return null;
       if (existing !== null && held === meta.instanceID) {
-        outcome = COMPLETE.includes(existing.status) ? 'received' : 'download';
+        outcome = RECEIVED_COMPLETE.includes(existing.status) ? 'received' : 'download';
         return null;
       }
       const row = receivedInstance(meta, existing, this.now());
@@ -129,9 +125,9 @@ export class Receiver implements ReceiverListener {
     await this.dropSession(meta, (s) => outcome !== 'download' || s.instanceID !== meta.instanceID);
     const rec = await this.record(meta);
     const sameInstance = rec !== null && rec.instanceID === meta.instanceID;
-    if (outcome === 'download' && !(sameInstance && (rec.status === 'handleUpdate' || rec.status === 'getdata'))) {
+    if (outcome === 'download' && !(sameInstance && DOWNLOAD_OWED.includes(rec.status))) {
       await this.putRecord(meta, 'handleUpdate');
-    } else if (outcome === 'received' && !(sameInstance && ['received', 'ackreceived', 'consumed'].includes(rec.status))) {
+    } else if (outcome === 'received' && !(sameInstance && RECEIVED_SENT.includes(rec.status))) {
       await this.putRecord(meta, 'received');
       this.noteReceived(meta, meta.objectSize);
     }
@@ -325,7 +321,7 @@ export class Receiver implements ReceiverListener {
   /** Records with work toward the CSS that is due (a failed attempt waits for its `resendAt`). */
   async outbound(limit: number): Promise<Notification[]> {
     const now = this.now();
-    const recs = await this.deps.notifications.listPendingForPeer(this.deps.orgID, CSS_PEER.peerType, CSS_PEER.peerID, OUTBOUND_STATUSES, limit);
+    const recs = await this.deps.notifications.listPendingForPeer(this.deps.orgID, CSS_PEER.peerType, CSS_PEER.peerID, RECEIVER_OWED, limit);
     return recs.filter((r) => r.resendAt <= now);
   }
 

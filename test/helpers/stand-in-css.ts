@@ -1,5 +1,5 @@
 /**
- * A CSS played by a test on loopback, for an ESS's SpiClient. `answer` handles the requests the
+ * A CSS played by a test on loopback, for an ESS's agent over HTTP. `answer` handles the requests the
  * test cares about (and returns true); any other poll is answered 204 after a short hold, as a
  * long-poll with nothing new would be, and anything else 204.
  */
@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BlobStore } from '../../lib/store/types.js';
 import type { Receiver } from '../../lib/sync/receiver.js';
-import type { SpiClientDeps } from '../../lib/transport/http/spi-client.js';
+import type { HttpAgentDeps } from './http-ess-agent.js';
 
 export type StandInAnswer = (req: http.IncomingMessage, body: string, res: http.ServerResponse) => boolean;
 
@@ -28,8 +28,8 @@ export async function startStandInCss(answer: StandInAnswer): Promise<{ server: 
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-/** What an SpiClient of edge node n1 of org1 needs against a stand-in CSS: fast retries, a 1 s long-poll. */
-export function n1ClientDeps(baseUrl: string, receiver: Receiver, blobs: BlobStore, log: SpiClientDeps['log']): SpiClientDeps {
+/** What an ESS agent over HTTP of edge node n1 of org1 needs against a stand-in CSS: fast retries, a 1 s long-poll. */
+export function n1ClientDeps(baseUrl: string, receiver: Receiver, blobs: BlobStore, log: HttpAgentDeps['log']): HttpAgentDeps {
   return {
     baseUrl,
     user: 'org1/edge/n1',

@@ -1,20 +1,21 @@
 /**
- * The real ESS side of a sync (SqliteStore, FileBlobStore, ObjectService, Receiver, SpiClient of
+ * The real ESS side of a sync (SqliteStore, FileBlobStore, ObjectService, Receiver, EssAgent over the HTTP link of
  * edge node n1) against a CSS played by the test (stand-in-css.ts). Call standInEss() inside a
  * describe: it opens fresh stores before each test and stops everything after it.
  */
 import type http from 'node:http';
 import { afterEach, beforeEach } from '@jest/globals';
 import { Receiver } from '../../lib/sync/receiver.js';
-import { SpiClient, type SpiClientDeps } from '../../lib/transport/http/spi-client.js';
+import type { EssAgent } from '../../lib/sync/ess/agent.js';
+import { httpEssAgent, type HttpAgentDeps } from './http-ess-agent.js';
 import { n1ClientDeps } from './stand-in-css.js';
 import { ESS_N1, objectServiceOf, openStores, ORG, scratchDirs, type Stores } from './sync-fixtures.js';
 
 export interface StandInEss {
   /** This test's stores. */
   readonly stores: Stores;
-  /** Starts the SpiClient (with batched acks) against the stand-in CSS; both are stopped after the test. */
-  start(css: { server: http.Server; url: string }, deps?: Partial<SpiClientDeps>): void;
+  /** Starts the agent over HTTP (with batched acks) against the stand-in CSS; both are stopped after the test. */
+  start(css: { server: http.Server; url: string }, deps?: Partial<HttpAgentDeps>): void;
   /** The object's data once it is `completelyReceived` on the ESS; fails after 10 s. */
   completed(objectType: string, objectID: string): Promise<Buffer>;
 }
@@ -34,7 +35,7 @@ export function answerAcks(req: http.IncomingMessage, body: string, res: http.Se
 export function standInEss(prefix: string): StandInEss {
   const freshDir = scratchDirs(prefix);
   let stores: Stores | null = null;
-  let client: SpiClient | null = null;
+  let client: EssAgent | null = null;
   let server: http.Server | null = null;
 
   beforeEach(async () => {
@@ -65,7 +66,7 @@ export function standInEss(prefix: string): StandInEss {
       const objects = objectServiceOf(ESS_N1, s);
       const receiver = new Receiver({ notifications: s.notifications, objects, orgID: ORG, downloads: { sessions: s.store, blobs: s.blobs } });
       const quiet = { info: (): void => undefined, warn: (): void => undefined, debug: (): void => undefined, error: (): void => undefined };
-      client = new SpiClient({ ...n1ClientDeps(css.url, receiver, s.blobs, quiet), batchAcks: true, ...deps });
+      client = httpEssAgent({ ...n1ClientDeps(css.url, receiver, s.blobs, quiet), batchAcks: true, ...deps });
       client.start();
     },
     async completed(objectType, objectID) {

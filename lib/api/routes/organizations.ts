@@ -1,8 +1,9 @@
 /**
  * Organizations of a multi-tenant CSS. [ref rest-api §1.4]
  */
-import { BadRequestError, NotFoundError, UnauthorizedError, decodeFields, DecodeError, validatePathParam } from '../../model/index.js';
+import { BadRequestError, InternalError, NotFoundError, UnauthorizedError, decodeFields, DecodeError, validatePathParam } from '../../model/index.js';
 import { canManageOrgs } from '../authz.js';
+import { sealBrokerPassword } from '../../security/org-secrets.js';
 import { readJson } from '../../http/request.js';
 import { sendJson, sendNoContent } from '../../http/response.js';
 import type { RouteContext } from '../context.js';
@@ -16,13 +17,24 @@ function refuseSingleOrg(ctx: RouteContext): void {
   if (ctx.deps.objects.node.orgID !== '') throw new BadRequestError("Can't modify organizations for single organization CSS");
 }
 
+/**
+ * The org's broker password as it is stored: sealed (the reference stores it in plaintext). A
+ * node without a sealing key refuses to store a password rather than keep it in the clear.
+ */
+function storedPassword(ctx: RouteContext, org: string, password: string): string {
+  if (password === '') return '';
+  if (ctx.deps.orgSecrets === undefined) throw new InternalError('This node has no key to seal broker passwords with; the password was not stored');
+  return sealBrokerPassword(org, password, ctx.deps.orgSecrets);
+}
+
 export async function listOrganizations(ctx: RouteContext): Promise<void> {
   const { role, orgID } = ctx.identity;
   if (role !== 'admin' && role !== 'syncAdmin') throw new UnauthorizedError();
   refuseOnEss(ctx, "Failed to fetch the list of organizations. Error: ESS doesn't have organizations");
   const orgs = await ctx.deps.store.listOrganizations();
   if (orgs.length === 0) throw new NotFoundError();
-  // [ref rest-api §5.1] an admin whose org is not listed gets 200 [], not 404.
+  // [ref rest-api §5.1] an admin whose org is not listed gets 200 [], not 404. Never the user or
+  // password: the reference lists `org-id` and `address` only.
   const shown = role === 'syncAdmin' ? orgs : orgs.filter((o) => o.orgID === orgID);
   sendJson(ctx.res, shown.map((o) => ({ 'org-id': o.orgID, address: o.address })));
 }
@@ -48,7 +60,7 @@ export async function putOrganization(ctx: RouteContext): Promise<void> {
     orgID: org,
     address: typeof f.address === 'string' ? f.address : '',
     user: typeof f.user === 'string' ? f.user : '',
-    password: typeof f.password === 'string' ? f.password : '',
+    password: storedPassword(ctx, org, typeof f.password === 'string' ? f.password : ''),
     lastUpdate: Date.now(),
   });
   ctx.deps.logger.info({ org, by: ctx.identity.userID }, 'organization stored');

@@ -47,6 +47,18 @@ export interface FetchedData {
 /** The answer to the `update` of an object this ESS published. */
 export type PublishOutcome = 'taken' | 'stale' | 'refused';
 
+/**
+ * The answer to a `pushData` (HTTP):
+ * - `taken`: the CSS stored the range;
+ * - `notExpected`: the CSS expects no data of this instance (it lost or dropped the metadata);
+ * - `resumeRefused`: the CSS will not continue the upload where this range starts (it lost its part);
+ * - `refused`: anything else; retried later.
+ */
+export type PushOutcome = 'taken' | 'notExpected' | 'resumeRefused' | 'refused';
+
+/** The `type` of a CssItem offering the data of an upload still arriving at the CSS (HTTP `?early=1`, our extension). */
+export const EARLY_DATA_ITEM = 'edgesync-early';
+
 /** Reads a range of the data of an object this ESS published, for a CSS that pulls (MQTT). */
 export type OwnDataSource = (ref: EssObjectRef, range: ByteRange) => Promise<Readable | null>;
 
@@ -55,6 +67,22 @@ export class NotRegisteredError extends Error {}
 
 /** The CSS (or broker) refuses this ESS's credentials: nothing improves until an operator acts. */
 export class CredentialsRefusedError extends Error {}
+
+/**
+ * The CSS did not serve the data asked for (`fetchData`):
+ * - `unavailable`: it has none to give now (HTTP 404, 409: a newer instance or a deletion is on its way);
+ * - `rangeRefused`: it refuses the range asked for (HTTP 416, 400): it holds fewer bytes than assumed;
+ * - `rangeMismatch`: it answered with other bytes than those asked for.
+ * The engine retries after RESEND_INTERVAL, from 0 after the last two.
+ */
+export class DataUnavailableError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'unavailable' | 'rangeRefused' | 'rangeMismatch',
+  ) {
+    super(message);
+  }
+}
 
 export interface CssLink {
   /** The CSS or broker address, for log lines and the health report. */
@@ -73,7 +101,11 @@ export interface CssLink {
    * @throws NotRegisteredError when the CSS does not know this ESS
    */
   poll(opts: { holdS: number; signal: AbortSignal }): Promise<CssItem[]>;
-  /** The data of `ref`, whole or from `range`. */
+  /**
+   * The data of `ref`, whole or `range` of it (the CSS may answer a range with the whole data:
+   * `start` then says 0).
+   * @throws DataUnavailableError, NotRegisteredError
+   */
   fetchData(ref: EssObjectRef, meta: MetaData, range: ByteRange | undefined, signal: AbortSignal): Promise<FetchedData>;
   /**
    * One action about an object; `body` is the MetaData some actions carry (`deleted`).
@@ -91,8 +123,24 @@ export interface CssLink {
    * and the link answers its requests from `source`.
    */
   readonly pushesData: boolean;
-  pushData?(ref: EssObjectRef, source: Readable, range: ByteRange & { total: number }, sha256: string | null): Promise<boolean>;
+  /**
+   * Sends `range` of the data of `ref` (whole when the range covers all `total` bytes), read
+   * from `source`; `sha256` is the whole data's digest, stated to the CSS when known.
+   * @throws NotRegisteredError
+   */
+  pushData?(ref: EssObjectRef, source: Readable, range: ByteRange & { total: number }, sha256: string | null): Promise<PushOutcome>;
   serveData?(source: OwnDataSource): void;
+  /**
+   * The data offered by an EARLY_DATA_ITEM, from its start (HTTP extension); null when the CSS
+   * no longer offers it. Absent: the link never brings such items.
+   */
+  fetchEarly?(meta: MetaData, signal: AbortSignal): Promise<Readable | null>;
+  /**
+   * The log line for a failure only an operator can mend (refused credentials, an untrusted
+   * certificate), naming the settings to fix; undefined for a passing one (the CSS unreachable).
+   * Absent: a CredentialsRefusedError is the only such failure.
+   */
+  operatorAction?(err: unknown): string | undefined;
   /** Ends every request in flight and releases connections. */
   close(): Promise<void>;
 }

@@ -1,10 +1,11 @@
 /**
  * The ESS's HTTP plumbing toward its CSS: one keep-alive agent, Basic auth and the
  * `X-Sync-Service-Dest` identity on every request, bounded control answers, and the object
- * actions and feedback every part of the SPI client sends. [ref sync-protocol §1]
+ * actions and feedback the ESS's link (http-css-link.ts) sends. [ref sync-protocol §1]
  */
 import http from 'node:http';
 import https from 'node:https';
+import { CredentialsRefusedError, NotRegisteredError, type EssObjectRef } from '../../sync/ess/css-link.js';
 import type { Feedback } from '../../sync/sender-acks.js';
 import type { CssLinkHealth } from './css-link-health.js';
 import { AckBatcher, isBatchable, SEND_ALONE } from './spi-ack-batcher.js';
@@ -29,19 +30,8 @@ export interface SpiConnectionDeps {
   health?: CssLinkHealth;
 }
 
-/** What names one object instance on the wire. */
-export interface SpiObjectRef {
-  objectType: string;
-  objectID: string;
-  instanceID: bigint;
-  dataID: bigint;
-}
 
-/** The CSS does not know this ESS (424): register again. */
-export class NotRegisteredError extends Error {}
-
-/** The CSS refuses this ESS's credentials (401, 403): an operator must fix them. */
-export class CredentialsRefusedError extends Error {}
+export { CredentialsRefusedError, NotRegisteredError };
 
 /** The error for a control step the CSS did not take: typed when it refused the credentials. */
 export function refusal(step: string, res: { status: number; body: string }): Error {
@@ -146,7 +136,7 @@ export class SpiConnection {
    * CSS took it (204) or had nothing to take (409, "acked"). [ref sync-protocol §1 Ack semantics]
    * @throws NotRegisteredError on 424
    */
-  async sendAction(ref: SpiObjectRef, action: SpiObjectAction, payload?: string): Promise<boolean> {
+  async sendAction(ref: EssObjectRef, action: SpiObjectAction, payload?: string): Promise<boolean> {
     if (this.batcher?.enabled === true && payload === undefined && isBatchable(action)) {
       const { objectType, objectID, instanceID, dataID } = ref;
       const status = await this.batcher.send({ action, objectType, objectID, instanceID, dataID });
@@ -157,17 +147,17 @@ export class SpiConnection {
   }
 
   /** What an ack's answer means; see sendAction. */
-  private acked(status: number, ref: SpiObjectRef, action: SpiObjectAction, body: string): boolean {
-    if (status === 424) throw new NotRegisteredError();
+  private acked(status: number, ref: EssObjectRef, action: SpiObjectAction, body: string): boolean {
+    if (status === 424) throw new NotRegisteredError(`${action} answered 424`);
     if (status !== 204 && status !== 409) this.deps.log.warn({ action, objectID: ref.objectID, status, body: body.trim() }, 'SPI notification refused');
     return status === 204 || status === 409;
   }
 
   /** `PUT …/feedback`: an error report about the object. [ref sync-protocol §3 Feedback] */
-  async sendFeedback(ref: SpiObjectRef, feedback: Feedback): Promise<void> {
+  async sendFeedback(ref: EssObjectRef, feedback: Feedback): Promise<void> {
     const body = JSON.stringify({ Code: feedback.code, RetryInterval: feedback.retryInterval, Reason: feedback.reason });
     const res = await this.call('PUT', spiObjectPath({ orgID: this.deps.orgID, ...ref }, 'feedback'), body);
-    if (res.status === 424) throw new NotRegisteredError();
+    if (res.status === 424) throw new NotRegisteredError('feedback answered 424');
     // A 409 means the CSS moved on (a newer instance, a deletion): nothing to report then.
     if (res.status !== 204 && res.status !== 409) this.deps.log.warn({ objectID: ref.objectID, status: res.status, body: res.body.trim() }, 'SPI feedback refused');
   }

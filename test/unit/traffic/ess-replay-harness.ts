@@ -1,7 +1,7 @@
 /**
  * The two sides of the ESS replay tests (ess-replay*.test.ts): our real ESS (SqliteStore,
- * FileBlobStore, ObjectService, Receiver, OriginSender, SpiClient) with the reference capture's
- * identity `myorg/edge/node1`, and a script that makes a replaying CSS (startReplayCss) answer
+ * FileBlobStore, ObjectService, Receiver, OriginSender, the EssAgent over HTTP) with the
+ * reference capture's identity `myorg/edge/node1`, and a script that makes a replaying CSS (startReplayCss) answer
  * it as the reference CSS did, capture file by capture file.
  */
 import { createHash } from 'node:crypto';
@@ -11,7 +11,8 @@ import { DeletionsInProgress } from '../../../lib/sync/deletions.js';
 import { ObjectService, type NodeIdentity } from '../../../lib/sync/object-service.js';
 import { OriginSender } from '../../../lib/sync/origin-sender.js';
 import { Receiver } from '../../../lib/sync/receiver.js';
-import { SpiClient, type SpiClientDeps } from '../../../lib/transport/http/spi-client.js';
+import type { EssAgent } from '../../../lib/sync/ess/agent.js';
+import { httpEssAgent, type HttpAgentDeps } from '../../helpers/http-ess-agent.js';
 import { MAX_INLINE_BYTES } from '../../../lib/transport/http/spi-inline-data.js';
 import { capturedAnswer, capturedBytes, capturedExchange, capturedExchanges, capturedText, type CapturedExchange, type ReplayAnswer, type ReplayRequest } from '../../helpers/reference-traffic.js';
 import { openStores, type Stores } from '../../helpers/sync-fixtures.js';
@@ -25,7 +26,7 @@ const IDENTITY: NodeIdentity = { nodeType: 'ESS', orgID: ORG, destinationType: '
 export const CHUNK = 65536;
 
 /** How our ESS is set: as lib/node/ess-sync.ts sets it by default, and in compatibility mode. */
-export const MODES: { name: string; deps: Partial<SpiClientDeps>; extensions: boolean }[] = [
+export const MODES: { name: string; deps: Partial<HttpAgentDeps>; extensions: boolean }[] = [
   { name: 'with its extensions on (the default settings)', deps: { batchAcks: true, inlineDataLimit: MAX_INLINE_BYTES, earlyData: true, longPollSeconds: 30 }, extensions: true },
   { name: 'in compatibility mode', deps: { batchAcks: false, inlineDataLimit: 0, earlyData: false, longPollSeconds: 0 }, extensions: false },
 ];
@@ -56,14 +57,14 @@ export interface ReplayEss {
 }
 
 /** Our ESS `myorg/edge/node1`, as lib/node composes it, syncing with the CSS at `cssUrl`. */
-export async function startReplayEss(dir: string, cssUrl: string, deps: Partial<SpiClientDeps>): Promise<ReplayEss> {
+export async function startReplayEss(dir: string, cssUrl: string, deps: Partial<HttpAgentDeps>): Promise<ReplayEss> {
   const stores = await openStores(dir);
   const { store, notifications, blobs } = stores;
   const log: LogLine[] = [];
-  const logger = Object.fromEntries((['info', 'warn', 'debug', 'error'] as const).map((level) => [level, (obj: object, msg: string) => log.push({ level, msg, obj })])) as unknown as SpiClientDeps['log'];
+  const logger = Object.fromEntries((['info', 'warn', 'debug', 'error'] as const).map((level) => [level, (obj: object, msg: string) => log.push({ level, msg, obj })])) as unknown as HttpAgentDeps['log'];
   let receiver: Receiver | null = null;
   let origin: OriginSender | null = null;
-  let client: SpiClient | null = null;
+  let client: EssAgent | null = null;
   const deletions = new DeletionsInProgress({ store, notifications });
   const objects = new ObjectService({
     store,
@@ -96,7 +97,7 @@ export async function startReplayEss(dir: string, cssUrl: string, deps: Partial<
   origin = new OriginSender({ store, notifications, objects, orgID: ORG, deletions });
   await origin.reconcile();
   receiver = new Receiver({ notifications, objects, orgID: ORG, downloads: { sessions: store, blobs } });
-  client = new SpiClient({
+  client = httpEssAgent({
     baseUrl: cssUrl,
     user: ESS_DEST,
     password: '',

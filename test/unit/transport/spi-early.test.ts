@@ -1,5 +1,5 @@
 /**
- * Early data on the ESS (spi-early.ts): the SpiClient against a stand-in CSS on loopback that
+ * Early data on the ESS (lib/sync/ess/early.ts): the agent over HTTP against a stand-in CSS on loopback that
  * offers an upload still arriving, serves it on the early route, and then announces the object
  * with the SHA-256 of its committed data. The ESS side is real: SqliteStore, FileBlobStore,
  * ObjectService, Receiver.

@@ -1,7 +1,7 @@
 /**
- * Inline data in poll answers (spi-inline-data.ts): the parsing and budget rules, and the ESS's
- * SpiClient against a stand-in CSS on loopback whose poll answer carries an object's data. The
- * ESS side is real: SqliteStore, FileBlobStore, ObjectService, Receiver.
+ * Inline data in poll answers (spi-inline-data.ts): the parsing and budget rules, and the ESS
+ * agent over HTTP against a stand-in CSS on loopback whose poll answer carries an object's data.
+ * The ESS side is real: SqliteStore, FileBlobStore, ObjectService, Receiver.
  */
 import { createHash } from 'node:crypto';
 import type http from 'node:http';

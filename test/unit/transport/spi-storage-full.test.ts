@@ -1,5 +1,5 @@
 /**
- * An ESS whose disk is full when data arrives: the SpiClient against a stand-in CSS on loopback.
+ * An ESS whose disk is full when data arrives: the ESS agent over HTTP against a stand-in CSS on loopback.
  * The operator reads what is wrong (not "cannot reach the CSS"), the CSS hears it as feedback,
  * and once space is freed the object completes. The ESS side is real (SqliteStore, a
  * FileBlobStore that reports ENOSPC while `full`, ObjectService, Receiver).
@@ -11,7 +11,8 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { stringifyJson } from '../../../lib/model/index.js';
 import { FileBlobStore, type StagingAppender } from '../../../lib/store/index.js';
 import { Receiver } from '../../../lib/sync/receiver.js';
-import { SpiClient } from '../../../lib/transport/http/spi-client.js';
+import type { EssAgent } from '../../../lib/sync/ess/agent.js';
+import { httpEssAgent } from '../../helpers/http-ess-agent.js';
 import { n1ClientDeps, startStandInCss } from '../../helpers/stand-in-css.js';
 import { ESS_N1, modelForEdge, objectServiceOf, openStores, ORG, scratchDirs, type Stores } from '../../helpers/sync-fixtures.js';
 
@@ -32,7 +33,7 @@ describe('an ESS whose storage is full when an object arrives', () => {
   let stores: Stores;
   let disk: DiskThatFills;
   let server: http.Server;
-  let client: SpiClient;
+  let client: EssAgent;
   let feedback: string[];
   const logged: { level: string; msg: string }[] = [];
 
@@ -69,7 +70,7 @@ describe('an ESS whose storage is full when an object arrives', () => {
     const receiver = new Receiver({ notifications: stores.notifications, objects, orgID: ORG, downloads: { sessions: stores.store, blobs: disk } });
     const record = (level: string) => (_o: object, msg: string): void => void logged.push({ level, msg });
     const log = { info: record('info'), warn: record('warn'), debug: record('debug'), error: record('error') };
-    client = new SpiClient(n1ClientDeps(await startCss(), receiver, disk, log));
+    client = httpEssAgent(n1ClientDeps(await startCss(), receiver, disk, log));
     client.start();
   });
 

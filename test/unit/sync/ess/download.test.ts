@@ -1,8 +1,9 @@
 /**
- * The ESS's resumable download against a small HTTP server on loopback playing the CSS's data
- * route in the ways a CSS may answer a resume: 206 with our digest header, 200 with the whole
- * data (a reference CSS may ignore Range), a wrong digest, and a connection cut mid-body. The
- * ESS side is real: SqliteStore, FileBlobStore, ObjectService, Receiver, SpiConnection.
+ * The ESS's resumable download (lib/sync/ess/download.ts) through the HTTP link against a small
+ * HTTP server on loopback playing the CSS's data route in the ways a CSS may answer a resume:
+ * 206 with our digest header, 200 with the whole data (a reference CSS may ignore Range), a
+ * wrong digest, and a connection cut mid-body. The ESS side is real: SqliteStore,
+ * FileBlobStore, ObjectService, Receiver, HttpCssLink.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -12,13 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { emptyMetaData, type MetaData } from '../../../lib/model/index.js';
-import { FileBlobStore, SqliteStore } from '../../../lib/store/index.js';
-import { ObjectService } from '../../../lib/sync/object-service.js';
-import { Receiver } from '../../../lib/sync/receiver.js';
-import { StagingWriter } from '../../../lib/sync/staging-writer.js';
-import { SpiConnection } from '../../../lib/transport/http/spi-connection.js';
-import { downloadData } from '../../../lib/transport/http/spi-download.js';
+import { emptyMetaData, type MetaData } from '../../../../lib/model/index.js';
+import { FileBlobStore, SqliteStore } from '../../../../lib/store/index.js';
+import { ObjectService } from '../../../../lib/sync/object-service.js';
+import { Receiver } from '../../../../lib/sync/receiver.js';
+import { StagingWriter } from '../../../../lib/sync/staging-writer.js';
+import { downloadData } from '../../../../lib/sync/ess/download.js';
+import { HttpCssLink } from '../../../../lib/transport/http/http-css-link.js';
 
 const root = mkdtempSync(join(tmpdir(), 'edgesync-spi-download-'));
 let count = 0;
@@ -83,7 +84,8 @@ describe('downloadData', () => {
   let blobs: FileBlobStore;
   let receiver: Receiver;
   let server: http.Server;
-  let conn: SpiConnection;
+  let link: HttpCssLink;
+  let log: { info(o: object, m: string): void; warn(o: object, m: string): void; debug(): void; error(o: object, m: string): void };
   let how: Behaviour;
   let served: Served;
   const logged: string[] = [];
@@ -102,22 +104,19 @@ describe('downloadData', () => {
     how = 'ranges';
     served = { ranges: [], feedback: [] };
     server = await startCss(() => how, served);
-    const log = { info: (_o: object, msg: string) => void logged.push(msg), warn: (_o: object, msg: string) => void logged.push(msg), debug: () => undefined, error: (_o: object, msg: string) => void logged.push(msg) };
-    conn = new SpiConnection(
-      { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, user: 'u', password: 'p', orgID: ORG, destinationType: 'edge', destinationID: 'n1', log },
-      stop.signal,
-    );
+    log = { info: (_o: object, msg: string) => void logged.push(msg), warn: (_o: object, msg: string) => void logged.push(msg), debug: () => undefined, error: (_o: object, msg: string) => void logged.push(msg) };
+    link = new HttpCssLink({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, user: 'u', password: 'p', orgID: ORG, destinationType: 'edge', destinationID: 'n1', log });
     logged.length = 0;
     await receiver.applyUpdate(meta);
   });
 
   afterEach(async () => {
-    conn.destroy();
+    await link.close();
     await new Promise((r) => server.close(r));
     await store.close();
   });
 
-  const download = (): Promise<void> => downloadData({ conn, receiver, blobs, resendIntervalMs: 1000, signal: stop.signal, segmentBytes: SEGMENT }, meta);
+  const download = (): Promise<void> => downloadData({ link, log, receiver, blobs, resendIntervalMs: 1000, signal: stop.signal, segmentBytes: SEGMENT }, meta);
 
   /** Stages the first `n` bytes as an interrupted download would have, persisting the offset. */
   async function staged(n: number): Promise<string> {
@@ -151,7 +150,7 @@ describe('downloadData', () => {
     await staged(400_000);
     how = 'ranges-no-digest';
     const chunk = 128 * 1024;
-    await downloadData({ conn, receiver, blobs, resendIntervalMs: 1000, signal: stop.signal, segmentBytes: SEGMENT }, { ...meta, chunkSize: chunk });
+    await downloadData({ link, log, receiver, blobs, resendIntervalMs: 1000, signal: stop.signal, segmentBytes: SEGMENT }, { ...meta, chunkSize: chunk });
     const want: string[] = [];
     for (let s = 400_000; s < DATA.length; s += chunk) want.push(`bytes=${s}-${Math.min(DATA.length, s + chunk) - 1}`);
     expect(served.ranges).toEqual(want);
@@ -161,7 +160,7 @@ describe('downloadData', () => {
   it('asks our CSS, once it stated the digest, for the rest of a resume in one range', async () => {
     await staged(400_000);
     const chunk = 128 * 1024;
-    await downloadData({ conn, receiver, blobs, resendIntervalMs: 1000, signal: stop.signal, segmentBytes: SEGMENT }, { ...meta, chunkSize: chunk });
+    await downloadData({ link, log, receiver, blobs, resendIntervalMs: 1000, signal: stop.signal, segmentBytes: SEGMENT }, { ...meta, chunkSize: chunk });
     expect(served.ranges).toEqual([`bytes=400000-${400_000 + chunk - 1}`, `bytes=${400_000 + chunk}-${DATA.length - 1}`]);
     expect((await dataOnEss()).equals(DATA)).toBe(true);
     expect((await store.getObject(ORG, 'model', 'big'))?.dataSha256).toBe(SHA);

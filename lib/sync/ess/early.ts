@@ -1,16 +1,16 @@
 /**
- * The ESS side of early data (lib/sync/early-data.ts): when a poll answer offers the data of an
- * upload still arriving at the CSS, the data is downloaded at once into a staging area, hashed
- * on the way. When the object's `update` then comes, stating the SHA-256 of the committed data,
- * those bytes complete the object if they have that digest and size; otherwise they are dropped
- * and the usual download takes over. Nothing of it is persisted: after a restart the usual path
- * does it all, and start-up's garbage collection removes a staging area left behind.
+ * Early data on the ESS (lib/sync/early-data.ts is the CSS side): when the CSS offers the data
+ * of an upload still arriving (an EARLY_DATA_ITEM), the agent downloads it at once, through the
+ * link, into a staging area, hashed on the way. When the object's `update` then comes, stating
+ * the SHA-256 of the committed data, those bytes complete the object if they have that digest
+ * and size; otherwise they are dropped and the usual download takes over. Nothing of it is
+ * persisted: after a restart the usual path does it all, and start-up's garbage collection
+ * removes a staging area left behind.
  */
+import type { Readable } from 'node:stream';
 import type { MetaData } from '../../model/index.js';
 import type { BlobStore, BlobWriteResult } from '../../store/types.js';
-import { StagingWriter } from '../../sync/staging-writer.js';
-import { DATA_TIMEOUT_MS, type SpiConnection } from './spi-connection.js';
-import { spiEarlyPath } from './spi-paths.js';
+import { StagingWriter } from '../staging-writer.js';
 
 /** Early downloads at once; further offers are left to the usual path. */
 const MAX_AT_ONCE = 4;
@@ -30,9 +30,10 @@ interface Early {
 }
 
 export interface EarlyDownloadsDeps {
-  conn: SpiConnection;
+  /** The offered data from its start; null when the CSS no longer offers it (CssLink.fetchEarly). */
+  fetch(meta: MetaData, signal: AbortSignal): Promise<Readable | null>;
   blobs: Pick<BlobStore, 'createStaging' | 'appendStaging' | 'commitStaging' | 'deleteStaging'>;
-  /** Aborted when the client stops. */
+  /** Aborted when the agent stops. */
   signal: AbortSignal;
   log: { debug(obj: object, msg: string): void };
 }
@@ -92,17 +93,14 @@ export class EarlyDownloads {
   }
 
   private async fetch(meta: MetaData, size: number | null): Promise<Staged | null> {
-    const { conn, blobs, signal } = this.deps;
+    const { blobs, signal } = this.deps;
     let stagingId: string | null = null;
     try {
-      const res = await conn.request('GET', spiEarlyPath({ orgID: conn.deps.orgID, ...meta }), { timeoutMs: DATA_TIMEOUT_MS });
-      if (res.statusCode !== 200) {
-        await conn.text(res);
-        return null;
-      }
+      const source = await this.deps.fetch(meta, signal);
+      if (source === null) return null;
       stagingId = await blobs.createStaging();
       const writer = StagingWriter.fresh(blobs, stagingId);
-      await writer.append(res, size, () => Promise.resolve(), signal);
+      await writer.append(source, size, () => Promise.resolve(), signal);
       return { stagingId, size: writer.offset, sha256: writer.sha256() };
     } catch (err) {
       this.deps.log.debug({ err, objectID: meta.objectID }, 'early data download ended early; the usual download will do');

@@ -8,14 +8,15 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { ensureSelfSignedCertificate } from '../../../lib/security/index.js';
 import type { BlobStore } from '../../../lib/store/types.js';
 import type { Receiver } from '../../../lib/sync/receiver.js';
-import { SpiClient, type SpiClientDeps } from '../../../lib/transport/http/spi-client.js';
+import type { EssAgent } from '../../../lib/sync/ess/agent.js';
+import { httpEssAgent, type HttpAgentDeps } from '../../helpers/http-ess-agent.js';
 
 const quiet = { info: (): void => undefined, warn: (): void => undefined, debug: (): void => undefined, error: (): void => undefined };
 /** A receiver with nothing owed: the client only registers, pings and polls. */
 const idleReceiver = { outbound: () => Promise.resolve([]), onRegisterNew: () => Promise.resolve() } as unknown as Receiver;
 
 let server: http.Server | https.Server | null = null;
-let client: SpiClient | null = null;
+let client: EssAgent | null = null;
 afterEach(async () => {
   await client?.stop();
   await new Promise((r) => server?.close(r));
@@ -45,8 +46,8 @@ async function until(what: string, cond: () => boolean): Promise<void> {
   }
 }
 
-function startClient(url: string, pingIntervalMs: number, log: SpiClientDeps['log'] = quiet): SpiClient {
-  client = new SpiClient({
+function startClient(url: string, pingIntervalMs: number, log: HttpAgentDeps['log'] = quiet): EssAgent {
+  client = httpEssAgent({
     baseUrl: url,
     user: 'org1/edge/n1',
     password: '',
@@ -65,7 +66,7 @@ function startClient(url: string, pingIntervalMs: number, log: SpiClientDeps['lo
   return client;
 }
 
-describe('SpiClient ping', () => {
+describe('the ESS agent over HTTP: ping', () => {
   it('pings the CSS every ping interval once registered', async () => {
     const css = await fakeCss(() => 204);
     startClient(css.url, 30);
@@ -94,7 +95,7 @@ describe('SpiClient ping', () => {
   });
 });
 
-describe('SpiClient resend', () => {
+describe('the ESS agent over HTTP: resend', () => {
   it('asks the CSS for everything again, and asks again until the CSS acks it', async () => {
     let refusals = 1;
     const css = await fakeCss((line) => {
@@ -114,7 +115,7 @@ describe('SpiClient resend', () => {
   });
 });
 
-describe('SpiClient credentials and certificates', () => {
+describe('the ESS agent over HTTP: credentials and certificates', () => {
   it('reports refused credentials as an error to act on, not as an unreachable CSS, and registers once they are accepted', async () => {
     let refuse = true;
     const css = await fakeCss((line) => (line.startsWith('PUT /spi/v1/register/') && refuse ? 403 : 204));
