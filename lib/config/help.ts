@@ -90,7 +90,7 @@ const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
   mqttSSLKey: { meaning: 'PEM text or file path of that certificate\'s key' },
   mqttAllowInvalidCertificates: { meaning: 'an ESS accepts a broker certificate that does not verify; ignored on a CSS, as in the reference (a CSS always checks the certificate of its broker, and says so at start)' },
   mqttClientID: { meaning: 'the MQTT client id', default: '`CSS-`/`ESS-` and 19 random digits' },
-  mqttBrokerConnectTimeout: { meaning: 'how long a start waits for the broker before it fails', unit: 's' },
+  mqttBrokerConnectTimeout: { meaning: 'how long a CSS start waits for the broker before it fails; an ESS keeps trying (its health report says why), each attempt at most this long', unit: 's' },
   maxInflightChunks: { meaning: 'chunks a receiver asks for ahead over MQTT (1–64; the reference defaults to 1)' },
   embeddedBrokerPort: { meaning: 'CSS with the embedded broker: its TCP port, on `LISTENING_ADDRESS`; 0 = a random one' },
   embeddedBrokerTlsPort: { meaning: 'CSS with the embedded broker: a TLS port too, with the node\'s `SERVER_CERTIFICATE`; 0 = none' },

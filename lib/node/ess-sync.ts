@@ -1,6 +1,6 @@
 /**
  * Wiring of the ESS's side of the sync: the Receiver and the OriginSender, worked by the agent
- * (lib/sync/ess/agent.ts) through a link to the CSS (createCssLink: HTTP today, MQTT next).
+ * (lib/sync/ess/agent.ts) through a link to the CSS (createCssLink: HTTP or MQTT).
  * Created before the ObjectService (which reports app marks to it) and started once the
  * service exists.
  */
@@ -16,9 +16,10 @@ import { OriginSender } from '../sync/origin-sender.js';
 import { Receiver } from '../sync/receiver.js';
 import { EssAgent } from '../sync/ess/agent.js';
 import type { CssLink } from '../sync/ess/css-link.js';
-import { CssLinkHealth, cssHealthThresholds } from '../transport/http/css-link-health.js';
+import { CssLinkHealth, cssHealthThresholds, type LinkLiveness } from '../transport/http/css-link-health.js';
 import { HttpCssLink } from '../transport/http/http-css-link.js';
 import { MAX_INLINE_BYTES } from '../transport/http/spi-inline-data.js';
+import { brokerUrl, createMqttCssLink } from './ess-mqtt-link.js';
 
 /** The longest the ESS asks its CSS to hold an empty poll, seconds. */
 const LONG_POLL_MAX_S = 30;
@@ -36,10 +37,14 @@ export interface EssSync {
   health: CssLinkHealth;
 }
 
-/** Whether this node syncs with a CSS over HTTP. */
-export function syncsOverHttp(config: Config): boolean {
-  return config.nodeType === 'ESS' && config.communicationProtocol === 'http' && config.httpCSSHost !== '' && config.httpCSSPort !== 0;
+/** Whether this node is an ESS that syncs with a CSS: over HTTP (given its host and port) or MQTT. */
+export function syncsWithCss(config: Config): boolean {
+  if (config.nodeType !== 'ESS') return false;
+  if (config.communicationProtocol === 'mqtt') return true;
+  return config.communicationProtocol === 'http' && config.httpCSSHost !== '' && config.httpCSSPort !== 0;
 }
+
+const overMqtt = (config: Config): boolean => config.communicationProtocol === 'mqtt';
 
 /**
  * What the ESS presents to its CSS: the users file's `cssCredentials`, else HTTP_CSS_USER /
@@ -67,19 +72,22 @@ function httpBaseUrl(config: Config): string {
   return `${scheme}://${host}:${config.httpCSSPort}`;
 }
 
-/** Where this ESS reaches its CSS, for log lines and the health report. */
+/** Where this ESS reaches its CSS, for log lines and the health report: its URL, or the broker's. */
 function cssAddress(config: Config): string {
-  return httpBaseUrl(config);
+  return overMqtt(config) ? brokerUrl(config) : httpBaseUrl(config);
 }
 
 /**
  * The link to the CSS the configuration asks for: the one place that knows the transport.
- * `COMMUNICATION_PROTOCOL=mqtt` is to get its MqttCssLink here (and its address in cssAddress);
- * everything else of the ESS's sync is the same for both.
+ * Everything else of the ESS's sync is the same for both.
  */
-async function createCssLink(config: Config, deps: { authenticator: Authenticator; health: CssLinkHealth; logger: Logger }): Promise<CssLink> {
+async function createCssLink(config: Config, deps: { authenticator: Authenticator; health: CssLinkHealth; logger: Logger }): Promise<{ link: CssLink; live: LinkLiveness | null }> {
+  if (overMqtt(config)) {
+    const link = createMqttCssLink(config, deps);
+    return { link, live: () => link.live() };
+  }
   const ca = await caOf(config);
-  return new HttpCssLink({
+  const link = new HttpCssLink({
     baseUrl: httpBaseUrl(config),
     health: deps.health,
     ...(ca !== undefined ? { ca } : {}),
@@ -94,6 +102,7 @@ async function createCssLink(config: Config, deps: { authenticator: Authenticato
     earlyData: !config.compatibilityMode,
     log: deps.logger.child({ component: 'css-link' }),
   });
+  return { link, live: null };
 }
 
 export function createEssSync(deps: {
@@ -106,11 +115,15 @@ export function createEssSync(deps: {
   logger: Logger;
 }): EssSync {
   const { config } = deps;
-  // A hold of up to three polling intervals, capped well below the 120 s control timeout.
-  const longPollSeconds = config.compatibilityMode ? 0 : Math.min(LONG_POLL_MAX_S, config.httpPollingInterval * 3);
+  // HTTP: a hold of up to three polling intervals, capped well below the 120 s control timeout.
+  // MQTT: the CSS pushes, and a poll only waits here for what arrives, in any mode.
+  const longPollSeconds = overMqtt(config) ? LONG_POLL_MAX_S : config.compatibilityMode ? 0 : Math.min(LONG_POLL_MAX_S, config.httpPollingInterval * 3);
+  // An MQTT link stays open: it says itself whether it is up (connected and registered).
+  let live: LinkLiveness | null = null;
   const health = new CssLinkHealth({
     css: cssAddress(config),
-    ...cssHealthThresholds({ pollingIntervalMs: config.httpPollingInterval * 1000, resendIntervalMs: config.resendInterval * 1000, longPollSeconds }),
+    ...cssHealthThresholds({ pollingIntervalMs: config.httpPollingInterval * 1000, resendIntervalMs: config.resendInterval * 1000, longPollSeconds: overMqtt(config) ? 0 : longPollSeconds }),
+    live: () => live?.() ?? null,
   });
   let receiver: Receiver | null = null;
   let agent: EssAgent | null = null;
@@ -155,7 +168,9 @@ export function createEssSync(deps: {
         // The lines of an object's story name this ESS as the destination, as the CSS's do.
         log: deps.logger.child({ component: 'sync', destination: `${config.destinationType}/${config.destinationID}` }),
       });
-      const link = await createCssLink(config, { authenticator: deps.authenticator, health, logger: deps.logger });
+      const created = await createCssLink(config, { authenticator: deps.authenticator, health, logger: deps.logger });
+      const link = created.link;
+      live = created.live;
       agent = new EssAgent({
         link,
         health,

@@ -33,7 +33,7 @@ import { ResendScheduler } from '../sync/resend-scheduler.js';
 import { createCssSync } from './css-sync.js';
 import { startCssMqtt, type CssMqtt } from './css-mqtt.js';
 import { createCssUpstream } from './css-upstream.js';
-import { createEssSync, syncsOverHttp, type EssSync } from './ess-sync.js';
+import { createEssSync, syncsWithCss, type EssSync } from './ess-sync.js';
 import { packageRoot } from './package-root.js';
 import { acquireDataLock } from './data-lock.js';
 import { startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
@@ -216,7 +216,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     const sender = identity.nodeType === 'CSS' ? new Sender({ store, notifications, peerSignal, deletions }) : null;
     // Uploads offered to the ESS nodes while they arrive (our extension; early-data.ts).
     const early = sender !== null ? new EarlyData({ store, peerSignal, log: logger.child({ component: 'early-data' }) }) : null;
-    essSync = syncsOverHttp(config) ? createEssSync({ config, store, notifications, blobs, deletions, authenticator, logger }) : null;
+    essSync = syncsWithCss(config) ? createEssSync({ config, store, notifications, blobs, deletions, authenticator, logger }) : null;
     // The CSS also receives: objects its ESS nodes publish.
     const upstream = sender !== null ? createCssUpstream({ store, notifications, blobs, peerSignal, maxDataSize: config.maxDataSize }) : null;
     const objects = new ObjectService({

@@ -10,7 +10,8 @@
  * - green otherwise.
  * With the ESS's settings: yellowAfter = hold + 2 × max(HTTP_POLLING_INTERVAL, RESEND_INTERVAL),
  * redAfter = hold + 6 × that, where hold is how long the CSS may hold an empty poll (a healthy
- * long-poll exchanges nothing for that long). Defaults: 50 s and 90 s.
+ * long-poll exchanges nothing for that long). Defaults: 50 s and 90 s. Over MQTT the link says
+ * itself whether it is up (`live`): connected to the broker and registered with the CSS.
  */
 
 /**
@@ -39,7 +40,16 @@ export interface CssLinkHealthOptions {
   yellowAfterMs: number;
   redAfterMs: number;
   now?: () => number;
+  /**
+   * How a link that stays open (MQTT) fares right now, asked at each report: up (connected and
+   * registered: an idle link exchanges nothing, yet nothing is wrong) counts as a success; down
+   * with a reason (the connection to the broker is lost) as that failure; null says nothing.
+   */
+  live?: LinkLiveness;
 }
+
+/** How a link that stays open fares right now; see CssLinkHealthOptions.live. */
+export type LinkLiveness = () => { up: true } | { up: false; reason: string } | null;
 
 /** The thresholds of the rule above from the ESS's settings, in ms. */
 export function cssHealthThresholds(s: { pollingIntervalMs: number; resendIntervalMs: number; longPollSeconds: number }): { yellowAfterMs: number; redAfterMs: number } {
@@ -90,6 +100,9 @@ export class CssLinkHealth {
   }
 
   report(): CssHealthReport {
+    const live = this.opts.live?.() ?? null;
+    if (live?.up === true) this.succeeded();
+    else if (live !== null && live.up === false && (this.status === 'connected' || this.status === 'connecting')) this.failed('unreachable', live.reason);
     const now = this.now();
     const silentMs = now - (this.lastSuccess === 0 ? this.startedAt : this.lastSuccess);
     const refused = this.status === 'credentialsRefused' || this.status === 'certificateUntrusted';

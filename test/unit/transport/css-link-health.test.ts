@@ -62,4 +62,22 @@ describe('CssLinkHealth', () => {
     health.answered(503, 'GET /spi/v1/objects/');
     expect(health.report()).toMatchObject({ cssStatus: 'yellow', cssConnectionStatus: 'failing', reason: 'GET /spi/v1/objects/ answered 503' });
   });
+
+  test('a link that stays open says itself how it fares: up is green however long it was idle, a lost broker connection is yellow at once', () => {
+    let now = 1_000_000;
+    let live: { up: true } | { up: false; reason: string } | null = null;
+    const health = new CssLinkHealth({ css: 'mqtt://broker:1883', yellowAfterMs: 20_000, redAfterMs: 60_000, now: () => now, live: () => live });
+    expect(health.report()).toMatchObject({ cssStatus: 'yellow', cssConnectionStatus: 'connecting' });
+    live = { up: true };
+    health.setRegistered(true);
+    now += 3_600_000;
+    expect(health.report()).toMatchObject({ cssStatus: 'green', cssConnectionStatus: 'connected', registered: true, timeSinceLastSuccessfulExchange: 0 });
+    live = { up: false, reason: 'the connection to the MQTT broker is lost' };
+    now += 1_000;
+    expect(health.report()).toMatchObject({ cssStatus: 'yellow', cssConnectionStatus: 'unreachable', reason: 'the connection to the MQTT broker is lost' });
+    now += 60_000;
+    expect(health.report().cssStatus).toBe('red');
+    live = { up: true };
+    expect(health.report()).toMatchObject({ cssStatus: 'green', cssConnectionStatus: 'connected' });
+  });
 });
