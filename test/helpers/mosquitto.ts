@@ -73,11 +73,15 @@ export interface Mosquitto {
   kill(): Promise<void>;
   /** Everything the broker wrote so far, across restarts. */
   log(): string;
+  /** The broker's process id now (null while it is stopped or killed). */
+  pid(): number | null;
   /**
    * Adds users (or changes their passwords) and makes the running broker read its password file
    * again (SIGHUP), as an operator does when a node joins. Only for a broker started with `users`.
    */
   addUsers(users: MosquittoUser[]): Promise<void>;
+  /** Replaces the ACL file's text and makes the running broker read it (SIGHUP). Only for a broker started with `acl`. */
+  setAcl(acl: string): Promise<void>;
 }
 
 /** A random port on 127.0.0.1 that was free a moment ago. */
@@ -154,8 +158,8 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     ...(passwordFile !== undefined ? [`password_file ${passwordFile}`] : []),
     ...(opts.maxPacketSize !== undefined && opts.maxPacketSize > 0 ? [`max_packet_size ${opts.maxPacketSize}`] : []),
   ];
+  const aclFile = join(dir, 'acl');
   if (opts.acl !== undefined) {
-    const aclFile = join(dir, 'acl');
     await writeFile(aclFile, opts.acl, { mode: 0o600 });
     lines.push(`acl_file ${aclFile}`);
   }
@@ -207,6 +211,17 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     if (timer !== undefined) clearTimeout(timer);
   };
 
+  /** SIGHUP, and wait until mosquitto says it read its files again. */
+  const reload = async (): Promise<void> => {
+    const from = out.length;
+    child?.kill('SIGHUP');
+    const deadline = Date.now() + 5_000;
+    while (!/Reloading config/i.test(out.slice(from))) {
+      if (Date.now() > deadline) throw new Error(`mosquitto did not reload its config in 5 s:\n${out.slice(from)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+
   await launch();
   return {
     port,
@@ -222,18 +237,17 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     },
     kill: () => halt('SIGKILL'),
     log: () => out,
+    pid: () => child?.pid ?? null,
     addUsers: async (more) => {
       if (opts.users === undefined || passwordFile === undefined) throw new Error('addUsers needs a broker started with users');
       for (const u of more) users.set(u.user, u.password);
       await writeUsers(passwordFile);
-      const reloaded = out.length;
-      child?.kill('SIGHUP');
-      // mosquitto says so once it has read its files again.
-      const deadline = Date.now() + 5_000;
-      while (!/Reloading config/i.test(out.slice(reloaded))) {
-        if (Date.now() > deadline) throw new Error(`mosquitto did not reload its config in 5 s:\n${out.slice(reloaded)}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await reload();
+    },
+    setAcl: async (acl) => {
+      if (opts.acl === undefined) throw new Error('setAcl needs a broker started with an acl');
+      await writeFile(aclFile, acl, { mode: 0o600 });
+      await reload();
     },
   };
 }

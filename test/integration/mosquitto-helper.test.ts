@@ -89,6 +89,22 @@ suite(title, () => {
     expect(await received(css, 'nodes/n1/up', () => n1.publishAsync('nodes/n1/up', 'genuine', { qos: 1 }))).toEqual(['genuine']);
   });
 
+  test('an ACL replaced while the broker runs applies to new subscriptions at once', async () => {
+    const users = [
+      { user: 'org1/edge/n1', password: 'p1' },
+      { user: 'css', password: 'pc' },
+    ];
+    const b = await broker({ users, acl: 'user css\ntopic readwrite #\n' });
+    const css = await client(b, { username: 'css', password: 'pc' });
+    const n1 = await client(b, { username: 'org1/edge/n1', password: 'p1' });
+    await n1.subscribeAsync('iot-2/type/edge/id/n1/cmd/x', { qos: 1 });
+    expect(await received(n1, 'iot-2/type/edge/id/n1/cmd/x', () => css.publishAsync('iot-2/type/edge/id/n1/cmd/x', 'before', { qos: 1 }))).toEqual([]);
+    await b.setAcl('user css\ntopic readwrite #\n\nuser org1/edge/n1\ntopic read iot-2/type/edge/id/n1/cmd/#\n');
+    const again = await client(b, { username: 'org1/edge/n1', password: 'p1' });
+    await again.subscribeAsync('iot-2/type/edge/id/n1/cmd/x', { qos: 1 });
+    expect(await received(again, 'iot-2/type/edge/id/n1/cmd/x', () => css.publishAsync('iot-2/type/edge/id/n1/cmd/x', 'after', { qos: 1 }))).toEqual(['after']);
+  });
+
   test('a restart keeps the port, and a client that reconnects passes messages again', async () => {
     const b = await broker();
     const port = b.port;

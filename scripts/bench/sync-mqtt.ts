@@ -1,0 +1,163 @@
+/**
+ * Benchmark: CSS → ESS over MQTT on the real binaries, through the CSS's embedded broker
+ * (`mqtt-embedded`: COMMUNICATION_PROTOCOL=http,mqtt, no BROKER_ADDRESS, EMBEDDED_BROKER_PORT
+ * picked here) or through mosquitto (`mqtt-mosquitto`: /usr/sbin/mosquitto on a random loopback
+ * port with a password file; CSS and ESS both dial it). Per transport a fresh CSS and one ESS
+ * (temp dirs, LOG_LEVEL warning, the ESS logging in as its own `edgenode` user), then:
+ *
+ * - many: 500 objects of 1 KiB inline data addressed by type `edge`, published by 16 concurrent
+ *   SDK clients; clocked from the first PUT to all 500 listed by the ESS (probed once the last
+ *   PUT is accepted: the status of the last 16 every 5 ms, then the listing every 20 ms).
+ *   Prints objects/s. Target ≥ 1000.
+ * - large: one object of 256 MiB (generated as it is read, never held whole; its SHA-256 known
+ *   up front), metadata PUT then one streamed data PUT; clocked from the data PUT's start to its
+ *   status on the ESS being `completelyReceived` (polled every 10 ms). Prints MiB/s, whether
+ *   the ESS's copy is intact (read back and SHA-256'd after the clock), and each process's peak
+ *   RSS (VmHWM; mosquitto's too, for reading). Targets ≥ 200 MiB/s, each node's peak ≤ 150 MB.
+ *
+ * One JSON line per result ({"bench":"sync-mqtt","transport":...,"metric":...,"value":...}).
+ * The exit code is 1 when a copy is not intact.
+ *
+ *   npm run build && node dist/scripts/bench/sync-mqtt.js [mqtt-embedded|mqtt-mosquitto] [largeMiB=256] [objects=500]
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { loadavg } from 'node:os';
+import { promisify } from 'node:util';
+import type { SyncServiceClient } from '../../sdk/index.js';
+import { generatedData } from '../../test/helpers/generated-data.js';
+import { freePort, mosquittoAvailable, startMosquitto, type Mosquitto } from '../../test/helpers/mosquitto.js';
+import { adminClients, BIN, cleanUpOnSignals, nowMs, round, rssMB, startNode, stopNode, until, type BenchNode } from './bench-nodes.js';
+
+cleanUpOnSignals('sync-mqtt');
+
+type Transport = 'mqtt-embedded' | 'mqtt-mosquitto';
+
+const ORG = 'bench';
+const DEST_TYPE = 'edge';
+const ESS_ID = 'n1';
+const ESS_SECRET = 's';
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const PUBLISHERS = 16;
+/** Bound of every wait (start-up, registration, publishing, delivery, read-back). */
+const DEADLINE_MS = 300_000;
+
+function line(transport: Transport, o: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify({ bench: 'sync-mqtt', transport, ...o })}\n`);
+}
+
+/** A CSS with org `bench` and ESS edge/n1 registered with it over `transport`; `body` runs with them, then all stops. */
+async function withNet(transport: Transport, body: (css: BenchNode, ess: BenchNode, broker: Mosquitto | null, client: (n: BenchNode, org?: string) => SyncServiceClient) => Promise<void>): Promise<void> {
+  const nodes: BenchNode[] = [];
+  const { client, closeAll } = adminClients();
+  const essUser = `${ORG}/${DEST_TYPE}/${ESS_ID}`;
+  const cssUser = { user: 'edgesync-css', password: 'bench-css' };
+  let broker: Mosquitto | null = null;
+  try {
+    if (transport === 'mqtt-mosquitto') broker = await startMosquitto({ users: [cssUser, { user: essUser, password: ESS_SECRET }] });
+    const brokerPort = broker?.port ?? (await freePort());
+    const mqttEnv = { BROKER_ADDRESS: '127.0.0.1', BROKER_PORT: String(brokerPort), MQTT_USE_SSL: 'false' };
+    const cssEnv =
+      transport === 'mqtt-embedded'
+        ? { COMMUNICATION_PROTOCOL: 'http,mqtt', BROKER_ADDRESS: '', EMBEDDED_BROKER_PORT: String(brokerPort) }
+        : { COMMUNICATION_PROTOCOL: 'mqtt', ...mqttEnv, MQTT_USER_NAME: cssUser.user, MQTT_PASSWORD: cssUser.password };
+    const css = await startNode('css', cssEnv, nodes);
+    const onCss = client(css, ORG);
+    await onCss.putOrganization({ orgID: ORG });
+    await promisify(execFile)(process.execPath, [BIN, 'users', 'add', essUser, '--type', 'edgenode', '--org', ORG, '--username', `${DEST_TYPE}/${ESS_ID}`, '--secret', ESS_SECRET, '--persistence-root-path', css.root], { timeout: 30_000 });
+    const ess = await startNode(
+      'ess',
+      { ORG_ID: ORG, DESTINATION_TYPE: DEST_TYPE, DESTINATION_ID: ESS_ID, COMMUNICATION_PROTOCOL: 'mqtt', ...mqttEnv, MQTT_USER_NAME: essUser, MQTT_PASSWORD: ESS_SECRET },
+      nodes,
+    );
+    await until('registration of the ESS', Date.now() + DEADLINE_MS, 100, () => onCss.getDestinations(), (d) => d.some((x) => x.destinationID === ESS_ID));
+    // The first login to each node (a scrypt) happens before any clock.
+    await client(ess).getObjectStatus('warm', 'up');
+    await body(css, ess, broker, client);
+  } finally {
+    closeAll();
+    // ESS first, then CSS, then the broker.
+    for (const node of [...nodes].reverse()) await stopNode(node);
+    await broker?.stop();
+  }
+}
+
+async function benchMany(transport: Transport, objects: number): Promise<void> {
+  await withNet(transport, async (css, ess, _broker, client) => {
+    const onEss = client(ess);
+    const publishers = Array.from({ length: PUBLISHERS }, () => client(css, ORG));
+    const payload = Buffer.alloc(KiB, 0x61);
+    const deadline = Date.now() + DEADLINE_MS;
+    let next = 0;
+    const t0 = nowMs();
+    await Promise.all(
+      publishers.map(async (c) => {
+        while (next < objects && Date.now() < deadline) await c.updateObject({ objectID: `o-${next++}`, objectType: 'many', destinationType: DEST_TYPE }, payload);
+      }),
+    );
+    const publishedAt = nowMs();
+    // Nothing can be complete before the last PUT is accepted; the cheap probe (the last objects'
+    // status) goes first, the listing that decides after, so that probing costs the ESS little.
+    const last = Array.from({ length: Math.min(PUBLISHERS, objects) }, (_, i) => `o-${objects - 1 - i}`);
+    await until('the last objects on the ESS', deadline, 5, () => Promise.all(last.map((id) => onEss.getObjectStatus('many', id))), (all) => all.every((s) => s === 'completelyReceived'));
+    await until('all objects on the ESS', deadline, 20, async () => (await onEss.listObjects('many')).length, (n) => n === objects);
+    const seconds = (nowMs() - t0) / 1000;
+    line(transport, { metric: 'many_objects_per_s', value: round(objects / seconds), seconds: round(seconds, 2), publishSeconds: round((publishedAt - t0) / 1000, 2), objects, sizeKiB: 1, publishers: PUBLISHERS, target: '>=1000' });
+  });
+}
+
+async function benchLarge(transport: Transport, sizeMiB: number): Promise<boolean> {
+  let intact = false;
+  await withNet(transport, async (css, ess, broker, client) => {
+    const onCss = client(css, ORG);
+    const onEss = client(ess);
+    const size = sizeMiB * MiB;
+    const data = generatedData(size);
+    await onCss.updateObject({ objectID: 'big', objectType: 'large', destinationType: DEST_TYPE });
+    const t0 = nowMs();
+    await onCss.updateObjectData('large', 'big', data.stream(), { size, signal: AbortSignal.timeout(DEADLINE_MS) });
+    const uploadedAt = nowMs();
+    await until('the object completelyReceived on the ESS', Date.now() + DEADLINE_MS, 10, () => onEss.getObjectStatus('large', 'big'), (s) => s === 'completelyReceived');
+    const seconds = (nowMs() - t0) / 1000;
+    const atVisible = { css: await rssMB(css.pid), ess: await rssMB(ess.pid) };
+    line(transport, { metric: 'large_MiBps', value: round(sizeMiB / seconds), seconds: round(seconds, 2), uploadSeconds: round((uploadedAt - t0) / 1000, 2), sizeMiB, target: '>=200' });
+
+    const hash = createHash('sha256');
+    let got = 0;
+    for await (const chunk of (await onEss.fetchObjectData('large', 'big', { signal: AbortSignal.timeout(DEADLINE_MS) })) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      got += chunk.length;
+    }
+    const sha256 = hash.digest('hex');
+    intact = got === size && sha256 === data.sha256;
+    line(transport, { metric: 'large_intact', value: intact, size: got, sha256, expected: data.sha256 });
+    // VmHWM is a high-water mark: atVisible is the transfer's, the value also the read-back's.
+    line(transport, { metric: 'css_peak_rss_MB', value: await rssMB(css.pid), atVisible: atVisible.css, target: '<=150' });
+    line(transport, { metric: 'ess_peak_rss_MB', value: await rssMB(ess.pid), atVisible: atVisible.ess, target: '<=150' });
+    const brokerPid = broker?.pid() ?? null;
+    if (brokerPid !== null) line(transport, { metric: 'mosquitto_peak_rss_MB', value: await rssMB(brokerPid) });
+  });
+  return intact;
+}
+
+const TRANSPORTS: readonly Transport[] = ['mqtt-embedded', 'mqtt-mosquitto'];
+const [only, largeArg, objectsArg] = process.argv.slice(2);
+if (only !== undefined && only !== 'all' && !(TRANSPORTS as readonly string[]).includes(only)) throw new Error(`usage: sync-mqtt.js [${TRANSPORTS.join('|')}|all] [largeMiB] [objects]`);
+const largeMiB = Number(largeArg ?? 256);
+const objects = Number(objectsArg ?? 500);
+if (!Number.isSafeInteger(largeMiB) || largeMiB <= 0 || !Number.isSafeInteger(objects) || objects <= 0) throw new Error('largeMiB and objects must be positive integers');
+
+let allIntact = true;
+for (const transport of TRANSPORTS) {
+  if (only !== undefined && only !== 'all' && only !== transport) continue;
+  if (transport === 'mqtt-mosquitto' && !mosquittoAvailable()) {
+    line(transport, { metric: 'skipped', value: 'mosquitto not installed' });
+    continue;
+  }
+  line(transport, { metric: 'loadavg_start', value: loadavg().map((x) => round(x, 2)) });
+  await benchMany(transport, objects);
+  allIntact = (await benchLarge(transport, largeMiB)) && allIntact;
+  line(transport, { metric: 'loadavg_end', value: loadavg().map((x) => round(x, 2)) });
+}
+process.exitCode = allIntact ? 0 : 1;
