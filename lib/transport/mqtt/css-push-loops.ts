@@ -12,7 +12,7 @@
  */
 import { FailedDependencyError, destinationKey, destinationLabel, type DestinationRef } from '../../model/index.js';
 import type { Logger } from '../../log/logger.js';
-import type { CssSyncEngine, SyncItem } from '../../sync/css/types.js';
+import type { CssSyncEngine, EssSession, SyncItem } from '../../sync/css/types.js';
 
 export interface CssPushLoopsDeps {
   engine: CssSyncEngine;
@@ -141,8 +141,9 @@ class PushLoop {
   }
 
   /** One round: publishes what is due; returns how long to wait before the next one. */
-  private async round(pending: (limit?: number) => Promise<SyncItem[]>): Promise<number> {
-    const items = await pending(BATCH);
+  private async round(pending: EssSession['pending']): Promise<number> {
+    // A push is not a delivery: the ESS may be away (see EssSession.pending).
+    const items = await pending(BATCH, { markServed: false });
     const interval = this.deps.resendIntervalMs;
     const seen = new Set<string>();
     for (const item of items) {
