@@ -27,10 +27,12 @@ import type { SenderAck } from '../../sync/sender-acks.js';
 import type { UpstreamProgress } from '../../sync/upstream-progress.js';
 import { chunkCapacity, chunkMessage } from './css-chunk-server.js';
 import { messageOrigin } from './css-message-origin.js';
+import { ConnectionGate } from './connection-gate.js';
 import { CssPushLoops } from './css-push-loops.js';
 import { UpstreamPulls } from './css-upstream-pulls.js';
 import { decodeControl, encodeControl, type ControlInput, type ControlMessage } from './control-codec.js';
 import { decodeData, isDataMessage } from './data-codec.js';
+import { PeerQueues } from './peer-queues.js';
 import { CSS_EVENT_FILTER, CSS_LEADER_EVENT_FILTER, commandTopic, parseSyncTopic, type SyncTopic } from './topics.js';
 
 /** What the adapter needs of an MQTT client connection. */
@@ -67,6 +69,12 @@ export interface CssMqttAdapterDeps {
   log: Logger;
 }
 
+/** Messages queued per ESS at most; more are dropped (the ESS repeats what stays unanswered). */
+const QUEUE_LIMIT = 1000;
+
+/** How long a stop waits for the messages being handled. */
+const STOP_DRAIN_MS = 5000;
+
 /** How often a loop waiting for the broker looks again. */
 const CONNECTION_CHECK_MS = 1000;
 
@@ -94,20 +102,20 @@ function objectFields(peer: DestinationRef, meta: MetaData): Record<string, unkn
 export class CssMqttAdapter {
   private readonly pushes: CssPushLoops;
   private readonly pulls: UpstreamPulls;
-  /** Per ESS, the tail of its queue: its messages are handled one at a time, in order. */
-  private readonly queues = new Map<string, Promise<void>>();
+  /** Per ESS, its messages are handled one at a time, in order. */
+  private readonly queues = new PeerQueues(QUEUE_LIMIT);
   private readonly stopping = new AbortController();
   private readonly log: Logger;
-  /** Shared by every loop waiting for the broker: one timer, however many ESS nodes. */
-  private reconnected: Promise<void> | null = null;
+  private readonly gate: ConnectionGate;
 
   constructor(private readonly deps: CssMqttAdapterDeps) {
     this.log = deps.log;
+    this.gate = new ConnectionGate(() => deps.channel.connected, CONNECTION_CHECK_MS, this.stopping.signal);
     this.pushes = new CssPushLoops({
       engine: deps.engine,
       send: (peer, item) => this.pushItem(peer, item),
       resendIntervalMs: deps.resendInterval * 1000,
-      ready: (signal) => this.connected(signal),
+      ready: (signal) => this.gate.wait(signal),
       log: deps.log,
     });
     this.pulls = new UpstreamPulls({
@@ -139,7 +147,9 @@ export class CssMqttAdapter {
     this.stopping.abort();
     this.pulls.stop();
     await this.pushes.stop();
-    await Promise.all([...this.queues.values()]);
+    // What is being handled finishes (each step commits before it resolves); bounded, so that a
+    // publish the broker never acknowledges cannot hold the stop.
+    await this.queues.drain(STOP_DRAIN_MS);
   }
 
   /** For the health report. */
@@ -201,13 +211,9 @@ export class CssMqttAdapter {
   }
 
   private enqueue(peer: DestinationRef, work: () => Promise<void>): void {
-    const key = destinationKey(peer);
-    const tail = this.queues.get(key) ?? Promise.resolve();
-    const next = tail.then(work).catch((err: unknown) => this.failed(peer, err));
-    this.queues.set(key, next);
-    void next.then(() => {
-      if (this.queues.get(key) === next) this.queues.delete(key);
-    });
+    if (!this.queues.add(destinationKey(peer), work, (err) => this.failed(peer, err))) {
+      this.log.debug({ destination: destinationLabel(peer), org: peer.orgID }, 'dropped an MQTT message: too many queued from this ESS');
+    }
   }
 
   private failed(peer: DestinationRef, err: unknown): void {
@@ -370,28 +376,6 @@ export class CssMqttAdapter {
       if (this.deps.channel.connected) throw err;
       this.log.debug({ ...objectFields(peer, item.meta), command: item.type }, 'could not push to an ESS: no connection to the broker');
     }
-  }
-
-  /** Resolves once the broker connection is up (checked every second), or on `signal`. */
-  private connected(signal: AbortSignal): Promise<void> {
-    if (this.deps.channel.connected) return Promise.resolve();
-    this.reconnected ??= new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        if (!this.deps.channel.connected && !this.stopping.signal.aborted) return;
-        clearInterval(timer);
-        this.reconnected = null;
-        resolve();
-      }, CONNECTION_CHECK_MS);
-      timer.unref();
-    });
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      signal.addEventListener('abort', done, { once: true });
-      void this.reconnected?.then(done);
-    });
   }
 
   private send(peer: DestinationRef, input: ControlInput): Promise<void> {
