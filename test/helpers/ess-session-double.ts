@@ -57,7 +57,9 @@ class SessionDouble implements EssSession {
   }
 
   destination(): Promise<Destination | null> {
-    return Promise.resolve(null);
+    if (!this.engine.registered.has(this.key)) return Promise.resolve(null);
+    const { orgID, destType, destID } = this.peer;
+    return Promise.resolve({ destinationOrgID: orgID, destinationType: destType, destinationID: destID, communication: this.engine.communication, codeVersion: '1.0', lastPing: 0 });
   }
 
   register(action: RegistrationAction, opts: { persistent: boolean; communication: Communication }): Promise<RegistrationOutcome> {
@@ -121,6 +123,8 @@ export class CssEngineDouble implements CssSyncEngine {
   readonly calls: SessionCall[] = [];
   /** ESS nodes `register` answered `registered` to (or that a test declares registered). */
   readonly registered = new Set<string>();
+  /** What the registered ESS nodes' records say they sync over. */
+  communication: Communication = 'mqtt';
   private readonly queues = new Map<string, SyncItem[]>();
   private readonly waiters = new Map<string, Set<() => void>>();
   readonly script: SessionScript;

@@ -414,6 +414,23 @@ run('the CSS over MQTT answers as the reference CSS does', () => {
     expect(engine.callsOf('resend')).toHaveLength(1);
   });
 
+  it('stops pushing to an ESS that registered again over HTTP, and starts again when it comes back over MQTT', async () => {
+    const engine = new CssEngineDouble();
+    engine.registered.add(destinationKey(NODE1));
+    const { adapter } = await css({ engine, destinations: [NODE1] });
+    const node = await ess();
+    expect(adapter.stats().pushLoops).toBe(1);
+    engine.communication = 'http';
+    engine.signal(NODE1);
+    const deadline = Date.now() + 5000;
+    while (adapter.stats().pushLoops > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(adapter.stats().pushLoops).toBe(0);
+    engine.communication = 'mqtt';
+    await node.send(captured('mqtt-register.jsonl', 1));
+    await node.waitFor(1);
+    expect(adapter.stats().pushLoops).toBe(1);
+  });
+
   it('keeps two thousand idle ESS nodes as waits, and stops them all at once', async () => {
     const engine = new CssEngineDouble();
     const peers = Array.from({ length: 2000 }, (_, i) => ({ orgID: 'myorg', destType: 'edge', destID: `n${i}` }));

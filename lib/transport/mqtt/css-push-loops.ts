@@ -120,13 +120,13 @@ class PushLoop {
       const woken = session.waitForWork(longest, wake.signal);
       let waitMs: number;
       try {
-        waitMs = await this.round(session.pending.bind(session));
+        waitMs = await this.round(session);
       } catch (err) {
         wake.abort();
         await woken;
         if (err instanceof FailedDependencyError) {
           // Not (or no longer) registered: nothing to push until it registers again.
-          log.debug({ destination: destinationLabel(this.peer), org: this.peer.orgID }, 'push loop ends: the ESS is not registered');
+          log.debug({ destination: destinationLabel(this.peer), org: this.peer.orgID, reason: err.message }, 'push loop ends: the ESS is not registered over MQTT');
           return;
         }
         if (this.stopped) return;
@@ -141,9 +141,14 @@ class PushLoop {
   }
 
   /** One round: publishes what is due; returns how long to wait before the next one. */
-  private async round(pending: EssSession['pending']): Promise<number> {
+  private async round(session: EssSession): Promise<number> {
+    // An ESS that registered again over HTTP polls for itself (the session keeps the record read
+    // here for `pending`, which then costs no second lookup).
+    const dest = await session.destination();
+    if (dest === null) throw new FailedDependencyError(`${destinationLabel(this.peer)} is not registered`);
+    if (dest.communication !== 'mqtt') throw new FailedDependencyError(`${destinationLabel(this.peer)} syncs over ${dest.communication} now`);
     // A push is not a delivery: the ESS may be away (see EssSession.pending).
-    const items = await pending(BATCH, { markServed: false });
+    const items = await session.pending(BATCH, { markServed: false });
     const interval = this.deps.resendIntervalMs;
     const seen = new Set<string>();
     for (const item of items) {
