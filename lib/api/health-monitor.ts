@@ -39,6 +39,8 @@ export interface MqttHealth {
   broker: string;
   /** Ours: connections made after the first. */
   reconnects: number;
+  /** Ours: the orgs with brokers of their own (multi-org CSS), and whether each is connected. */
+  organizations?: Array<{ orgID: string; broker: string; connected: boolean; lastError?: string }>;
   /** Ours: ESS nodes pushed to over MQTT. */
   mqttESS: number;
   /** Ours: objects whose data is being pulled from an ESS. */

@@ -10,6 +10,7 @@ import { usesEmbeddedBroker } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
 import type { DestinationRef } from '../model/index.js';
 import type { Authenticator } from '../security/index.js';
+import type { OrgSecrets } from '../security/org-secrets.js';
 import type { NotificationStore } from '../store/notification-types.js';
 import type { Store } from '../store/types.js';
 import type { CssSyncEngine } from '../sync/css/types.js';
@@ -17,6 +18,8 @@ import { upstreamProgress } from '../sync/upstream-progress.js';
 import { CssMqttAdapter, type CssMqttChannel } from '../transport/mqtt/css-adapter.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../transport/mqtt/embedded-broker.js';
 import { openMqttConnection, type MqttConnection, type MqttConnectionOptions } from '../transport/mqtt/mqtt-connection.js';
+import type { MqttTlsSettings } from '../transport/mqtt/mqtt-tls.js';
+import { CssBrokers } from './css-brokers.js';
 import type { Tls } from './listeners.js';
 
 export interface CssMqtt {
@@ -34,6 +37,8 @@ export interface CssMqttDeps {
   store: Store;
   notifications: NotificationStore;
   authenticator: Authenticator;
+  /** Opens the orgs' sealed broker passwords; null on a node without the key. */
+  orgSecrets: OrgSecrets | null;
   /** The certificate of the embedded broker's TLS listener (EMBEDDED_BROKER_TLS_PORT). */
   tls: () => Promise<Tls>;
   logger: Logger;
@@ -44,6 +49,18 @@ function urlHost(host: string): string {
   if (host === '::') return '[::1]';
   return host.includes(':') ? `[${host}]` : host;
 }
+
+/** MQTT_CA_CERTIFICATE, MQTT_SSL_CERT/KEY: toward a broker dialled with TLS. */
+function brokerTls(config: Config): MqttTlsSettings {
+  return {
+    ca: config.mqttCACertificate,
+    ...(config.mqttSSLCert !== '' ? { clientCert: config.mqttSSLCert, clientKey: config.mqttSSLKey } : {}),
+    baseDir: config.persistenceRootPath,
+  };
+}
+
+/** The org settings are read again every this many RESEND_INTERVALs (30 s by default, as the reference). */
+const ORG_POLL_FACTOR = 3;
 
 /** The ESS nodes registered over MQTT, in every org the CSS serves. */
 async function mqttDestinations(config: Config, store: Store): Promise<DestinationRef[]> {
@@ -126,12 +143,14 @@ export async function startCssMqtt(deps: CssMqttDeps): Promise<CssMqtt> {
   let broker: EmbeddedBroker | null = null;
   let connection: MqttConnection | null = null;
   let adapter: CssMqttAdapter | null = null;
+  let orgBrokers: CssBrokers | null = null;
   // The adapter is made once the connection is up; a message before that waits for nothing.
   let deliver: (topic: string, payload: Buffer) => void = () => undefined;
   let stopTracker = (): void => undefined;
   const stop = async (): Promise<void> => {
     stopTracker();
     await adapter?.stop();
+    await orgBrokers?.close();
     await connection?.close();
     await broker?.close();
   };
@@ -158,16 +177,9 @@ export async function startCssMqtt(deps: CssMqttDeps): Promise<CssMqtt> {
       urls = [`mqtt://${host}:${broker.port}`, ...(broker.tlsPort !== null ? [`mqtts://${host}:${broker.tlsPort}`] : [])];
       options = { ...common, host: '127.0.0.1', port: broker.port, protocol: 'mqtt', ...broker.internalCredentials };
     } else {
-      const tls = config.mqttUseSSL
-        ? {
-            ca: config.mqttCACertificate,
-            ...(config.mqttSSLCert !== '' ? { clientCert: config.mqttSSLCert, clientKey: config.mqttSSLKey } : {}),
-            baseDir: config.persistenceRootPath,
-          }
-        : {};
       options = {
         ...common,
-        ...tls,
+        ...(config.mqttUseSSL ? brokerTls(config) : {}),
         host: config.brokerAddress,
         port: config.brokerPort,
         protocol: config.mqttUseSSL ? 'mqtts' : 'mqtt',
@@ -180,23 +192,32 @@ export async function startCssMqtt(deps: CssMqttDeps): Promise<CssMqtt> {
     connection = conn;
     const tracker = new ConnectionTracker(conn);
     stopTracker = () => tracker.stop();
+    const brokers = new CssBrokers({
+      shared: conn,
+      // An org's broker is dialled with the TLS settings of the shared one (as the reference does).
+      base: { ...brokerTls(config), clientIDPrefix: 'CSS', firstConnectTimeoutMs: config.mqttBrokerConnectTimeout * 1000, log },
+      store: deps.store,
+      secrets: deps.orgSecrets,
+      perOrg: config.orgID === '',
+      pollMs: ORG_POLL_FACTOR * config.resendInterval * 1000,
+      log,
+    });
+    orgBrokers = brokers;
+    deliver = (topic, payload) => brokers.deliverShared(topic, payload);
     const channel: CssMqttChannel = {
-      subscribe: (filters) => conn.subscribe(filters),
-      onMessage: (handler) => {
-        deliver = handler;
-      },
-      publish: async (topic, payload, opts) => {
+      subscribe: (filters) => brokers.subscribe(filters),
+      onMessage: (handler) => brokers.onMessage(handler),
+      publish: async (org, topic, payload, opts) => {
         try {
-          await conn.publish(topic, payload, opts);
+          await brokers.publish(org, topic, payload, opts);
         } catch (e) {
-          tracker.publishFailed();
+          if (!brokers.ownBroker(org)) tracker.publishFailed();
           throw e;
         }
       },
-      maxPayload: (topic) => conn.maxPayload(topic),
-      get connected() {
-        return conn.connected;
-      },
+      maxPayload: (org, topic) => brokers.maxPayload(org, topic),
+      connected: (org) => brokers.connected(org),
+      ownBroker: (org) => brokers.ownBroker(org),
     };
     const running = new CssMqttAdapter({
       engine: deps.engine,
@@ -211,12 +232,19 @@ export async function startCssMqtt(deps: CssMqttDeps): Promise<CssMqtt> {
     });
     adapter = running;
     await running.start();
+    brokers.start();
     return {
       urls,
       health: () => {
         const stats = running.stats();
+        const shared = tracker.report(config.resendInterval);
+        const orgs = brokers.orgStatus();
+        // An org's own broker away leaves the others working: yellow, not red.
+        const color = shared.mqttConnectionStatus === 'green' && orgs.some((o) => !o.connected) ? 'yellow' : shared.mqttConnectionStatus;
         return {
-          ...tracker.report(config.resendInterval),
+          ...shared,
+          mqttConnectionStatus: color,
+          ...(orgs.length > 0 ? { organizations: orgs } : {}),
           mqttESS: stats.pushLoops,
           upstreamTransfers: stats.pulls,
           ...(broker !== null ? { embeddedBrokerClients: broker.connectedClients() } : {}),

@@ -289,6 +289,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
         store,
         notifications,
         authenticator,
+        orgSecrets,
         tls: async () => tls ?? (await nodeCertificate(config, log)),
         logger,
       });

@@ -23,15 +23,14 @@ export async function plainChannel(url: string, opts: { maxPacketSize?: number }
       await client.subscribeAsync([...filters], { qos: 1 });
     },
     onMessage: (handler) => {
-      client.on('message', (topic, payload) => handler(topic, payload));
+      client.on('message', (topic, payload) => handler(topic, payload, null));
     },
-    publish: async (topic, payload, o) => {
+    publish: async (_org, topic, payload, o) => {
       await client.publishAsync(topic, payload, { qos: o.qos });
     },
-    maxPayload: (topic) => (opts.maxPacketSize ?? 256 * 1024 * 1024) - 5 - 2 - Buffer.byteLength(topic) - 2,
-    get connected() {
-      return client.connected;
-    },
+    maxPayload: (_org, topic) => (opts.maxPacketSize ?? 256 * 1024 * 1024) - 5 - 2 - Buffer.byteLength(topic) - 2,
+    connected: () => client.connected,
+    ownBroker: () => false,
     close: () => client.endAsync(),
   };
 }

@@ -35,18 +35,27 @@ import { decodeData, isDataMessage } from './data-codec.js';
 import { PeerQueues } from './peer-queues.js';
 import { CSS_EVENT_FILTER, CSS_LEADER_EVENT_FILTER, commandTopic, parseSyncTopic, type SyncTopic } from './topics.js';
 
-/** What the adapter needs of an MQTT client connection. */
+/**
+ * What the adapter needs of its broker connections: one shared by every org, and on a
+ * multi-org CSS one of its own for each org whose broker is set apart (PUT
+ * /api/v1/organizations/{org} with an address). [ref sync-protocol §2 "one MQTT client per org"]
+ */
 export interface CssMqttChannel {
-  /** Subscribes at QoS 1 (and again after every reconnect: the connection's business). */
+  /** Subscribes at QoS 1 on every connection (and again after every reconnect: the connection's business). */
   subscribe(filters: readonly string[]): Promise<void>;
-  /** Every message received, on any subscribed topic. */
-  onMessage(handler: (topic: string, payload: Buffer) => void): void;
-  /** Resolves when the broker took the message (QoS 1: its PUBACK); rejects when not connected. */
-  publish(topic: string, payload: Buffer, opts: { qos: 0 | 1 }): Promise<void>;
-  /** The largest payload a QoS 1 publish on `topic` may carry now. */
-  maxPayload(topic: string): number;
-  /** Whether a publish can go out now. */
-  readonly connected: boolean;
+  /**
+   * Every message received, on any subscribed topic; `org` is the org whose own broker it came
+   * from, null when it came from the shared one.
+   */
+  onMessage(handler: (topic: string, payload: Buffer, org: string | null) => void): void;
+  /** Publishes toward the org's broker; resolves when the broker took it (QoS 1: its PUBACK); rejects when not connected. */
+  publish(org: string, topic: string, payload: Buffer, opts: { qos: 0 | 1 }): Promise<void>;
+  /** The largest payload a QoS 1 publish on `topic` toward the org's broker may carry now. */
+  maxPayload(org: string, topic: string): number;
+  /** Whether a publish toward the org's broker can go out now. */
+  connected(org: string): boolean;
+  /** Whether the org has a broker of its own (its ESS nodes do not use the shared one). */
+  ownBroker(org: string): boolean;
 }
 
 export interface CssMqttAdapterDeps {
@@ -110,12 +119,12 @@ export class CssMqttAdapter {
 
   constructor(private readonly deps: CssMqttAdapterDeps) {
     this.log = deps.log;
-    this.gate = new ConnectionGate(() => deps.channel.connected, CONNECTION_CHECK_MS, this.stopping.signal);
+    this.gate = new ConnectionGate((org) => deps.channel.connected(org), CONNECTION_CHECK_MS, this.stopping.signal);
     this.pushes = new CssPushLoops({
       engine: deps.engine,
       send: (peer, item) => this.pushItem(peer, item),
       resendIntervalMs: deps.resendInterval * 1000,
-      ready: (signal) => this.gate.wait(signal),
+      ready: (peer, signal) => this.gate.wait(peer.orgID, signal),
       log: deps.log,
     });
     this.pulls = new UpstreamPulls({
@@ -134,7 +143,7 @@ export class CssMqttAdapter {
 
   /** Subscribes, then starts pushing to the MQTT ESS nodes and resumes the pulls a stop cut short. */
   async start(): Promise<void> {
-    this.deps.channel.onMessage((topic, payload) => this.receive(topic, payload));
+    this.deps.channel.onMessage((topic, payload, org) => this.receive(topic, payload, org));
     await this.deps.channel.subscribe([CSS_EVENT_FILTER, CSS_LEADER_EVENT_FILTER]);
     for (const peer of await this.deps.mqttDestinations()) {
       this.pushes.ensure(peer);
@@ -158,7 +167,7 @@ export class CssMqttAdapter {
   }
 
   /** One message from the broker. Garbage is logged at debug and dropped; nothing here throws. */
-  private receive(topicName: string, payload: Buffer): void {
+  private receive(topicName: string, payload: Buffer, fromOrg: string | null): void {
     if (this.stopping.signal.aborted) return;
     const topic = parseSyncTopic(topicName);
     if (topic === null || topic.direction !== 'evt') {
@@ -166,7 +175,7 @@ export class CssMqttAdapter {
       return;
     }
     if (isDataMessage(payload)) {
-      this.receiveData(topic, topicName, payload);
+      this.receiveData(topic, topicName, payload, fromOrg);
       return;
     }
     const decoded = decodeControl(payload);
@@ -179,7 +188,8 @@ export class CssMqttAdapter {
       return;
     }
     const msg = decoded.message;
-    const origin = messageOrigin(msg, topic, this.deps.orgID);
+    // An org's own broker speaks for that org alone, as a single-org CSS's broker does.
+    const origin = messageOrigin(msg, topic, fromOrg ?? this.deps.orgID);
     if (origin.kind === 'ignored') {
       this.log.debug({ topic: topicName, command: msg.command }, 'dropped a command an ESS does not send');
       return;
@@ -188,19 +198,24 @@ export class CssMqttAdapter {
       this.log.info({ topic: topicName, command: msg.command, claimed: origin.claimed, reason: origin.reason }, 'refused an MQTT message whose payload names another ESS than its topic');
       return;
     }
+    if (fromOrg === null && this.deps.channel.ownBroker(origin.peer.orgID)) {
+      this.log.info({ topic: topicName, command: msg.command, org: origin.peer.orgID }, 'refused an MQTT message on the shared broker for an org that has a broker of its own');
+      return;
+    }
     this.enqueue(origin.peer, () => this.dispatch(origin.peer, msg));
   }
 
-  private receiveData(topic: SyncTopic, topicName: string, payload: Buffer): void {
+  private receiveData(topic: SyncTopic, topicName: string, payload: Buffer, fromOrg: string | null): void {
     const decoded = decodeData(payload);
     if (decoded.kind !== 'message') {
       this.log.debug({ topic: topicName, reason: decoded.kind === 'invalid' ? decoded.error.message : decoded.detail }, 'dropped an MQTT data message');
       return;
     }
     const m = decoded.message;
-    const org = this.deps.orgID !== '' ? this.deps.orgID : m.orgID;
-    if (org === '' || (this.deps.orgID !== '' && m.orgID !== '' && m.orgID !== this.deps.orgID)) {
-      this.log.info({ topic: topicName, claimed: m.orgID }, "refused an MQTT data message of another org than this CSS's");
+    const fixed = fromOrg ?? this.deps.orgID;
+    const org = fixed !== '' ? fixed : m.orgID;
+    if (org === '' || (fixed !== '' && m.orgID !== '' && m.orgID !== fixed) || (fromOrg === null && this.deps.channel.ownBroker(org))) {
+      this.log.info({ topic: topicName, claimed: m.orgID }, 'refused an MQTT data message of an org its broker does not serve');
       return;
     }
     // The topic names the sender; only a chunk asked of that very ESS is taken.
@@ -315,7 +330,7 @@ export class CssMqttAdapter {
       return;
     }
     const stated = meta.chunkSize > 0 ? meta.chunkSize : this.deps.maxDataChunkSize;
-    const capacity = chunkCapacity(this.deps.channel.maxPayload(topic), peer.orgID, meta.objectType, meta.objectID);
+    const capacity = chunkCapacity(this.deps.channel.maxPayload(peer.orgID, topic), peer.orgID, meta.objectType, meta.objectID);
     let payload: Buffer;
     try {
       payload = await chunkMessage({ session, orgID: peer.orgID, meta, offset: Number(msg.offset), chunkSize: Math.max(1, Math.min(stated, capacity)), signal: this.stopping.signal });
@@ -325,7 +340,7 @@ export class CssMqttAdapter {
       await this.send(peer, { command: 'feedback', meta, feedbackCode: FEEDBACK_INVALID_OBJECT, feedbackFromOrigin: true, reason: err.message });
       return;
     }
-    await this.deps.channel.publish(topic, payload, { qos: 1 });
+    await this.deps.channel.publish(peer.orgID, topic, payload, { qos: 1 });
   }
 
   /** [ref handleUpdate; traffic mqtt-ess-to-css.jsonl] `updated`, then the data is pulled. */
@@ -373,12 +388,12 @@ export class CssMqttAdapter {
     } catch (err) {
       // Lost with the connection, as a QoS 0 message would be: it goes again after the resend
       // interval; the loop waits for the broker meanwhile.
-      if (this.deps.channel.connected) throw err;
+      if (this.deps.channel.connected(peer.orgID)) throw err;
       this.log.debug({ ...objectFields(peer, item.meta), command: item.type }, 'could not push to an ESS: no connection to the broker');
     }
   }
 
   private send(peer: DestinationRef, input: ControlInput): Promise<void> {
-    return this.deps.channel.publish(commandTopic(peer.destType, peer.destID), encodeControl(input), { qos: 1 });
+    return this.deps.channel.publish(peer.orgID, commandTopic(peer.destType, peer.destID), encodeControl(input), { qos: 1 });
   }
 }

@@ -22,7 +22,7 @@ export interface CssPushLoopsDeps {
    * Resolves when messages can be published (the broker connection is up), or on `signal`:
    * while the broker is away the loops wait here instead of asking the engine in vain.
    */
-  ready?(signal: AbortSignal): Promise<void>;
+  ready?(peer: DestinationRef, signal: AbortSignal): Promise<void>;
   /** RESEND_INTERVAL in ms: how long an item waits for its answer before it is published again. */
   resendIntervalMs: number;
   log: Logger;
@@ -111,7 +111,7 @@ class PushLoop {
     const longest = this.deps.resendIntervalMs * IDLE_FACTOR;
     while (!this.stopped) {
       // The wait starts before the round, so that work queued while the round runs is not missed.
-      await this.deps.ready?.(this.stopSignal);
+      await this.deps.ready?.(this.peer, this.stopSignal);
       if (this.stopped) return;
       // A session per round: one remembers the registration it saw (lib/sync/css/ess-session.ts).
       const session = this.deps.engine.session(this.peer);

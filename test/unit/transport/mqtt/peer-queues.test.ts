@@ -68,23 +68,23 @@ describe('ConnectionGate', () => {
     const stop = new AbortController();
     const gate = new ConnectionGate(() => connected, 10, stop.signal);
     let passed = 0;
-    const waits = [1, 2, 3].map(() => gate.wait(new AbortController().signal).then(() => passed++));
+    const waits = [1, 2, 3].map(() => gate.wait('org', new AbortController().signal).then(() => passed++));
     await new Promise((r) => setTimeout(r, 40));
     expect(passed).toBe(0);
     connected = true;
     await Promise.all(waits);
     expect(passed).toBe(3);
-    await gate.wait(new AbortController().signal);
+    await gate.wait('org', new AbortController().signal);
   });
 
   it("ends a wait when the waiter's signal or the gate's aborts", async () => {
     const stop = new AbortController();
     const gate = new ConnectionGate(() => false, 10, stop.signal);
     const mine = new AbortController();
-    const w = gate.wait(mine.signal);
+    const w = gate.wait('org', mine.signal);
     mine.abort();
     await w;
-    const other = gate.wait(new AbortController().signal);
+    const other = gate.wait('org', new AbortController().signal);
     stop.abort();
     await other;
   });
