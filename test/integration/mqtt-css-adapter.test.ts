@@ -311,6 +311,30 @@ run('the CSS over MQTT answers as the reference CSS does', () => {
     expect(asked.get(2000)).toBe(2);
   });
 
+  it('asks for the rest of a chunk that came short (a broker with a smaller packet limit on the ESS side)', async () => {
+    const data = randomBytes(4 * 1000);
+    const meta: MetaData = { ...control(captured('mqtt-ess-to-css.jsonl', 1)).meta, objectID: 'short', objectSize: data.length, chunkSize: 1000 };
+    const engine = new CssEngineDouble();
+    engine.registered.add(destinationKey(NODE1));
+    const node = await ess();
+    await css({ engine, destinations: [NODE1], deps: { chunkRetryMs: 300 } });
+    // The ESS sends at most 600 bytes per message, from wherever it is asked.
+    node.onGetdata = (g) => {
+      const at = Number(g.offset);
+      void node.send(encodeData({ orgID: 'myorg', objectType: meta.objectType, objectID: meta.objectID, offset: g.offset, instanceID: meta.instanceID, data: data.subarray(at, Math.min(at + 600, data.length)) }));
+    };
+    await node.send(encodeControl({ command: 'update', meta }));
+    await node.until(() => engine.callsOf('upstreamData').reduce((n, c) => n + c.bytes.length, 0) === data.length, 10_000);
+    const calls = engine.callsOf('upstreamData');
+    expect(Buffer.concat(calls.map((c) => c.bytes)).equals(data)).toBe(true);
+    // In order, each starting where the one before ended.
+    let next = 0;
+    for (const c of calls) {
+      expect(c.data.range?.start).toBe(next);
+      next = (c.data.range?.end ?? -1) + 1;
+    }
+  });
+
   it('resumes a pull a stop cut short from the bytes the engine holds', async () => {
     const data = randomBytes(614477);
     const meta = control(captured('mqtt-large.jsonl', 27)).meta;

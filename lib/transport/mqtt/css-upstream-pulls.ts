@@ -248,12 +248,20 @@ export class UpstreamPulls {
         return { start: t.stored, bytes: bytes.subarray(t.stored - offset) };
       }
     }
-    // A short chunk leaves a gap before the next one: ask for it from where it is missing.
-    if (t.arrived.size > 0 && !t.requested.has(t.stored)) {
-      const beyond = Math.min(...t.arrived.keys());
-      if (beyond > t.stored) this.request(t, t.stored);
-    }
+    this.cover(t);
     return null;
+  }
+
+  /**
+   * Asks for the first byte not stored when nothing asked for or arrived covers it: a chunk that
+   * came short (an ESS whose broker takes smaller messages) leaves a gap before the next one, or
+   * after the last one asked for.
+   */
+  private cover(t: Transfer): void {
+    if (t.ended || t.stored >= t.total) return;
+    for (const [offset, bytes] of t.arrived) if (offset <= t.stored && offset + bytes.length > t.stored) return;
+    for (const offset of t.requested.keys()) if (offset <= t.stored && t.stored < offset + t.chunkSize) return;
+    this.request(t, t.stored);
   }
 
   /**
