@@ -9,13 +9,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/gl
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { emptyMetaData, parseJson, type MetaData } from '../../lib/model/index.js';
-import { NotRegisteredError, type EssObjectRef } from '../../lib/sync/ess/css-link.js';
+import { CredentialsRefusedError, NotRegisteredError, type EssObjectRef } from '../../lib/sync/ess/css-link.js';
 import { decodeControl } from '../../lib/transport/mqtt/control-codec.js';
-import { openMqttConnection } from '../../lib/transport/mqtt/mqtt-connection.js';
+import { openMqttConnection, type MqttConnectionOptions } from '../../lib/transport/mqtt/mqtt-connection.js';
 import { MqttCssLink, type MqttCssLinkDeps } from '../../lib/transport/mqtt/mqtt-css-link.js';
 import { MOSQUITTO_MISSING, mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { readMqttCapture, type CapturedMqttMessage } from '../helpers/mqtt-reference-traffic.js';
-import { Teardown } from '../helpers/node-process.js';
+import { Teardown, tempRoot } from '../helpers/node-process.js';
+import { makeTestPki } from '../helpers/test-pki.js';
 import { ScriptedCss, type HeardMessage } from '../helpers/scripted-css.js';
 
 const available = mosquittoAvailable();
@@ -515,5 +516,45 @@ suite('the ESS link over MQTT, against a scripted CSS on mosquitto', () => {
     const again = await startCss();
     await registered(link, again);
     expect(await link.poll({ holdS: 0, signal: new AbortController().signal })).toEqual([]);
+  });
+});
+
+suite('the ESS link over MQTT, when the broker will not have it', () => {
+  /** A link to `port` with these connection options; what it tells its health is kept. */
+  function linkTo(port: number, opts: Partial<MqttConnectionOptions>): { link: MqttCssLink; failures: string[] } {
+    const failures: string[] = [];
+    const link = startLink({
+      connect: (h) =>
+        openMqttConnection({ host: '127.0.0.1', port, protocol: 'mqtt', clientIDPrefix: 'ESS', subscriptions: h.subscriptions, onConnect: h.onConnect, onMessage: h.onMessage, firstConnectTimeoutMs: 1_000, ...opts }),
+      timeouts: { registerMs: 1_500, connectRetryMs: 200 },
+      health: { succeeded: () => undefined, setRegistered: () => undefined, failed: (status) => failures.push(status) },
+    });
+    return { link, failures };
+  }
+
+  test('refused credentials: registration fails with CredentialsRefusedError, and the operator is told what to fix', async () => {
+    const b = await startMosquitto({ users: [{ user: 'myorg/edge/node1', password: 's3cret' }] });
+    t.add(() => b.stop());
+    const { link, failures } = linkTo(b.port, { username: 'myorg/edge/node1', password: 'wrong' });
+    const err = await link.register().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CredentialsRefusedError);
+    expect(link.operatorAction(err)).toMatch(/MQTT_USER_NAME, MQTT_PASSWORD/);
+    expect(failures).toContain('credentialsRefused');
+  });
+
+  test('a broker certificate it does not trust: registration fails, the health says so and the operator hears of MQTT_CA_CERTIFICATE', async () => {
+    const dir = await tempRoot(t, 'mqtt-link-tls');
+    const pki = await makeTestPki(dir);
+    const b = await startMosquitto({ tls: { caFile: pki.ca.certFile, certFile: pki.server.certFile, keyFile: pki.server.keyFile } });
+    t.add(() => b.stop());
+    const { link, failures } = linkTo(b.tlsPort!, { protocol: 'mqtts' });
+    const err = await link.register().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(link.operatorAction(err)).toMatch(/MQTT_CA_CERTIFICATE/);
+    expect(failures).toContain('certificateUntrusted');
+    // Given the CA, the link gets through (the CSS double is on the broker's plain port).
+    const css = await ScriptedCss.start(b.url, TYPE, ID);
+    each.add(() => css.close());
+    await registered(linkTo(b.tlsPort!, { protocol: 'mqtts', ca: pki.ca.certFile }).link, css);
   });
 });

@@ -2,9 +2,10 @@
  * The reference CSS and our ESS syncing over MQTT through a real mosquitto, both real processes
  * on loopback, set up as the reference pair of the MQTT captures (traffic README "Provenance":
  * single-org CSS, 65536-byte chunks, a getdata window of 4). What an app sees on either side:
- * an object to the node (3 KiB) and its consumption, a 614523-byte object in chunks, an object
- * published on the ESS, and a deletion. Runs when EDGESYNC_REFERENCE_BIN names the reference
- * binary (docs/interop.md); otherwise it is reported as skipped.
+ * an object to the node (3 KiB) and its consumption, a 614523-byte object in chunks, objects
+ * published on the ESS (3 KiB, and 614477 bytes in chunks), and a deletion. Runs when
+ * EDGESYNC_REFERENCE_BIN names the reference binary (docs/interop.md); otherwise it is
+ * reported as skipped.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
@@ -118,6 +119,14 @@ describeWithReference('interop over MQTT (mosquitto): reference CSS + edgesync E
     expect([meta?.originType, meta?.originID, meta?.objectSize]).toEqual([DEST_TYPE, DEST_ID, 3072]);
     await onCss.markObjectConsumed('report', 'up1');
     await eventually('status of report/up1 on the ESS', () => onEss.getObjectStatus('report', 'up1'), (s) => s === 'consumedByDest');
+  });
+
+  test('614477 bytes published on the ESS, pulled by the CSS in 65536-byte chunks on sync-cmd-leader, arrive intact', async () => {
+    const data = randomBytes(614_477);
+    await onEss.updateObject({ objectID: 'big2', objectType: 'report', version: '1.0' });
+    await onEss.updateObjectData('report', 'big2', data);
+    await eventually('status of report/big2 on the CSS', () => onCss.getObjectStatus('report', 'big2'), (s) => s === 'completelyReceived');
+    expect(await sha256Of(await onCss.fetchObjectData('report', 'big2'))).toBe(sha256Hex(data));
   });
 
   test('a deletion on the CSS reaches the ESS; once its app confirms, both sides forget the object', async () => {

@@ -6,6 +6,26 @@
  * MQTT_BROKER_CONNECT_TIMEOUT, and a broker that refuses our credentials.
  */
 import { MqttConnectError, MqttNotConnectedError, type MqttConnection, type MqttConnectionStatus } from './mqtt-connection.js';
+import { MqttTlsError } from './mqtt-tls.js';
+
+/** Why the connection cannot be made: the last two need an operator. */
+export type ConnectFailure = 'unreachable' | 'credentialsRefused' | 'certificateUntrusted';
+
+/** Node's words for a broker certificate that did not verify (mqtt.js passes on the TLS error's message only). */
+const UNTRUSTED = /certificate|self[- ]signed|CERT_/i;
+
+function classify(err: Error): ConnectFailure {
+  if (err instanceof MqttConnectError && err.reasonCode !== undefined) return 'credentialsRefused';
+  if (err instanceof MqttTlsError || UNTRUSTED.test(err.message)) return 'certificateUntrusted';
+  return 'unreachable';
+}
+
+/** The log line of a failure, naming the settings an operator must fix when one must. */
+const FAILURE_LINE: Record<ConnectFailure, string> = {
+  credentialsRefused: 'the MQTT broker refuses this ESS (MQTT_USER_NAME, MQTT_PASSWORD, MQTT_CLIENT_ID, or the client certificate); retrying',
+  certificateUntrusted: "the MQTT broker's certificate is not trusted, or the TLS settings are unusable (MQTT_CA_CERTIFICATE, MQTT_SSL_CERT, MQTT_SSL_KEY, BROKER_ADDRESS); retrying",
+  unreachable: 'cannot reach the MQTT broker; retrying',
+};
 
 /** What the link needs of a connection. */
 export type LinkConnection = Pick<MqttConnection, 'publish' | 'maxPayload' | 'close'> & Partial<Pick<MqttConnection, 'status' | 'connected'>>;
@@ -27,8 +47,11 @@ export interface LinkConnectorDeps {
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   broker: string;
   /** Told why the connection cannot be made. */
-  onFailure?(kind: 'unreachable' | 'credentialsRefused', reason: string): void;
+  onFailure?(kind: ConnectFailure, reason: string): void;
 }
+
+/** How long `close` waits for a connection attempt in progress. */
+const CLOSE_WAIT_MS = 2_000;
 
 export class LinkConnector {
   private connection: LinkConnection | null = null;
@@ -37,7 +60,7 @@ export class LinkConnector {
   private retryTimer: NodeJS.Timeout | null = null;
   private retryWake: (() => void) | null = null;
   /** The last failure to connect, while there is no connection. */
-  private failure: { refused: boolean; error: Error } | null = null;
+  private failure: { kind: ConnectFailure; error: Error } | null = null;
   private readonly opening: Promise<void>;
 
   constructor(private readonly deps: LinkConnectorDeps) {
@@ -49,9 +72,9 @@ export class LinkConnector {
     return this.opening;
   }
 
-  /** Whether the broker refused our credentials at the last attempt (an operator must act). */
-  get credentialsRefused(): boolean {
-    return this.connection === null && this.failure?.refused === true;
+  /** Why the last attempt failed, while there is no connection. */
+  get failureKind(): ConnectFailure | null {
+    return this.connection === null ? (this.failure?.kind ?? null) : null;
   }
 
   /** The last reason the connection could not be made, while there is none. */
@@ -92,8 +115,12 @@ export class LinkConnector {
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.retryWake?.();
     for (const w of [...this.waiters]) w();
-    // An attempt in progress cannot be cut short (openMqttConnection takes no signal): it closes
-    // its connection when it resolves, within its first-connection timeout.
+    // An attempt in progress cannot be cut short (openMqttConnection takes no signal): it is
+    // waited for a moment, and otherwise closes its connection itself when it ends, within its
+    // first-connection timeout.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.opening, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
     const conn = this.connection;
     this.connection = null;
     await conn?.close();
@@ -114,13 +141,13 @@ export class LinkConnector {
         return;
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err));
-        const refused = err instanceof MqttConnectError && err.reasonCode !== undefined;
-        this.failure = { refused, error };
-        this.deps.onFailure?.(refused ? 'credentialsRefused' : 'unreachable', error.message);
-        // Once per episode at WARN/ERROR; the retries are for us.
+        const kind = classify(error);
+        this.failure = { kind, error };
+        this.deps.onFailure?.(kind, error.message);
+        // Once per episode: ERROR when an operator must act, else WARN; the retries are for us.
         if (!reported) {
-          if (refused) this.deps.log.error({ err: error, broker: this.deps.broker }, 'the MQTT broker refuses this ESS (MQTT_USER_NAME, MQTT_PASSWORD, MQTT_CLIENT_ID, or the client certificate); retrying');
-          else this.deps.log.warn({ err: error, broker: this.deps.broker }, 'cannot reach the MQTT broker; retrying');
+          if (kind === 'unreachable') this.deps.log.warn({ err: error, broker: this.deps.broker }, FAILURE_LINE[kind]);
+          else this.deps.log.error({ err: error, broker: this.deps.broker }, FAILURE_LINE[kind]);
           reported = true;
         } else this.deps.log.debug({ err: error }, 'MQTT broker still not reachable');
         await new Promise<void>((resolve) => {

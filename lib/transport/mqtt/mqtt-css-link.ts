@@ -33,7 +33,7 @@ import { decodeData, isDataMessage, type DataMessage } from './data-codec.js';
 import { EssDataServer } from './ess-data-server.js';
 import { EssWireMeta } from './ess-wire-meta.js';
 import { PushedItems } from './pushed-items.js';
-import { LinkConnector, type LinkConnection, type LinkConnectionHandlers } from './link-connector.js';
+import { LinkConnector, type ConnectFailure, type LinkConnection, type LinkConnectionHandlers } from './link-connector.js';
 import type { MqttConnectionStatus } from './mqtt-connection.js';
 import { commandTopic, eventTopic } from './topics.js';
 
@@ -68,7 +68,7 @@ export interface MqttCssLinkDeps {
   timeouts?: Partial<MqttCssLinkTimeouts>;
   log: { debug(obj: object, msg: string): void; info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
   /** Told of every message from the CSS, of every registration outcome and of connection failures. */
-  health?: { succeeded(): void; setRegistered(registered: boolean): void; failed(status: 'unreachable' | 'credentialsRefused', reason: string): void };
+  health?: { succeeded(): void; setRegistered(registered: boolean): void; failed(status: ConnectFailure, reason: string): void };
 }
 
 const DEFAULT_TIMEOUTS: MqttCssLinkTimeouts = { registerMs: 10_000, ackMs: 10_000, chunkMs: 3_000, chunkTries: 8, connectRetryMs: 10_000 };
@@ -282,6 +282,19 @@ export class MqttCssLink implements CssLink {
     return (await answer) !== undefined;
   }
 
+  /**
+   * The log line for a failure only an operator can mend: the broker refuses this ESS, or its
+   * certificate (or our TLS material) is not usable. [CssLink.operatorAction]
+   */
+  operatorAction(err: unknown): string | undefined {
+    const kind = this.connector.failureKind;
+    if (err instanceof CredentialsRefusedError || kind === 'credentialsRefused')
+      return 'the MQTT broker refuses this ESS: check MQTT_USER_NAME, MQTT_PASSWORD, MQTT_CLIENT_ID and the client certificate; retrying every RESEND_INTERVAL';
+    if (kind === 'certificateUntrusted')
+      return "the MQTT broker's certificate is not trusted, or the TLS settings are unusable: check MQTT_CA_CERTIFICATE, MQTT_SSL_CERT, MQTT_SSL_KEY and that BROKER_ADDRESS is a name the certificate holds; retrying every RESEND_INTERVAL";
+    return undefined;
+  }
+
   serveData(source: OwnDataSource): void {
     this.dataServer.serve(source);
   }
@@ -324,7 +337,7 @@ export class MqttCssLink implements CssLink {
     try {
       await this.connector.ready(this.timeouts.registerMs);
     } catch (err) {
-      if (this.connector.credentialsRefused) throw new CredentialsRefusedError(`the MQTT broker ${this.address} refuses this ESS: ${this.connector.lastFailure?.message ?? ''}`);
+      if (this.connector.failureKind === 'credentialsRefused') throw new CredentialsRefusedError(`the MQTT broker ${this.address} refuses this ESS: ${this.connector.lastFailure?.message ?? ''}`);
       throw err;
     }
     const answer = this.registration.wait('registration', this.timeouts.registerMs);
