@@ -47,6 +47,7 @@ function banner(config: Config, node: RunningNode): string {
     lines.push(`  API:     ${url}/api/v1`);
     if (!url.startsWith('unix:')) lines.push(`  Swagger: ${url}/swagger`);
   }
+  for (const url of node.brokerUrls) lines.push(`  MQTT:    ${url}`);
   lines.push(`  Data:    ${config.persistenceRootPath}`);
   if (node.createdAdmin !== null) {
     lines.push('  A sync-admin credential was created; it is shown only this once:');
@@ -87,11 +88,6 @@ async function runNode(mode: 'CSS' | 'ESS' | undefined, argv: string[]): Promise
   const config = report.config;
   const logger = makeLogger(config);
   for (const ignored of report.ignored) logger.warn({ setting: ignored }, 'reference setting accepted but not used by edgesync');
-  // An ESS syncs over http or mqtt; a CSS over http only until its MQTT side is wired.
-  const mqttEss = config.nodeType === 'ESS' && config.communicationProtocol === 'mqtt';
-  if (config.communicationProtocol !== 'http' && !mqttEss) {
-    throw new ConfigError([{ key: 'communicationProtocol', message: `${config.communicationProtocol} is not available in this version; use http` }]);
-  }
   // Signals are handled from the start: one that arrives while the node starts stops it as
   // soon as it is up, rather than killing it half-way through opening its storage.
   let node: RunningNode | null = null;

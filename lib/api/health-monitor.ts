@@ -18,6 +18,35 @@ export interface HealthReport {
   usage?: { clientRequests: number; registeredESS: number; storedObjects: number };
   /** An ESS's link to its CSS (our addition; see lib/transport/http/css-link-health.ts). */
   cssHealth?: CssHealth;
+  /** A CSS's MQTT connection, when it talks MQTT. [ref common/health.go MQTTHealthStatusInfo] */
+  mqttHealth?: MqttHealth;
+}
+
+/**
+ * The `mqttHealth` section: the reference's fields (`mqttConnectionStatus` …
+ * `timeSinceLastPublishError`), then ours. Its colour counts in `general.healthStatus`.
+ */
+export interface MqttHealth {
+  mqttConnectionStatus: HealthColor;
+  subscribeFailures: number;
+  publishFailures: number;
+  disconnectedFromMQTTBroker: boolean;
+  /** Milliseconds of the current disconnection, or of the last one once reconnected. */
+  lastDisconnectFromBrokerDuration?: number;
+  /** Seconds since the last failed publish. */
+  timeSinceLastPublishError?: number;
+  /** Ours: the broker connected to, e.g. `mqtt://127.0.0.1:1883`. */
+  broker: string;
+  /** Ours: connections made after the first. */
+  reconnects: number;
+  /** Ours: the orgs with brokers of their own (multi-org CSS), and whether each is connected. */
+  organizations?: Array<{ orgID: string; broker: string; connected: boolean; lastError?: string }>;
+  /** Ours: ESS nodes pushed to over MQTT. */
+  mqttESS: number;
+  /** Ours: objects whose data is being pulled from an ESS. */
+  upstreamTransfers: number;
+  /** Ours: clients connected to the embedded broker, when the CSS runs it. */
+  embeddedBrokerClients?: number;
 }
 
 /** The `cssHealth` section; its colour counts in `general.healthStatus`. */
@@ -48,6 +77,8 @@ export class HealthMonitor {
     private readonly orgs: () => Promise<string[]>,
     /** An ESS's link to its CSS, when it syncs with one. */
     private readonly cssLink?: { report(): CssHealth },
+    /** A CSS's MQTT transport; `report()` is undefined until it started. */
+    private readonly mqtt?: { report(): MqttHealth | undefined },
   ) {}
 
   countRequest(): void {
@@ -79,6 +110,11 @@ export class HealthMonitor {
     if (this.cssLink !== undefined) {
       report.cssHealth = this.cssLink.report();
       if (SEVERITY[report.cssHealth.cssStatus] > SEVERITY[dbStatus]) report.general.healthStatus = report.cssHealth.cssStatus;
+    }
+    const mqtt = this.mqtt?.report();
+    if (mqtt !== undefined) {
+      report.mqttHealth = mqtt;
+      if (SEVERITY[mqtt.mqttConnectionStatus] > SEVERITY[report.general.healthStatus]) report.general.healthStatus = mqtt.mqttConnectionStatus;
     }
     if (this.disconnectedSince !== 0) report.dbHealth.lastDisconnectFromDBDuration = now - this.disconnectedSince;
     if (this.lastDbError !== 0) report.dbHealth.timeSinceLastReadWriteError = Math.floor((now - this.lastDbError) / 1000);

@@ -31,6 +31,7 @@ import { EarlyData } from '../sync/early-data.js';
 import { Sender } from '../sync/sender.js';
 import { ResendScheduler } from '../sync/resend-scheduler.js';
 import { createCssSync } from './css-sync.js';
+import { startCssMqtt, type CssMqtt } from './css-mqtt.js';
 import { createCssUpstream } from './css-upstream.js';
 import { createEssSync, syncsWithCss, type EssSync } from './ess-sync.js';
 import { packageRoot } from './package-root.js';
@@ -40,6 +41,8 @@ import { startListeners, stopListeners, type Listener, type Tls } from './listen
 export interface RunningNode {
   /** Where the API listens, e.g. `http://127.0.0.1:8080`. */
   urls: string[];
+  /** Where ESS nodes reach the MQTT broker of a CSS that talks MQTT, e.g. `mqtt://127.0.0.1:1883`. */
+  brokerUrls: string[];
   /** Sync-admin credentials created on this start (printed once), or null. */
   createdAdmin: { appKey: string; secret: string } | null;
   /** The certificate the node serves (PEM), when it listens with TLS. */
@@ -124,6 +127,11 @@ async function createAuthenticator(config: Config, log: Logger): Promise<{ authe
 async function tlsMaterial(config: Config, log: Logger): Promise<Tls | null> {
   const wantsTls = config.listeningType === 'secure' || config.listeningType === 'both' || config.listeningType === 'secure-unix';
   if (!wantsTls) return null;
+  return nodeCertificate(config, log);
+}
+
+/** The node's certificate: SERVER_CERTIFICATE/SERVER_KEY, or one it makes itself (and keeps). */
+async function nodeCertificate(config: Config, log: Logger): Promise<Tls> {
   if (config.serverCertificate !== '' && config.serverKey !== '') {
     const m = await loadCertificateMaterial(config.serverCertificate, config.serverKey);
     return { certPem: m.certPem, keyPem: m.keyPem };
@@ -174,6 +182,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
   let renewal: NodeJS.Timeout | null = null;
   let essSync: EssSync | null = null;
   let resends: ResendScheduler | null = null;
+  let cssMqtt: CssMqtt | null = null;
   // Aborted first thing on stop: long-polls answer at once instead of holding the stop for their wait.
   const shutdown = new AbortController();
 
@@ -183,6 +192,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       shutdown.abort();
       if (renewal !== null) clearInterval(renewal);
       log.info('stopping');
+      await cssMqtt?.stop();
       await essSync?.stop();
       await resends?.stop();
       await stopListeners(listeners, graceMs);
@@ -225,6 +235,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       store,
       async () => (config.orgID !== '' ? [config.orgID] : store.listOrgsInUse()),
       essSync?.health,
+      { report: () => cssMqtt?.health() },
     );
     // The CSS's side of the sync (css-sync.ts): its engine serves every transport.
     const cssSync =
@@ -270,10 +281,25 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       resends = new ResendScheduler({ notifications, store, peerSignal, intervalMs: config.resendInterval * 1000, log });
       resends.start();
     }
+    // The CSS's MQTT transport (css-mqtt.ts): the same engine as the SPI's, over a broker.
+    if (cssSync !== null && config.communicationProtocol.includes('mqtt')) {
+      cssMqtt = await startCssMqtt({
+        config,
+        engine: cssSync.engine,
+        store,
+        notifications,
+        authenticator,
+        orgSecrets,
+        tls: async () => tls ?? (await nodeCertificate(config, log)),
+        logger,
+      });
+    }
     const urls = listeners.map((l) => l.url);
-    log.info({ urls, org: config.orgID || undefined, destination: `${identity.destinationType}/${identity.destinationID}` }, 'listening');
-    return { urls, createdAdmin, certificatePem: tls?.certPem ?? null, stopped, stop: () => stop() };
+    const brokerUrls = cssMqtt?.urls ?? [];
+    log.info({ urls, ...(brokerUrls.length > 0 ? { brokerUrls } : {}), org: config.orgID || undefined, destination: `${identity.destinationType}/${identity.destinationID}` }, 'listening');
+    return { urls, brokerUrls, createdAdmin, certificatePem: tls?.certPem ?? null, stopped, stop: () => stop() };
   } catch (e) {
+    await cssMqtt?.stop();
     await essSync?.stop();
     await stopListeners(listeners, 0);
     await store.close();

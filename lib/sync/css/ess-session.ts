@@ -171,7 +171,8 @@ export class CssEssSession implements EssSession {
    * waits for its object to become ready and active; a record whose object was replaced
    * between the two reads is served by the next call, about the new instance.
    */
-  async pending(limit = PENDING_BATCH): Promise<SyncItem[]> {
+  async pending(limit = PENDING_BATCH, opts: { markServed?: boolean } = {}): Promise<SyncItem[]> {
+    const serve = opts.markServed !== false;
     await this.registered();
     const { orgID, destType, destID } = this.peer;
     const records = await this.deps.notifications.listPendingForPeer(orgID, destType, destID, SERVED_STATUSES, limit);
@@ -183,7 +184,7 @@ export class CssEssSession implements EssSession {
         if (type === undefined) return null;
         if (isQueuedUpdate(rec.status) && rec.deliveryStatus === 'pending') return null;
         const found = await this.describe(rec);
-        if (found === null || !(await this.markServed(rec))) return null;
+        if (found === null || (serve && !(await this.markServed(rec)))) return null;
         return { type, meta: found.meta, object: found.obj };
       }),
     );

@@ -71,10 +71,14 @@ export interface EssSession {
   register(action: RegistrationAction, opts: { persistent: boolean; communication: Communication }): Promise<RegistrationOutcome>;
   /**
    * What is queued for the ESS, oldest first, at most `limit` items. An update is marked as
-   * served before it is returned (the ESS may hold it from now on).
+   * served before it is returned (the ESS may hold it from now on), unless `markServed` is
+   * false: a transport that pushes without knowing whether the ESS is there (MQTT: a message to
+   * an ESS that is away is lost) leaves that to the ESS's first answer about the update
+   * (`updated`, a data download, `received`), so that an object deleted meanwhile is not
+   * announced as deleted to an ESS that never saw it.
    * @throws FailedDependencyError when the ESS is not registered
    */
-  pending(limit?: number): Promise<SyncItem[]>;
+  pending(limit?: number, opts?: { markServed?: boolean }): Promise<SyncItem[]>;
   /** Resolves when something may be queued for the ESS, after `ms`, or on `signal`; never rejects. */
   waitForWork(ms: number, signal?: AbortSignal): Promise<void>;
   /**

@@ -123,6 +123,20 @@ describe('CssEngine: the session of one ESS', () => {
       expect((await engine.session(N1).pending()).map((i) => i.type)).toEqual(['update']);
     });
 
+    it('leaves an update unserved when asked (a push the ESS may not hear), until the ESS answers it; deleted meanwhile, it is never announced', async () => {
+      await registerNew();
+      const meta = await publish('m1');
+      const s = engine.session(N1);
+      expect((await s.pending(undefined, { markServed: false })).map((i) => i.type)).toEqual(['update']);
+      expect((await record('m1'))?.status).toBe('updatePending');
+      expect(await s.ack(refOf(meta), 'updated')).toBe('applied');
+      expect((await record('m1'))?.status).toBe('updated');
+      await publish('m2');
+      await s.pending(undefined, { markServed: false });
+      await objects.delete(ORG, 'model', 'm2');
+      expect((await s.pending(undefined, { markServed: false })).map((i) => [i.type, i.meta.objectID])).toEqual([]);
+    });
+
     it('holds back an object that is not deliverable yet (inactive)', async () => {
       await registerNew();
       await publish('m1', { inactive: true });

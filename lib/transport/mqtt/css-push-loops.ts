@@ -1,0 +1,210 @@
+/**
+ * The CSS's push to its MQTT ESS nodes: one loop per registered ESS asks the engine what is
+ * queued for it (`pending()`), publishes each item as a control message, then waits for work.
+ * MQTT has no poll: what the HTTP ESS learns by polling, the MQTT ESS hears pushed.
+ *
+ * An item stays pending until the ESS answers it; it is published again only once it has been
+ * pending a whole resend interval since it was last published, so a signal for a new object
+ * does not repeat the others. [ref sync-protocol §3 "Resend timer"; the reference waits 6×]
+ *
+ * Thousands of ESS nodes cost little: an idle loop is one pending wait in the engine (a timer
+ * and a waiter), and it only queries again when woken or when something it sent falls due.
+ */
+import { FailedDependencyError, destinationKey, destinationLabel, type DestinationRef } from '../../model/index.js';
+import type { Logger } from '../../log/logger.js';
+import type { CssSyncEngine, EssSession, SyncItem } from '../../sync/css/types.js';
+
+export interface CssPushLoopsDeps {
+  engine: CssSyncEngine;
+  /** Publishes one item to its ESS (QoS 1); rejects when the broker does not take it. */
+  send(peer: DestinationRef, item: SyncItem): Promise<void>;
+  /**
+   * Resolves when messages can be published (the broker connection is up), or on `signal`:
+   * while the broker is away the loops wait here instead of asking the engine in vain.
+   */
+  ready?(peer: DestinationRef, signal: AbortSignal): Promise<void>;
+  /** RESEND_INTERVAL in ms: how long an item waits for its answer before it is published again. */
+  resendIntervalMs: number;
+  log: Logger;
+  /** Epoch ms; tests inject a fake clock. */
+  now?: () => number;
+}
+
+/** Items asked of the engine per round; more wait their turn (they are answered and leave). */
+const BATCH = 500;
+
+/**
+ * How long a loop with nothing outstanding sleeps unless woken: the engine wakes it when it
+ * queues something, so this only bounds the delay of a wake-up that was missed (another
+ * process queued it). [ref sync-protocol §3: the reference resends after 6× the interval]
+ */
+const IDLE_FACTOR = 6;
+
+/** After an error (a store or broker hiccup) a loop waits this long before it asks again. */
+const ERROR_PAUSE_MS = 1000;
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The identity of one thing queued: a new instance or another command is a new item. */
+function itemKey(item: SyncItem): string {
+  return JSON.stringify([item.type, item.meta.objectType, item.meta.objectID, item.meta.instanceID.toString()]);
+}
+
+class PushLoop {
+  /** Item → epoch ms it was last published. */
+  private readonly lastSent = new Map<string, number>();
+  /** Aborted to cut the current wait short (new work, a re-registration, stop). */
+  private wake = new AbortController();
+  private readonly stopping = new AbortController();
+  private stopped = false;
+  /** Set as the loop returns: a registration arriving then starts a new loop. */
+  ended = false;
+  readonly done: Promise<void>;
+
+  constructor(
+    readonly peer: DestinationRef,
+    private readonly deps: CssPushLoopsDeps,
+    private readonly now: () => number,
+    onEnd: () => void,
+  ) {
+    this.done = this.run().finally(onEnd);
+  }
+
+  /** Publishes everything pending at once, as if nothing had been sent (the ESS registered again). */
+  restart(): void {
+    this.lastSent.clear();
+    this.wake.abort();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.stopping.abort();
+    this.wake.abort();
+  }
+
+  private get stopSignal(): AbortSignal {
+    return this.stopping.signal;
+  }
+
+  private async run(): Promise<void> {
+    try {
+      await this.loop();
+    } finally {
+      this.ended = true;
+    }
+  }
+
+  private async loop(): Promise<void> {
+    const log = this.deps.log;
+    const longest = this.deps.resendIntervalMs * IDLE_FACTOR;
+    while (!this.stopped) {
+      // The wait starts before the round, so that work queued while the round runs is not missed.
+      await this.deps.ready?.(this.peer, this.stopSignal);
+      if (this.stopped) return;
+      // A session per round: one remembers the registration it saw (lib/sync/css/ess-session.ts).
+      const session = this.deps.engine.session(this.peer);
+      const wake = new AbortController();
+      this.wake = wake;
+      const woken = session.waitForWork(longest, wake.signal);
+      let waitMs: number;
+      try {
+        waitMs = await this.round(session);
+      } catch (err) {
+        wake.abort();
+        await woken;
+        if (err instanceof FailedDependencyError) {
+          // Not (or no longer) registered: nothing to push until it registers again.
+          log.debug({ destination: destinationLabel(this.peer), org: this.peer.orgID, reason: err.message }, 'push loop ends: the ESS is not registered over MQTT');
+          return;
+        }
+        if (this.stopped) return;
+        log.warn({ err, destination: destinationLabel(this.peer), org: this.peer.orgID }, 'could not push to an MQTT ESS; trying again');
+        await sleep(ERROR_PAUSE_MS, this.stopSignal);
+        continue;
+      }
+      if (!this.stopped) await (waitMs < longest ? Promise.race([woken, sleep(waitMs, wake.signal)]) : woken);
+      wake.abort();
+      await woken;
+    }
+  }
+
+  /** One round: publishes what is due; returns how long to wait before the next one. */
+  private async round(session: EssSession): Promise<number> {
+    // An ESS that registered again over HTTP polls for itself (the session keeps the record read
+    // here for `pending`, which then costs no second lookup).
+    const dest = await session.destination();
+    if (dest === null) throw new FailedDependencyError(`${destinationLabel(this.peer)} is not registered`);
+    if (dest.communication !== 'mqtt') throw new FailedDependencyError(`${destinationLabel(this.peer)} syncs over ${dest.communication} now`);
+    // A push is not a delivery: the ESS may be away (see EssSession.pending).
+    const items = await session.pending(BATCH, { markServed: false });
+    const interval = this.deps.resendIntervalMs;
+    const seen = new Set<string>();
+    for (const item of items) {
+      if (this.stopped) break;
+      const key = itemKey(item);
+      seen.add(key);
+      const last = this.lastSent.get(key);
+      if (last !== undefined && this.now() - last < interval) continue;
+      await this.deps.send(this.peer, item);
+      this.lastSent.set(key, this.now());
+    }
+    // Answered (or replaced) items leave the map: it stays as small as what is outstanding.
+    for (const key of this.lastSent.keys()) if (!seen.has(key)) this.lastSent.delete(key);
+    if (this.lastSent.size === 0) return interval * IDLE_FACTOR;
+    const now = this.now();
+    let next = Infinity;
+    for (const at of this.lastSent.values()) next = Math.min(next, at + interval - now);
+    return Math.max(next, 1);
+  }
+}
+
+/** The push loops of one CSS, by ESS. */
+export class CssPushLoops {
+  private readonly loops = new Map<string, PushLoop>();
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(private readonly deps: CssPushLoopsDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Starts the ESS's loop unless it runs; `fresh` re-publishes everything pending at once. */
+  ensure(peer: DestinationRef, opts: { fresh?: boolean } = {}): void {
+    if (this.closed) return;
+    const key = destinationKey(peer);
+    const running = this.loops.get(key);
+    if (running !== undefined && !running.ended) {
+      if (opts.fresh === true) running.restart();
+      return;
+    }
+    const loop: PushLoop = new PushLoop(peer, this.deps, this.now, () => {
+      if (this.loops.get(key) === loop) this.loops.delete(key);
+    });
+    this.loops.set(key, loop);
+  }
+
+  /** How many ESS nodes have a loop (for the health report and tests). */
+  get size(): number {
+    return this.loops.size;
+  }
+
+  /** Ends every loop; resolves when none is publishing any more. */
+  async stop(): Promise<void> {
+    this.closed = true;
+    const loops = [...this.loops.values()];
+    for (const l of loops) l.stop();
+    await Promise.all(loops.map((l) => l.done));
+  }
+}
