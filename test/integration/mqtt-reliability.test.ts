@@ -121,10 +121,15 @@ describeTransports(
       const before = await deliveries(net, 'model', 'victim');
       const forger = await rogue({ username: essUser('edge', 'n2'), password: essSecret('n2') });
       // What n1 would send once its app consumed the object, sent by n2 on n1's topic.
-      await forger.publishAsync(evtTopic('n1'), control('consumed', { ...meta, destinationType: 'edge', destinationID: 'n1' }), { qos: 0 }).catch(() => undefined);
+      const consumed = control('consumed', { ...meta, destinationType: 'edge', destinationID: 'n1' });
+      await forger.publishAsync(evtTopic('n1'), consumed, { qos: 0 }).catch(() => undefined);
       await new Promise((r) => setTimeout(r, SETTLE_MS));
       expect(await deliveries(net, 'model', 'victim')).toEqual(before);
       expect(await n1.client.getObjectStatus('model', 'victim')).toBe('completelyReceived');
+      // The same message with n1's own credentials counts (so the refusal above was about who sent it).
+      const asN1 = await rogue({ username: essUser('edge', 'n1'), password: essSecret('n1') });
+      await asN1.publishAsync(evtTopic('n1'), consumed, { qos: 0 });
+      await eventually('O13 of victim', () => deliveries(net, 'model', 'victim'), (d) => d.join() === 'edge/n1:consumed', log);
     });
 
     test('a message on node n1’s topic whose payload claims to come from n2 is refused by the CSS: nothing changes for n2', async () => {
