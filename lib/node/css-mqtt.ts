@@ -165,14 +165,16 @@ export async function startCssMqtt(deps: CssMqttDeps): Promise<CssMqtt> {
     };
     if (usesEmbeddedBroker(config)) {
       const tls = config.embeddedBrokerTlsPort !== 0 ? await deps.tls() : null;
-      broker = await startEmbeddedBroker({
-        host: config.listeningAddress === '' ? '0.0.0.0' : config.listeningAddress,
-        port: config.embeddedBrokerPort,
-        ...(tls !== null ? { tls: { port: config.embeddedBrokerTlsPort, certPem: tls.certPem, keyPem: tls.keyPem } } : {}),
-        authenticator: deps.authenticator,
-        ...(config.orgID !== '' ? { orgID: config.orgID } : {}),
-        log: logger.child({ component: 'mqtt-broker' }),
-      });
+      broker = await withPortAdvice(
+        startEmbeddedBroker({
+          host: config.listeningAddress === '' ? '0.0.0.0' : config.listeningAddress,
+          port: config.embeddedBrokerPort,
+          ...(tls !== null ? { tls: { port: config.embeddedBrokerTlsPort, certPem: tls.certPem, keyPem: tls.keyPem } } : {}),
+          authenticator: deps.authenticator,
+          ...(config.orgID !== '' ? { orgID: config.orgID } : {}),
+          log: logger.child({ component: 'mqtt-broker' }),
+        }),
+      );
       const host = urlHost(config.listeningAddress);
       urls = [`mqtt://${host}:${broker.port}`, ...(broker.tlsPort !== null ? [`mqtts://${host}:${broker.tlsPort}`] : [])];
       options = { ...common, host: '127.0.0.1', port: broker.port, protocol: 'mqtt', ...broker.internalCredentials };
@@ -255,5 +257,21 @@ export async function startCssMqtt(deps: CssMqttDeps): Promise<CssMqtt> {
   } catch (e) {
     await stop();
     throw e;
+  }
+}
+
+/**
+ * A port taken by another program is the likeliest start-up failure of the embedded broker (a
+ * system mosquitto on 1883): the error names the settings that solve it.
+ */
+async function withPortAdvice<T>(starting: Promise<T>): Promise<T> {
+  try {
+    return await starting;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    throw new Error(
+      `the embedded MQTT broker cannot listen: ${(err as Error).message}. Set EMBEDDED_BROKER_PORT (or EMBEDDED_BROKER_TLS_PORT) to a free port, or BROKER_ADDRESS and BROKER_PORT to use the broker already there`,
+      { cause: err },
+    );
   }
 }

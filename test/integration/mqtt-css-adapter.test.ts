@@ -452,6 +452,8 @@ run('the CSS over MQTT answers as the reference CSS does', () => {
     engine.communication = 'mqtt';
     await node.send(captured('mqtt-register.jsonl', 1));
     await node.waitFor(1);
+    // The loop starts once the regack is out.
+    await node.until(() => adapter.stats().pushLoops === 1);
     expect(adapter.stats().pushLoops).toBe(1);
   });
 

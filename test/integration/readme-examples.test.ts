@@ -93,7 +93,7 @@ describe('the README walkthrough (README.md, then sdk/README.md)', () => {
   test('the documents mark their examples', () => {
     const walkthrough = examples.filter((e) => e.scenario === 'walkthrough');
     expect(walkthrough.length).toBeGreaterThanOrEqual(10);
-    expect(walkthrough.filter((e) => e.background).map((e) => e.lang)).toEqual(['sh', 'sh', 'ts']);
+    expect(walkthrough.filter((e) => e.background).map((e) => e.lang)).toEqual(['sh', 'sh', 'sh', 'ts']);
     expect(new Set(examples.map((e) => e.scenario))).toEqual(new Set(['walkthrough']));
   });
 
@@ -109,10 +109,11 @@ describe('the README walkthrough (README.md, then sdk/README.md)', () => {
       HOME: process.env.HOME ?? dir,
       UNSECURE_LISTENING_PORT: '0',
       SECURE_LISTENING_PORT: '0',
+      EMBEDDED_BROKER_PORT: '0',
       LOG_LEVEL: 'warning',
     };
 
-    const known: { cssPort?: string; essPort?: string; cssPassword?: string; essPassword?: string } = {};
+    const known: { cssPort?: string; essPort?: string; cssPassword?: string; essPassword?: string; brokerPort?: string; mqttEssPort?: string; mqttEssPassword?: string } = {};
     const substituted = (e: DocExample): string => {
       const need = (v: string | undefined, what: string): string => {
         if (v === undefined) throw new Error(`example at ${e.where} uses ${what} before it is known`);
@@ -121,8 +122,12 @@ describe('the README walkthrough (README.md, then sdk/README.md)', () => {
       return e.code
         .replace(/\b8080\b/g, () => need(known.cssPort, 'the CSS port'))
         .replace(/\b8443\b/g, () => need(known.essPort, 'the ESS port'))
+        .replace(/\b1883\b/g, () => need(known.brokerPort, "the CSS's MQTT broker port"))
+        // The MQTT ESS's own command names 8444: a random port then, read from its banner.
+        .replace(/\b8444\b/g, () => known.mqttEssPort ?? '0')
         .replace(/<password printed above>|<css password>/g, () => need(known.cssPassword, 'the CSS password'))
-        .replace(/<ess password>/g, () => need(known.essPassword, 'the ESS password'));
+        .replace(/<ess password>/g, () => need(known.essPassword, 'the ESS password'))
+        .replace(/<mqtt ess password>/g, () => need(known.mqttEssPassword, 'the MQTT ESS password'));
     };
 
     const ran: string[] = [];
@@ -138,8 +143,9 @@ describe('the README walkthrough (README.md, then sdk/README.md)', () => {
         const out = bg.output();
         const port = /API:\s+\S+:(\d+)\/api\/v1/.exec(out)?.[1];
         const password = /password:\s+(\S+)/.exec(out)?.[1];
-        if (/edgesync CSS is running/.test(out)) Object.assign(known, { cssPort: port, cssPassword: password });
-        if (/edgesync ESS is running/.test(out)) Object.assign(known, { essPort: port, essPassword: password });
+        if (/edgesync CSS is running/.test(out)) Object.assign(known, { cssPort: port, cssPassword: password, brokerPort: /MQTT:\s+mqtt:\/\/\S+:(\d+)/.exec(out)?.[1] });
+        else if (/edgesync ESS is running/.test(out) && known.essPort === undefined) Object.assign(known, { essPort: port, essPassword: password });
+        else if (/edgesync ESS is running/.test(out)) Object.assign(known, { mqttEssPort: port, mqttEssPassword: password });
       }
       ran.push(example.where);
     }
