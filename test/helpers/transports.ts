@@ -14,14 +14,14 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, test } from '@jest/globals';
 import type { SyncServiceClient } from '../../sdk/index.js';
 import { generatedData, sha256Of } from './generated-data.js';
 import { MOSQUITTO_MISSING, freePort, mosquittoAvailable, startMosquitto, type Mosquitto } from './mosquitto.js';
-import { BIN, startNode, type RunningProcess, type StartOptions, type Teardown } from './node-process.js';
+import { BIN, startNode, tempRoot, type RunningProcess, type StartOptions, type Teardown } from './node-process.js';
 import { eventually, ORG, portOf } from './sync-pair.js';
 
 const run = promisify(execFile);
@@ -167,16 +167,16 @@ export async function startSyncNet(t: Teardown, kind: TransportKind, o: NetOptio
       : kind === 'mqtt-embedded'
         ? { COMMUNICATION_PROTOCOL: 'http,mqtt', BROKER_ADDRESS: '', EMBEDDED_BROKER_PORT: String(embeddedPort) }
         : { COMMUNICATION_PROTOCOL: 'mqtt', BROKER_ADDRESS: '127.0.0.1', BROKER_PORT: String(broker!.port), MQTT_USE_SSL: 'false', MQTT_USER_NAME: cssUser.user, MQTT_PASSWORD: cssUser.password };
-  const cssOptions: StartOptions = { mode: 'css', env: { RESEND_INTERVAL: '1', ...transportEnv, ...o.cssEnv } };
+  // The root is made (and its removal queued) first, so that a node that fails to start leaves nothing behind.
+  const cssRoot = await tempRoot(t, 'css');
+  const cssOptions: StartOptions = { mode: 'css', root: cssRoot, env: { RESEND_INTERVAL: '1', ...transportEnv, ...o.cssEnv } };
   let css = await startNode(cssOptions);
-  const cssRoot = css.root;
   // Teardown: whichever CSS runs at the end.
-  t.add(() => rm(cssRoot, { recursive: true, force: true }));
   t.add(() => css.stop());
   if (css.admin === null) throw new Error('the CSS printed no admin credentials');
   const cssAdmin = css.admin;
   // A restart must come back where the ESS nodes dial: the same root, the same port.
-  const cssRestart: StartOptions = { ...cssOptions, root: cssRoot, env: { ...cssOptions.env, UNSECURE_LISTENING_PORT: portOf(css) } };
+  const cssRestart: StartOptions = { ...cssOptions, env: { ...cssOptions.env, UNSECURE_LISTENING_PORT: portOf(css) } };
   const cssClient = (n: RunningProcess): Promise<SyncServiceClient> => n.client({ orgID: ORG, appKey: cssAdmin.appKey, appSecret: cssAdmin.secret });
   let onCss = await cssClient(css);
   t.add(() => Promise.resolve(onCss.close()));
@@ -220,10 +220,9 @@ export async function startSyncNet(t: Teardown, kind: TransportKind, o: NetOptio
         aclNodes.push({ type, id: spec.id });
         if (broker !== null && o.mosquittoAcl === true) await broker.setAcl(mosquittoAclFor(cssUser.user, aclNodes));
       }
-      const options: StartOptions = { mode: 'ess', env: essEnvOf(spec, opts.mqttUser ?? essUser(type, spec.id), opts.mqttPassword ?? essSecret(spec.id)) };
+      const root = await tempRoot(t, `ess-${spec.id}`);
+      const options: StartOptions = { mode: 'ess', root, env: essEnvOf(spec, opts.mqttUser ?? essUser(type, spec.id), opts.mqttPassword ?? essSecret(spec.id)) };
       let node = await startNode(options);
-      const root = node.root;
-      t.add(() => rm(root, { recursive: true, force: true }));
       t.add(() => node.stop());
       if (node.admin === null) throw new Error(`ESS ${spec.id} printed no admin credentials`);
       const admin = node.admin;
@@ -241,7 +240,7 @@ export async function startSyncNet(t: Teardown, kind: TransportKind, o: NetOptio
         stop: () => node.stop(),
         kill: () => node.kill(),
         start: async () => {
-          node = await startNode({ ...options, root });
+          node = await startNode(options);
           client.close();
           client = await node.client({ appKey: admin.appKey, appSecret: admin.secret });
         },
