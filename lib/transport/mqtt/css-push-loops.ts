@@ -34,6 +34,12 @@ export interface CssPushLoopsDeps {
 const BATCH = 500;
 
 /**
+ * Publishes of a round awaiting their PUBACK at once: one by one, each item would wait a round
+ * trip to the broker; the client writes them in order all the same.
+ */
+const PUBLISH_WINDOW = 64;
+
+/**
  * How long a loop with nothing outstanding sleeps unless woken: the engine wakes it when it
  * queues something, so this only bounds the delay of a wake-up that was missed (another
  * process queued it). [ref sync-protocol §3: the reference resends after 6× the interval]
@@ -140,6 +146,28 @@ class PushLoop {
     }
   }
 
+  /**
+   * Publishes `due` in order, up to PUBLISH_WINDOW awaiting their PUBACK at once; each is
+   * noted as sent once the broker took it. Throws the first failure, once the others settled.
+   */
+  private async publishAll(due: ReadonlyArray<{ key: string; item: SyncItem }>): Promise<void> {
+    let next = 0;
+    let failure: { err: unknown } | null = null;
+    const worker = async (): Promise<void> => {
+      while (next < due.length && !this.stopped && failure === null) {
+        const { key, item } = due[next++]!;
+        try {
+          await this.deps.send(this.peer, item);
+          this.lastSent.set(key, this.now());
+        } catch (err) {
+          failure ??= { err };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PUBLISH_WINDOW, due.length) }, worker));
+    if (failure !== null) throw (failure as { err: unknown }).err;
+  }
+
   /** One round: publishes what is due; returns how long to wait before the next one. */
   private async round(session: EssSession): Promise<number> {
     // An ESS that registered again over HTTP polls for itself (the session keeps the record read
@@ -151,15 +179,14 @@ class PushLoop {
     const items = await session.pending(BATCH, { markServed: false });
     const interval = this.deps.resendIntervalMs;
     const seen = new Set<string>();
+    const due: Array<{ key: string; item: SyncItem }> = [];
     for (const item of items) {
-      if (this.stopped) break;
       const key = itemKey(item);
       seen.add(key);
       const last = this.lastSent.get(key);
-      if (last !== undefined && this.now() - last < interval) continue;
-      await this.deps.send(this.peer, item);
-      this.lastSent.set(key, this.now());
+      if (last === undefined || this.now() - last >= interval) due.push({ key, item });
     }
+    await this.publishAll(due);
     // Answered (or replaced) items leave the map: it stays as small as what is outstanding.
     for (const key of this.lastSent.keys()) if (!seen.has(key)) this.lastSent.delete(key);
     if (this.lastSent.size === 0) return interval * IDLE_FACTOR;
