@@ -12,7 +12,7 @@
  */
 import { FailedDependencyError, destinationKey, destinationLabel, type DestinationRef } from '../../model/index.js';
 import type { Logger } from '../../log/logger.js';
-import type { CssSyncEngine, EssSession, SyncItem } from '../../sync/css/types.js';
+import type { CssSyncEngine, EssSession, PendingItemKey, SyncItem } from '../../sync/css/types.js';
 
 export interface CssPushLoopsDeps {
   engine: CssSyncEngine;
@@ -64,8 +64,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** The identity of one thing queued: a new instance or another command is a new item. */
-function itemKey(item: SyncItem): string {
-  return JSON.stringify([item.type, item.meta.objectType, item.meta.objectID, item.meta.instanceID.toString()]);
+function itemKey(item: SyncItem | PendingItemKey): string {
+  const { objectType, objectID, instanceID } = 'meta' in item ? item.meta : item;
+  return `${item.type}\u0000${objectType}\u0000${objectID}\u0000${instanceID}`;
 }
 
 class PushLoop {
@@ -175,16 +176,27 @@ class PushLoop {
     const dest = await session.destination();
     if (dest === null) throw new FailedDependencyError(`${destinationLabel(this.peer)} is not registered`);
     if (dest.communication !== 'mqtt') throw new FailedDependencyError(`${destinationLabel(this.peer)} syncs over ${dest.communication} now`);
-    // A push is not a delivery: the ESS may be away (see EssSession.pending).
-    const items = await session.pending(BATCH, { markServed: false });
     const interval = this.deps.resendIntervalMs;
     const seen = new Set<string>();
+    const recent = (key: string): boolean => {
+      const last = this.lastSent.get(key);
+      return last !== undefined && this.now() - last < interval;
+    };
+    // A push is not a delivery: the ESS may be away (see EssSession.pending). What was pushed
+    // lately is not read again: each round would read every object still awaiting its answer.
+    const items = await session.pending(BATCH, {
+      markServed: false,
+      skip: (item) => {
+        const key = itemKey(item);
+        seen.add(key);
+        return recent(key);
+      },
+    });
     const due: Array<{ key: string; item: SyncItem }> = [];
     for (const item of items) {
       const key = itemKey(item);
       seen.add(key);
-      const last = this.lastSent.get(key);
-      if (last === undefined || this.now() - last >= interval) due.push({ key, item });
+      if (!recent(key)) due.push({ key, item });
     }
     await this.publishAll(due);
     // Answered (or replaced) items leave the map: it stays as small as what is outstanding.
