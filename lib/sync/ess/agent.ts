@@ -81,6 +81,8 @@ export class EssAgent {
   private wakeUp: (() => void) | null = null;
   /** Cancels the held poll in flight, if any; see wake(). */
   private pollAbort: AbortController | null = null;
+  /** When the held poll in flight is to end at the latest (epoch ms). */
+  private pollEndsAt = 0;
   /** wake() was called since the loop last flushed its outbound work. */
   private woken = false;
   /**
@@ -318,6 +320,7 @@ export class EssAgent {
     if (holdS === 0) return { items: await this.handleItems(await this.link.poll({ holdS: 0, signal: this.abort.signal })), heldMs: 0 };
     const ac = new AbortController();
     this.pollAbort = ac;
+    this.pollEndsAt = this.now() + holdS * 1000;
     // stop() may have come during the flush, before there was a poll to abort.
     if (this.stopped) ac.abort();
     let items: CssItem[];
@@ -393,6 +396,9 @@ export class EssAgent {
     let i = this.retriesDue.length;
     while (i > 0 && this.retriesDue[i - 1]! > at) i--;
     this.retriesDue.splice(i, 0, at);
+    // With a pool, items fail while a poll is held: one held past the retry ends, so the loop
+    // holds the next one only until the retry is due.
+    if (this.pool !== null && at < this.pollEndsAt) this.pollAbort?.abort();
   }
 
 }
