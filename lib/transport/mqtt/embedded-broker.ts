@@ -22,7 +22,7 @@ import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Su
 import type { Authenticator, Identity } from '../../security/index.js';
 import { PacketSizeGuard } from './packet-size-guard.js';
 import { isTopicLevel } from './topics.js';
-import { coalesceWrites } from './write-coalescing.js';
+import { coalesceWrites, flushCorked } from './write-coalescing.js';
 
 export interface EmbeddedBrokerOptions {
   /** Address to listen on: 127.0.0.1 for this host only, 0.0.0.0 for every interface. */
@@ -203,6 +203,8 @@ function coalescingWriter(socket: Socket): Writable {
       socket.end(() => callback());
     },
     destroy(err, callback) {
+      // aedes writes its last packet (a CONNACK refusing a login) just before it cuts the connection.
+      flushCorked(socket);
       socket.destroy(err ?? undefined);
       callback(err);
     },

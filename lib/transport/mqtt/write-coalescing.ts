@@ -24,3 +24,11 @@ export function coalesceWrites(stream: Writable): () => void {
     setImmediate(uncork);
   };
 }
+
+/**
+ * Sends what a coalescing turn holds back, now: before the socket is destroyed (a refused
+ * login's CONNACK is written just before the connection is cut), which would drop it.
+ */
+export function flushCorked(stream: Writable): void {
+  while (stream.writableCorked > 0) stream.uncork();
+}
