@@ -12,8 +12,10 @@
  * to send again. Nothing here knows what the messages mean.
  */
 import { randomBytes } from 'node:crypto';
+import { Socket } from 'node:net';
 import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import { loadMqttTls, type MqttTlsSettings } from './mqtt-tls.js';
+import { coalesceWrites } from './write-coalescing.js';
 
 export type MqttQoS = 0 | 1;
 
@@ -228,6 +230,14 @@ class Connection implements MqttConnection {
     if (this.state === 'closed') return;
     const client = mqtt.connect({ ...this.base, reconnectPeriod: 0 });
     this.client = client;
+    // Nagle would hold each small packet (a PUBACK, a control message) until the previous one is
+    // acked, some 40 ms per round trip with delayed ACKs: our messages are small and many.
+    // Instead, what one turn of the event loop writes goes out together (see coalesceWrites).
+    if (client.stream instanceof Socket) {
+      client.stream.setNoDelay(true);
+      const flush = coalesceWrites(client.stream);
+      client.on('packetsend', flush);
+    }
     let over = false;
     client.on('connect', (connack: IConnackPacket) => void this.connectedWith(client, connack));
     client.on('message', (topic, payload, packet) => this.deliver(topic, payload, packet));
