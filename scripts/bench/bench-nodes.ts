@@ -10,7 +10,8 @@
  * node with those flags and the shebang's settings, for profiling.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { createHash, randomFillSync } from 'node:crypto';
+import { createWriteStream, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -221,4 +222,23 @@ export async function rssMB(pid: number | undefined, field: 'VmHWM' | 'VmRSS' = 
   const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8');
   const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
   return m?.[1] !== undefined ? round((Number(m[1]) * 1024) / 1e6) : NaN;
+}
+
+/** Writes `size` random bytes to `path` 1 MiB at a time; returns their SHA-256 (hex). */
+export async function writeRandomFile(path: string, size: number): Promise<string> {
+  const hash = createHash('sha256');
+  const out = createWriteStream(path);
+  const done = new Promise<void>((resolve, reject) => {
+    out.once('finish', resolve);
+    out.once('error', reject);
+  });
+  for (let written = 0; written < size; ) {
+    const block = randomFillSync(Buffer.allocUnsafe(Math.min(1024 * 1024, size - written)));
+    hash.update(block);
+    written += block.length;
+    if (!out.write(block)) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  out.end();
+  await done;
+  return hash.digest('hex');
 }

@@ -15,13 +15,13 @@
  *   npm run build && EDGESYNC_REFERENCE_BIN=/path/to/edge-sync-service node dist/scripts/bench/http-side-by-side.js [sizeMiB=1024] [rounds=2]
  */
 import { spawn } from 'node:child_process';
-import { createHash, randomFillSync } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { SyncServiceClient } from '../../sdk/index.js';
-import { adminClients, cleanUpOnSignals, nowMs, removeDir, round, rssMB, startCssWithEsses, stopNode, tempDir, until, type BenchNode } from './bench-nodes.js';
+import { adminClients, cleanUpOnSignals, writeRandomFile, nowMs, removeDir, round, rssMB, startCssWithEsses, stopNode, tempDir, until, type BenchNode } from './bench-nodes.js';
 
 cleanUpOnSignals('http-side-by-side');
 
@@ -33,24 +33,6 @@ type Impl = 'ours' | 'reference';
 
 function line(impl: Impl | 'both', o: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ bench: 'http-side-by-side', impl, ...o })}\n`);
-}
-
-async function writeRandomFile(path: string, size: number): Promise<string> {
-  const hash = createHash('sha256');
-  const out = createWriteStream(path);
-  const done = new Promise<void>((resolve, reject) => {
-    out.once('finish', resolve);
-    out.once('error', reject);
-  });
-  for (let written = 0; written < size; ) {
-    const block = randomFillSync(Buffer.allocUnsafe(Math.min(MiB, size - written)));
-    hash.update(block);
-    written += block.length;
-    if (!out.write(block)) await new Promise<void>((r) => out.once('drain', () => r()));
-  }
-  out.end();
-  await done;
-  return hash.digest('hex');
 }
 
 async function sha256Of(c: SyncServiceClient, objectType: string, objectID: string): Promise<string> {

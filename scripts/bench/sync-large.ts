@@ -33,12 +33,12 @@
  *
  *   npx tsc -p tsconfig.build.json && node dist/scripts/bench/sync-large.js [all|large|fanout] [largeMiB=1024] [fanoutMiB=100] [fanoutNodes=10]
  */
-import { createHash, randomFillSync } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { SyncServiceClient } from '../../sdk/index.js';
-import { adminClients, cleanUpOnSignals, cpuSeconds, nowMs, removeDir, round, rssMB, startCssWithEsses, stopNode, tempDir, until, type BenchNode } from './bench-nodes.js';
+import { adminClients, cleanUpOnSignals, writeRandomFile, cpuSeconds, nowMs, removeDir, round, rssMB, startCssWithEsses, stopNode, tempDir, until, type BenchNode } from './bench-nodes.js';
 
 cleanUpOnSignals('sync-large');
 
@@ -56,25 +56,6 @@ function line(scenario: Scenario, o: Record<string, unknown>): void {
 
 function loadLine(scenario: Scenario, when: 'start' | 'end'): void {
   line(scenario, { metric: `loadavg_${when}`, value: loadavg().map((x) => round(x, 2)) });
-}
-
-/** Writes `size` random bytes to `path` 1 MiB at a time; returns their SHA-256 (hex). */
-async function writeRandomFile(path: string, size: number): Promise<string> {
-  const hash = createHash('sha256');
-  const out = createWriteStream(path);
-  const done = new Promise<void>((resolve, reject) => {
-    out.once('finish', resolve);
-    out.once('error', reject);
-  });
-  for (let written = 0; written < size; ) {
-    const block = randomFillSync(Buffer.allocUnsafe(Math.min(MiB, size - written)));
-    hash.update(block);
-    written += block.length;
-    if (!out.write(block)) await new Promise<void>((r) => out.once('drain', () => r()));
-  }
-  out.end();
-  await done;
-  return hash.digest('hex');
 }
 
 /** Streams an object's data back from a node and returns its SHA-256 and length. */
