@@ -6,7 +6,8 @@
  * - red: the CSS refuses this ESS's credentials, or its certificate is not trusted (nothing
  *   improves until an operator acts), or no exchange succeeded for `redAfterMs`;
  * - yellow: the last exchange failed (the CSS is unreachable, or answers with a 5xx), no
- *   exchange succeeded yet since the start, or none for `yellowAfterMs`;
+ *   exchange succeeded yet since the start, none for `yellowAfterMs`, or the ESS is not (yet,
+ *   or no longer) registered: a CSS that answers but does not sync with this ESS is not healthy;
  * - green otherwise.
  * With the ESS's settings: yellowAfter = hold + 2 × max(HTTP_POLLING_INTERVAL, RESEND_INTERVAL),
  * redAfter = hold + 6 × that, where hold is how long the CSS may hold an empty poll (a healthy
@@ -106,7 +107,7 @@ export class CssLinkHealth {
     const now = this.now();
     const silentMs = now - (this.lastSuccess === 0 ? this.startedAt : this.lastSuccess);
     const refused = this.status === 'credentialsRefused' || this.status === 'certificateUntrusted';
-    const cssStatus = refused || silentMs > this.opts.redAfterMs ? 'red' : this.status !== 'connected' || silentMs > this.opts.yellowAfterMs ? 'yellow' : 'green';
+    const cssStatus = refused || silentMs > this.opts.redAfterMs ? 'red' : this.status !== 'connected' || !this.registered || silentMs > this.opts.yellowAfterMs ? 'yellow' : 'green';
     return {
       cssStatus,
       cssConnectionStatus: this.status,

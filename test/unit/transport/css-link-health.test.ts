@@ -30,9 +30,20 @@ describe('CssLinkHealth', () => {
     });
   });
 
+  test('a CSS that answers is green only once the ESS is registered with it, and yellow again when the CSS forgets it', () => {
+    const { health } = link();
+    health.answered(204, 'PUT /spi/v1/register/o/t/i');
+    expect(health.report()).toMatchObject({ cssStatus: 'yellow', cssConnectionStatus: 'connected', registered: false });
+    health.setRegistered(true);
+    expect(health.report()).toMatchObject({ cssStatus: 'green', registered: true });
+    health.setRegistered(false);
+    expect(health.report()).toMatchObject({ cssStatus: 'yellow', cssConnectionStatus: 'connected', registered: false });
+  });
+
   test('an unreachable CSS is yellow at once, red once nothing succeeded for redAfter', () => {
     const { health, advance } = link();
     health.succeeded();
+    health.setRegistered(true);
     advance(1000);
     health.noAnswer(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }), 'GET /spi/v1/objects/');
     expect(health.report()).toMatchObject({ cssStatus: 'yellow', cssConnectionStatus: 'unreachable', reason: 'GET /spi/v1/objects/: connect ECONNREFUSED 127.0.0.1:1' });
