@@ -324,6 +324,8 @@ export class CssMqttAdapter {
   /** An ESS's answer about a CSS object; a stale or repeated one is acked all the same, so it stops repeating. */
   private async senderAck(session: EssSession, peer: DestinationRef, action: Exclude<SenderAck, 'feedback'>, msg: ControlMessage): Promise<void> {
     const outcome = await session.ack(refOf(msg.meta), action);
+    // What the ESS answered leaves the items to push, making room for those behind it.
+    this.pushes.answered(peer);
     if (outcome !== 'applied') this.log.debug({ ...objectFields(peer, msg.meta), action, outcome }, 'an ESS acked what changed nothing');
     const reply = SENDER_ACK_REPLY[action];
     if (reply !== null) await this.send(peer, { command: reply, meta: msg.meta });
@@ -338,6 +340,7 @@ export class CssMqttAdapter {
       return;
     }
     await session.ack(refOf(msg.meta), 'feedback', { code: msg.feedbackCode, retryInterval: msg.retry, reason: msg.reason });
+    this.pushes.answered(peer);
   }
 
   private async serveChunk(session: EssSession, peer: DestinationRef, msg: ControlMessage): Promise<void> {

@@ -74,6 +74,11 @@ class PushLoop {
   private readonly lastSent = new Map<string, number>();
   /** Aborted to cut the current wait short (new work, a re-registration, stop). */
   private wake = new AbortController();
+  /**
+   * The last round listed a full batch: more may wait behind what it pushed, and the ESS's
+   * answers make room for them (see answered()).
+   */
+  private backlog = false;
   private readonly stopping = new AbortController();
   private stopped = false;
   /** Set as the loop returns: a registration arriving then starts a new loop. */
@@ -93,6 +98,14 @@ class PushLoop {
   restart(): void {
     this.lastSent.clear();
     this.wake.abort();
+  }
+
+  /**
+   * The ESS answered something pushed: with a backlog, a round goes at once to push what the
+   * answer made room for, instead of at the next resend.
+   */
+  answered(): void {
+    if (this.backlog) this.wake.abort();
   }
 
   stop(): void {
@@ -192,6 +205,8 @@ class PushLoop {
         return recent(key);
       },
     });
+    // Answered items leave the listing: a full one means more wait behind (see answered()).
+    this.backlog = seen.size >= BATCH;
     const due: Array<{ key: string; item: SyncItem }> = [];
     for (const item of items) {
       const key = itemKey(item);
@@ -232,6 +247,12 @@ export class CssPushLoops {
       if (this.loops.get(key) === loop) this.loops.delete(key);
     });
     this.loops.set(key, loop);
+  }
+
+  /** The ESS answered something pushed to it (see PushLoop.answered). */
+  answered(peer: DestinationRef): void {
+    const loop = this.loops.get(destinationKey(peer));
+    if (loop !== undefined && !loop.ended) loop.answered();
   }
 
   /** How many ESS nodes have a loop (for the health report and tests). */

@@ -132,6 +132,8 @@ export function publishPacketSize(topic: string, payloadBytes: number, qos: Mqtt
   return 1 + varintBytes(remaining) + remaining;
 }
 
+function noTrace(): void {}
+
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -424,6 +426,9 @@ export async function openMqttConnection(opts: MqttConnectionOptions): Promise<M
     // We resubscribe ourselves, on each fresh client.
     resubscribe: false,
     queueQoSZero: false,
+    // mqtt.js traces every packet through `debug` (DEBUG=mqttjs*); off, a no-op costs less than
+    // the dozen disabled-logger checks each packet makes. Set DEBUG to trace the client again.
+    ...(process.env['DEBUG'] === undefined ? { log: noTrace } : {}),
     ...(opts.username !== undefined && opts.username !== '' ? { username: opts.username } : {}),
     ...(opts.password !== undefined && opts.password !== '' ? { password: opts.password } : {}),
     ...(version === 5 ? { properties: { maximumPacketSize: Math.min(opts.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE, MQTT_MAX_PACKET_SIZE) } } : {}),
