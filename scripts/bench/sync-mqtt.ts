@@ -20,6 +20,8 @@
  * The exit code is 1 when a copy is not intact.
  *
  *   npm run build && node dist/scripts/bench/sync-mqtt.js [mqtt-embedded|mqtt-mosquitto] [largeMiB=256] [objects=500]
+ *
+ * `objects` 0 runs the large part only (and `largeMiB` 0 the many part only).
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -159,7 +161,7 @@ const [only, largeArg, objectsArg] = process.argv.slice(2);
 if (only !== undefined && only !== 'all' && !(TRANSPORTS as readonly string[]).includes(only)) throw new Error(`usage: sync-mqtt.js [${TRANSPORTS.join('|')}|all] [largeMiB] [objects]`);
 const largeMiB = Number(largeArg ?? 256);
 const objects = Number(objectsArg ?? 500);
-if (!Number.isSafeInteger(largeMiB) || largeMiB <= 0 || !Number.isSafeInteger(objects) || objects <= 0) throw new Error('largeMiB and objects must be positive integers');
+if (!Number.isSafeInteger(largeMiB) || largeMiB < 0 || !Number.isSafeInteger(objects) || objects < 0) throw new Error('largeMiB and objects must be integers, 0 to skip their part');
 
 let allIntact = true;
 for (const transport of TRANSPORTS) {
@@ -169,8 +171,8 @@ for (const transport of TRANSPORTS) {
     continue;
   }
   line(transport, { metric: 'loadavg_start', value: loadavg().map((x) => round(x, 2)) });
-  await benchMany(transport, objects);
-  allIntact = (await benchLarge(transport, largeMiB)) && allIntact;
+  if (objects > 0) await benchMany(transport, objects);
+  if (largeMiB > 0) allIntact = (await benchLarge(transport, largeMiB)) && allIntact;
   line(transport, { metric: 'loadavg_end', value: loadavg().map((x) => round(x, 2)) });
 }
 process.exitCode = allIntact ? 0 : 1;
