@@ -21,7 +21,7 @@
  *
  *   npm run build && node dist/scripts/bench/sync-mqtt.js [mqtt-embedded|mqtt-mosquitto] [largeMiB=256] [objects=500]
  *
- * `objects` 0 runs the large part only (and `largeMiB` 0 the many part only).
+ * largeMiB 0 skips the large object; objects 0 skips the many objects.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -161,7 +161,7 @@ const [only, largeArg, objectsArg] = process.argv.slice(2);
 if (only !== undefined && only !== 'all' && !(TRANSPORTS as readonly string[]).includes(only)) throw new Error(`usage: sync-mqtt.js [${TRANSPORTS.join('|')}|all] [largeMiB] [objects]`);
 const largeMiB = Number(largeArg ?? 256);
 const objects = Number(objectsArg ?? 500);
-if (!Number.isSafeInteger(largeMiB) || largeMiB < 0 || !Number.isSafeInteger(objects) || objects < 0) throw new Error('largeMiB and objects must be integers, 0 to skip their part');
+if (!Number.isSafeInteger(largeMiB) || largeMiB < 0 || !Number.isSafeInteger(objects) || objects < 0) throw new Error('largeMiB and objects must be integers ≥ 0 (0 skips that part)');
 
 let allIntact = true;
 for (const transport of TRANSPORTS) {

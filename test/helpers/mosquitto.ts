@@ -148,6 +148,8 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     // As root, mosquitto would drop to user "mosquitto", who cannot read our 0700 temp dir.
     `user ${userInfo().username}`,
     'persistence false',
+    // As in production advice (README): small MQTT messages must not wait for Nagle.
+    'set_tcp_nodelay true',
     'log_dest stderr',
     'log_type error',
     'log_type warning',

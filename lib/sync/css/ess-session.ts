@@ -37,6 +37,7 @@ import type {
   DataSlice,
   EssSession,
   ObjectRef,
+  PendingItemKey,
   RegistrationAction,
   RegistrationOutcome,
   SyncItem,
@@ -171,7 +172,7 @@ export class CssEssSession implements EssSession {
    * waits for its object to become ready and active; a record whose object was replaced
    * between the two reads is served by the next call, about the new instance.
    */
-  async pending(limit = PENDING_BATCH, opts: { markServed?: boolean } = {}): Promise<SyncItem[]> {
+  async pending(limit = PENDING_BATCH, opts: { markServed?: boolean; skip?: (item: PendingItemKey) => boolean } = {}): Promise<SyncItem[]> {
     const serve = opts.markServed !== false;
     await this.registered();
     const { orgID, destType, destID } = this.peer;
@@ -183,6 +184,7 @@ export class CssEssSession implements EssSession {
         const type = SERVED_AS.get(rec.status);
         if (type === undefined) return null;
         if (isQueuedUpdate(rec.status) && rec.deliveryStatus === 'pending') return null;
+        if (opts.skip?.({ type, objectType: rec.objectType, objectID: rec.objectID, instanceID: rec.instanceID }) === true) return null;
         const found = await this.describe(rec);
         if (found === null || (serve && !(await this.markServed(rec)))) return null;
         return { type, meta: found.meta, object: found.obj };

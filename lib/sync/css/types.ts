@@ -45,6 +45,14 @@ export interface SyncItem {
   object: StoredObject | null;
 }
 
+/** What `pending` knows of an item before it reads the object: its type and instance. */
+export interface PendingItemKey {
+  type: SyncItemType;
+  objectType: string;
+  objectID: string;
+  instanceID: bigint;
+}
+
 /** One range of an object's data, opened for an ESS. */
 export interface DataSlice {
   stream: Readable;
@@ -76,9 +84,12 @@ export interface EssSession {
    * an ESS that is away is lost) leaves that to the ESS's first answer about the update
    * (`updated`, a data download, `received`), so that an object deleted meanwhile is not
    * announced as deleted to an ESS that never saw it.
+   * `skip` sees each item before it is described (its object read): one it returns true for is
+   * left out, so that a caller that has an item in hand already (MQTT: pushed, awaiting its
+   * answer) does not pay for reading it again.
    * @throws FailedDependencyError when the ESS is not registered
    */
-  pending(limit?: number, opts?: { markServed?: boolean }): Promise<SyncItem[]>;
+  pending(limit?: number, opts?: { markServed?: boolean; skip?: (item: PendingItemKey) => boolean }): Promise<SyncItem[]>;
   /** Resolves when something may be queued for the ESS, after `ms`, or on `signal`; never rejects. */
   waitForWork(ms: number, signal?: AbortSignal): Promise<void>;
   /**

@@ -62,7 +62,8 @@ const DEFAULT_PING_INTERVAL_MS = 3_600_000;
 const DEFAULT_CONCURRENCY = 32;
 /**
  * Items handled at once that need no data request (inline data, deletes, answers about this
- * ESS's own objects): each holds at most its inline data, already in memory.
+ * ESS's own objects) or only a light one (CssLink.lightDownloadBytes): each holds at most its
+ * small data.
  */
 const LIGHT_CONCURRENCY = 256;
 /** Default of EssAgentDeps.uploadChunkSize: the reference's MaxDataChunkSize. */
@@ -312,11 +313,12 @@ export class EssAgent {
     // the other items only wait for commits, which the more of them share the better.
     const downloads: CssItem[] = [];
     const others: CssItem[] = [];
-    for (const item of items) (item.type === 'update' && item.inline === null ? downloads : others).push(item);
+    const light = this.link.lightDownloadBytes ?? -1;
+    for (const item of items) (item.type === 'update' && item.inline === null && item.meta.objectSize > light ? downloads : others).push(item);
     // An agent told to work one by one (the reference's way) does so for every item.
-    const light = this.concurrency === 1 ? 1 : Math.max(LIGHT_CONCURRENCY, this.concurrency);
+    const lightLimit = this.concurrency === 1 ? 1 : Math.max(LIGHT_CONCURRENCY, this.concurrency);
     const handle = (item: CssItem): Promise<void> => this.work.handleItem(item);
-    await Promise.all([eachLimit(downloads, this.concurrency, () => this.stopped, handle), eachLimit(others, light, () => this.stopped, handle)]);
+    await Promise.all([eachLimit(downloads, this.concurrency, () => this.stopped, handle), eachLimit(others, lightLimit, () => this.stopped, handle)]);
     return items.length;
   }
 

@@ -89,6 +89,13 @@ export interface CssLink {
   readonly address: string;
   /** Whether `poll` may be held open (long-poll, or messages pushed by the CSS). */
   readonly holdsPolls: boolean;
+  /**
+   * Downloads of objects up to this many bytes cost the link no more than a light item (MQTT:
+   * a few messages and one small chunk on the shared connection, no socket or stream of their
+   * own), so the agent runs them with the light items, many at once. Absent: every download
+   * counts against the agent's download concurrency.
+   */
+  readonly lightDownloadBytes?: number;
   /** `register` with persistent storage. */
   register(): Promise<RegistrationOutcome>;
   registerNew(): Promise<void>;

@@ -81,6 +81,15 @@ export interface CssMqttAdapterDeps {
 /** Messages queued per ESS at most; more are dropped (the ESS repeats what stays unanswered). */
 const QUEUE_LIMIT = 1000;
 
+/**
+ * Messages handled at once, over every ESS: most wait for a store commit, and the more of them
+ * wait together the more share one fsync; bounded so that a flood is paced, not piled up.
+ */
+const DISPATCH_CONCURRENCY = 64;
+
+/** `getdata` answered at once, over every ESS: each holds a chunk (up to MAX_DATA_CHUNK_SIZE) until its PUBACK. */
+const DATA_CONCURRENCY = 8;
+
 /** How long a stop waits for the messages being handled. */
 const STOP_DRAIN_MS = 5000;
 
@@ -100,6 +109,9 @@ const SENDER_ACK_REPLY: Readonly<Record<Exclude<SenderAck, 'feedback'>, ControlI
   deleted: 'ackDeleted',
 };
 
+/** Commands about the ESS as a whole: handled after every earlier message of the ESS, before every later one. */
+const PEER_COMMANDS: ReadonlySet<ControlMessage['command']> = new Set<ControlMessage['command']>(['register', 'registerNew', 'ping', 'resend', 'regack', 'registerAsNew', 'ackresend']);
+
 function refOf(meta: MetaData): ObjectRef {
   return { objectType: meta.objectType, objectID: meta.objectID, instanceID: meta.instanceID };
 }
@@ -111,8 +123,8 @@ function objectFields(peer: DestinationRef, meta: MetaData): Record<string, unkn
 export class CssMqttAdapter {
   private readonly pushes: CssPushLoops;
   private readonly pulls: UpstreamPulls;
-  /** Per ESS, its messages are handled one at a time, in order. */
-  private readonly queues = new PeerQueues(QUEUE_LIMIT);
+  /** Per ESS and object, messages are handled in order; different objects side by side. */
+  private readonly queues = new PeerQueues(QUEUE_LIMIT, DISPATCH_CONCURRENCY, DATA_CONCURRENCY);
   private readonly stopping = new AbortController();
   private readonly log: Logger;
   private readonly gate: ConnectionGate;
@@ -208,7 +220,7 @@ export class CssMqttAdapter {
       this.log.info({ topic: topicName, command: msg.command, org: origin.peer.orgID }, 'refused an MQTT message on the shared broker for an org that has a broker of its own');
       return;
     }
-    this.enqueue(origin.peer, () => this.dispatch(origin.peer, msg));
+    this.enqueue(origin.peer, msg);
   }
 
   private receiveData(topic: SyncTopic, topicName: string, payload: Buffer, fromOrg: string | null): void {
@@ -231,8 +243,14 @@ export class CssMqttAdapter {
     }
   }
 
-  private enqueue(peer: DestinationRef, work: () => Promise<void>): void {
-    if (!this.queues.add(destinationKey(peer), work, (err) => this.failed(peer, err))) {
+  private enqueue(peer: DestinationRef, msg: ControlMessage): void {
+    const queued = this.queues.add(destinationKey(peer), {
+      object: PEER_COMMANDS.has(msg.command) ? null : `${msg.meta.objectType}\u0000${msg.meta.objectID}`,
+      kind: msg.command === 'getdata' ? 'data' : 'control',
+      work: () => this.dispatch(peer, msg),
+      onError: (err) => this.failed(peer, err),
+    });
+    if (!queued) {
       this.log.debug({ destination: destinationLabel(peer), org: peer.orgID }, 'dropped an MQTT message: too many queued from this ESS');
     }
   }

@@ -12,7 +12,7 @@
  */
 import { FailedDependencyError, destinationKey, destinationLabel, type DestinationRef } from '../../model/index.js';
 import type { Logger } from '../../log/logger.js';
-import type { CssSyncEngine, EssSession, SyncItem } from '../../sync/css/types.js';
+import type { CssSyncEngine, EssSession, PendingItemKey, SyncItem } from '../../sync/css/types.js';
 
 export interface CssPushLoopsDeps {
   engine: CssSyncEngine;
@@ -32,6 +32,12 @@ export interface CssPushLoopsDeps {
 
 /** Items asked of the engine per round; more wait their turn (they are answered and leave). */
 const BATCH = 500;
+
+/**
+ * Publishes of a round awaiting their PUBACK at once: one by one, each item would wait a round
+ * trip to the broker; the client writes them in order all the same.
+ */
+const PUBLISH_WINDOW = 64;
 
 /**
  * How long a loop with nothing outstanding sleeps unless woken: the engine wakes it when it
@@ -58,8 +64,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** The identity of one thing queued: a new instance or another command is a new item. */
-function itemKey(item: SyncItem): string {
-  return JSON.stringify([item.type, item.meta.objectType, item.meta.objectID, item.meta.instanceID.toString()]);
+function itemKey(item: SyncItem | PendingItemKey): string {
+  const { objectType, objectID, instanceID } = 'meta' in item ? item.meta : item;
+  return `${item.type}\u0000${objectType}\u0000${objectID}\u0000${instanceID}`;
 }
 
 class PushLoop {
@@ -140,6 +147,28 @@ class PushLoop {
     }
   }
 
+  /**
+   * Publishes `due` in order, up to PUBLISH_WINDOW awaiting their PUBACK at once; each is
+   * noted as sent once the broker took it. Throws the first failure, once the others settled.
+   */
+  private async publishAll(due: ReadonlyArray<{ key: string; item: SyncItem }>): Promise<void> {
+    let next = 0;
+    let failure: { err: unknown } | null = null;
+    const worker = async (): Promise<void> => {
+      while (next < due.length && !this.stopped && failure === null) {
+        const { key, item } = due[next++]!;
+        try {
+          await this.deps.send(this.peer, item);
+          this.lastSent.set(key, this.now());
+        } catch (err) {
+          failure ??= { err };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PUBLISH_WINDOW, due.length) }, worker));
+    if (failure !== null) throw (failure as { err: unknown }).err;
+  }
+
   /** One round: publishes what is due; returns how long to wait before the next one. */
   private async round(session: EssSession): Promise<number> {
     // An ESS that registered again over HTTP polls for itself (the session keeps the record read
@@ -147,19 +176,29 @@ class PushLoop {
     const dest = await session.destination();
     if (dest === null) throw new FailedDependencyError(`${destinationLabel(this.peer)} is not registered`);
     if (dest.communication !== 'mqtt') throw new FailedDependencyError(`${destinationLabel(this.peer)} syncs over ${dest.communication} now`);
-    // A push is not a delivery: the ESS may be away (see EssSession.pending).
-    const items = await session.pending(BATCH, { markServed: false });
     const interval = this.deps.resendIntervalMs;
     const seen = new Set<string>();
+    const recent = (key: string): boolean => {
+      const last = this.lastSent.get(key);
+      return last !== undefined && this.now() - last < interval;
+    };
+    // A push is not a delivery: the ESS may be away (see EssSession.pending). What was pushed
+    // lately is not read again: each round would read every object still awaiting its answer.
+    const items = await session.pending(BATCH, {
+      markServed: false,
+      skip: (item) => {
+        const key = itemKey(item);
+        seen.add(key);
+        return recent(key);
+      },
+    });
+    const due: Array<{ key: string; item: SyncItem }> = [];
     for (const item of items) {
-      if (this.stopped) break;
       const key = itemKey(item);
       seen.add(key);
-      const last = this.lastSent.get(key);
-      if (last !== undefined && this.now() - last < interval) continue;
-      await this.deps.send(this.peer, item);
-      this.lastSent.set(key, this.now());
+      if (!recent(key)) due.push({ key, item });
     }
+    await this.publishAll(due);
     // Answered (or replaced) items leave the map: it stays as small as what is outstanding.
     for (const key of this.lastSent.keys()) if (!seen.has(key)) this.lastSent.delete(key);
     if (this.lastSent.size === 0) return interval * IDLE_FACTOR;

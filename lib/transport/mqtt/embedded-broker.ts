@@ -139,6 +139,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const serve = (socket: Socket): void => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+    // Small packets (PUBACKs, control messages) go out at once, not held by Nagle for the ack of the previous one.
+    socket.setNoDelay(true);
     const guard = new PacketSizeGuard(maxPacket);
     socket.pipe(guard);
     const conn = Duplex.from({ readable: guard, writable: socket });

@@ -12,6 +12,7 @@
  * to send again. Nothing here knows what the messages mean.
  */
 import { randomBytes } from 'node:crypto';
+import { Socket } from 'node:net';
 import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import { loadMqttTls, type MqttTlsSettings } from './mqtt-tls.js';
 
@@ -130,6 +131,11 @@ export function publishPacketSize(topic: string, payloadBytes: number, qos: Mqtt
   return 1 + varintBytes(remaining) + remaining;
 }
 
+/** Turns Nagle's algorithm off on a TCP or TLS socket (mqtt.js builds a net or tls socket for `mqtt`/`mqtts`). */
+function noDelay(stream: unknown): void {
+  if (stream instanceof Socket) stream.setNoDelay(true);
+}
+
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -228,6 +234,9 @@ class Connection implements MqttConnection {
     if (this.state === 'closed') return;
     const client = mqtt.connect({ ...this.base, reconnectPeriod: 0 });
     this.client = client;
+    // Nagle would hold each small packet (a PUBACK, a control message) until the previous one is
+    // acked, some 40 ms per round trip with delayed ACKs: our messages are small and many.
+    noDelay(client.stream);
     let over = false;
     client.on('connect', (connack: IConnackPacket) => void this.connectedWith(client, connack));
     client.on('message', (topic, payload, packet) => this.deliver(topic, payload, packet));

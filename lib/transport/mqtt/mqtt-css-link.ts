@@ -83,6 +83,8 @@ export const FETCH_CHUNK_SIZE = 1024 * 1024;
 const DEFAULT_TIMEOUTS: MqttCssLinkTimeouts = { registerMs: 10_000, ackMs: 10_000, chunkMs: 3_000, chunkTries: 8, connectRetryMs: 10_000 };
 /** Messages from the CSS waiting for a poll; beyond, the ESS registers again and the CSS resends. */
 const QUEUE_LIMIT = 10_000;
+/** Objects up to this size are fetched as light items (CssLink.lightDownloadBytes): 256 at once hold at most 16 MiB. */
+const LIGHT_DOWNLOAD_BYTES = 64 * 1024;
 /** Items one poll returns at most. */
 const POLL_BATCH = 500;
 /** The reference's code version, sent in registrations. [ref common.VersionAsString] */
@@ -101,6 +103,11 @@ type PublishAnswer = 'taken' | 'refused';
 export class MqttCssLink implements CssLink {
   readonly holdsPolls = true;
   readonly pushesData = false;
+  /**
+   * A download within one chunk's worth of a small message is a `getdata` and its answer on the
+   * shared connection: the agent runs many at once, as it does light items.
+   */
+  readonly lightDownloadBytes = LIGHT_DOWNLOAD_BYTES;
   readonly address: string;
   private readonly timeouts: MqttCssLinkTimeouts;
   private readonly queue = new PushedItems(QUEUE_LIMIT);
