@@ -5,12 +5,13 @@
  * "is this record …?" asks here. The status names are the store's (lib/store/notification-types.ts),
  * spelled as the reference spells them. [ref sync-protocol §3 "Status constants"]
  *
- * The ESS's own records (lib/sync/receiver.ts, origin-sender.ts) follow the same table of the
- * reference but are read by the ESS agent only.
+ * The ESS's records (lib/sync/receiver.ts, origin-sender.ts, read by the agent in lib/sync/ess)
+ * are at the end: the two directions use disjoint statuses, so they share the table unmixed.
  */
-import type { DeliveryStatus } from '../model/index.js';
+import type { DeliveryStatus, ObjectStatus } from '../model/index.js';
 import type { NotificationStatus } from '../store/notification-types.js';
 import type { SyncItemType, UpstreamAck } from './css/types.js';
+import type { EssAction } from './ess/css-link.js';
 
 // ---- The sender's records (CSS → ESS): one per (object, destination). ----
 
@@ -142,3 +143,42 @@ export const UPSTREAM_APP_MOVES: Readonly<Record<'consumed' | 'deletionConfirmed
   consumed: { from: ['receivedpending', 'ackreceived'], to: 'consumedPending' },
   deletionConfirmed: { from: ['ackDelete'], to: 'deletedPending' },
 };
+
+// ---- The ESS's records toward its CSS (peer `Cloud/Cloud`): the Receiver's, about objects the CSS sends it. ----
+
+/** A download of the record's instance is owed (`handleUpdate`: none began; `getdata`: `offset` bytes are durable). */
+export const DOWNLOAD_OWED: readonly NotificationStatus[] = ['handleUpdate', 'getdata'];
+
+/** Receiver records with work toward the CSS: a download, or a message the CSS has not acked yet. */
+export const RECEIVER_OWED: readonly NotificationStatus[] = [...DOWNLOAD_OWED, 'received', 'consumed', 'deleted'];
+
+/** Records of an instance already complete here, whose `received` was sent or is owed. */
+export const RECEIVED_SENT: readonly NotificationStatus[] = ['received', 'ackreceived', 'consumed'];
+
+/** Object statuses in which the received data is complete. */
+export const RECEIVED_COMPLETE: readonly ObjectStatus[] = ['completelyReceived', 'objreceived', 'objconsumed'];
+
+/** The message each owed Receiver record stands for; its ack moves the record on (Receiver.acked). */
+export const RECEIVER_MESSAGES: ReadonlyMap<NotificationStatus, EssAction> = new Map<NotificationStatus, EssAction>([
+  ['received', 'received'],
+  ['consumed', 'consumed'],
+  ['deleted', 'deleted'],
+]);
+
+// ---- The ESS's records of objects published on it (the OriginSender's); disjoint from the Receiver's. ----
+
+/** Origin records with a message (or data) still owed to the CSS. */
+export const ORIGIN_OWED: readonly NotificationStatus[] = ['update', 'data', 'deletePending'];
+
+/** Origin records of an instance the CSS is (being) told of, before it is consumed. */
+export const ORIGIN_SENT: readonly NotificationStatus[] = ['update', 'data', 'updated', 'receivedByDest'];
+
+/** Origin records of the delete path (`deletePending`: owed; `ackDelete`: the app's confirmation awaited). */
+export const ORIGIN_DELETING: readonly NotificationStatus[] = ['deletePending', 'ackDelete'];
+
+/** What the CSS says about an object published here, and the ack this ESS answers it with. */
+export const ORIGIN_ANSWERS: ReadonlyMap<string, EssAction> = new Map<string, EssAction>([
+  ['received', 'ackreceived'],
+  ['consumed', 'ackconsumed'],
+  ['deleted', 'ackDeleted'],
+]);

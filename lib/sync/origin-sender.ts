@@ -5,7 +5,7 @@
  * agnostic: it decides, the agent (ess/agent.ts, ess/upload.ts) sends and reports back.
  * [ref sync-protocol §1 "Upload of ESS → CSS objects", "Ack semantics"; §3]
  *
- * Record statuses used here (their lists: ess/statuses.ts; none of them is one the Receiver
+ * Record statuses used here (their lists: notification-states.ts; none of them is one the Receiver
  * uses for objects coming from the CSS, so the two directions share the table without mixing):
  * - `update`: the metadata of this instance is owed (`PUT …/update`, MQTT `update`);
  * - `data`: the CSS took the metadata; the data is owed from `offset` (bytes the CSS acked, or,
@@ -22,7 +22,7 @@ import type { Notification, NotificationKey, NotificationPatch, NotificationStat
 import type { Store, StoredObject } from '../store/types.js';
 import type { DeletionsInProgress } from './deletions.js';
 import type { ObjectListener, ObjectService } from './object-service.js';
-import { ORIGIN_DELETING, ORIGIN_OWED, ORIGIN_SENT } from './ess/statuses.js';
+import { ORIGIN_DELETING, ORIGIN_OWED, ORIGIN_SENT } from './notification-states.js';
 
 /** The CSS always identifies itself as `Cloud/Cloud`. [ref sync-protocol §0] */
 const CSS = { peerType: 'Cloud', peerID: 'Cloud' } as const;

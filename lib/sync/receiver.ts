@@ -4,7 +4,7 @@
  * still owes the CSS. Transport-agnostic: it decides, the agent (ess/agent.ts) sends through its
  * link. [ref sync-protocol §1 "ESS behaviour", §3 Normal update steps 2–7, Delete 2–6]
  *
- * Record statuses used here (their lists: ess/statuses.ts):
+ * Record statuses used here (their lists: notification-states.ts):
  * - `handleUpdate`: metadata stored as `partiallyreceived`, no data yet;
  * - `getdata`: the download started; `offset` says how many bytes of it are durable here;
  * - `received`: complete here, `received` not yet acked by the CSS; `ackreceived` once it is;
@@ -17,7 +17,7 @@ import type { BlobStore, BlobWriteResult, Store, StoredObject, UploadSession } f
 import { normalizeConsumers, type ObjectService, type ReceiverListener } from './object-service.js';
 import { receivedInstance } from './received-instance.js';
 import { objectLogFields } from '../model/log-fields.js';
-import { DOWNLOAD_OWED, RECEIVED_COMPLETE, RECEIVED_SENT, RECEIVER_OWED } from './ess/statuses.js';
+import { DOWNLOAD_OWED, RECEIVED_COMPLETE, RECEIVED_SENT, RECEIVER_OWED } from './notification-states.js';
 
 /** The CSS always identifies itself as `Cloud/Cloud`. [ref sync-protocol §0] */
 export const CSS_PEER = { peerType: 'Cloud', peerID: 'Cloud' } as const;

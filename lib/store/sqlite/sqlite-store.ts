@@ -213,7 +213,8 @@ export class SqliteStore implements Store {
     2,
   );
   /** The WAL file, kept open for its fsyncs; null until the first. */
-  private wal: FileHandle | null = null;
+  /** The WAL file, opened once by the first sync; a promise, so that syncs racing to open it share one handle. */
+  private wal: Promise<FileHandle> | null = null;
 
   /** @param opts.path the database file, created when missing; `:memory:` for a throwaway store. */
   constructor(opts: { path: string }) {
@@ -259,8 +260,9 @@ export class SqliteStore implements Store {
     if (this.opened === null) return;
     // Every acknowledged write first reaches the disk.
     await this.commits.drain();
-    await this.wal?.close();
+    const wal = this.wal;
     this.wal = null;
+    await (await wal)?.close();
     this.opened?.db.close();
     this.opened = null;
   }
@@ -274,17 +276,24 @@ export class SqliteStore implements Store {
    * first sync (a commit has created it by then), its directory entry made durable once.
    */
   private async syncWal(): Promise<void> {
-    if (this.wal === null) {
-      const walPath = `${this.path}-wal`;
-      this.wal = await open(walPath, 'r+');
-      const dir = await open(dirname(walPath), 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+    // A failed open is tried again by the next sync, as before the handle existed.
+    this.wal ??= this.openWal().catch((err: unknown) => {
+      this.wal = null;
+      throw err;
+    });
+    await (await this.wal).datasync();
+  }
+
+  private async openWal(): Promise<FileHandle> {
+    const walPath = `${this.path}-wal`;
+    const wal = await open(walPath, 'r+');
+    const dir = await open(dirname(walPath), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
     }
-    await this.wal.datasync();
+    return wal;
   }
 
   ping(): Promise<void> {

@@ -17,7 +17,7 @@ import { retryDelay } from '../resend-scheduler.js';
 import { EARLY_DATA_ITEM, NotRegisteredError, type CssItem, type CssLink, type EssObjectRef, type OwnDataSource } from './css-link.js';
 import { downloadData, keepWholeData, type DownloadDeps } from './download.js';
 import type { EarlyDownloads } from './early.js';
-import { DOWNLOAD_OWED, ORIGIN_OWED, RECEIVER_MESSAGES } from './statuses.js';
+import { DOWNLOAD_OWED, ORIGIN_OWED, RECEIVER_MESSAGES } from '../notification-states.js';
 import { answerCss, isOriginAnswer, ownDataSource, sendOriginOwed, type UploadDeps } from './upload.js';
 
 export interface ObjectWorkDeps {

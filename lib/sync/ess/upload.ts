@@ -21,7 +21,7 @@ import type { Notification } from '../../store/notification-types.js';
 import type { BlobStore, StoredObject } from '../../store/types.js';
 import type { OriginSender } from '../origin-sender.js';
 import type { CssLink, EssAction, OwnDataSource } from './css-link.js';
-import { ORIGIN_ANSWERS } from './statuses.js';
+import { ORIGIN_ANSWERS } from '../notification-states.js';
 
 export interface UploadDeps {
   link: CssLink;

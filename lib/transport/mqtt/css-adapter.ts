@@ -25,7 +25,7 @@ import type { Logger } from '../../log/logger.js';
 import type { CssSyncEngine, EssSession, ObjectRef, RegistrationAction, SyncItem, UpstreamAck } from '../../sync/css/types.js';
 import type { SenderAck } from '../../sync/sender-acks.js';
 import type { UpstreamProgress } from '../../sync/upstream-progress.js';
-import { chunkCapacity, chunkMessage } from './css-chunk-server.js';
+import { CssChunkServer } from './css-chunk-server.js';
 import { messageOrigin } from './css-message-origin.js';
 import { ConnectionGate } from './connection-gate.js';
 import { CssPushLoops } from './css-push-loops.js';
@@ -128,9 +128,15 @@ export class CssMqttAdapter {
   private readonly stopping = new AbortController();
   private readonly log: Logger;
   private readonly gate: ConnectionGate;
+  private readonly chunks: CssChunkServer;
 
   constructor(private readonly deps: CssMqttAdapterDeps) {
     this.log = deps.log;
+    this.chunks = new CssChunkServer({
+      maxPayload: (peer) => deps.channel.maxPayload(peer.orgID, commandTopic(peer.destType, peer.destID)),
+      maxDataChunkSize: deps.maxDataChunkSize,
+      signal: this.stopping.signal,
+    });
     this.gate = new ConnectionGate((org) => deps.channel.connected(org), CONNECTION_CHECK_MS, this.stopping.signal);
     this.pushes = new CssPushLoops({
       engine: deps.engine,
@@ -350,18 +356,18 @@ export class CssMqttAdapter {
       this.log.debug({ ...objectFields(peer, meta), offset: msg.offset.toString() }, 'dropped a getdata for an impossible offset');
       return;
     }
-    const stated = meta.chunkSize > 0 ? meta.chunkSize : this.deps.maxDataChunkSize;
-    const capacity = chunkCapacity(this.deps.channel.maxPayload(peer.orgID, topic), peer.orgID, meta.objectType, meta.objectID);
     let payload: Buffer;
     try {
-      payload = await chunkMessage({ session, orgID: peer.orgID, meta, offset: Number(msg.offset), chunkSize: Math.max(1, Math.min(stated, capacity)), signal: this.stopping.signal });
+      payload = await this.chunks.message(session, peer, meta, Number(msg.offset));
     } catch (err) {
       if (!(err instanceof NotFoundError || err instanceof ConflictError)) throw err;
       // [ref processMessage Getdata] what cannot be served is answered "not found", as from the origin.
       await this.send(peer, { command: 'feedback', meta, feedbackCode: FEEDBACK_INVALID_OBJECT, feedbackFromOrigin: true, reason: err.message });
       return;
     }
-    await this.deps.channel.publish(peer.orgID, topic, payload, { qos: 1 });
+    // QoS 0, as the reference sends data: the ESS's window asks again for a chunk that does not
+    // come, and QoS 1 would hold a copy of every chunk at each hop until it is acknowledged.
+    await this.deps.channel.publish(peer.orgID, topic, payload, { qos: 0 });
   }
 
   /** [ref handleUpdate; traffic mqtt-ess-to-css.jsonl] `updated`, then the data is pulled. */

@@ -13,7 +13,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Socket } from 'node:net';
-import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { Duplex } from 'node:stream';
+import mqtt, { MqttClient, type IClientOptions, type IConnackPacket, type IPublishPacket } from 'mqtt';
 import { loadMqttTls, type MqttTlsSettings } from './mqtt-tls.js';
 import { coalesceWrites } from './write-coalescing.js';
 
@@ -47,6 +48,11 @@ export interface MqttConnectionOptions extends MqttTlsSettings {
   /** First delay between attempts (1 s); it doubles up to `maxReconnectDelayMs` (30 s, as the reference). */
   reconnectDelayMs?: number;
   maxReconnectDelayMs?: number;
+  /**
+   * Opens the byte stream to the broker instead of a TCP or TLS socket to host:port (the
+   * embedded broker's in-process connection); called for each attempt.
+   */
+  stream?: () => Duplex;
   /** Our cap on a packet; an MQTT 5 broker's CONNACK may lower it. Default 256 MiB. */
   maxPacketSize?: number;
   /** Subscribed on every connection, before `onConnect`. */
@@ -230,7 +236,8 @@ class Connection implements MqttConnection {
 
   private dial(): void {
     if (this.state === 'closed') return;
-    const client = mqtt.connect({ ...this.base, reconnectPeriod: 0 });
+    const open = this.opts.stream;
+    const client = open !== undefined ? new MqttClient(() => open(), { ...this.base, reconnectPeriod: 0 }) : mqtt.connect({ ...this.base, reconnectPeriod: 0 });
     this.client = client;
     // Nagle would hold each small packet (a PUBACK, a control message) until the previous one is
     // acked, some 40 ms per round trip with delayed ACKs: our messages are small and many.
