@@ -9,6 +9,7 @@
  * (css-push-loops.ts), the data served to `getdata` (css-chunk-server.ts) and the data pulled
  * from an ESS for the objects it publishes (css-upstream-pulls.ts).
  */
+import { setMaxListeners } from 'node:events';
 import {
   BadRequestError,
   ConflictError,
@@ -25,7 +26,7 @@ import type { Logger } from '../../log/logger.js';
 import type { CssSyncEngine, EssSession, ObjectRef, RegistrationAction, SyncItem, UpstreamAck } from '../../sync/css/types.js';
 import type { SenderAck } from '../../sync/sender-acks.js';
 import type { UpstreamProgress } from '../../sync/upstream-progress.js';
-import { CssChunkServer } from './css-chunk-server.js';
+import { chunkBytes, chunkCapacity, CssChunkServer } from './css-chunk-server.js';
 import { messageOrigin } from './css-message-origin.js';
 import { ConnectionGate } from './connection-gate.js';
 import { CssPushLoops } from './css-push-loops.js';
@@ -87,8 +88,12 @@ const QUEUE_LIMIT = 1000;
  */
 const DISPATCH_CONCURRENCY = 64;
 
-/** `getdata` answered at once, over every ESS: each holds a chunk (up to MAX_DATA_CHUNK_SIZE) until its PUBACK. */
-const DATA_CONCURRENCY = 8;
+/**
+ * Bytes of chunks the `getdata` answered at once may hold, over every ESS (each holds its chunk
+ * until it is published; css-chunk-server.ts chunkBytes): a few chunks of large objects, or
+ * many of small ones.
+ */
+const DATA_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /** How long a stop waits for the messages being handled. */
 const STOP_DRAIN_MS = 5000;
@@ -124,7 +129,7 @@ export class CssMqttAdapter {
   private readonly pushes: CssPushLoops;
   private readonly pulls: UpstreamPulls;
   /** Per ESS and object, messages are handled in order; different objects side by side. */
-  private readonly queues = new PeerQueues(QUEUE_LIMIT, DISPATCH_CONCURRENCY, DATA_CONCURRENCY);
+  private readonly queues = new PeerQueues(QUEUE_LIMIT, DISPATCH_CONCURRENCY, DATA_BUDGET_BYTES);
   private readonly stopping = new AbortController();
   private readonly log: Logger;
   private readonly gate: ConnectionGate;
@@ -132,6 +137,8 @@ export class CssMqttAdapter {
 
   constructor(private readonly deps: CssMqttAdapterDeps) {
     this.log = deps.log;
+    // Every chunk being served listens on the stop signal; the data budget lets many run at once.
+    setMaxListeners(0, this.stopping.signal);
     this.chunks = new CssChunkServer({
       maxPayload: (peer) => deps.channel.maxPayload(peer.orgID, commandTopic(peer.destType, peer.destID)),
       maxDataChunkSize: deps.maxDataChunkSize,
@@ -246,7 +253,7 @@ export class CssMqttAdapter {
   private enqueue(peer: DestinationRef, msg: ControlMessage): void {
     const queued = this.queues.add(destinationKey(peer), {
       object: PEER_COMMANDS.has(msg.command) ? null : `${msg.meta.objectType}\u0000${msg.meta.objectID}`,
-      kind: msg.command === 'getdata' ? 'data' : 'control',
+      ...(msg.command === 'getdata' ? { kind: 'data', bytes: this.chunkBytes(peer, msg.meta, msg.offset) } : { kind: 'control' }),
       work: () => this.dispatch(peer, msg),
       onError: (err) => this.failed(peer, err),
     });
@@ -347,6 +354,12 @@ export class CssMqttAdapter {
     }
     await session.ack(refOf(msg.meta), 'feedback', { code: msg.feedbackCode, retryInterval: msg.retry, reason: msg.reason });
     this.pushes.answered(peer);
+  }
+
+  /** The most a `getdata` may hold in memory: its chunk (see chunkBytes). */
+  private chunkBytes(peer: DestinationRef, meta: MetaData, offset: bigint): number {
+    const capacity = chunkCapacity(this.deps.channel.maxPayload(peer.orgID, commandTopic(peer.destType, peer.destID)), peer.orgID, meta.objectType, meta.objectID);
+    return chunkBytes(meta, offset >= 0n && offset <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(offset) : 0, capacity, this.deps.maxDataChunkSize);
   }
 
   private async serveChunk(session: EssSession, peer: DestinationRef, msg: ControlMessage): Promise<void> {

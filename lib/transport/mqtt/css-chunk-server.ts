@@ -24,6 +24,17 @@ export function chunkCapacity(maxPayload: number, orgID: string, objectType: str
   return maxPayload - dataMessageOverhead(orgID, objectType, objectID);
 }
 
+/**
+ * Bytes of the chunk a `getdata` at `offset` gets at most: the size it states (MAX_DATA_CHUNK_SIZE
+ * when it states none), within a message the broker takes, and cut at the object's end as its
+ * metadata states it (the receiver's word: the dispatch counts a chunk's memory by this).
+ */
+export function chunkBytes(meta: Pick<MetaData, 'chunkSize' | 'objectSize'>, offset: number, capacity: number, maxDataChunkSize: number): number {
+  const stated = meta.chunkSize > 0 ? meta.chunkSize : maxDataChunkSize;
+  const left = meta.objectSize > offset ? meta.objectSize - offset : Infinity;
+  return Math.max(1, Math.min(stated, capacity, left));
+}
+
 /** Transfers whose reader is kept between requests, at most (each holds a descriptor and up to READ_AHEAD bytes). */
 const MAX_READERS = 32;
 /** A transfer not asked for more for this long closes its reader (an ESS that went away). */
@@ -65,9 +76,8 @@ export class CssChunkServer {
    * @throws what `EssSession.openData` throws (NotFoundError, ConflictError, …)
    */
   async message(session: EssSession, peer: DestinationRef, meta: MetaData, offset: number): Promise<Buffer> {
-    const stated = meta.chunkSize > 0 ? meta.chunkSize : this.deps.maxDataChunkSize;
     const capacity = chunkCapacity(this.deps.maxPayload(peer), peer.orgID, meta.objectType, meta.objectID);
-    const chunkSize = Math.max(1, Math.min(stated, capacity));
+    const chunkSize = chunkBytes(meta, offset, capacity, this.deps.maxDataChunkSize);
     const key = `${destinationKey(peer)}\u0000${meta.objectType}\u0000${meta.objectID}\u0000${meta.instanceID}`;
     const reader = this.readers.take(key, offset) ?? (await this.open(session, meta, offset, chunkSize));
     let kept = false;

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { NotFoundError, type DestinationRef, type MetaData, emptyMetaData } from '../../../../lib/model/index.js';
-import { CssChunkServer } from '../../../../lib/transport/mqtt/css-chunk-server.js';
+import { chunkBytes, CssChunkServer } from '../../../../lib/transport/mqtt/css-chunk-server.js';
 import { dataMessageOverhead, decodeData, type DataMessage } from '../../../../lib/transport/mqtt/data-codec.js';
 import { CssEngineDouble } from '../../../helpers/ess-session-double.js';
 
@@ -68,6 +68,19 @@ describe('the CSS answering getdata over MQTT', () => {
     // No chunk size stated: MAX_DATA_CHUNK_SIZE, within the limit.
     const stated = decoded(await server.message(session, PEER, metaOf(data.length, 0, 9n), 0));
     expect(stated.data.length).toBe(1000 - dataMessageOverhead('myorg', 'big', 'o1'));
+    stop.abort();
+  });
+
+  it('cuts a chunk at the end of the object as the request states it: what the dispatch counted for it is all it holds', async () => {
+    const { data, server, session, stop } = setup();
+    // A receiver that says the object has 1500 bytes gets no more than that, whatever is stored.
+    const cut = decoded(await server.message(session, PEER, metaOf(1500, 4000), 0));
+    expect(cut.data.length).toBe(1500);
+    expect(cut.data.equals(data.subarray(0, 1500))).toBe(true);
+    expect(chunkBytes(metaOf(1500, 4000), 0, 1 << 20, 4096)).toBe(1500);
+    expect(chunkBytes(metaOf(1500, 4000), 1000, 1 << 20, 4096)).toBe(500);
+    expect(chunkBytes(metaOf(0, 0), 0, 1 << 20, 4096)).toBe(4096);
+    expect(chunkBytes(metaOf(20_000, 0), 0, 1000, 4096)).toBe(1000);
     stop.abort();
   });
 
