@@ -76,13 +76,15 @@ export class CssChunkServer {
    * @throws what `EssSession.openData` throws (NotFoundError, ConflictError, …)
    */
   async message(session: EssSession, peer: DestinationRef, meta: MetaData, offset: number): Promise<Buffer> {
+    const stated = meta.chunkSize > 0 ? meta.chunkSize : this.deps.maxDataChunkSize;
     const capacity = chunkCapacity(this.deps.maxPayload(peer), peer.orgID, meta.objectType, meta.objectID);
-    const chunkSize = chunkBytes(meta, offset, capacity, this.deps.maxDataChunkSize);
+    const chunkSize = Math.max(1, Math.min(stated, capacity));
     const key = `${destinationKey(peer)}\u0000${meta.objectType}\u0000${meta.objectID}\u0000${meta.instanceID}`;
     const reader = this.readers.take(key, offset) ?? (await this.open(session, meta, offset, chunkSize));
     let kept = false;
     try {
-      const length = Math.min(chunkSize, reader.remaining);
+      // Never more than the dispatch counted for this request (chunkBytes).
+      const length = Math.min(chunkBytes(meta, offset, capacity, this.deps.maxDataChunkSize), reader.remaining);
       const { message, data } = allocDataMessage({ orgID: peer.orgID, objectType: meta.objectType, objectID: meta.objectID, offset: BigInt(reader.next), instanceID: meta.instanceID }, length);
       await reader.fill(data);
       this.readers.keep(key, reader);

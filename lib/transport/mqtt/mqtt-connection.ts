@@ -165,6 +165,8 @@ export interface MqttConnection {
 
 class Connection implements MqttConnection {
   private client: MqttClient | null = null;
+  /** Per client, rejects when its connection closes (see dial). */
+  private readonly lost = new WeakMap<MqttClient, Promise<never>>();
   private state: MqttConnectionState = 'connecting';
   private readonly filters = new Set<string>();
   private serverMaxPacket: number | undefined;
@@ -239,6 +241,12 @@ class Connection implements MqttConnection {
     const open = this.opts.stream;
     const client = open !== undefined ? new MqttClient(() => open(), { ...this.base, reconnectPeriod: 0 }) : mqtt.connect({ ...this.base, reconnectPeriod: 0 });
     this.client = client;
+    // mqtt.js fails the QoS 1 publishes a lost connection leaves unacknowledged, not a QoS 0 one
+    // waiting for its socket to drain: that one would never settle (and whoever awaits it, say
+    // the answer to a getdata, would wait for ever). Every publish on this client ends with it.
+    const lost = new Promise<never>((_resolve, reject) => client.once('close', () => reject(new MqttOperationError('the connection to the MQTT broker was lost'))));
+    lost.catch(() => undefined);
+    this.lost.set(client, lost);
     // Nagle would hold each small packet (a PUBACK, a control message) until the previous one is
     // acked, some 40 ms per round trip with delayed ACKs: our messages are small and many.
     // Instead, what one turn of the event loop writes goes out together (see coalesceWrites).
@@ -382,7 +390,9 @@ class Connection implements MqttConnection {
     const size = publishPacketSize(topic, payload.length, qos, this.version);
     if (size > this.maxPacketSize) throw new MqttPacketTooLargeError(size, this.maxPacketSize);
     try {
-      await client.publishAsync(topic, payload, { qos, retain: false });
+      const lost = this.lost.get(client);
+      const published = client.publishAsync(topic, payload, { qos, retain: false });
+      await (lost === undefined ? published : Promise.race([published, lost]));
     } catch (e) {
       throw new MqttOperationError(`MQTT publish on ${topic} failed: ${describe(e)}`);
     }
