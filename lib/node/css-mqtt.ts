@@ -177,7 +177,8 @@ export async function startCssMqtt(deps: CssMqttDeps): Promise<CssMqtt> {
       );
       const host = urlHost(config.listeningAddress);
       urls = [`mqtt://${host}:${broker.port}`, ...(broker.tlsPort !== null ? [`mqtts://${host}:${broker.tlsPort}`] : [])];
-      options = { ...common, host: '127.0.0.1', port: broker.port, protocol: 'mqtt', ...broker.internalCredentials };
+      const internal = broker;
+      options = { ...common, host: '127.0.0.1', port: broker.port, protocol: 'mqtt', ...broker.internalCredentials, stream: () => internal.connectInternal() };
     } else {
       options = {
         ...common,

@@ -24,8 +24,11 @@ export interface FdWriterOptions {
   highWaterMark: number;
   /** Flush in the background after every this many bytes; never when absent. */
   flushEvery?: number;
-  /** Told the bytes written so far (bytesWritten) each time more landed. */
-  onLanded?: (bytesWritten: number) => void;
+  /**
+   * Told the bytes written so far (bytesWritten) each time more landed, and the buffers (or
+   * parts of them) that landed with that write, in order; they are the caller's own chunks.
+   */
+  onLanded?: (bytesWritten: number, landed: readonly Buffer[]) => void;
 }
 
 export class FdWriter extends Writable {
@@ -38,7 +41,7 @@ export class FdWriter extends Writable {
   /** Never rejects: a failure is kept in flushError. */
   private flushing: Promise<void> | null = null;
   private flushError: Error | null = null;
-  private readonly onLanded: ((bytesWritten: number) => void) | undefined;
+  private readonly onLanded: ((bytesWritten: number, landed: readonly Buffer[]) => void) | undefined;
 
   constructor(private readonly fd: number, opts: FdWriterOptions) {
     super({ highWaterMark: opts.highWaterMark });
@@ -99,8 +102,8 @@ export class FdWriter extends Writable {
         if (err !== null) return finish(err);
         this.position += n;
         this.written += n;
-        this.onLanded?.(this.written);
         const rest = unwritten(pending, n);
+        this.onLanded?.(this.written, rest.length === 0 ? pending : landedPart(pending, n));
         if (rest.length === 0) {
           this.maybeFlush();
           return finish(null);
@@ -112,6 +115,18 @@ export class FdWriter extends Writable {
     };
     step(buffers);
   }
+}
+
+/** The first `n` bytes of `buffers`. */
+function landedPart(buffers: Buffer[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  let left = n;
+  for (const b of buffers) {
+    if (left <= 0) break;
+    out.push(left >= b.length ? b : b.subarray(0, left));
+    left -= b.length;
+  }
+  return out;
 }
 
 /** What remains of `buffers` after their first `n` bytes. */

@@ -117,7 +117,7 @@ async function writeThrough(
   meter: ByteMeter,
   signal: AbortSignal | undefined,
   checkCount: (bytes: number) => void,
-  onLanded?: (bytes: number) => void,
+  onLanded?: (bytes: number, landed: readonly Buffer[]) => void,
 ): Promise<void> {
   const sink = new FdWriter(fd, { start, highWaterMark: WRITE_HIGH_WATER_MARK, flushEvery: FLUSH_EVERY, ...(onLanded ? { onLanded } : {}) });
   try {

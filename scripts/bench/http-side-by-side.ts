@@ -19,9 +19,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { SyncServiceClient } from '../../sdk/index.js';
-import { adminClients, cleanUpOnSignals, writeRandomFile, nowMs, removeDir, round, rssMB, startCssWithEsses, stopNode, tempDir, until, type BenchNode } from './bench-nodes.js';
+import { adminClients, cleanUpOnSignals, cpuSeconds, nowMs, removeDir, round, rssMB, startCssWithEsses, stopNode, tempDir, until, writeRandomFile, type BenchNode } from './bench-nodes.js';
 
 cleanUpOnSignals('http-side-by-side');
 
@@ -42,16 +43,43 @@ async function sha256Of(c: SyncServiceClient, objectType: string, objectID: stri
   return hash.digest('hex');
 }
 
+interface Clocked {
+  /** From the first byte of the upload to `completelyReceived` on the ESS. */
+  seconds: number;
+  /** From the first byte of the upload to its answer. */
+  uploadSeconds: number;
+  /** CPU seconds (user + system, all threads) over the clocked time: CSS, ESS, this bench. */
+  cpu: { css: number; ess: number; bench: number };
+}
+
+/** CPU seconds of a process so far, all threads; the bench's own when pid is null. */
+async function cpuOf(pid: number | null): Promise<number> {
+  if (pid !== null) return cpuSeconds(pid);
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
 /**
  * Publishes `file` on `onCss` for destination type `edge` and clocks it until the ESS has it.
- * @returns seconds from the first byte of the upload to `completelyReceived` on the ESS
+ * `pids` are the serving processes of the CSS and the ESS, whose CPU time is taken.
  */
-async function clocked(onCss: SyncServiceClient, onEss: SyncServiceClient, objectID: string, file: string, size: number): Promise<number> {
+async function clocked(onCss: SyncServiceClient, onEss: SyncServiceClient, objectID: string, file: string, size: number, pids: { css: number; ess: number }): Promise<Clocked> {
   await onCss.updateObject({ objectID, objectType: 'large', destinationType: 'edge' });
+  const who = [pids.css, pids.ess, null] as const;
+  const before = await Promise.all(who.map(cpuOf));
   const start = nowMs();
   await onCss.updateObjectData('large', objectID, createReadStream(file, { highWaterMark: MiB }), { size, signal: AbortSignal.timeout(DEADLINE_MS) });
+  const uploaded = nowMs();
   await until('the object completelyReceived on the ESS', Date.now() + DEADLINE_MS, 10, () => onEss.getObjectStatus('large', objectID), (s) => s === 'completelyReceived');
-  return (nowMs() - start) / 1000;
+  const end = nowMs();
+  const after = await Promise.all(who.map(cpuOf));
+  const used = after.map((a, i) => round(a - before[i]!, 2));
+  return { seconds: (end - start) / 1000, uploadSeconds: (uploaded - start) / 1000, cpu: { css: used[0]!, ess: used[1]!, bench: used[2]! } };
+}
+
+/** The fields of a result line. */
+function figures(c: Clocked, size: number): Record<string, unknown> {
+  return { metric: 'published_to_visible_MiBps', value: round(size / MiB / c.seconds), seconds: round(c.seconds, 2), uploadSeconds: round(c.uploadSeconds, 2), cpuSeconds: c.cpu, load: loadavg().map((x) => round(x, 2)) };
 }
 
 async function runOurs(file: string, size: number, expected: string, round_: number): Promise<number> {
@@ -62,10 +90,10 @@ async function runOurs(file: string, size: number, expected: string, round_: num
     const ess = esses[0]!;
     const onEss = client(ess);
     await onEss.getObjectStatus('large', 'warm-up');
-    const s = await clocked(client(css, ORG), onEss, `big${round_}`, file, size);
+    const c = await clocked(client(css, ORG), onEss, `big${round_}`, file, size, { css: css.pid, ess: ess.pid });
     const intact = (await sha256Of(onEss, 'large', `big${round_}`)) === expected;
-    line('ours', { round: round_, metric: 'published_to_visible_MiBps', value: round(size / MiB / s), seconds: round(s, 2), intact, cssPeakMB: await rssMB(css.pid), essPeakMB: await rssMB(ess.pid) });
-    return intact ? size / MiB / s : 0;
+    line('ours', { round: round_, ...figures(c, size), intact, cssPeakMB: await rssMB(css.pid), essPeakMB: await rssMB(ess.pid) });
+    return intact ? size / MiB / c.seconds : 0;
   } finally {
     closeAll();
     for (const node of [...nodes].reverse()) await stopNode(node);
@@ -82,7 +110,7 @@ async function freePort(): Promise<number> {
 }
 
 /** One reference process with the settings of the captured traffic; resolves once it listens. */
-async function startReference(bin: string, root: string, env: Record<string, string>): Promise<{ stop(): Promise<void>; port: number }> {
+async function startReference(bin: string, root: string, env: Record<string, string>): Promise<{ stop(): Promise<void>; port: number; pid: number }> {
   const port = await freePort();
   const conf = join(root, 'empty-sync.conf');
   await writeFile(conf, '');
@@ -115,6 +143,7 @@ async function startReference(bin: string, root: string, env: Record<string, str
   if (child.exitCode !== null) throw new Error(`the reference exited:\n${out}`);
   return {
     port,
+    pid: child.pid ?? 0,
     stop: async () => {
       const gone = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
@@ -137,10 +166,10 @@ async function runReference(bin: string, file: string, size: number, expected: s
     const onEss = new SyncServiceClient({ url: `http://127.0.0.1:${ess.port}`, appKey: `admin@${ORG}`, appSecret: '' });
     clients.push(onCss, onEss);
     await until('the reference ESS registered', Date.now() + 60_000, 100, () => onCss.getDestinations(), (d) => d.some((x) => x.destinationID === 'n1'));
-    const s = await clocked(onCss, onEss, `big${round_}`, file, size);
+    const c = await clocked(onCss, onEss, `big${round_}`, file, size, { css: css.pid, ess: ess.pid });
     const intact = (await sha256Of(onEss, 'large', `big${round_}`)) === expected;
-    line('reference', { round: round_, metric: 'published_to_visible_MiBps', value: round(size / MiB / s), seconds: round(s, 2), intact });
-    return intact ? size / MiB / s : 0;
+    line('reference', { round: round_, ...figures(c, size), intact, cssPeakMB: await rssMB(css.pid), essPeakMB: await rssMB(ess.pid) });
+    return intact ? size / MiB / c.seconds : 0;
   } finally {
     for (const c of clients) c.close();
     for (const stop of stops) await stop();

@@ -155,14 +155,26 @@ async function benchLarge(transport: Transport, sizeMiB: number): Promise<boolea
     const onEss = client(ess);
     const size = sizeMiB * MiB;
     const data = generatedData(size);
+    const brokerPid = broker?.pid() ?? null;
+    const cpu = async (): Promise<Record<string, number>> => ({
+      css: await cpuSeconds(css.pid),
+      ess: await cpuSeconds(ess.pid),
+      ...(brokerPid !== null ? { mosquitto: await cpuSeconds(brokerPid) } : {}),
+    });
     await onCss.updateObject({ objectID: 'big', objectType: 'large', destinationType: DEST_TYPE });
+    const cpu0 = await cpu();
     const t0 = nowMs();
     await onCss.updateObjectData('large', 'big', data.stream(), { size, signal: AbortSignal.timeout(DEADLINE_MS) });
     const uploadedAt = nowMs();
+    const cpu1 = await cpu();
     await until('the object completelyReceived on the ESS', Date.now() + DEADLINE_MS, 10, () => onEss.getObjectStatus('large', 'big'), (s) => s === 'completelyReceived');
     const seconds = (nowMs() - t0) / 1000;
+    const cpu2 = await cpu();
     const atVisible = { css: await rssMB(css.pid), ess: await rssMB(ess.pid) };
     line(transport, { metric: 'large_MiBps', value: round(sizeMiB / seconds), seconds: round(seconds, 2), uploadSeconds: round((uploadedAt - t0) / 1000, 2), sizeMiB, target: '>=200' });
+    // CPU seconds (user + system) of each process during the upload, then from its end to the object visible on the ESS.
+    const spent = (from: Record<string, number>, to: Record<string, number>): Record<string, number> => Object.fromEntries(Object.entries(to).map(([k, v]) => [k, round(v - (from[k] ?? 0), 2)]));
+    line(transport, { metric: 'large_cpu_seconds', value: { upload: spent(cpu0, cpu1), transfer: spent(cpu1, cpu2) } });
 
     const hash = createHash('sha256');
     let got = 0;
@@ -176,7 +188,6 @@ async function benchLarge(transport: Transport, sizeMiB: number): Promise<boolea
     // VmHWM is a high-water mark: atVisible is the transfer's, the value also the read-back's.
     line(transport, { metric: 'css_peak_rss_MB', value: await rssMB(css.pid), atVisible: atVisible.css, target: '<=150' });
     line(transport, { metric: 'ess_peak_rss_MB', value: await rssMB(ess.pid), atVisible: atVisible.ess, target: '<=150' });
-    const brokerPid = broker?.pid() ?? null;
     if (brokerPid !== null) line(transport, { metric: 'mosquitto_peak_rss_MB', value: await rssMB(brokerPid) });
   });
   return intact;

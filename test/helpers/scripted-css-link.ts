@@ -13,6 +13,7 @@ import type { ByteRange, MetaData } from '../../lib/model/index.js';
 import type { RegistrationOutcome } from '../../lib/sync/css/types.js';
 import {
   DataUnavailableError,
+  NotRegisteredError,
   type CssItem,
   type CssLink,
   type EssAction,
@@ -37,6 +38,8 @@ export class ScriptedCssLink implements CssLink {
   readonly data = new Map<string, Buffer>();
   /** Decides each `send`: true = taken (the default), false = not taken. */
   sendAnswer: (ref: EssObjectRef, action: EssAction) => boolean = () => true;
+  /** The next poll says the CSS must hear this ESS register again (as after a reconnect to the broker). */
+  forgetRegistration = false;
   /** Resolves when a `send` may go on (and be answered); at once by default. */
   sendGate: (ref: EssObjectRef, action: EssAction) => Promise<void> = () => Promise.resolve();
   private items: CssItem[] = [];
@@ -89,6 +92,10 @@ export class ScriptedCssLink implements CssLink {
   }
 
   async poll(opts: { holdS: number; signal: AbortSignal }): Promise<CssItem[]> {
+    if (this.forgetRegistration) {
+      this.forgetRegistration = false;
+      throw new NotRegisteredError('register again');
+    }
     if (this.items.length === 0 && opts.holdS > 0 && !opts.signal.aborted) {
       await new Promise<void>((resolve) => {
         const done = (): void => {

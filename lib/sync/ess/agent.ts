@@ -222,8 +222,6 @@ export class EssAgent {
     while (!this.stopped) {
       try {
         if (!this.registered) {
-          // A registration may reset what the items in hand work on: they finish first.
-          await this.pool?.idle();
           await this.register();
           this.outboundReadAt = -Infinity;
         } else if (this.now() >= this.nextPingAt) await this.ping();
@@ -281,6 +279,9 @@ export class EssAgent {
    */
   private async register(): Promise<void> {
     if ((await this.link.register()) === 'unknown') {
+      // Starting anew resets what the items in hand work on: they finish first (a plain
+      // registration, after a reconnect, does not wait for them: some need it to go on).
+      await this.pool?.idle();
       // What this ESS published is owed again, its unconfirmed deletions kept. [ref sync-protocol §3 Registration step 5]
       const deletions = (await this.deps.origin?.deletionsInFlight()) ?? [];
       await this.deps.receiver.onRegisterNew();

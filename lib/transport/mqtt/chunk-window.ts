@@ -14,7 +14,13 @@
  *   resumes later from what it kept.
  * - A chunk shorter than asked for (a sender with a smaller chunk size) is taken, and the rest of
  *   its piece asked for at once; later chunks are asked for at the size the sender uses. A longer
- *   one is cut to the piece asked for.
+ *   one is cut to the piece asked for, unless nothing was asked for past it: then it is taken
+ *   whole, and later chunks are asked for at its size.
+ * - The receiver may ask for smaller chunks than the object's chunk size (our CSS serves the size
+ *   a `getdata` states; a reference CSS serves its own): with `probe`, one chunk is asked for
+ *   first, and the window opens once its answer shows the size the sender serves.
+ * - With `windowBytes`, the window holds at most that many bytes' worth of chunks (and at least
+ *   one chunk), whatever their size.
  */
 import { Readable } from 'node:stream';
 
@@ -27,6 +33,13 @@ export interface ChunkWindowOptions {
   chunkSize: number;
   /** Chunks outstanding or waiting for their turn, at most. */
   window: number;
+  /** Bytes outstanding or waiting for their turn, at most (counted in chunks of the current size, at least one). */
+  windowBytes?: number;
+  /**
+   * The sender may serve longer chunks than `chunkSize` (its own size): ask for one chunk until
+   * the first answer shows the size it serves.
+   */
+  probe?: boolean;
   /** Sends `getdata` for `offset`. A failure is retried like a lost chunk. */
   request(offset: number): Promise<void>;
   /** How long a chunk may take before it is asked for again (doubled per try). */
@@ -72,6 +85,8 @@ export class ChunkWindow {
   /** Object bytes past the range: the end of the last piece. */
   private readonly limit: number;
   private chunkSize: number;
+  /** No chunk came yet, and the sender may serve another size than asked for: one request at a time. */
+  private probing: boolean;
   /** The consumer asked for more since the stream last refused a push. */
   private wanted = false;
   private ended = false;
@@ -79,6 +94,7 @@ export class ChunkWindow {
   constructor(private readonly opts: ChunkWindowOptions) {
     if (opts.chunkSize <= 0 || opts.window <= 0 || opts.end < opts.start) throw new RangeError('a chunk window needs a positive chunk size and window, and a range');
     this.chunkSize = opts.chunkSize;
+    this.probing = opts.probe === true;
     this.limit = opts.end + 1;
     // Aligned to the chunk size, as the reference's receiver asks: at most one chunk is fetched
     // for nothing on a resume from the middle of a chunk.
@@ -117,8 +133,17 @@ export class ChunkWindow {
     // Nothing where something is owed: ignored, the retry timer asks again.
     if (data.length === 0) return false;
     this.settle(piece);
+    this.probing = false;
     const length = piece.end - piece.offset;
-    if (data.length < length) {
+    if (data.length > length && piece.end === this.nextOffset && piece.end < this.limit) {
+      // Longer than asked for, and nothing asked for past it: the sender serves bigger chunks
+      // (a reference CSS, its MAX_DATA_CHUNK_SIZE). All of it is taken; later chunks are asked
+      // for at its size.
+      const end = Math.min(offset + data.length, this.limit);
+      this.chunkSize = Math.max(this.chunkSize, data.length);
+      this.nextOffset = end;
+      this.ready.set(offset, data.subarray(0, end - offset));
+    } else if (data.length < length) {
       // The sender's chunks are smaller than ours: keep what came, ask for the rest of the
       // piece at once, and ask for later pieces at its size.
       this.chunkSize = data.length;
@@ -160,12 +185,19 @@ export class ChunkWindow {
     }
     // The window counts what the stream holds too: memory stays within `window` chunks, and
     // chunks are asked for ahead of the consumer as far as that allows.
-    while (this.nextOffset < this.limit && this.pending.size + this.ready.size + Math.ceil(this.stream.readableLength / this.opts.chunkSize) < this.opts.window) {
+    while (this.nextOffset < this.limit && this.pending.size + this.ready.size + Math.ceil(this.stream.readableLength / this.chunkSize) < this.capacity()) {
       const offset = this.nextOffset;
       const end = Math.min(offset + this.chunkSize, this.limit);
       this.nextOffset = end;
       this.send({ offset, end, tries: 0, timer: null });
     }
+  }
+
+  /** Chunks the window holds at most now. */
+  private capacity(): number {
+    if (this.probing) return 1;
+    const byBytes = this.opts.windowBytes !== undefined ? Math.floor(this.opts.windowBytes / this.chunkSize) : Infinity;
+    return Math.max(1, Math.min(this.opts.window, byBytes));
   }
 
   /** Requests a piece and arms its retry. */

@@ -9,6 +9,7 @@
  * (css-push-loops.ts), the data served to `getdata` (css-chunk-server.ts) and the data pulled
  * from an ESS for the objects it publishes (css-upstream-pulls.ts).
  */
+import { setMaxListeners } from 'node:events';
 import {
   BadRequestError,
   ConflictError,
@@ -25,7 +26,7 @@ import type { Logger } from '../../log/logger.js';
 import type { CssSyncEngine, EssSession, ObjectRef, RegistrationAction, SyncItem, UpstreamAck } from '../../sync/css/types.js';
 import type { SenderAck } from '../../sync/sender-acks.js';
 import type { UpstreamProgress } from '../../sync/upstream-progress.js';
-import { chunkCapacity, chunkMessage } from './css-chunk-server.js';
+import { chunkBytes, chunkCapacity, CssChunkServer } from './css-chunk-server.js';
 import { messageOrigin } from './css-message-origin.js';
 import { ConnectionGate } from './connection-gate.js';
 import { CssPushLoops } from './css-push-loops.js';
@@ -87,8 +88,12 @@ const QUEUE_LIMIT = 1000;
  */
 const DISPATCH_CONCURRENCY = 64;
 
-/** `getdata` answered at once, over every ESS: each holds a chunk (up to MAX_DATA_CHUNK_SIZE) until its PUBACK. */
-const DATA_CONCURRENCY = 8;
+/**
+ * Bytes of chunks the `getdata` answered at once may hold, over every ESS (each holds its chunk
+ * until it is published; css-chunk-server.ts chunkBytes): a few chunks of large objects, or
+ * many of small ones.
+ */
+const DATA_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /** How long a stop waits for the messages being handled. */
 const STOP_DRAIN_MS = 5000;
@@ -124,13 +129,21 @@ export class CssMqttAdapter {
   private readonly pushes: CssPushLoops;
   private readonly pulls: UpstreamPulls;
   /** Per ESS and object, messages are handled in order; different objects side by side. */
-  private readonly queues = new PeerQueues(QUEUE_LIMIT, DISPATCH_CONCURRENCY, DATA_CONCURRENCY);
+  private readonly queues = new PeerQueues(QUEUE_LIMIT, DISPATCH_CONCURRENCY, DATA_BUDGET_BYTES);
   private readonly stopping = new AbortController();
   private readonly log: Logger;
   private readonly gate: ConnectionGate;
+  private readonly chunks: CssChunkServer;
 
   constructor(private readonly deps: CssMqttAdapterDeps) {
     this.log = deps.log;
+    // Every chunk being served listens on the stop signal; the data budget lets many run at once.
+    setMaxListeners(0, this.stopping.signal);
+    this.chunks = new CssChunkServer({
+      maxPayload: (peer) => deps.channel.maxPayload(peer.orgID, commandTopic(peer.destType, peer.destID)),
+      maxDataChunkSize: deps.maxDataChunkSize,
+      signal: this.stopping.signal,
+    });
     this.gate = new ConnectionGate((org) => deps.channel.connected(org), CONNECTION_CHECK_MS, this.stopping.signal);
     this.pushes = new CssPushLoops({
       engine: deps.engine,
@@ -240,7 +253,7 @@ export class CssMqttAdapter {
   private enqueue(peer: DestinationRef, msg: ControlMessage): void {
     const queued = this.queues.add(destinationKey(peer), {
       object: PEER_COMMANDS.has(msg.command) ? null : `${msg.meta.objectType}\u0000${msg.meta.objectID}`,
-      kind: msg.command === 'getdata' ? 'data' : 'control',
+      ...(msg.command === 'getdata' ? { kind: 'data', bytes: this.chunkBytes(peer, msg.meta, msg.offset) } : { kind: 'control' }),
       work: () => this.dispatch(peer, msg),
       onError: (err) => this.failed(peer, err),
     });
@@ -324,6 +337,8 @@ export class CssMqttAdapter {
   /** An ESS's answer about a CSS object; a stale or repeated one is acked all the same, so it stops repeating. */
   private async senderAck(session: EssSession, peer: DestinationRef, action: Exclude<SenderAck, 'feedback'>, msg: ControlMessage): Promise<void> {
     const outcome = await session.ack(refOf(msg.meta), action);
+    // What the ESS answered leaves the items to push, making room for those behind it.
+    this.pushes.answered(peer);
     if (outcome !== 'applied') this.log.debug({ ...objectFields(peer, msg.meta), action, outcome }, 'an ESS acked what changed nothing');
     const reply = SENDER_ACK_REPLY[action];
     if (reply !== null) await this.send(peer, { command: reply, meta: msg.meta });
@@ -338,6 +353,13 @@ export class CssMqttAdapter {
       return;
     }
     await session.ack(refOf(msg.meta), 'feedback', { code: msg.feedbackCode, retryInterval: msg.retry, reason: msg.reason });
+    this.pushes.answered(peer);
+  }
+
+  /** The most a `getdata` may hold in memory: its chunk (see chunkBytes). */
+  private chunkBytes(peer: DestinationRef, meta: MetaData, offset: bigint): number {
+    const capacity = chunkCapacity(this.deps.channel.maxPayload(peer.orgID, commandTopic(peer.destType, peer.destID)), peer.orgID, meta.objectType, meta.objectID);
+    return chunkBytes(meta, offset >= 0n && offset <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(offset) : 0, capacity, this.deps.maxDataChunkSize);
   }
 
   private async serveChunk(session: EssSession, peer: DestinationRef, msg: ControlMessage): Promise<void> {
@@ -347,18 +369,18 @@ export class CssMqttAdapter {
       this.log.debug({ ...objectFields(peer, meta), offset: msg.offset.toString() }, 'dropped a getdata for an impossible offset');
       return;
     }
-    const stated = meta.chunkSize > 0 ? meta.chunkSize : this.deps.maxDataChunkSize;
-    const capacity = chunkCapacity(this.deps.channel.maxPayload(peer.orgID, topic), peer.orgID, meta.objectType, meta.objectID);
     let payload: Buffer;
     try {
-      payload = await chunkMessage({ session, orgID: peer.orgID, meta, offset: Number(msg.offset), chunkSize: Math.max(1, Math.min(stated, capacity)), signal: this.stopping.signal });
+      payload = await this.chunks.message(session, peer, meta, Number(msg.offset));
     } catch (err) {
       if (!(err instanceof NotFoundError || err instanceof ConflictError)) throw err;
       // [ref processMessage Getdata] what cannot be served is answered "not found", as from the origin.
       await this.send(peer, { command: 'feedback', meta, feedbackCode: FEEDBACK_INVALID_OBJECT, feedbackFromOrigin: true, reason: err.message });
       return;
     }
-    await this.deps.channel.publish(peer.orgID, topic, payload, { qos: 1 });
+    // QoS 0, as the reference sends data: the ESS's window asks again for a chunk that does not
+    // come, and QoS 1 would hold a copy of every chunk at each hop until it is acknowledged.
+    await this.deps.channel.publish(peer.orgID, topic, payload, { qos: 0 });
   }
 
   /** [ref handleUpdate; traffic mqtt-ess-to-css.jsonl] `updated`, then the data is pulled. */

@@ -46,6 +46,15 @@ const PUBLISH_WINDOW = 64;
  */
 const IDLE_FACTOR = 6;
 
+/**
+ * Each round reads every item still pending (those pushed lately too, skipped once read), and a
+ * round may follow every PUT or answer: with many pending, reading them would take most of the
+ * CSS's time. So a round that read `n` items is followed by the next one no sooner than n × this
+ * after it started (500 items: 100 ms), unless the ESS registered again. Nothing is lost: the
+ * next round pushes what came meanwhile.
+ */
+const ROUND_GAP_PER_ITEM_MS = 0.2;
+
 /** After an error (a store or broker hiccup) a loop waits this long before it asks again. */
 const ERROR_PAUSE_MS = 1000;
 
@@ -74,6 +83,15 @@ class PushLoop {
   private readonly lastSent = new Map<string, number>();
   /** Aborted to cut the current wait short (new work, a re-registration, stop). */
   private wake = new AbortController();
+  /**
+   * The last round listed a full batch: more may wait behind what it pushed, and the ESS's
+   * answers make room for them (see answered()).
+   */
+  private backlog = false;
+  /** Items the last round read (see ROUND_GAP_PER_ITEM_MS). */
+  private listed = 0;
+  /** Aborted to skip the gap before the next round (a re-registration, stop). */
+  private gap = new AbortController();
   private readonly stopping = new AbortController();
   private stopped = false;
   /** Set as the loop returns: a registration arriving then starts a new loop. */
@@ -93,12 +111,22 @@ class PushLoop {
   restart(): void {
     this.lastSent.clear();
     this.wake.abort();
+    this.gap.abort();
+  }
+
+  /**
+   * The ESS answered something pushed: with a backlog, a round goes at once to push what the
+   * answer made room for, instead of at the next resend.
+   */
+  answered(): void {
+    if (this.backlog) this.wake.abort();
   }
 
   stop(): void {
     this.stopped = true;
     this.stopping.abort();
     this.wake.abort();
+    this.gap.abort();
   }
 
   private get stopSignal(): AbortSignal {
@@ -125,6 +153,9 @@ class PushLoop {
       const wake = new AbortController();
       this.wake = wake;
       const woken = session.waitForWork(longest, wake.signal);
+      const gap = new AbortController();
+      this.gap = gap;
+      const startedAt = Date.now();
       let waitMs: number;
       try {
         waitMs = await this.round(session);
@@ -144,6 +175,8 @@ class PushLoop {
       if (!this.stopped) await (waitMs < longest ? Promise.race([woken, sleep(waitMs, wake.signal)]) : woken);
       wake.abort();
       await woken;
+      const rest = startedAt + this.listed * ROUND_GAP_PER_ITEM_MS - Date.now();
+      if (rest > 0) await sleep(rest, gap.signal);
     }
   }
 
@@ -192,6 +225,9 @@ class PushLoop {
         return recent(key);
       },
     });
+    // Answered items leave the listing: a full one means more wait behind (see answered()).
+    this.backlog = seen.size >= BATCH;
+    this.listed = seen.size;
     const due: Array<{ key: string; item: SyncItem }> = [];
     for (const item of items) {
       const key = itemKey(item);
@@ -232,6 +268,12 @@ export class CssPushLoops {
       if (this.loops.get(key) === loop) this.loops.delete(key);
     });
     this.loops.set(key, loop);
+  }
+
+  /** The ESS answered something pushed to it (see PushLoop.answered). */
+  answered(peer: DestinationRef): void {
+    const loop = this.loops.get(destinationKey(peer));
+    if (loop !== undefined && !loop.ended) loop.answered();
   }
 
   /** How many ESS nodes have a loop (for the health report and tests). */

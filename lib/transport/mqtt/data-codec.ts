@@ -77,11 +77,23 @@ function int64(v: bigint, what: string): bigint {
  * @throws RangeError for an offset or instanceID beyond int64 (a caller's bug)
  */
 export function encodeData(msg: DataMessage): Buffer {
-  const org = Buffer.from(msg.orgID, 'utf8');
-  const type = Buffer.from(msg.objectType, 'utf8');
-  const id = Buffer.from(msg.objectID, 'utf8');
-  if (msg.data.length > UINT32_MAX) throw new RangeError(`a chunk of ${msg.data.length} bytes does not fit a data message`);
-  const out = Buffer.allocUnsafe(dataMessageOverhead(msg.orgID, msg.objectType, msg.objectID) + msg.data.length);
+  const { message, data } = allocDataMessage(msg, msg.data.length);
+  msg.data.copy(data);
+  return message;
+}
+
+/**
+ * A data message with room for `dataLength` bytes of data, everything but the data written: the
+ * caller fills `data`, a view of the message's last `dataLength` bytes. A chunk is read straight
+ * into the message that carries it, with no copy of its own.
+ * @throws RangeError for an offset or instanceID beyond int64, or a chunk beyond 4 GiB (a caller's bug)
+ */
+export function allocDataMessage(fields: Omit<DataMessage, 'data'>, dataLength: number): { message: Buffer; data: Buffer } {
+  const org = Buffer.from(fields.orgID, 'utf8');
+  const type = Buffer.from(fields.objectType, 'utf8');
+  const id = Buffer.from(fields.objectID, 'utf8');
+  if (!Number.isSafeInteger(dataLength) || dataLength < 0 || dataLength > UINT32_MAX) throw new RangeError(`a chunk of ${dataLength} bytes does not fit a data message`);
+  const out = Buffer.allocUnsafe(dataMessageOverhead(fields.orgID, fields.objectType, fields.objectID) + dataLength);
   let at = 0;
   const u32 = (v: number): void => {
     at = out.writeUInt32BE(v, at);
@@ -103,10 +115,11 @@ export function encodeData(msg: DataMessage): Buffer {
   tlv(Field.OrgID, org);
   tlv(Field.ObjectType, type);
   tlv(Field.ObjectID, id);
-  tlvInt64(Field.Offset, int64(msg.offset, 'offset'));
-  tlvInt64(Field.InstanceID, int64(msg.instanceID, 'instanceID'));
-  tlv(Field.Data, msg.data);
-  return out;
+  tlvInt64(Field.Offset, int64(fields.offset, 'offset'));
+  tlvInt64(Field.InstanceID, int64(fields.instanceID, 'instanceID'));
+  u32(Field.Data);
+  u32(dataLength);
+  return { message: out, data: out.subarray(at) };
 }
 
 /** Reads a data message; what trails the last field (the reference's padding) is ignored. */

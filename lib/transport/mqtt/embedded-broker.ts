@@ -22,6 +22,7 @@ import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Su
 import type { Authenticator, Identity } from '../../security/index.js';
 import { PacketSizeGuard } from './packet-size-guard.js';
 import { isTopicLevel } from './topics.js';
+import { duplexPair } from './duplex-pair.js';
 import { coalesceWrites, flushCorked } from './write-coalescing.js';
 
 export interface EmbeddedBrokerOptions {
@@ -46,6 +47,12 @@ export interface EmbeddedBroker {
   readonly tlsPort: number | null;
   /** What the CSS's own client logs in with; never logged, never persisted. */
   readonly internalCredentials: { username: string; password: string };
+  /**
+   * A connection to the broker inside this process, for the CSS's own client (which logs in
+   * with `internalCredentials` over it as over a socket): no loopback socket, no copy of what
+   * it publishes (duplex-pair.ts).
+   */
+  connectInternal(): Duplex;
   /** Clients connected now. */
   connectedClients(): number;
   /** Stops listening and disconnects every client. */
@@ -176,6 +183,12 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       port,
       tlsPort,
       internalCredentials: { username: INTERNAL_USERNAME, password: secret },
+      connectInternal: () => {
+        const [client, side] = duplexPair();
+        addresses.set(side, 'in-process');
+        broker.handle(side);
+        return client;
+      },
       connectedClients: () => broker.connectedClients,
       close: async () => {
         await closeAll(servers, sockets, broker);

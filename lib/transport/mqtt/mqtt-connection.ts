@@ -13,7 +13,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Socket } from 'node:net';
-import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { Duplex } from 'node:stream';
+import mqtt, { MqttClient, type IClientOptions, type IConnackPacket, type IPublishPacket } from 'mqtt';
 import { loadMqttTls, type MqttTlsSettings } from './mqtt-tls.js';
 import { coalesceWrites } from './write-coalescing.js';
 
@@ -47,6 +48,11 @@ export interface MqttConnectionOptions extends MqttTlsSettings {
   /** First delay between attempts (1 s); it doubles up to `maxReconnectDelayMs` (30 s, as the reference). */
   reconnectDelayMs?: number;
   maxReconnectDelayMs?: number;
+  /**
+   * Opens the byte stream to the broker instead of a TCP or TLS socket to host:port (the
+   * embedded broker's in-process connection); called for each attempt.
+   */
+  stream?: () => Duplex;
   /** Our cap on a packet; an MQTT 5 broker's CONNACK may lower it. Default 256 MiB. */
   maxPacketSize?: number;
   /** Subscribed on every connection, before `onConnect`. */
@@ -132,6 +138,8 @@ export function publishPacketSize(topic: string, payloadBytes: number, qos: Mqtt
   return 1 + varintBytes(remaining) + remaining;
 }
 
+function noTrace(): void {}
+
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -157,6 +165,8 @@ export interface MqttConnection {
 
 class Connection implements MqttConnection {
   private client: MqttClient | null = null;
+  /** Per client, rejects when its connection closes (see dial). */
+  private readonly lost = new WeakMap<MqttClient, Promise<never>>();
   private state: MqttConnectionState = 'connecting';
   private readonly filters = new Set<string>();
   private serverMaxPacket: number | undefined;
@@ -228,8 +238,15 @@ class Connection implements MqttConnection {
 
   private dial(): void {
     if (this.state === 'closed') return;
-    const client = mqtt.connect({ ...this.base, reconnectPeriod: 0 });
+    const open = this.opts.stream;
+    const client = open !== undefined ? new MqttClient(() => open(), { ...this.base, reconnectPeriod: 0 }) : mqtt.connect({ ...this.base, reconnectPeriod: 0 });
     this.client = client;
+    // mqtt.js fails the QoS 1 publishes a lost connection leaves unacknowledged, not a QoS 0 one
+    // waiting for its socket to drain: that one would never settle (and whoever awaits it, say
+    // the answer to a getdata, would wait for ever). Every publish on this client ends with it.
+    const lost = new Promise<never>((_resolve, reject) => client.once('close', () => reject(new MqttOperationError('the connection to the MQTT broker was lost'))));
+    lost.catch(() => undefined);
+    this.lost.set(client, lost);
     // Nagle would hold each small packet (a PUBACK, a control message) until the previous one is
     // acked, some 40 ms per round trip with delayed ACKs: our messages are small and many.
     // Instead, what one turn of the event loop writes goes out together (see coalesceWrites).
@@ -373,7 +390,9 @@ class Connection implements MqttConnection {
     const size = publishPacketSize(topic, payload.length, qos, this.version);
     if (size > this.maxPacketSize) throw new MqttPacketTooLargeError(size, this.maxPacketSize);
     try {
-      await client.publishAsync(topic, payload, { qos, retain: false });
+      const lost = this.lost.get(client);
+      const published = client.publishAsync(topic, payload, { qos, retain: false });
+      await (lost === undefined ? published : Promise.race([published, lost]));
     } catch (e) {
       throw new MqttOperationError(`MQTT publish on ${topic} failed: ${describe(e)}`);
     }
@@ -424,6 +443,9 @@ export async function openMqttConnection(opts: MqttConnectionOptions): Promise<M
     // We resubscribe ourselves, on each fresh client.
     resubscribe: false,
     queueQoSZero: false,
+    // mqtt.js traces every packet through `debug` (DEBUG=mqttjs*); off, a no-op costs less than
+    // the dozen disabled-logger checks each packet makes. Set DEBUG to trace the client again.
+    ...(process.env['DEBUG'] === undefined ? { log: noTrace } : {}),
     ...(opts.username !== undefined && opts.username !== '' ? { username: opts.username } : {}),
     ...(opts.password !== undefined && opts.password !== '' ? { password: opts.password } : {}),
     ...(version === 5 ? { properties: { maximumPacketSize: Math.min(opts.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE, MQTT_MAX_PACKET_SIZE) } } : {}),

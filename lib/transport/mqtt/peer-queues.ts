@@ -10,33 +10,43 @@
  *   message of its ESS, and every later one waits for it (a registration changes what the
  *   messages after it mean);
  * - different ESS nodes never wait for each other;
- * - at most `concurrency` messages are handled at once overall, and at most `dataConcurrency`
- *   of the `data` kind (each holds a chunk of object data in memory until it is published).
+ * - at most `concurrency` messages are handled at once overall, and those of the `data` kind
+ *   within a budget of bytes (each holds a chunk of object data in memory until it is
+ *   published: many small ones at once, few large ones).
  *
  * Each ESS may have a bounded number of messages waiting: an ESS that sends faster than it is
  * answered loses the excess, as QoS 0 would, and repeats what stays unanswered.
  */
 
-/** A counting semaphore whose waiters are served first come, first served. */
+/**
+ * A semaphore of `size` units whose waiters are served first come, first served; one taker
+ * may take more than `size` when nothing else is taken (a chunk larger than the budget).
+ */
 class Slots {
   private used = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting: Array<{ units: number; resolve: () => void }> = [];
 
   constructor(private readonly size: number) {}
 
-  acquire(): Promise<void> | null {
-    if (this.used < this.size) {
-      this.used++;
+  acquire(units = 1): Promise<void> | null {
+    if (this.waiting.length === 0 && this.fits(units)) {
+      this.used += units;
       return null;
     }
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((resolve) => this.waiting.push({ units, resolve }));
   }
 
-  release(): void {
-    const next = this.waiting.shift();
-    // The slot passes straight to the next waiter: `used` stays as it is.
-    if (next !== undefined) next();
-    else this.used--;
+  release(units = 1): void {
+    this.used -= units;
+    for (let next = this.waiting[0]; next !== undefined && this.fits(next.units); next = this.waiting[0]) {
+      this.waiting.shift();
+      this.used += next.units;
+      next.resolve();
+    }
+  }
+
+  private fits(units: number): boolean {
+    return this.used === 0 || this.used + units <= this.size;
   }
 }
 
@@ -56,6 +66,8 @@ export interface QueuedWork {
   object: string | null;
   /** `data`: the message serves object data (bounded apart, for memory). */
   kind?: 'control' | 'data';
+  /** For the `data` kind: the bytes of data it may hold at most. */
+  bytes?: number;
   work: () => Promise<void>;
   /** Gets what `work` throws. */
   onError: (err: unknown) => void;
@@ -70,15 +82,15 @@ export class PeerQueues {
   /**
    * @param limit messages one ESS may have queued or being handled
    * @param concurrency messages handled at once, over every ESS
-   * @param dataConcurrency messages of the `data` kind handled at once, over every ESS
+   * @param dataBytes bytes of data the messages of the `data` kind handled at once may hold, over every ESS
    */
   constructor(
     private readonly limit: number,
     concurrency: number,
-    dataConcurrency: number,
+    dataBytes: number,
   ) {
     this.slots = new Slots(Math.max(1, concurrency));
-    this.dataSlots = new Slots(Math.max(1, dataConcurrency));
+    this.dataSlots = new Slots(Math.max(1, dataBytes));
   }
 
   /** Queues one message of the ESS `peer`. Returns false (and queues nothing) when the ESS's queue is full. */
@@ -132,9 +144,9 @@ export class PeerQueues {
   /** Runs the message once `ready` settled and a slot is free; never rejects. */
   private async after(ready: Promise<unknown>, message: QueuedWork): Promise<void> {
     await ready;
-    const data = message.kind === 'data';
-    // The data slot first: a message waiting for one holds no general slot meanwhile.
-    if (data) await this.dataSlots.acquire();
+    const bytes = message.kind === 'data' ? Math.max(1, message.bytes ?? 1) : 0;
+    // The data budget first: a message waiting for it holds no general slot meanwhile.
+    if (bytes > 0) await this.dataSlots.acquire(bytes);
     await this.slots.acquire();
     try {
       await message.work();
@@ -146,7 +158,7 @@ export class PeerQueues {
       }
     } finally {
       this.slots.release();
-      if (data) this.dataSlots.release();
+      if (bytes > 0) this.dataSlots.release(bytes);
     }
   }
 }

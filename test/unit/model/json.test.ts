@@ -46,6 +46,16 @@ describe.each([
     expect(parse(`[${forged}, ${REF_ID}]`)).toEqual(['\u0000int64:000000000000:12345678901234567890', 1796424756755170134n]);
   });
 
+  it('reads ids at any depth and at the top, and keeps a `__proto__` key an own property', () => {
+    expect(parse(REF_ID)).toBe(1796424756755170134n);
+    expect(parse(`{"a":[{"b":[${REF_ID}]}]}`)).toEqual({ a: [{ b: [1796424756755170134n] }] });
+    const odd = parse(`{"__proto__":${REF_ID},"x":{"__proto__":{"instanceID":${REF_ID}}}}`) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(odd)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(odd, '__proto__')?.value).toBe(1796424756755170134n);
+    expect(Object.getPrototypeOf(odd.x)).toBe(Object.prototype);
+    expect((Object.getOwnPropertyDescriptor(odd.x, '__proto__')?.value as { instanceID: unknown }).instanceID).toBe(1796424756755170134n);
+  });
+
   it('still refuses bad JSON, including leading zeros on a long integer', () => {
     expect(() => parse('{"instanceID": 01796424756755170134}')).toThrow(SyntaxError);
     expect(() => parse('{"instanceID": ')).toThrow(SyntaxError);

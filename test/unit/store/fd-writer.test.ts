@@ -36,6 +36,23 @@ describe('FdWriter', () => {
     expect(writer.bytesWritten).toBe(expected.length - 4);
   });
 
+  it('tells each landing with the bytes written so far and the very buffers that landed, in order', async () => {
+    const landings: { bytes: number; landed: readonly Buffer[] }[] = [];
+    const writer = new FdWriter(openFd('w'), { start: 0, highWaterMark: 256, onLanded: (bytes, landed) => landings.push({ bytes, landed }) });
+    const chunks = Array.from({ length: 40 }, (_, i) => Buffer.alloc(100, i));
+    await pipeline(Readable.from(chunks), writer);
+    expect(landings.at(-1)?.bytes).toBe(4000);
+    const told = landings.flatMap((l) => l.landed);
+    expect(Buffer.concat(told)).toEqual(Buffer.concat(chunks));
+    // The writer's own chunks, not copies: a reader may take them instead of reading the file.
+    expect(told.every((b, i) => b === chunks[i])).toBe(true);
+    let before = 0;
+    for (const l of landings) {
+      expect(l.bytes - before).toBe(l.landed.reduce((n, b) => n + b.length, 0));
+      before = l.bytes;
+    }
+  });
+
   it('with a background flush after every write, still writes every byte and ends only after the last flush', async () => {
     const writer = new FdWriter(openFd('w'), { start: 0, highWaterMark: 64, flushEvery: 1 });
     const chunks = Array.from({ length: 50 }, (_, i) => Buffer.alloc(100, i));

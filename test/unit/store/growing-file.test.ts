@@ -54,6 +54,45 @@ describe('GrowingFile', () => {
     expect((await late).equals(data)).toBe(true);
   });
 
+  it('gives a reader that keeps up the buffers the writer hands over, without reading the file for them', async () => {
+    const file = new GrowingFile(fs.openSync(path, 'r'), 3000);
+    const reading = collect(file.read());
+    await tick();
+    // Never written to the file: a read of it would end early and fail the reader.
+    const chunks = [Buffer.alloc(1000, 1), Buffer.alloc(1000, 2), Buffer.alloc(1000, 3)];
+    file.advance(2000, chunks.slice(0, 2));
+    await tick();
+    file.advance(3000, chunks.slice(2));
+    file.finish(true);
+    expect((await reading).equals(Buffer.concat(chunks))).toBe(true);
+  });
+
+  it('has a reader far behind the writer read the file, then take the buffers handed over once it caught up', async () => {
+    const MiB = 1024 * 1024;
+    const head = Buffer.alloc(5 * MiB);
+    for (let i = 0; i < head.length; i += 4096) head.fill(i / 4096, i, i + 4096);
+    const file = new GrowingFile(fs.openSync(path, 'r'), 6 * MiB);
+    // Landed, and handed over, before any reader came: more than is kept for one.
+    for (let at = 0; at < head.length; at += MiB) {
+      fs.writeSync(writeFd, head, at, MiB, at);
+      file.advance(at + MiB, [head.subarray(at, at + MiB)]);
+    }
+    const got: Buffer[] = [];
+    const reader = file.read();
+    const ended = new Promise<void>((resolve, reject) => {
+      reader.on('end', resolve);
+      reader.on('error', reject);
+    });
+    reader.on('data', (c: Buffer) => got.push(c));
+    while (got.reduce((n, c) => n + c.length, 0) < head.length) await tick();
+    // The rest only ever in memory.
+    const tail = Buffer.alloc(MiB, 0xee);
+    file.advance(6 * MiB, [tail]);
+    file.finish(true);
+    await ended;
+    expect(Buffer.concat(got).equals(Buffer.concat([head, tail]))).toBe(true);
+  });
+
   it('without a size, ends its readers where the completed write ended', async () => {
     const data = Buffer.from('abcdefghij'.repeat(50_000));
     const file = new GrowingFile(fs.openSync(path, 'r'), null);

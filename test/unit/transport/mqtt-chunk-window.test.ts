@@ -8,7 +8,10 @@ import { ChunkTimeoutError, ChunkWindow } from '../../../lib/transport/mqtt/chun
 const CHUNK = 1000;
 
 /** A window over `data` whose requests are recorded, not answered: the test answers them. */
-function windowOver(data: Buffer, opts: { start?: number; end?: number; window?: number; retryAfterMs?: number; maxTries?: number; signal?: AbortSignal; chunkSize?: number } = {}) {
+function windowOver(
+  data: Buffer,
+  opts: { start?: number; end?: number; window?: number; windowBytes?: number; probe?: boolean; retryAfterMs?: number; maxTries?: number; signal?: AbortSignal; chunkSize?: number } = {},
+) {
   const requests: number[] = [];
   const ended: boolean[] = [];
   const win = new ChunkWindow({
@@ -16,6 +19,8 @@ function windowOver(data: Buffer, opts: { start?: number; end?: number; window?:
     end: opts.end ?? data.length - 1,
     chunkSize: opts.chunkSize ?? CHUNK,
     window: opts.window ?? 4,
+    ...(opts.windowBytes !== undefined ? { windowBytes: opts.windowBytes } : {}),
+    ...(opts.probe !== undefined ? { probe: opts.probe } : {}),
     retryAfterMs: opts.retryAfterMs ?? 60_000,
     maxTries: opts.maxTries ?? 3,
     signal: opts.signal ?? new AbortController().signal,
@@ -192,5 +197,69 @@ describe('the getdata window of an MQTT download', () => {
     ac.abort(new Error('stopping'));
     await expect(done).rejects.toThrow('stopping');
     expect(ended).toEqual([true]);
+  });
+
+  it('takes a longer chunk whole when nothing was asked for past it, and asks at its size from there', async () => {
+    const data = randomBytes(10 * CHUNK);
+    const { win, requests, answer } = windowOver(data, { window: 1 });
+    const done = drain(win);
+    await tick();
+    expect(requests).toEqual([0]);
+    // This sender serves 2500 bytes whatever is asked for.
+    answer(0, 2500);
+    await tick();
+    expect(requests).toEqual([0, 2500]);
+    for (const offset of [2500, 5000, 7500]) {
+      answer(offset, 2500);
+      await tick();
+    }
+    expect(requests).toEqual([0, 2500, 5000, 7500]);
+    expect((await done).equals(data)).toBe(true);
+  });
+
+  it('with probe, asks for one chunk until the first answer shows the size the sender serves', async () => {
+    const data = randomBytes(40 * CHUNK);
+    const { win, requests, answer } = windowOver(data, { window: 4, probe: true });
+    const done = drain(win);
+    await tick();
+    expect(requests).toEqual([0]);
+    // A reference CSS: its own 5000-byte chunks, whatever the request says.
+    answer(0, 5000);
+    await tick();
+    expect(requests).toEqual([0, 5000, 10_000, 15_000, 20_000]);
+    for (let i = 0; i < 20 && !win.stream.readableEnded; i++) {
+      for (const offset of [...new Set(requests)]) answer(offset, 5000);
+      await tick();
+    }
+    expect(sha(await done)).toBe(sha(data));
+    // Every chunk asked for once: nothing was fetched twice.
+    expect(new Set(requests).size).toBe(requests.length);
+  });
+
+  it('with probe, opens the window at the asked size when the sender serves that size', async () => {
+    const data = randomBytes(10 * CHUNK);
+    const { win, requests, answer } = windowOver(data, { window: 3, probe: true });
+    win.stream.resume();
+    await tick();
+    expect(requests).toEqual([0]);
+    answer(0);
+    await tick();
+    expect(requests).toEqual([0, 1000, 2000, 3000]);
+    win.stream.destroy();
+  });
+
+  it('holds at most windowBytes of chunks, and at least one, whatever the window in chunks allows', async () => {
+    const data = randomBytes(20 * CHUNK);
+    const small = windowOver(data, { window: 8, windowBytes: 2500 });
+    small.win.stream.resume();
+    await tick();
+    expect(small.requests).toEqual([0, 1000]);
+    small.win.stream.destroy();
+
+    const tiny = windowOver(data, { window: 8, windowBytes: 10 });
+    tiny.win.stream.resume();
+    await tick();
+    expect(tiny.requests).toEqual([0]);
+    tiny.win.stream.destroy();
   });
 });

@@ -182,6 +182,23 @@ describe('the ESS agent, against a scripted CSS that pushes items (MQTT)', () =>
     expect(link.calls.filter((c) => c === 'send received model/slow')).toHaveLength(1);
   });
 
+  it('registers again at once when asked, while an object in hand still waits for its ack', async () => {
+    link.data.set('slow', Buffer.from('slow'));
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    link.sendGate = (ref, action) => (ref.objectID === 'slow' && action === 'received' ? held : Promise.resolve());
+    start(1);
+    link.queue(update('slow', 4));
+    await until('the slow one fetched', () => link.calls.includes('fetchData model/slow'));
+    link.forgetRegistration = true;
+    // The held poll in flight ends; the next one says "register again".
+    link.queue();
+    await until('registered again', () => link.calls.filter((c) => c === 'register').length === 2);
+    expect(link.calls).not.toContain('send received model/slow');
+    release();
+    await until('the slow one acked', async () => (await cloudRecord(stores.notifications, 'model', 'slow'))?.status === 'ackreceived');
+  });
+
   it('sends a refused `received` again within seconds, though the poll in flight was to be held longer', async () => {
     link.data.set('b', Buffer.from('data'));
     let refusals = 1;

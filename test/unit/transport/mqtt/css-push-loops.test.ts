@@ -2,7 +2,8 @@
  * The CSS's push to an MQTT ESS (lib/transport/mqtt/css-push-loops.ts), against an engine
  * faked in memory: what is pending goes out without waiting for each PUBACK in turn, what was
  * pushed lately is neither published nor even read again until its resend interval passed, and
- * a publish that fails is tried again.
+ * a publish that fails is tried again; when more are pending than a round lists, the ESS's
+ * answers make room for the rest at once.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { Logger } from '../../../../lib/log/logger.js';
@@ -33,9 +34,9 @@ function fakeEngine(items: SyncItem[]): { engine: CssSyncEngine; described: stri
   let waiter: (() => void) | null = null;
   const session = {
     destination: () => Promise.resolve({ destinationOrgID: 'org', destinationType: 'edge', destinationID: 'n1', communication: 'mqtt', codeVersion: '1.0', lastPing: 0 }),
-    pending: (_limit?: number, opts?: { skip?: (key: PendingItemKey) => boolean }) =>
+    pending: (limit = Infinity, opts?: { skip?: (key: PendingItemKey) => boolean }) =>
       Promise.resolve(
-        items.filter((i) => {
+        items.slice(0, limit).filter((i) => {
           if (opts?.skip?.({ type: i.type, objectType: i.meta.objectType, objectID: i.meta.objectID, instanceID: i.meta.instanceID }) === true) return false;
           described.push(i.meta.objectID);
           return true;
@@ -123,5 +124,20 @@ describe('CssPushLoops', () => {
     // After the failure the loop pauses a second, then publishes what was not taken.
     await until('a published after its failure', () => sent.includes('a'));
     expect(sent).toEqual(['b', 'a']);
+  });
+
+  it('pushes what waited behind a full listing as soon as the ESS answers, not at the next resend', async () => {
+    const pending = Array.from({ length: 600 }, (_, n) => item(`o${n}`));
+    const fake = fakeEngine(pending);
+    const sent = new Set<string>();
+    loops = new CssPushLoops({ engine: fake.engine, send: (_peer, i) => Promise.resolve(void sent.add(i.meta.objectID)), resendIntervalMs: 60_000, log: quiet });
+    loops.ensure(PEER);
+    await until('the first listing published', () => sent.size === 500);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sent.has('o500')).toBe(false);
+    // The ESS answers the first 200: they leave what is pending.
+    pending.splice(0, 200);
+    loops.answered(PEER);
+    await until('the rest published', () => sent.size === 600);
   });
 });

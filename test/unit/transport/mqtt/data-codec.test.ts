@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
-import { DATA_MAGIC, DataDecodeError, dataMessageOverhead, decodeData, encodeData, isDataMessage, type DataDecoded, type DataMessage } from '../../../../lib/transport/mqtt/data-codec.js';
+import { DATA_MAGIC, DataDecodeError, allocDataMessage, dataMessageOverhead, decodeData, encodeData, isDataMessage, type DataDecoded, type DataMessage } from '../../../../lib/transport/mqtt/data-codec.js';
 import { allMqttMessages, type CapturedMqttMessage } from '../../../helpers/mqtt-reference-traffic.js';
 
 const captured = allMqttMessages().filter((m) => m.payload_hex !== undefined);
@@ -151,5 +151,22 @@ describe('MQTT data message codec', () => {
   it('refuses to encode ids beyond int64 (a caller bug), with RangeError', () => {
     expect(() => encodeData({ ...chunk, offset: 2n ** 63n })).toThrow(RangeError);
     expect(() => encodeData({ ...chunk, instanceID: -(2n ** 63n) - 1n })).toThrow(RangeError);
+  });
+
+  it('builds a message around room for its data: filled in place, the same bytes as encodeData', () => {
+    const { message, data } = allocDataMessage({ orgID: chunk.orgID, objectType: chunk.objectType, objectID: chunk.objectID, offset: chunk.offset, instanceID: chunk.instanceID }, chunk.data.length);
+    expect(data.length).toBe(chunk.data.length);
+    // The room is the message's own last bytes: what is written there is in the message.
+    expect(data.buffer).toBe(message.buffer);
+    expect(data.byteOffset + data.length).toBe(message.byteOffset + message.length);
+    chunk.data.copy(data);
+    expect(message.equals(encodeData(chunk))).toBe(true);
+    expect(message.length).toBe(dataMessageOverhead(chunk.orgID, chunk.objectType, chunk.objectID) + chunk.data.length);
+  });
+
+  it('refuses room for a chunk no message can carry, and a negative one', () => {
+    const fields = { orgID: 'o', objectType: 't', objectID: 'i', offset: 0n, instanceID: 1n };
+    expect(() => allocDataMessage(fields, 2 ** 32)).toThrow(RangeError);
+    expect(() => allocDataMessage(fields, -1)).toThrow(RangeError);
   });
 });

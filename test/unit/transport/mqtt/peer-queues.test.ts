@@ -66,7 +66,7 @@ describe('PeerQueues', () => {
     expect(seen.slice(5)).toEqual(['register end', 'y start', 'y end']);
   });
 
-  it('handles at most `concurrency` messages at once over every peer, and at most `dataConcurrency` of the data kind', async () => {
+  it('handles at most `concurrency` messages at once over every peer, and those of the data kind within their budget', async () => {
     const q = new PeerQueues(100, 3, 1);
     const gate = deferred();
     let running = 0;
@@ -96,6 +96,33 @@ describe('PeerQueues', () => {
     await q.drain(1000);
     expect(most).toBe(3);
     expect(mostData).toBe(1);
+  });
+
+  it('counts the data kind in bytes: many small chunks at once, a chunk over the budget alone', async () => {
+    const q = new PeerQueues(100, 64, 10);
+    const seen: string[] = [];
+    const gates = new Map<string, { promise: Promise<void>; resolve: () => void }>();
+    const data = (name: string, bytes: number): QueuedWork => {
+      const gate = deferred();
+      gates.set(name, gate);
+      return { ...message(seen, name, name, gate.promise), kind: 'data', bytes };
+    };
+    for (const [name, bytes] of [['a', 4], ['b', 4], ['c', 4], ['big', 20], ['d', 1]] as const) q.add('p', data(name, bytes));
+    await settle();
+    // 4 + 4 fit in 10, the third waits; and what comes after it waits its turn.
+    expect(seen).toEqual(['a start', 'b start']);
+    gates.get('a')!.resolve();
+    await settle();
+    expect(seen.slice(2)).toEqual(['a end', 'c start']);
+    gates.get('b')!.resolve();
+    gates.get('c')!.resolve();
+    await settle();
+    // Over the budget, it runs once nothing else holds any.
+    expect(seen.slice(4)).toEqual(['b end', 'c end', 'big start']);
+    gates.get('big')!.resolve();
+    gates.get('d')!.resolve();
+    await q.drain(1000);
+    expect(seen.slice(7)).toEqual(['big end', 'd start', 'd end']);
   });
 
   it('hands a failure to its handler and goes on with the next message about the object', async () => {
