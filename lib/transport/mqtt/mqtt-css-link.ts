@@ -145,7 +145,7 @@ export class MqttCssLink implements CssLink {
       orgID: deps.orgID,
       destinationType: deps.destinationType,
       destinationID: deps.destinationID,
-      publish: (topic, payload) => this.connector.now().publish(topic, payload, { qos: 1 }),
+      publish: (topic, payload) => this.connector.now().publish(topic, payload, { qos: 0 }),
       sendControl: (input) => this.sendControl(input),
       maxPayload: (topic) => this.connector.now().maxPayload(topic),
       log: deps.log,
