@@ -8,8 +8,10 @@
  * - many: 500 objects of 1 KiB inline data addressed by type `edge`, published by 16 concurrent
  *   SDK clients; clocked from the first PUT to all 500 listed by the ESS (probed once the last
  *   PUT is accepted: the status of the last one every 10 ms, then the listing every 20 ms).
- *   Prints objects/s and each process's CPU seconds over the run.
- *   Target ≥ 1000.
+ *   Twice: run 1 on the freshly started nodes, run 2 warm (other objects, same nodes). Prints
+ *   objects/s and each process's CPU seconds over each run. Target ≥ 1000.
+ * - latency: then 20 objects of 1 KiB published one after another, each clocked from its PUT's
+ *   answer to its status on the ESS being `completelyReceived` (polled every 2 ms); p50 and max.
  * - large: one object of 256 MiB (generated as it is read, never held whole; its SHA-256 known
  *   up front), metadata PUT then one streamed data PUT; clocked from the data PUT's start to its
  *   status on the ESS being `completelyReceived` (polled every 10 ms). Prints MiB/s, whether
@@ -86,40 +88,64 @@ async function withNet(transport: Transport, body: (css: BenchNode, ess: BenchNo
   }
 }
 
+const LATENCY_OBJECTS = 20;
+
 async function benchMany(transport: Transport, objects: number): Promise<void> {
   await withNet(transport, async (css, ess, broker, client) => {
-    const onEss = client(ess);
-    const brokerPid = broker?.pid() ?? null;
-    const cpu = async (): Promise<Record<string, number>> => ({
-      css: await cpuSeconds(css.pid),
-      ess: await cpuSeconds(ess.pid),
-      ...(brokerPid !== null ? { mosquitto: await cpuSeconds(brokerPid) } : {}),
-      bench: await cpuSeconds(process.pid),
-    });
-    const publishers = Array.from({ length: PUBLISHERS }, () => client(css, ORG));
-    const payload = Buffer.alloc(KiB, 0x61);
-    const deadline = Date.now() + DEADLINE_MS;
-    let next = 0;
-    const cpu0 = await cpu();
-    const t0 = nowMs();
-    await Promise.all(
-      publishers.map(async (c) => {
-        while (next < objects && Date.now() < deadline) await c.updateObject({ objectID: `o-${next++}`, objectType: 'many', destinationType: DEST_TYPE }, payload);
-      }),
-    );
-    const publishedAt = nowMs();
-    // Nothing can be complete before the last PUT is accepted. The probe must not slow down what
-    // it measures (a delivery over MQTT may take a while, and the probe runs all along): the
-    // status of the last object put every 10 ms first (one cheap request), then the listing
-    // that decides every 20 ms.
-    await until('the last object on the ESS', deadline, 10, () => onEss.getObjectStatus('many', `o-${objects - 1}`), (s) => s === 'completelyReceived');
-    await until('all objects on the ESS', deadline, 20, async () => (await onEss.listObjects('many')).length, (n) => n === objects);
-    const seconds = (nowMs() - t0) / 1000;
-    const cpu1 = await cpu();
-    line(transport, { metric: 'many_objects_per_s', value: round(objects / seconds), seconds: round(seconds, 2), publishSeconds: round((publishedAt - t0) / 1000, 2), objects, sizeKiB: 1, publishers: PUBLISHERS, target: '>=1000' });
-    // CPU seconds (user + system) of each process over the run (the bench: its 16 SDK clients and the probe).
-    line(transport, { metric: 'many_cpu_seconds', value: Object.fromEntries(Object.entries(cpu1).map(([k, v]) => [k, round(v - (cpu0[k] ?? 0), 2)])) });
+    for (const run of [1, 2]) await manyRun(transport, run, objects, css, ess, broker, client);
+    await latencyRun(transport, css, ess, client);
   });
+}
+
+/** One run of `objects` objects published by PUBLISHERS clients, ids `r<run>-<n>` of type `many`. */
+async function manyRun(transport: Transport, run: number, objects: number, css: BenchNode, ess: BenchNode, broker: Mosquitto | null, client: (n: BenchNode, org?: string) => SyncServiceClient): Promise<void> {
+  const onEss = client(ess);
+  const brokerPid = broker?.pid() ?? null;
+  const cpu = async (): Promise<Record<string, number>> => ({
+    css: await cpuSeconds(css.pid),
+    ess: await cpuSeconds(ess.pid),
+    ...(brokerPid !== null ? { mosquitto: await cpuSeconds(brokerPid) } : {}),
+    bench: await cpuSeconds(process.pid),
+  });
+  const publishers = Array.from({ length: PUBLISHERS }, () => client(css, ORG));
+  const payload = Buffer.alloc(KiB, 0x61);
+  const deadline = Date.now() + DEADLINE_MS;
+  let next = 0;
+  const cpu0 = await cpu();
+  const t0 = nowMs();
+  await Promise.all(
+    publishers.map(async (c) => {
+      while (next < objects && Date.now() < deadline) await c.updateObject({ objectID: `r${run}-${next++}`, objectType: 'many', destinationType: DEST_TYPE }, payload);
+    }),
+  );
+  const publishedAt = nowMs();
+  // Nothing can be complete before the last PUT is accepted. The probe must not slow down what
+  // it measures (a delivery over MQTT may take a while, and the probe runs all along): the
+  // status of the last object put every 10 ms first (one cheap request), then the listing
+  // that decides every 20 ms.
+  await until('the last object on the ESS', deadline, 10, () => onEss.getObjectStatus('many', `r${run}-${objects - 1}`), (s) => s === 'completelyReceived');
+  await until('all objects on the ESS', deadline, 20, async () => (await onEss.listObjects('many')).length, (n) => n === objects * run);
+  const seconds = (nowMs() - t0) / 1000;
+  const cpu1 = await cpu();
+  line(transport, { metric: 'many_objects_per_s', value: round(objects / seconds), run, seconds: round(seconds, 2), publishSeconds: round((publishedAt - t0) / 1000, 2), objects, sizeKiB: 1, publishers: PUBLISHERS, target: '>=1000' });
+  // CPU seconds (user + system) of each process over the run (the bench: its 16 SDK clients and the probe).
+  line(transport, { metric: 'many_cpu_seconds', run, value: Object.fromEntries(Object.entries(cpu1).map(([k, v]) => [k, round(v - (cpu0[k] ?? 0), 2)])) });
+}
+
+/** LATENCY_OBJECTS objects one after another: from each PUT's answer to the object complete on the ESS. */
+async function latencyRun(transport: Transport, css: BenchNode, ess: BenchNode, client: (n: BenchNode, org?: string) => SyncServiceClient): Promise<void> {
+  const onCss = client(css, ORG);
+  const onEss = client(ess);
+  const payload = Buffer.alloc(KiB, 0x62);
+  const ms: number[] = [];
+  for (let i = 0; i < LATENCY_OBJECTS; i++) {
+    await onCss.updateObject({ objectID: `l-${i}`, objectType: 'latency', destinationType: DEST_TYPE }, payload);
+    const t0 = nowMs();
+    await until('the object on the ESS', Date.now() + DEADLINE_MS, 2, () => onEss.getObjectStatus('latency', `l-${i}`), (s) => s === 'completelyReceived');
+    ms.push(nowMs() - t0);
+  }
+  ms.sort((a, b) => a - b);
+  line(transport, { metric: 'latency_ms', value: { p50: round(ms[Math.floor(ms.length / 2)]!), max: round(ms[ms.length - 1]!) }, objects: LATENCY_OBJECTS, sizeKiB: 1 });
 }
 
 async function benchLarge(transport: Transport, sizeMiB: number): Promise<boolean> {

@@ -4,7 +4,9 @@
  * a line (`register`, `send updated model/a`, …), answers registration from a script, hands
  * out the items a test queues (a held poll waits for them), serves data from a map, and lets a
  * test refuse sends. It takes pushed data (as HTTP does), or, made with `pushesData: false`,
- * lets the test pull the data of what the ESS published (as a CSS over MQTT does).
+ * lets the test pull the data of what the ESS published (as a CSS over MQTT does). Made with
+ * `itemsPushed: true` it says it pushes items (as MQTT does): the agent then handles them as
+ * they come; `sendGate` lets a test hold a send, as an ack slow to come would.
  */
 import { Readable } from 'node:stream';
 import type { ByteRange, MetaData } from '../../lib/model/index.js';
@@ -26,6 +28,7 @@ export class ScriptedCssLink implements CssLink {
   readonly address = 'scripted-css';
   readonly holdsPolls = true;
   readonly pushesData: boolean;
+  readonly itemsPushed: boolean;
   /** What the agent did, one line per call, in order. */
   readonly calls: string[] = [];
   /** Answers of the next `register` calls; `registered` once it runs out. */
@@ -34,12 +37,15 @@ export class ScriptedCssLink implements CssLink {
   readonly data = new Map<string, Buffer>();
   /** Decides each `send`: true = taken (the default), false = not taken. */
   sendAnswer: (ref: EssObjectRef, action: EssAction) => boolean = () => true;
+  /** Resolves when a `send` may go on (and be answered); at once by default. */
+  sendGate: (ref: EssObjectRef, action: EssAction) => Promise<void> = () => Promise.resolve();
   private items: CssItem[] = [];
   private arrived: (() => void) | null = null;
   private source: OwnDataSource | null = null;
 
-  constructor(opts: { pushesData?: boolean } = {}) {
+  constructor(opts: { pushesData?: boolean; itemsPushed?: boolean } = {}) {
     this.pushesData = opts.pushesData ?? true;
+    this.itemsPushed = opts.itemsPushed ?? false;
   }
 
   serveData(source: OwnDataSource): void {
@@ -110,10 +116,11 @@ export class ScriptedCssLink implements CssLink {
     return Promise.resolve({ stream: Readable.from([data.subarray(start, end + 1)]), start, total: data.length });
   }
 
-  send(ref: EssObjectRef, action: EssAction, _body?: MetaData): Promise<boolean> {
+  async send(ref: EssObjectRef, action: EssAction, _body?: MetaData): Promise<boolean> {
+    await this.sendGate(ref, action);
     const taken = this.sendAnswer(ref, action);
     this.calls.push(`send ${action} ${ref.objectType}/${ref.objectID}${taken ? '' : ' (refused)'}`);
-    return Promise.resolve(taken);
+    return taken;
   }
 
   feedback(ref: EssObjectRef, feedback: Feedback): Promise<void> {

@@ -14,6 +14,7 @@ import type { OriginSender } from '../origin-sender.js';
 import type { Receiver } from '../receiver.js';
 import { CredentialsRefusedError, NotRegisteredError, type CssItem, type CssLink } from './css-link.js';
 import { EarlyDownloads } from './early.js';
+import { ItemPool } from './item-pool.js';
 import { eachLimit, ObjectWork } from './object-work.js';
 
 export interface AgentLog {
@@ -80,6 +81,8 @@ export class EssAgent {
   private wakeUp: (() => void) | null = null;
   /** Cancels the held poll in flight, if any; see wake(). */
   private pollAbort: AbortController | null = null;
+  /** When the held poll in flight is to end at the latest (epoch ms). */
+  private pollEndsAt = 0;
   /** wake() was called since the loop last flushed its outbound work. */
   private woken = false;
   /**
@@ -98,6 +101,16 @@ export class EssAgent {
   private failing = false;
   /** What the agent does about each item and each owed record. */
   private readonly work: ObjectWork;
+  /** Items handled as they come, for a link that pushes them (CssLink.itemsPushed); null: a poll's batch at a time. */
+  private readonly pool: ItemPool | null;
+  /** Items in hand at most before the next poll (with a pool). */
+  private readonly lightLimit: number;
+  /**
+   * With a pool the loop goes round once per poll, so it reads the owed records only when
+   * something may be owed: after a registration, a wake(), a retry falling due, and at least
+   * every RESEND_INTERVAL. When it last did (epoch ms); -Infinity: at once.
+   */
+  private outboundReadAt = -Infinity;
 
   constructor(private readonly deps: EssAgentDeps) {
     this.link = deps.link;
@@ -126,6 +139,18 @@ export class EssAgent {
       signal,
       dueAt: (at) => this.noteDue(at),
     });
+    // An agent told to work one by one (the reference's way) does so for every item.
+    this.lightLimit = this.concurrency === 1 ? 1 : Math.max(LIGHT_CONCURRENCY, this.concurrency);
+    this.pool =
+      this.link.itemsPushed === true && this.concurrency > 1
+        ? new ItemPool({
+            downloads: this.concurrency,
+            light: this.lightLimit,
+            isDownload: (item) => this.isDownload(item),
+            handle: (item) => this.work.handleItem(item),
+            onError: (err) => this.itemFailed(err),
+          })
+        : null;
   }
 
   start(): void {
@@ -142,6 +167,8 @@ export class EssAgent {
     this.wakeUp?.();
     this.pollAbort?.abort();
     await this.loop;
+    // What is in hand sees the stop signal; an ack it waits for ends with its timeout.
+    await this.pool?.idle();
     await this.link.close();
   }
 
@@ -194,12 +221,20 @@ export class EssAgent {
     let idleWait = 0;
     while (!this.stopped) {
       try {
-        if (!this.registered) await this.register();
-        else if (this.now() >= this.nextPingAt) await this.ping();
+        if (!this.registered) {
+          // A registration may reset what the items in hand work on: they finish first.
+          await this.pool?.idle();
+          await this.register();
+          this.outboundReadAt = -Infinity;
+        } else if (this.now() >= this.nextPingAt) await this.ping();
         if (this.resendOwed) await this.sendResend();
-        this.woken = false;
-        this.flushedAt = this.now();
-        await this.work.flushOutbound();
+        if (this.outboundDue()) {
+          this.woken = false;
+          this.flushedAt = this.now();
+          this.outboundReadAt = this.flushedAt;
+          const pool = this.pool;
+          await this.work.flushOutbound(pool === null ? undefined : (rec) => pool.holds(rec.objectType, rec.objectID));
+        }
         const started = this.now();
         const { items, heldMs } = await this.poll();
         // A short poll while holds are on (after a wake, or with a retry due) is followed by a held one at once.
@@ -279,10 +314,13 @@ export class EssAgent {
    * @returns how many items it brought, and how long it was asked to be held (ms)
    */
   private async poll(): Promise<{ items: number; heldMs: number }> {
+    // With a pool, the next poll waits for room: items in hand stay bounded.
+    await this.pool?.below(this.lightLimit);
     const holdS = this.holdSeconds();
     if (holdS === 0) return { items: await this.handleItems(await this.link.poll({ holdS: 0, signal: this.abort.signal })), heldMs: 0 };
     const ac = new AbortController();
     this.pollAbort = ac;
+    this.pollEndsAt = this.now() + holdS * 1000;
     // stop() may have come during the flush, before there was a poll to abort.
     if (this.stopped) ac.abort();
     let items: CssItem[];
@@ -297,6 +335,35 @@ export class EssAgent {
     return { items: await this.handleItems(items), heldMs: holdS * 1000 };
   }
 
+  /** Whether the loop reads the owed records this round: always without a pool (see outboundReadAt). */
+  private outboundDue(): boolean {
+    if (this.pool === null || this.woken) return true;
+    const now = this.now();
+    const retry = this.retriesDue.find((at) => at > this.flushedAt);
+    return (retry !== undefined && retry <= now) || now - this.outboundReadAt >= this.deps.resendIntervalMs;
+  }
+
+  /** What an item handled by the pool threw (with batches, the loop's catch takes it). */
+  private itemFailed(err: unknown): void {
+    if (this.stopped) return;
+    if (err instanceof NotRegisteredError) {
+      if (!this.registered) return;
+      this.registered = false;
+      this.deps.health?.setRegistered(false);
+      // The loop registers again at once, not after the poll's hold.
+      this.wakeUp?.();
+      this.pollAbort?.abort();
+      return;
+    }
+    if (isStorageFull(err)) this.work.noteStorageFull(err);
+    else this.noteCssFailure(err);
+  }
+
+  /** Whether an item needs a download that counts against the agent's concurrency. */
+  private isDownload(item: CssItem): boolean {
+    return item.type === 'update' && item.inline === null && item.meta.objectSize > (this.link.lightDownloadBytes ?? -1);
+  }
+
   /** Seconds the next poll may be held: 0 = a plain poll; never past the next retry due. */
   private holdSeconds(): number {
     if (this.holdS === 0 || this.woken) return 0;
@@ -308,17 +375,18 @@ export class EssAgent {
 
   /** Applies what one poll brought. @returns how many items. */
   private async handleItems(items: CssItem[]): Promise<number> {
+    if (this.pool !== null) {
+      this.pool.add(items);
+      return items.length;
+    }
     // One record per (object, peer): no two items of a poll are about the same object, so they
     // may be handled in any order. The concurrency limit is about downloads (sockets, memory);
     // the other items only wait for commits, which the more of them share the better.
     const downloads: CssItem[] = [];
     const others: CssItem[] = [];
-    const light = this.link.lightDownloadBytes ?? -1;
-    for (const item of items) (item.type === 'update' && item.inline === null && item.meta.objectSize > light ? downloads : others).push(item);
-    // An agent told to work one by one (the reference's way) does so for every item.
-    const lightLimit = this.concurrency === 1 ? 1 : Math.max(LIGHT_CONCURRENCY, this.concurrency);
+    for (const item of items) (this.isDownload(item) ? downloads : others).push(item);
     const handle = (item: CssItem): Promise<void> => this.work.handleItem(item);
-    await Promise.all([eachLimit(downloads, this.concurrency, () => this.stopped, handle), eachLimit(others, lightLimit, () => this.stopped, handle)]);
+    await Promise.all([eachLimit(downloads, this.concurrency, () => this.stopped, handle), eachLimit(others, this.lightLimit, () => this.stopped, handle)]);
     return items.length;
   }
 
@@ -328,6 +396,9 @@ export class EssAgent {
     let i = this.retriesDue.length;
     while (i > 0 && this.retriesDue[i - 1]! > at) i--;
     this.retriesDue.splice(i, 0, at);
+    // With a pool, items fail while a poll is held: one held past the retry ends, so the loop
+    // holds the next one only until the retry is due.
+    if (this.pool !== null && at < this.pollEndsAt) this.pollAbort?.abort();
   }
 
 }

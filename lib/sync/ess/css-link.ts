@@ -96,6 +96,12 @@ export interface CssLink {
    * counts against the agent's download concurrency.
    */
   readonly lightDownloadBytes?: number;
+  /**
+   * Items come as the CSS pushes them, each poll returning what arrived since the last (MQTT):
+   * the agent polls again while earlier items are handled, instead of finishing a poll's items
+   * first (item-pool.ts). Absent or false: a poll's items are all handled before the next poll.
+   */
+  readonly itemsPushed?: boolean;
   /** `register` with persistent storage. */
   register(): Promise<RegistrationOutcome>;
   registerNew(): Promise<void>;

@@ -188,10 +188,12 @@ export class ObjectWork {
   /**
    * Sends what the Receiver's and the OriginSender's records say is owed: `received`,
    * `consumed`, `deleted`, downloads that did not finish, and what this ESS published. A failed
-   * one waits RESEND_INTERVAL. [ref sync-protocol §3 Resend timer]
+   * one waits RESEND_INTERVAL. [ref sync-protocol §3 Resend timer] `skip` leaves out records
+   * whose object is being worked on already (an item in hand).
    */
-  async flushOutbound(): Promise<void> {
-    const owed = [...(await this.deps.receiver.outbound(ACK_BATCH)), ...((await this.deps.origin?.owed(ACK_BATCH)) ?? [])];
+  async flushOutbound(skip?: (rec: Notification) => boolean): Promise<void> {
+    let owed = [...(await this.deps.receiver.outbound(ACK_BATCH)), ...((await this.deps.origin?.owed(ACK_BATCH)) ?? [])];
+    if (skip !== undefined) owed = owed.filter((rec) => !skip(rec));
     await eachLimit(owed, this.deps.concurrency, () => this.stopped, (rec) => this.attempt(rec));
   }
 

@@ -16,13 +16,14 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { Duplex } from 'node:stream';
+import { Duplex, Writable } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { Authenticator, Identity } from '../../security/index.js';
 import { PacketSizeGuard } from './packet-size-guard.js';
 import { isTopicLevel } from './topics.js';
 import { duplexPair } from './duplex-pair.js';
+import { coalesceWrites, flushCorked } from './write-coalescing.js';
 
 export interface EmbeddedBrokerOptions {
   /** Address to listen on: 127.0.0.1 for this host only, 0.0.0.0 for every interface. */
@@ -146,11 +147,12 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const serve = (socket: Socket): void => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    // Small packets (PUBACKs, control messages) go out at once, not held by Nagle for the ack of the previous one.
+    // Small packets (PUBACKs, control messages) go out at once, not held by Nagle for the ack
+    // of the previous one; those of one turn of the event loop in one write (write-coalescing.ts).
     socket.setNoDelay(true);
     const guard = new PacketSizeGuard(maxPacket);
     socket.pipe(guard);
-    const conn = Duplex.from({ readable: guard, writable: socket });
+    const conn = Duplex.from({ readable: guard, writable: coalescingWriter(socket) });
     addresses.set(conn, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
     guard.once('error', (err) => {
       opts.log?.info({ address: addresses.get(conn), err: err.message }, 'MQTT client disconnected: bad packet');
@@ -196,6 +198,33 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     await closeAll(servers, sockets, broker);
     throw e;
   }
+}
+
+/**
+ * What aedes writes to a client, passed on to its socket, the writes of one turn together
+ * (coalesceWrites). Backpressure is the socket's: a write waits for its drain when it is full.
+ */
+function coalescingWriter(socket: Socket): Writable {
+  const flush = coalesceWrites(socket);
+  const out = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      flush();
+      if (socket.write(chunk)) callback();
+      else socket.once('drain', () => callback());
+    },
+    final(callback) {
+      socket.end(() => callback());
+    },
+    destroy(err, callback) {
+      // aedes writes its last packet (a CONNACK refusing a login) just before it cuts the connection.
+      flushCorked(socket);
+      socket.destroy(err ?? undefined);
+      callback(err);
+    },
+  });
+  // A write after the socket closed fails instead of waiting for a drain that never comes.
+  socket.once('close', () => out.destroy());
+  return out;
 }
 
 async function closeAll(servers: Server[], sockets: Set<Socket>, broker: Aedes): Promise<void> {

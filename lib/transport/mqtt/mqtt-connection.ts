@@ -16,6 +16,7 @@ import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import mqtt, { MqttClient, type IClientOptions, type IConnackPacket, type IPublishPacket } from 'mqtt';
 import { loadMqttTls, type MqttTlsSettings } from './mqtt-tls.js';
+import { coalesceWrites } from './write-coalescing.js';
 
 export type MqttQoS = 0 | 1;
 
@@ -137,11 +138,6 @@ export function publishPacketSize(topic: string, payloadBytes: number, qos: Mqtt
   return 1 + varintBytes(remaining) + remaining;
 }
 
-/** Turns Nagle's algorithm off on a TCP or TLS socket (mqtt.js builds a net or tls socket for `mqtt`/`mqtts`). */
-function noDelay(stream: unknown): void {
-  if (stream instanceof Socket) stream.setNoDelay(true);
-}
-
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -243,7 +239,12 @@ class Connection implements MqttConnection {
     this.client = client;
     // Nagle would hold each small packet (a PUBACK, a control message) until the previous one is
     // acked, some 40 ms per round trip with delayed ACKs: our messages are small and many.
-    noDelay(client.stream);
+    // Instead, what one turn of the event loop writes goes out together (see coalesceWrites).
+    if (client.stream instanceof Socket) {
+      client.stream.setNoDelay(true);
+      const flush = coalesceWrites(client.stream);
+      client.on('packetsend', flush);
+    }
     let over = false;
     client.on('connect', (connack: IConnackPacket) => void this.connectedWith(client, connack));
     client.on('message', (topic, payload, packet) => this.deliver(topic, payload, packet));

@@ -118,6 +118,8 @@ export class MqttCssLink implements CssLink {
    * shared connection: the agent runs many at once, as it does light items.
    */
   readonly lightDownloadBytes = LIGHT_DOWNLOAD_BYTES;
+  /** What the CSS pushes waits in `queue` until the next poll takes it: the agent handles it as it comes. */
+  readonly itemsPushed = true;
   readonly address: string;
   private readonly timeouts: MqttCssLinkTimeouts;
   private readonly queue = new PushedItems(QUEUE_LIMIT);

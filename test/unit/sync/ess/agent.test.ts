@@ -28,7 +28,10 @@ async function until(what: string, cond: () => boolean | Promise<boolean>): Prom
 
 const update = (objectID: string, size: number): CssItem => ({ type: 'update', meta: { ...modelForEdge(objectID, { objectSize: size }), destinationID: 'n1' }, inline: null });
 
-describe('the ESS agent, against a scripted CSS', () => {
+describe.each([
+  ['items polled (HTTP)', false],
+  ['items pushed (MQTT)', true],
+])('the ESS agent, against a scripted CSS, %s', (_mode, itemsPushed) => {
   let stores: Stores;
   let receiver: Receiver;
   let link: ScriptedCssLink;
@@ -38,7 +41,7 @@ describe('the ESS agent, against a scripted CSS', () => {
     stores = await openStores(freshDir());
     const objects = objectServiceOf(ESS_N1, stores);
     receiver = new Receiver({ notifications: stores.notifications, objects, orgID: ORG, downloads: { sessions: stores.store, blobs: stores.blobs } });
-    link = new ScriptedCssLink();
+    link = new ScriptedCssLink({ itemsPushed });
     agent = null;
   });
 
@@ -109,6 +112,87 @@ describe('the ESS agent, against a scripted CSS', () => {
     expect(callsAbout('b')).toEqual(['send updated model/b', 'fetchData model/b', 'send received model/b (refused)', 'send received model/b']);
     // The data was fetched once: only the ack was owed again.
     expect(link.calls.filter((c) => c.startsWith('fetchData'))).toHaveLength(1);
+  });
+
+  it('keeps the order of what the CSS sends about one object: a delete waits for the update before it', async () => {
+    link.data.set('a', Buffer.from('hello'));
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    link.sendGate = (ref, action) => (ref.objectID === 'a' && action === 'received' ? held : Promise.resolve());
+    start();
+    link.queue(update('a', 5));
+    await until('the data fetched', () => link.calls.includes('fetchData model/a'));
+    link.queue({ type: 'delete', meta: { ...modelForEdge('a'), destinationID: 'n1', deleted: true }, inline: null });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(link.calls).not.toContain('send ackDelete model/a');
+    release();
+    await until('ackDelete', () => link.calls.includes('send ackDelete model/a'));
+    expect(callsAbout('a')).toEqual(['send updated model/a', 'fetchData model/a', 'send received model/a', 'send ackDelete model/a']);
+  });
+});
+
+describe('the ESS agent, against a scripted CSS that pushes items (MQTT)', () => {
+  let stores: Stores;
+  let receiver: Receiver;
+  let link: ScriptedCssLink;
+  let agent: EssAgent | null;
+
+  beforeEach(async () => {
+    stores = await openStores(freshDir());
+    const objects = objectServiceOf(ESS_N1, stores);
+    receiver = new Receiver({ notifications: stores.notifications, objects, orgID: ORG, downloads: { sessions: stores.store, blobs: stores.blobs } });
+    link = new ScriptedCssLink({ itemsPushed: true });
+    agent = null;
+  });
+
+  afterEach(async () => {
+    await agent?.stop();
+    await stores.store.close();
+  });
+
+  function start(longPollSeconds: number): void {
+    agent = new EssAgent({
+      link,
+      receiver,
+      blobs: stores.blobs,
+      self: { orgID: ORG, destinationType: 'edge', destinationID: 'n1' },
+      pollingIntervalMs: 20,
+      resendIntervalMs: 20,
+      longPollSeconds,
+      log: quiet,
+    });
+    agent.start();
+  }
+
+  it('handles what comes later while an earlier object still waits for its ack', async () => {
+    link.data.set('slow', Buffer.from('slow'));
+    link.data.set('fast', Buffer.from('fast'));
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    link.sendGate = (ref, action) => (ref.objectID === 'slow' && action === 'received' ? held : Promise.resolve());
+    start(1);
+    link.queue(update('slow', 4));
+    await until('the slow one fetched', () => link.calls.includes('fetchData model/slow'));
+    link.queue(update('fast', 4));
+    await until('the fast one acked', async () => (await cloudRecord(stores.notifications, 'model', 'fast'))?.status === 'ackreceived');
+    expect(link.calls).not.toContain('send received model/slow');
+    release();
+    await until('the slow one acked', async () => (await cloudRecord(stores.notifications, 'model', 'slow'))?.status === 'ackreceived');
+    // Its `received` went once: the loop's reading of owed records left it to the item in hand.
+    expect(link.calls.filter((c) => c === 'send received model/slow')).toHaveLength(1);
+  });
+
+  it('sends a refused `received` again within seconds, though the poll in flight was to be held longer', async () => {
+    link.data.set('b', Buffer.from('data'));
+    let refusals = 1;
+    link.sendAnswer = (_ref, action) => action !== 'received' || refusals-- <= 0;
+    start(30);
+    link.queue(update('b', 4));
+    await until('refused once', () => link.calls.includes('send received model/b (refused)'));
+    const refusedAt = Date.now();
+    await until('received acked', async () => (await cloudRecord(stores.notifications, 'model', 'b'))?.status === 'ackreceived');
+    // The retry is due 20 ms later; holds are counted in whole seconds.
+    expect(Date.now() - refusedAt).toBeLessThan(2500);
   });
 });
 
