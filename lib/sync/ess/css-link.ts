@@ -40,8 +40,11 @@ export interface FetchedData {
   start: number;
   /** Bytes of the whole object, as the CSS states it. */
   total: number;
-  /** Hex SHA-256 of the whole data, when the CSS states it (our CSS does). */
-  sha256?: string;
+  /**
+   * Hex SHA-256 of the whole data, when the CSS states it (our CSS does). Over MQTT it comes with
+   * the data: read it once the stream has ended.
+   */
+  sha256?: string | undefined;
 }
 
 /** The answer to the `update` of an object this ESS published. */

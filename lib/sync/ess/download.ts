@@ -108,6 +108,8 @@ export async function downloadData(deps: DownloadDeps, meta: MetaData): Promise<
     }
   };
   await writer.append(first.stream, (asked?.end ?? total - 1) + 1 - writer.offset, onSegment, deps.signal);
+  // Over MQTT the digest comes with the data: known now that it came.
+  stated ??= first.sha256;
   // The rest of a resume a range at a time; an answer that breaks off keeps what came, for the
   // next attempt to resume from.
   while (writer.offset < total) {
@@ -122,6 +124,7 @@ export async function downloadData(deps: DownloadDeps, meta: MetaData): Promise<
     await expectRange(deps, meta, more, next);
     stated ??= more.sha256;
     await writer.append(more.stream, next.end + 1 - next.start, onSegment, deps.signal);
+    stated ??= more.sha256;
   }
   const check = verifyDownloadedData(stated, writer.sha256());
   if (check.kind === 'mismatch') {
@@ -159,7 +162,7 @@ async function downloadWhole(deps: DownloadDeps, meta: MetaData): Promise<void> 
   // `handleUpdate` as well; one write (and fsync wait) less per object.
   const fetched = await fetch(deps, meta, undefined, []);
   if (fetched === null) return;
-  await keepWholeData(deps, meta, fetched.stream, fetched.sha256);
+  await keepWholeData(deps, meta, fetched.stream, () => fetched.sha256);
 }
 
 /**
@@ -168,10 +171,11 @@ async function downloadWhole(deps: DownloadDeps, meta: MetaData): Promise<void> 
  * CSS as feedback, and the object keeps waiting for its data.
  * @returns whether the object is complete now
  */
-export async function keepWholeData(deps: DownloadDeps, meta: MetaData, source: Readable, statedSha256: string | undefined): Promise<boolean> {
+export async function keepWholeData(deps: DownloadDeps, meta: MetaData, source: Readable, statedSha256: string | undefined | (() => string | undefined)): Promise<boolean> {
   const { receiver, blobs } = deps;
   const written = await blobs.write(source, { expectedSize: meta.objectSize, signal: deps.signal });
-  const check = verifyDownloadedData(statedSha256, written.sha256);
+  // A function: the digest comes with the data (MQTT), known once it was all written.
+  const check = verifyDownloadedData(typeof statedSha256 === 'function' ? statedSha256() : statedSha256, written.sha256);
   if (check.kind === 'mismatch') {
     await blobs.delete(written.blobId);
     deps.log.warn({ ...what(meta), reason: check.reason }, 'downloaded data failed its SHA-256 check; will retry');

@@ -40,6 +40,7 @@ export class ChunkReader {
    * @param end last byte the stream holds, inclusive (start - 1 when it holds none)
    * @param openedAt when the data was opened (epoch ms): ChunkReaders reopens it after a while
    * @param readAhead bytes read ahead of what was asked for, at most (beyond the stream's own buffer)
+   * @param sha256 the SHA-256 of the object's whole data, when the store knows it (its chunks state it)
    */
   constructor(
     private readonly stream: Readable,
@@ -47,6 +48,7 @@ export class ChunkReader {
     readonly end: number,
     readonly openedAt: number,
     private readonly readAhead: number,
+    readonly sha256: string | null = null,
   ) {
     this.position = start;
     stream.on('data', (part: Buffer | string) => {

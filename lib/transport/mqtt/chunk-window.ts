@@ -87,6 +87,8 @@ export class ChunkWindow {
   private chunkSize: number;
   /** No chunk came yet, and the sender may serve another size than asked for: one request at a time. */
   private probing: boolean;
+  /** The SHA-256 of the object's whole data, as the first chunk that states it says. */
+  private stated: string | undefined;
   /** The consumer asked for more since the stream last refused a push. */
   private wanted = false;
   private ended = false;
@@ -123,13 +125,19 @@ export class ChunkWindow {
     return this.pending.has(offset);
   }
 
+  /** The SHA-256 of the object's whole data, once a chunk stated it (our CSS's do; a reference's never). */
+  get sha256(): string | undefined {
+    return this.stated;
+  }
+
   /**
-   * A data message for this object instance. @returns whether the window took it (a chunk not
-   * asked for, or a repeat of one already here, is dropped)
+   * A data message for this object instance, with the data's SHA-256 when it states it.
+   * @returns whether the window took it (a chunk not asked for, or a repeat of one already here, is dropped)
    */
-  accept(offset: number, data: Buffer): boolean {
+  accept(offset: number, data: Buffer, sha256?: string): boolean {
     const piece = this.pending.get(offset);
     if (piece === undefined || this.ended) return false;
+    this.stated ??= sha256;
     // Nothing where something is owed: ignored, the retry timer asks again.
     if (data.length === 0) return false;
     this.settle(piece);
@@ -273,10 +281,10 @@ export class ChunkWindows {
     return entry.window;
   }
 
-  /** A chunk of an object instance. @returns whether a window took it */
-  deliver(objectType: string, objectID: string, instanceID: bigint, offset: number, data: Buffer): boolean {
+  /** A chunk of an object instance (and the data's SHA-256, when the message states it). @returns whether a window took it */
+  deliver(objectType: string, objectID: string, instanceID: bigint, offset: number, data: Buffer, sha256?: string): boolean {
     let taken = false;
-    for (const { instanceID: id, window } of this.instances(objectType, objectID)) if (id === instanceID && window.accept(offset, data)) taken = true;
+    for (const { instanceID: id, window } of this.instances(objectType, objectID)) if (id === instanceID && window.accept(offset, data, sha256)) taken = true;
     return taken;
   }
 

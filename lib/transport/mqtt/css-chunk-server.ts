@@ -3,6 +3,9 @@
  * object's data that starts at the offset. [ref sync-protocol §2 "Flow", notificationHandler
  * handleGetData]
  *
+ * Each message also states the SHA-256 of the object's whole data, when the store knows it (our
+ * extension, data-codec.ts), so that our ESS checks its copy end to end as over HTTP.
+ *
  * The chunk is the size the `getdata` states in its metadata (a reference ESS states the
  * object's `chunkSize`, set at create time; ours may ask for less), MAX_DATA_CHUNK_SIZE when it
  * states none, and never more than a message the broker takes. One chunk per request is in
@@ -19,9 +22,9 @@ import type { DataSlice, EssSession, ObjectRef } from '../../sync/css/types.js';
 import { ChunkReader, ChunkReaders } from './chunk-reader.js';
 import { allocDataMessage, dataMessageOverhead } from './data-codec.js';
 
-/** Bytes of object data one message may carry when the publish may carry `maxPayload` bytes. */
+/** Bytes of object data one message may carry when the publish may carry `maxPayload` bytes (the data's SHA-256 stated). */
 export function chunkCapacity(maxPayload: number, orgID: string, objectType: string, objectID: string): number {
-  return maxPayload - dataMessageOverhead(orgID, objectType, objectID);
+  return maxPayload - dataMessageOverhead(orgID, objectType, objectID, true);
 }
 
 /**
@@ -85,7 +88,9 @@ export class CssChunkServer {
     try {
       // Never more than the dispatch counted for this request (chunkBytes).
       const length = Math.min(chunkBytes(meta, offset, capacity, this.deps.maxDataChunkSize), reader.remaining);
-      const { message, data } = allocDataMessage({ orgID: peer.orgID, objectType: meta.objectType, objectID: meta.objectID, offset: BigInt(reader.next), instanceID: meta.instanceID }, length);
+      // Every chunk states the data's SHA-256 (when known): our ESS checks what it stored against it.
+      const fields = { orgID: peer.orgID, objectType: meta.objectType, objectID: meta.objectID, offset: BigInt(reader.next), instanceID: meta.instanceID };
+      const { message, data } = allocDataMessage(reader.sha256 !== null ? { ...fields, sha256: reader.sha256 } : fields, length);
       await reader.fill(data);
       this.readers.keep(key, reader);
       kept = true;
@@ -112,7 +117,7 @@ export class CssChunkServer {
       if (!(err instanceof RangeNotSatisfiableError) || offset !== 0) throw err;
       slice = await session.openData(ref, undefined, this.deps.signal);
     }
-    return new ChunkReader(slice.stream, slice.start, slice.end, openedAt, Math.min(chunkSize, READ_AHEAD));
+    return new ChunkReader(slice.stream, slice.start, slice.end, openedAt, Math.min(chunkSize, READ_AHEAD), slice.sha256);
   }
 
   close(): void {

@@ -8,6 +8,12 @@
  *
  * Nothing here must survive a restart: the engine persists how far an upload got, and a
  * restarted CSS resumes from there (CssMqttAdapter asks UpstreamProgress at start).
+ *
+ * As the ESS's downloads do (mqtt-css-link.ts): the chunks of a larger object are asked for
+ * `chunkSize` (1 MiB) at a time, the size a `getdata` states, which our ESS serves; a reference
+ * ESS serves its own size whatever is asked, so the first request goes alone and its answer sets
+ * the size of the next ones. At most `windowBytes` (2 MiB) are asked for ahead of what is stored,
+ * whatever MAX_INFLIGHT_CHUNKS allows: 8 chunks of an ESS's 5 MiB would be 40 MiB in the CSS.
  */
 import { Readable } from 'node:stream';
 import { BadRequestError, ConflictError, destinationKey, destinationLabel, type DestinationRef, type MetaData } from '../../model/index.js';
@@ -24,12 +30,21 @@ export interface UpstreamPullsDeps {
   resumeOffset(peer: DestinationRef, ref: ObjectRef): Promise<number | null>;
   /** MAX_INFLIGHT_CHUNKS: chunks asked for ahead of what is stored. */
   window: number;
+  /** The chunk asked for, at most; PULL_CHUNK_SIZE by default. */
+  chunkSize?: number;
+  /** Bytes asked for ahead of what is stored, at most (at least one chunk); PULL_WINDOW_BYTES by default. */
+  windowBytes?: number;
   /** A chunk asked for and not arrived after this long is asked for again (ms). */
   retryMs: number;
   log: Logger;
   /** Epoch ms; tests inject a fake clock. */
   now?: () => number;
 }
+
+/** The chunk asked for, at most (see the module's comment). */
+export const PULL_CHUNK_SIZE = 1024 * 1024;
+/** Bytes asked for ahead of what is stored, at most. */
+export const PULL_WINDOW_BYTES = 2 * 1024 * 1024;
 
 /** After this many unanswered requests for one chunk, the retries slow down to `SLOW_RETRY_MS`. */
 const FAST_RETRIES = 5;
@@ -56,15 +71,21 @@ class Transfer {
   ended = false;
   /** The engine refused a chunk once already: a second refusal after re-reading the offset gives up. */
   resynced = false;
+  /** No chunk came yet, and the ESS may serve another size than asked for: one request at a time. */
+  probing: boolean;
 
   constructor(
     readonly peer: DestinationRef,
     readonly meta: MetaData,
-    readonly chunkSize: number,
+    /** The metadata the `getdata` messages carry: `meta`, with the chunk size asked for. */
+    readonly asked: MetaData,
+    public chunkSize: number,
     from: number,
+    probing: boolean,
   ) {
     this.stored = from;
     this.frontier = from;
+    this.probing = probing;
   }
 
   get total(): number {
@@ -115,9 +136,12 @@ export class UpstreamPulls {
     const running = this.transfers.get(key);
     if (running !== undefined && running.meta.instanceID === meta.instanceID) return;
     if (running !== undefined) running.ended = true;
-    // The ESS answers per its chunk size; an object of no chunk size comes in one message.
-    const chunk = meta.chunkSize > 0 ? meta.chunkSize : Math.max(meta.objectSize, 1);
-    const t = new Transfer(peer, meta, chunk, from);
+    // The ESS answers per its chunk size; an object of no chunk size comes in one message. A
+    // smaller object's requests are the reference's, byte for byte.
+    const stated = meta.chunkSize > 0 ? meta.chunkSize : Math.max(meta.objectSize, 1);
+    const most = this.deps.chunkSize ?? PULL_CHUNK_SIZE;
+    const chunk = meta.objectSize > most ? Math.min(stated, most) : stated;
+    const t = new Transfer(peer, meta, chunk === stated ? meta : { ...meta, chunkSize: chunk }, chunk, from, chunk < stated);
     this.transfers.set(key, t);
     this.deps.log.debug({ destination: destinationLabel(peer), org: peer.orgID, objectType: meta.objectType, objectID: meta.objectID, from }, 'pulling the data of an object from its ESS');
     this.fill(t);
@@ -143,11 +167,18 @@ export class UpstreamPulls {
     if (offset < 0n || start >= Math.max(t.total, 1)) return false;
     // A chunk may reach past the end (the reference pads); the object's size says where it ends.
     const end = Math.min(start + data.length, t.total);
-    t.requested.delete(start);
-    if ((end > t.stored || t.total === 0) && !t.arrived.has(start)) {
-      // A copy: the payload's buffer belongs to the MQTT client.
-      t.arrived.set(start, Buffer.from(data.subarray(0, end - start)));
+    if (t.probing && t.requested.has(start)) {
+      t.probing = false;
+      // Longer than asked for, and nothing asked for past it: the ESS serves bigger chunks (a
+      // reference ESS, its MAX_DATA_CHUNK_SIZE); the next ones are asked for at its size.
+      if (data.length > t.chunkSize && start + t.chunkSize === t.frontier) {
+        t.chunkSize = data.length;
+        t.frontier = end;
+      }
     }
+    t.requested.delete(start);
+    // The payload is the message's own (the MQTT client reuses no buffer): kept as it is.
+    if ((end > t.stored || t.total === 0) && !t.arrived.has(start)) t.arrived.set(start, data.subarray(0, end - start));
     this.fill(t);
     void this.feed(t);
     return true;
@@ -173,8 +204,10 @@ export class UpstreamPulls {
 
   /** Asks for chunks up to the window. */
   private fill(t: Transfer): void {
-    const limit = t.stored + this.deps.window * t.chunkSize;
-    while (!t.ended && t.frontier < t.total && t.frontier < limit && t.requested.size < this.deps.window) {
+    const byBytes = Math.floor((this.deps.windowBytes ?? PULL_WINDOW_BYTES) / t.chunkSize);
+    const window = t.probing ? 1 : Math.max(1, Math.min(this.deps.window, byBytes));
+    const limit = t.stored + window * t.chunkSize;
+    while (!t.ended && t.frontier < t.total && t.frontier < limit && t.requested.size < window) {
       this.request(t, t.frontier);
       t.frontier += t.chunkSize;
     }
@@ -188,7 +221,7 @@ export class UpstreamPulls {
   private request(t: Transfer, offset: number): void {
     const prev = t.requested.get(offset);
     t.requested.set(offset, { at: this.now(), attempts: (prev?.attempts ?? 0) + 1 });
-    this.deps.requestChunk(t.peer, t.meta, offset).catch((err: unknown) => {
+    this.deps.requestChunk(t.peer, t.asked, offset).catch((err: unknown) => {
       // Asked again by the retry scan.
       this.deps.log.debug({ err, objectType: t.meta.objectType, objectID: t.meta.objectID, offset }, 'could not ask an ESS for a chunk');
     });

@@ -11,6 +11,10 @@
  * ignores what follows the last field, so we send no padding (an unpadded message is read the
  * same) and ignore whatever trails on receipt. Unknown TLV types are skipped, as the reference
  * skips them.
+ *
+ * Our extension: a message may carry the SHA-256 of the object's whole data (TLV type
+ * 0x45530001, 32 bytes, before the data), so that our ESS checks what it downloaded over MQTT as
+ * it does over HTTP; a reference peer skips the field.
  */
 import { EdgesyncError } from '../../model/index.js';
 import { PROTOCOL_VERSION } from './control-codec.js';
@@ -18,8 +22,9 @@ import { PROTOCOL_VERSION } from './control-codec.js';
 export const DATA_MAGIC = 0x01010101;
 
 const FIELD_COUNT = 6;
-/** TLV types. */
-const Field = { OrgID: 1, ObjectType: 2, ObjectID: 3, Offset: 4, Data: 5, InstanceID: 6 } as const;
+/** TLV types; DataSha256 is ours, far from the reference's small numbers. */
+const Field = { OrgID: 1, ObjectType: 2, ObjectID: 3, Offset: 4, Data: 5, InstanceID: 6, DataSha256: 0x45530001 } as const;
+const SHA256_BYTES = 32;
 type FieldType = (typeof Field)[keyof typeof Field];
 const HEADER_BYTES = 16;
 const TLV_HEADER_BYTES = 8;
@@ -40,6 +45,8 @@ export interface DataMessage {
    * view into the payload, not a copy.
    */
   data: Buffer;
+  /** Lower-case hex SHA-256 of the object's whole data, when the sender states it (our extension). */
+  sha256?: string;
 }
 
 /** Why a payload that starts as a data message cannot be read as one. */
@@ -61,11 +68,17 @@ export function isDataMessage(payload: Buffer): boolean {
   return payload.length >= 4 && payload.readUInt32BE(0) === DATA_MAGIC;
 }
 
-/** Bytes a data message adds around its data: to size chunks under a broker's packet limit. */
-export function dataMessageOverhead(orgID: string, objectType: string, objectID: string): number {
+/**
+ * Bytes a data message adds around its data: to size chunks under a broker's packet limit. With
+ * `withSha256`, the message states the data's SHA-256 (our extension): 40 bytes more.
+ */
+export function dataMessageOverhead(orgID: string, objectType: string, objectID: string, withSha256 = false): number {
   const strings = Buffer.byteLength(orgID) + Buffer.byteLength(objectType) + Buffer.byteLength(objectID);
-  return HEADER_BYTES + FIELD_COUNT * TLV_HEADER_BYTES + strings + 2 * INT64_BYTES;
+  const digest = withSha256 ? TLV_HEADER_BYTES + SHA256_BYTES : 0;
+  return HEADER_BYTES + FIELD_COUNT * TLV_HEADER_BYTES + strings + 2 * INT64_BYTES + digest;
 }
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 function int64(v: bigint, what: string): bigint {
   if (v < -(2n ** 63n) || v >= 2n ** 63n) throw new RangeError(`${what} ${v} is not an int64`);
@@ -93,7 +106,9 @@ export function allocDataMessage(fields: Omit<DataMessage, 'data'>, dataLength: 
   const type = Buffer.from(fields.objectType, 'utf8');
   const id = Buffer.from(fields.objectID, 'utf8');
   if (!Number.isSafeInteger(dataLength) || dataLength < 0 || dataLength > UINT32_MAX) throw new RangeError(`a chunk of ${dataLength} bytes does not fit a data message`);
-  const out = Buffer.allocUnsafe(dataMessageOverhead(fields.orgID, fields.objectType, fields.objectID) + dataLength);
+  const digest = fields.sha256 !== undefined ? fields.sha256.toLowerCase() : undefined;
+  if (digest !== undefined && !SHA256_HEX.test(digest)) throw new RangeError(`${fields.sha256 ?? ''} is not a hex SHA-256`);
+  const out = Buffer.allocUnsafe(dataMessageOverhead(fields.orgID, fields.objectType, fields.objectID, digest !== undefined) + dataLength);
   let at = 0;
   const u32 = (v: number): void => {
     at = out.writeUInt32BE(v, at);
@@ -111,12 +126,13 @@ export function allocDataMessage(fields: Omit<DataMessage, 'data'>, dataLength: 
   u32(DATA_MAGIC);
   u32(PROTOCOL_VERSION.major);
   u32(PROTOCOL_VERSION.minor);
-  u32(FIELD_COUNT);
+  u32(FIELD_COUNT + (digest !== undefined ? 1 : 0));
   tlv(Field.OrgID, org);
   tlv(Field.ObjectType, type);
   tlv(Field.ObjectID, id);
   tlvInt64(Field.Offset, int64(fields.offset, 'offset'));
   tlvInt64(Field.InstanceID, int64(fields.instanceID, 'instanceID'));
+  if (digest !== undefined) tlv(Field.DataSha256, Buffer.from(digest, 'hex'));
   u32(Field.Data);
   u32(dataLength);
   return { message: out, data: out.subarray(at) };
@@ -140,6 +156,7 @@ export function decodeData(payload: Buffer): DataDecoded {
   let offset = 0n;
   let instanceID = 0n;
   let data: Buffer | null = null;
+  let sha256: string | undefined;
   // Each field takes at least its 8-byte header, so `count` cannot make this loop run long.
   for (let i = 0; i < count; i++) {
     if (at + TLV_HEADER_BYTES > payload.length) return invalid(`field ${i + 1} of ${count} is cut short`);
@@ -168,6 +185,10 @@ export function decodeData(payload: Buffer): DataDecoded {
       case Field.Data:
         data = value;
         break;
+      case Field.DataSha256:
+        if (length !== SHA256_BYTES) return invalid(`the SHA-256 field is ${length} bytes, not ${SHA256_BYTES}`);
+        sha256 = value.toString('hex');
+        break;
       default:
         // [ref parseDataMessage] an unknown field is skipped: the format is extensible.
         break;
@@ -175,5 +196,5 @@ export function decodeData(payload: Buffer): DataDecoded {
   }
   // [ref parseDataMessage] the same three requirements: a type, an id, a data field.
   if (objectType === '' || objectID === '' || data === null) return invalid('the object type, object ID or data field is missing');
-  return { kind: 'message', message: { orgID, objectType, objectID, offset, instanceID, data } };
+  return { kind: 'message', message: { orgID, objectType, objectID, offset, instanceID, data, ...(sha256 !== undefined ? { sha256 } : {}) } };
 }

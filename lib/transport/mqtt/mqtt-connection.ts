@@ -17,6 +17,7 @@ import type { Duplex } from 'node:stream';
 import mqtt, { MqttClient, type IClientOptions, type IConnackPacket, type IPublishPacket } from 'mqtt';
 import { loadMqttTls, type MqttTlsSettings } from './mqtt-tls.js';
 import { coalesceWrites } from './write-coalescing.js';
+import { connectPacketSocket } from './packet-socket.js';
 
 export type MqttQoS = 0 | 1;
 
@@ -238,7 +239,9 @@ class Connection implements MqttConnection {
 
   private dial(): void {
     if (this.state === 'closed') return;
-    const open = this.opts.stream;
+    // Plain TCP through packet-socket.ts: each packet read whole into a buffer of its own.
+    const { host, port } = this.opts;
+    const open = this.opts.stream ?? (this.opts.protocol === 'mqtt' ? () => connectPacketSocket({ host, port }) : undefined);
     const client = open !== undefined ? new MqttClient(() => open(), { ...this.base, reconnectPeriod: 0 }) : mqtt.connect({ ...this.base, reconnectPeriod: 0 });
     this.client = client;
     // mqtt.js fails the QoS 1 publishes a lost connection leaves unacknowledged, not a QoS 0 one

@@ -147,7 +147,7 @@ export class MqttCssLink implements CssLink {
       orgID: deps.orgID,
       destinationType: deps.destinationType,
       destinationID: deps.destinationID,
-      publish: (topic, payload) => this.connector.now().publish(topic, payload, { qos: 1 }),
+      publish: (topic, payload) => this.connector.now().publish(topic, payload, { qos: 0 }),
       sendControl: (input) => this.sendControl(input),
       maxPayload: (topic) => this.connector.now().maxPayload(topic),
       log: deps.log,
@@ -269,7 +269,15 @@ export class MqttCssLink implements CssLink {
       // [ref GetData] `getdata` with the object's metadata and the chunk's offset.
       request: (offset) => this.sendControl({ command: 'getdata', meta: wire, offset: BigInt(offset) }),
     });
-    return { stream: window.stream, start, total };
+    // The SHA-256 comes with the chunks (our CSS states it in each): known once they came.
+    return {
+      stream: window.stream,
+      start,
+      total,
+      get sha256(): string | undefined {
+        return window.sha256;
+      },
+    };
   }
 
   async send(ref: EssObjectRef, action: EssAction, body?: MetaData): Promise<boolean> {
@@ -428,7 +436,7 @@ export class MqttCssLink implements CssLink {
   private onData(msg: DataMessage): void {
     this.deps.health?.succeeded();
     // A chunk of another instance (an older transfer's late answer) is dropped.
-    if (!this.fetches.deliver(msg.objectType, msg.objectID, msg.instanceID, Number(msg.offset), msg.data)) this.deps.log.debug({ objectID: msg.objectID, offset: msg.offset.toString(), instanceID: msg.instanceID.toString() }, 'a chunk nobody waits for was dropped');
+    if (!this.fetches.deliver(msg.objectType, msg.objectID, msg.instanceID, Number(msg.offset), msg.data, msg.sha256)) this.deps.log.debug({ objectID: msg.objectID, offset: msg.offset.toString(), instanceID: msg.instanceID.toString() }, 'a chunk nobody waits for was dropped');
   }
 
   private onControl(msg: ControlMessage): void {

@@ -262,4 +262,16 @@ describe('the getdata window of an MQTT download', () => {
     expect(tiny.requests).toEqual([0]);
     tiny.win.stream.destroy();
   });
+
+  it("keeps the data's SHA-256 the chunks state, from the first that states it", async () => {
+    const data = randomBytes(2 * CHUNK);
+    const { win } = windowOver(data, { window: 2 });
+    const done = drain(win);
+    await tick();
+    expect(win.sha256).toBeUndefined();
+    win.accept(1000, data.subarray(1000), 'aa'.repeat(32));
+    win.accept(0, data.subarray(0, 1000), 'bb'.repeat(32));
+    expect((await done).equals(data)).toBe(true);
+    expect(win.sha256).toBe('aa'.repeat(32));
+  });
 });

@@ -4,7 +4,8 @@
  * states (within the broker's limit); the chunks of a transfer asked in order are read from one
  * opening of the data, anything else opens it again.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from '@jest/globals';
 import { NotFoundError, type DestinationRef, type MetaData, emptyMetaData } from '../../../../lib/model/index.js';
 import { chunkBytes, CssChunkServer } from '../../../../lib/transport/mqtt/css-chunk-server.js';
@@ -64,10 +65,10 @@ describe('the CSS answering getdata over MQTT', () => {
     const small = decoded(await server.message(session, PEER, metaOf(data.length, 500), 0));
     expect(small.data.length).toBe(500);
     const capped = decoded(await server.message(session, PEER, metaOf(data.length, 5000, 8n), 0));
-    expect(capped.data.length).toBe(1000 - dataMessageOverhead('myorg', 'big', 'o1'));
+    expect(capped.data.length).toBe(1000 - dataMessageOverhead('myorg', 'big', 'o1', true));
     // No chunk size stated: MAX_DATA_CHUNK_SIZE, within the limit.
     const stated = decoded(await server.message(session, PEER, metaOf(data.length, 0, 9n), 0));
-    expect(stated.data.length).toBe(1000 - dataMessageOverhead('myorg', 'big', 'o1'));
+    expect(stated.data.length).toBe(1000 - dataMessageOverhead('myorg', 'big', 'o1', true));
     stop.abort();
   });
 
@@ -126,6 +127,21 @@ describe('the CSS answering getdata over MQTT', () => {
     const empty = decoded(await server.message(session, PEER, metaOf(0, 4096), 0));
     expect(empty.data.length).toBe(0);
     expect(Number(empty.offset)).toBe(0);
+    stop.abort();
+  });
+
+  it("states the data's SHA-256 in every chunk when the store knows it", async () => {
+    const { data, engine, server, session, stop } = setup();
+    const digest = createHash('sha256').update(data).digest('hex');
+    engine.script.openData = (_peer, _ref, range) => {
+      const start = range?.start ?? 0;
+      const end = Math.min(range?.end ?? data.length - 1, data.length - 1);
+      return { stream: Readable.from([data.subarray(start, end + 1)]), start, end, total: data.length, sha256: digest, whole: range === undefined };
+    };
+    const meta = metaOf(data.length, 6000);
+    const first = decoded(await server.message(session, PEER, meta, 0));
+    const last = decoded(await server.message(session, PEER, meta, 6000));
+    expect([first.sha256, last.sha256]).toEqual([digest, digest]);
     stop.abort();
   });
 });

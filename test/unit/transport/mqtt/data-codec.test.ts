@@ -169,4 +169,29 @@ describe('MQTT data message codec', () => {
     expect(() => allocDataMessage(fields, 2 ** 32)).toThrow(RangeError);
     expect(() => allocDataMessage(fields, -1)).toThrow(RangeError);
   });
+
+  it("carries the data's SHA-256 in a field of our own, which a reference reader skips", () => {
+    const digest = 'ab'.repeat(32);
+    const ours = encodeData({ ...chunk, sha256: digest.toUpperCase() });
+    expect(ours.length).toBe(dataMessageOverhead(chunk.orgID, chunk.objectType, chunk.objectID, true) + chunk.data.length);
+    const back = message(decodeData(ours));
+    expect(back.sha256).toBe(digest);
+    expect(back.data.equals(chunk.data)).toBe(true);
+    // The reference's six fields as before, and ours: a field count of 7, the data last.
+    expect(ours.readUInt32BE(12)).toBe(7);
+    expect(ours.subarray(ours.length - chunk.data.length).equals(chunk.data)).toBe(true);
+    // Without a digest, the reference's message exactly.
+    expect(message(decodeData(encodeData(chunk))).sha256).toBeUndefined();
+    expect(encodeData(chunk).readUInt32BE(12)).toBe(6);
+  });
+
+  it('refuses a SHA-256 field of the wrong size, and encoding a digest that is not one', () => {
+    const ours = encodeData({ ...chunk, sha256: 'cd'.repeat(32) });
+    // The field's length word follows its type (0x45530001), found after the int64 fields.
+    const at = ours.indexOf(Buffer.from([0x45, 0x53, 0x00, 0x01]));
+    const bad = Buffer.from(ours);
+    bad.writeUInt32BE(16, at + 4);
+    expect(invalidReason(decodeData(bad))).toMatch(/SHA-256 field is 16 bytes/);
+    expect(() => encodeData({ ...chunk, sha256: 'not hex' })).toThrow(RangeError);
+  });
 });
