@@ -11,13 +11,48 @@
  *   3 × 16 MiB. Streaming 1 GiB at 300 MiB/s grew it to the full 48 MiB, garbage sockets buffers
  *   that pushed an ESS's peak to 159–166 MB in some runs; with 4 MiB its peak stays 126–129 MB,
  *   and small-object throughput is the same (docs/benchmarks.md, issue #10).
+ *
+ * And one V8 setting that may change while the program runs, so the program sets it itself
+ * (LIVE_V8_FLAGS), without the launcher.
  */
 import { spawn } from 'node:child_process';
+import { setFlagsFromString } from 'node:v8';
 
 export const MALLOC_ENV = 'MALLOC_MMAP_THRESHOLD_';
 export const MALLOC_VALUE = '131072';
 /** Node flags, each `--name=value`; a flag the user gave (any value) counts as in effect. */
 export const HEAP_FLAGS: readonly string[] = ['--initial-old-space-size=64', '--max-semi-space-size=4'];
+/**
+ * V8 flags read at each garbage collection, not only when the heap is made: the program sets
+ * them in itself (applyLiveFlags), unless the user gave the flag either way.
+ *
+ * - `--no-concurrent-array-buffer-sweeping`: the buffers a collection finds dead are freed by
+ *   that collection, on the main thread, not by a background task. While 1 GiB streams through
+ *   an ESS, each 64 KiB read leaves two dead buffers (the socket's and the HTTP parser's copy),
+ *   some 64 MB between two collections; on the 2-core bench machine, busy with other processes,
+ *   the background task that frees them waited, and the dead buffers piled up: ESS peak RSS
+ *   up to 161.6 MB (and once 176.6), where with this flag it stayed at 125–128 MB, with the
+ *   same CPU time (docs/benchmarks.md, issue #11).
+ */
+export const LIVE_V8_FLAGS: readonly string[] = ['--no-concurrent-array-buffer-sweeping'];
+
+/** A flag's name, as V8 matches it: without the dashes in front, `_` read as `-`, without a value or a `no-` negation. */
+function flagName(flag: string): string {
+  const name = flag.replace(/^-+/, '').replace(/=.*$/, '').replaceAll('_', '-');
+  return name.startsWith('no-') ? name.slice(3) : name;
+}
+
+/** The LIVE_V8_FLAGS the user did not give, either way, on node's command line or in NODE_OPTIONS. */
+export function liveFlagsToSet(env: NodeJS.ProcessEnv, execArgv: readonly string[]): string[] {
+  const given = [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].filter((a) => a.startsWith('--')).map(flagName);
+  return LIVE_V8_FLAGS.filter((f) => !given.includes(flagName(f)));
+}
+
+/** Sets the LIVE_V8_FLAGS the user did not give in this process; before the program loads. */
+export function applyLiveFlags(): void {
+  for (const flag of liveFlagsToSet(process.env, process.execArgv)) setFlagsFromString(flag);
+}
+
 /** Set in the environment of the process the launcher starts; it is waiting on the other end of the IPC channel. */
 export const LAUNCHED_ENV = 'EDGESYNC_LAUNCHED';
 

@@ -10,7 +10,10 @@
  * (MAX_DATA_CHUNK_SIZE 5 MiB); ours with its defaults (preset users, SQLite + files).
  *
  * One JSON line per result ({"bench":"http-side-by-side","impl":"ours"|"reference",...}) and a
- * final ratio line (best of ours / best of the reference).
+ * final ratio line (best of ours / best of the reference). Each result also gives the upload's
+ * own time (first byte to its answer), the CPU seconds of the CSS, the ESS and this bench over
+ * the clocked time (user + system, all threads), the load average at its end, and both nodes'
+ * peak RSS (VmHWM, read after the read-back).
  *
  *   npm run build && EDGESYNC_REFERENCE_BIN=/path/to/edge-sync-service node dist/scripts/bench/http-side-by-side.js [sizeMiB=1024] [rounds=2]
  */

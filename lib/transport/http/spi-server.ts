@@ -8,7 +8,6 @@
  * [ref sync-protocol §1, rest-api §6]
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { pipeline } from 'node:stream/promises';
 import { BadRequestError, MethodNotAllowedError, NotFoundError, UnauthorizedError, UnavailableError, goJson, orderedMetaData, type MetaData } from '../../model/index.js';
 import { authorizeSpiClaim, basicCredentials, type AclLookup, type Authenticator, type Identity, type SpiDestination } from '../../security/index.js';
 import type { Destination } from '../../store/types.js';
@@ -17,6 +16,7 @@ import type { CssSyncEngine, EssSession, SyncItem } from '../../sync/css/types.j
 import { notRegistered } from '../../sync/css/ess-session.js';
 import type { EarlyData } from '../../sync/early-data.js';
 import type { ObjectService } from '../../sync/object-service.js';
+import { corkedPipe } from './corked-pipe.js';
 import { createBatchAcks } from './spi-batch-acks.js';
 import { createSpiObjectActions } from './spi-object-actions.js';
 import { InlineBudget, inlineFields, pollInlineLimit, type InlineFields } from './spi-inline-data.js';
@@ -41,6 +41,12 @@ export interface SpiServerDeps {
   /** Aborted when the node stops: outstanding long-polls end at once instead of holding the stop. */
   shutdown?: AbortSignal;
 }
+
+/**
+ * Bytes an early-data answer may have waiting for its socket before it stops taking more of the
+ * upload: about one batch of the upload's writer (file-blob-store.ts WRITE_HIGH_WATER_MARK).
+ */
+const EARLY_SEND_WINDOW = 1024 * 1024;
 
 /** Bounds of the long-poll's `wait`, seconds (our extension; a reference ESS never sends it). */
 const MAX_POLL_WAIT_S = 60;
@@ -223,9 +229,10 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     // Without it (an upload that did not say its length) the answer goes out chunked.
     if (data.size !== null) res.set('Content-Length', String(data.size));
     try {
-      await pipeline(data.stream, res);
+      await corkedPipe(data.stream, res, EARLY_SEND_WINDOW);
     } catch (err) {
       deps.log?.debug({ err, objectID: route.objectID }, 'early data cut short');
+      data.stream.destroy();
       res.destroy();
     }
   }
