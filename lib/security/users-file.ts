@@ -111,7 +111,9 @@ const usersFileSchema = z
   .strict();
 
 function describeIssues(path: string, issues: readonly z.core.$ZodIssue[]): string {
-  const lines = issues.map((i) => `  ${i.path.map(String).join('.') || '(top level)'}: ${i.message}`);
+  // A bad record key is reported by zod as "Invalid key in record"; the reason is inside.
+  const reason = (i: z.core.$ZodIssue): string => (i.code === 'invalid_key' && i.issues[0] !== undefined ? i.issues[0].message : i.message);
+  const lines = issues.map((i) => `  ${i.path.map(String).join('.') || '(top level)'}: ${reason(i)}`);
   return `Invalid users file ${path}:\n${lines.join('\n')}`;
 }
 
