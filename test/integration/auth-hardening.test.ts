@@ -53,6 +53,13 @@ describe('no secret in any log line', () => {
     const good = await connectAsync({ host: '127.0.0.1', port: brokerPort, reconnectPeriod: 0, username: `${ORG}/edge/n1`, password: ESS_SECRET });
     await good.endAsync();
     await expect(connectAsync({ host: '127.0.0.1', port: brokerPort, reconnectPeriod: 0, username: `${ORG}/edge/n1`, password: bad[3]! })).rejects.toThrow(/Bad username or password/);
+    // The SPI's JSON bodies have their own bound (1 MiB of metadata): 413 with the reason.
+    const huge = await call(p.css, 'PUT', `/spi/v1/objects/${ORG}/model/big/1/update`, `${ORG}/edge/n1`, ESS_SECRET, {
+      headers: { 'X-Sync-Service-Dest': `${ORG}/edge/n1`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ objectType: 'model', objectID: 'big', description: 'x'.repeat(2 * 1024 * 1024) }),
+    });
+    expect(huge.status).toBe(413);
+    expect(await huge.text()).toMatch(/larger than the configured limit of 1048576 bytes/);
     await sleep(500);
 
     const css = logLines(p.css);
