@@ -1,7 +1,7 @@
 /**
  * The authorization rules' view of the ACLs (lib/security/access.ts's AclLookup), read from the
- * store. Each lookup is one indexed read of one ACL; there is no cache to keep in step with the
- * ACL routes' writes (or, scaled out, with another process's).
+ * store on every check: what the ACL routes just wrote counts at once. Keeping lookups cheap is
+ * the store's business (the SQLite store answers from memory, emptied by every ACL write).
  */
 import { EMPTY_ACLS, type AclLookup } from '../security/index.js';
 import type { AclStore } from '../store/types.js';

@@ -61,6 +61,22 @@ export function aclStoreContract<S extends AclStore>(name: string, make: () => P
       expect(await store.getAcl('objects', 'org1', 'model')).toEqual([reader('x')]);
     });
 
+    it('reads see every change at once, however often the ACL was read before', async () => {
+      await store.addAclEntries('objects', 'org1', 'model', [reader('bob')]);
+      for (let i = 0; i < 3; i++) expect(await store.getAcl('objects', 'org1', 'model')).toEqual([reader('bob')]);
+      await store.addAclEntries('objects', 'org1', 'model', [writer('amy')]);
+      expect(await store.getAcl('objects', 'org1', 'model')).toEqual([reader('bob'), writer('amy')]);
+      await store.removeAclEntries('objects', 'org1', 'model', [{ username: 'bob', aclUserType: 'user' }, { username: 'amy', aclUserType: 'user' }]);
+      expect(await store.getAcl('objects', 'org1', 'model')).toEqual([]);
+    });
+
+    it('gives each caller its own array: changing one changes neither the ACL nor the next answer', async () => {
+      await store.addAclEntries('objects', 'org1', 'model', [reader('bob')]);
+      const first = await store.getAcl('objects', 'org1', 'model');
+      first.push(writer('mallory'));
+      expect(await store.getAcl('objects', 'org1', 'model')).toEqual([reader('bob')]);
+    });
+
     it('change of role: remove, then add', async () => {
       await store.addAclEntries('objects', 'org1', 'model', [reader('bob')]);
       await store.removeAclEntries('objects', 'org1', 'model', [{ username: 'bob', aclUserType: 'user' }]);

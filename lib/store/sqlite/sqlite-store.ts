@@ -486,7 +486,12 @@ export class SqliteStore implements Store {
       const blobIds = s.orgBlobIds.all(orgID);
       const stagingIds = s.orgStagingIds.all(orgID);
       for (const del of s.deleteOrgRows) del.run(orgID);
+      this.acls.invalidate();
       return { blobIds, stagingIds };
+    }).catch((err: unknown) => {
+      // A failed commit takes the rows back: what was read meanwhile is not the truth.
+      this.acls.invalidate();
+      throw err;
     });
   }
 
