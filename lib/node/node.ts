@@ -15,7 +15,6 @@ import { openApiFor, type OpenApiDoc } from '../api/openapi.js';
 import { FileBlobStore, SqliteStore, TieredBlobStore, type BlobStore, type NotificationStore, type Store } from '../store/index.js';
 import {
   DummyAuthenticator,
-  EMPTY_ACLS,
   ExternalAuthenticator,
   LoginGate,
   PresetAuthenticator,
@@ -38,6 +37,7 @@ import { createCssUpstream } from './css-upstream.js';
 import { createEssSync, syncsWithCss, type EssSync } from './ess-sync.js';
 import { packageRoot } from './package-root.js';
 import { acquireDataLock } from './data-lock.js';
+import { aclLookupFor } from './acl-lookup.js';
 import { cleartextExposure, startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
 
 export interface RunningNode {
@@ -296,7 +296,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       store,
       notifications,
       authenticator,
-      acls: EMPTY_ACLS,
+      acls: aclLookupFor(identity.nodeType, store),
       logger: logger.child({ component: 'api' }),
       health,
       maxRequestBodySize: config.maxRequestBodySize,
