@@ -28,7 +28,7 @@ export interface Identity {
 
 /** Checks HTTP Basic credentials. */
 export interface Authenticator {
-  /** `preset` or `dummy`, for logs and health. */
+  /** `preset`, `dummy` or `external`, for logs and health; also the passport strategy's name. */
   readonly name: string;
   /** The identity, or null when the credentials are not accepted. */
   authenticate(appKey: string, secret: string): Promise<Identity | null>;

@@ -71,6 +71,8 @@ describe('a CSS on the external identity service', () => {
     } finally {
       idp.mode = 'normal';
     }
+    // Log lines are written asynchronously.
+    await new Promise((r) => setTimeout(r, 300));
     const lines = css.output().split('\n').filter((l) => l.includes('identity service is not answering'));
     expect(lines).toHaveLength(1);
     expect(css.output()).not.toMatch(/down-secret|root-secret|n1-secret/);

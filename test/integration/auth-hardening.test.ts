@@ -123,6 +123,7 @@ describe('throttled logins, headers, size limits', () => {
     expect(spi.status).toBe(429);
     expect(spi.headers.get('retry-after')).toMatch(/^\d+$/);
     await expect(connectAsync({ host: '127.0.0.1', port: brokerPort, reconnectPeriod: 0, username: `${ORG}/edge/n1`, password: 'n1-secret' })).rejects.toThrow(/Not authorized/);
+    await sleep(300);
     const episodes = logLines(css).filter((l) => l.includes('too many failed logins'));
     expect(episodes).toHaveLength(1);
     expect(episodes[0]).toContain('"appKey"');
@@ -139,7 +140,11 @@ describe('throttled logins, headers, size limits', () => {
 describe('the start-up warning of a CSS without TLS beyond loopback', () => {
   it('is one WARN line naming the address and the setting to change', async () => {
     const open = await startManaged(t, { mode: 'css', env: { LISTENING_ADDRESS: '0.0.0.0', LOG_LEVEL: 'warning' } });
-    const lines = logLines(open).filter((l) => l.includes('listening without TLS beyond loopback'));
+    // The log is written asynchronously: it may follow the banner the start waits for.
+    const warning = (): string[] => logLines(open).filter((l) => l.includes('listening without TLS beyond loopback'));
+    for (let i = 0; i < 50 && warning().length === 0; i++) await sleep(100);
+    await sleep(300);
+    const lines = warning();
     expect(lines).toHaveLength(1);
     const o = JSON.parse(lines[0]!) as { level: number; addresses: string[]; setting: string };
     expect(o.level).toBe(40);
@@ -148,8 +153,10 @@ describe('the start-up warning of a CSS without TLS beyond loopback', () => {
   });
 
   it('is absent on loopback', async () => {
-    const local = await startManaged(t, { mode: 'css', env: { LOG_LEVEL: 'warning' } });
-    await sleep(200);
+    const local = await startManaged(t, { mode: 'css', env: { LOG_LEVEL: 'info' } });
+    // Its `listening` line comes after the place the warning would be written.
+    for (let i = 0; i < 50 && !local.output().includes('"msg":"listening"'); i++) await sleep(100);
+    expect(local.output()).toContain('"msg":"listening"');
     expect(local.output()).not.toContain('listening without TLS');
   });
 });
