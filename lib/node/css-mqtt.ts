@@ -9,7 +9,7 @@ import type { Config } from '../config/index.js';
 import { usesEmbeddedBroker } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
 import type { DestinationRef } from '../model/index.js';
-import type { Authenticator } from '../security/index.js';
+import type { AclLookup, Authenticator } from '../security/index.js';
 import type { OrgSecrets } from '../security/org-secrets.js';
 import type { NotificationStore } from '../store/notification-types.js';
 import type { Store } from '../store/types.js';
@@ -37,6 +37,8 @@ export interface CssMqttDeps {
   store: Store;
   notifications: NotificationStore;
   authenticator: Authenticator;
+  /** The CSS's ACLs: on a one-org CSS they let users act for nodes on the embedded broker. */
+  acls?: AclLookup;
   /** Opens the orgs' sealed broker passwords; null on a node without the key. */
   orgSecrets: OrgSecrets | null;
   /** The certificate of the embedded broker's TLS listener (EMBEDDED_BROKER_TLS_PORT). */
@@ -171,6 +173,7 @@ export async function startCssMqtt(deps: CssMqttDeps): Promise<CssMqtt> {
           port: config.embeddedBrokerPort,
           ...(tls !== null ? { tls: { port: config.embeddedBrokerTlsPort, certPem: tls.certPem, keyPem: tls.keyPem } } : {}),
           authenticator: deps.authenticator,
+          ...(deps.acls !== undefined ? { acls: deps.acls } : {}),
           ...(config.orgID !== '' ? { orgID: config.orgID } : {}),
           log: logger.child({ component: 'mqtt-broker' }),
         }),

@@ -324,6 +324,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
         store,
         notifications,
         authenticator,
+        acls: aclLookupFor('CSS', store),
         orgSecrets,
         tls: async () => tls ?? (await nodeCertificate(config, log)),
         logger,

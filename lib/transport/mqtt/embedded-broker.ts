@@ -8,6 +8,9 @@
  *   and subscribes only under `iot-2/type/{type}/id/{id}/cmd/…`;
  * - a sync admin, an admin of the CSS's org, and the CSS's own client (an internal credential,
  *   a random secret made per process) may do anything;
+ * - on a CSS with one org, a user of that org in the destinations ACL of a type may act for
+ *   that type's nodes, as on the SPI [ref rest-api §4.6]: subscribe under their `cmd/` topics
+ *   (one node, or `+` for all of them), publish on their `evt/` topics;
  * - everyone else is refused.
  *
  * Topics carry no org [ref sync-protocol §2]: two orgs' nodes with the same type and id would
@@ -20,7 +23,7 @@ import { Duplex, Writable } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { DependencyUnavailableError, TooManyRequestsError } from '../../model/index.js';
-import { LoginGate, type Authenticator, type Identity } from '../../security/index.js';
+import { authorizeSpiClaim, EMPTY_ACLS, LoginGate, type AclLookup, type Authenticator, type Identity } from '../../security/index.js';
 import { PacketSizeGuard } from './packet-size-guard.js';
 import { isTopicLevel } from './topics.js';
 import { duplexPair } from './duplex-pair.js';
@@ -34,8 +37,13 @@ export interface EmbeddedBrokerOptions {
   /** A second listener with TLS (the node's server certificate). */
   tls?: { port: number; certPem: string; keyPem: string };
   authenticator: Authenticator;
-  /** The CSS's org: its admins may do anything. Unset: only sync admins (and the CSS itself). */
+  /**
+   * The CSS's org: its admins may do anything, its users what the destinations ACLs give them.
+   * Unset (a multi-org CSS, whose topics carry no org): only sync admins (and the CSS itself).
+   */
   orgID?: string;
+  /** The CSS's ACLs, for its org's users; none: users are refused. */
+  acls?: AclLookup;
   /** Largest packet a client may send. Default 256 MiB. */
   maxPacketSize?: number;
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
@@ -71,7 +79,28 @@ const BAD_CREDENTIALS = 4;
 /** CONNACK 5: not authorized (too many failed logins: refused unchecked) [MQTT-3.2.2.3]. */
 const NOT_AUTHORIZED = 5;
 
-type Grant = { kind: 'internal' } | { kind: 'all'; identity: Identity } | { kind: 'node'; identity: Identity; prefix: string };
+type Grant =
+  | { kind: 'internal' }
+  | { kind: 'all'; identity: Identity }
+  | { kind: 'node'; identity: Identity; prefix: string }
+  | { kind: 'acl'; identity: Identity; orgID: string };
+
+/** `iot-2/type/{type}/id/{id}/{cmd|evt}/…`: the node a topic (or filter) is about. */
+const NODE_TOPIC = /^iot-2\/type\/([^/]+)\/id\/([^/]+)\/(cmd|evt)\//;
+
+/**
+ * Whether an ACL'd user may use `topic`: about one type (no wildcard), one node or, for a
+ * subscription, `+` (every node of the type), on the side a node uses (`cmd/` to subscribe,
+ * `evt/` to publish), and the type is in the user's destinations ACL.
+ */
+async function aclAllows(grant: Extract<Grant, { kind: 'acl' }>, acls: AclLookup, topic: string, side: 'cmd' | 'evt'): Promise<boolean> {
+  const m = NODE_TOPIC.exec(topic);
+  if (m === null || m[3] !== side || !isTopicLevel(m[1] ?? '')) return false;
+  const id = m[2] ?? '';
+  if (!isTopicLevel(id) && !(side === 'cmd' && id === '+')) return false;
+  // The SPI's rule for a claimed destination; `+` is checked as a node of that type.
+  return (await authorizeSpiClaim(grant.identity, `${grant.orgID}/${m[1] ?? ''}/${id === '+' ? 'any' : id}`, acls)) !== null;
+}
 
 function refusal(returnCode: AuthenticateError['returnCode'] = BAD_CREDENTIALS): AuthenticateError {
   return Object.assign<Error, { returnCode: AuthenticateError['returnCode'] }>(new Error('Login refused'), { returnCode });
@@ -100,6 +129,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
 
   const grantFor = (id: Identity): Grant | null => {
     if (id.role === 'syncAdmin' || (id.role === 'admin' && opts.orgID !== undefined && id.orgID === opts.orgID)) return { kind: 'all', identity: id };
+    if (id.role === 'user' && opts.orgID !== undefined && id.orgID === opts.orgID && opts.acls !== undefined) return { kind: 'acl', identity: id, orgID: opts.orgID };
     if (id.role !== 'edgeNode') return null;
     const parts = id.userID.split('/');
     // A type or id that is no topic level ('+', '#') would widen the node's filters to others'.
@@ -154,20 +184,34 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     },
     authorizePublish(client, packet: PublishPacket, done) {
       const grant = client === null ? undefined : grants.get(client);
+      const refused = (): void => {
+        opts.log?.info({ clientID: client?.id ?? '', username: grant?.kind === 'internal' ? INTERNAL_USERNAME : (grant?.identity.userID ?? ''), address: where(client), topic: packet.topic }, 'MQTT publish refused');
+        // aedes closes the connection: MQTT 3.1.1 has no way to refuse one publish [MQTT-3.3.5-2].
+        done(new Error(`publish on ${packet.topic} not allowed`));
+      };
+      if (grant?.kind === 'acl') {
+        aclAllows(grant, opts.acls ?? EMPTY_ACLS, packet.topic, 'evt').then((ok) => (ok ? done(null) : refused()), refused);
+        return;
+      }
       const allowed =
         grant !== undefined && (grant.kind !== 'node' ? !packet.topic.startsWith('$SYS') : packet.topic.startsWith(`${grant.prefix}evt/`));
       if (allowed) return done(null);
-      opts.log?.info({ clientID: client?.id ?? '', username: grant?.kind === 'internal' ? INTERNAL_USERNAME : (grant?.identity.userID ?? ''), address: where(client), topic: packet.topic }, 'MQTT publish refused');
-      // aedes closes the connection: MQTT 3.1.1 has no way to refuse one publish [MQTT-3.3.5-2].
-      done(new Error(`publish on ${packet.topic} not allowed`));
+      refused();
     },
     authorizeSubscribe(client, sub: Subscription, done) {
       const grant = grants.get(client);
+      const refused = (): void => {
+        opts.log?.info({ clientID: client.id, username: grant?.kind === 'internal' ? INTERNAL_USERNAME : (grant?.identity.userID ?? ''), address: where(client), topic: sub.topic }, 'MQTT subscription refused');
+        // A null subscription is a SUBACK failure (0x80) for this filter, the connection stays.
+        done(null, null);
+      };
+      if (grant?.kind === 'acl') {
+        aclAllows(grant, opts.acls ?? EMPTY_ACLS, sub.topic, 'cmd').then((ok) => (ok ? done(null, sub) : refused()), refused);
+        return;
+      }
       const allowed = grant !== undefined && (grant.kind !== 'node' || sub.topic.startsWith(`${grant.prefix}cmd/`));
       if (allowed) return done(null, sub);
-      opts.log?.info({ clientID: client.id, username: grant?.kind === 'internal' ? INTERNAL_USERNAME : (grant?.identity.userID ?? ''), address: where(client), topic: sub.topic }, 'MQTT subscription refused');
-      // A null subscription is a SUBACK failure (0x80) for this filter, the connection stays.
-      done(null, null);
+      refused();
     },
   });
 
