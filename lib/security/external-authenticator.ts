@@ -11,7 +11,7 @@
  * A down service is not a refusal: the caller gets 503 with the reason (DependencyUnavailableError),
  * nothing is cached, and no failed login is counted against the client.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { VerifiedLogins } from './verified-logins.js';
 import http from 'node:http';
 import https from 'node:https';
 import { DependencyUnavailableError } from '../model/index.js';
@@ -39,12 +39,6 @@ const MAX_ANSWER_BYTES = 64 * 1024;
 /** Accepted credentials remembered at most; the oldest are dropped first. */
 const MAX_CACHE_ENTRIES = 10_000;
 
-interface CacheEntry {
-  mac: Buffer;
-  identity: Identity;
-  expiresAt: number;
-}
-
 type Verdict = { kind: 'accepted'; identity: Identity } | { kind: 'refused' } | { kind: 'down'; reason: string };
 
 /** The service's answer as a verdict; a 200 whose body is no valid identity counts as the service failing. */
@@ -70,11 +64,8 @@ function verdictOf(status: number, body: string): Verdict {
 export class ExternalAuthenticator implements Authenticator {
   readonly name = 'external';
 
-  /** Per-process key: the cache holds MACs of secrets, worthless outside this process. */
-  private readonly macKey = randomBytes(32);
-  private readonly cache = new Map<string, CacheEntry>();
-  /** Concurrent logins with the same credentials share one request to the service. */
-  private readonly inFlight = new Map<string, Promise<Identity | null>>();
+  /** Accepted logins, and one request to the service per concurrent identical login. */
+  private readonly verified: VerifiedLogins;
   private readonly target: URL;
   private readonly now: () => number;
   private down = false;
@@ -84,6 +75,7 @@ export class ExternalAuthenticator implements Authenticator {
     this.target = new URL(options.url);
     if (this.target.protocol !== 'http:' && this.target.protocol !== 'https:') throw new Error(`The identity service URL must be http or https, got ${options.url}`);
     this.now = options.now ?? Date.now;
+    this.verified = new VerifiedLogins(this.now, MAX_CACHE_ENTRIES);
   }
 
   /** Where the service is, for logs (never with credentials of its own). */
@@ -96,7 +88,7 @@ export class ExternalAuthenticator implements Authenticator {
 
   /** Forgets every cached verification. */
   clearCache(): void {
-    this.cache.clear();
+    this.verified.clear();
   }
 
   /**
@@ -106,20 +98,8 @@ export class ExternalAuthenticator implements Authenticator {
   async authenticate(appKey: string, secret: string): Promise<Identity | null> {
     // As with the users file: an empty secret matches nothing, and the service is not asked.
     if (secret === '') return null;
-    const mac = createHmac('sha256', this.macKey).update(secret, 'utf8').digest();
-    const hit = this.cache.get(appKey);
-    if (hit !== undefined) {
-      if (this.now() < hit.expiresAt && timingSafeEqual(hit.mac, mac)) return hit.identity;
-      // Expired: dropped. Another secret: kept, the service is asked about that one.
-      if (this.now() >= hit.expiresAt) this.cache.delete(appKey);
-    }
-    const flightKey = `${appKey}\0${mac.toString('hex')}`;
-    let pending = this.inFlight.get(flightKey);
-    if (pending === undefined) {
-      pending = this.ask(appKey, secret, mac).finally(() => this.inFlight.delete(flightKey));
-      this.inFlight.set(flightKey, pending);
-    }
-    return pending;
+    const mac = this.verified.mac(secret);
+    return this.verified.verifyOnce(appKey, mac, () => this.ask(appKey, secret, mac));
   }
 
   private async ask(appKey: string, secret: string, mac: Buffer): Promise<Identity | null> {
@@ -132,14 +112,7 @@ export class ExternalAuthenticator implements Authenticator {
     if (this.down) this.options.log?.info({ url: this.url }, 'the identity service answers again');
     this.down = false;
     if (verdict.kind === 'refused') return null;
-    if (this.options.cacheTtlMs > 0) {
-      if (this.cache.size >= MAX_CACHE_ENTRIES) {
-        const oldest = this.cache.keys().next().value;
-        if (oldest !== undefined) this.cache.delete(oldest);
-      }
-      this.cache.delete(appKey);
-      this.cache.set(appKey, { mac, identity: verdict.identity, expiresAt: this.now() + this.options.cacheTtlMs });
-    }
+    this.verified.remember(appKey, mac, verdict.identity, this.options.cacheTtlMs);
     return verdict.identity;
   }
 

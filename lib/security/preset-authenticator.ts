@@ -2,7 +2,7 @@
  * The preset authenticator: credentials from our hashed users file and, for deployments
  * migrating from the reference, its plaintext `preset-auth.json`. [ref rest-api §4.1]
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { VerifiedLogins } from './verified-logins.js';
 import { stat } from 'node:fs/promises';
 import type { Authenticator, Identity, Role } from './identity.js';
 import { verifySecret } from './secret-hash.js';
@@ -49,11 +49,6 @@ interface Credential {
   plaintext?: string;
 }
 
-interface CacheEntry {
-  mac: Buffer;
-  identity: Identity;
-  expiresAt: number;
-}
 
 /** Identifies one version of a file cheaply; atomic saves change the inode even within one mtime tick. */
 async function fileSignature(path: string | undefined): Promise<string> {
@@ -106,11 +101,8 @@ async function loadAll(usersFile: string, referenceFile: string | undefined): Pr
 export class PresetAuthenticator implements Authenticator {
   readonly name = 'preset';
 
-  /** Per-process key: cached MACs are worthless outside this process. */
-  private readonly macKey = randomBytes(32);
-  private readonly cache = new Map<string, CacheEntry>();
-  /** Concurrent requests with the same credentials share one scrypt run. */
-  private readonly inFlight = new Map<string, Promise<Identity | null>>();
+  /** Verified logins, and one scrypt run per concurrent identical login. */
+  private readonly verified: VerifiedLogins;
   private readonly now: () => number;
   private loaded: Loaded;
   private signature: string;
@@ -125,6 +117,7 @@ export class PresetAuthenticator implements Authenticator {
     signature: string,
   ) {
     this.now = options.now ?? Date.now;
+    this.verified = new VerifiedLogins(this.now);
     this.loaded = loaded;
     this.signature = signature;
     this.lastCheck = this.now();
@@ -156,7 +149,7 @@ export class PresetAuthenticator implements Authenticator {
 
   /** Forgets cached verifications (e.g. after an admin command). */
   clearCache(): void {
-    this.cache.clear();
+    this.verified.clear();
   }
 
   async authenticate(appKey: string, secret: string): Promise<Identity | null> {
@@ -174,20 +167,8 @@ export class PresetAuthenticator implements Authenticator {
   }
 
   private async check(appKey: string, secret: string): Promise<Identity | null> {
-    const mac = createHmac('sha256', this.macKey).update(secret, 'utf8').digest();
-    const now = this.now();
-    const hit = this.cache.get(appKey);
-    if (hit !== undefined && now < hit.expiresAt && timingSafeEqual(hit.mac, mac)) return hit.identity;
-
-    // A miss (or a different secret) never evicts the entry: it only ever matches the secret
-    // that was verified, and evicting would let anyone who knows an appKey force scrypt runs.
-    const flightKey = `${appKey}\0${mac.toString('hex')}`;
-    let pending = this.inFlight.get(flightKey);
-    if (pending === undefined) {
-      pending = this.verify(appKey, secret, mac).finally(() => this.inFlight.delete(flightKey));
-      this.inFlight.set(flightKey, pending);
-    }
-    return pending;
+    const mac = this.verified.mac(secret);
+    return this.verified.verifyOnce(appKey, mac, () => this.verify(appKey, secret, mac));
   }
 
   private async verify(appKey: string, secret: string, mac: Buffer): Promise<Identity | null> {
@@ -198,16 +179,11 @@ export class PresetAuthenticator implements Authenticator {
     if (cred.secretHash !== undefined) {
       ok = await verifySecret(secret, cred.secretHash);
     } else {
-      // Compare MACs rather than the strings: equal lengths, so timingSafeEqual leaks nothing.
-      const expected = createHmac('sha256', this.macKey)
-        .update(cred.plaintext ?? '', 'utf8')
-        .digest();
-      ok = timingSafeEqual(expected, mac);
+      // Compare MACs rather than the strings: equal lengths, so the comparison leaks nothing.
+      ok = this.verified.same(this.verified.mac(cred.plaintext ?? ''), mac);
     }
     if (!ok) return null;
-    if (generation === this.generation) {
-      this.cache.set(appKey, { mac, identity: cred.identity, expiresAt: this.now() + AUTH_CACHE_MS });
-    }
+    if (generation === this.generation) this.verified.remember(appKey, mac, cred.identity, AUTH_CACHE_MS);
     return cred.identity;
   }
 
@@ -234,7 +210,7 @@ export class PresetAuthenticator implements Authenticator {
       this.loaded = await loadAll(this.options.usersFile, this.options.referencePresetFile);
       this.generation++;
       // Removed users and changed roles must not survive in the cache.
-      this.cache.clear();
+      this.verified.clear();
     } catch (e) {
       // Errors from node:fs may belong to another realm, so test the shape, not instanceof.
       const isError = typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string';
