@@ -66,9 +66,15 @@ export async function canDeleteObject(ctx: RouteContext, org: string, type: stri
     return;
   }
   if (ctx.identity.role === 'syncAdmin') return;
+  requireMayWriteInOrg(ctx, org);
   const obj = await ctx.deps.objects.getOrDeleted(org, type, id);
   if (obj === null) throw new NotFoundError();
   if (!(await canWrite(ctx, org, obj.meta))) throw new UnauthorizedError();
+}
+
+/** Before looking up the object of a write: a caller who could write nothing in the org gets 403, missing object or not. */
+export function requireMayWriteInOrg(ctx: RouteContext, org: string): void {
+  if (!access.mayWriteInOrg(ctx.identity, accessContext(ctx), org)) throw new UnauthorizedError();
 }
 
 export function canManageWebhooks(ctx: RouteContext, org: string, type: string): Promise<boolean> {
@@ -78,6 +84,10 @@ export function canManageWebhooks(ctx: RouteContext, org: string, type: string):
 export const isListingRole = (ctx: RouteContext): boolean => access.isListingRole(ctx.identity);
 export const canAccessDestinations = (ctx: RouteContext, org: string): boolean => access.canAccessDestinations(ctx.identity, org);
 export const canManageOrgs = (ctx: RouteContext, org: string): boolean => access.canManageOrgs(ctx.identity, org);
-export const canResend = (ctx: RouteContext): boolean => access.canResend(ctx.identity);
+/** On an ESS, of its org. */
+export const canResend = (ctx: RouteContext): boolean => {
+  const node = ctx.deps.objects.node;
+  return access.canResend(ctx.identity, node.nodeType === 'ESS' ? node.orgID : undefined);
+};
 export const canShutdown = (ctx: RouteContext): boolean => access.canShutdown(ctx.identity);
 export const canReadHealth = (ctx: RouteContext): boolean => access.canReadHealth(ctx.identity);

@@ -236,6 +236,19 @@ export async function canCreateObject(id: Identity | null, ctx: AccessContext, o
   return true;
 }
 
+/**
+ * Whether the caller could write some object of `org` at all: checked before an object is looked
+ * up for a write (DELETE, PUT data, PUT/POST destinations), so that the 404 of a missing object
+ * is told only to those (USR/NODE may hold ACLs; the write check on the object follows).
+ * Divergence: the reference answers 404 to anyone, which tells another org what exists.
+ */
+export function mayWriteInOrg(id: Identity | null, ctx: AccessContext, org: string): boolean {
+  if (!isClientIdentity(id)) return false;
+  if (id.role === 'syncAdmin') return true;
+  if (id.orgID !== scopeOrg(ctx, org)) return false;
+  return ctx.nodeType === 'ESS' || id.role !== 'service';
+}
+
 /** Roles that may use the org-wide listings O18–O20 (objects are then filtered one by one). [ref rest-api §4.2] */
 export function isListingRole(id: Identity | null): boolean {
   if (id === null) return false;
@@ -276,9 +289,15 @@ export function canListOrgs(id: Identity | null): boolean {
   return id !== null && (id.role === 'syncAdmin' || id.role === 'admin');
 }
 
-/** POST /resend: ADM, USR or SA. [ref rest-api §1.6] */
-export function canResend(id: Identity | null): boolean {
-  return id !== null && (id.role === 'admin' || id.role === 'user' || id.role === 'syncAdmin');
+/**
+ * POST /resend: ADM, USR or SA [ref rest-api §1.6]; with `nodeOrg` (an ESS's org), ADM and USR
+ * of that org only. Divergence: the reference lets another org's identity ask an ESS's CSS to
+ * send everything again.
+ */
+export function canResend(id: Identity | null, nodeOrg?: string): boolean {
+  if (id === null) return false;
+  if (id.role === 'syncAdmin') return true;
+  return (id.role === 'admin' || id.role === 'user') && (nodeOrg === undefined || id.orgID === nodeOrg);
 }
 
 /** POST /shutdown: SA only. [ref rest-api §1.6] */

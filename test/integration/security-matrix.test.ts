@@ -1,0 +1,551 @@
+/**
+ * The authorization matrix: every /api/v1 route of a CSS and of an ESS, and the SPI, called by
+ * every identity kind of org A (the fixtures' org) and of org B, by a sync admin, anonymously
+ * and with a wrong password; each case asserts the status the contract gives and, for
+ * listings, exactly what the caller sees. [ref rest-api §4, §1.2–1.6, §6]
+ *
+ * One CSS (multi-org, http + MQTT on its embedded broker) and one ESS (org A, syncing with the
+ * CSS over HTTP) serve the whole file. Reads run first, then writes on per-caller objects, then
+ * the SPI, then what destroys the fixtures (deleting org A, shutting down).
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { connectAsync, ErrorWithSubackPacket, type MqttClient } from 'mqtt';
+import { ROUTES, pathOn } from '../../lib/api/route-table.js';
+import { commandTopic, CSS_EVENT_FILTER } from '../../lib/transport/mqtt/topics.js';
+import { startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
+import { eventually } from '../helpers/sync-pair.js';
+import {
+  all,
+  caller,
+  CALLERS,
+  ESS_DEST,
+  GROUPS,
+  mismatch,
+  ORG_A,
+  ORG_B,
+  send,
+  slug,
+  statuses,
+  writeUsersFile,
+  type Caller,
+  type NodeKind,
+  type Outcome,
+  type Row,
+  type Statuses,
+  type Who,
+} from '../helpers/security-matrix.js';
+
+jest.setTimeout(60_000);
+
+const t = new Teardown();
+let css: RunningProcess;
+let ess: RunningProcess;
+let brokerUrl: string;
+const started = Date.now();
+
+/** Every case sent, for the count the issue asks for. */
+const sent: Outcome[] = [];
+/** MQTT cases (connect, subscribe, publish per caller). */
+let mqttCases = 0;
+
+const SA = caller('SA');
+const A = ORG_A;
+
+function json(v: unknown): string {
+  return JSON.stringify(v);
+}
+
+/** A request as the sync admin, which must succeed (fixture set-up). */
+async function asAdmin(node: RunningProcess, method: string, path: string, body?: unknown): Promise<string> {
+  const res = await fetch(node.url + path, {
+    method,
+    headers: { authorization: `Basic ${Buffer.from(`${SA.auth!.user}:${SA.auth!.pass}`).toString('base64')}` },
+    ...(body !== undefined ? { body: json(body) } : {}),
+  });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`${method} ${path} as SA: ${res.status} ${text}`);
+  return text;
+}
+
+/** A fixture object: metadata and, unless noData, its data inline. */
+function objectBody(meta: Record<string, unknown>, data?: string): unknown {
+  return data === undefined ? { meta: { noData: true, ...meta } } : { meta, data: Buffer.from(data).toString('base64') };
+}
+
+const TO_ESS = { destinationType: ESS_DEST.type, destinationID: ESS_DEST.id };
+const NOWHERE = { destinationType: 'nowhere', destinationID: 'x' };
+const POLICY = { properties: [{ name: 'color', value: 'blue' }], services: [] };
+const IDENTITIES = CALLERS.filter((c) => c.org !== null);
+
+/** The objects every read row looks at. */
+async function cssFixtures(): Promise<void> {
+  for (const org of [ORG_A, ORG_B]) await asAdmin(css, 'PUT', `/api/v1/organizations/${org}`, { orgID: org });
+  const fixtures: [string, string, Record<string, unknown>, (string | undefined)?][] = [];
+  for (const type of ['plain', 'acl']) {
+    fixtures.push([type, 'priv', TO_ESS, 'private']);
+    fixtures.push([type, 'pub', { ...TO_ESS, public: true }, 'public']);
+  }
+  fixtures.push(['plain', 'pol', { destinationPolicy: POLICY }, 'policy']);
+  fixtures.push(['plain', 'polpub', { destinationPolicy: POLICY, public: true }, 'policy, public']);
+  fixtures.push(['agent_upgrade_manifests', 'm1', TO_ESS, 'manifest']);
+  for (const c of CALLERS) {
+    // Marked on the ESS once received there, one per caller so that no caller's mark changes another's case.
+    fixtures.push(['mark', `c-${slug(c.who)}`, TO_ESS]);
+    fixtures.push(['mark', `r-${slug(c.who)}`, TO_ESS]);
+    // Deleted, re-addressed and written on the CSS by that caller only.
+    for (const prefix of ['del', 'dst', 'd']) fixtures.push(['scratch', `${prefix}-${slug(c.who)}`, NOWHERE, prefix === 'd' ? 'old' : undefined]);
+  }
+  await Promise.all(
+    fixtures.map(([type, id, meta, data]) => asAdmin(css, 'PUT', `/api/v1/objects/${A}/${type}/${id}`, objectBody({ objectID: id, objectType: type, ...meta }, data))),
+  );
+}
+
+/** Objects the ESS publishes (the CSS then lists them as received) and the ESS's per-caller objects. */
+async function essFixtures(): Promise<void> {
+  await asAdmin(ess, 'PUT', '/api/v1/objects/up/upriv', objectBody({ objectID: 'upriv', objectType: 'up' }, 'up private'));
+  await asAdmin(ess, 'PUT', '/api/v1/objects/up/upub', objectBody({ objectID: 'upub', objectType: 'up', public: true }, 'up public'));
+  await Promise.all(
+    CALLERS.flatMap((c) => [
+      asAdmin(ess, 'PUT', `/api/v1/objects/escratch/del-${slug(c.who)}`, objectBody({ objectID: `del-${slug(c.who)}`, objectType: 'escratch' })),
+      asAdmin(ess, 'PUT', `/api/v1/objects/escratch/d-${slug(c.who)}`, objectBody({ objectID: `d-${slug(c.who)}`, objectType: 'escratch' }, 'old')),
+    ]),
+  );
+}
+
+async function listed(node: RunningProcess, path: string): Promise<string[]> {
+  const res = await fetch(node.url + path, { headers: { authorization: `Basic ${Buffer.from(`${SA.auth!.user}:${SA.auth!.pass}`).toString('base64')}` } });
+  if (res.status !== 200) return [];
+  return (JSON.parse(await res.text()) as { objectID: string }[]).map((o) => o.objectID);
+}
+
+beforeAll(async () => {
+  const cssRoot = await mkdtemp(join(tmpdir(), 'edgesync-matrix-css-'));
+  const essRoot = await mkdtemp(join(tmpdir(), 'edgesync-matrix-ess-'));
+  await Promise.all([writeUsersFile(cssRoot, { withEss: true }), writeUsersFile(essRoot, { withEss: false })]);
+  css = await startManaged(t, {
+    mode: 'css',
+    root: cssRoot,
+    env: { COMMUNICATION_PROTOCOL: 'http,mqtt', EMBEDDED_BROKER_PORT: '0', RESEND_INTERVAL: '1' },
+  });
+  const m = /MQTT:\s+(mqtt:\/\/\S+)/.exec(css.output());
+  if (m?.[1] === undefined) throw new Error(`no broker URL printed:\n${css.output()}`);
+  brokerUrl = m[1];
+  await cssFixtures();
+  ess = await startManaged(t, {
+    mode: 'ess',
+    root: essRoot,
+    env: {
+      ORG_ID: ORG_A,
+      DESTINATION_TYPE: ESS_DEST.type,
+      DESTINATION_ID: ESS_DEST.id,
+      LISTENING_TYPE: 'unsecure',
+      HTTP_CSS_HOST: '127.0.0.1',
+      HTTP_CSS_PORT: new URL(css.url).port,
+      HTTP_CSS_USER: ESS_DEST.appKey,
+      HTTP_CSS_PASSWORD: ESS_DEST.secret,
+      HTTP_POLLING_INTERVAL: '1',
+      RESEND_INTERVAL: '1',
+    },
+  });
+  await essFixtures();
+  // Everything the CSS addressed to the ESS is there, and what the ESS published reached the CSS.
+  await eventually('ESS received the fixtures', () => listed(ess, '/api/v1/objects/mark'), (ids) => ids.length === 2 * CALLERS.length, 20_000, () => ess.output());
+  await eventually('ESS received plain', () => listed(ess, '/api/v1/objects/plain'), (ids) => ids.length === 2, 20_000, () => ess.output());
+  await eventually('CSS received up', () => listed(css, `/api/v1/objects/${A}/up`), (ids) => ids.length === 2, 20_000, () => css.output());
+});
+
+afterAll(async () => {
+  await t.run();
+  // The numbers the issue asks for, once per run.
+  const routes = new Set(sent.map((o) => `${o.row.node} ${o.row.route}`));
+  process.stdout.write(
+    `security matrix: ${sent.length} HTTP cases (${routes.size} route rows × ${CALLERS.length} callers) and ${mqttCases} MQTT cases in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+  );
+});
+
+/** Sends every row as every caller, rows in order, the callers of one row at once. */
+async function run(node: RunningProcess, rows: readonly Row[], opts: { sequential?: boolean } = {}): Promise<string[]> {
+  const problems: string[] = [];
+  for (const row of rows) {
+    const outcomes: Outcome[] = [];
+    if (opts.sequential === true) {
+      // The sync admin last: its request is the one that succeeds and changes everything after.
+      const order = [...CALLERS.filter((c) => c.who !== 'SA'), SA];
+      for (const c of order) outcomes.push(await send(node.url, row, c));
+    } else {
+      outcomes.push(...(await Promise.all(CALLERS.map((c) => send(node.url, row, c)))));
+    }
+    sent.push(...outcomes);
+    for (const o of outcomes) {
+      const p = mismatch(o);
+      if (p !== null) problems.push(p);
+    }
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expected statuses, in the words of rest-api.md §4.
+
+/** Full readers of org A's objects on the CSS: SA, ADM and OADM of A (no ACL grants USR/NODE). [§4.3] */
+const CSS_FULL: readonly Who[] = ['SA', 'ADM.A', 'OADM.A'];
+/** Authenticated callers that may use the client API. [§4.6] */
+const CLIENTS: readonly Who[] = ['SA', ...GROUPS.clientsA, ...GROUPS.clientsB];
+/** Every identity of the ESS's org reads everything there, and the sync admin. [§4.3 ESS] */
+const ESS_ORG: readonly Who[] = ['SA', ...GROUPS.clientsA];
+
+/** A private object: full readers only. A missing one is 404 to them, 403 to the rest. [§1.2 O1] */
+const cssPrivate = (ok: number): Statuses => statuses(403, all(CSS_FULL, ok));
+/** A public object: any authenticated non-EN identity, cross-org, but not a service on a CSS. [§4.5, §4.3] */
+const cssPublic = (ok: number): Statuses => statuses(403, { ...all(CLIENTS, ok), 'SVC.A': 403, 'SVC.B': 403 });
+/** Who may write some object of org A on the CSS (USR and NODE given the ACLs): told 404 for a missing one. */
+const MAY_WRITE_A: readonly Who[] = ['ADM.A', 'OADM.A', 'USR.A', 'NODE.A'];
+/** The listing roles of O18–O20, then per-object filtering. [§4.2] */
+const LISTERS: readonly Who[] = ['SA', 'ADM.A', 'OADM.A', 'USR.A', 'NODE.A', 'ADM.B', 'OADM.B', 'USR.B', 'NODE.B'];
+
+/** What a listing shows: everything to full readers, the public part to the others. */
+function seen(full: readonly string[], pub: readonly string[], fullReaders: readonly Who[] = CSS_FULL): (c: Caller) => readonly string[] {
+  return (c) => (fullReaders.includes(c.who) ? full : pub);
+}
+
+const O = (type: string, id: string, op = ''): string => `/api/v1/objects/${A}/${type}/${id}${op === '' ? '' : `/${op}`}`;
+const OE = (type: string, id: string, op = ''): string => `/api/v1/objects/${type}/${id}${op === '' ? '' : `/${op}`}`;
+const R = '/api/v1/objects/{orgID}/{objectType}/{objectID}';
+const RE = '/api/v1/objects/{objectType}/{objectID}';
+
+function row(node: NodeKind, route: string, variant: string, path: string | ((c: Caller) => string), expect: Statuses, more: Partial<Row> = {}): Row {
+  const [method = ''] = route.split(' ');
+  return { node, route, variant, method, path: typeof path === 'string' ? () => path : path, expect, ...more };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSS rows.
+
+const cssReads: Row[] = [
+  row('CSS', `GET ${R}`, 'private object', O('plain', 'priv'), cssPrivate(200)),
+  row('CSS', `GET ${R}`, 'public object', O('plain', 'pub'), cssPublic(200)),
+  row('CSS', `GET ${R}`, 'manifest: a node of the org reads it', O('agent_upgrade_manifests', 'm1'), statuses(403, all([...CSS_FULL, 'NODE.A'], 200))),
+  row('CSS', `GET ${R}`, 'missing object: 404 to full readers only', O('plain', 'nosuch'), cssPrivate(404)),
+  row('CSS', 'GET /api/v1/objects/{orgID}/{objectType}', 'received objects', `/api/v1/objects/${A}/up`, cssPublic(200), { visible: seen(['upriv', 'upub'], ['upub']) }),
+  row('CSS', 'GET /api/v1/objects/{orgID}/{objectType}', 'all objects', `/api/v1/objects/${A}/plain?all_objects=true`, cssPublic(200), {
+    visible: seen(['priv', 'pub', 'pol', 'polpub'], ['pub', 'polpub']),
+  }),
+  row('CSS', `GET ${R}/status`, 'private object', O('plain', 'priv', 'status'), cssPrivate(200)),
+  row('CSS', `GET ${R}/status`, 'public object', O('plain', 'pub', 'status'), cssPublic(200)),
+  row('CSS', `GET ${R}/destinations`, 'private object', O('plain', 'priv', 'destinations'), cssPrivate(200)),
+  row('CSS', `GET ${R}/destinations`, 'public object', O('plain', 'pub', 'destinations'), cssPublic(200)),
+  row('CSS', `GET ${R}/data`, 'private object', O('plain', 'priv', 'data'), cssPrivate(200)),
+  row('CSS', `GET ${R}/data`, 'public object', O('plain', 'pub', 'data'), cssPublic(200)),
+  row('CSS', `GET ${R}/data`, 'manifest', O('agent_upgrade_manifests', 'm1', 'data'), statuses(403, all([...CSS_FULL, 'NODE.A'], 200))),
+  row('CSS', 'GET /api/v1/objects/{orgID}', 'by destination policy', `/api/v1/objects/${A}?destination_policy=true`, statuses(403, all(LISTERS, 200)), {
+    visible: seen(['pol', 'polpub'], ['polpub']),
+  }),
+  row('CSS', 'GET /api/v1/objects/{orgID}', 'by filters', `/api/v1/objects/${A}?filters=true&objectType=plain`, statuses(403, all(LISTERS, 200)), {
+    visible: seen(['priv', 'pub', 'pol', 'polpub'], ['pub', 'polpub']),
+  }),
+  row('CSS', 'GET /api/v1/objects/{orgID}', 'object types', `/api/v1/objects/${A}?list_object_type=true`, statuses(403, all(LISTERS, 200)), {
+    visible: (c) =>
+      CSS_FULL.includes(c.who)
+        ? ['acl', 'agent_upgrade_manifests', 'escratch', 'mark', 'plain', 'scratch', 'up']
+        : c.who === 'NODE.A'
+          ? ['acl', 'agent_upgrade_manifests', 'plain', 'up']
+          : ['acl', 'plain', 'up'],
+    ids: (body) => body as string[],
+  }),
+  row('CSS', 'GET /api/v1/destinations/{orgID}', 'own org: any identity of it', `/api/v1/destinations/${A}`, statuses(403, all(ESS_ORG, 200)), {
+    visible: () => [`${ESS_DEST.type}/${ESS_DEST.id}`],
+    ids: (body) => (body as { destinationType: string; destinationID: string }[]).map((d) => `${d.destinationType}/${d.destinationID}`),
+  }),
+  row('CSS', 'GET /api/v1/destinations/{orgID}/{destType}/{destID}/objects', 'objects toward the ESS', `/api/v1/destinations/${A}/${ESS_DEST.type}/${ESS_DEST.id}/objects`, statuses(403, all(ESS_ORG, 200))),
+  row('CSS', 'GET /api/v1/organizations', 'ADM sees its own org', '/api/v1/organizations', statuses(403, { SA: 200, 'ADM.A': 200, 'ADM.B': 200 }), {
+    visible: (c) => (c.who === 'SA' ? [ORG_A, ORG_B] : [c.org ?? '']),
+    ids: (body) => (body as { 'org-id': string }[]).map((o) => o['org-id']),
+  }),
+  row('CSS', 'GET /api/v1/health', 'any identity but an edge node', '/api/v1/health', statuses(200, { anon: 403, badPassword: 403, 'EN.A': 403, 'EN.B': 403 })),
+];
+
+const writeObject = (type: string, prefix: string, extra: Record<string, unknown> = {}) => (c: Caller) =>
+  json(objectBody({ objectID: `${prefix}-${slug(c.who)}`, objectType: type, ...NOWHERE, ...extra }));
+
+const cssWrites: Row[] = [
+  row('CSS', `PUT ${R}`, 'new object', (c) => O('scratch', `w-${slug(c.who)}`), statuses(403, all(CSS_FULL, 204)), { body: writeObject('scratch', 'w') }),
+  row('CSS', `PUT ${R}`, 'manifest: not an object admin', (c) => O('agent_upgrade_manifests', `w-${slug(c.who)}`), statuses(403, { SA: 204, 'ADM.A': 204 }), {
+    body: writeObject('agent_upgrade_manifests', 'w'),
+  }),
+  row('CSS', `DELETE ${R}`, 'own object', (c) => O('scratch', `del-${slug(c.who)}`), statuses(403, all(CSS_FULL, 204))),
+  // A sync admin's delete of nothing is 400, a possible writer's 404; nobody else learns whether
+  // it exists (the reference answers 404 to anyone; README "Compatibility notes"). [§1.2 O3]
+  row('CSS', `DELETE ${R}`, 'missing object', O('scratch', 'nosuch'), statuses(403, { SA: 400, ...all(MAY_WRITE_A, 404) })),
+  row('CSS', `PUT ${R}/destinations`, 'replace the list', (c) => O('scratch', `dst-${slug(c.who)}`, 'destinations'), statuses(403, all(CSS_FULL, 204)), {
+    body: () => json([`${ESS_DEST.type}:nosuch`]),
+  }),
+  row('CSS', `POST ${R}/destinations`, 'add one', (c) => O('scratch', `dst-${slug(c.who)}`, 'destinations'), statuses(403, all(CSS_FULL, 204)), {
+    body: () => json({ action: 'add', destinations: [`${ESS_DEST.type}:other`] }),
+  }),
+  row('CSS', `PUT ${R}/data`, 'own object', (c) => O('scratch', `d-${slug(c.who)}`, 'data'), statuses(403, all(CSS_FULL, 204)), { body: () => 'new data' }),
+  row('CSS', `PUT ${R}/data`, 'missing object', O('scratch', 'nosuch', 'data'), statuses(403, all(['SA', ...MAY_WRITE_A], 404)), { body: () => 'x' }),
+  row('CSS', `PUT ${R}/destinations`, 'missing object', O('scratch', 'nosuch', 'destinations'), statuses(403, all(['SA', ...MAY_WRITE_A], 404)), {
+    body: () => json([`${ESS_DEST.type}:nosuch`]),
+  }),
+  row('CSS', 'PUT /api/v1/objects/{orgID}/{objectType}', 'register a webhook', `/api/v1/objects/${A}/plain`, statuses(403, all(CSS_FULL, 204)), {
+    body: () => json({ action: 'register', url: 'http://127.0.0.1:9/hook' }),
+  }),
+  // The marks need full read access; a sender's object is in no status they apply to. [§4.2, §1.2 O7–O11]
+  row('CSS', `PUT ${R}/consumed`, 'sender side: 400 past the gate', O('plain', 'priv', 'consumed'), cssPrivate(400)),
+  row('CSS', `PUT ${R}/received`, 'sender side: 400 past the gate', O('plain', 'priv', 'received'), cssPrivate(400)),
+  row('CSS', `PUT ${R}/deleted`, 'not deleted: 400 past the gate', O('plain', 'priv', 'deleted'), cssPrivate(400)),
+  row('CSS', `PUT ${R}/activate`, 'active already', O('plain', 'priv', 'activate'), cssPrivate(204)),
+  row('CSS', `PUT ${R}/policyreceived`, 'policy object', O('plain', 'pol', 'policyreceived'), cssPrivate(204)),
+  row('CSS', 'PUT /api/v1/organizations/{orgID}', 'own org', `/api/v1/organizations/${A}`, statuses(403, { SA: 204, 'ADM.A': 204 }), { body: () => json({ orgID: A }) }),
+  // The CSS has no one to ask for a resend: 400 to those allowed to ask. [§1.6]
+  row('CSS', 'POST /api/v1/resend', 'the CSS cannot resend', '/api/v1/resend', statuses(403, { SA: 400, 'ADM.A': 400, 'ADM.B': 400, 'USR.A': 400, 'USR.B': 400 })),
+];
+
+/** Run last: each destroys what the others look at. */
+const cssLast: Row[] = [
+  row('CSS', 'DELETE /api/v1/organizations/{orgID}', 'own org', `/api/v1/organizations/${A}`, statuses(403, { SA: 204, 'ADM.A': 204 })),
+];
+const cssShutdown = row('CSS', 'POST /api/v1/shutdown', 'sync admin only', '/api/v1/shutdown', statuses(403, { SA: 204 }));
+
+// ---------------------------------------------------------------------------------------------
+// ESS rows: no org in object paths; the ESS's org is A. [§1.1, §4.3 ESS, §5.12]
+
+const essReads: Row[] = [
+  row('ESS', `GET ${RE}`, 'private object', OE('plain', 'priv'), statuses(403, all(ESS_ORG, 200))),
+  row('ESS', `GET ${RE}`, 'public object: still the org only', OE('plain', 'pub'), statuses(403, all(ESS_ORG, 200))),
+  row('ESS', `GET ${RE}`, 'missing object', OE('plain', 'nosuch'), statuses(403, all(ESS_ORG, 404))),
+  row('ESS', 'GET /api/v1/objects/{objectType}', 'received objects', '/api/v1/objects/plain', statuses(403, all(ESS_ORG, 200)), { visible: () => ['priv', 'pub'] }),
+  row('ESS', 'GET /api/v1/objects/{objectType}', 'all objects', '/api/v1/objects/plain?all_objects=true', statuses(403, all(ESS_ORG, 200)), { visible: () => ['priv', 'pub'] }),
+  row('ESS', `GET ${RE}/status`, 'private object', OE('plain', 'priv', 'status'), statuses(403, all(ESS_ORG, 200))),
+  // Always 404 on an ESS, past the read gate. [§1.2 O13]
+  row('ESS', `GET ${RE}/destinations`, 'none on an ESS', OE('plain', 'priv', 'destinations'), statuses(403, all(ESS_ORG, 404))),
+  row('ESS', `GET ${RE}/data`, 'private object', OE('plain', 'priv', 'data'), statuses(403, all(ESS_ORG, 200))),
+  row('ESS', 'GET /api/v1/health', 'any identity but an edge node', '/api/v1/health', statuses(200, { anon: 403, badPassword: 403, 'EN.A': 403, 'EN.B': 403 })),
+  // No orgs on an ESS: 400 to those the CSS would let through. [§1.4, §5.12]
+  row('ESS', 'GET /api/v1/organizations', 'an ESS has none', '/api/v1/organizations', statuses(403, { SA: 400, 'ADM.A': 400, 'ADM.B': 400 })),
+];
+
+const essWrites: Row[] = [
+  // Every role of the ESS's org writes, services included. [§4.4 ESS]
+  row('ESS', `PUT ${RE}`, 'new object', (c) => OE('escratch', `w-${slug(c.who)}`), statuses(403, all(ESS_ORG, 204)), { body: writeObject('escratch', 'w', { destinationType: '', destinationID: '' }) }),
+  row('ESS', `DELETE ${RE}`, 'own object', (c) => OE('escratch', `del-${slug(c.who)}`), statuses(403, all(ESS_ORG, 204))),
+  row('ESS', `DELETE ${RE}`, 'missing object', OE('escratch', 'nosuch'), statuses(403, all(ESS_ORG, 400))),
+  row('ESS', `PUT ${RE}/data`, 'own object', (c) => OE('escratch', `d-${slug(c.who)}`, 'data'), statuses(403, all(ESS_ORG, 204)), { body: () => 'new data' }),
+  // Not a service; no ACLs on an ESS. [§1.2 O6]
+  row('ESS', 'PUT /api/v1/objects/{objectType}', 'register a webhook', '/api/v1/objects/plain', statuses(403, { ...all(ESS_ORG, 204), 'SVC.A': 403 }), {
+    body: () => json({ action: 'register', url: 'http://127.0.0.1:9/hook' }),
+  }),
+  row('ESS', `PUT ${RE}/consumed`, 'own received object', (c) => OE('mark', `c-${slug(c.who)}`, 'consumed'), statuses(403, all(ESS_ORG, 204))),
+  row('ESS', `PUT ${RE}/received`, 'own received object', (c) => OE('mark', `r-${slug(c.who)}`, 'received'), statuses(403, all(ESS_ORG, 204))),
+  row('ESS', `PUT ${RE}/deleted`, 'not deleted: 400 past the gate', OE('plain', 'priv', 'deleted'), statuses(403, all(ESS_ORG, 400))),
+  row('ESS', `PUT ${RE}/activate`, 'receiving side: 400 past the gate', OE('plain', 'priv', 'activate'), statuses(403, all(ESS_ORG, 400))),
+  // Destination updates and policyreceived are CSS-only: 400 to any client, as the reference
+  // (what is refused is the route, not the caller; it tells nothing of the objects). [§5.12]
+  row('ESS', `PUT ${RE}/policyreceived`, 'CSS only', OE('plain', 'priv', 'policyreceived'), statuses(403, all(CLIENTS, 400))),
+  row('ESS', `PUT ${RE}/destinations`, 'CSS only', OE('plain', 'priv', 'destinations'), statuses(403, all(CLIENTS, 400)), { body: () => json(['a:b']) }),
+  row('ESS', `POST ${RE}/destinations`, 'CSS only', OE('plain', 'priv', 'destinations'), statuses(403, all(CLIENTS, 400)), {
+    body: () => json({ action: 'add', destinations: ['a:b'] }),
+  }),
+  row('ESS', 'PUT /api/v1/organizations/{orgID}', 'an ESS has none', `/api/v1/organizations/${A}`, statuses(403, { SA: 400, 'ADM.A': 400 }), { body: () => json({ orgID: A }) }),
+  row('ESS', 'DELETE /api/v1/organizations/{orgID}', 'an ESS has none', `/api/v1/organizations/${A}`, statuses(403, { SA: 400, 'ADM.A': 400 })),
+  // ADM, USR or SA [§1.6]; of the ESS's org (the reference takes any org's: README "Compatibility notes").
+  row('ESS', 'POST /api/v1/resend', 'the ESS asks its CSS', '/api/v1/resend', statuses(403, { SA: 204, 'ADM.A': 204, 'USR.A': 204 })),
+];
+const essShutdown = row('ESS', 'POST /api/v1/shutdown', 'sync admin only', '/api/v1/shutdown', statuses(403, { SA: 204 }));
+
+// ---------------------------------------------------------------------------------------------
+// SPI rows: the claim of X-Sync-Service-Dest against the caller. [§4.6, §6]
+
+type Claim = 'self' | 'other node' | 'other org';
+/** `self` is EN.A's own destination; `other node` another node of A; `other org` EN.B's own. */
+const CLAIMS: Record<Claim, { org: string; type: string; id: string }> = {
+  self: { org: ORG_A, type: 'edge', id: 'na' },
+  'other node': { org: ORG_A, type: 'edge', id: 'zz' },
+  'other org': { org: ORG_B, type: 'edge', id: 'nb' },
+};
+/** Who may claim it: the node itself, or an admin of its org (a user only with the destinations ACL). */
+const CLAIMANTS: Record<Claim, readonly Who[]> = { self: ['EN.A', 'ADM.A'], 'other node': ['ADM.A'], 'other org': ['EN.B', 'ADM.B'] };
+
+function spiRow(route: string, claim: Claim, path: string, ok: number, more: Partial<Row> = {}, claimantsOk: readonly Who[] = CLAIMANTS[claim]): Row {
+  const c = CLAIMS[claim];
+  return row('CSS', route, `claim: ${claim}`, path, statuses(403, all(claimantsOk, ok)), {
+    headers: () => ({ 'X-Sync-Service-Dest': `${c.org}/${c.type}/${c.id}` }),
+    ...more,
+  });
+}
+
+function spiRows(): Row[] {
+  const rows: Row[] = [];
+  const claims = Object.keys(CLAIMS) as Claim[];
+  const reg = (action: string, claim: Claim): string => `/spi/v1/${action}/${CLAIMS[claim].org}/${CLAIMS[claim].type}/${CLAIMS[claim].id}`;
+  // A node the CSS does not know must register as new: 404 past the claim check. [§6]
+  for (const claim of claims) rows.push(spiRow('PUT /spi/v1/register/{org}/{destType}/{destID}', claim, reg('register', claim), 404));
+  for (const claim of claims) rows.push(spiRow('PUT /spi/v1/register-new/{org}/{destType}/{destID}', claim, reg('register-new', claim), 204));
+  for (const claim of claims) rows.push(spiRow('PUT /spi/v1/ping/{org}/{destType}/{destID}', claim, reg('ping', claim), 204));
+  for (const claim of claims) rows.push(spiRow('PUT /spi/v1/register/{org}/{destType}/{destID}', claim, reg('register', claim), 204, { variant: `claim: ${claim}, known node` }));
+  for (const claim of claims) rows.push(spiRow('GET /spi/v1/objects/', claim, '/spi/v1/objects/', 204));
+  // Object actions act in the path's org, which must be the claim's: an ESS of B cannot touch A's objects.
+  const inA = (claim: Claim): readonly Who[] => (CLAIMS[claim].org === ORG_A ? CLAIMANTS[claim] : []);
+  for (const claim of claims) {
+    rows.push(spiRow('PUT /spi/v1/objects/{org}/{type}/{id}/{instanceID}/{action}', claim, `/spi/v1/objects/${A}/plain/priv/1/consumed`, 409, {}, inA(claim)));
+    rows.push(spiRow('GET /spi/v1/objects/{org}/{type}/{id}/{instanceID}/{dataID}/data', claim, `/spi/v1/objects/${A}/plain/priv/1/1/data`, 404, {}, inA(claim)));
+    rows.push(spiRow('PUT /spi/v1/objects/{org}/{type}/{id}/{instanceID}/{dataID}/data', claim, `/spi/v1/objects/${A}/plain/priv/1/1/data`, 409, { body: () => 'x' }, inA(claim)));
+    rows.push(spiRow('PUT /spi/v1/objects/{org}/resend', claim, `/spi/v1/objects/${A}/resend`, 204, {}, inA(claim)));
+  }
+  for (const claim of claims) rows.push(spiRow('PUT /spi/v1/unregister/{org}/{destType}/{destID}', claim, reg('unregister', claim), 204));
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('every route has rows', () => {
+  test('each route of route-table.ts, on each node that serves it, has at least one row', () => {
+    const rows = [...cssReads, ...cssWrites, ...cssLast, cssShutdown, ...essReads, ...essWrites, essShutdown];
+    const covered = new Set(rows.map((r) => `${r.node} ${r.route}`));
+    const missing = ROUTES.flatMap((r) => r.nodes.map((n) => `${n} ${r.method} ${pathOn(n, r.path)}`)).filter((k) => !covered.has(k));
+    expect(missing).toEqual([]);
+  });
+
+  test('every caller kind is in the matrix: 6 kinds in two orgs, a sync admin, anonymous, a wrong password', () => {
+    expect(CALLERS).toHaveLength(15);
+    expect(IDENTITIES.map((c) => c.who)).toContain('EN.B');
+  });
+});
+
+describe('the client API of a CSS', () => {
+  test('reads: full, public-only or refused, as §4.3 and §4.5 say', async () => {
+    expect(await run(css, cssReads)).toEqual([]);
+  });
+
+  test('writes: the write check of §4.4, on each caller\'s own object', async () => {
+    expect(await run(css, cssWrites)).toEqual([]);
+  });
+});
+
+describe('the client API of an ESS', () => {
+  test('reads: every identity of the ESS\'s org, nobody of another', async () => {
+    expect(await run(ess, essReads)).toEqual([]);
+  });
+
+  test('writes: every identity of the ESS\'s org, services included', async () => {
+    expect(await run(ess, essWrites)).toEqual([]);
+  });
+});
+
+describe('the SPI of a CSS', () => {
+  test('an ESS acts only as itself, an admin for any node of its org, nobody for another org', async () => {
+    expect(await run(css, spiRows())).toEqual([]);
+  });
+});
+
+
+// ---------------------------------------------------------------------------------------------
+// MQTT on the CSS's embedded broker: topics carry no org, so a multi-org CSS lets in only edge
+// nodes (each held to its own `type/id` topics) and sync admins. [sync-protocol §2; embedded-broker.ts]
+
+async function mqttLogin(c: Caller): Promise<MqttClient | null> {
+  try {
+    const client = await connectAsync(brokerUrl, {
+      reconnectPeriod: 0,
+      connectTimeout: 5_000,
+      ...(c.auth !== null ? { username: c.auth.user, password: c.auth.pass } : {}),
+    });
+    t.add(() => client.endAsync(true));
+    return client;
+  } catch {
+    return null;
+  }
+}
+
+/** The QoS granted per filter; 128 is the SUBACK refusal. */
+async function granted(client: MqttClient, filter: string): Promise<number> {
+  try {
+    return (await client.subscribeAsync(filter, { qos: 1 }))[0]?.qos ?? -1;
+  } catch (e) {
+    if (e instanceof ErrorWithSubackPacket) {
+      const g = e.packet.granted[0];
+      return typeof g === 'number' ? g : ((g as { qos?: number } | undefined)?.qos ?? -1);
+    }
+    throw e;
+  }
+}
+
+/** Topics of nodes: EN.A's own (`edge/na`), another node of A (`edge/zz`), EN.B's own (`edge/nb`). */
+const NODES = { own: ['edge', 'na'], other: ['edge', 'zz'], otherOrg: ['edge', 'nb'] } as const;
+const evt = ([type, id]: readonly [string, string]): string => `iot-2/type/${type}/id/${id}/evt/matrix/fmt/bin`;
+/** Who may log in, and then what: an edge node its own topics only, a sync admin anything. */
+const MQTT_LOGIN: readonly Who[] = ['SA', 'EN.A', 'EN.B'];
+const OWN_NODE: Partial<Record<Who, readonly [string, string]>> = { 'EN.A': NODES.own, 'EN.B': NODES.otherOrg };
+
+describe('the topics of the CSS\'s embedded MQTT broker', () => {
+  test('a login is refused (CONNACK) to every caller but edge nodes and the sync admin', async () => {
+    const got = await Promise.all(CALLERS.map(async (c) => [c.who, (await mqttLogin(c)) !== null] as const));
+    mqttCases += got.length;
+    expect(got).toEqual(CALLERS.map((c) => [c.who, MQTT_LOGIN.includes(c.who)]));
+  });
+
+  test('subscriptions: an edge node only its own cmd topic; the sync admin any (SUBACK 0x80 otherwise)', async () => {
+    const filters = [commandTopic(...NODES.own), commandTopic(...NODES.other), commandTopic(...NODES.otherOrg), CSS_EVENT_FILTER, '#'];
+    for (const who of MQTT_LOGIN) {
+      const client = await mqttLogin(caller(who));
+      if (client === null) throw new Error(`${who} was refused`);
+      const own = OWN_NODE[who];
+      const want = filters.map((f) => (who === 'SA' || (own !== undefined && f === commandTopic(...own)) ? 1 : 128));
+      const got: number[] = [];
+      for (const f of filters) got.push(await granted(client, f));
+      mqttCases += filters.length;
+      expect([who, got]).toEqual([who, want]);
+    }
+  });
+
+  test('publishes: an edge node only on its own evt topics; anything else is dropped and cuts it off', async () => {
+    const watcher = await mqttLogin(SA);
+    if (watcher === null) throw new Error('the sync admin was refused');
+    const seenTopics: string[] = [];
+    watcher.on('message', (topic, payload) => {
+      if (payload.toString() === 'matrix') seenTopics.push(topic);
+    });
+    await watcher.subscribeAsync('iot-2/type/+/id/+/evt/matrix/fmt/bin', { qos: 1 });
+    const topics = [evt(NODES.own), evt(NODES.other), evt(NODES.otherOrg), commandTopic(...NODES.own)];
+    const want: string[] = [];
+    for (const who of ['EN.A', 'EN.B'] as const) {
+      for (const topic of topics) {
+        // A fresh connection each time: a refused publish closes it.
+        const client = await mqttLogin(caller(who));
+        if (client === null) throw new Error(`${who} was refused`);
+        const closed = new Promise<boolean>((resolve) => {
+          client.once('close', () => resolve(true));
+          setTimeout(() => resolve(false), 500);
+        });
+        client.publish(topic, 'matrix', { qos: 0 });
+        const own = OWN_NODE[who]!;
+        const allowed = topic === evt(own);
+        if (allowed) want.push(topic);
+        mqttCases += 1;
+        expect([who, topic, await closed]).toEqual([who, topic, !allowed]);
+      }
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seenTopics.sort()).toEqual(want.sort());
+  });
+});
+
+const aclRoutesLanded = existsSync(join(process.cwd(), 'lib', 'api', 'routes', 'security.ts'));
+(aclRoutesLanded ? describe : describe.skip)('the ACL routes of a CSS', () => {
+  test.todo('rows of rest-api §1.5');
+});
+
+describe('what destroys the fixtures, last', () => {
+  test('deleting org A: its admin or a sync admin', async () => {
+    expect(await run(css, cssLast, { sequential: true })).toEqual([]);
+  });
+
+  test('shutdown: the sync admin only, on both nodes', async () => {
+    expect([...(await run(ess, [essShutdown], { sequential: true })), ...(await run(css, [cssShutdown], { sequential: true }))]).toEqual([]);
+  });
+});
+
