@@ -404,7 +404,7 @@ function spiRows(): Row[] {
 
 describe('every route has rows', () => {
   test('each route of route-table.ts, on each node that serves it, has at least one row', () => {
-    const rows = [...cssReads, ...cssWrites, ...cssLast, cssShutdown, ...essReads, ...essWrites, essShutdown];
+    const rows = [...cssReads, ...cssWrites, ...cssLast, cssShutdown, ...essReads, ...essWrites, essShutdown, ...aclRouteRows];
     const covered = new Set(rows.map((r) => `${r.node} ${r.route}`));
     const missing = ROUTES.flatMap((r) => r.nodes.map((n) => `${n} ${r.method} ${pathOn(n, r.path)}`)).filter((k) => !covered.has(k));
     expect(missing).toEqual([]);
@@ -534,9 +534,177 @@ describe('the topics of the CSS\'s embedded MQTT broker', () => {
   });
 });
 
-const aclRoutesLanded = existsSync(join(process.cwd(), 'lib', 'api', 'routes', 'security.ts'));
-(aclRoutesLanded ? describe : describe.skip)('the ACL routes of a CSS', () => {
-  test.todo('rows of rest-api §1.5');
+// ---------------------------------------------------------------------------------------------
+// ACLs (CSS only): the routes of §1.5, and the rows whose answer an ACL changes (§4.3, §4.4).
+
+/** The ACL routes are served (branch sec-acl); until then this part is skipped. */
+const aclRoutesLanded = ROUTES.some((r) => r.path.startsWith('/api/v1/security/'));
+
+const SEC = '/api/v1/security/{aclType}/{orgID}';
+/** ADM of the org or SA; everyone else 403, OADM, USR and NODE included. [§1.5] */
+const aclAdmins = (ok: number): Statuses => statuses(403, { SA: ok, 'ADM.A': ok });
+const aclEntry = (username: string, aclUserType: 'user' | 'node', aclRole: string): Record<string, string> => ({ Username: username, ACLUserType: aclUserType, ACLRole: aclRole });
+const entryNames = (body: unknown): string[] => (body as { Username: string }[]).map((e) => e.Username);
+
+const aclRouteRows: Row[] = [
+  row('CSS', `GET ${SEC}`, 'one ACL by ?key=', `/api/v1/security/objects/${A}?key=acl`, aclAdmins(200), { visible: () => ['usra', 'nodea'], ids: entryNames }),
+  row('CSS', `GET ${SEC}`, 'one user type', `/api/v1/security/objects/${A}?key=acl&acl_usertype=node`, aclAdmins(200), { visible: () => ['nodea'], ids: entryNames }),
+  row('CSS', `GET ${SEC}`, 'the keys', `/api/v1/security/destinations/${A}?all_keys=true`, aclAdmins(200), { visible: () => ['edge', 'ess', 'nowhere'], ids: (b) => b as string[] }),
+  // The path key is ignored: this reads the all-types ACL, which org A does not have. [§1.5 ⚠]
+  row('CSS', `GET ${SEC}/{key}`, 'path key ignored', `/api/v1/security/objects/${A}/acl`, aclAdmins(404)),
+  row('CSS', `PUT ${SEC}/{key}`, 'add to a type\'s ACL', `/api/v1/security/objects/${A}/acl`, aclAdmins(204), {
+    body: (c) => json({ action: 'add', users: [aclEntry(`x-${slug(c.who)}`, 'user', 'aclReader')] }),
+  }),
+  row('CSS', `PUT ${SEC}`, 'add to the all-types ACL', `/api/v1/security/destinations/${A}`, aclAdmins(204), {
+    body: (c) => json({ action: 'add', users: [aclEntry(`y-${slug(c.who)}`, 'user', '')] }),
+  }),
+  row('CSS', `DELETE ${SEC}/{key}/{aclUserType}/{username}`, 'one entry', (c) => `/api/v1/security/objects/${A}/acl/user/x-${slug(c.who)}`, aclAdmins(204)),
+];
+
+/** With the ACLs of org A: usra writes `acl` to `ess`, `nowhere` and `edge` nodes; nodea reads `acl`. */
+const WITH_ACL: readonly Who[] = [...CSS_FULL, 'USR.A', 'NODE.A'];
+const aclTypeRows: Row[] = [
+  row('CSS', `GET ${R}`, 'private, objects ACL: user and node', O('acl', 'priv'), statuses(403, all(WITH_ACL, 200))),
+  row('CSS', `GET ${R}/data`, 'private, objects ACL: user and node', O('acl', 'priv', 'data'), statuses(403, all(WITH_ACL, 200))),
+  row('CSS', 'GET /api/v1/objects/{orgID}/{objectType}', 'all objects, objects ACL', `/api/v1/objects/${A}/acl?all_objects=true`, cssPublic(200), {
+    visible: seen(['priv', 'pub', ...CALLERS.flatMap((c) => [`del-${slug(c.who)}`, `d-${slug(c.who)}`])], ['pub'], WITH_ACL),
+  }),
+  row('CSS', `PUT ${R}/consumed`, 'full read through the ACL', O('acl', 'priv', 'consumed'), statuses(403, all(WITH_ACL, 400))),
+  // aclWriter and a destinations ACL for every addressed type; a reader cannot write. [§4.4]
+  row('CSS', `PUT ${R}`, 'writer, to a type in its destinations ACL', (c) => O('acl', `w-${slug(c.who)}`), statuses(403, all([...CSS_FULL, 'USR.A'], 204)), {
+    body: writeObject('acl', 'w', TO_ESS),
+  }),
+  row('CSS', `PUT ${R}`, 'writer, to a type not in its destinations ACL', (c) => O('acl', `boat-${slug(c.who)}`), statuses(403, all(CSS_FULL, 204)), {
+    body: writeObject('acl', 'boat', { destinationType: 'boat', destinationID: 'b1' }),
+  }),
+  row('CSS', `PUT ${R}`, 'writer, broadcast without the all-types destinations ACL', (c) => O('acl', `all-${slug(c.who)}`), statuses(403, all(CSS_FULL, 204)), {
+    body: writeObject('acl', 'all', { destinationType: '', destinationID: '' }),
+  }),
+  row('CSS', `PUT ${R}/data`, 'writer', (c) => O('acl', `d-${slug(c.who)}`, 'data'), statuses(403, all([...CSS_FULL, 'USR.A'], 204)), { body: () => 'new data' }),
+  row('CSS', `DELETE ${R}`, 'writer', (c) => O('acl', `del-${slug(c.who)}`), statuses(403, all([...CSS_FULL, 'USR.A'], 204))),
+  row('CSS', 'PUT /api/v1/objects/{orgID}/{objectType}', 'webhook: writers', `/api/v1/objects/${A}/acl`, statuses(403, all([...CSS_FULL, 'USR.A'], 204)), {
+    body: () => json({ action: 'register', url: 'http://127.0.0.1:9/hook' }),
+  }),
+  // A user may claim a node whose type is in its destinations ACL. [§4.6]
+  spiRow('PUT /spi/v1/register-new/{org}/{destType}/{destID}', 'self', `/spi/v1/register-new/${A}/edge/na`, 204, { variant: 'claim: self, user with the destinations ACL' }, [
+    ...CLAIMANTS.self,
+    'USR.A',
+  ]),
+];
+
+async function putAcl(aclType: 'objects' | 'destinations', org: string, key: string, users: Record<string, string>[], action = 'add'): Promise<void> {
+  await asAdmin(css, 'PUT', `/api/v1/security/${aclType}/${org}${key === '*' ? '' : `/${key}`}`, { action, users });
+}
+
+(aclRoutesLanded ? describe : describe.skip)('ACLs on a CSS', () => {
+  beforeAll(async () => {
+    await putAcl('objects', A, 'acl', [aclEntry('usra', 'user', 'aclWriter'), aclEntry('nodea', 'node', 'aclReader')]);
+    for (const type of [ESS_DEST.type, 'nowhere', 'edge']) await putAcl('destinations', A, type, [aclEntry('usra', 'user', '')]);
+    await Promise.all(
+      CALLERS.flatMap((c) => [
+        asAdmin(css, 'PUT', O('acl', `del-${slug(c.who)}`), objectBody({ objectID: `del-${slug(c.who)}`, objectType: 'acl', ...NOWHERE })),
+        asAdmin(css, 'PUT', O('acl', `d-${slug(c.who)}`), objectBody({ objectID: `d-${slug(c.who)}`, objectType: 'acl', ...NOWHERE }, 'old')),
+      ]),
+    );
+  });
+
+  test('the ACL routes: an admin of the org or a sync admin, nobody else', async () => {
+    expect(await run(css, aclRouteRows)).toEqual([]);
+  });
+
+  test('an object type with an ACL: its users read it whole, its writers write it where their destinations ACL lets them', async () => {
+    expect(await run(css, aclTypeRows)).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The rules of the issue, one by one, in words.
+
+/** One request as one caller, its status. */
+async function statusOf(node: RunningProcess, who: Who, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<number> {
+  const c = caller(who);
+  const r: Row = { node: 'CSS', route: `${method} ${path}`, variant: 'rule', method, path: () => path, expect: statuses(0), headers: () => headers, ...(body !== undefined ? { body: () => json(body) } : {}) };
+  const o = await send(node.url, r, c);
+  sent.push(o);
+  return o.status;
+}
+
+describe('the rules, one by one', () => {
+  test('an edge node cannot use the client API, only the SPI, and there only as itself', async () => {
+    const paths = ['/api/v1/health', O('plain', 'pub'), `/api/v1/objects/${A}/plain?all_objects=true`, `/api/v1/destinations/${A}`, '/api/v1/organizations'];
+    for (const path of paths) expect([path, await statusOf(css, 'EN.A', 'GET', path)]).toEqual([path, 403]);
+    expect(await statusOf(css, 'EN.A', 'PUT', O('plain', 'en'), objectBody({ objectID: 'en', objectType: 'plain', ...NOWHERE }))).toBe(403);
+    expect(await statusOf(ess, 'EN.A', 'GET', OE('plain', 'pub'))).toBe(403);
+    expect(await statusOf(css, 'EN.A', 'PUT', `/spi/v1/register-new/${A}/edge/na`, undefined, { 'X-Sync-Service-Dest': `${A}/edge/na` })).toBe(204);
+    expect(await statusOf(css, 'EN.A', 'PUT', `/spi/v1/register-new/${A}/edge/nb`, undefined, { 'X-Sync-Service-Dest': `${A}/edge/nb` })).toBe(403);
+  });
+
+  (aclRoutesLanded ? describe : describe.skip)('with ACLs', () => {
+    const put = (who: Who, id: string, meta: Record<string, unknown>): Promise<number> =>
+      statusOf(css, who, 'PUT', O('rules', id), objectBody({ objectID: id, objectType: 'rules', ...meta }));
+
+    test('a user without the destinations ACL of a type cannot address that type (nor broadcast without the all-types one)', async () => {
+      await putAcl('objects', A, 'rules', [aclEntry('usra', 'user', 'aclWriter')]);
+      expect(await put('USR.A', 'r1', { destinationType: 'camera', destinationID: 'c1' })).toBe(403);
+      expect(await put('USR.A', 'r1', { destinationsList: [`${ESS_DEST.type}:e1`, 'camera:c1'] })).toBe(403);
+      expect(await put('USR.A', 'r1', {})).toBe(403);
+      await putAcl('destinations', A, 'camera', [aclEntry('usra', 'user', '')]);
+      expect(await put('USR.A', 'r1', { destinationType: 'camera', destinationID: 'c1' })).toBe(204);
+      expect(await put('USR.A', 'r1', { destinationsList: [`${ESS_DEST.type}:e1`, 'camera:c1'] })).toBe(204);
+      expect(await put('USR.A', 'r1', {})).toBe(403);
+      await putAcl('destinations', A, '*', [aclEntry('usra', 'user', '')]);
+      expect(await put('USR.A', 'r1', {})).toBe(204);
+    });
+
+    test('a reader cannot write: it reads the type whole, and every write is 403', async () => {
+      await putAcl('objects', A, 'rules', [aclEntry('nodea', 'node', 'aclReader')]);
+      await putAcl('destinations', A, '*', [aclEntry('nodea', 'node', '')]);
+      await asAdmin(css, 'PUT', O('rules', 'r2'), objectBody({ objectID: 'r2', objectType: 'rules', ...NOWHERE }, 'r2'));
+      expect(await statusOf(css, 'NODE.A', 'GET', O('rules', 'r2'))).toBe(200);
+      expect(await statusOf(css, 'NODE.A', 'GET', O('rules', 'r2', 'data'))).toBe(200);
+      expect(await put('NODE.A', 'r2', NOWHERE)).toBe(403);
+      expect(await put('NODE.A', 'r3', NOWHERE)).toBe(403);
+      expect(await statusOf(css, 'NODE.A', 'PUT', O('rules', 'r2', 'data'), 'x')).toBe(403);
+      expect(await statusOf(css, 'NODE.A', 'DELETE', O('rules', 'r2'))).toBe(403);
+      expect(await statusOf(css, 'NODE.A', 'PUT', O('rules', 'r2', 'destinations'), ['a:b'])).toBe(403);
+      expect(await statusOf(css, 'NODE.A', 'PUT', `/api/v1/objects/${A}/rules`, { action: 'register', url: 'http://127.0.0.1:9/x' })).toBe(403);
+    });
+
+    test('`*` grants the whole org: every type (key `*`) and every user of the type (username `*`), in that org only', async () => {
+      await asAdmin(css, 'PUT', `/api/v1/objects/${ORG_B}/secret/s1`, objectBody({ objectID: 's1', objectType: 'secret', ...NOWHERE }, 's1'));
+      await asAdmin(css, 'PUT', `/api/v1/objects/${ORG_B}/other/s2`, objectBody({ objectID: 's2', objectType: 'other', ...NOWHERE }, 's2'));
+      const reads = async (who: Who): Promise<number[]> => [
+        await statusOf(css, who, 'GET', `/api/v1/objects/${ORG_B}/secret/s1`),
+        await statusOf(css, who, 'GET', `/api/v1/objects/${ORG_B}/other/s2`),
+      ];
+      expect(await reads('USR.B')).toEqual([403, 403]);
+      await putAcl('objects', ORG_B, '*', [aclEntry('*', 'user', 'aclReader')]);
+      expect(await reads('USR.B')).toEqual([200, 200]);
+      // Users only (the entry's user type), and org B only.
+      expect(await reads('NODE.B')).toEqual([403, 403]);
+      expect(await reads('USR.A')).toEqual([403, 403]);
+      expect(await statusOf(css, 'USR.B', 'GET', O('plain', 'priv'))).toBe(403);
+      // A reader everywhere writes nowhere.
+      expect(await statusOf(css, 'USR.B', 'PUT', `/api/v1/objects/${ORG_B}/secret/s3`, objectBody({ objectID: 's3', objectType: 'secret', ...NOWHERE }))).toBe(403);
+    });
+
+    test('removing the last user of an ACL deletes the ACL', async () => {
+      const keys = async (): Promise<string[]> => {
+        const res = await fetch(`${css.url}/api/v1/security/objects/${A}?all_keys=true`, { headers: { authorization: `Basic ${Buffer.from(`${SA.auth!.user}:${SA.auth!.pass}`).toString('base64')}` } });
+        return res.status === 200 ? ((await res.json()) as string[]) : [];
+      };
+      await putAcl('objects', A, 'short', [aclEntry('usra', 'user', 'aclWriter'), aclEntry('nodea', 'node', 'aclReader')]);
+      expect(await keys()).toContain('short');
+      expect(await statusOf(css, 'ADM.A', 'DELETE', `/api/v1/security/objects/${A}/short/user/usra`)).toBe(204);
+      expect(await keys()).toContain('short');
+      expect(await statusOf(css, 'ADM.A', 'DELETE', `/api/v1/security/objects/${A}/short/node/nodea`)).toBe(204);
+      expect(await keys()).not.toContain('short');
+      expect(await statusOf(css, 'ADM.A', 'GET', `/api/v1/security/objects/${A}?key=short`)).toBe(404);
+      // And with it what it granted.
+      await asAdmin(css, 'PUT', O('short', 'k1'), objectBody({ objectID: 'k1', objectType: 'short', ...NOWHERE }));
+      expect(await statusOf(css, 'USR.A', 'GET', O('short', 'k1'))).toBe(403);
+    });
+  });
 });
 
 describe('what destroys the fixtures, last', () => {
