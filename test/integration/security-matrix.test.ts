@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals
 import { connectAsync, ErrorWithSubackPacket, type MqttClient } from 'mqtt';
 import { ROUTES, pathOn } from '../../lib/api/route-table.js';
 import { commandTopic, CSS_EVENT_FILTER } from '../../lib/transport/mqtt/topics.js';
+import { SPI_OBJECT_ACTIONS, type SpiObjectAction } from '../../lib/transport/http/spi-paths.js';
 import { startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
 import { eventually } from '../helpers/sync-pair.js';
 import {
@@ -175,26 +176,29 @@ afterAll(async () => {
   );
 });
 
-/** Sends every row as every caller, rows in order, the callers of one row at once. */
-async function run(node: RunningProcess, rows: readonly Row[], opts: { sequential?: boolean } = {}): Promise<string[]> {
-  const problems: string[] = [];
-  for (const row of rows) {
-    const outcomes: Outcome[] = [];
-    if (opts.sequential === true) {
-      // The sync admin last: its request is the one that succeeds and changes everything after.
-      const order = [...CALLERS.filter((c) => c.who !== 'SA'), SA];
-      for (const c of order) outcomes.push(await send(node.url, row, c));
-    } else {
-      outcomes.push(...(await Promise.all(CALLERS.map((c) => send(node.url, row, c)))));
-    }
-    sent.push(...outcomes);
-    matrixCases += outcomes.length;
-    for (const o of outcomes) {
-      const p = mismatch(o);
-      if (p !== null) problems.push(p);
-    }
+/** Sends one row as every caller: at once, or one after the other with the sync admin last. */
+async function sendRow(node: RunningProcess, row: Row, sequential: boolean): Promise<Outcome[]> {
+  if (!sequential) return Promise.all(CALLERS.map((c) => send(node.url, row, c)));
+  const outcomes: Outcome[] = [];
+  // The sync admin last: its request is the one that succeeds and changes everything after.
+  for (const c of [...CALLERS.filter((x) => x.who !== 'SA'), SA]) outcomes.push(await send(node.url, row, c));
+  return outcomes;
+}
+
+/**
+ * Sends every row as every caller and lists what differs from the table. Rows go in order
+ * (a later row may depend on an earlier one's change), or all at once for independent reads.
+ */
+async function run(node: RunningProcess, rows: readonly Row[], opts: { sequential?: boolean; independent?: boolean } = {}): Promise<string[]> {
+  const outcomes: Outcome[] = [];
+  if (opts.independent === true) {
+    outcomes.push(...(await Promise.all(rows.map((r) => sendRow(node, r, false)))).flat());
+  } else {
+    for (const row of rows) outcomes.push(...(await sendRow(node, row, opts.sequential === true)));
   }
-  return problems;
+  sent.push(...outcomes);
+  matrixCases += outcomes.length;
+  return outcomes.map(mismatch).filter((p): p is string => p !== null);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -379,7 +383,7 @@ const CLAIMS: Record<Claim, { org: string; type: string; id: string }> = {
 /** Who may claim it: the node itself, or an admin of its org (a user only with the destinations ACL). */
 const CLAIMANTS: Record<Claim, readonly Who[]> = { self: ['EN.A', 'ADM.A'], 'other node': ['ADM.A'], 'other org': ['EN.B', 'ADM.B'] };
 
-function spiRow(route: string, claim: Claim, path: string, ok: number, more: Partial<Row> = {}, claimantsOk: readonly Who[] = CLAIMANTS[claim]): Row {
+function spiRow(route: string, claim: Claim, path: string | ((c: Caller) => string), ok: number, more: Partial<Row> = {}, claimantsOk: readonly Who[] = CLAIMANTS[claim]): Row {
   const c = CLAIMS[claim];
   return row('CSS', route, `claim: ${claim}`, path, statuses(403, all(claimantsOk, ok)), {
     headers: () => ({ 'X-Sync-Service-Dest': `${c.org}/${c.type}/${c.id}` }),
@@ -387,25 +391,65 @@ function spiRow(route: string, claim: Claim, path: string, ok: number, more: Par
   });
 }
 
-function spiRows(): Row[] {
-  const rows: Row[] = [];
-  const claims = Object.keys(CLAIMS) as Claim[];
-  const reg = (action: string, claim: Claim): string => `/spi/v1/${action}/${CLAIMS[claim].org}/${CLAIMS[claim].type}/${CLAIMS[claim].id}`;
-  // A node the CSS does not know must register as new: 404 past the claim check. [§6]
-  for (const claim of claims) rows.push(spiRow('PUT /spi/v1/register/{org}/{destType}/{destID}', claim, reg('register', claim), 404));
-  for (const claim of claims) rows.push(spiRow('PUT /spi/v1/register-new/{org}/{destType}/{destID}', claim, reg('register-new', claim), 204));
-  for (const claim of claims) rows.push(spiRow('PUT /spi/v1/ping/{org}/{destType}/{destID}', claim, reg('ping', claim), 204));
-  for (const claim of claims) rows.push(spiRow('PUT /spi/v1/register/{org}/{destType}/{destID}', claim, reg('register', claim), 204, { variant: `claim: ${claim}, known node` }));
-  for (const claim of claims) rows.push(spiRow('GET /spi/v1/objects/', claim, '/spi/v1/objects/', 204));
-  // Object actions act in the path's org, which must be the claim's: an ESS of B cannot touch A's objects.
-  const inA = (claim: Claim): readonly Who[] => (CLAIMS[claim].org === ORG_A ? CLAIMANTS[claim] : []);
-  for (const claim of claims) {
-    rows.push(spiRow('PUT /spi/v1/objects/{org}/{type}/{id}/{instanceID}/{action}', claim, `/spi/v1/objects/${A}/plain/priv/1/consumed`, 409, {}, inA(claim)));
-    rows.push(spiRow('GET /spi/v1/objects/{org}/{type}/{id}/{instanceID}/{dataID}/data', claim, `/spi/v1/objects/${A}/plain/priv/1/1/data`, 404, {}, inA(claim)));
-    rows.push(spiRow('PUT /spi/v1/objects/{org}/{type}/{id}/{instanceID}/{dataID}/data', claim, `/spi/v1/objects/${A}/plain/priv/1/1/data`, 409, { body: () => 'x' }, inA(claim)));
-    rows.push(spiRow('PUT /spi/v1/objects/{org}/resend', claim, `/spi/v1/objects/${A}/resend`, 204, {}, inA(claim)));
+/**
+ * What a claimant gets for each object action, sent in this order about an object its node
+ * publishes (`update`, then deletes): past the claim check, the protocol's own answer, 204, or
+ * 409 for an ack of nothing pending. [sync-protocol §1]
+ */
+const SPI_ACTION_OK: Record<Exclude<SpiObjectAction, 'data'>, number> = {
+  update: 204,
+  updated: 409,
+  consumed: 409,
+  ackconsumed: 409,
+  received: 409,
+  ackreceived: 204,
+  delete: 204,
+  ackDelete: 204,
+  deleted: 204,
+  ackDeleted: 409,
+  feedback: 409,
+};
+const SPI_ACTION_BODY: Partial<Record<SpiObjectAction, Record<string, unknown>>> = {
+  update: { objectType: 'spi', destinationOrgID: A, noData: true, instanceID: 1 },
+  delete: { objectType: 'spi', destinationOrgID: A, instanceID: 1 },
+  feedback: { Code: 1, RetryInterval: 0, Reason: 'matrix' },
+};
+/** One object per claim and caller, so that each sequence of actions stands on its own. */
+const spiObject = (claim: Claim, c: Caller): string => `o-${claim.replace(' ', '-')}-${slug(c.who)}`;
+
+/** Object actions act in the path's org, which must be the claim's: an ESS of B cannot touch A's objects. */
+const inA = (claim: Claim): readonly Who[] => (CLAIMS[claim].org === ORG_A ? CLAIMANTS[claim] : []);
+
+/** Everything a node does on the SPI, in the order a node does it, under one claim. */
+function spiSequence(claim: Claim): Row[] {
+  const reg = (action: string): string => `/spi/v1/${action}/${CLAIMS[claim].org}/${CLAIMS[claim].type}/${CLAIMS[claim].id}`;
+  const rows: Row[] = [
+    // A node the CSS does not know must register as new: 404 past the claim check. [§6]
+    spiRow('PUT /spi/v1/register/{org}/{destType}/{destID}', claim, reg('register'), 404),
+    spiRow('PUT /spi/v1/register-new/{org}/{destType}/{destID}', claim, reg('register-new'), 204),
+    spiRow('PUT /spi/v1/ping/{org}/{destType}/{destID}', claim, reg('ping'), 204),
+    spiRow('PUT /spi/v1/register/{org}/{destType}/{destID}', claim, reg('register'), 204, { variant: `claim: ${claim}, known node` }),
+    spiRow('GET /spi/v1/objects/', claim, '/spi/v1/objects/', 204),
+    spiRow('PUT /spi/v1/objects/{org}/{type}/{id}/{instanceID}/{action}', claim, `/spi/v1/objects/${A}/plain/priv/1/consumed`, 409, { variant: `claim: ${claim}, not its object` }, inA(claim)),
+    spiRow('GET /spi/v1/objects/{org}/{type}/{id}/{instanceID}/{dataID}/data', claim, `/spi/v1/objects/${A}/plain/priv/1/1/data`, 404, {}, inA(claim)),
+    spiRow('PUT /spi/v1/objects/{org}/{type}/{id}/{instanceID}/{dataID}/data', claim, `/spi/v1/objects/${A}/plain/priv/1/1/data`, 409, { body: () => 'x' }, inA(claim)),
+    spiRow('PUT /spi/v1/objects/{org}/resend', claim, `/spi/v1/objects/${A}/resend`, 204, {}, inA(claim)),
+  ];
+  // Every action of the protocol, from the list the SPI parses, so that a new one gets a row.
+  for (const action of SPI_OBJECT_ACTIONS.filter((a) => a !== 'data')) {
+    const body = SPI_ACTION_BODY[action];
+    rows.push(
+      spiRow('PUT /spi/v1/objects/{org}/{type}/{id}/{instanceID}/{action}', claim, (c) => `/spi/v1/objects/${A}/spi/${spiObject(claim, c)}/1/${action}`, SPI_ACTION_OK[action], {
+        variant: `claim: ${claim}, ${action}`,
+        ...(body !== undefined ? { body: (c: Caller) => json({ objectID: spiObject(claim, c), ...body }) } : {}),
+      }, inA(claim)),
+    );
   }
-  for (const claim of claims) rows.push(spiRow('PUT /spi/v1/unregister/{org}/{destType}/{destID}', claim, reg('unregister', claim), 204));
+  rows.push(
+    spiRow('PUT /spi/v1/objects/{org}/acks', claim, `/spi/v1/objects/${A}/acks`, 200, { body: () => '[{"action":"received","objectType":"plain","objectID":"priv","instanceID":1,"dataID":1}]' }, inA(claim)),
+    spiRow('GET /spi/v1/early/{org}/{type}/{id}', claim, `/spi/v1/early/${A}/plain/priv`, 404, {}, inA(claim)),
+    spiRow('PUT /spi/v1/unregister/{org}/{destType}/{destID}', claim, reg('unregister'), 204),
+  );
   return rows;
 }
 
@@ -427,7 +471,7 @@ describe('every route has rows', () => {
 
 describe('the client API of a CSS', () => {
   test('reads: full, public-only or refused, as §4.3 and §4.5 say', async () => {
-    expect(await run(css, cssReads)).toEqual([]);
+    expect(await run(css, cssReads, { independent: true })).toEqual([]);
   });
 
   test('writes: the write check of §4.4, on each caller\'s own object', async () => {
@@ -437,7 +481,7 @@ describe('the client API of a CSS', () => {
 
 describe('the client API of an ESS', () => {
   test('reads: every identity of the ESS\'s org, nobody of another', async () => {
-    expect(await run(ess, essReads)).toEqual([]);
+    expect(await run(ess, essReads, { independent: true })).toEqual([]);
   });
 
   test('writes: every identity of the ESS\'s org, services included', async () => {
@@ -447,7 +491,9 @@ describe('the client API of an ESS', () => {
 
 describe('the SPI of a CSS', () => {
   test('an ESS acts only as itself, an admin for any node of its org, nobody for another org', async () => {
-    expect(await run(css, spiRows())).toEqual([]);
+    // The claims name three different nodes: their sequences run side by side.
+    const problems = await Promise.all((Object.keys(CLAIMS) as Claim[]).map((claim) => run(css, spiSequence(claim))));
+    expect(problems.flat()).toEqual([]);
   });
 });
 
