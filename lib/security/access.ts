@@ -153,6 +153,20 @@ export async function objectReadAccess(
 }
 
 /**
+ * Whether a missing object is 404 for this caller rather than 403: only for a caller who reads
+ * every object of the type, and never for a service on an ESS, whose access is decided per
+ * object ("fail (403), even when the object simply doesn't exist"). [ref rest-api §4.3]
+ */
+export function missingIsNotFound(id: Identity | null, ctx: AccessContext, level: ReadAccess): boolean {
+  return level === 'full' && !accessIsPerObject(id, ctx);
+}
+
+/** A service on an ESS: what it may read is decided object by object, by the object's policy. [ref rest-api §4.3] */
+export function accessIsPerObject(id: Identity | null, ctx: AccessContext): boolean {
+  return ctx.nodeType === 'ESS' && id?.role === 'service';
+}
+
+/**
  * Whether a service identity (`svcOrg/version/svcName`) is among the object's policy services:
  * same org and name, and its version inside the service's version range. An object without a
  * policy, or whose policy names no services, is open to every service. [ref rest-api §4.3]

@@ -78,6 +78,15 @@ function objectBody(meta: Record<string, unknown>, data?: string): unknown {
   return data === undefined ? { meta: { noData: true, ...meta } } : { meta, data: Buffer.from(data).toString('base64') };
 }
 
+/** Services of a policy, `name@range`: SVC.A is svcorg/1.0.0/svca. */
+const SVC_MINE = 'svca@[1.0.0,2.0.0)';
+const SVC_MINE_V2 = 'svca@[2.0.0,3.0.0)';
+const SVC_OTHER = 'svcz@[1.0.0,2.0.0)';
+function servicePolicy(svc: string): unknown {
+  const [serviceName, version] = svc.split('@');
+  return { properties: [], services: [{ orgID: 'svcorg', arch: 'amd64', serviceName, version }] };
+}
+
 const TO_ESS = { destinationType: ESS_DEST.type, destinationID: ESS_DEST.id };
 const NOWHERE = { destinationType: 'nowhere', destinationID: 'x' };
 const POLICY = { properties: [{ name: 'color', value: 'blue' }], services: [] };
@@ -110,6 +119,19 @@ async function cssFixtures(): Promise<void> {
 async function essFixtures(): Promise<void> {
   await asAdmin(ess, 'PUT', '/api/v1/objects/up/upriv', objectBody({ objectID: 'upriv', objectType: 'up' }, 'up private'));
   await asAdmin(ess, 'PUT', '/api/v1/objects/up/upub', objectBody({ objectID: 'upub', objectType: 'up', public: true }, 'up public'));
+  // Objects of service policies: what a service on the ESS reads is decided by them. [§4.3]
+  const policyFixtures: [string, string, boolean?][] = [
+    ['mine', SVC_MINE],
+    ['other', SVC_OTHER],
+    ['old', SVC_MINE_V2],
+    ['pubother', SVC_OTHER, true],
+    ...CALLERS.map((c): [string, string] => [`del-${slug(c.who)}`, SVC_OTHER]),
+  ];
+  await Promise.all(
+    policyFixtures.map(([id, svc, pub]) =>
+      asAdmin(ess, 'PUT', `/api/v1/objects/epol/${id}`, objectBody({ objectID: id, objectType: 'epol', destinationPolicy: servicePolicy(svc), ...(pub === true ? { public: true } : {}) })),
+    ),
+  );
   await Promise.all(
     CALLERS.flatMap((c) => [
       asAdmin(ess, 'PUT', `/api/v1/objects/escratch/del-${slug(c.who)}`, objectBody({ objectID: `del-${slug(c.who)}`, objectType: 'escratch' })),
@@ -165,6 +187,12 @@ beforeAll(async () => {
   await eventually('ESS received the fixtures', () => listed(ess, '/api/v1/objects/mark'), (ids) => ids.length === 2 * CALLERS.length, 20_000, () => ess.output());
   await eventually('ESS received plain', () => listed(ess, '/api/v1/objects/plain'), (ids) => ids.length === 2, 20_000, () => ess.output());
   await eventually('CSS received up', () => listed(css, `/api/v1/objects/${A}/up`), (ids) => ids.length === 2, 20_000, () => css.output());
+  await eventually(
+    'CSS has every type the ESS published',
+    () => asAdmin(css, 'GET', `/api/v1/objects/${A}?list_object_type=true`).then((t) => JSON.parse(t) as string[]),
+    (types) => ['up', 'escratch', 'epol'].every((x) => types.includes(x)),
+    20_000,
+  );
 });
 
 afterAll(async () => {
@@ -255,7 +283,8 @@ const cssReads: Row[] = [
   row('CSS', `GET ${R}/data`, 'public object', O('plain', 'pub', 'data'), cssPublic(200)),
   row('CSS', `GET ${R}/data`, 'manifest', O('agent_upgrade_manifests', 'm1', 'data'), statuses(403, all([...CSS_FULL, 'NODE.A'], 200))),
   row('CSS', 'GET /api/v1/objects/{orgID}', 'by destination policy', `/api/v1/objects/${A}?destination_policy=true`, statuses(403, all(LISTERS, 200)), {
-    visible: seen(['pol', 'polpub'], ['polpub']),
+    // With the ESS's policy objects, received.
+    visible: seen(['pol', 'polpub', 'mine', 'other', 'old', 'pubother', ...CALLERS.map((c) => `del-${slug(c.who)}`)], ['polpub', 'pubother']),
   }),
   row('CSS', 'GET /api/v1/objects/{orgID}', 'by filters', `/api/v1/objects/${A}?filters=true&objectType=plain`, statuses(403, all(LISTERS, 200)), {
     visible: seen(['priv', 'pub', 'pol', 'polpub'], ['pub', 'polpub']),
@@ -263,10 +292,10 @@ const cssReads: Row[] = [
   row('CSS', 'GET /api/v1/objects/{orgID}', 'object types', `/api/v1/objects/${A}?list_object_type=true`, statuses(403, all(LISTERS, 200)), {
     visible: (c) =>
       CSS_FULL.includes(c.who)
-        ? ['acl', 'agent_upgrade_manifests', 'escratch', 'mark', 'plain', 'scratch', 'up']
+        ? ['acl', 'agent_upgrade_manifests', 'epol', 'escratch', 'mark', 'plain', 'scratch', 'up']
         : c.who === 'NODE.A'
-          ? ['acl', 'agent_upgrade_manifests', 'plain', 'up']
-          : ['acl', 'plain', 'up'],
+          ? ['acl', 'agent_upgrade_manifests', 'epol', 'plain', 'up']
+          : ['acl', 'epol', 'plain', 'up'],
     ids: (body) => body as string[],
   }),
   row('CSS', 'GET /api/v1/destinations/{orgID}', 'own org: any identity of it', `/api/v1/destinations/${A}`, statuses(403, all(ESS_ORG, 200)), {
@@ -330,13 +359,24 @@ const cssShutdown = row('CSS', 'POST /api/v1/shutdown', 'sync admin only', '/api
 const essReads: Row[] = [
   row('ESS', `GET ${RE}`, 'private object', OE('plain', 'priv'), statuses(403, all(ESS_ORG, 200))),
   row('ESS', `GET ${RE}`, 'public object: still the org only', OE('plain', 'pub'), statuses(403, all(ESS_ORG, 200))),
-  row('ESS', `GET ${RE}`, 'missing object', OE('plain', 'nosuch'), statuses(403, all(ESS_ORG, 404))),
+  // A missing object is 403 to a service: it is not among the objects it may read. [§4.3 ESS + SVC]
+  row('ESS', `GET ${RE}`, 'missing object', OE('plain', 'nosuch'), statuses(403, { ...all(ESS_ORG, 404), 'SVC.A': 403 })),
   row('ESS', 'GET /api/v1/objects/{objectType}', 'received objects', '/api/v1/objects/plain', statuses(403, all(ESS_ORG, 200)), { visible: () => ['priv', 'pub'] }),
   row('ESS', 'GET /api/v1/objects/{objectType}', 'all objects', '/api/v1/objects/plain?all_objects=true', statuses(403, all(ESS_ORG, 200)), { visible: () => ['priv', 'pub'] }),
   row('ESS', `GET ${RE}/status`, 'private object', OE('plain', 'priv', 'status'), statuses(403, all(ESS_ORG, 200))),
   // Always 404 on an ESS, past the read gate. [§1.2 O13]
   row('ESS', `GET ${RE}/destinations`, 'none on an ESS', OE('plain', 'priv', 'destinations'), statuses(403, all(ESS_ORG, 404))),
   row('ESS', `GET ${RE}/data`, 'private object', OE('plain', 'priv', 'data'), statuses(403, all(ESS_ORG, 200))),
+  // A service reads an object whose policy names it (in the version range), or a public one. [§4.3 ESS + SVC]
+  row('ESS', `GET ${RE}`, 'policy names the service', OE('epol', 'mine'), statuses(403, all(ESS_ORG, 200))),
+  row('ESS', `GET ${RE}`, 'policy names another service', OE('epol', 'other'), statuses(403, { ...all(ESS_ORG, 200), 'SVC.A': 403 })),
+  row('ESS', `GET ${RE}`, 'policy names another version', OE('epol', 'old'), statuses(403, { ...all(ESS_ORG, 200), 'SVC.A': 403 })),
+  row('ESS', `GET ${RE}`, 'policy names another service, public', OE('epol', 'pubother'), statuses(403, all(ESS_ORG, 200))),
+  row('ESS', `GET ${RE}/status`, 'policy names another service', OE('epol', 'other', 'status'), statuses(403, { ...all(ESS_ORG, 200), 'SVC.A': 403 })),
+  row('ESS', `GET ${RE}/data`, 'policy names another service', OE('epol', 'other', 'data'), statuses(403, { ...all(ESS_ORG, 404), 'SVC.A': 403 })),
+  row('ESS', 'GET /api/v1/objects/{objectType}', 'all objects, by service policy', '/api/v1/objects/epol?all_objects=true', statuses(403, all(ESS_ORG, 200)), {
+    visible: (c) => (c.who === 'SVC.A' ? ['mine', 'pubother'] : ['mine', 'other', 'old', 'pubother', ...CALLERS.map((x) => `del-${slug(x.who)}`)]),
+  }),
   row('ESS', 'GET /api/v1/health', 'any identity but an edge node', '/api/v1/health', statuses(200, { anon: 403, badPassword: 403, 'EN.A': 403, 'EN.B': 403 })),
   // No orgs on an ESS: 400 to those the CSS would let through. [§1.4, §5.12]
   row('ESS', 'GET /api/v1/organizations', 'an ESS has none', '/api/v1/organizations', statuses(403, { SA: 400, 'ADM.A': 400, 'ADM.B': 400 })),
@@ -346,7 +386,11 @@ const essWrites: Row[] = [
   // Every role of the ESS's org writes, services included. [§4.4 ESS]
   row('ESS', `PUT ${RE}`, 'new object', (c) => OE('escratch', `w-${slug(c.who)}`), statuses(403, all(ESS_ORG, 204)), { body: writeObject('escratch', 'w', { destinationType: '', destinationID: '' }) }),
   row('ESS', `DELETE ${RE}`, 'own object', (c) => OE('escratch', `del-${slug(c.who)}`), statuses(403, all(ESS_ORG, 204))),
-  row('ESS', `DELETE ${RE}`, 'missing object', OE('escratch', 'nosuch'), statuses(403, all(ESS_ORG, 400))),
+  row('ESS', `DELETE ${RE}`, 'missing object', OE('escratch', 'nosuch'), statuses(403, { ...all(ESS_ORG, 400), 'SVC.A': 403 })),
+  row('ESS', `DELETE ${RE}`, 'policy names another service', (c) => OE('epol', `del-${slug(c.who)}`), statuses(403, { ...all(ESS_ORG, 204), 'SVC.A': 403 })),
+  // The marks need the object's policy to name a service; past that, a sender's object takes no mark.
+  row('ESS', `PUT ${RE}/consumed`, 'policy names another service', OE('epol', 'other', 'consumed'), statuses(403, { ...all(ESS_ORG, 400), 'SVC.A': 403 })),
+  row('ESS', `PUT ${RE}/consumed`, 'public, policy names another service', OE('epol', 'pubother', 'consumed'), statuses(403, { ...all(ESS_ORG, 400), 'SVC.A': 403 })),
   row('ESS', `PUT ${RE}/data`, 'own object', (c) => OE('escratch', `d-${slug(c.who)}`, 'data'), statuses(403, all(ESS_ORG, 204)), { body: () => 'new data' }),
   // Not a service; no ACLs on an ESS. [§1.2 O6]
   row('ESS', 'PUT /api/v1/objects/{objectType}', 'register a webhook', '/api/v1/objects/plain', statuses(403, { ...all(ESS_ORG, 204), 'SVC.A': 403 }), {

@@ -15,7 +15,7 @@ import { activate, markConsumed, markDeleted, markPolicyReceived, markReceived }
 import { destinationsOf } from '../../sync/object-queries.js';
 import { objectLogFields } from '../../model/log-fields.js';
 import type { ObjectService } from '../../sync/object-service.js';
-import { canWrite, readableObject, readLevel, requireMayWriteInOrg } from '../authz.js';
+import { canWrite, readableObject, requireFullAccess, requireMayWriteInOrg } from '../authz.js';
 import { parseContentRange, parseRange, readJson } from '../../http/request.js';
 import { sendDataHeaders, sendJson, sendNoContent, sendText } from '../../http/response.js';
 import type { RouteContext } from '../context.js';
@@ -30,7 +30,7 @@ function ids(ctx: RouteContext): { orgID: string; objectType: string; objectID: 
 function markRoute(mark: Mark): (ctx: RouteContext) => Promise<void> {
   return async (ctx) => {
     const { orgID, objectType, objectID } = ids(ctx);
-    if ((await readLevel(ctx, orgID, objectType)) !== 'full') throw new UnauthorizedError();
+    await requireFullAccess(ctx, orgID, objectType, objectID);
     await mark(ctx.deps.objects, orgID, objectType, objectID);
     sendNoContent(ctx.res);
   };

@@ -13,6 +13,7 @@ import {
   EMPTY_ACLS,
   isListingRole,
   mayWriteInOrg,
+  missingIsNotFound,
   objectReadAccess,
   readAccess,
   serviceMayAccessObject,
@@ -115,6 +116,16 @@ describe('access to one object (rest-api §4.3, §4.5)', () => {
     expect(serviceMayAccessObject(SVC, svc('1.0.0', 'svcorg', 'cam'))).toBe(false);
     expect(serviceMayAccessObject({ ...SVC, userID: 'garbage' }, svc('1.0.0'))).toBe(false);
     expect(serviceMayAccessObject(SVC, meta({ destinationPolicy: policy([]) }))).toBe(true);
+  });
+});
+
+describe('a missing object (rest-api §1.2 O1, §4.3)', () => {
+  it('is 404 to who reads the whole type, 403 to the rest, and always 403 to a service on an ESS', () => {
+    expect(missingIsNotFound(ADM, CSS, 'full')).toBe(true);
+    expect(missingIsNotFound(USR, CSS, 'public')).toBe(false);
+    expect(missingIsNotFound(USR, ESS, 'full')).toBe(true);
+    expect(missingIsNotFound(SVC, ESS, 'full')).toBe(false);
+    expect(missingIsNotFound(SA, ESS, 'full')).toBe(true);
   });
 });
 
