@@ -289,6 +289,11 @@ const cssReads: Row[] = [
   row('CSS', 'GET /api/v1/objects/{orgID}', 'by filters', `/api/v1/objects/${A}?filters=true&objectType=plain`, statuses(403, all(LISTERS, 200)), {
     visible: seen(['priv', 'pub', 'pol', 'polpub'], ['pub', 'polpub']),
   }),
+  // The manifest type is always visible to a node of the org; a listing with nothing visible is 404.
+  row('CSS', 'GET /api/v1/objects/{orgID}', 'by filters, manifests', `/api/v1/objects/${A}?filters=true&objectType=agent_upgrade_manifests`, statuses(403, {
+    ...all(LISTERS, 404),
+    ...all([...CSS_FULL, 'NODE.A'], 200),
+  }), { visible: () => ['m1'] }),
   row('CSS', 'GET /api/v1/objects/{orgID}', 'object types', `/api/v1/objects/${A}?list_object_type=true`, statuses(403, all(LISTERS, 200)), {
     visible: (c) =>
       CSS_FULL.includes(c.who)
