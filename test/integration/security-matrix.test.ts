@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals
 import { connectAsync, ErrorWithSubackPacket, type MqttClient } from 'mqtt';
 import { ROUTES, pathOn } from '../../lib/api/route-table.js';
 import { commandTopic, CSS_EVENT_FILTER } from '../../lib/transport/mqtt/topics.js';
-import { SPI_OBJECT_ACTIONS, type SpiObjectAction } from '../../lib/transport/http/spi-paths.js';
+import { SPI_OBJECT_ACTIONS, SPI_REGISTRATION_ACTIONS, type SpiObjectAction } from '../../lib/transport/http/spi-paths.js';
 import { startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
 import { eventually } from '../helpers/sync-pair.js';
 import {
@@ -466,6 +466,13 @@ const SPI_ACTION_BODY: Partial<Record<SpiObjectAction, Record<string, unknown>>>
 /** One object per claim and caller, so that each sequence of actions stands on its own. */
 const spiObject = (claim: Claim, c: Caller): string => `o-${claim.replace(' ', '-')}-${slug(c.who)}`;
 
+/** Without a claim, or a malformed one, nobody gets in: not even the node the path names. [§4.6] */
+const spiBadClaims: Row[] = [
+  row('CSS', 'PUT /spi/v1/ping/{org}/{destType}/{destID}', 'no claim', `/spi/v1/ping/${A}/edge/na`, statuses(403)),
+  row('CSS', 'PUT /spi/v1/ping/{org}/{destType}/{destID}', 'claim without an id', `/spi/v1/ping/${A}/edge/na`, statuses(403), { headers: () => ({ 'X-Sync-Service-Dest': `${A}/edge` }) }),
+  row('CSS', 'GET /spi/v1/objects/', 'claim with an empty type', '/spi/v1/objects/', statuses(403), { headers: () => ({ 'X-Sync-Service-Dest': `${A}//na` }) }),
+];
+
 /** Object actions act in the path's org, which must be the claim's: an ESS of B cannot touch A's objects. */
 const inA = (claim: Claim): readonly Who[] => (CLAIMS[claim].org === ORG_A ? CLAIMANTS[claim] : []);
 
@@ -512,6 +519,14 @@ describe('every route has rows', () => {
     expect(missing).toEqual([]);
   });
 
+  test('each SPI route has rows, for every action the SPI parses', () => {
+    const routes = new Set((Object.keys(CLAIMS) as Claim[]).flatMap((claim) => spiSequence(claim)).map((r) => `${r.route} ${r.variant.split(', ')[1] ?? ''}`));
+    for (const action of SPI_REGISTRATION_ACTIONS) expect([...routes].some((r) => r.startsWith(`PUT /spi/v1/${action}/`))).toBe(true);
+    for (const action of SPI_OBJECT_ACTIONS.filter((a) => a !== 'data')) expect([...routes].some((r) => r.endsWith(` ${action}`))).toBe(true);
+    for (const route of ['GET /spi/v1/objects/ ', 'PUT /spi/v1/objects/{org}/resend ', 'PUT /spi/v1/objects/{org}/acks ', 'GET /spi/v1/early/{org}/{type}/{id} ']) expect(routes).toContain(route);
+    expect([...routes].filter((r) => r.includes('/data'))).toHaveLength(2);
+  });
+
   test('every caller kind is in the matrix: 6 kinds in two orgs, a sync admin, anonymous, a wrong password', () => {
     expect(CALLERS).toHaveLength(15);
     expect(IDENTITIES.map((c) => c.who)).toContain('EN.B');
@@ -542,7 +557,7 @@ describe('the SPI of a CSS', () => {
   test('an ESS acts only as itself, an admin for any node of its org, nobody for another org', async () => {
     // The claims name three different nodes: their sequences run side by side.
     const problems = await Promise.all((Object.keys(CLAIMS) as Claim[]).map((claim) => run(css, spiSequence(claim))));
-    expect(problems.flat()).toEqual([]);
+    expect([...problems.flat(), ...(await run(css, spiBadClaims, { independent: true }))]).toEqual([]);
   });
 });
 
