@@ -95,8 +95,6 @@ export const GROUPS = {
   /** Every identity of org A that may use the client API (EN excluded). */
   clientsA: ['ADM.A', 'OADM.A', 'USR.A', 'NODE.A', 'SVC.A'],
   clientsB: ['ADM.B', 'OADM.B', 'USR.B', 'NODE.B', 'SVC.B'],
-  /** Readers on a CSS that are neither admins of A nor services: see public objects only. */
-  publicReadersCss: ['USR.A', 'NODE.A', 'ADM.B', 'OADM.B', 'USR.B', 'NODE.B'],
 } as const satisfies Record<string, readonly Who[]>;
 
 /** `{ a: s, b: s, … }` for each caller of `who`. */
