@@ -11,7 +11,7 @@ import { startCss } from '../lib/node/css.js';
 import { startEss } from '../lib/node/ess.js';
 import { layout, type RunningNode } from '../lib/node/node.js';
 import { onRelayedSignal } from './runtime.js';
-import { addUser, generateSecret, loadUsersFile, removeUser, USER_TYPES, type UserType } from '../lib/security/index.js';
+import { addUser, checkUserEntry, generateSecret, loadUsersFile, removeUser, USER_TYPES } from '../lib/security/index.js';
 
 const USAGE = `Usage:
   edgesync css [--config FILE] [--flag value ...]   run a Cloud Sync Service
@@ -126,6 +126,15 @@ function option(args: string[], name: string): string | undefined {
   return v;
 }
 
+/**
+ * The user name when `--username` is not given: the app key, except for an edge node whose app
+ * key is the reference's `org/destType/destID`, whose user name is then `destType/destID`.
+ */
+function defaultUsername(appKey: string, type: string): string {
+  const parts = appKey.split('/');
+  return type.toLowerCase() === 'edgenode' && parts.length === 3 && parts.every((p) => p !== '') ? `${parts[1]!}/${parts[2]!}` : appKey;
+}
+
 async function runUsers(args: string[]): Promise<number> {
   const root = option(args, '--persistence-root-path') ?? process.env.PERSISTENCE_ROOT_PATH ?? './data';
   const file = layout(root).users;
@@ -142,17 +151,15 @@ async function runUsers(args: string[]): Promise<number> {
     return removed ? 0 : 1;
   }
   if (verb === 'add') {
-    const type = (option(args, '--type') ?? '').toLowerCase();
-    if (!(USER_TYPES as readonly string[]).includes(type)) throw new Error(`--type must be one of ${USER_TYPES.join(', ')}`);
+    const type = option(args, '--type') ?? '';
+    const orgID = option(args, '--org') ?? '';
+    const username = option(args, '--username') ?? defaultUsername(appKey, type);
+    // Judged by the server's own schema before a secret is made or anything written: an entry
+    // this accepts is one the node loads, and one the node would refuse gets its message here.
+    checkUserEntry(file, { appKey, orgID, username, type });
     const given = option(args, '--secret');
     const secret = given ?? generateSecret();
-    await addUser(file, {
-      appKey,
-      secret,
-      type: type as UserType,
-      orgID: option(args, '--org') ?? '',
-      username: option(args, '--username') ?? appKey,
-    });
+    await addUser(file, { appKey, secret, type, orgID, username });
     process.stdout.write(given === undefined ? `added ${appKey}; its secret (shown once): ${secret}\n` : `added ${appKey}\n`);
     return 0;
   }

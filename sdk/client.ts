@@ -8,12 +8,16 @@ import { Readable, pipeline } from 'node:stream';
 import { contentRange, uploadInChunks } from './chunked-upload.js';
 import { NotFoundError, SyncServiceError } from './errors.js';
 import { stringifyJson } from './json.js';
-import { destinationsPath, HEALTH_PATH, objectPath, organizationsPath, orgObjectsPath, RESEND_PATH, withQuery } from './paths.js';
+import { destinationsPath, HEALTH_PATH, objectPath, organizationsPath, orgObjectsPath, RESEND_PATH, securityPath, withQuery } from './paths.js';
 import type { Query } from './paths.js';
 import { bufferStream, progressStream } from './progress.js';
 import { discard, ensureSuccess, readJson, readText, Transport } from './transport.js';
 import type { HttpMethod, TransportOptions, TransportRequest, TransportResponse } from './transport.js';
 import type {
+  AclEntry,
+  AclEntryInput,
+  AclType,
+  AclUserType,
   Destination,
   DestinationsAction,
   DestinationsStatus,
@@ -372,7 +376,52 @@ export class SyncServiceClient {
     for (const l of this.#markListeners) l(objectType, objectID);
   }
 
+  // --- ACLs (CSS only) -------------------------------------------------------------------------
+  //
+  // These speak the server's real format, `{"action","users":[AclEntry]}`. The reference's Go and
+  // Python SDKs send `{"action","usernames":[string]}`, which the server (theirs and ours) ignores:
+  // their add and remove succeed (204) and change nothing. Their "retrieve ACL" also puts the type
+  // in the path, which the server ignores, where the `key` query is what names the ACL.
+  // [ref rest-api §3.5]
+
+  /**
+   * The entries of the ACL protecting `key` (an object or destination type), or of the ACL of
+   * every type when `key` is left out or `*`; [] when there is none. [ref rest-api §1.5]
+   */
+  async getAcl(aclType: AclType, key?: string, options: { aclUserType?: AclUserType } = {}): Promise<AclEntry[]> {
+    const path = withQuery(securityPath(aclType, this.#requireOrg('getAcl')), { key: key === '*' ? undefined : key, acl_usertype: options.aclUserType });
+    return this.#list<AclEntry>(path);
+  }
+
+  /** The keys of the org's ACLs of that type, `*` being the ACL of every type. */
+  async listAclKeys(aclType: AclType): Promise<string[]> {
+    return this.#list<string>(withQuery(securityPath(aclType, this.#requireOrg('listAclKeys')), { all_keys: true }));
+  }
+
+  /**
+   * Adds entries to the ACL of `key` (`*` or undefined: every type), creating it. An entry whose
+   * user type and username are already there keeps its role: remove it first to change the role.
+   */
+  async addToAcl(aclType: AclType, key: string | undefined, entries: readonly AclEntryInput[]): Promise<void> {
+    await this.#mutate('PUT', this.#aclPath(aclType, key, 'addToAcl'), { action: 'add', users: entries });
+  }
+
+  /** Removes entries (by user type and username) from an ACL; the ACL goes with its last entry. */
+  async removeFromAcl(aclType: AclType, key: string | undefined, users: readonly Pick<AclEntry, 'Username' | 'ACLUserType'>[]): Promise<void> {
+    await this.#mutate('PUT', this.#aclPath(aclType, key, 'removeFromAcl'), { action: 'remove', users });
+  }
+
+  /** Removes one entry with `DELETE`; an absent entry is no error. */
+  async deleteAclEntry(aclType: AclType, key: string, aclUserType: AclUserType, username: string): Promise<void> {
+    await this.#mutate('DELETE', securityPath(aclType, this.#requireOrg('deleteAclEntry'), key, aclUserType, username));
+  }
+
   // --- plumbing ---------------------------------------------------------------------------------
+
+  #aclPath(aclType: AclType, key: string | undefined, method: string): string {
+    const org = this.#requireOrg(method);
+    return key === undefined || key === '*' ? securityPath(aclType, org) : securityPath(aclType, org, key);
+  }
 
   #requireOrg(method: string): string {
     if (this.#org === undefined) throw new TypeError(`${method} is a CSS route and needs the client's orgID`);

@@ -48,6 +48,11 @@ export function organizationsPath(org?: string): string {
   return org === undefined ? `${API}/organizations` : join(`${API}/organizations`, [org]);
 }
 
+/** `/api/v1/security/{aclType}/{org}[/{key}[/{aclUserType}/{username}]]`: the ACL routes of a CSS. */
+export function securityPath(aclType: string, org: string, ...rest: string[]): string {
+  return join(`${API}/security`, [aclType, org, ...rest]);
+}
+
 /** `/api/v1/health`. */
 export const HEALTH_PATH = `${API}/health`;
 

@@ -165,6 +165,29 @@ export interface OrganizationInput {
   address?: string;
 }
 
+/** Objects ACLs protect object types; destinations ACLs, destination types. [ref rest-api §1.5] */
+export type AclType = 'objects' | 'destinations';
+
+/** Whether an ACL entry names a user or a node (exchange node credentials). */
+export type AclUserType = 'user' | 'node';
+
+/** `aclWriter`/`aclReader` in objects ACLs; destinations ACLs have no roles and show `na`. */
+export type AclRole = 'aclWriter' | 'aclReader' | 'na';
+
+/**
+ * One ACL entry, with the capitalised keys the server sends and takes (the reference's
+ * ACLentry has no JSON tags). Username `*` stands for every user (or node) of the org.
+ * [ref rest-api §3.5]
+ */
+export interface AclEntry {
+  Username: string;
+  ACLUserType: AclUserType;
+  ACLRole: AclRole;
+}
+
+/** An entry to add: a destinations ACL needs no role (the server stores `na`). */
+export type AclEntryInput = Omit<AclEntry, 'ACLRole'> & { ACLRole?: AclRole };
+
 /** Colour of a health indicator. */
 export type HealthStatus = 'green' | 'yellow' | 'red';
 

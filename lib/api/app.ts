@@ -10,12 +10,18 @@ import { createBasicAuth } from './auth.js';
 import { createDispatcher } from './router.js';
 import { createErrorHandler } from './errors.js';
 
-/** Headers the reference sets on every API answer. [ref rest-api §1.1] */
+/**
+ * Headers the reference sets on every API answer (its setResponseHeaders: the cache headers and
+ * HSTS), plus `X-Content-Type-Options: nosniff`, which it does not send: our answers are JSON,
+ * plain text or data, none meant to be sniffed into something a browser runs, and no client
+ * reads the header. [ref rest-api §1.1]
+ */
 function commonHeaders(_req: Request, res: Response, next: NextFunction): void {
   // setHeader, not Express's res.set: these are plain strings, and this runs on every request.
   res.setHeader('Cache-Control', 'no-store, no-cache, must-revalidate');
   res.setHeader('Pragma', 'no-cache');
   res.setHeader('Strict-Transport-Security', 'max-age=63072000; includeSubDomains; preload');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('X-Request-Id', randomUUID());
   next();
 }

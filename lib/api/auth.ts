@@ -1,25 +1,34 @@
 /**
- * HTTP Basic authentication of API requests, mapped to the reference's answers: any failure
- * is `403 Unauthorized`, never a 401 challenge. [ref rest-api §4.1, §3.8]
+ * HTTP Basic authentication of API requests, through the node's login gate (passport, with the
+ * failed-login throttle in front), mapped to the reference's answers: any failure is
+ * `403 Unauthorized`, never a 401 challenge; a throttled login is 429 with `Retry-After`; an
+ * identity service that is down, 503 with the reason. [ref rest-api §4.1, §3.8]
  */
 import type { Request } from 'express';
 import { basicCredentials } from '../security/basic-credentials.js';
 import type { Authenticator, Identity } from '../security/identity.js';
+import { LoginGate } from '../security/login-gate.js';
 
 export type Authenticate = (req: Request) => Promise<Identity | null>;
 
 /**
+ * The empty app key never matches; the secret is the handler's to judge: `dummy` takes any, the
+ * empty one included, as the reference's clients send it. [ref rest-api §4.1] A request without
+ * credentials is no login: it is neither counted nor logged.
  * @param log told of every refused login (the app key and the caller's address, never the
- *   secret); a request without credentials is no login and is not logged.
+ *   secret); a throttled one is the gate's to log, once per episode
+ * @throws TooManyRequestsError, DependencyUnavailableError (see LoginGate.login)
  */
 export function createBasicAuth(authenticator: Authenticator, log?: { info(obj: object, msg: string): void }): Authenticate {
+  const gate = LoginGate.of(authenticator);
   return async (req) => {
-    const creds = basicCredentials(req.header('authorization'));
-    if (creds === null) return null;
-    // An empty user never matches. The secret is the authenticator's to judge: `dummy` takes
-    // any, the empty one included, as the reference's clients send it. [ref rest-api §4.1]
-    const identity = creds.appKey === '' ? null : await authenticator.authenticate(creds.appKey, creds.secret);
-    if (identity === null) log?.info({ appKey: creds.appKey, source: req.socket.remoteAddress ?? 'unix socket', path: req.path }, 'login refused');
+    const authorization = req.header('authorization');
+    const source = req.socket.remoteAddress ?? 'unix socket';
+    const identity = await gate.login({ authorization, source, transport: 'REST' });
+    if (identity === null && authorization !== undefined) {
+      const appKey = basicCredentials(authorization)?.appKey;
+      if (appKey !== undefined) log?.info({ appKey, source, path: req.path }, 'login refused');
+    }
     return identity;
   };
 }

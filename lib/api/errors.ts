@@ -4,7 +4,7 @@
  * [ref rest-api §3.8]
  */
 import type { NextFunction, Request, Response } from 'express';
-import { EdgesyncError, InsufficientStorageError, RangeNotSatisfiableError, UnavailableError, isStorageFull } from '../model/index.js';
+import { EdgesyncError, InsufficientStorageError, RangeNotSatisfiableError, TooManyRequestsError, isStorageFull } from '../model/index.js';
 import type { Logger } from '../log/logger.js';
 import type { HealthMonitor } from './health-monitor.js';
 
@@ -50,9 +50,11 @@ export function createErrorHandler(logger: Logger, health: HealthMonitor) {
     if (!req.complete) res.set('Connection', 'close');
     if (err instanceof EdgesyncError) {
       if (err instanceof RangeNotSatisfiableError) res.set('Content-Range', `bytes */${err.size}`);
+      if (err instanceof TooManyRequestsError && err.retryAfterSeconds !== undefined) res.set('Retry-After', String(err.retryAfterSeconds));
       // A full disk is logged with the system's own error (its code and path). A 503 is the node
-      // starting or stopping: nobody has anything to do about it.
-      if (err.status >= 500 && !(err instanceof UnavailableError)) logger.error({ requestId, err: thrown, method: req.method, url: req.originalUrl }, 'request failed');
+      // starting or stopping, or a service it depends on being down, which that service's client
+      // reports once: not one line per request.
+      if (err.status >= 500 && err.code !== 'unavailable') logger.error({ requestId, err: thrown, method: req.method, url: req.originalUrl }, 'request failed');
       else logger.debug({ requestId, status: err.status, reason: err.message, method: req.method, url: req.originalUrl }, 'request refused');
       res.status(err.status);
       if (err.body === '') res.end();

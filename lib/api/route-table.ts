@@ -24,6 +24,7 @@ import { orgListing } from './routes/org-listings.js';
 import { deleteOrganization, listOrganizations, putOrganization } from './routes/organizations.js';
 import { listDestinationObjects, listDestinations } from './routes/destinations.js';
 import { getHealth, postResend, postShutdown } from './routes/system.js';
+import { deleteAclEntry, getAcl, putAcl } from './routes/security.js';
 import { boolQuery } from '../http/request.js';
 
 export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -49,6 +50,7 @@ export interface RouteDef {
 const BOTH: readonly NodeType[] = ['CSS', 'ESS'];
 const CSS: readonly NodeType[] = ['CSS'];
 const O = '/api/v1/objects/{orgID}/{objectType}/{objectID}';
+const ACL = '/api/v1/security/{aclType}/{orgID}';
 
 /** `details` is validated before authentication. [ref rest-api §1.6] */
 function healthDetails(ctx: Pick<RouteContext, 'req' | 'params'>): void {
@@ -78,6 +80,13 @@ export const ROUTES: readonly RouteDef[] = [
   { method: 'GET', path: '/api/v1/organizations', nodes: BOTH, handler: listOrganizations },
   { method: 'PUT', path: '/api/v1/organizations/{orgID}', nodes: BOTH, handler: putOrganization },
   { method: 'DELETE', path: '/api/v1/organizations/{orgID}', nodes: BOTH, handler: deleteOrganization },
+  // The dispatcher hands /api/v1/security/ to routes/security.ts's handleSecurity, which checks
+  // in the reference's order before calling these handlers; the rows document what it serves.
+  { method: 'GET', path: ACL, nodes: CSS, handler: getAcl },
+  { method: 'GET', path: `${ACL}/{key}`, nodes: CSS, handler: getAcl },
+  { method: 'PUT', path: ACL, nodes: CSS, handler: putAcl },
+  { method: 'PUT', path: `${ACL}/{key}`, nodes: CSS, handler: putAcl },
+  { method: 'DELETE', path: `${ACL}/{key}/{aclUserType}/{username}`, nodes: CSS, handler: deleteAclEntry },
   { method: 'GET', path: '/api/v1/health', nodes: BOTH, handler: getHealth, beforeAuth: healthDetails, alwaysAvailable: true },
   { method: 'POST', path: '/api/v1/resend', nodes: BOTH, handler: postResend, gate: canResend },
   { method: 'POST', path: '/api/v1/shutdown', nodes: BOTH, handler: postShutdown, alwaysAvailable: true, gate: canShutdown },

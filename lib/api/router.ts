@@ -10,6 +10,7 @@ import { BadRequestError, MethodNotAllowedError, NotFoundError, UnauthorizedErro
 import type { ApiDeps } from './context.js';
 import { pathOn, ROUTES, type NodeType, type RouteDef } from './route-table.js';
 import type { Authenticate } from './auth.js';
+import { handleSecurity } from './routes/security.js';
 
 type Segment = { literal: string; caseInsensitive: boolean } | { param: string };
 
@@ -71,7 +72,7 @@ const COLLECTIONS: Record<NodeType, readonly string[]> = {
   ESS: ['objects', 'organizations'],
 };
 /** Subtree roots: without their trailing slash they redirect. [ref rest-api §1.1] */
-const SUBTREES: Record<NodeType, readonly string[]> = { CSS: ['/api/v1/objects', '/api/v1/destinations'], ESS: ['/api/v1/objects'] };
+const SUBTREES: Record<NodeType, readonly string[]> = { CSS: ['/api/v1/objects', '/api/v1/destinations', '/api/v1/security'], ESS: ['/api/v1/objects'] };
 
 function redirect(res: Response, location: string, query: string): void {
   res.redirect(301, location + query);
@@ -103,6 +104,16 @@ export function createDispatcher(node: NodeType, deps: ApiDeps, authenticate: Au
       parts = rawPath.split('/').slice(1).map(decodeURIComponent);
     } catch {
       throw new BadRequestError(`Invalid URL encoding in ${rawPath}`);
+    }
+    // [ref rest-api §1.5] the ACL subtree (CSS only) checks in its own order, depth and trailing
+    // slash included; the ESS does not serve it (404 below).
+    if (node === 'CSS' && parts[2] === 'security') {
+      if (!deps.isRunning()) throw new UnavailableError();
+      deps.health.countRequest();
+      const identity = await authenticate(req);
+      if (identity === null || identity.role === 'edgeNode') throw new UnauthorizedError();
+      await handleSecurity({ req, res, deps, params: {}, identity }, parts.slice(3));
+      return;
     }
     if (parts.length > 3 && parts[parts.length - 1] === '') parts.pop();
     const collection = parts[2] ?? '';

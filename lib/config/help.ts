@@ -34,7 +34,16 @@ const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
   unsecureListeningPort: { meaning: 'HTTP port; 0 = a random one' },
   serverCertificate: { meaning: 'PEM text or file path; an ESS makes its own when unset' },
   serverKey: { meaning: 'PEM text or file path of the certificate\'s key' },
-  authenticationHandler: { meaning: '`preset` (users file, hashed secrets) or `dummy` (any password; loopback only)' },
+  authenticationHandler: {
+    meaning:
+      '`preset` (users file, hashed secrets; config/users-file.md), `dummy` (any password; loopback only) or `external` (an identity service; config/external-identity.md)',
+  },
+  externalAuthUrl: { meaning: 'with `external`: the identity service\'s `http(s)://` URL that credentials are POSTed to', default: '–' },
+  externalAuthCACertificate: { meaning: 'PEM text or file path of the CA the identity service\'s certificate is checked against; unset = the system\'s' },
+  externalAuthCacheTtl: { meaning: 'how long an accepted credential is trusted before the service is asked again (a changed secret is asked about at once); 0 = always ask', unit: 's' },
+  externalAuthTimeout: { meaning: 'the longest one request to the identity service may take; no answer = 503 to the client', unit: 's' },
+  loginFailureLimit: { meaning: 'failed logins per app key and per source address within `LOGIN_FAILURE_WINDOW` before logins are refused unchecked (429 with `Retry-After`; MQTT: not authorized); 0 = no throttling' },
+  loginFailureWindow: { meaning: 'the sliding window of `LOGIN_FAILURE_LIMIT`', unit: 's' },
   persistenceRootPath: { meaning: 'database, data files, certificates, users' },
   orgID: { meaning: 'ESS: required. CSS: set = single-org mode' },
   destinationType: { meaning: 'ESS identity (required on an ESS)' },

@@ -138,6 +138,7 @@ function resolvePaths(c: Config, cwd: string): Config {
     serverCertificate: underRoot(c.serverCertificate),
     serverKey: underRoot(c.serverKey),
     httpCSSCACertificate: underRoot(c.httpCSSCACertificate),
+    externalAuthCACertificate: underRoot(c.externalAuthCACertificate),
     mongoCACertificate: underRoot(c.mongoCACertificate),
     mqttCACertificate: underRoot(c.mqttCACertificate),
     mqttSSLCert: underRoot(c.mqttSSLCert),

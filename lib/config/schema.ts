@@ -12,7 +12,7 @@ export type ListeningType = 'secure' | 'unsecure' | 'both' | 'unix' | 'secure-un
 /** The reference's list, canonicalised; `wiotp` is refused (the Watson IoT Platform is gone). */
 export type CommunicationProtocol = 'http' | 'mqtt' | 'http,mqtt';
 export type StorageProvider = 'sqlite' | 'mongo';
-export type AuthenticationHandler = 'preset' | 'dummy';
+export type AuthenticationHandler = 'preset' | 'dummy' | 'external';
 /** pino level names. */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 export type LogTraceDestination = 'stdout' | 'file';
@@ -41,6 +41,18 @@ export interface Config {
   readonly serverKey: string;
   /** AUTHENTICATION_HANDLER. Default `preset` (divergence: reference `dummy`). */
   readonly authenticationHandler: AuthenticationHandler;
+  /** EXTERNAL_AUTH_URL (ours): where `external` POSTs credentials, http(s) URL; required with it. */
+  readonly externalAuthUrl: string;
+  /** EXTERNAL_AUTH_CA_CERTIFICATE (ours): PEM text or file path of the identity service's CA; '' = the system's. */
+  readonly externalAuthCACertificate: string;
+  /** EXTERNAL_AUTH_CACHE_TTL (ours), seconds (60): an accepted credential is not asked about again this long; 0 = always ask. */
+  readonly externalAuthCacheTtl: number;
+  /** EXTERNAL_AUTH_TIMEOUT (ours), seconds (5): the longest one request to the identity service may take. */
+  readonly externalAuthTimeout: number;
+  /** LOGIN_FAILURE_LIMIT (ours, 10): failed logins per app key or address within the window before 429; 0 = no throttling. */
+  readonly loginFailureLimit: number;
+  /** LOGIN_FAILURE_WINDOW (ours), seconds (60): the sliding window of LOGIN_FAILURE_LIMIT. */
+  readonly loginFailureWindow: number;
   /** PERSISTENCE_ROOT_PATH, absolute. Default ./data (reference /var/edge-sync-service/persist). */
   readonly persistenceRootPath: string;
   /** ORG_ID. Required on an ESS; on a CSS, set = single-org mode, '' = multi-org. */
@@ -242,6 +254,20 @@ const protocol = () =>
     return ok<CommunicationProtocol>(parts.size === 2 ? 'http,mqtt' : parts.has('http') ? 'http' : 'mqtt');
   });
 
+/** '' (not set) or an absolute http(s) URL. */
+const httpUrl = () =>
+  scalar((v) => {
+    if (typeof v !== 'string') return fail<string>(`must be a string, got ${show(v)}`);
+    if (v === '') return ok(v);
+    let url: URL;
+    try {
+      url = new URL(v);
+    } catch {
+      return fail<string>(`must be an http:// or https:// URL, got ${show(v)}`);
+    }
+    return url.protocol === 'http:' || url.protocol === 'https:' ? ok(v) : fail<string>(`must be an http:// or https:// URL, got ${show(v)}`);
+  });
+
 const logLevel = () =>
   oneOf<LogLevel>(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
     warning: 'warn',
@@ -263,7 +289,13 @@ const fields = z.object({
   unsecureListeningPort: int(0, 65535).default(8080),
   serverCertificate: str().default(''),
   serverKey: str().default(''),
-  authenticationHandler: oneOf<AuthenticationHandler>(['preset', 'dummy']).default('preset'),
+  authenticationHandler: oneOf<AuthenticationHandler>(['preset', 'dummy', 'external']).default('preset'),
+  externalAuthUrl: httpUrl().default(''),
+  externalAuthCACertificate: str().default(''),
+  externalAuthCacheTtl: int(0, DAY_S).default(60),
+  externalAuthTimeout: int(1, 300).default(5),
+  loginFailureLimit: int(0, 1_000_000).default(10),
+  loginFailureWindow: int(1, DAY_S).default(60),
   persistenceRootPath: str().default('./data'),
   orgID: name().default(''),
   destinationType: name().default(''),
@@ -376,6 +408,9 @@ function crossChecks(v: Fields, ctx: z.RefinementCtx<Fields>): void {
     const address = v.listeningAddress ?? DEFAULT_LISTENING_ADDRESS;
     if (!LOOPBACK.test(address)) issue('authenticationHandler', `dummy accepts anyone, so it listens on loopback only, not on ${JSON.stringify(address)}`);
   }
+
+  if (valid('authenticationHandler', 'externalAuthUrl') && v.authenticationHandler === 'external' && v.externalAuthUrl === '')
+    issue('externalAuthUrl', 'is required when authenticationHandler is external: the identity service to ask');
 
   // [ref config.go] a password without a user name cannot authenticate; the reference refuses it too.
   if (valid('communicationProtocol', 'mqttUserName', 'mqttPassword') && v.communicationProtocol.includes('mqtt') && v.mqttPassword !== '' && v.mqttUserName === '')

@@ -81,9 +81,12 @@ export class RangeNotSatisfiableError extends EdgesyncError {
   }
 }
 
+/** 429; with `retryAfterSeconds`, the API also sends `Retry-After` (e.g. a throttled login). */
 export class TooManyRequestsError extends EdgesyncError {
-  constructor(message: string) {
+  readonly retryAfterSeconds: number | undefined;
+  constructor(message: string, retryAfterSeconds?: number) {
     super('too_many_requests', 429, message);
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
@@ -98,6 +101,16 @@ export class FailedDependencyError extends EdgesyncError {
 export class UnavailableError extends EdgesyncError {
   constructor(message = '') {
     super('unavailable', 503, message, '');
+  }
+}
+
+/**
+ * 503 with the reason in the body: a service the request depends on (the external identity
+ * service) did not answer usefully. Unlike {@link UnavailableError}, the node itself is up.
+ */
+export class DependencyUnavailableError extends EdgesyncError {
+  constructor(message: string) {
+    super('unavailable', 503, message);
   }
 }
 

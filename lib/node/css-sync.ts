@@ -6,7 +6,7 @@
 import type { RequestHandler } from 'express';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
-import { EMPTY_ACLS, type Authenticator } from '../security/index.js';
+import type { Authenticator } from '../security/index.js';
 import type { NotificationStore } from '../store/notification-types.js';
 import type { Store } from '../store/types.js';
 import { CssEngine } from '../sync/css/ess-session.js';
@@ -19,6 +19,7 @@ import type { Sender } from '../sync/sender.js';
 import { SenderAcks } from '../sync/sender-acks.js';
 import type { UpstreamReceiver } from '../sync/upstream-receiver.js';
 import { createSpiServer } from '../transport/http/spi-server.js';
+import { storeAclLookup } from './acl-lookup.js';
 
 export interface CssSync {
   /** The protocol, for every transport. */
@@ -61,7 +62,7 @@ export function createCssSync(deps: CssSyncDeps): CssSync {
     objects,
     ...(deps.early !== null ? { early: deps.early } : {}),
     authenticator: deps.authenticator,
-    acls: EMPTY_ACLS,
+    acls: storeAclLookup(store),
     isRunning: deps.isRunning,
     shutdown: deps.shutdown,
     log: logger.child({ component: 'spi' }),

@@ -111,3 +111,27 @@ export async function stopListeners(listeners: readonly Listener[], graceMs: num
     ),
   );
 }
+
+/** Whether a bound address (as `server.address()` or a URL host gives it) is loopback. */
+function isLoopbackAddress(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\./.test(h) || /^::ffff:127\./.test(h);
+}
+
+/**
+ * The addresses where a node serves plain HTTP, or its embedded broker plain MQTT, beyond
+ * loopback (all interfaces included): where Basic credentials would cross a network in clear.
+ * Unix sockets and TLS listeners never count.
+ */
+export function cleartextExposure(config: Pick<Config, 'listeningAddress'>, listeners: readonly Listener[], brokerUrls: readonly string[] = []): string[] {
+  const host = config.listeningAddress === '' ? '0.0.0.0' : config.listeningAddress;
+  if (isLoopbackAddress(host)) return [];
+  const out: string[] = [];
+  for (const l of listeners) {
+    if (l.protocol !== 'http' || l.url.startsWith('unix:')) continue;
+    const addr = l.server.address();
+    if (addr !== null && typeof addr === 'object') out.push(`http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`);
+  }
+  for (const url of brokerUrls) if (url.startsWith('mqtt://')) out.push(url);
+  return out;
+}

@@ -3,7 +3,7 @@
  * listeners, and an orderly stop. css.ts and ess.ts choose what differs.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import type https from 'node:https';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -15,7 +15,8 @@ import { openApiFor, type OpenApiDoc } from '../api/openapi.js';
 import { FileBlobStore, SqliteStore, TieredBlobStore, type BlobStore, type NotificationStore, type Store } from '../store/index.js';
 import {
   DummyAuthenticator,
-  EMPTY_ACLS,
+  ExternalAuthenticator,
+  LoginGate,
   PresetAuthenticator,
   assertDummyAllowed,
   ensureSelfSignedCertificate,
@@ -36,7 +37,8 @@ import { createCssUpstream } from './css-upstream.js';
 import { createEssSync, syncsWithCss, type EssSync } from './ess-sync.js';
 import { packageRoot } from './package-root.js';
 import { acquireDataLock } from './data-lock.js';
-import { startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
+import { aclLookupFor } from './acl-lookup.js';
+import { cleartextExposure, startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
 
 export interface RunningNode {
   /** Where the API listens, e.g. `http://127.0.0.1:8080`. */
@@ -111,6 +113,19 @@ async function createAuthenticator(config: Config, log: Logger): Promise<{ authe
     log.warn('AUTHENTICATION_HANDLER=dummy accepts any password: for compatibility tests on loopback only');
     return { authenticator: await DummyAuthenticator.fromFile(paths.dummyAuth), createdAdmin: null };
   }
+  if (config.authenticationHandler === 'external') {
+    const ca = config.externalAuthCACertificate;
+    const caPem = ca === '' ? undefined : ca.includes('-----BEGIN') ? ca : await readFile(ca, 'utf8');
+    const authenticator = new ExternalAuthenticator({
+      url: config.externalAuthUrl,
+      ...(caPem !== undefined ? { caPem } : {}),
+      cacheTtlMs: config.externalAuthCacheTtl * 1000,
+      timeoutMs: config.externalAuthTimeout * 1000,
+      log: log.child({ component: 'identity-service' }),
+    });
+    log.info({ url: authenticator.url }, 'logins are checked by the external identity service');
+    return { authenticator, createdAdmin: null };
+  }
   await mkdir(join(paths.users, '..'), { recursive: true });
   const createdAdmin = await ensureSyncAdmin(paths.users);
   const authenticator = await PresetAuthenticator.create({
@@ -122,6 +137,20 @@ async function createAuthenticator(config: Config, log: Logger): Promise<{ authe
     log.warn({ file: paths.referencePreset }, 'plaintext secrets read from the reference preset-auth.json; move them to users.json with `edgesync users add`');
   }
   return { authenticator, createdAdmin };
+}
+
+/**
+ * One WARN line when a CSS serves plain HTTP (or plain MQTT) beyond loopback: Basic credentials
+ * then cross the network readable by anyone on the way.
+ */
+function warnIfCleartextBeyondLoopback(config: Config, listeners: readonly Listener[], brokerUrls: readonly string[], log: Logger): void {
+  if (config.nodeType !== 'CSS') return;
+  const exposed = cleartextExposure(config, listeners, brokerUrls);
+  if (exposed.length === 0) return;
+  log.warn(
+    { addresses: exposed, setting: 'LISTENING_TYPE' },
+    `listening without TLS beyond loopback on ${exposed.join(', ')}: credentials travel in clear; set LISTENING_TYPE=secure (with SERVER_CERTIFICATE and SERVER_KEY), or LISTENING_ADDRESS=127.0.0.1 behind a TLS proxy`,
+  );
 }
 
 async function tlsMaterial(config: Config, log: Logger): Promise<Tls | null> {
@@ -206,7 +235,12 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
 
   try {
     await collectGarbage(store, blobs, log);
-    const { authenticator, createdAdmin } = await createAuthenticator(config, log);
+    const { authenticator: handler, createdAdmin } = await createAuthenticator(config, log);
+    // Every login, REST, SPI or MQTT, goes through this one gate: throttle, passport, the handler.
+    const authenticator = new LoginGate(handler, {
+      throttle: { maxFailures: config.loginFailureLimit, windowMs: config.loginFailureWindow * 1000 },
+      log: logger.child({ component: 'login' }),
+    });
     const tls = await tlsMaterial(config, log);
     // The CSS seals the per-org broker passwords it stores (org-secrets.ts).
     const orgSecrets = identity.nodeType === 'CSS' ? await prepareOrgSecrets({ keyFile: layout(config.persistenceRootPath).orgSecretsKey, store, log }) : null;
@@ -216,7 +250,8 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     const sender = identity.nodeType === 'CSS' ? new Sender({ store, notifications, peerSignal, deletions }) : null;
     // Uploads offered to the ESS nodes while they arrive (our extension; early-data.ts).
     const early = sender !== null ? new EarlyData({ store, peerSignal, log: logger.child({ component: 'early-data' }) }) : null;
-    essSync = syncsWithCss(config) ? createEssSync({ config, store, notifications, blobs, deletions, authenticator, logger }) : null;
+    // The ESS's link reads its CSS credentials off the handler (the users file's cssCredentials).
+    essSync = syncsWithCss(config) ? createEssSync({ config, store, notifications, blobs, deletions, authenticator: handler, logger }) : null;
     // The CSS also receives: objects its ESS nodes publish.
     const upstream = sender !== null ? createCssUpstream({ store, notifications, blobs, peerSignal, maxDataSize: config.maxDataSize }) : null;
     const objects = new ObjectService({
@@ -261,7 +296,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       store,
       notifications,
       authenticator,
-      acls: EMPTY_ACLS,
+      acls: aclLookupFor(identity.nodeType, store),
       logger: logger.child({ component: 'api' }),
       health,
       maxRequestBodySize: config.maxRequestBodySize,
@@ -296,6 +331,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     }
     const urls = listeners.map((l) => l.url);
     const brokerUrls = cssMqtt?.urls ?? [];
+    warnIfCleartextBeyondLoopback(config, listeners, brokerUrls, log);
     log.info({ urls, ...(brokerUrls.length > 0 ? { brokerUrls } : {}), org: config.orgID || undefined, destination: `${identity.destinationType}/${identity.destinationID}` }, 'listening');
     return { urls, brokerUrls, createdAdmin, certificatePem: tls?.certPem ?? null, stopped, stop: () => stop() };
   } catch (e) {

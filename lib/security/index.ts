@@ -8,3 +8,6 @@ export * from './dummy-authenticator.js';
 export * from './access.js';
 export * from './tls.js';
 export * from './org-secrets.js';
+export * from './login-throttle.js';
+export * from './login-gate.js';
+export * from './external-authenticator.js';

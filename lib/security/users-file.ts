@@ -43,7 +43,8 @@ export interface NewUser {
   secret: string;
   orgID: string;
   username: string;
-  type: UserType;
+  /** A {@link UserType} in any case; anything else is refused as the users file refuses it. */
+  type: string;
 }
 
 /** An entry of the reference's `preset-auth.json`, whose secrets are plaintext. */
@@ -65,26 +66,42 @@ export interface ReferencePresetFile {
 /** The appKey is the user part of HTTP Basic auth, which cannot contain `:`. */
 const APP_KEY = /^[^:\s\p{Cc}]+$/u;
 
+const identityShape = {
+  orgID: z.string(),
+  username: z.string().min(1, 'must not be empty'),
+  type: z
+    .string()
+    .transform((t) => t.toLowerCase())
+    .pipe(z.enum(USER_TYPES, { error: `must be one of ${USER_TYPES.join(', ')}` })),
+};
+
+/**
+ * The rules of an identity across its fields, in one place: the users file, `edgesync users add`
+ * and the external identity service's answers are held to them alike.
+ */
+function identityRules(c: { orgID: string; username: string; type: UserType }, ctx: z.RefinementCtx): void {
+  if (c.type !== 'syncadmin' && c.orgID === '') ctx.addIssue({ code: 'custom', path: ['orgID'], message: `must not be empty for type ${c.type}` });
+  if (c.type === 'edgenode' && !/^[^/]+\/[^/]+$/.test(c.username)) {
+    ctx.addIssue({ code: 'custom', path: ['username'], message: 'must be destType/destID for an edge node' });
+  }
+  if (c.type === 'service' && !/^[^/]+\/[^/]+\/.+$/.test(c.username)) {
+    ctx.addIssue({ code: 'custom', path: ['username'], message: 'must be svcOrg/version/svcName for a service' });
+  }
+}
+
 const credentialSchema = z
   .object({
     secretHash: z.string().startsWith('scrypt$', 'must be an scrypt hash (scrypt$N$r$p$salt$hash), never a plaintext secret'),
-    orgID: z.string(),
-    username: z.string().min(1, 'must not be empty'),
-    type: z
-      .string()
-      .transform((t) => t.toLowerCase())
-      .pipe(z.enum(USER_TYPES, { error: `must be one of ${USER_TYPES.join(', ')}` })),
+    ...identityShape,
   })
   .strict()
-  .superRefine((c, ctx) => {
-    if (c.type !== 'syncadmin' && c.orgID === '') ctx.addIssue({ code: 'custom', path: ['orgID'], message: `must not be empty for type ${c.type}` });
-    if (c.type === 'edgenode' && !/^[^/]+\/[^/]+$/.test(c.username)) {
-      ctx.addIssue({ code: 'custom', path: ['username'], message: 'must be destType/destID for an edge node' });
-    }
-    if (c.type === 'service' && !/^[^/]+\/[^/]+\/.+$/.test(c.username)) {
-      ctx.addIssue({ code: 'custom', path: ['username'], message: 'must be svcOrg/version/svcName for a service' });
-    }
-  });
+  .superRefine(identityRules);
+
+/**
+ * An identity as an external identity service states it (`type`, `orgID`, `username`, the users
+ * file's names and rules); other fields are ignored.
+ */
+export const identityAnswerSchema = z.object(identityShape).superRefine(identityRules);
 
 const usersFileSchema = z
   .object({
@@ -94,7 +111,9 @@ const usersFileSchema = z
   .strict();
 
 function describeIssues(path: string, issues: readonly z.core.$ZodIssue[]): string {
-  const lines = issues.map((i) => `  ${i.path.map(String).join('.') || '(top level)'}: ${i.message}`);
+  // A bad record key is reported by zod as "Invalid key in record"; the reason is inside.
+  const reason = (i: z.core.$ZodIssue): string => (i.code === 'invalid_key' && i.issues[0] !== undefined ? i.issues[0].message : i.message);
+  const lines = issues.map((i) => `  ${i.path.map(String).join('.') || '(top level)'}: ${reason(i)}`);
   return `Invalid users file ${path}:\n${lines.join('\n')}`;
 }
 
@@ -173,6 +192,20 @@ export async function writeFileAtomic(path: string, data: string, mode: number):
   }
 }
 
+/**
+ * Checks one entry exactly as {@link loadUsersFile} would check it in the file (same schema,
+ * same messages), before its secret is hashed or anything is written.
+ * @param type as typed by a person: any case; an unknown one is refused with the file's message
+ * @throws Error `Invalid users file <path>:` and one line per problem, as the server reports it
+ */
+export function checkUserEntry(path: string, user: { appKey: string; orgID: string; username: string; type: string }): void {
+  // A well-formed hash stands in for the one the secret will get: only the entry is judged here.
+  const placeholder = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
+  const entry = { secretHash: placeholder, orgID: user.orgID, username: user.username, type: user.type };
+  const parsed = usersFileSchema.safeParse({ credentials: { [user.appKey]: entry } });
+  if (!parsed.success) throw new Error(describeIssues(path, parsed.error.issues));
+}
+
 /** Validates and writes the users file atomically with mode 0600. */
 export async function saveUsersFile(path: string, file: UsersFile): Promise<void> {
   const checked = usersFileSchema.safeParse(file);
@@ -185,14 +218,14 @@ export async function saveUsersFile(path: string, file: UsersFile): Promise<void
  * @throws Error when the appKey exists (unless `replace`), or the entry is invalid
  */
 export async function addUser(path: string, user: NewUser, options: { replace?: boolean } = {}): Promise<void> {
-  if (!APP_KEY.test(user.appKey)) throw new Error(`Invalid appKey "${user.appKey}": it must be non-empty, without ":" or whitespace`);
   if (user.secret === '') throw new Error(`Invalid secret for ${user.appKey}: it must not be empty`);
+  checkUserEntry(path, user);
   const file = await loadUsersFile(path);
   if (Object.hasOwn(file.credentials, user.appKey) && options.replace !== true) {
     throw new Error(`User ${user.appKey} already exists in ${path}`);
   }
   const secretHash = await hashSecret(user.secret);
-  file.credentials[user.appKey] = { secretHash, orgID: user.orgID, username: user.username, type: user.type };
+  file.credentials[user.appKey] = { secretHash, orgID: user.orgID, username: user.username, type: user.type.toLowerCase() as UserType };
   await saveUsersFile(path, file);
 }
 

@@ -95,7 +95,51 @@ export interface UploadSession {
   lastUpdate: number;
 }
 
-export interface Store {
+/** An objects ACL protects one object type, a destinations ACL one destination type. [ref rest-api §1.5] */
+export type AclType = 'objects' | 'destinations';
+
+/** One entry of an ACL, as the reference's ACLentry. Username `*` stands for every user of its type. */
+export interface StoredAclEntry {
+  username: string;
+  aclUserType: 'user' | 'node';
+  /** `na` in destinations ACLs, which have no roles. */
+  aclRole: 'aclWriter' | 'aclReader' | 'na';
+}
+
+/**
+ * ACLs per (org, aclType, key), the key being an object or destination type or `*` for the ACL
+ * of every type (to the store, `*` is a key like any other); an ACL exists while it has an entry. Entries keep the
+ * reference's order: an add appends, a removal moves the last entry into the freed place.
+ * Only a CSS keeps ACLs. Lookups are on the path of every user request: implementations
+ * answer {@link getAcl} from an index.
+ */
+export interface AclStore {
+  /**
+   * Appends the entries whose (aclUserType, username) the ACL does not hold yet, the first of
+   * duplicates in `entries` winning; an entry already there keeps its role (to change a role,
+   * remove then add). Creates the ACL with its first entry.
+   */
+  addAclEntries(aclType: AclType, org: string, key: string, entries: readonly StoredAclEntry[]): Promise<void>;
+  /**
+   * Removes the entries matching (aclUserType, username); absent ones are no error. The ACL is
+   * deleted with its last entry.
+   */
+  removeAclEntries(aclType: AclType, org: string, key: string, users: readonly Pick<StoredAclEntry, 'username' | 'aclUserType'>[]): Promise<void>;
+  /** The entries of one ACL in order; [] when there is no such ACL. */
+  getAcl(aclType: AclType, org: string, key: string): Promise<StoredAclEntry[]>;
+  /** The keys of the org's ACLs of that type (`*` for the all-types ACL), byte-wise ordered. */
+  listAclKeys(aclType: AclType, org: string): Promise<string[]>;
+}
+
+/** What deleting an org leaves to release outside the database. */
+export interface DeletedOrganization {
+  /** Blobs of the org's objects. */
+  blobIds: string[];
+  /** Staging areas of the org's chunked uploads in progress. */
+  stagingIds: string[];
+}
+
+export interface Store extends AclStore {
   /** Opens the store and applies pending migrations. */
   init(): Promise<void>;
   close(): Promise<void>;
@@ -138,8 +182,12 @@ export interface Store {
    * implicit, as in the reference: none needs creating before it is used. [ref rest-api §1.4]
    */
   listOrgsInUse(): Promise<string[]>;
-  /** Deletes the org and everything in it (deletions too); returns the blob ids that became unreferenced. */
-  deleteOrganization(orgID: string): Promise<string[]>;
+  /**
+   * Deletes, in one transaction, everything keyed by the org: its settings, objects, deletions
+   * in progress, webhooks, destinations, uploads, notifications and ACLs; nothing of another org.
+   * Returns the blobs and staging areas that nothing refers to any more, for the caller to remove.
+   */
+  deleteOrganization(orgID: string): Promise<DeletedOrganization>;
 
   putDestination(dest: Destination): Promise<void>;
   listDestinations(orgID: string): Promise<Destination[]>;

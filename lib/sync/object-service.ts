@@ -225,6 +225,11 @@ export class ObjectService {
     for (const id of blobIds) await this.releaseBlob(id);
   }
 
+  /** Removes the staging areas of uploads that are gone (a deleted organization's). */
+  async releaseStagingAreas(stagingIds: readonly string[]): Promise<void> {
+    for (const id of stagingIds) await this.deps.blobs.deleteStaging(id);
+  }
+
   /** Removes an object whose deletion by the other side the app has confirmed. */
   async removeConfirmedDeletion(org: string, type: string, id: string): Promise<void> {
     const removed = await this.dropReceived(org, type, id);

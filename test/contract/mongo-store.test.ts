@@ -8,6 +8,7 @@ console.warn(`Skipped: ${title}`);
 
 describe.skip(title, () => {
   it('runs storeContract against a MongoStore', () => {
-    // Will become: storeContract('MongoStore', () => openMongoStore(url)).
+    // Will become: storeContract('MongoStore', () => openMongoStore(url)) and
+    // aclStoreContract('MongoStore', () => openMongoStore(url), { teardown, reopen }) (acl-store.contract.ts).
   });
 });

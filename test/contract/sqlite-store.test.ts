@@ -7,6 +7,7 @@ import { emptyMetaData, InternalError } from '../../lib/model/index.js';
 import { SqliteStore, type Store } from '../../lib/store/index.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../../lib/store/sqlite/migrations.js';
 import { storeContract } from './store.contract.js';
+import { aclStoreContract } from './acl-store.contract.js';
 
 const root = mkdtempSync(join(tmpdir(), 'edgesync-sqlite-'));
 let fileCount = 0;
@@ -33,6 +34,14 @@ storeContract('SqliteStore (file)', () => openStore(freshPath()), {
 });
 
 storeContract('SqliteStore (:memory:)', () => openStore(':memory:'));
+
+aclStoreContract('SqliteStore (file)', () => openStore(freshPath()), {
+  teardown: (store) => store.close(),
+  reopen: async (store) => {
+    await store.close();
+    return openStore(paths.get(store)!);
+  },
+});
 
 describe('SqliteStore on a file', () => {
   let path: string;
@@ -65,7 +74,18 @@ describe('SqliteStore on a file', () => {
     expect(LATEST_SCHEMA_VERSION).toBe(MIGRATIONS.length);
     expect(inspect((db) => db.pragma('user_version', { simple: true }))).toBe(LATEST_SCHEMA_VERSION);
     const tables = inspect((db) => db.prepare<[], string>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").pluck().all());
-    expect(tables).toEqual(['deleted_objects', 'destinations', 'meta', 'notifications', 'objects', 'organizations', 'small_blobs', 'uploads', 'webhooks']);
+    expect(tables).toEqual(['acl_entries', 'deleted_objects', 'destinations', 'meta', 'notifications', 'objects', 'organizations', 'small_blobs', 'uploads', 'webhooks']);
+  });
+
+  it('answers the ACL lookup of every user request from the primary key, never a table scan', () => {
+    const plan = inspect((db) =>
+      db
+        .prepare<[], { detail: string }>("EXPLAIN QUERY PLAN SELECT username FROM acl_entries WHERE org = 'o' AND acl_type = 'objects' AND acl_key = 'k' ORDER BY position")
+        .all()
+        .map((r) => r.detail),
+    );
+    expect(plan.join('\n')).toMatch(/SEARCH acl_entries USING PRIMARY KEY \(org=\? AND acl_type=\? AND acl_key=\?\)/);
+    expect(plan.join('\n')).not.toMatch(/SCAN acl_entries/);
   });
 
   it('numbers its migrations 1, 2, 3… without gaps', () => {

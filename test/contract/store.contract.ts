@@ -352,7 +352,7 @@ export function storeContract(name: string, make: () => Promise<Store>, options:
         expect(await store.getOrganization('absent')).toBeNull();
       });
 
-      it('deletes an organization with its objects, webhooks, destinations and uploads, returning their blob ids', async () => {
+      it('deletes an organization with its objects, webhooks, destinations, uploads and ACLs, returning their blob and staging ids', async () => {
         await store.putOrganization(orgOf('org1'));
         await store.putObject(objectOf('org1', 'a', '1', { blobId: 'blob-1' }));
         await store.putObject(objectOf('org1', 'b', '2', { blobId: 'blob-2' }));
@@ -360,8 +360,13 @@ export function storeContract(name: string, make: () => Promise<Store>, options:
         await store.addWebhook({ orgID: 'org1', objectType: 'a', url: 'http://h.example/' });
         await store.putDestination(destinationOf('org1', 'gw', 'n1'));
         await store.putUpload(uploadOf('org1', 'a', '3', { stagingId: 'staging-3' }));
+        await store.addAclEntries('objects', 'org1', 'a', [{ username: 'u1', aclUserType: 'user', aclRole: 'aclWriter' }]);
+        await store.addAclEntries('destinations', 'org1', '*', [{ username: 'n1', aclUserType: 'node', aclRole: 'na' }]);
+        expect(await store.getAcl('objects', 'org1', 'a')).toHaveLength(1); // read once: a store that caches it must forget it
 
-        expect((await store.deleteOrganization('org1')).sort()).toEqual(['blob-1', 'blob-2']);
+        const deleted = await store.deleteOrganization('org1');
+        expect(deleted.blobIds.sort()).toEqual(['blob-1', 'blob-2']);
+        expect(deleted.stagingIds).toEqual(['staging-3']);
 
         expect(await store.getOrganization('org1')).toBeNull();
         expect(await store.listObjects({ org: 'org1' })).toEqual([]);
@@ -369,6 +374,9 @@ export function storeContract(name: string, make: () => Promise<Store>, options:
         expect(await store.listDestinations('org1')).toEqual([]);
         expect(await store.getUpload('org1', 'a', '3')).toBeNull();
         expect(await store.referencedBlobIds()).toEqual(new Set());
+        expect(await store.listAclKeys('objects', 'org1')).toEqual([]);
+        expect(await store.listAclKeys('destinations', 'org1')).toEqual([]);
+        expect(await store.getAcl('objects', 'org1', 'a')).toEqual([]);
       });
 
       it('deletes nothing of any other organization', async () => {
@@ -378,6 +386,7 @@ export function storeContract(name: string, make: () => Promise<Store>, options:
           await store.addWebhook({ orgID: org, objectType: 'a', url: 'http://h.example/' });
           await store.putDestination(destinationOf(org, 'gw', 'n1'));
           await store.putUpload(uploadOf(org, 'a', '2', { stagingId: `staging-${org}` }));
+          await store.addAclEntries('objects', org, 'a', [{ username: 'u1', aclUserType: 'user', aclRole: 'aclReader' }]);
         }
         await store.deleteOrganization('org1');
         expect(await store.listOrganizations()).toEqual([orgOf('org2')]);
@@ -386,10 +395,11 @@ export function storeContract(name: string, make: () => Promise<Store>, options:
         expect(await store.listDestinations('org2')).toHaveLength(1);
         expect(await store.getUpload('org2', 'a', '2')).not.toBeNull();
         expect(await store.referencedBlobIds()).toEqual(new Set(['blob-org2', 'staging-org2']));
+        expect(await store.getAcl('objects', 'org2', 'a')).toEqual([{ username: 'u1', aclUserType: 'user', aclRole: 'aclReader' }]);
       });
 
-      it('returns no blob ids when deleting an unknown organization', async () => {
-        expect(await store.deleteOrganization('absent')).toEqual([]);
+      it('returns no blob or staging ids when deleting an unknown organization', async () => {
+        expect(await store.deleteOrganization('absent')).toEqual({ blobIds: [], stagingIds: [] });
       });
     });
 

@@ -49,8 +49,9 @@ const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 export function shScript(code: string): string {
   const prelude = [
     'set -euo pipefail',
-    // An HTTP error fails the example, as an error exit does (unless it asks for --fail itself).
-    'curl() { case " $* " in *" --fail "*|*" -f "*) command curl --silent --show-error "$@" ;; *) command curl --fail-with-body --silent --show-error "$@" ;; esac; }',
+    // An HTTP error fails the example, as an error exit does, unless it asks for --fail itself
+    // or for the status code (`-w '%{http_code}'`: the status is what it shows, 4xx included).
+    'curl() { case " $* " in *" --fail "*|*" -f "*|*" -w "*|*" --write-out "*) command curl --silent --show-error "$@" ;; *) command curl --fail-with-body --silent --show-error "$@" ;; esac; }',
     'expect_output() {',
     "  local want=$1 cmd=$2 out=''",
     '  for _ in $(seq 1 150); do',

@@ -8,7 +8,7 @@
  * (UNSECURE_LISTENING_PORT=0, SECURE_LISTENING_PORT=0, LOG_LEVEL=warning in the environment),
  * so the README's 8080 and 8443 are replaced by those ports; `<password printed above>` and
  * `<css password>` by the password the CSS printed, `<ess password>` by the ESS's; and curl
- * fails on an HTTP error (`--fail-with-body`).
+ * fails on an HTTP error (`--fail-with-body`) unless it prints the status itself (`-w`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';

@@ -72,8 +72,11 @@ export async function deleteOrganization(ctx: RouteContext): Promise<void> {
   if (!canManageOrgs(ctx, org)) throw new UnauthorizedError();
   refuseOnEss(ctx, "ESS can't delete organization");
   refuseSingleOrg(ctx);
-  const blobs = await ctx.deps.store.deleteOrganization(org);
-  await ctx.deps.objects.releaseBlobs(blobs);
-  ctx.deps.logger.info({ org, by: ctx.identity.userID, blobs: blobs.length }, 'organization deleted');
+  // [ref rest-api §1.4] everything keyed by the org goes, ACLs included; the rows first, in one
+  // transaction, then the data files they referred to.
+  const { blobIds, stagingIds } = await ctx.deps.store.deleteOrganization(org);
+  await ctx.deps.objects.releaseBlobs(blobIds);
+  await ctx.deps.objects.releaseStagingAreas(stagingIds);
+  ctx.deps.logger.info({ org, by: ctx.identity.userID, blobs: blobIds.length, uploads: stagingIds.length }, 'organization deleted');
   sendNoContent(ctx.res);
 }

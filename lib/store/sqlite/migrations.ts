@@ -155,6 +155,28 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 5,
+    description: 'acl_entries: objects and destinations ACLs of a CSS',
+    up: (db) => {
+      // One row per entry, not one row per ACL holding a list: an add or a removal touches the
+      // rows it names. The primary key's (org, acl_type, acl_key) prefix serves the lookup of
+      // one ACL on every user request, the listing of an org's keys, and an org's deletion;
+      // `position` keeps the reference's entry order, which the GET route shows.
+      db.exec(`
+        CREATE TABLE acl_entries (
+          org TEXT NOT NULL,
+          acl_type TEXT NOT NULL CHECK (acl_type IN ('objects', 'destinations')),
+          acl_key TEXT NOT NULL,
+          acl_user_type TEXT NOT NULL CHECK (acl_user_type IN ('user', 'node')),
+          username TEXT NOT NULL,
+          acl_role TEXT NOT NULL CHECK (acl_role IN ('aclWriter', 'aclReader', 'na')),
+          position INTEGER NOT NULL,
+          PRIMARY KEY (org, acl_type, acl_key, acl_user_type, username)
+        ) STRICT, WITHOUT ROWID;
+      `);
+    },
+  },
 ];
 
 /** The schema version this code writes. */

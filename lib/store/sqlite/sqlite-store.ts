@@ -8,11 +8,24 @@ import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { InternalError, METADATA_INT64_KEYS, UnavailableError, msToNanos, parseJson, stringifyJson, type MetaData, type ObjectStatus } from '../../model/index.js';
-import type { Destination, ObjectDeletion, ObjectFilter, Organization, Store, StoredObject, UploadSession, Webhook } from '../types.js';
+import type {
+  AclType,
+  DeletedOrganization,
+  Destination,
+  ObjectDeletion,
+  ObjectFilter,
+  Organization,
+  Store,
+  StoredAclEntry,
+  StoredObject,
+  UploadSession,
+  Webhook,
+} from '../types.js';
 import { migrate } from './migrations.js';
 import { GroupCommit } from './group-commit.js';
 import { SqliteSmallBlobs } from './sqlite-small-blobs.js';
 import { SqliteNotificationStore } from './sqlite-notification-store.js';
+import { SqliteAcls } from './sqlite-acls.js';
 
 /** How long a statement waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -121,7 +134,9 @@ function prepareStatements(db: Database.Database) {
     // UNION sorts and removes duplicates; each part reads the leading column of a primary key.
     listOrgsInUse: db.prepare<[], string>('SELECT org FROM organizations UNION SELECT org FROM destinations UNION SELECT org FROM objects').pluck(),
     orgBlobIds: db.prepare<[string], string>('SELECT blob_id FROM objects WHERE org = ? AND blob_id IS NOT NULL').pluck(),
-    deleteOrgRows: ['organizations', 'objects', 'deleted_objects', 'webhooks', 'destinations', 'uploads', 'notifications'].map((table) =>
+    orgStagingIds: db.prepare<[string], string>('SELECT staging_id FROM uploads WHERE org = ?').pluck(),
+    // Every table keyed by org; meta and small_blobs are not (the org's small blobs go with its blob ids).
+    deleteOrgRows: ['organizations', 'objects', 'deleted_objects', 'webhooks', 'destinations', 'uploads', 'notifications', 'acl_entries'].map((table) =>
       db.prepare<[string]>(`DELETE FROM ${table} WHERE org = ?`),
     ),
 
@@ -212,9 +227,14 @@ export class SqliteStore implements Store {
     // average over four alternating runs of the sync-http bench (docs/benchmarks.md).
     2,
   );
-  /** The WAL file, kept open for its fsyncs; null until the first. */
   /** The WAL file, opened once by the first sync; a promise, so that syncs racing to open it share one handle. */
   private wal: Promise<FileHandle> | null = null;
+
+  /** ACLs in this file (sqlite-acls.ts), on this connection and group commit. */
+  private readonly acls = new SqliteAcls(
+    () => this.open().db,
+    (work) => this.write(work),
+  );
 
   /** @param opts.path the database file, created when missing; `:memory:` for a throwaway store. */
   constructor(opts: { path: string }) {
@@ -459,19 +479,36 @@ export class SqliteStore implements Store {
     return settle(() => this.open().s.listOrgsInUse.all());
   }
 
-  /**
-   * Deletes the org row and its objects, deletions, webhooks, destinations, uploads and notifications atomically.
-   * Returns the blob ids of the deleted objects. The staging areas of the deleted uploads are
-   * not returned: they drop out of {@link referencedBlobIds}, and garbage collection of
-   * unreferenced staging areas removes them.
-   */
-  deleteOrganization(orgID: string): Promise<string[]> {
+  /** One transaction: the org's rows of every table keyed by org go together. */
+  deleteOrganization(orgID: string): Promise<DeletedOrganization> {
     return this.write(() => {
       const { s } = this.open();
       const blobIds = s.orgBlobIds.all(orgID);
+      const stagingIds = s.orgStagingIds.all(orgID);
       for (const del of s.deleteOrgRows) del.run(orgID);
-      return blobIds;
+      this.acls.invalidate();
+      return { blobIds, stagingIds };
+    }).catch((err: unknown) => {
+      // A failed commit takes the rows back: what was read meanwhile is not the truth.
+      this.acls.invalidate();
+      throw err;
     });
+  }
+
+  addAclEntries(aclType: AclType, org: string, key: string, entries: readonly StoredAclEntry[]): Promise<void> {
+    return this.acls.addAclEntries(aclType, org, key, entries);
+  }
+
+  removeAclEntries(aclType: AclType, org: string, key: string, users: readonly Pick<StoredAclEntry, 'username' | 'aclUserType'>[]): Promise<void> {
+    return this.acls.removeAclEntries(aclType, org, key, users);
+  }
+
+  getAcl(aclType: AclType, org: string, key: string): Promise<StoredAclEntry[]> {
+    return this.acls.getAcl(aclType, org, key);
+  }
+
+  listAclKeys(aclType: AclType, org: string): Promise<string[]> {
+    return this.acls.listAclKeys(aclType, org);
   }
 
   /** Inserts or replaces the registration with the same (org, type, id). */

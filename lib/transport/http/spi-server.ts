@@ -9,7 +9,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { BadRequestError, MethodNotAllowedError, NotFoundError, UnauthorizedError, UnavailableError, goJson, orderedMetaData, type MetaData } from '../../model/index.js';
-import { authorizeSpiClaim, basicCredentials, type AclLookup, type Authenticator, type Identity, type SpiDestination } from '../../security/index.js';
+import { LoginGate, authorizeSpiClaim, basicCredentials, type AclLookup, type Authenticator, type Identity, type SpiDestination } from '../../security/index.js';
 import type { Destination } from '../../store/types.js';
 import { boolQuery, queryString } from '../../http/request.js';
 import type { CssSyncEngine, EssSession, SyncItem } from '../../sync/css/types.js';
@@ -92,15 +92,23 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
   const batchAcks = createBatchAcks();
   const objectActions = createSpiObjectActions(deps.log !== undefined ? { log: deps.log } : {});
 
+  const gate = LoginGate.of(deps.authenticator);
+
+  /**
+   * The caller's identity through the node's login gate (throttle, passport, the handler), then its claim to the `X-Sync-Service-Dest` it names.
+   * @throws UnauthorizedError (403) for no or refused credentials or a claim beyond them;
+   *   TooManyRequestsError (429) while throttled; DependencyUnavailableError (503)
+   */
   async function authorize(req: Request): Promise<SpiDestination> {
-    const creds = basicCredentials(req.header('authorization'));
-    const identity: Identity | null = creds === null ? null : await deps.authenticator.authenticate(creds.appKey, creds.secret);
+    const source = req.socket.remoteAddress ?? 'unix socket';
+    const identity: Identity | null = await gate.login({ authorization: req.header('authorization'), source, transport: 'SPI' });
     const claim = await authorizeSpiClaim(identity, req.header('X-Sync-Service-Dest') ?? '', deps.acls);
     if (claim === null) {
       // The app key and the address, never the secret.
+      const creds = basicCredentials(req.header('authorization'));
       if (creds !== null) {
         const why = identity === null ? 'credentials' : 'destination claim';
-        deps.log?.info({ appKey: creds.appKey, claimed: req.header('X-Sync-Service-Dest') ?? '', refused: why, source: req.socket.remoteAddress ?? 'unix socket' }, 'SPI login refused');
+        deps.log?.info({ appKey: creds.appKey, claimed: req.header('X-Sync-Service-Dest') ?? '', refused: why, source }, 'SPI login refused');
       }
       throw new UnauthorizedError();
     }

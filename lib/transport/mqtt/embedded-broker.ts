@@ -13,13 +13,14 @@
  * Topics carry no org [ref sync-protocol §2]: two orgs' nodes with the same type and id would
  * share topics, so a multi-org CSS should keep types and ids distinct across orgs.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Duplex, Writable } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
-import type { Authenticator, Identity } from '../../security/index.js';
+import { DependencyUnavailableError, TooManyRequestsError } from '../../model/index.js';
+import { LoginGate, type Authenticator, type Identity } from '../../security/index.js';
 import { PacketSizeGuard } from './packet-size-guard.js';
 import { isTopicLevel } from './topics.js';
 import { duplexPair } from './duplex-pair.js';
@@ -63,13 +64,25 @@ export interface EmbeddedBroker {
 export const INTERNAL_USERNAME = '$edgesync-css';
 
 const DEFAULT_MAX_PACKET = 256 * 1024 * 1024;
+/** CONNACK 3: server unavailable (the identity service is down) [MQTT-3.2.2.3]. */
+const SERVER_UNAVAILABLE = 3;
 /** CONNACK 4: bad user name or password [MQTT-3.2.2.3]. */
 const BAD_CREDENTIALS = 4;
+/** CONNACK 5: not authorized (too many failed logins: refused unchecked) [MQTT-3.2.2.3]. */
+const NOT_AUTHORIZED = 5;
 
 type Grant = { kind: 'internal' } | { kind: 'all'; identity: Identity } | { kind: 'node'; identity: Identity; prefix: string };
 
-function refusal(): AuthenticateError {
-  return Object.assign<Error, { returnCode: AuthenticateError['returnCode'] }>(new Error('Bad user name or password'), { returnCode: BAD_CREDENTIALS });
+function refusal(returnCode: AuthenticateError['returnCode'] = BAD_CREDENTIALS): AuthenticateError {
+  return Object.assign<Error, { returnCode: AuthenticateError['returnCode'] }>(new Error('Login refused'), { returnCode });
+}
+
+/** Compares a presented secret with the expected one without leaking, by timing, where they differ. */
+function constantTimeEqual(presented: string, expected: string): boolean {
+  // Equal-length digests: timingSafeEqual needs equal lengths, and a length check would leak one.
+  const a = createHash('sha256').update(presented, 'utf8').digest();
+  const b = createHash('sha256').update(expected, 'utf8').digest();
+  return timingSafeEqual(a, b);
 }
 
 /**
@@ -82,6 +95,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const addresses = new WeakMap<object, string>();
   const maxPacket = opts.maxPacketSize ?? DEFAULT_MAX_PACKET;
   const where = (client: Client | null): string => (client === null ? 'unknown' : (addresses.get(client.conn) ?? 'unknown'));
+
+  const gate = LoginGate.of(opts.authenticator);
 
   const grantFor = (id: Identity): Grant | null => {
     if (id.role === 'syncAdmin' || (id.role === 'admin' && opts.orgID !== undefined && id.orgID === opts.orgID)) return { kind: 'all', identity: id };
@@ -101,16 +116,19 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
         done(refusal(), false);
       };
       if (user === INTERNAL_USERNAME) {
-        const a = Buffer.from(pass);
-        const b = Buffer.from(secret);
-        if (a.length === b.length && timingSafeEqual(a, b)) {
+        if (constantTimeEqual(pass, secret)) {
           grants.set(client, { kind: 'internal' });
           done(null, true);
         } else refuse('wrong internal secret');
         return;
       }
       if (user === '') return refuse('no user name');
-      opts.authenticator.authenticate(user, pass).then(
+      // An app key has no colon (users-file.ts); one here would move the split of the header.
+      if (user.includes(':')) return refuse('a user name with a colon');
+      const authorization = `Basic ${Buffer.from(`${user}:${pass}`, 'utf8').toString('base64')}`;
+      // The same gate as the REST API and the SPI: throttle, passport, the node's handler.
+      // The address without its port: a new connection must not be a new throttle key.
+      gate.login({ authorization, source: where(client).replace(/:\d+$/, ''), transport: 'MQTT' }).then(
         (id) => {
           const grant = id === null ? null : grantFor(id);
           if (grant === null) return refuse(id === null ? 'unknown user or wrong password' : `role ${id.role} may not use the broker`);
@@ -119,6 +137,16 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
           done(null, true);
         },
         (err: unknown) => {
+          if (err instanceof TooManyRequestsError) {
+            // Logged by the gate, once per throttle episode.
+            done(refusal(NOT_AUTHORIZED), false);
+            return;
+          }
+          if (err instanceof DependencyUnavailableError) {
+            opts.log?.info({ clientID: client.id, username: user, address: where(client), reason: err.message }, 'MQTT login not judged: the identity service is down');
+            done(refusal(SERVER_UNAVAILABLE), false);
+            return;
+          }
           opts.log?.warn({ err, clientID: client.id, username: user }, 'MQTT login failed in the authenticator');
           done(refusal(), false);
         },

@@ -82,10 +82,10 @@ describe('addUser / removeUser', () => {
     expect((await loadUsersFile(path)).credentials).toEqual({});
   });
 
-  it('refuses appKeys that Basic auth cannot carry, and empty secrets', async () => {
+  it('refuses appKeys that Basic auth cannot carry (with the message the server gives), and empty secrets', async () => {
     const path = fresh();
-    await expect(addUser(path, { appKey: 'a:b', secret: 'x', orgID: 'o', username: 'u', type: 'user' })).rejects.toThrow(/Invalid appKey/);
-    await expect(addUser(path, { appKey: '', secret: 'x', orgID: 'o', username: 'u', type: 'user' })).rejects.toThrow(/Invalid appKey/);
+    await expect(addUser(path, { appKey: 'a:b', secret: 'x', orgID: 'o', username: 'u', type: 'user' })).rejects.toThrow(/appKey must be non-empty, without ":" or whitespace/);
+    await expect(addUser(path, { appKey: '', secret: 'x', orgID: 'o', username: 'u', type: 'user' })).rejects.toThrow(/appKey must be non-empty, without ":" or whitespace/);
     await expect(addUser(path, { appKey: 'k', secret: '', orgID: 'o', username: 'u', type: 'user' })).rejects.toThrow(/secret/);
   });
 
