@@ -656,8 +656,6 @@ describe('the topics of the CSS\'s embedded MQTT broker', () => {
 // ---------------------------------------------------------------------------------------------
 // ACLs (CSS only): the routes of §1.5, and the rows whose answer an ACL changes (§4.3, §4.4).
 
-/** The ACL routes are served (branch sec-acl); until then this part is skipped. */
-const aclRoutesLanded = ROUTES.some((r) => r.path.startsWith('/api/v1/security/'));
 
 const SEC = '/api/v1/security/{aclType}/{orgID}';
 /** ADM of the org or SA; everyone else 403, OADM, USR and NODE included. [§1.5] */
@@ -715,7 +713,7 @@ async function putAcl(aclType: 'objects' | 'destinations', org: string, key: str
   await asAdmin(css, 'PUT', `/api/v1/security/${aclType}/${org}${key === '*' ? '' : `/${key}`}`, { action, users });
 }
 
-(aclRoutesLanded ? describe : describe.skip)('ACLs on a CSS', () => {
+describe('ACLs on a CSS', () => {
   beforeAll(async () => {
     await putAcl('objects', A, 'acl', [aclEntry('usra', 'user', 'aclWriter'), aclEntry('nodea', 'node', 'aclReader')]);
     for (const type of [ESS_DEST.type, 'nowhere', 'edge']) await putAcl('destinations', A, type, [aclEntry('usra', 'user', '')]);
@@ -758,7 +756,7 @@ describe('the rules, one by one', () => {
     expect(await statusOf(css, 'EN.A', 'PUT', `/spi/v1/register-new/${A}/edge/nb`, undefined, { 'X-Sync-Service-Dest': `${A}/edge/nb` })).toBe(403);
   });
 
-  (aclRoutesLanded ? describe : describe.skip)('with ACLs', () => {
+  describe('with ACLs', () => {
     const put = (who: Who, id: string, meta: Record<string, unknown>): Promise<number> =>
       statusOf(css, who, 'PUT', O('rules', id), objectBody({ objectID: id, objectType: 'rules', ...meta }));
 
