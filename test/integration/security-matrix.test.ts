@@ -656,7 +656,6 @@ describe('the topics of the CSS\'s embedded MQTT broker', () => {
 // ---------------------------------------------------------------------------------------------
 // ACLs (CSS only): the routes of §1.5, and the rows whose answer an ACL changes (§4.3, §4.4).
 
-
 const SEC = '/api/v1/security/{aclType}/{orgID}';
 /** ADM of the org or SA; everyone else 403, OADM, USR and NODE included. [§1.5] */
 const aclAdmins = (ok: number): Statuses => statuses(403, { SA: ok, 'ADM.A': ok });
