@@ -34,9 +34,22 @@ export async function readableObject(
   const level = await readLevel(ctx, org, type);
   if (level === 'none') throw forbidden;
   const obj = await ctx.deps.objects.getOrDeleted(org, type, id);
-  if (obj === null) throw level === 'full' ? new NotFoundError() : forbidden;
+  if (obj === null) throw access.missingIsNotFound(ctx.identity, accessContext(ctx), level) ? new NotFoundError() : forbidden;
   if ((await access.objectReadAccess(ctx.identity, accessContext(ctx), org, obj.meta)) === 'none') throw forbidden;
   return obj;
+}
+
+/**
+ * The marks (consumed, received, deleted, activate, policyreceived) need full read access:
+ * public is not enough [ref rest-api §4.5], and a service on an ESS needs the object's policy to
+ * name it (a missing object is then 403). [ref rest-api §4.3]
+ */
+export async function requireFullAccess(ctx: RouteContext, org: string, type: string, id: string): Promise<void> {
+  if ((await readLevel(ctx, org, type)) !== 'full') throw new UnauthorizedError();
+  const actx = accessContext(ctx);
+  if (!access.accessIsPerObject(ctx.identity, actx)) return;
+  const obj = await ctx.deps.objects.getOrDeleted(org, type, id);
+  if (obj === null || (await access.objectReadAccess(ctx.identity, actx, org, obj.meta)) !== 'full') throw new UnauthorizedError();
 }
 
 /** Narrows a listing to what the caller may see. */
@@ -57,18 +70,27 @@ export function canWrite(ctx: RouteContext, org: string, meta: MetaData): Promis
 
 /**
  * O3: on the CSS a sync admin may delete anything; others need the write check on the stored
- * object (missing → 404). On the ESS any identity of its org may. [ref rest-api §1.2 O3]
+ * object (missing → 404). On the ESS any identity of its org may, a service only an object its
+ * policy names. [ref rest-api §1.2 O3, §4.3]
+ * Divergence: the reference lets a service on an ESS delete a public object whose policy does
+ * not name it.
  */
 export async function canDeleteObject(ctx: RouteContext, org: string, type: string, id: string): Promise<void> {
   const node = ctx.deps.objects.node;
   if (node.nodeType === 'ESS') {
-    if ((await readLevel(ctx, org, type)) === 'none') throw new UnauthorizedError();
+    await requireFullAccess(ctx, org, type, id);
     return;
   }
   if (ctx.identity.role === 'syncAdmin') return;
+  requireMayWriteInOrg(ctx, org);
   const obj = await ctx.deps.objects.getOrDeleted(org, type, id);
   if (obj === null) throw new NotFoundError();
   if (!(await canWrite(ctx, org, obj.meta))) throw new UnauthorizedError();
+}
+
+/** Before looking up the object of a write: a caller who could write nothing in the org gets 403, missing object or not. */
+export function requireMayWriteInOrg(ctx: RouteContext, org: string): void {
+  if (!access.mayWriteInOrg(ctx.identity, accessContext(ctx), org)) throw new UnauthorizedError();
 }
 
 export function canManageWebhooks(ctx: RouteContext, org: string, type: string): Promise<boolean> {
@@ -78,6 +100,10 @@ export function canManageWebhooks(ctx: RouteContext, org: string, type: string):
 export const isListingRole = (ctx: RouteContext): boolean => access.isListingRole(ctx.identity);
 export const canAccessDestinations = (ctx: RouteContext, org: string): boolean => access.canAccessDestinations(ctx.identity, org);
 export const canManageOrgs = (ctx: RouteContext, org: string): boolean => access.canManageOrgs(ctx.identity, org);
-export const canResend = (ctx: RouteContext): boolean => access.canResend(ctx.identity);
+/** On an ESS, of its org. */
+export const canResend = (ctx: RouteContext): boolean => {
+  const node = ctx.deps.objects.node;
+  return access.canResend(ctx.identity, node.nodeType === 'ESS' ? node.orgID : undefined);
+};
 export const canShutdown = (ctx: RouteContext): boolean => access.canShutdown(ctx.identity);
 export const canReadHealth = (ctx: RouteContext): boolean => access.canReadHealth(ctx.identity);

@@ -153,6 +153,20 @@ export async function objectReadAccess(
 }
 
 /**
+ * Whether a missing object is 404 for this caller rather than 403: only for a caller who reads
+ * every object of the type, and never for a service on an ESS, whose access is decided per
+ * object ("fail (403), even when the object simply doesn't exist"). [ref rest-api §4.3]
+ */
+export function missingIsNotFound(id: Identity | null, ctx: AccessContext, level: ReadAccess): boolean {
+  return level === 'full' && !accessIsPerObject(id, ctx);
+}
+
+/** A service on an ESS: what it may read is decided object by object, by the object's policy. [ref rest-api §4.3] */
+export function accessIsPerObject(id: Identity | null, ctx: AccessContext): boolean {
+  return ctx.nodeType === 'ESS' && id?.role === 'service';
+}
+
+/**
  * Whether a service identity (`svcOrg/version/svcName`) is among the object's policy services:
  * same org and name, and its version inside the service's version range. An object without a
  * policy, or whose policy names no services, is open to every service. [ref rest-api §4.3]
@@ -236,6 +250,19 @@ export async function canCreateObject(id: Identity | null, ctx: AccessContext, o
   return true;
 }
 
+/**
+ * Whether the caller could write some object of `org` at all: checked before an object is looked
+ * up for a write (DELETE, PUT data, PUT/POST destinations), so that the 404 of a missing object
+ * is told only to those (USR/NODE may hold ACLs; the write check on the object follows).
+ * Divergence: the reference answers 404 to anyone, which tells another org what exists.
+ */
+export function mayWriteInOrg(id: Identity | null, ctx: AccessContext, org: string): boolean {
+  if (!isClientIdentity(id)) return false;
+  if (id.role === 'syncAdmin') return true;
+  if (id.orgID !== scopeOrg(ctx, org)) return false;
+  return ctx.nodeType === 'ESS' || id.role !== 'service';
+}
+
 /** Roles that may use the org-wide listings O18–O20 (objects are then filtered one by one). [ref rest-api §4.2] */
 export function isListingRole(id: Identity | null): boolean {
   if (id === null) return false;
@@ -276,9 +303,15 @@ export function canListOrgs(id: Identity | null): boolean {
   return id !== null && (id.role === 'syncAdmin' || id.role === 'admin');
 }
 
-/** POST /resend: ADM, USR or SA. [ref rest-api §1.6] */
-export function canResend(id: Identity | null): boolean {
-  return id !== null && (id.role === 'admin' || id.role === 'user' || id.role === 'syncAdmin');
+/**
+ * POST /resend: ADM, USR or SA [ref rest-api §1.6]; with `nodeOrg` (an ESS's org), ADM and USR
+ * of that org only. Divergence: the reference lets another org's identity ask an ESS's CSS to
+ * send everything again.
+ */
+export function canResend(id: Identity | null, nodeOrg?: string): boolean {
+  if (id === null) return false;
+  if (id.role === 'syncAdmin') return true;
+  return (id.role === 'admin' || id.role === 'user') && (nodeOrg === undefined || id.orgID === nodeOrg);
 }
 
 /** POST /shutdown: SA only. [ref rest-api §1.6] */

@@ -15,7 +15,7 @@ import { activate, markConsumed, markDeleted, markPolicyReceived, markReceived }
 import { destinationsOf } from '../../sync/object-queries.js';
 import { objectLogFields } from '../../model/log-fields.js';
 import type { ObjectService } from '../../sync/object-service.js';
-import { canWrite, readableObject, readLevel } from '../authz.js';
+import { canWrite, readableObject, requireFullAccess, requireMayWriteInOrg } from '../authz.js';
 import { parseContentRange, parseRange, readJson } from '../../http/request.js';
 import { sendDataHeaders, sendJson, sendNoContent, sendText } from '../../http/response.js';
 import type { RouteContext } from '../context.js';
@@ -30,7 +30,7 @@ function ids(ctx: RouteContext): { orgID: string; objectType: string; objectID: 
 function markRoute(mark: Mark): (ctx: RouteContext) => Promise<void> {
   return async (ctx) => {
     const { orgID, objectType, objectID } = ids(ctx);
-    if ((await readLevel(ctx, orgID, objectType)) !== 'full') throw new UnauthorizedError();
+    await requireFullAccess(ctx, orgID, objectType, objectID);
     await mark(ctx.deps.objects, orgID, objectType, objectID);
     sendNoContent(ctx.res);
   };
@@ -81,6 +81,7 @@ function checkDestinations(list: unknown): string[] {
 async function writableForDestinations(ctx: RouteContext): Promise<void> {
   if (ctx.deps.objects.node.nodeType === 'ESS') throw new BadRequestError("ESS doesn't support destinations update");
   const { orgID, objectType, objectID } = ids(ctx);
+  requireMayWriteInOrg(ctx, orgID);
   const obj = await ctx.deps.objects.get(orgID, objectType, objectID);
   if (obj === null) throw new NotFoundError();
   if (!(await canWrite(ctx, orgID, obj.meta))) throw new UnauthorizedError();
@@ -148,6 +149,7 @@ export async function putData(ctx: RouteContext): Promise<void> {
   const { req, deps } = ctx;
   const crHeader = req.headers['content-range'];
   const contentRange = crHeader !== undefined ? parseContentRange(crHeader) : undefined;
+  requireMayWriteInOrg(ctx, orgID);
   const obj = await deps.objects.get(orgID, objectType, objectID);
   if (obj === null) throw new NotFoundError();
   if (!(await canWrite(ctx, orgID, obj.meta))) throw new UnauthorizedError();

@@ -12,6 +12,8 @@ import {
   canShutdown,
   EMPTY_ACLS,
   isListingRole,
+  mayWriteInOrg,
+  missingIsNotFound,
   objectReadAccess,
   readAccess,
   serviceMayAccessObject,
@@ -117,6 +119,16 @@ describe('access to one object (rest-api §4.3, §4.5)', () => {
   });
 });
 
+describe('a missing object (rest-api §1.2 O1, §4.3)', () => {
+  it('is 404 to who reads the whole type, 403 to the rest, and always 403 to a service on an ESS', () => {
+    expect(missingIsNotFound(ADM, CSS, 'full')).toBe(true);
+    expect(missingIsNotFound(USR, CSS, 'public')).toBe(false);
+    expect(missingIsNotFound(USR, ESS, 'full')).toBe(true);
+    expect(missingIsNotFound(SVC, ESS, 'full')).toBe(false);
+    expect(missingIsNotFound(SA, ESS, 'full')).toBe(true);
+  });
+});
+
 describe('version ranges', () => {
   const rows: [string, string, boolean][] = [
     ['1.0.0', '1.0.0', true],
@@ -166,6 +178,24 @@ describe('write check (rest-api §4.4)', () => {
     await expect(canCreateObject(id, ctx, org, m)).resolves.toBe(expected);
   });
 
+  it('before an object is looked up for a write, only who could write in the org goes on (to a 404 if missing)', () => {
+    const cases: [Identity | null, AccessContext, boolean][] = [
+      [null, CSS, false],
+      [SA, CSS, true],
+      [ADM, CSS, true],
+      [OADM, CSS, true],
+      [USR, CSS, true],
+      [NODE, CSS, true],
+      [ADM2, CSS, false],
+      [USR2, CSS, false],
+      [SVC, CSS, false],
+      [EN, CSS, false],
+      [SVC, ESS, true],
+      [USR2, ESS, false],
+    ];
+    for (const [id, ctx, expected] of cases) expect([id?.userID, ctx.nodeType, mayWriteInOrg(id, ctx, 'org1')]).toEqual([id?.userID, ctx.nodeType, expected]);
+  });
+
   it('lets the type ACL decide before the all-types ACL, first matching entry first', async () => {
     const acls = memoryAcls({ 'org1:model': [reader('*'), writer('joe')], 'org1:*': [writer('joe')] }, { 'org1:*': [dest('*')] });
     await expect(canCreateObject(USR, { ...CSS, acls }, 'org1', meta({}))).resolves.toBe(false);
@@ -193,6 +223,7 @@ describe('route gates (rest-api §4.2)', () => {
     ['orgs and ACLs of org1', (id) => canManageOrgs(id, 'org1'), [false, true, true, false, false, false, false, false, false]],
     ['the org list', canListOrgs, [false, true, true, true, false, false, false, false, false]],
     ['resend', canResend, [false, true, true, true, false, true, false, false, false]],
+    ['resend on an ESS of org1: its org only', (id) => canResend(id, 'org1'), [false, true, true, false, false, true, false, false, false]],
     ['shutdown', canShutdown, [false, true, false, false, false, false, false, false, false]],
     ['health', canReadHealth, [false, true, true, true, true, true, true, true, false]],
   ];
