@@ -66,7 +66,7 @@ describe('maintenance jobs', () => {
       await publish('raced', { inactive: true, activationTime: '2029-12-31T23:30:00Z' });
       const stale = await stores.store.listTimedObjects();
       await publish('raced', { inactive: true });
-      const job = new ActivationJob({ store: { listTimedObjects: async () => stale }, objects });
+      const job = new ActivationJob({ store: { listTimedObjects: () => Promise.resolve(stale) }, objects });
       expect(await job.run(T0)).toBe(0);
       expect((await stores.store.getObject(ORG, 'model', 'raced'))?.meta.inactive).toBe(true);
     });
@@ -94,7 +94,7 @@ describe('maintenance jobs', () => {
       await publish('kept', { expiration: '2029-12-31T23:00:00Z' });
       const stale = await stores.store.listTimedObjects();
       await publish('kept', { version: '2' });
-      const job = new ExpiryJob({ store: { listTimedObjects: async () => stale, getObject: (o, t, i) => stores.store.getObject(o, t, i) }, objects });
+      const job = new ExpiryJob({ store: { listTimedObjects: () => Promise.resolve(stale), getObject: (o, t, i) => stores.store.getObject(o, t, i) }, objects });
       expect(await job.run(T0)).toBe(0);
       expect((await stores.store.getObject(ORG, 'model', 'kept'))?.meta.version).toBe('2');
     });
