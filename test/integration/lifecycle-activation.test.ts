@@ -2,7 +2,8 @@
  * Activation, end to end on real processes, over every transport: an object published
  * `inactive` reaches no ESS until it is activated, either by its `activationTime` (within one
  * OBJECT_ACTIVATION_INTERVAL tick after it; the time is an instant, written here with a +02:00
- * offset) or at once by `PUT …/activate`. [ref sync-protocol §6 inactive/activationTime]
+ * offset) or at once by `PUT …/activate`; the same holds for an object an ESS app publishes,
+ * toward the CSS. [ref sync-protocol §6 inactive/activationTime]
  */
 import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
 import { Teardown } from '../helpers/node-process.js';
@@ -29,7 +30,8 @@ describeTransports('activation of inactive objects', (kind) => {
   let n1: EssNode;
 
   beforeAll(async () => {
-    net = await startSyncNet(t, kind, { deadlineMs: DEADLINE_MS, cssEnv: { OBJECT_ACTIVATION_INTERVAL: String(TICK_S) } });
+    const tick = { OBJECT_ACTIVATION_INTERVAL: String(TICK_S) };
+    net = await startSyncNet(t, kind, { deadlineMs: DEADLINE_MS, cssEnv: tick, essEnv: tick });
     n1 = await net.addEss({ id: 'n1' });
   });
   afterAll(() => t.run());
@@ -74,5 +76,15 @@ describeTransports('activation of inactive objects', (kind) => {
     expect((await n1.client.getObject('act', 'manual'))?.version).not.toBe('2');
     await eventually('v2 on the ESS', () => n1.client.getObject('act', 'manual'), (m) => m?.version === '2', log);
     expect(Date.now()).toBeGreaterThanOrEqual(later);
+  });
+
+  test('an object an ESS app publishes inactive with an activationTime reaches the CSS only after it', async () => {
+    const activateAt = Date.now() + 5_000;
+    await n1.client.updateObject({ objectID: 'up', objectType: 'act-up', inactive: true, activationTime: plusTwoHours(activateAt) }, 'from the edge');
+    await sleep(Math.max(0, activateAt - Date.now() - 1_500));
+    expect(await net.onCss.getObjectStatus('act-up', 'up')).toBeNull();
+    await eventually('up on the CSS', () => net.onCss.getObjectStatus('act-up', 'up'), (s) => s === 'completelyReceived', log);
+    expect(Date.now()).toBeGreaterThanOrEqual(activateAt);
+    expect((await n1.client.getObject('act-up', 'up'))?.inactive).toBe(false);
   });
 });
