@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { emptyMetaData, parseRfc3339, type MetaData } from '../../../lib/model/index.js';
 import type { Destination } from '../../../lib/store/index.js';
 import { DeletionsInProgress } from '../../../lib/sync/deletions.js';
-import { ActivationJob, ExpiryJob, MaintenanceScheduler, RegistrationJob, TrimJob, type MaintenanceJob } from '../../../lib/sync/maintenance/index.js';
+import { loadConfig } from '../../../lib/config/index.js';
+import { ActivationJob, ExpiryJob, MaintenanceScheduler, RegistrationJob, TrimJob, maintenanceJobs, type MaintenanceJob } from '../../../lib/sync/maintenance/index.js';
 import type { ObjectService } from '../../../lib/sync/object-service.js';
 import { Sender } from '../../../lib/sync/sender.js';
 import { CSS, ORG, objectServiceOf, openStores, scratchDirs, type Stores } from '../../helpers/sync-fixtures.js';
@@ -198,4 +199,28 @@ describe('parseRfc3339', () => {
       expect(parseRfc3339(text)).toBeNull();
     },
   );
+});
+
+describe('the jobs a node runs, from its configuration', () => {
+  const jobsOf = (mode: 'CSS' | 'ESS', env: Record<string, string>): [string, number][] => {
+    const config = loadConfig({ argv: [], env: { ORG_ID: 'org1', DESTINATION_TYPE: 'edge', DESTINATION_ID: 'n1', HTTP_CSS_HOST: '127.0.0.1', HTTP_CSS_PORT: '8080', ...env }, mode });
+    const unused = {} as never;
+    return maintenanceJobs(config, { store: unused, notifications: unused, objects: unused, deletions: unused }).map(({ job, intervalMs }) => [job.name, intervalMs]);
+  };
+
+  it('a CSS runs activation on OBJECT_ACTIVATION_INTERVAL, the rest on STORAGE_MAINTENANCE_INTERVAL', () => {
+    expect(jobsOf('CSS', { OBJECT_ACTIVATION_INTERVAL: '7', STORAGE_MAINTENANCE_INTERVAL: '11' })).toEqual([
+      ['activation', 7000],
+      ['expiry', 11000],
+      ['trim-history', 11000],
+      ['registration-removal', 11000],
+    ]);
+  });
+
+  it('REMOVE_ESS_REGISTRATION_TIME takes fractions of a day; 0 turns the removal off; an ESS never removes registrations', () => {
+    expect(loadConfig({ argv: [], env: { REMOVE_ESS_REGISTRATION_TIME: '0.5' }, mode: 'CSS' }).removeESSRegistrationTime).toBe(0.5);
+    expect(jobsOf('CSS', { REMOVE_ESS_REGISTRATION_TIME: '0' }).map(([name]) => name)).not.toContain('registration-removal');
+    expect(jobsOf('ESS', {}).map(([name]) => name)).toEqual(['activation', 'expiry', 'trim-history']);
+    expect(() => loadConfig({ argv: [], env: { REMOVE_ESS_REGISTRATION_TIME: 'a week' }, mode: 'CSS' })).toThrow(/REMOVE_ESS_REGISTRATION_TIME.*must be a number/s);
+  });
 });
