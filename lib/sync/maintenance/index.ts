@@ -44,7 +44,8 @@ export function maintenanceJobs(settings: MaintenanceSettings, deps: Maintenance
   ];
   if (settings.nodeType === 'CSS' && settings.removeESSRegistrationTime > 0) {
     const removeAfterMs = settings.removeESSRegistrationTime * DAY_MS;
-    jobs.push({ job: new RegistrationJob({ store, notifications, removeAfterMs, ...(deps.log ? { log: deps.log } : {}) }), intervalMs: storageMs });
+    const since = (deps.now ?? Date.now)();
+    jobs.push({ job: new RegistrationJob({ store, notifications, removeAfterMs, since, ...(deps.log ? { log: deps.log } : {}) }), intervalMs: storageMs });
   }
   return jobs;
 }

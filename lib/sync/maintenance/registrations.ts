@@ -14,6 +14,11 @@ export interface RegistrationJobDeps {
   notifications: Pick<NotificationStore, 'deleteForPeer'>;
   /** Silence longer than this removes a registration; > 0. */
   removeAfterMs: number;
+  /**
+   * Epoch ms the CSS started: silence is counted from then at the earliest, so a CSS that was
+   * down does not hold its own downtime against the ESS nodes (they could not reach it).
+   */
+  since?: number;
   log?: { info(obj: object, msg: string): void };
 }
 
@@ -25,6 +30,7 @@ export class RegistrationJob implements MaintenanceJob {
   async run(now: number): Promise<number> {
     const { store, notifications, removeAfterMs } = this.deps;
     const cutoff = now - removeAfterMs;
+    if ((this.deps.since ?? 0) >= cutoff) return 0;
     let removed = 0;
     for (const org of await store.listOrgsInUse()) {
       for (const d of await store.listDestinations(org)) {

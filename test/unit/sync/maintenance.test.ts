@@ -114,6 +114,14 @@ describe('maintenance jobs', () => {
       expect(await job.run(T0)).toBe(0);
     });
 
+    it('counts silence from the CSS’s start at the earliest: its own downtime is not held against the nodes', async () => {
+      await stores.store.putDestination(destination('n2', T0 - 3600_000));
+      const job = new RegistrationJob({ store: stores.store, notifications: stores.notifications, removeAfterMs: 5_000, since: T0 - 1_000 });
+      expect(await job.run(T0)).toBe(0);
+      expect(await job.run(T0 + 4_001)).toBe(1);
+      expect((await stores.store.listDestinations(ORG)).map((d) => d.destinationID)).toEqual(['n1']);
+    });
+
     it('touching a destination moves its last contact forward only, and never re-creates a removed one', async () => {
       expect(await stores.store.touchDestination(ORG, 'edge', 'n1', T0 + 5)).toBe(true);
       expect(await stores.store.touchDestination(ORG, 'edge', 'n1', T0 - 5)).toBe(true);
