@@ -1,13 +1,15 @@
 /**
  * REMOVE_ESS_REGISTRATION_TIME on real processes (HTTP): an ESS not heard from for that long is
  * removed with everything queued for it, while an ESS that keeps polling stays registered; the
- * removed one, back later, registers as new and receives what is addressed to it afresh. The time
+ * removed one, back later, registers as new and receives what is addressed to it afresh; over
+ * MQTT too (where an idle ESS is heard from by its hourly pings only, so that part has one ESS,
+ * stopped). The time
  * is given in (fractional) days: 0.00005 days is 4.32 s. [ref common/config.go RemoveESSRegistrationTime]
  */
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { Teardown } from '../helpers/node-process.js';
 import { eventuallyWithin } from '../helpers/sync-pair.js';
-import { deliveries, netLog, startSyncNet, type EssNode, type SyncNet } from '../helpers/transports.js';
+import { deliveries, describeTransports, netLog, startSyncNet, type EssNode, type SyncNet } from '../helpers/transports.js';
 
 jest.setTimeout(120_000);
 
@@ -63,3 +65,35 @@ describe('removal of inactive ESS registrations [http]', () => {
     await eventually('both delivered', () => deliveries(net, 'reg', 'queued'), (d) => d.join() === 'edge/n1:delivered,edge/n2:delivered', log);
   });
 });
+
+describeTransports(
+  'removal of an ESS registration that went quiet',
+  (kind) => {
+    const t = new Teardown();
+    let net: SyncNet;
+    let n1: EssNode;
+
+    beforeAll(async () => {
+      net = await startSyncNet(t, kind, {
+        deadlineMs: DEADLINE_MS,
+        cssEnv: { REMOVE_ESS_REGISTRATION_TIME: String(REMOVE_AFTER_DAYS), STORAGE_MAINTENANCE_INTERVAL: '1', LOG_LEVEL: 'info' },
+      });
+      n1 = await net.addEss({ id: 'n1' });
+    });
+    afterAll(() => t.run());
+
+    const log = (): string => netLog(net, n1)();
+    const registered = async (): Promise<string[]> => (await net.onCss.getDestinations()).map((d) => `${d.destinationType}/${d.destinationID}`);
+
+    test('a stopped ESS is removed with its records, and back, registers as new and receives what was published meanwhile', async () => {
+      await n1.stop();
+      await net.onCss.updateObject({ objectID: 'meanwhile', objectType: 'reg', destinationType: 'edge' }, 'meanwhile');
+      await eventually('n1 removed', registered, (r) => r.length === 0, log);
+      expect(await deliveries(net, 'reg', 'meanwhile')).toEqual([]);
+      await n1.start();
+      await eventually('n1 registered again', registered, (r) => r.join() === 'edge/n1', log);
+      await eventually('meanwhile on n1', () => n1.client.getObjectStatus('reg', 'meanwhile'), (s) => s === 'completelyReceived', log);
+    });
+  },
+  ['mqtt-embedded', 'mqtt-mosquitto'],
+);
