@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
@@ -201,12 +201,14 @@ export async function runSchemathesis(bin: string, o: FuzzOptions): Promise<Fuzz
     '--report-dir',
     o.reportDir,
   ];
+  await mkdir(o.reportDir, { recursive: true });
   const started = Date.now();
   const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
     execFile(
       bin,
       args,
-      { env: { ...process.env, SCHEMATHESIS_HOOKS: HOOKS, NO_COLOR: '1' }, timeout: o.timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      // In the report directory: schemathesis keeps a cache (.schemathesis/) in its working directory.
+      { cwd: o.reportDir, env: { ...process.env, SCHEMATHESIS_HOOKS: HOOKS, NO_COLOR: '1' }, timeout: o.timeoutMs, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const exit = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
         resolve({ code: exit, output: `${stdout}${stderr}` });
