@@ -26,7 +26,7 @@ import { documentedRoutes, openApiFor, type OpenApiDoc } from '../../lib/api/ope
 import { BIN, raw, startNode, Teardown, type RunningProcess } from '../helpers/node-process.js';
 import { startPair, type Pair } from '../helpers/sync-pair.js';
 import { checkStore } from '../helpers/fuzz-store.js';
-import { runSchemathesis, schemathesisBin, SCHEMATHESIS_MISSING, summary, type FuzzResult } from '../helpers/fuzz.js';
+import { runSchemathesis, schemathesisBin, schemathesisVersion, SCHEMATHESIS_MISSING, SCHEMATHESIS_VERSION, summary, type FuzzResult } from '../helpers/fuzz.js';
 
 const run = promisify(execFile);
 
@@ -106,6 +106,10 @@ if (bin === null) {
     }
 
     beforeAll(async () => {
+      // The hooks use schemathesis 4's API; another 4.x may generate other requests from the seed.
+      const version = await schemathesisVersion(bin);
+      if (!version.startsWith('4.')) throw new Error(`${bin} is schemathesis ${version}; the fuzz run needs 4.x (.ci/run installs ${SCHEMATHESIS_VERSION})`);
+      if (version !== SCHEMATHESIS_VERSION) process.stdout.write(`[edgesync] fuzz: schemathesis ${version}, not ${SCHEMATHESIS_VERSION} as in CI: the requests differ from CI's\n`);
       reports = await mkdtemp(join(tmpdir(), 'edgesync-fuzz-'));
       t.add(() => rm(reports, { recursive: true, force: true }));
       pair = await startPair(t, { deadlineMs: 30_000, cssEnv: NO_THROTTLE, env: NO_THROTTLE });

@@ -10,6 +10,7 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
 
 /** The version `.ci/run` installs; another version may generate other requests from the same seed. */
 export const SCHEMATHESIS_VERSION = '4.32.5';
@@ -47,6 +48,12 @@ export function schemathesisBin(): string | null {
     if (dir !== '' && executable(join(dir, 'schemathesis'))) return join(dir, 'schemathesis');
   }
   return null;
+}
+
+/** `4.32.5` from `schemathesis, version 4.32.5`. */
+export async function schemathesisVersion(bin: string): Promise<string> {
+  const { stdout: out } = await promisify(execFile)(bin, ['--version']);
+  return /version\s+(\S+)/.exec(out)?.[1] ?? out.trim();
 }
 
 /** The hooks of the fuzz run: two checks of ours, a reader for `plain/text`, and writes made to agree with their URL. */
