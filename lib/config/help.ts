@@ -19,7 +19,6 @@ interface SettingDoc {
 }
 
 const NOT_YET_MONGO = 'accepted, not used yet (MongoDB comes later)';
-const NOT_USED = 'accepted for the reference\'s configurations; no effect here';
 
 /** Every setting, keyed by field name: the type makes a new setting without a line here a compile error. */
 const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
@@ -77,9 +76,12 @@ const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
   maxDataChunkSize: { meaning: 'copied into each object\'s `chunkSize`; the size of an ESS\'s upload chunks', unit: 'bytes' },
   resendInterval: { meaning: 'the ESS\'s retry period; the CSS\'s first retry of a failed delivery', unit: 's' },
   essPingInterval: { meaning: 'how often a registered ESS pings its CSS', unit: 'h' },
-  removeESSRegistrationTime: { meaning: NOT_USED, unit: 'days' },
-  objectActivationInterval: { meaning: NOT_USED, unit: 's' },
-  storageMaintenanceInterval: { meaning: NOT_USED, unit: 's' },
+  removeESSRegistrationTime: {
+    meaning: 'CSS: an ESS not heard from (registration, ping, poll, message) for this long is removed with what was queued for it; 0 = never; fractions accepted (ours)',
+    unit: 'days',
+  },
+  objectActivationInterval: { meaning: 'how often inactive objects whose `activationTime` has come are activated', unit: 's' },
+  storageMaintenanceInterval: { meaning: 'how often expired objects are removed (everywhere), inactive ESS registrations dropped and finished deletions trimmed', unit: 's' },
   shutdownQuiesceTime: { meaning: 'the longest SIGTERM waits for in-flight requests', unit: 's' },
   logLevel: { meaning: '`TRACE` … `FATAL`, `NONE`; JSON lines' },
   logTraceDestination: { meaning: '`stdout` or `file` (`LOG_ROOT_PATH`/`LOG_FILE_NAME`.log)' },

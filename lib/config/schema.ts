@@ -107,7 +107,7 @@ export interface Config {
   readonly resendInterval: number;
   /** ESS_PING_INTERVAL, hours (1). */
   readonly essPingInterval: number;
-  /** REMOVE_ESS_REGISTRATION_TIME, days (30); 0 = never. */
+  /** REMOVE_ESS_REGISTRATION_TIME, days (30); 0 = never. A fraction (ours) is accepted: 0.5 = 12 hours. */
   readonly removeESSRegistrationTime: number;
   /** OBJECT_ACTIVATION_INTERVAL, seconds (30). */
   readonly objectActivationInterval: number;
@@ -193,6 +193,15 @@ const int = (min: number, max: number) =>
   scalar((v) => {
     const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*[+-]?\d+\s*$/.test(v) ? Number(v) : NaN;
     if (!Number.isSafeInteger(n)) return fail<number>(`must be an integer, got ${show(v)}`);
+    if (n < min || n > max) return fail<number>(`must be between ${min} and ${max}, got ${n}`);
+    return ok(n);
+  });
+
+/** A decimal number (`30`, `0.5`); "abc", "" are errors, never a default. */
+const decimal = (min: number, max: number) =>
+  scalar((v) => {
+    const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isFinite(n)) return fail<number>(`must be a number, got ${show(v)}`);
     if (n < min || n > max) return fail<number>(`must be between ${min} and ${max}, got ${n}`);
     return ok(n);
   });
@@ -321,7 +330,8 @@ const fields = z.object({
   maxDataChunkSize: int(1024, 256 * MIB).default(5 * MIB),
   resendInterval: int(1, 3600).default(10),
   essPingInterval: int(1, 24 * 365).default(1),
-  removeESSRegistrationTime: int(0, 3650).default(30),
+  // Fractions are ours (the reference's is an integer): a test waits seconds, not a day.
+  removeESSRegistrationTime: decimal(0, 3650).default(30),
   objectActivationInterval: int(1, DAY_S).default(30),
   storageMaintenanceInterval: int(1, DAY_S).default(30),
   shutdownQuiesceTime: int(0, 3600).default(60),

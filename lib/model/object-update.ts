@@ -7,6 +7,7 @@ import { decodeFields, DecodeError, type Schema } from './decode.js';
 import { emptyMetaData, type MetaData, type Policy } from './metadata.js';
 import { isDestinationsListEntry } from './destination-ref.js';
 import { isValidName } from './names.js';
+import { parseRfc3339 } from './instant.js';
 
 const META_SCHEMA: Schema = {
   objectID: 'string',
@@ -128,9 +129,9 @@ function validatePolicy(policy: Policy): void {
 }
 
 function parseFutureTime(value: string, what: string, now: Date): void {
-  const t = Date.parse(value);
-  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(t)) {
-    throw new BadRequestError(`Failed to parse ${what} (${value}) as an RFC3339 time`);
+  const t = parseRfc3339(value);
+  if (t === null) {
+    throw new BadRequestError(`Failed to parse ${what} (${value}) as an RFC3339 time, e.g. 2030-01-31T12:00:00Z or 2030-01-31T14:00:00+02:00`);
   }
   if (t <= now.getTime()) throw new BadRequestError(`The ${what} (${value}) is in the past`);
 }

@@ -29,7 +29,7 @@ export interface CssSync {
 }
 
 export interface CssSyncDeps {
-  config: Pick<Config, 'resendInterval'>;
+  config: Pick<Config, 'resendInterval' | 'removeESSRegistrationTime'>;
   store: Store;
   notifications: NotificationStore;
   objects: ObjectService;
@@ -56,7 +56,7 @@ export function createCssSync(deps: CssSyncDeps): CssSync {
     resendIntervalMs: deps.config.resendInterval * 1000,
     log: logger.child({ component: 'sync' }),
   });
-  const engine = new CssEngine({ store, notifications, sender: deps.sender, acks, objects, upstream: deps.upstream, peerSignal, log: logger.child({ component: 'sync' }) });
+  const engine = new CssEngine({ store, notifications, sender: deps.sender, acks, objects, upstream: deps.upstream, peerSignal, log: logger.child({ component: 'sync' }), lastSeenThrottleMs: lastSeenThrottle(deps.config.removeESSRegistrationTime) });
   const spi = createSpiServer({
     engine,
     objects,
@@ -68,4 +68,12 @@ export function createCssSync(deps: CssSyncDeps): CssSync {
     log: logger.child({ component: 'spi' }),
   });
   return { engine, spi };
+}
+
+/**
+ * How often an ESS's last contact is written: at most once a minute, and often enough that a
+ * short REMOVE_ESS_REGISTRATION_TIME (tests) does not remove an ESS that keeps polling.
+ */
+function lastSeenThrottle(removeDays: number): number {
+  return removeDays > 0 ? Math.min(60_000, (removeDays * 24 * 3600 * 1000) / 4) : 60_000;
 }

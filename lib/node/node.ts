@@ -31,6 +31,7 @@ import { DeletionsInProgress } from '../sync/deletions.js';
 import { EarlyData } from '../sync/early-data.js';
 import { Sender } from '../sync/sender.js';
 import { ResendScheduler } from '../sync/resend-scheduler.js';
+import { createMaintenance, type MaintenanceScheduler } from '../sync/maintenance/index.js';
 import { createCssSync } from './css-sync.js';
 import { startCssMqtt, type CssMqtt } from './css-mqtt.js';
 import { createCssUpstream } from './css-upstream.js';
@@ -212,6 +213,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
   let essSync: EssSync | null = null;
   let resends: ResendScheduler | null = null;
   let cssMqtt: CssMqtt | null = null;
+  let maintenance: MaintenanceScheduler | null = null;
   // Aborted first thing on stop: long-polls answer at once instead of holding the stop for their wait.
   const shutdown = new AbortController();
 
@@ -221,6 +223,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       shutdown.abort();
       if (renewal !== null) clearInterval(renewal);
       log.info('stopping');
+      await maintenance?.stop();
       await cssMqtt?.stop();
       await essSync?.stop();
       await resends?.stop();
@@ -316,6 +319,9 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       resends = new ResendScheduler({ notifications, store, peerSignal, intervalMs: config.resendInterval * 1000, log });
       resends.start();
     }
+    // Activation, expiry, registration removal, trimming (lib/sync/maintenance/).
+    maintenance = createMaintenance(config, { store, notifications, objects, deletions, log: logger.child({ component: 'maintenance' }) });
+    maintenance.start();
     // The CSS's MQTT transport (css-mqtt.ts): the same engine as the SPI's, over a broker.
     if (cssSync !== null && config.communicationProtocol.includes('mqtt')) {
       cssMqtt = await startCssMqtt({
@@ -336,6 +342,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     log.info({ urls, ...(brokerUrls.length > 0 ? { brokerUrls } : {}), org: config.orgID || undefined, destination: `${identity.destinationType}/${identity.destinationID}` }, 'listening');
     return { urls, brokerUrls, createdAdmin, certificatePem: tls?.certPem ?? null, stopped, stop: () => stop() };
   } catch (e) {
+    await maintenance?.stop();
     await cssMqtt?.stop();
     await essSync?.stop();
     await stopListeners(listeners, 0);

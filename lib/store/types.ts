@@ -157,6 +157,12 @@ export interface Store extends AclStore {
   /** Objects matching the filter, ordered by (objectType, objectID). */
   listObjects(filter: ObjectFilter): Promise<StoredObject[]>;
   countObjects(): Promise<number>;
+  /**
+   * Every object whose metadata names an `expiration`, or that is `inactive` with an
+   * `activationTime`: what the maintenance jobs (lib/sync/maintenance/) compare with the clock.
+   * The times are returned as written; the caller parses them as instants.
+   */
+  listTimedObjects(): Promise<StoredObject[]>;
   /** Every blob id referenced by an object or an upload (for garbage collection). */
   referencedBlobIds(): Promise<Set<string>>;
 
@@ -193,6 +199,11 @@ export interface Store extends AclStore {
   listDestinations(orgID: string): Promise<Destination[]>;
   /** One ESS by its key (an index lookup, not a listing of the org). */
   getDestination(orgID: string, destinationType: string, destinationID: string): Promise<Destination | null>;
+  /**
+   * Moves an ESS's `lastPing` forward to `at` (never back), without creating the record.
+   * @returns false when the ESS is not registered (it was removed meanwhile).
+   */
+  touchDestination(orgID: string, destinationType: string, destinationID: string, at: number): Promise<boolean>;
   /** Forgets an ESS (SPI unregister); @returns true when it was registered. */
   deleteDestination(orgID: string, destinationType: string, destinationID: string): Promise<boolean>;
 

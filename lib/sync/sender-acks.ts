@@ -143,10 +143,12 @@ export class SenderAcks {
   }
 
   /**
-   * An autodelete object goes once every destination consumed it. Divergence: the reference
-   * sets a one-hour expiration and lets the expiry sweep remove it, which we do not have yet;
-   * we remove it now. No delete is sent (the receivers drop their copies after consuming),
-   * so the records go first and the removal finds none to turn into deletes.
+   * An autodelete object goes once every destination consumed it. Divergence, kept now that the
+   * expiry sweep exists (lib/sync/maintenance/expiry.ts): the reference sets a one-hour
+   * expiration and lets its sweep remove the object; we remove it now, since an object consumed
+   * everywhere has nothing left to deliver (README "Autodelete"). No delete is sent (the
+   * receivers drop their copies after consuming), so the records go first and the removal finds
+   * none to turn into deletes.
    * [ref sync-protocol §6 autodelete, §3 step 10]
    */
   private async autodeleteIfAllConsumed(rec: Notification): Promise<void> {

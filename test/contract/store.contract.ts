@@ -242,6 +242,21 @@ export function storeContract(name: string, make: () => Promise<Store>, options:
       });
     });
 
+    describe('timed objects (maintenance jobs)', () => {
+      it('lists, across orgs, the objects with an expiration or inactive with an activation time, and only those', async () => {
+        const timed = (org: string, id: string, fields: Partial<MetaData>): StoredObject => objectOf(org, 'model', id, { meta: metaOf(org, 'model', id, fields) });
+        const expiring = timed('org1', 'exp', { expiration: '2099-01-01T00:00:00+02:00' });
+        const waiting = timed('org2', 'act', { inactive: true, activationTime: '2099-01-01T00:00:00Z' });
+        await store.putObject(expiring);
+        await store.putObject(waiting);
+        await store.putObject(timed('org1', 'plain', {}));
+        await store.putObject(timed('org1', 'manual', { inactive: true }));
+        await store.putObject(timed('org1', 'active', { activationTime: '2099-01-01T00:00:00Z' }));
+        const key = (o: StoredObject): string => `${o.meta.destinationOrgID}/${o.meta.objectID}`;
+        expect((await store.listTimedObjects()).sort((a, b) => key(a).localeCompare(key(b)))).toEqual([expiring, waiting]);
+      });
+    });
+
     describe('referenced blob ids', () => {
       it('are the blob ids of objects plus the staging ids of uploads', async () => {
         await store.putObject(objectOf('org1', 'a', '1', { blobId: 'blob-a' }));
@@ -427,6 +442,18 @@ export function storeContract(name: string, make: () => Promise<Store>, options:
         expect(await store.deleteDestination('org1', 'gw', 'n1')).toBe(false);
         expect(await store.listDestinations('org1')).toEqual([destinationOf('org1', 'gw', 'n2')]);
         expect(await store.listDestinations('org2')).toEqual([destinationOf('org2', 'gw', 'n1')]);
+      });
+    });
+
+    describe('destination last contact', () => {
+      it('moves forward only, and never creates a destination', async () => {
+        await store.putDestination(destinationOf('org1', 'gw', 'n1'));
+        const before = (await store.getDestination('org1', 'gw', 'n1'))!.lastPing;
+        expect(await store.touchDestination('org1', 'gw', 'n1', before + 1000)).toBe(true);
+        expect(await store.touchDestination('org1', 'gw', 'n1', before)).toBe(true);
+        expect((await store.getDestination('org1', 'gw', 'n1'))?.lastPing).toBe(before + 1000);
+        expect(await store.touchDestination('org1', 'gw', 'n2', before)).toBe(false);
+        expect(await store.getDestination('org1', 'gw', 'n2')).toBeNull();
       });
     });
 

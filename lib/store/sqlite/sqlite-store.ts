@@ -150,6 +150,15 @@ function prepareStatements(db: Database.Database) {
     getDestination: db.prepare<[string, string, string], Destination>(
       `SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE org = ? AND dest_type = ? AND dest_id = ?`,
     ),
+    // A scan: at most one per maintenance tick, and no migration is needed to serve it.
+    listTimed: db.prepare<[], ObjectRow>(
+      `SELECT ${OBJECT_COLUMNS} FROM objects
+       WHERE coalesce(json_extract(meta, '$.expiration'), '') <> ''
+          OR (json_extract(meta, '$.inactive') = 1 AND coalesce(json_extract(meta, '$.activationTime'), '') <> '')`,
+    ),
+    touchDestination: db.prepare<[number, string, string, string]>(
+      'UPDATE destinations SET last_ping = max(last_ping, ?) WHERE org = ? AND dest_type = ? AND dest_id = ?',
+    ),
     deleteDestination: db.prepare<[string, string, string]>('DELETE FROM destinations WHERE org = ? AND dest_type = ? AND dest_id = ?'),
 
     getUpload: db.prepare<ObjectKey, UploadRow>(
@@ -386,6 +395,10 @@ export class SqliteStore implements Store {
     });
   }
 
+  listTimedObjects(): Promise<StoredObject[]> {
+    return settle(() => this.open().s.listTimed.all().map(toStoredObject));
+  }
+
   /** An empty `statuses` list matches nothing (it is a filter with no allowed status). */
   listObjects(filter: ObjectFilter): Promise<StoredObject[]> {
     return settle(() => {
@@ -525,6 +538,10 @@ export class SqliteStore implements Store {
 
   getDestination(orgID: string, destinationType: string, destinationID: string): Promise<Destination | null> {
     return settle(() => this.open().s.getDestination.get(orgID, destinationType, destinationID) ?? null);
+  }
+
+  touchDestination(orgID: string, destinationType: string, destinationID: string, at: number): Promise<boolean> {
+    return this.write(() => this.open().s.touchDestination.run(at, orgID, destinationType, destinationID).changes === 1);
   }
 
   deleteDestination(orgID: string, destinationType: string, destinationID: string): Promise<boolean> {

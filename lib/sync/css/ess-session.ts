@@ -45,7 +45,7 @@ import type {
 } from './types.js';
 
 export interface CssEngineDeps {
-  store: Pick<Store, 'getDestination' | 'putDestination' | 'deleteDestination' | 'getObject' | 'getDeletion'>;
+  store: Pick<Store, 'getDestination' | 'putDestination' | 'deleteDestination' | 'touchDestination' | 'getObject' | 'getDeletion'>;
   notifications: NotificationStore;
   /** Queues what a newly registered ESS must receive. */
   sender: Pick<Sender, 'onDestinationRegistered'>;
@@ -64,7 +64,15 @@ export interface CssEngineDeps {
   log?: { info(obj: object, msg: string): void };
   /** Epoch ms; tests inject a fake clock. */
   now?: () => number;
+  /**
+   * The ESS's last contact (its destination's `lastPing`, which REMOVE_ESS_REGISTRATION_TIME
+   * measures) is written at most this often, ms: a write per poll would cost a commit each.
+   * Default one minute.
+   */
+  lastSeenThrottleMs?: number;
 }
+
+const DEFAULT_LAST_SEEN_THROTTLE_MS = 60_000;
 
 /**
  * Items listed per `pending` call by default. Records stay queued until acked, so a larger
@@ -124,6 +132,25 @@ export class CssEssSession implements EssSession {
   }
 
   /**
+   * A message from the ESS: a registered ESS is alive, which moves its last contact forward
+   * (throttled). A registration removed meanwhile (maintenance/registrations.ts) is not
+   * re-created: the ESS hears it is not registered and registers as new.
+   * @throws FailedDependencyError when it is not registered
+   */
+  private async contact(): Promise<Destination> {
+    const dest = await this.registered();
+    const now = this.now();
+    if (now - dest.lastPing < (this.deps.lastSeenThrottleMs ?? DEFAULT_LAST_SEEN_THROTTLE_MS)) return dest;
+    const { orgID, destType, destID } = this.peer;
+    if (!(await this.deps.store.touchDestination(orgID, destType, destID, now))) {
+      this.known = null;
+      throw notRegistered(this.peer);
+    }
+    this.known = { ...dest, lastPing: now };
+    return this.known;
+  }
+
+  /**
    * register, register-new, ping, unregister. An ESS that registers again without persistent
    * storage may have lost what it received: everything it was sent is offered again, as the
    * reference's resendNotificationsForDestination(dest, resendReceived) does. `unregister`
@@ -172,9 +199,10 @@ export class CssEssSession implements EssSession {
    * waits for its object to become ready and active; a record whose object was replaced
    * between the two reads is served by the next call, about the new instance.
    */
-  async pending(limit = PENDING_BATCH, opts: { markServed?: boolean; skip?: (item: PendingItemKey) => boolean } = {}): Promise<SyncItem[]> {
+  async pending(limit = PENDING_BATCH, opts: { markServed?: boolean; skip?: (item: PendingItemKey) => boolean; pushed?: boolean } = {}): Promise<SyncItem[]> {
     const serve = opts.markServed !== false;
-    await this.registered();
+    // A poll is the ESS's contact; a push round (MQTT) is the CSS's own doing.
+    await (opts.pushed === true ? this.registered() : this.contact());
     const { orgID, destType, destID } = this.peer;
     const records = await this.deps.notifications.listPendingForPeer(orgID, destType, destID, SERVED_STATUSES, limit);
     // All at once, not one after the other: their writes (markServed) then share one commit
@@ -239,37 +267,37 @@ export class CssEssSession implements EssSession {
    * @throws FailedDependencyError when the ESS is not registered
    */
   async ack(ref: ObjectRef, action: SenderAck, feedback?: Feedback): Promise<AckOutcome> {
-    await this.registered();
+    await this.contact();
     return this.deps.acks.apply(this.recordKey(ref), ref.instanceID, action, feedback, ref.dataID);
   }
 
   async resend(): Promise<void> {
-    await this.registered();
+    await this.contact();
     const { orgID, destType, destID } = this.peer;
     await this.deps.acks.resend(orgID, destType, destID);
   }
 
   /** @throws FailedDependencyError when the ESS is not registered; BadRequestError, ConflictError as UpstreamReceiver.applyUpdate */
   async upstreamUpdate(ref: ObjectRef, meta: MetaData): Promise<AckOutcome> {
-    await this.registered();
+    await this.contact();
     return this.deps.upstream.applyUpdate(this.upstreamPeer(), this.upstreamRef(ref), meta);
   }
 
   /** @throws FailedDependencyError when the ESS is not registered; BadRequestError, PayloadTooLargeError as UpstreamReceiver.putData */
   async upstreamData(ref: ObjectRef, source: Readable, data: UpstreamData): Promise<AckOutcome> {
-    await this.registered();
+    await this.contact();
     return this.deps.upstream.putData(this.upstreamPeer(), this.upstreamRef(ref), source, data);
   }
 
   /** @throws FailedDependencyError when the ESS is not registered; BadRequestError as UpstreamReceiver.applyDelete */
   async upstreamDelete(ref: ObjectRef, meta: MetaData): Promise<AckOutcome> {
-    await this.registered();
+    await this.contact();
     return this.deps.upstream.applyDelete(this.upstreamPeer(), this.upstreamRef(ref), meta);
   }
 
   /** @throws FailedDependencyError when the ESS is not registered */
   async upstreamAck(ref: ObjectRef, action: UpstreamAck): Promise<AckOutcome> {
-    await this.registered();
+    await this.contact();
     const peer = this.upstreamPeer();
     const r = this.upstreamRef(ref);
     switch (action) {

@@ -89,7 +89,8 @@ export interface EssSession {
    * answer) does not pay for reading it again.
    * @throws FailedDependencyError when the ESS is not registered
    */
-  pending(limit?: number, opts?: { markServed?: boolean; skip?: (item: PendingItemKey) => boolean }): Promise<SyncItem[]>;
+  /** `pushed`: the CSS reads on its own (an MQTT push round), which is no contact from the ESS. */
+  pending(limit?: number, opts?: { markServed?: boolean; skip?: (item: PendingItemKey) => boolean; pushed?: boolean }): Promise<SyncItem[]>;
   /** Resolves when something may be queued for the ESS, after `ms`, or on `signal`; never rejects. */
   waitForWork(ms: number, signal?: AbortSignal): Promise<void>;
   /**

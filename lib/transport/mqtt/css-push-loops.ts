@@ -219,6 +219,7 @@ class PushLoop {
     // lately is not read again: each round would read every object still awaiting its answer.
     const items = await session.pending(BATCH, {
       markServed: false,
+      pushed: true,
       skip: (item) => {
         const key = itemKey(item);
         seen.add(key);
