@@ -56,7 +56,7 @@ async function until(what: string, cond: () => boolean, ms = 5000): Promise<void
 }
 
 const open = new TargetPolicy({ open: true });
-const hooksOf = (urls: string[]) => ({ listWebhooks: async (orgID: string, objectType: string): Promise<Webhook[]> => urls.map((url) => ({ orgID, objectType, url })) });
+const hooksOf = (urls: string[]) => ({ listWebhooks: (orgID: string, objectType: string): Promise<Webhook[]> => Promise.resolve(urls.map((url) => ({ orgID, objectType, url }))) });
 
 describe('which changes call the webhooks', () => {
   const v1 = storedObject('org1', 'a', 1n);
@@ -151,7 +151,7 @@ describe('WebhookDispatcher', () => {
   it('does not call a target the policy refuses at delivery time, and does not retry it', async () => {
     d = new WebhookDispatcher({
       store: hooksOf(['http://hooks.example/x']),
-      policy: new TargetPolicy({ open: false, resolve: async () => ['169.254.169.254'] }),
+      policy: new TargetPolicy({ open: false, resolve: () => Promise.resolve(['169.254.169.254']) }),
       log: silentLogger,
       timeoutMs: 200,
       maxAttempts: 5,
@@ -185,7 +185,7 @@ describe('TargetPolicy', () => {
     expect(await refusal(open, 'ftp://localhost/x')).toMatch(/only http and https/);
   });
   it('a CSS refuses link-local and cloud metadata addresses, by address or by name', async () => {
-    const p = css(async (h) => (h === 'evil.example' ? ['169.254.10.1'] : h === 'v6.example' ? ['fe80::1'] : ['203.0.113.5']));
+    const p = css((h) => Promise.resolve(h === 'evil.example' ? ['169.254.10.1'] : h === 'v6.example' ? ['fe80::1'] : ['203.0.113.5']));
     expect(await refusal(p, 'http://169.254.169.254/latest/meta-data')).toMatch(/link-local or cloud metadata/);
     expect(await refusal(p, 'http://[fd00:ec2::254]/')).toMatch(/link-local or cloud metadata/);
     expect(await refusal(p, 'http://[::ffff:169.254.169.254]/')).toMatch(/link-local or cloud metadata/);
@@ -195,15 +195,13 @@ describe('TargetPolicy', () => {
     await expect(p.check('https://hooks.example/x')).resolves.toEqual(['203.0.113.5']);
   });
   it('with WEBHOOK_ALLOWED_NETWORKS, every address must be inside a listed network', async () => {
-    const p = css(async (h) => (h === 'inside.example' ? ['10.1.2.3'] : ['10.1.2.3', '192.0.2.1']), '10.0.0.0/8, fd12::/16');
+    const p = css((h) => Promise.resolve(h === 'inside.example' ? ['10.1.2.3'] : ['10.1.2.3', '192.0.2.1']), '10.0.0.0/8, fd12::/16');
     await expect(p.check('http://inside.example/')).resolves.toEqual(['10.1.2.3']);
     expect(await refusal(p, 'http://mixed.example/')).toMatch(/192\.0\.2\.1 is outside WEBHOOK_ALLOWED_NETWORKS/);
     expect(await refusal(p, 'http://127.0.0.1/')).toMatch(/outside/);
   });
   it('a name that does not resolve is refused with the reason', async () => {
-    const p = css(async () => {
-      throw new Error('getaddrinfo ENOTFOUND nowhere.invalid');
-    });
+    const p = css(() => Promise.reject(new Error('getaddrinfo ENOTFOUND nowhere.invalid')));
     expect(await refusal(p, 'http://nowhere.invalid/')).toMatch(/does not resolve/);
   });
   it('parseNetworks names a bad entry', () => {
