@@ -4,47 +4,18 @@
  * timeout, the bounded log, and the CSS's target policy. A real HTTP server on loopback plays
  * the app's hook (the test double of the app).
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { silentLogger } from '../../../lib/log/logger.js';
 import type { Webhook } from '../../../lib/store/index.js';
 import { DeliveryLog, TargetPolicy, WebhookDispatcher, WebhookTargetError, parseNetworks, webhookEvent } from '../../../lib/sync/webhooks/index.js';
 import { storedObject } from '../../helpers/stored-object.js';
-
-interface Call {
-  method: string;
-  contentType: string | undefined;
-  event: string | undefined;
-  body: string;
-}
+import { startHookDouble, type HookDouble } from '../../helpers/webhook-app-double.js';
 
 /** The app's hook: answers each call with the next of `answers` ('hang' never answers), then 200. */
-async function hookDouble(answers: (number | 'hang')[] = []): Promise<{ url: string; calls: Call[]; close(): Promise<void> }> {
-  const calls: Call[] = [];
-  const hanging: http.ServerResponse[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      calls.push({ method: req.method ?? '', contentType: req.headers['content-type'], event: req.headers['x-edgesync-event'] as string | undefined, body });
-      const answer = answers.shift() ?? 200;
-      if (answer === 'hang') hanging.push(res);
-      else res.writeHead(answer).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}/hook`,
-    calls,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const res of hanging) res.destroy();
-        server.close(() => r());
-        server.closeAllConnections();
-      }),
-  };
+async function hookDouble(answers: (number | 'hang')[] = []): Promise<HookDouble> {
+  const hook = await startHookDouble();
+  hook.script(...answers);
+  return hook;
 }
 
 async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
