@@ -17,7 +17,7 @@ import { goJson, orderedMetaData } from '../../model/index.js';
 import type { Store, StoredObject } from '../../store/types.js';
 import type { ObjectChangeListener } from '../object-listeners.js';
 import { DeliveryLog, type WebhookDelivery, type WebhookEvent } from './delivery-log.js';
-import { TargetPolicy, WebhookTargetError } from './targets.js';
+import { TargetPolicy, UnresolvedTargetError, WebhookTargetError } from './targets.js';
 
 /** Statuses in which an object's current version can be read by the apps of this node. */
 const AVAILABLE = new Set<string>(['ready', 'completelyReceived']);
@@ -223,11 +223,16 @@ export class WebhookDispatcher implements ObjectChangeListener {
   }
 
   /**
-   * Whether the node may call `url` (the registration check).
+   * Whether the node may call `url` (the registration check). A name that does not resolve
+   * now is accepted: it is checked again before every call.
    * @throws WebhookTargetError with the reason
    */
   async checkTarget(url: string): Promise<void> {
-    await this.opts.policy.check(url);
+    try {
+      await this.opts.policy.check(url);
+    } catch (e) {
+      if (!(e instanceof UnresolvedTargetError)) throw e;
+    }
   }
 
   /** The deliveries of a type, newest first. */

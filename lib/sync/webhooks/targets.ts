@@ -17,6 +17,17 @@ export class WebhookTargetError extends Error {
   }
 }
 
+/**
+ * The target's name does not resolve now. Not a refusal: at registration the name may be meant
+ * for later, and before a call it is a failure worth retrying.
+ */
+export class UnresolvedTargetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnresolvedTargetError';
+  }
+}
+
 /** Host names of cloud metadata services, refused whatever they resolve to. */
 const METADATA_HOSTS = new Set(['metadata.google.internal', 'metadata.goog', 'metadata']);
 
@@ -107,6 +118,7 @@ export class TargetPolicy {
   /**
    * Checks that `url` may be called now; returns the addresses it resolves to.
    * @throws WebhookTargetError with the reason
+   * @throws UnresolvedTargetError when the name does not resolve
    */
   async check(url: string): Promise<string[]> {
     const parsed = TargetPolicy.parse(url);
@@ -119,9 +131,9 @@ export class TargetPolicy {
       try {
         addresses = (await this.resolve(host)).map(plainAddress);
       } catch (e) {
-        throw new WebhookTargetError(`Invalid webhook: ${host} does not resolve (${e instanceof Error ? e.message : String(e)})`);
+        throw new UnresolvedTargetError(`${host} does not resolve (${e instanceof Error ? e.message : String(e)})`);
       }
-      if (addresses.length === 0) throw new WebhookTargetError(`Invalid webhook: ${host} does not resolve`);
+      if (addresses.length === 0) throw new UnresolvedTargetError(`${host} does not resolve`);
     }
     for (const a of addresses) {
       const family = isIP(a) === 4 ? 'ipv4' : 'ipv6';

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { silentLogger } from '../../../lib/log/logger.js';
 import type { Webhook } from '../../../lib/store/index.js';
-import { DeliveryLog, TargetPolicy, WebhookDispatcher, WebhookTargetError, parseNetworks, webhookEvent } from '../../../lib/sync/webhooks/index.js';
+import { DeliveryLog, TargetPolicy, UnresolvedTargetError, WebhookDispatcher, WebhookTargetError, parseNetworks, webhookEvent } from '../../../lib/sync/webhooks/index.js';
 import { storedObject } from '../../helpers/stored-object.js';
 import { startHookDouble, type HookDouble } from '../../helpers/webhook-app-double.js';
 
@@ -119,6 +119,22 @@ describe('WebhookDispatcher', () => {
     expect(d.deliveries('org1', 'model')[0]!.attempts[0]!.error).toBe('no answer within 200 ms');
   });
 
+  it('accepts at registration a name that does not resolve yet, and retries a call while it does not', async () => {
+    d = new WebhookDispatcher({
+      store: hooksOf(['http://later.example/x']),
+      policy: new TargetPolicy({ open: false, resolve: () => Promise.reject(new Error('ENOTFOUND')) }),
+      log: silentLogger,
+      timeoutMs: 200,
+      maxAttempts: 2,
+      retryDelayMs: 10,
+    });
+    await expect(d.checkTarget('http://later.example/x')).resolves.toBeUndefined();
+    await expect(d.checkTarget('http://169.254.169.254/')).rejects.toThrow(WebhookTargetError);
+    d.onObjectStored(null, storedObject('org1', 'a', 1n));
+    await until('failed', () => d!.deliveries('org1', 'model')[0]?.state === 'failed');
+    expect(d.deliveries('org1', 'model')[0]!.attempts.map((a) => a.error)).toEqual(['later.example does not resolve (ENOTFOUND)', 'later.example does not resolve (ENOTFOUND)']);
+  });
+
   it('does not call a target the policy refuses at delivery time, and does not retry it', async () => {
     d = new WebhookDispatcher({
       store: hooksOf(['http://hooks.example/x']),
@@ -171,9 +187,12 @@ describe('TargetPolicy', () => {
     expect(await refusal(p, 'http://mixed.example/')).toMatch(/192\.0\.2\.1 is outside WEBHOOK_ALLOWED_NETWORKS/);
     expect(await refusal(p, 'http://127.0.0.1/')).toMatch(/outside/);
   });
-  it('a name that does not resolve is refused with the reason', async () => {
+  it('a name that does not resolve is not a refusal, but an error to retry', async () => {
     const p = css(() => Promise.reject(new Error('getaddrinfo ENOTFOUND nowhere.invalid')));
-    expect(await refusal(p, 'http://nowhere.invalid/')).toMatch(/does not resolve/);
+    const err = await p.check('http://nowhere.invalid/').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnresolvedTargetError);
+    expect(err).not.toBeInstanceOf(WebhookTargetError);
+    expect((err as Error).message).toMatch(/nowhere.invalid does not resolve/);
   });
   it('parseNetworks names a bad entry', () => {
     expect(() => parseNetworks('10.0.0.0/8, nonsense')).toThrow(/"nonsense" is not a network/);
