@@ -147,6 +147,14 @@ describe('on a CSS', () => {
     expect((await onCss.getWebhookLog('model')).webhooks).toEqual([hook.url]);
   });
 
+  test('a type takes at most 100 webhooks; registering one already there is still fine', async () => {
+    for (let i = 0; i < 100; i++) await onCss.registerWebhook('crowded', `http://127.0.0.1:9/h${i}`);
+    const res = await raw(css, 'PUT', `/api/v1/objects/${ORG}/crowded`, { body: JSON.stringify({ action: 'register', url: 'http://127.0.0.1:9/one-more' }), headers: { 'content-type': 'application/json' } });
+    expect([res.status, res.text]).toEqual([400, 'Invalid webhook: at most 100 webhooks per object type\n']);
+    await onCss.registerWebhook('crowded', 'http://127.0.0.1:9/h7');
+    expect((await onCss.getWebhookLog('crowded')).webhooks).toHaveLength(100);
+  });
+
   test('only who may manage the type’s webhooks sees its log', async () => {
     expect((await raw(css, 'GET', `/api/v1/objects/${ORG}/model?webhooks=true`, { auth: STRANGER })).status).toBe(403);
     expect((await raw(css, 'GET', `/api/v1/objects/${ORG}/model?webhooks=true`, { auth: null })).status).toBe(403);

@@ -98,10 +98,22 @@ export async function putWebhook(ctx: RouteContext): Promise<void> {
   // A CSS refuses link-local and metadata targets, and those outside WEBHOOK_ALLOWED_NETWORKS
   // (sync/webhooks/targets.ts); they are checked again before every call.
   if (action === 'register') await checkTarget(ctx, url);
+  if (action === 'register') await checkRoom(ctx, orgID, objectType, url);
   // [ref rest-api §1.2 O6] an unknown action answers 204 and does nothing.
   if (action === 'register') await ctx.deps.store.addWebhook(hook);
   else if (action === 'delete') await ctx.deps.store.removeWebhook(hook);
   sendNoContent(ctx.res);
+}
+
+/** Each change calls every hook of its type: their number is bounded, as the work of one change is. */
+const MAX_WEBHOOKS_PER_TYPE = 100;
+
+async function checkRoom(ctx: RouteContext, orgID: string, objectType: string, url: string): Promise<void> {
+  const hooks = await ctx.deps.store.listWebhooks(orgID, objectType);
+  if (hooks.length < MAX_WEBHOOKS_PER_TYPE) return;
+  // Registering one already there (the same text: the store keeps each text once) changes nothing.
+  if (hooks.some((h) => h.url === url)) return;
+  throw new BadRequestError(`Invalid webhook: at most ${MAX_WEBHOOKS_PER_TYPE} webhooks per object type`);
 }
 
 async function checkTarget(ctx: RouteContext, url: string): Promise<void> {
