@@ -76,9 +76,20 @@ export interface TargetPolicyOptions {
   resolve?: (host: string) => Promise<string[]>;
 }
 
+/** A registration waits for the resolver no longer than this; a slower name counts as unresolved. */
+const RESOLVE_TIMEOUT_MS = 3000;
+
 async function systemResolve(host: string): Promise<string[]> {
-  const found = await lookup(host, { all: true, verbatim: true });
-  return found.map((a) => a.address);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from the resolver within ${RESOLVE_TIMEOUT_MS} ms`)), RESOLVE_TIMEOUT_MS);
+  });
+  try {
+    const found = await Promise.race([lookup(host, { all: true, verbatim: true }), timeout]);
+    return found.map((a) => a.address);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** `[::1]` → `::1`; an IPv4-mapped IPv6 address is checked as the IPv4 address it carries. */
