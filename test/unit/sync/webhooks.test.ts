@@ -119,6 +119,20 @@ describe('WebhookDispatcher', () => {
     expect(d.deliveries('org1', 'model')[0]!.attempts[0]!.error).toBe('no answer within 200 ms');
   });
 
+  it('logs a delivery beyond the outstanding limit as failed instead of queueing it', async () => {
+    const hook = await hookDouble(['hang']);
+    closers.push(hook.close);
+    d = new WebhookDispatcher({ store: hooksOf([hook.url]), policy: open, log: silentLogger, timeoutMs: 5000, maxAttempts: 1, retryDelayMs: 10, maxOutstanding: 1 });
+    d.onObjectStored(null, storedObject('org1', 'a', 1n));
+    await until('the first call', () => hook.calls.length === 1);
+    d.onObjectStored(null, storedObject('org1', 'b', 2n));
+    await until('the second logged', () => d!.deliveries('org1', 'model').length === 2);
+    expect(d.deliveries('org1', 'model').map((x) => [x.objectID, x.state, x.attempts[0]?.error])).toEqual([
+      ['b', 'failed', 'not attempted: too many webhook deliveries outstanding'],
+      ['a', 'pending', undefined],
+    ]);
+  });
+
   it('accepts at registration a name that does not resolve yet, and retries a call while it does not', async () => {
     d = new WebhookDispatcher({
       store: hooksOf(['http://later.example/x']),
