@@ -1,7 +1,7 @@
 /**
  * Webhooks across the sync, over HTTP and MQTT (embedded broker, mosquitto): the hook an ESS
  * app registers on its node fires when an object of its type arrives there (complete, data
- * included), for noData and metaOnly objects too, and when the CSS's deletion reaches the ESS;
+ * included), for noData, link and metaOnly objects too, and when the CSS's deletion reaches the ESS;
  * the hook a CSS app registers fires when an object an ESS published arrives on the CSS. A real
  * HTTP server on loopback plays the apps' hooks. Real processes on loopback.
  */
@@ -46,9 +46,12 @@ describeTransports('webhooks fire where objects arrive', (kind) => {
     expect(await n1.client.getObjectStatus('model', 'doc')).toBe('completelyReceived');
   });
 
-  test('noData objects and metaOnly updates call the ESS hook too', async () => {
+  test('noData and link objects and metaOnly updates call the ESS hook too', async () => {
     await net.onCss.updateObject({ objectID: 'flag', objectType: 'model', destinationType: 'edge', noData: true });
     await eventually('the noData call', () => callsFor('flag'), (c) => c.length === 1, log);
+    await net.onCss.updateObject({ objectID: 'ln', objectType: 'model', destinationType: 'edge', link: 'https://files.example.com/ln.bin' });
+    const [link] = await eventually('the link call', () => callsFor('ln'), (c) => c.length === 1, log);
+    expect(link!.meta.link).toBe('https://files.example.com/ln.bin');
     await net.onCss.updateObject({ objectID: 'doc', objectType: 'model', destinationType: 'edge', version: '2', metaOnly: true });
     const calls = await eventually('the metaOnly call', () => callsFor('doc'), (c) => c.length === 2, log);
     expect(calls[1]!.meta).toMatchObject({ version: '2', metaOnly: true });

@@ -1,7 +1,7 @@
 /**
  * Webhooks that fire, on the real binaries: a CSS and an ESS (each alone) call the hook an app
  * registered for an object type when an object of that type becomes available there or is
- * deleted, noData and metaOnly objects included, with the request the reference sends (POST,
+ * deleted, noData, link and metaOnly objects included, with the request the reference sends (POST,
  * `Application/JSON`, the object's metadata). A failing hook is retried with backoff, a hanging
  * one times out, and the delivery log (`GET /objects/{org}/{type}?webhooks=true`) shows every
  * attempt. A CSS refuses link-local and cloud metadata targets, and those outside
@@ -67,9 +67,11 @@ describe('on a CSS', () => {
     expect(callsFor('doc')).toHaveLength(2);
   });
 
-  test('noData and metaOnly objects are announced too (the reference forgets them)', async () => {
+  test('noData, link and metaOnly objects are announced too (the reference forgets them)', async () => {
     await onCss.updateObject({ objectID: 'nodata', objectType: 'model', destinationType: 'edge', noData: true });
     await eventually('the noData call', () => Promise.resolve(callsFor('nodata')), (c) => c.length === 1, hookLog);
+    await onCss.updateObject({ objectID: 'ln', objectType: 'model', destinationType: 'edge', link: 'https://files.example.com/ln.bin' });
+    await eventually('the link call', () => Promise.resolve(callsFor('ln')), (c) => c.length === 1, hookLog);
     await onCss.updateObject({ objectID: 'doc', objectType: 'model', destinationType: 'edge', version: '3', metaOnly: true });
     await eventually('the metaOnly call', () => Promise.resolve(callsFor('doc')), (c) => c.some((x) => x.meta.version === '3' && x.meta.metaOnly === true), hookLog);
   });
