@@ -233,6 +233,28 @@ export interface HealthReport {
 /** Webhook operation of `PUT /objects/[{org}/]{type}`. [ref rest-api §3.6] */
 export type WebhookAction = 'register' | 'delete';
 
+/** One call of a webhook for one object change, and its attempts (edgesync only). */
+export interface WebhookDelivery {
+  id: number;
+  url: string;
+  /** `available`: a new version can be read; `deleted`: the object was deleted. */
+  event: 'available' | 'deleted';
+  objectType: string;
+  objectID: string;
+  instanceID: bigint | number;
+  /** `pending`, `retrying` (see nextAttemptAt), `delivered`, or `failed` (given up). */
+  state: 'pending' | 'retrying' | 'delivered' | 'failed';
+  createdAt: string;
+  attempts: { at: string; status?: number; error?: string; durationMs: number }[];
+  nextAttemptAt?: string;
+}
+
+/** `GET /objects/[{org}/]{type}?webhooks=true` (edgesync only): the type's webhooks and its last deliveries, newest first. */
+export interface WebhookLog {
+  webhooks: string[];
+  deliveries: WebhookDelivery[];
+}
+
 /** Operation of `POST .../destinations`. [ref rest-api §1.2 O15] */
 export type DestinationsAction = 'add' | 'remove';
 

@@ -5,6 +5,7 @@
  *
  * Imports nothing of ours (DESIGN.md: config is a leaf).
  */
+import { isIP } from 'node:net';
 import * as z from 'zod';
 
 export type NodeType = 'CSS' | 'ESS';
@@ -53,6 +54,14 @@ export interface Config {
   readonly loginFailureLimit: number;
   /** LOGIN_FAILURE_WINDOW (ours), seconds (60): the sliding window of LOGIN_FAILURE_LIMIT. */
   readonly loginFailureWindow: number;
+  /** WEBHOOK_ALLOWED_NETWORKS (ours): CIDR list a CSS's webhooks must resolve into; '' = any but link-local and metadata. */
+  readonly webhookAllowedNetworks: string;
+  /** WEBHOOK_TIMEOUT (ours), seconds (10): the longest one webhook call may take. */
+  readonly webhookTimeout: number;
+  /** WEBHOOK_MAX_ATTEMPTS (ours), (6): calls of one webhook for one change, the first included. */
+  readonly webhookMaxAttempts: number;
+  /** WEBHOOK_RETRY_DELAY (ours), seconds (2): wait before the first retry, doubled before each next. */
+  readonly webhookRetryDelay: number;
   /** PERSISTENCE_ROOT_PATH, absolute. Default ./data (reference /var/edge-sync-service/persist). */
   readonly persistenceRootPath: string;
   /** ORG_ID. Required on an ESS; on a CSS, set = single-org mode, '' = multi-org. */
@@ -277,6 +286,23 @@ const httpUrl = () =>
     return url.protocol === 'http:' || url.protocol === 'https:' ? ok(v) : fail<string>(`must be an http:// or https:// URL, got ${show(v)}`);
   });
 
+/** Comma-separated CIDRs (`10.0.0.0/8, fd12::/16`); a bare address is one host. */
+const cidrList = () =>
+  scalar((v) => {
+    if (typeof v !== 'string') return fail<string>(`must be a comma-separated list of networks, got ${show(v)}`);
+    for (const raw of v.split(',')) {
+      const entry = raw.trim();
+      if (entry === '') continue;
+      const [address = '', prefix] = entry.split('/');
+      const version = isIP(address);
+      const max = version === 4 ? 32 : 128;
+      if (version === 0 || (prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) <= max))) {
+        return fail<string>(`must be a comma-separated list of networks such as 10.0.0.0/8, got ${show(entry)}`);
+      }
+    }
+    return ok(v);
+  });
+
 const logLevel = () =>
   oneOf<LogLevel>(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
     warning: 'warn',
@@ -305,6 +331,10 @@ const fields = z.object({
   externalAuthTimeout: int(1, 300).default(5),
   loginFailureLimit: int(0, 1_000_000).default(10),
   loginFailureWindow: int(1, DAY_S).default(60),
+  webhookAllowedNetworks: cidrList().default(''),
+  webhookTimeout: int(1, 300).default(10),
+  webhookMaxAttempts: int(1, 20).default(6),
+  webhookRetryDelay: int(1, 3600).default(2),
   persistenceRootPath: str().default('./data'),
   orgID: name().default(''),
   destinationType: name().default(''),

@@ -8,7 +8,7 @@ import type { BlobStore, BlobWriteResult, GrowingData, Store, StoredObject } fro
 import { BadRequestError, NotFoundError, isReceiverStatus, objectKey, type MetaData } from '../model/index.js';
 import type { EarlyData } from './early-data.js';
 import type { KeyedMutex } from './keyed-mutex.js';
-import type { ObjectListener } from './object-listeners.js';
+import type { ObjectChangeListener, ObjectListener } from './object-listeners.js';
 import { abandonUpload, appendChunk, type ContentRange } from './upload-chunks.js';
 
 export interface DataWriterDeps {
@@ -16,6 +16,8 @@ export interface DataWriterDeps {
   blobs: BlobStore;
   /** Told of the object once its new data is committed. */
   listener?: ObjectListener;
+  /** Told of the committed row, not waited for (the webhooks). */
+  changes?: ObjectChangeListener;
   /** Largest object data accepted, bytes; 0 = unlimited. */
   maxDataSize: number;
   /** Offers a whole-data upload to the ESS nodes while it arrives (the CSS; early-data.ts). */
@@ -67,6 +69,7 @@ export class ObjectDataWriter {
       const stored: StoredObject = { ...obj, meta, status: 'ready', blobId: written.blobId, dataSha256: written.sha256, lastUpdate: this.now().getTime() };
       await this.deps.store.putObject(stored);
       await this.deps.listener?.onObjectPublished(stored);
+      this.deps.changes?.onObjectStored(obj, stored);
       return obj.blobId;
     });
     await this.releaseBlob(replaced);

@@ -22,7 +22,7 @@ import {
 import type { DeletionsInProgress } from './deletions.js';
 import type { EarlyData } from './early-data.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import type { ObjectListener, ReceiverListener } from './object-listeners.js';
+import type { ObjectChangeListener, ObjectListener, ReceiverListener } from './object-listeners.js';
 import { ObjectDataWriter, checkDataSize } from './object-data-writer.js';
 import { publishedObject } from './published-object.js';
 import { abandonUpload, type ContentRange } from './upload-chunks.js';
@@ -45,6 +45,8 @@ export interface ObjectServiceDeps {
   receiverListener?: ReceiverListener;
   /** Absent on a node that sends nothing yet (the ESS until its side of the sync lands). */
   listener?: ObjectListener;
+  /** Told of every committed row, not waited for (the webhooks). */
+  changes?: ObjectChangeListener;
   blobs: BlobStore;
   /** Deletions on the sending side still awaiting acknowledgement (on an ESS, of objects its apps published); they read as `objdeleted`. */
   deletions?: Pick<DeletionsInProgress, 'get' | 'list'>;
@@ -150,6 +152,7 @@ export class ObjectService {
         // Started together: the object and its delivery records reach the store in the same
         // event-loop turn, so one commit (one fsync wait) makes them durable together.
         await Promise.all([this.deps.store.putObject(stored), this.deps.listener?.onObjectPublished(stored)]);
+        this.deps.changes?.onObjectStored(existing, stored);
         await abandonUpload(this.deps, org, type, id);
         // Only once the new row is durable: a crash before leaves the old object whole.
         if (existing !== null && existing.blobId !== stored.blobId) await this.releaseBlob(existing.blobId);
@@ -213,6 +216,7 @@ export class ObjectService {
       }
       await abandonUpload(this.deps, org, type, id);
       const gone = await this.deps.store.deleteObject(org, type, id);
+      if (gone !== null) this.deps.changes?.onObjectRemoved(gone);
       if (gone !== null && !isReceiverStatus(gone.status)) await this.deps.listener?.onObjectDeleted(gone);
       else if (gone !== null) await this.deps.receiverListener?.onReceivedObjectDeleted?.(gone);
       return gone;
@@ -256,6 +260,7 @@ export class ObjectService {
       if (next === null) return null;
       const obj = { ...next, lastUpdate: this.now().getTime() };
       await this.deps.store.putObject(obj);
+      this.deps.changes?.onObjectStored(existing, obj);
       if (existing !== null && existing.blobId !== obj.blobId) replaced = existing.blobId;
       return obj;
     });
@@ -266,10 +271,12 @@ export class ObjectService {
   /** Read-modify-write of one object under its lock. */
   async modify(org: string, type: string, id: string, fn: (obj: StoredObject | null) => StoredObject | null): Promise<StoredObject | null> {
     return this.lock(org, type, id, async () => {
-      const next = fn(await this.deps.store.getObject(org, type, id));
+      const before = await this.deps.store.getObject(org, type, id);
+      const next = fn(before);
       if (next === null) return null;
       const stored = { ...next, lastUpdate: this.now().getTime() };
       await this.deps.store.putObject(stored);
+      this.deps.changes?.onObjectStored(before, stored);
       // Destinations and activation change in place; the Sender keeps the progress of
       // destinations that stay, so other marks cost a lookup and change nothing.
       if (!isReceiverStatus(stored.status)) await this.deps.listener?.onObjectPublished(stored);
