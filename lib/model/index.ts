@@ -8,3 +8,4 @@ export * from './ranges.js';
 export * from './int64.js';
 export * from './json.js';
 export * from './destination-ref.js';
+export * from './data-signature.js';
