@@ -65,9 +65,17 @@ function keyKind(key: KeyObject): SignatureKeyKind | null {
       if (curve === 'secp384r1') return 'ECDSA P-384';
       return null;
     }
-    default:
+    // RSASSA-PSS-restricted keys are refused: Go's x509 cannot parse them, so the reference
+    // could never verify with one either.
+    case 'rsa-pss':
+    case 'dsa':
+    case 'ed448':
+    case 'x25519':
+    case 'x448':
+    case undefined:
       return null;
   }
+  return null;
 }
 
 function describeKey(key: KeyObject): string {

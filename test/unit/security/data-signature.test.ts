@@ -6,6 +6,8 @@ import { describe, expect, it } from '@jest/globals';
 import {
   BadRequestError,
   SignatureVerifier,
+  decodeObjectUpdate,
+  validateObjectUpdate,
   isSigned,
   parseDataSignature,
   receivedDataSignature,
@@ -205,5 +207,34 @@ describe('the statement: what a PUT may carry', () => {
     expect(got.signature).toBeNull();
     expect('reason' in got && got.reason).toMatch(/data signature cannot be verified: PublicKey is not a DER-encoded SPKI/);
     expect(receivedDataSignature({ hashAlgorithm: '', publicKey: '', signature: '' })).toEqual({ signature: null });
+  });
+});
+
+describe('an object PUT carrying a signature (validateObjectUpdate)', () => {
+  const ctx = { orgID: 'org1', objectType: 'model', objectID: 'm1', nodeType: 'CSS' as const, now: new Date('2030-01-01T00:00:00Z') };
+  const put = (meta: Record<string, unknown>, data?: string): (() => void) => () =>
+    validateObjectUpdate(decodeObjectUpdate({ meta: { objectID: 'm1', objectType: 'model', ...meta }, ...(data !== undefined ? { data } : {}) }), ctx);
+  const sig = signData('p256', 'SHA256', DATA);
+  const key = spki('p256');
+
+  it('accepts a complete, well-formed statement, with or without data', () => {
+    expect(put({ hashAlgorithm: 'SHA256', publicKey: key, signature: sig })).not.toThrow();
+    expect(put({ hashAlgorithm: 'SHA256', publicKey: key, signature: sig }, DATA.toString('base64'))).not.toThrow();
+  });
+
+  it('refuses with 400 and the reason: a partial statement, a bad key, a signature on a noData object', () => {
+    const status = (fn: () => void): number => {
+      try {
+        fn();
+      } catch (e) {
+        return (e as BadRequestError).status;
+      }
+      return 0;
+    };
+    expect(put({ hashAlgorithm: 'SHA256' })).toThrow(/publicKey and signature missing/);
+    expect(put({ publicKey: key, signature: sig })).toThrow(/needs a hashAlgorithm/);
+    expect(put({ hashAlgorithm: 'SHA1', publicKey: Buffer.from('not a key').toString('base64'), signature: sig })).toThrow(/not a DER-encoded SPKI/);
+    expect(put({ noData: true, hashAlgorithm: 'SHA256', publicKey: key, signature: sig })).toThrow(/A noData object has no data to sign/);
+    expect(status(put({ hashAlgorithm: 'SHA256' }))).toBe(400);
   });
 });
