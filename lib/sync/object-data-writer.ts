@@ -120,10 +120,46 @@ export class ObjectDataWriter {
     const obj = await this.writableObject(org, type, id);
     const max = this.deps.maxDataSize;
     if (opts.size !== undefined) checkDataSize(max, opts.size);
-    const { early } = this.deps;
     const verifier = signatureVerifier(obj.meta);
+    // An object without data shows `verifying` while its signed data streams in; one with data
+    // keeps serving it (and its status) until the new data verified. [ref rest-api §2.1]
+    const verifying = verifier !== null && obj.blobId === null && (await this.swapStatus(org, obj, obj.status, 'verifying'));
     // A failure of either end destroys both: the tap must not outlive a broken source.
     const input = verifier === null ? source : pipeline(source, signatureTap(verifier), () => undefined);
+    try {
+      await this.writeData(org, type, id, obj, input, verifier, opts);
+    } catch (e) {
+      // Cut short, or refused (then it is `verificationFailed` already and stays so).
+      if (verifying) await this.swapStatus(org, obj, 'verifying', obj.status);
+      throw e;
+    }
+  }
+
+  /**
+   * Sets the status of a data-less object from `from` to `to`, unless it changed meanwhile.
+   * @returns whether it did
+   */
+  private swapStatus(orgID: string, obj: StoredObject, from: StoredObject['status'], to: StoredObject['status']): Promise<boolean> {
+    const { objectType, objectID, instanceID } = obj.meta;
+    return this.locks.run(objectKey(orgID, objectType, objectID), async () => {
+      const now = await this.deps.store.getObject(orgID, objectType, objectID);
+      if (now === null || now.blobId !== null || now.meta.instanceID !== instanceID || now.status !== from) return false;
+      await this.deps.store.putObject({ ...now, status: to, lastUpdate: this.now().getTime() });
+      return true;
+    });
+  }
+
+  private async writeData(
+    org: string,
+    type: string,
+    id: string,
+    obj: StoredObject,
+    input: Readable,
+    verifier: SignatureVerifier | null,
+    opts: { size?: number; signal?: AbortSignal },
+  ): Promise<void> {
+    const max = this.deps.maxDataSize;
+    const { early } = this.deps;
     let growing: GrowingData | null = null;
     try {
       const written = await this.deps.blobs.write(input, {

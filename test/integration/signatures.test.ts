@@ -92,6 +92,29 @@ describeTransports('signed objects between a CSS and an ESS', (kind) => {
     await eventually('O13 of rsa', () => deliveries(net, 'signed', 'rsa'), (d) => d.join() === 'edge/n1:delivered', log);
   });
 
+  test('an object without data is verifying while its signed data streams in', async () => {
+    const data = randomBytes(256 * 1024);
+    await net.onCss.updateObject({ objectID: 'slow', objectType: 'signed', destinationType: 'edge', ...rsaSigned(data) });
+    let release = (): void => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const body = Readable.from(
+      (async function* () {
+        yield data.subarray(0, 1024);
+        await held;
+        yield data.subarray(1024);
+      })(),
+    );
+    const upload = net.onCss.updateObjectData('signed', 'slow', body, { size: data.length });
+    try {
+      await eventually('slow verifying', () => net.onCss.getObjectStatus('signed', 'slow'), (s) => s === 'verifying', log);
+    } finally {
+      release();
+    }
+    await upload;
+    expect(await net.onCss.getObjectStatus('signed', 'slow')).toBe('ready');
+    await arrives('signed', 'slow', data);
+  });
+
   test('data that does not match its signature is refused with 400: verificationFailed on the CSS, nothing delivered', async () => {
     const data = randomBytes(64 * 1024);
     const forged = Buffer.from(data);
