@@ -9,3 +9,4 @@ export * from './int64.js';
 export * from './json.js';
 export * from './destination-ref.js';
 export * from './instant.js';
+export * from './data-signature.js';

@@ -8,6 +8,7 @@ import { emptyMetaData, type MetaData, type Policy } from './metadata.js';
 import { isDestinationsListEntry } from './destination-ref.js';
 import { isValidName } from './names.js';
 import { parseRfc3339 } from './instant.js';
+import { parseDataSignature } from './data-signature.js';
 
 const META_SCHEMA: Schema = {
   objectID: 'string',
@@ -161,6 +162,10 @@ export function validateObjectUpdate(update: ObjectUpdate, ctx: UpdateContext): 
   }
   if (m.publicKey !== '' && !BASE64.test(m.publicKey)) throw new BadRequestError('PublicKey is not base64 encoded');
   if (m.signature !== '' && !BASE64.test(m.signature)) throw new BadRequestError('Signature is not base64 encoded');
+  // Parsed here, so a key or signature that can never verify is refused before any data comes.
+  if (parseDataSignature(m) !== null && m.noData) {
+    throw new BadRequestError('A noData object has no data to sign: remove hashAlgorithm, publicKey and signature, or noData');
+  }
   if (m.expiration !== '') {
     if (ctx.nodeType === 'ESS') throw new BadRequestError('Object expiration is disabled on ESS');
     parseFutureTime(m.expiration, 'expiration time', ctx.now);

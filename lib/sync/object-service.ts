@@ -23,7 +23,7 @@ import type { DeletionsInProgress } from './deletions.js';
 import type { EarlyData } from './early-data.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { ObjectChangeListener, ObjectListener, ReceiverListener } from './object-listeners.js';
-import { ObjectDataWriter, checkDataSize } from './object-data-writer.js';
+import { ObjectDataWriter, checkDataSize, signatureVerifier, verificationFailedError } from './object-data-writer.js';
 import { publishedObject } from './published-object.js';
 import { abandonUpload, type ContentRange } from './upload-chunks.js';
 
@@ -141,6 +141,12 @@ export class ObjectService {
     const { node } = this.deps;
     validateObjectUpdate(update, { orgID: org, objectType: type, objectID: id, nodeType: node.nodeType, now: this.now() });
     if (update.data !== undefined) checkDataSize(this.deps.maxDataSize, update.data.length);
+    const verifier = update.data !== undefined && !update.meta.noData ? signatureVerifier(update.meta) : null;
+    if (update.data !== undefined && verifier !== null) {
+      verifier.update(update.data);
+      const check = verifier.verify();
+      if (!check.ok) return this.refuseUnverified(org, type, id, update, caller, check);
+    }
     const written = update.data !== undefined && !update.meta.noData ? await this.deps.blobs.write(Readable.from([update.data])) : null;
     try {
       return await this.lock(org, type, id, async () => {
@@ -162,6 +168,21 @@ export class ObjectService {
       if (written !== null) await this.releaseBlob(written.blobId);
       throw e;
     }
+  }
+
+  /**
+   * Inline data whose signature failed: a new object is kept as `verificationFailed`, without
+   * data and not delivered; an existing one stays as it was. Either way the caller is told why.
+   */
+  private async refuseUnverified(org: string, type: string, id: string, update: ObjectUpdate, caller: Caller, check: { ok: false; reason: string }): Promise<never> {
+    const { node } = this.deps;
+    await this.lock(org, type, id, async () => {
+      if ((await this.deps.store.getObject(org, type, id)) !== null) return;
+      const instanceID = await this.deps.store.nextInstanceId();
+      const ctx = { node, caller, instanceID, maxDataChunkSize: this.deps.maxDataChunkSize, now: this.now().getTime() };
+      await this.deps.store.putObject({ ...publishedObject(null, update.meta, null, ctx), status: 'verificationFailed' });
+    });
+    throw verificationFailedError(check);
   }
 
   /**
