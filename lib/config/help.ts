@@ -45,6 +45,8 @@ const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
   loginFailureLimit: { meaning: 'failed logins per app key and per source address within `LOGIN_FAILURE_WINDOW` before logins are refused unchecked (429 with `Retry-After`; MQTT: not authorized); 0 = no throttling' },
   loginFailureWindow: { meaning: 'the sliding window of `LOGIN_FAILURE_LIMIT`', unit: 's' },
   persistenceRootPath: { meaning: 'database, data files, certificates, users' },
+  sourceDataDirs: { meaning: 'comma-separated absolute directories an object\'s `sourceDataUri` may name (symlinks resolved); empty = `sourceDataUri` is refused' },
+  destinationDataDirs: { meaning: 'ESS: comma-separated absolute directories a received object\'s `destinationDataUri` may name; its data is also written there, atomically; empty = none' },
   orgID: { meaning: 'ESS: required. CSS: set = single-org mode' },
   destinationType: { meaning: 'ESS identity (required on an ESS)' },
   destinationID: { meaning: 'ESS identity (required on an ESS)' },

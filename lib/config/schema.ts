@@ -55,6 +55,10 @@ export interface Config {
   readonly loginFailureWindow: number;
   /** PERSISTENCE_ROOT_PATH, absolute. Default ./data (reference /var/edge-sync-service/persist). */
   readonly persistenceRootPath: string;
+  /** SOURCE_DATA_DIRS (ours): comma-separated absolute directories a `sourceDataUri` may read from; '' = sourceDataUri refused. */
+  readonly sourceDataDirs: string;
+  /** DESTINATION_DATA_DIRS (ours): ESS, comma-separated absolute directories a received `destinationDataUri` may be written to; '' = none. */
+  readonly destinationDataDirs: string;
   /** ORG_ID. Required on an ESS; on a CSS, set = single-org mode, '' = multi-org. */
   readonly orgID: string;
   /** DESTINATION_TYPE. Required on an ESS; always `Cloud` on a CSS. */
@@ -268,6 +272,14 @@ const httpUrl = () =>
     return url.protocol === 'http:' || url.protocol === 'https:' ? ok(v) : fail<string>(`must be an http:// or https:// URL, got ${show(v)}`);
   });
 
+/** '' or comma-separated absolute directories: a REST client's file URIs are confined to them, so no relative guesswork. */
+const dirList = () =>
+  scalar((v) => {
+    if (typeof v !== 'string') return fail<string>(`must be a string, got ${show(v)}`);
+    const relative = v.split(',').map((d) => d.trim()).filter((d) => d !== '' && !d.startsWith('/'));
+    return relative.length === 0 ? ok(v) : fail<string>(`must list absolute directories, got ${show(relative[0])}`);
+  });
+
 const logLevel = () =>
   oneOf<LogLevel>(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
     warning: 'warn',
@@ -297,6 +309,8 @@ const fields = z.object({
   loginFailureLimit: int(0, 1_000_000).default(10),
   loginFailureWindow: int(1, DAY_S).default(60),
   persistenceRootPath: str().default('./data'),
+  sourceDataDirs: dirList().default(''),
+  destinationDataDirs: dirList().default(''),
   orgID: name().default(''),
   destinationType: name().default(''),
   destinationID: name().default(''),

@@ -90,6 +90,8 @@ export const KEY_NAMES: readonly KeyNames[] = [
   row('loginFailureLimit', 'LOGIN_FAILURE_LIMIT', 'LoginFailureLimit', 'login-failure-limit'),
   row('loginFailureWindow', 'LOGIN_FAILURE_WINDOW', 'LoginFailureWindow', 'login-failure-window'),
   row('persistenceRootPath', 'PERSISTENCE_ROOT_PATH', 'PersistenceRootPath', 'persistence-root-path'),
+  row('sourceDataDirs', 'SOURCE_DATA_DIRS', 'SourceDataDirs', 'source-data-dirs'),
+  row('destinationDataDirs', 'DESTINATION_DATA_DIRS', 'DestinationDataDirs', 'destination-data-dirs'),
   row('orgID', 'ORG_ID', ['OrgID', 'OrgId'], 'org-id'),
   row('destinationType', 'DESTINATION_TYPE', 'DestinationType', 'destination-type'),
   row('destinationID', 'DESTINATION_ID', ['DestinationID', 'DestinationId'], 'destination-id'),

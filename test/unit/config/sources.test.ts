@@ -29,6 +29,8 @@ const SAMPLES: Record<ConfigKey, readonly [string, unknown]> = {
   loginFailureLimit: ['5', 5],
   loginFailureWindow: ['30', 30],
   persistenceRootPath: ['/var/persist', '/var/persist'],
+  sourceDataDirs: ['/srv/out,/srv/more', '/srv/out,/srv/more'],
+  destinationDataDirs: ['/srv/in', '/srv/in'],
   orgID: ['myorg', 'myorg'],
   destinationType: ['edge', 'edge'],
   destinationID: ['node1', 'node1'],
