@@ -8,7 +8,7 @@
  */
 import type { MetaData } from '../model/index.js';
 import { destinationPath, removeDestinationFile, writeFileAtomically, type DataDirs } from '../store/data-files.js';
-import type { BlobStore, StoredObject } from '../store/types.js';
+import type { BlobStore } from '../store/types.js';
 
 export interface DestinationFilesDeps {
   blobs: Pick<BlobStore, 'read'>;
@@ -20,14 +20,13 @@ export interface DestinationFilesDeps {
 export class DestinationFiles {
   constructor(private readonly deps: DestinationFilesDeps) {}
 
-  /** Writes `obj`'s data to its destinationDataUri, when it names one and holds data. Never throws. */
-  async export(obj: StoredObject): Promise<void> {
-    const { meta } = obj;
-    if (meta.destinationDataUri === '' || obj.blobId === null) return;
+  /** Writes the data in `blobId` to `meta`'s destinationDataUri, when it names one. Never throws. */
+  async export(meta: MetaData, blobId: string | null): Promise<void> {
+    if (meta.destinationDataUri === '' || blobId === null) return;
     const fields = { objectType: meta.objectType, objectID: meta.objectID, destinationDataUri: meta.destinationDataUri };
     try {
       const target = await destinationPath(meta.destinationDataUri, this.deps.where);
-      await writeFileAtomically(target, this.deps.blobs.read(obj.blobId));
+      await writeFileAtomically(target, this.deps.blobs.read(blobId));
       this.deps.log?.info({ ...fields, size: meta.objectSize }, 'object data written to its destinationDataUri');
     } catch (err) {
       this.deps.log?.warn({ ...fields, reason: err instanceof Error ? err.message : String(err) }, 'object data not written to its destinationDataUri');

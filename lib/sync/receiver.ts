@@ -132,7 +132,7 @@ export class Receiver implements ReceiverListener {
       await this.putRecord(meta, 'handleUpdate');
     } else if (outcome === 'received' && !(sameInstance && RECEIVED_SENT.includes(rec.status))) {
       // metaOnly over data held: the file follows the (maybe new) destinationDataUri.
-      if (stored !== null) await this.deps.dataFiles?.export(stored);
+      if (stored !== null) await this.deps.dataFiles?.export(stored.meta, stored.blobId);
       await this.putRecord(meta, 'received');
       this.noteReceived(meta, meta.objectSize, 'none');
     }
@@ -149,6 +149,8 @@ export class Receiver implements ReceiverListener {
    */
   async applyUpdateWithData(input: MetaData, written: BlobWriteResult): Promise<'stored' | 'other'> {
     const meta: MetaData = { ...input, destinationOrgID: this.deps.orgID, deleted: false };
+    // The file first: an app that sees the object complete finds its file in place.
+    if (meta.destinationDataUri !== '' && (await this.isNewer(meta))) await this.deps.dataFiles?.export(meta, written.blobId);
     const stored = await this.deps.objects.storeReceived(this.deps.orgID, meta.objectType, meta.objectID, (existing) => {
       if (existing !== null && existing.meta.instanceID >= meta.instanceID) return null;
       const row = receivedInstance(meta, existing, this.now());
@@ -158,7 +160,6 @@ export class Receiver implements ReceiverListener {
     if (stored === null) return 'other';
     // A newer instance makes the progress of an older one worthless.
     await this.dropSession(meta, () => true);
-    await this.deps.dataFiles?.export(stored);
     await this.putRecord(meta, 'received', written.size);
     this.noteReceived(meta, written.size, 'inline');
     return 'stored';
@@ -167,6 +168,18 @@ export class Receiver implements ReceiverListener {
   /** `transfer`: how the data came (`none`: no data, a link, or metaOnly over data held), which tests count. */
   private noteReceived(meta: MetaData, size: number, transfer: 'none' | 'inline' | 'download'): void {
     this.deps.log?.info({ ...objectLogFields(this.deps.orgID, meta.objectType, meta.objectID), size, transfer }, 'object received from the CSS');
+  }
+
+  /** Whether `meta` is newer than the instance held (none held counts). */
+  private async isNewer(meta: MetaData): Promise<boolean> {
+    const obj = await this.deps.objects.get(this.deps.orgID, meta.objectType, meta.objectID);
+    return obj === null || obj.meta.instanceID < meta.instanceID;
+  }
+
+  /** The object while it still waits for the data of `meta`'s instance; else null. */
+  private async partialOf(meta: MetaData): Promise<StoredObject | null> {
+    const obj = await this.deps.objects.get(this.deps.orgID, meta.objectType, meta.objectID);
+    return obj !== null && obj.status === 'partiallyreceived' && obj.meta.instanceID === meta.instanceID ? obj : null;
   }
 
   /** The record of an object. */
@@ -271,6 +284,8 @@ export class Receiver implements ReceiverListener {
    * [ref sync-protocol §3 step 5]
    */
   async completeData(meta: MetaData, written: BlobWriteResult): Promise<boolean> {
+    // The file first: an app that sees the object complete finds its file in place.
+    if (meta.destinationDataUri !== '' && (await this.partialOf(meta)) !== null) await this.deps.dataFiles?.export(meta, written.blobId);
     const stored = await this.deps.objects.storeReceived(this.deps.orgID, meta.objectType, meta.objectID, (obj) => {
       if (obj === null || obj.meta.instanceID !== meta.instanceID || obj.status !== 'partiallyreceived') return null;
       return {
@@ -286,8 +301,6 @@ export class Receiver implements ReceiverListener {
     // Done with this instance's progress either way (its staging area, if committed, is gone already).
     await this.dropSession(meta, (s) => s.instanceID === meta.instanceID);
     if (stored === null) return false;
-    // Before `received` goes out: whoever hears the object arrived finds its file in place.
-    await this.deps.dataFiles?.export(stored);
     if (await this.move(meta, meta.instanceID, ['handleUpdate', 'getdata'], { status: 'received', resendAt: 0, attempts: 0, offset: written.size })) this.noteReceived(meta, written.size, 'download');
     return true;
   }
