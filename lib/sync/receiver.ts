@@ -319,7 +319,9 @@ export class Receiver implements ReceiverListener {
       if (obj !== null && obj.meta.instanceID > input.instanceID) return null;
       applied = true;
       fileUri = obj?.meta.destinationDataUri ?? '';
-      const meta: MetaData = { ...(obj?.meta ?? input), destinationOrgID: this.deps.orgID, deleted: true };
+      // The deletion's instance, not the one held: an update older than the deletion that
+      // arrives late must not bring the object back (and the app's confirmation matches the record).
+      const meta: MetaData = { ...(obj?.meta ?? input), instanceID: input.instanceID, destinationOrgID: this.deps.orgID, deleted: true };
       const consumers = normalizeConsumers(meta.consumers);
       return { meta, status: 'objdeleted', blobId: null, dataSha256: null, remainingConsumers: consumers, remainingReceivers: consumers, policyReceived: false, lastUpdate: this.now() };
     });
