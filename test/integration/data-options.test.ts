@@ -151,4 +151,23 @@ describeTransports('data options between a CSS and an ESS', (kind) => {
       "Can't update data if MetaOnly is true",
     );
   });
+  test('destinationPolicy: stored and listed (O18), delivered to no node; a new version is listed again after policyreceived', async () => {
+    const policy = { properties: [{ name: 'color', value: 'blue' }], services: [{ orgID: 'svcorg', arch: 'amd64', serviceName: 'svc', version: '1.0.0' }] };
+    await net.onCss.updateObject({ objectID: 'by-policy', objectType: 'model', destinationPolicy: policy }, 'data');
+    const listed = await net.onCss.listObjectsWithDestinationPolicy({ service: 'svcorg/svc' });
+    expect(listed.map((o) => [o.objectID, o.destinationPolicy?.properties?.[0]?.name])).toEqual([['by-policy', 'color']]);
+    const first = listed[0]!.destinationPolicy!.timestamp;
+    await net.onCss.markPolicyReceived('model', 'by-policy');
+    expect((await net.onCss.listObjectsWithDestinationPolicy()).map((o) => o.objectID)).not.toContain('by-policy');
+    expect((await net.onCss.listObjectsWithDestinationPolicy({ received: true })).map((o) => o.objectID)).toContain('by-policy');
+
+    await net.onCss.updateObject({ objectID: 'by-policy', objectType: 'model', destinationPolicy: policy, version: '2' }, 'data 2');
+    const again = await net.onCss.listObjectsWithDestinationPolicy();
+    expect(again.map((o) => o.objectID)).toEqual(['by-policy']);
+    expect(BigInt(again[0]!.destinationPolicy!.timestamp) > BigInt(first)).toBe(true);
+    expect((await net.onCss.listObjectsWithDestinationPolicy({ since: BigInt(again[0]!.destinationPolicy!.timestamp) })).map((o) => o.objectID)).toEqual(['by-policy']);
+    // No destination is addressed: the ESS never hears of it.
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await n1.client.getObject('model', 'by-policy')).toBeNull();
+  });
 });
