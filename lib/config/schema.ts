@@ -402,6 +402,9 @@ function crossChecks(v: Fields, ctx: z.RefinementCtx<Fields>): void {
     if (valid('storageProvider') && v.storageProvider === 'mongo') issue('storageProvider', 'mongo is for a CSS; an ESS stores on sqlite');
   }
 
+  // Only an ESS receives objects whose data it could write to a file.
+  if (css && valid('destinationDataDirs') && v.destinationDataDirs.trim() !== '') issue('destinationDataDirs', 'is for an ESS (a CSS writes no destination files)');
+
   if (valid('serverCertificate', 'serverKey')) {
     const cert = v.serverCertificate !== '';
     const key = v.serverKey !== '';
