@@ -77,6 +77,10 @@ describeTransports('data options between a CSS and an ESS', (kind) => {
     await net.onCss.updateObject({ objectID: 'to-file', objectType: 'model', destinationType: 'edge', destinationDataUri: uri, version: '2' }, v2);
     await eventually('v2 in the file', () => readFile(join(inbox, 'model.bin')).then(sha), (s) => s === sha(v2), log);
     expect(await readdir(inbox)).toEqual(['model.bin']);
+
+    // Deleted on the CSS: the ESS removes the file with the object.
+    await net.onCss.deleteObject('model', 'to-file');
+    await eventually('the file gone', () => readdir(inbox), (names) => names.length === 0, log);
   });
 
   test('destinationDataUri outside DESTINATION_DATA_DIRS: the object arrives, no file is written', async () => {
@@ -117,6 +121,19 @@ describeTransports('data options between a CSS and an ESS', (kind) => {
     expect(await net.onCss.getObject('model', 'bad-src')).toBeNull();
     // The ESS has no SOURCE_DATA_DIRS: the feature is off there.
     await expect(n1.client.updateObject({ objectID: 'up', objectType: 'model', sourceDataUri: `file://${outbox}/src.bin` })).rejects.toThrow('SOURCE_DATA_DIRS is empty');
+  });
+
+  test('sourceDataUri on an ESS with SOURCE_DATA_DIRS: the object reaches the CSS with the file’s bytes', async () => {
+    const edgeOut = join(files, 'edge-out');
+    await mkdir(edgeOut);
+    const n2 = await net.addEss({ id: 'n2', env: { SOURCE_DATA_DIRS: edgeOut } });
+    const data = randomBytes(120 * 1024);
+    await writeFile(join(edgeOut, 'report.bin'), data);
+    await n2.client.updateObject({ objectID: 'report', objectType: 'model', sourceDataUri: `file://${edgeOut}/report.bin` });
+    await eventually('report on the CSS', () => net.onCss.getObjectStatus('model', 'report'), (s) => s === 'completelyReceived', netLog(net, n2));
+    expect(sha(await readAll(await net.onCss.fetchObjectData('model', 'report')))).toBe(sha(data));
+    // The CSS does not keep the edge's path.
+    expect((await net.onCss.getObject('model', 'report'))?.sourceDataUri).toBe('');
   });
 
   test('noData and link: delivered complete with no data transfer', async () => {
