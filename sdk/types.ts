@@ -74,9 +74,9 @@ export interface MetaData {
   activationTime: string;
   noData: boolean;
   metaOnly: boolean;
-  /** `file:` URI where the receiver stores the data; CSS only. */
+  /** `file:///` URI where a receiving ESS also writes the data (within its DESTINATION_DATA_DIRS); set on the CSS. */
   destinationDataUri: string;
-  /** `file:` URI the sender reads the data from; ESS only. */
+  /** `file:///` URI the publishing node reads the data from at the PUT (within its SOURCE_DATA_DIRS). */
   sourceDataUri: string;
   /** Expected consumers; 0 means 1, -1 means unlimited. */
   consumers: number;

@@ -52,6 +52,8 @@ const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
   webhookMaxAttempts: { meaning: 'calls of one webhook for one object change, the first included, before the delivery is logged as failed' },
   webhookRetryDelay: { meaning: 'wait before a failed webhook call is retried; doubled before each next retry (at most 5 min)', unit: 's' },
   persistenceRootPath: { meaning: 'database, data files, certificates, users' },
+  sourceDataDirs: { meaning: 'comma-separated absolute directories an object\'s `sourceDataUri` may name (symlinks resolved); empty = `sourceDataUri` is refused' },
+  destinationDataDirs: { meaning: 'ESS: comma-separated absolute directories a received object\'s `destinationDataUri` may name; its data is also written there, atomically; empty = none' },
   orgID: { meaning: 'ESS: required. CSS: set = single-org mode' },
   destinationType: { meaning: 'ESS identity (required on an ESS)' },
   destinationID: { meaning: 'ESS identity (required on an ESS)' },

@@ -64,6 +64,10 @@ export interface Config {
   readonly webhookRetryDelay: number;
   /** PERSISTENCE_ROOT_PATH, absolute. Default ./data (reference /var/edge-sync-service/persist). */
   readonly persistenceRootPath: string;
+  /** SOURCE_DATA_DIRS (ours): comma-separated absolute directories a `sourceDataUri` may read from; '' = sourceDataUri refused. */
+  readonly sourceDataDirs: string;
+  /** DESTINATION_DATA_DIRS (ours): ESS, comma-separated absolute directories a received `destinationDataUri` may be written to; '' = none. */
+  readonly destinationDataDirs: string;
   /** ORG_ID. Required on an ESS; on a CSS, set = single-org mode, '' = multi-org. */
   readonly orgID: string;
   /** DESTINATION_TYPE. Required on an ESS; always `Cloud` on a CSS. */
@@ -303,6 +307,14 @@ const cidrList = () =>
     return ok(v);
   });
 
+/** '' or comma-separated absolute directories: a REST client's file URIs are confined to them, so no relative guesswork. */
+const dirList = () =>
+  scalar((v) => {
+    if (typeof v !== 'string') return fail<string>(`must be a string, got ${show(v)}`);
+    const relative = v.split(',').map((d) => d.trim()).filter((d) => d !== '' && !d.startsWith('/'));
+    return relative.length === 0 ? ok(v) : fail<string>(`must list absolute directories, got ${show(relative[0])}`);
+  });
+
 const logLevel = () =>
   oneOf<LogLevel>(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
     warning: 'warn',
@@ -336,6 +348,8 @@ const fields = z.object({
   webhookMaxAttempts: int(1, 20).default(6),
   webhookRetryDelay: int(1, 3600).default(2),
   persistenceRootPath: str().default('./data'),
+  sourceDataDirs: dirList().default(''),
+  destinationDataDirs: dirList().default(''),
   orgID: name().default(''),
   destinationType: name().default(''),
   destinationID: name().default(''),
@@ -427,6 +441,9 @@ function crossChecks(v: Fields, ctx: z.RefinementCtx<Fields>): void {
     }
     if (valid('storageProvider') && v.storageProvider === 'mongo') issue('storageProvider', 'mongo is for a CSS; an ESS stores on sqlite');
   }
+
+  // Only an ESS receives objects whose data it could write to a file.
+  if (css && valid('destinationDataDirs') && v.destinationDataDirs.trim() !== '') issue('destinationDataDirs', 'is for an ESS (a CSS writes no destination files)');
 
   if (valid('serverCertificate', 'serverKey')) {
     const cert = v.serverCertificate !== '';

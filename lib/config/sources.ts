@@ -94,6 +94,8 @@ export const KEY_NAMES: readonly KeyNames[] = [
   row('webhookMaxAttempts', 'WEBHOOK_MAX_ATTEMPTS', 'WebhookMaxAttempts', 'webhook-max-attempts'),
   row('webhookRetryDelay', 'WEBHOOK_RETRY_DELAY', 'WebhookRetryDelay', 'webhook-retry-delay'),
   row('persistenceRootPath', 'PERSISTENCE_ROOT_PATH', 'PersistenceRootPath', 'persistence-root-path'),
+  row('sourceDataDirs', 'SOURCE_DATA_DIRS', 'SourceDataDirs', 'source-data-dirs'),
+  row('destinationDataDirs', 'DESTINATION_DATA_DIRS', 'DestinationDataDirs', 'destination-data-dirs'),
   row('orgID', 'ORG_ID', ['OrgID', 'OrgId'], 'org-id'),
   row('destinationType', 'DESTINATION_TYPE', 'DestinationType', 'destination-type'),
   row('destinationID', 'DESTINATION_ID', ['DestinationID', 'DestinationId'], 'destination-id'),

@@ -4,6 +4,7 @@ export * from './names.js';
 export * from './metadata.js';
 export * from './decode.js';
 export * from './object-update.js';
+export * from './file-uri.js';
 export * from './ranges.js';
 export * from './int64.js';
 export * from './json.js';

@@ -26,6 +26,7 @@ import {
   type Authenticator,
 } from '../security/index.js';
 import { ObjectService, type NodeIdentity } from '../sync/object-service.js';
+import { parseDataDirs } from '../store/data-files.js';
 import { PeerSignal } from '../sync/peer-signal.js';
 import { DeletionsInProgress } from '../sync/deletions.js';
 import { EarlyData } from '../sync/early-data.js';
@@ -278,6 +279,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       ...(early !== null ? { early } : {}),
       maxDataChunkSize: config.maxDataChunkSize,
       maxDataSize: config.maxDataSize,
+      sourceData: { field: 'sourceDataUri', key: 'SOURCE_DATA_DIRS', dirs: parseDataDirs(config.sourceDataDirs) },
       ...(sender !== null ? { listener: sender } : essSync !== null ? { listener: essSync.objectListener } : {}),
       ...(essSync !== null ? { receiverListener: essSync.listener } : upstream !== null ? { receiverListener: upstream.listener } : {}),
     });

@@ -7,7 +7,8 @@
  * (object-queries.ts).
  */
 import { Readable } from 'node:stream';
-import type { BlobStore, Store, StoredObject } from '../store/types.js';
+import type { BlobStore, BlobWriteResult, Store, StoredObject } from '../store/types.js';
+import { openSourceFile, type DataDirs } from '../store/data-files.js';
 import {
   BadRequestError,
   NotFoundError,
@@ -55,6 +56,8 @@ export interface ObjectServiceDeps {
   maxDataChunkSize: number;
   /** Largest object data accepted, bytes; 0 = unlimited. */
   maxDataSize: number;
+  /** Where `sourceDataUri` may read from (SOURCE_DATA_DIRS); absent or no directories = refused. */
+  sourceData?: DataDirs;
   /** Offers whole-data uploads to the ESS nodes while they arrive (the CSS; early-data.ts). */
   early?: Pick<EarlyData, 'begin' | 'end'>;
   now?: () => Date;
@@ -147,7 +150,10 @@ export class ObjectService {
       const check = verifier.verify();
       if (!check.ok) return this.refuseUnverified(org, type, id, update, caller, check);
     }
-    const written = update.data !== undefined && !update.meta.noData ? await this.deps.blobs.write(Readable.from([update.data])) : null;
+    let written: BlobWriteResult | null = null;
+    if (update.meta.noData) written = null;
+    else if (update.meta.sourceDataUri !== '') written = await this.importSourceFile(update.meta.sourceDataUri);
+    else if (update.data !== undefined) written = await this.deps.blobs.write(Readable.from([update.data]));
     try {
       return await this.lock(org, type, id, async () => {
         const existing = await this.deps.store.getObject(org, type, id);
@@ -183,6 +189,23 @@ export class ObjectService {
       await this.deps.store.putObject({ ...publishedObject(null, update.meta, null, ctx), status: 'verificationFailed' });
     });
     throw verificationFailedError(check);
+  }
+
+  /**
+   * The data a `sourceDataUri` names, streamed into a blob now: what is sent is what the file
+   * held at the PUT, with its SHA-256, however the file changes later (the reference reads the
+   * file at each send). [ref rest-api §2 sourceDataUri]
+   */
+  private async importSourceFile(uri: string): Promise<BlobWriteResult> {
+    const where = this.deps.sourceData ?? { field: 'sourceDataUri', key: 'SOURCE_DATA_DIRS', dirs: [] };
+    const file = await openSourceFile(uri, where);
+    try {
+      checkDataSize(this.deps.maxDataSize, file.size);
+    } catch (e) {
+      file.stream.destroy();
+      throw e;
+    }
+    return this.deps.blobs.write(file.stream);
   }
 
   /**

@@ -33,6 +33,8 @@ const SAMPLES: Record<ConfigKey, readonly [string, unknown]> = {
   webhookMaxAttempts: ['2', 2],
   webhookRetryDelay: ['4', 4],
   persistenceRootPath: ['/var/persist', '/var/persist'],
+  sourceDataDirs: ['/srv/out,/srv/more', '/srv/out,/srv/more'],
+  destinationDataDirs: ['/srv/in', '/srv/in'],
   orgID: ['myorg', 'myorg'],
   destinationType: ['edge', 'edge'],
   destinationID: ['node1', 'node1'],
