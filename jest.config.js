@@ -1,6 +1,7 @@
 /**
- * Three projects: fast pure tests and contract suites (`unit`), real processes (`integration`),
- * and real processes against the reference binary (`interop`: skipped, saying so, without EDGESYNC_REFERENCE_BIN).
+ * Four projects: fast pure tests and contract suites (`unit`), real processes (`integration`),
+ * real processes against the reference binary (`interop`: skipped, saying so, without EDGESYNC_REFERENCE_BIN),
+ * and real processes under a schema-driven fuzzer (`fuzz`: skipped, saying so, without schemathesis).
  */
 const common = {
   preset: 'ts-jest/presets/default-esm',
@@ -16,5 +17,6 @@ export default {
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts', '<rootDir>/test/contract/**/*.test.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'], slowTestThreshold: 30 },
     { ...common, displayName: 'interop', testMatch: ['<rootDir>/test/interop/**/*.test.ts'], slowTestThreshold: 60 },
+    { ...common, displayName: 'fuzz', testMatch: ['<rootDir>/test/fuzz/**/*.test.ts'], slowTestThreshold: 120 },
   ],
 };

@@ -32,6 +32,7 @@ import type {
   OrganizationInput,
   ProgressListener,
   WebhookAction,
+  WebhookLog,
 } from './types.js';
 import { watchObjects } from './watch.js';
 import type { WatchOptions } from './watch.js';
@@ -294,6 +295,16 @@ export class SyncServiceClient {
   /** Removes a webhook registered with {@link registerWebhook}. */
   async deleteWebhook(objectType: string, url: string): Promise<void> {
     await this.#webhook('delete', objectType, url);
+  }
+
+  /**
+   * The type's registered webhooks and its last deliveries, newest first, with every attempt
+   * (edgesync only; a reference server answers with the type's objects instead).
+   */
+  async getWebhookLog(objectType: string): Promise<WebhookLog> {
+    const path = withQuery(objectPath(this.#org, objectType), { webhooks: true });
+    const res = await this.#call('GET', path);
+    return (await readJson<WebhookLog | null>(res, 'GET', path)) ?? { webhooks: [], deliveries: [] };
   }
 
   /** Edge nodes registered in the org; CSS only. [ref rest-api §1.3] */

@@ -74,9 +74,9 @@ export interface MetaData {
   activationTime: string;
   noData: boolean;
   metaOnly: boolean;
-  /** `file:` URI where the receiver stores the data; CSS only. */
+  /** `file:///` URI where a receiving ESS also writes the data (within its DESTINATION_DATA_DIRS); set on the CSS. */
   destinationDataUri: string;
-  /** `file:` URI the sender reads the data from; ESS only. */
+  /** `file:///` URI the publishing node reads the data from at the PUT (within its SOURCE_DATA_DIRS). */
   sourceDataUri: string;
   /** Expected consumers; 0 means 1, -1 means unlimited. */
   consumers: number;
@@ -232,6 +232,28 @@ export interface HealthReport {
 
 /** Webhook operation of `PUT /objects/[{org}/]{type}`. [ref rest-api §3.6] */
 export type WebhookAction = 'register' | 'delete';
+
+/** One call of a webhook for one object change, and its attempts (edgesync only). */
+export interface WebhookDelivery {
+  id: number;
+  url: string;
+  /** `available`: a new version can be read; `deleted`: the object was deleted. */
+  event: 'available' | 'deleted';
+  objectType: string;
+  objectID: string;
+  instanceID: bigint | number;
+  /** `pending`, `retrying` (see nextAttemptAt), `delivered`, or `failed` (given up). */
+  state: 'pending' | 'retrying' | 'delivered' | 'failed';
+  createdAt: string;
+  attempts: { at: string; status?: number; error?: string; durationMs: number }[];
+  nextAttemptAt?: string;
+}
+
+/** `GET /objects/[{org}/]{type}?webhooks=true` (edgesync only): the type's webhooks and its last deliveries, newest first. */
+export interface WebhookLog {
+  webhooks: string[];
+  deliveries: WebhookDelivery[];
+}
 
 /** Operation of `POST .../destinations`. [ref rest-api §1.2 O15] */
 export type DestinationsAction = 'add' | 'remove';

@@ -8,6 +8,7 @@ import type { OrgSecrets } from '../security/org-secrets.js';
 import type { Store } from '../store/types.js';
 import type { NotificationStore } from '../store/notification-types.js';
 import type { ObjectService } from '../sync/object-service.js';
+import type { WebhookDispatcher } from '../sync/webhooks/index.js';
 import type { Logger } from '../log/logger.js';
 import type { HealthMonitor } from './health-monitor.js';
 
@@ -32,6 +33,8 @@ export interface ApiDeps {
   requestResend?(): void;
   /** On a CSS: seals the per-org broker passwords before they are stored (org-secrets.ts). */
   orgSecrets?: OrgSecrets;
+  /** Calls the webhooks and keeps their delivery log; absent in tests that need none. */
+  webhooks?: Pick<WebhookDispatcher, 'deliveries' | 'checkTarget'>;
 }
 
 export interface RouteContext {

@@ -43,7 +43,17 @@ const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
   externalAuthTimeout: { meaning: 'the longest one request to the identity service may take; no answer = 503 to the client', unit: 's' },
   loginFailureLimit: { meaning: 'failed logins per app key and per source address within `LOGIN_FAILURE_WINDOW` before logins are refused unchecked (429 with `Retry-After`; MQTT: not authorized); 0 = no throttling' },
   loginFailureWindow: { meaning: 'the sliding window of `LOGIN_FAILURE_LIMIT`', unit: 's' },
+  webhookAllowedNetworks: {
+    meaning:
+      'CSS: comma-separated networks (CIDR) that webhook URLs must resolve into, checked at registration and before each call; empty = any address but link-local and cloud metadata ones (always refused on a CSS). An ESS calls any URL',
+    default: '–',
+  },
+  webhookTimeout: { meaning: 'the longest one webhook call may take, connection and answer included', unit: 's' },
+  webhookMaxAttempts: { meaning: 'calls of one webhook for one object change, the first included, before the delivery is logged as failed' },
+  webhookRetryDelay: { meaning: 'wait before a failed webhook call is retried; doubled before each next retry (at most 5 min)', unit: 's' },
   persistenceRootPath: { meaning: 'database, data files, certificates, users' },
+  sourceDataDirs: { meaning: 'comma-separated absolute directories an object\'s `sourceDataUri` may name (symlinks resolved); empty = `sourceDataUri` is refused' },
+  destinationDataDirs: { meaning: 'ESS: comma-separated absolute directories a received object\'s `destinationDataUri` may name; its data is also written there, atomically; empty = none' },
   orgID: { meaning: 'ESS: required. CSS: set = single-org mode' },
   destinationType: { meaning: 'ESS identity (required on an ESS)' },
   destinationID: { meaning: 'ESS identity (required on an ESS)' },

@@ -5,6 +5,7 @@
  *
  * Imports nothing of ours (DESIGN.md: config is a leaf).
  */
+import { isIP } from 'node:net';
 import * as z from 'zod';
 
 export type NodeType = 'CSS' | 'ESS';
@@ -53,8 +54,20 @@ export interface Config {
   readonly loginFailureLimit: number;
   /** LOGIN_FAILURE_WINDOW (ours), seconds (60): the sliding window of LOGIN_FAILURE_LIMIT. */
   readonly loginFailureWindow: number;
+  /** WEBHOOK_ALLOWED_NETWORKS (ours): CIDR list a CSS's webhooks must resolve into; '' = any but link-local and metadata. */
+  readonly webhookAllowedNetworks: string;
+  /** WEBHOOK_TIMEOUT (ours), seconds (10): the longest one webhook call may take. */
+  readonly webhookTimeout: number;
+  /** WEBHOOK_MAX_ATTEMPTS (ours), (6): calls of one webhook for one change, the first included. */
+  readonly webhookMaxAttempts: number;
+  /** WEBHOOK_RETRY_DELAY (ours), seconds (2): wait before the first retry, doubled before each next. */
+  readonly webhookRetryDelay: number;
   /** PERSISTENCE_ROOT_PATH, absolute. Default ./data (reference /var/edge-sync-service/persist). */
   readonly persistenceRootPath: string;
+  /** SOURCE_DATA_DIRS (ours): comma-separated absolute directories a `sourceDataUri` may read from; '' = sourceDataUri refused. */
+  readonly sourceDataDirs: string;
+  /** DESTINATION_DATA_DIRS (ours): ESS, comma-separated absolute directories a received `destinationDataUri` may be written to; '' = none. */
+  readonly destinationDataDirs: string;
   /** ORG_ID. Required on an ESS; on a CSS, set = single-org mode, '' = multi-org. */
   readonly orgID: string;
   /** DESTINATION_TYPE. Required on an ESS; always `Cloud` on a CSS. */
@@ -277,6 +290,31 @@ const httpUrl = () =>
     return url.protocol === 'http:' || url.protocol === 'https:' ? ok(v) : fail<string>(`must be an http:// or https:// URL, got ${show(v)}`);
   });
 
+/** Comma-separated CIDRs (`10.0.0.0/8, fd12::/16`); a bare address is one host. */
+const cidrList = () =>
+  scalar((v) => {
+    if (typeof v !== 'string') return fail<string>(`must be a comma-separated list of networks, got ${show(v)}`);
+    for (const raw of v.split(',')) {
+      const entry = raw.trim();
+      if (entry === '') continue;
+      const [address = '', prefix] = entry.split('/');
+      const version = isIP(address);
+      const max = version === 4 ? 32 : 128;
+      if (version === 0 || (prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) <= max))) {
+        return fail<string>(`must be a comma-separated list of networks such as 10.0.0.0/8, got ${show(entry)}`);
+      }
+    }
+    return ok(v);
+  });
+
+/** '' or comma-separated absolute directories: a REST client's file URIs are confined to them, so no relative guesswork. */
+const dirList = () =>
+  scalar((v) => {
+    if (typeof v !== 'string') return fail<string>(`must be a string, got ${show(v)}`);
+    const relative = v.split(',').map((d) => d.trim()).filter((d) => d !== '' && !d.startsWith('/'));
+    return relative.length === 0 ? ok(v) : fail<string>(`must list absolute directories, got ${show(relative[0])}`);
+  });
+
 const logLevel = () =>
   oneOf<LogLevel>(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
     warning: 'warn',
@@ -305,7 +343,13 @@ const fields = z.object({
   externalAuthTimeout: int(1, 300).default(5),
   loginFailureLimit: int(0, 1_000_000).default(10),
   loginFailureWindow: int(1, DAY_S).default(60),
+  webhookAllowedNetworks: cidrList().default(''),
+  webhookTimeout: int(1, 300).default(10),
+  webhookMaxAttempts: int(1, 20).default(6),
+  webhookRetryDelay: int(1, 3600).default(2),
   persistenceRootPath: str().default('./data'),
+  sourceDataDirs: dirList().default(''),
+  destinationDataDirs: dirList().default(''),
   orgID: name().default(''),
   destinationType: name().default(''),
   destinationID: name().default(''),
@@ -397,6 +441,9 @@ function crossChecks(v: Fields, ctx: z.RefinementCtx<Fields>): void {
     }
     if (valid('storageProvider') && v.storageProvider === 'mongo') issue('storageProvider', 'mongo is for a CSS; an ESS stores on sqlite');
   }
+
+  // Only an ESS receives objects whose data it could write to a file.
+  if (css && valid('destinationDataDirs') && v.destinationDataDirs.trim() !== '') issue('destinationDataDirs', 'is for an ESS (a CSS writes no destination files)');
 
   if (valid('serverCertificate', 'serverKey')) {
     const cert = v.serverCertificate !== '';

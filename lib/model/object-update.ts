@@ -8,6 +8,8 @@ import { emptyMetaData, type MetaData, type Policy } from './metadata.js';
 import { isDestinationsListEntry } from './destination-ref.js';
 import { isValidName } from './names.js';
 import { parseRfc3339 } from './instant.js';
+import { parseDataSignature } from './data-signature.js';
+import { fileUriPath } from './file-uri.js';
 
 const META_SCHEMA: Schema = {
   objectID: 'string',
@@ -161,6 +163,10 @@ export function validateObjectUpdate(update: ObjectUpdate, ctx: UpdateContext): 
   }
   if (m.publicKey !== '' && !BASE64.test(m.publicKey)) throw new BadRequestError('PublicKey is not base64 encoded');
   if (m.signature !== '' && !BASE64.test(m.signature)) throw new BadRequestError('Signature is not base64 encoded');
+  // Parsed here, so a key or signature that can never verify is refused before any data comes.
+  if (parseDataSignature(m) !== null && m.noData) {
+    throw new BadRequestError('A noData object has no data to sign: remove hashAlgorithm, publicKey and signature, or noData');
+  }
   if (m.expiration !== '') {
     if (ctx.nodeType === 'ESS') throw new BadRequestError('Object expiration is disabled on ESS');
     parseFutureTime(m.expiration, 'expiration time', ctx.now);
@@ -196,12 +202,15 @@ export function validateObjectUpdate(update: ObjectUpdate, ctx: UpdateContext): 
   if (m.deleted) throw new BadRequestError('Object marked as deleted');
   if (m.destinationDataUri !== '') {
     if (ctx.nodeType === 'ESS') throw new BadRequestError('Data URI is disabled on CSS');
-    if (!m.destinationDataUri.startsWith('file:///')) throw new BadRequestError('Destination data URI must be a file URI without a host');
+    // Only the form here: the directories an ESS allows are its own business (data-files.ts).
+    fileUriPath(m.destinationDataUri, { field: 'destinationDataUri' });
   }
-  if (m.sourceDataUri !== '') {
-    // Reading arbitrary server files on behalf of a REST client is a file-disclosure hole;
-    // we refuse it on both sides until it can be confined to a configured directory.
-    throw new BadRequestError('sourceDataUri is not supported by this service');
+  if (m.sourceDataUri !== '' && !m.noData) {
+    if (update.data !== undefined) throw new BadRequestError('Both source data URI and data are set');
+    if (m.metaOnly) throw new BadRequestError("Can't update data if MetaOnly is true");
+    if (m.link !== '') throw new BadRequestError('Both source data URI and link are set');
+    // The file itself is checked against SOURCE_DATA_DIRS where it is read (ObjectService.update).
+    fileUriPath(m.sourceDataUri, { field: 'sourceDataUri' });
   }
   checkName('Origin ID', m.originID);
   checkName('Origin type', m.originType);

@@ -14,6 +14,8 @@ import type { ObjectListener, ObjectService, ReceiverListener } from '../sync/ob
 import type { DeletionsInProgress } from '../sync/deletions.js';
 import { OriginSender } from '../sync/origin-sender.js';
 import { Receiver } from '../sync/receiver.js';
+import { DestinationFiles } from '../sync/destination-files.js';
+import { parseDataDirs } from '../store/data-files.js';
 import { EssAgent } from '../sync/ess/agent.js';
 import type { CssLink } from '../sync/ess/css-link.js';
 import { CssLinkHealth, cssHealthThresholds, type LinkLiveness } from '../transport/http/css-link-health.js';
@@ -165,6 +167,11 @@ export function createEssSync(deps: {
         objects,
         orgID: config.orgID,
         downloads: { sessions: deps.store, blobs: deps.blobs },
+        dataFiles: new DestinationFiles({
+          blobs: deps.blobs,
+          where: { field: 'destinationDataUri', key: 'DESTINATION_DATA_DIRS', dirs: parseDataDirs(config.destinationDataDirs) },
+          log: deps.logger.child({ component: 'sync' }),
+        }),
         // The lines of an object's story name this ESS as the destination, as the CSS's do.
         log: deps.logger.child({ component: 'sync', destination: `${config.destinationType}/${config.destinationID}` }),
       });

@@ -26,12 +26,14 @@ import {
   type Authenticator,
 } from '../security/index.js';
 import { ObjectService, type NodeIdentity } from '../sync/object-service.js';
+import { parseDataDirs } from '../store/data-files.js';
 import { PeerSignal } from '../sync/peer-signal.js';
 import { DeletionsInProgress } from '../sync/deletions.js';
 import { EarlyData } from '../sync/early-data.js';
 import { Sender } from '../sync/sender.js';
 import { ResendScheduler } from '../sync/resend-scheduler.js';
 import { createMaintenance, type MaintenanceScheduler } from '../sync/maintenance/index.js';
+import { TargetPolicy, WebhookDispatcher, parseNetworks } from '../sync/webhooks/index.js';
 import { createCssSync } from './css-sync.js';
 import { startCssMqtt, type CssMqtt } from './css-mqtt.js';
 import { createCssUpstream } from './css-upstream.js';
@@ -214,6 +216,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
   let resends: ResendScheduler | null = null;
   let cssMqtt: CssMqtt | null = null;
   let maintenance: MaintenanceScheduler | null = null;
+  let webhooks: WebhookDispatcher | null = null;
   // Aborted first thing on stop: long-polls answer at once instead of holding the stop for their wait.
   const shutdown = new AbortController();
 
@@ -227,6 +230,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       await cssMqtt?.stop();
       await essSync?.stop();
       await resends?.stop();
+      webhooks?.stop();
       await stopListeners(listeners, graceMs);
       await store.close();
       await lock.release();
@@ -257,14 +261,25 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     essSync = syncsWithCss(config) ? createEssSync({ config, store, notifications, blobs, deletions, authenticator: handler, logger }) : null;
     // The CSS also receives: objects its ESS nodes publish.
     const upstream = sender !== null ? createCssUpstream({ store, notifications, blobs, peerSignal, maxDataSize: config.maxDataSize }) : null;
+    // Webhooks (sync/webhooks): an ESS calls what its apps register; a CSS checks the targets.
+    webhooks = new WebhookDispatcher({
+      store,
+      policy: new TargetPolicy({ open: identity.nodeType === 'ESS', allowedNetworks: parseNetworks(config.webhookAllowedNetworks) }),
+      log: logger.child({ component: 'webhooks' }),
+      timeoutMs: config.webhookTimeout * 1000,
+      maxAttempts: config.webhookMaxAttempts,
+      retryDelayMs: config.webhookRetryDelay * 1000,
+    });
     const objects = new ObjectService({
       store,
+      changes: webhooks,
       blobs,
       node: identity,
       deletions,
       ...(early !== null ? { early } : {}),
       maxDataChunkSize: config.maxDataChunkSize,
       maxDataSize: config.maxDataSize,
+      sourceData: { field: 'sourceDataUri', key: 'SOURCE_DATA_DIRS', dirs: parseDataDirs(config.sourceDataDirs) },
       ...(sender !== null ? { listener: sender } : essSync !== null ? { listener: essSync.objectListener } : {}),
       ...(essSync !== null ? { receiverListener: essSync.listener } : upstream !== null ? { receiverListener: upstream.listener } : {}),
     });
@@ -307,6 +322,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       isRunning: () => running,
       ...(essSync !== null ? { requestResend: () => essSync?.requestResend() } : {}),
       ...(orgSecrets !== null ? { orgSecrets } : {}),
+      webhooks,
       requestShutdown: ({ restart, quiesceSeconds }) => {
         setTimeout(() => void stop(restart, quiesceSeconds * 1000), 1000).unref();
       },
@@ -343,6 +359,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     return { urls, brokerUrls, createdAdmin, certificatePem: tls?.certPem ?? null, stopped, stop: () => stop() };
   } catch (e) {
     await maintenance?.stop();
+    webhooks?.stop();
     await cssMqtt?.stop();
     await essSync?.stop();
     await stopListeners(listeners, 0);

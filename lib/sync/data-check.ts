@@ -5,6 +5,7 @@
  * "not checked", never "failed". Transport-agnostic: the HTTP SPI carries the statement in a
  * header today.
  */
+import { SignatureVerifier, receivedDataSignature, type MetaData, type SignatureCheck } from '../model/index.js';
 import type { Feedback } from './sender-acks.js';
 
 /**
@@ -44,4 +45,46 @@ export function mismatchFeedback(reason: string, resendIntervalMs: number): Feed
  */
 export function storageFullFeedback(resendIntervalMs: number): Feedback {
   return mismatchFeedback('not enough storage space on the receiving node to store the data; it will retry once space is freed', resendIntervalMs);
+}
+
+/**
+ * The data signature of an object received from the other side, checked on the pass that stores
+ * its data (`update` with every byte, in order): the receiver's own check, before the app may see
+ * the object. [ref sync-protocol §6 Signature verification]
+ */
+export class ReceivedSignature {
+  private readonly verifier: SignatureVerifier | null;
+  /** Set when the metadata's statement cannot even be parsed: nothing can verify it. */
+  private readonly unusable: string | null;
+
+  constructor(meta: MetaData) {
+    const parsed = receivedDataSignature(meta);
+    this.verifier = parsed.signature === null ? null : new SignatureVerifier(parsed.signature);
+    this.unusable = 'reason' in parsed ? parsed.reason : null;
+  }
+
+  /** Whether the object is signed (then its data must pass `check`). */
+  get signed(): boolean {
+    return this.verifier !== null || this.unusable !== null;
+  }
+
+  update(chunk: Buffer): void {
+    this.verifier?.update(chunk);
+  }
+
+  /** The verdict over the bytes given, null for an object that is not signed. Once. */
+  check(): SignatureCheck | null {
+    if (this.unusable !== null) return { ok: false, reason: this.unusable };
+    return this.verifier?.verify() ?? null;
+  }
+}
+
+/**
+ * The SHA-256 check and the signature check of received data together. The signature is looked
+ * at first: when the data was damaged where it was stored, both fail, and the signature is the
+ * check the publisher asked for.
+ */
+export function verifyReceivedData(expected: string | undefined, actual: string, signature: SignatureCheck | null): DataCheck {
+  if (signature !== null && !signature.ok) return { kind: 'mismatch', reason: signature.reason };
+  return verifyDownloadedData(expected, actual);
 }

@@ -3,12 +3,23 @@
  * (upload session + staging area, see upload-chunks.ts) becomes a blob, then the object's data
  * in one metadata commit. Nothing changes unless every byte arrived. [ref rest-api §1.2 O17]
  */
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import type { BlobStore, BlobWriteResult, GrowingData, Store, StoredObject } from '../store/types.js';
-import { BadRequestError, NotFoundError, isReceiverStatus, objectKey, type MetaData } from '../model/index.js';
+import {
+  BadRequestError,
+  NotFoundError,
+  SignatureVerifier,
+  isReceiverStatus,
+  isSigned,
+  objectKey,
+  parseDataSignature,
+  signatureTap,
+  type MetaData,
+  type SignatureCheck,
+} from '../model/index.js';
 import type { EarlyData } from './early-data.js';
 import type { KeyedMutex } from './keyed-mutex.js';
-import type { ObjectListener } from './object-listeners.js';
+import type { ObjectChangeListener, ObjectListener } from './object-listeners.js';
 import { abandonUpload, appendChunk, type ContentRange } from './upload-chunks.js';
 
 export interface DataWriterDeps {
@@ -16,6 +27,8 @@ export interface DataWriterDeps {
   blobs: BlobStore;
   /** Told of the object once its new data is committed. */
   listener?: ObjectListener;
+  /** Told of the committed row, not waited for (the webhooks). */
+  changes?: ObjectChangeListener;
   /** Largest object data accepted, bytes; 0 = unlimited. */
   maxDataSize: number;
   /** Offers a whole-data upload to the ESS nodes while it arrives (the CSS; early-data.ts). */
@@ -35,6 +48,20 @@ function completedByChunks(obj: StoredObject, total: number): boolean {
   const m = obj.meta;
   return obj.status === 'ready' && obj.blobId !== null && m.uploadChunkSize > 0 && m.objectSize === total && m.dataID === m.instanceID;
 }
+
+/** A verifier for the object's data signature, or null when the object is not signed. */
+export function signatureVerifier(meta: MetaData): SignatureVerifier | null {
+  if (!isSigned(meta)) return null;
+  const statement = parseDataSignature(meta);
+  return statement === null ? null : new SignatureVerifier(statement);
+}
+
+/** The answer to data whose signature failed: the caller sent data, key or signature that do not match. */
+export function verificationFailedError(check: Extract<SignatureCheck, { ok: false }>): BadRequestError {
+  return new BadRequestError(`Failed to verify and store data, Error: ${check.reason}`);
+}
+
+const sameSignature = (a: MetaData, b: MetaData): boolean => a.hashAlgorithm === b.hashAlgorithm && a.publicKey === b.publicKey && a.signature === b.signature;
 
 /** Writes object data for the ObjectService, under the same per-object locks. */
 export class ObjectDataWriter {
@@ -58,15 +85,34 @@ export class ObjectDataWriter {
     return obj;
   }
 
+  /**
+   * Data that failed its signature: an object that had no data yet shows `verificationFailed`
+   * (and is not delivered); one that had data keeps it, untouched. [ref rest-api §2.1]
+   */
+  private async verificationFailed(org: string, type: string, id: string, verified: MetaData, check: Extract<SignatureCheck, { ok: false }>): Promise<never> {
+    await this.locks.run(objectKey(org, type, id), async () => {
+      const obj = await this.deps.store.getObject(org, type, id);
+      if (obj === null || obj.blobId !== null || obj.meta.instanceID !== verified.instanceID || isReceiverStatus(obj.status)) return;
+      await this.deps.store.putObject({ ...obj, status: 'verificationFailed', lastUpdate: this.now().getTime() });
+    });
+    throw verificationFailedError(check);
+  }
+
   /** Commits a complete blob as the object's data; the object may have changed meanwhile. */
-  private async commitData(org: string, type: string, id: string, written: BlobWriteResult, uploadChunkSize: number): Promise<void> {
+  private async commitData(org: string, type: string, id: string, written: BlobWriteResult, uploadChunkSize: number, verified: MetaData | null): Promise<void> {
     const replaced = await this.locks.run(objectKey(org, type, id), async () => {
       const obj = await this.writableObject(org, type, id);
+      // The data was verified against the signature of the object when it began: a new one since
+      // (a metadata PUT meanwhile) has not been checked.
+      if ((verified !== null || isSigned(obj.meta)) && (verified === null || !sameSignature(verified, obj.meta))) {
+        throw new BadRequestError("The object's data signature changed during the upload; upload the data again");
+      }
       const instanceID = await this.deps.store.nextInstanceId();
       const meta: MetaData = { ...obj.meta, instanceID, dataID: instanceID, objectSize: written.size, uploadChunkSize };
       const stored: StoredObject = { ...obj, meta, status: 'ready', blobId: written.blobId, dataSha256: written.sha256, lastUpdate: this.now().getTime() };
       await this.deps.store.putObject(stored);
       await this.deps.listener?.onObjectPublished(stored);
+      this.deps.changes?.onObjectStored(obj, stored);
       return obj.blobId;
     });
     await this.releaseBlob(replaced);
@@ -77,10 +123,49 @@ export class ObjectDataWriter {
     const obj = await this.writableObject(org, type, id);
     const max = this.deps.maxDataSize;
     if (opts.size !== undefined) checkDataSize(max, opts.size);
+    const verifier = signatureVerifier(obj.meta);
+    // An object without data shows `verifying` while its signed data streams in; one with data
+    // keeps serving it (and its status) until the new data verified. [ref rest-api §2.1]
+    const verifying = verifier !== null && obj.blobId === null && (await this.swapStatus(org, obj, obj.status, 'verifying'));
+    // A failure of either end destroys both: the tap must not outlive a broken source.
+    const input = verifier === null ? source : pipeline(source, signatureTap(verifier), () => undefined);
+    try {
+      await this.writeData(org, type, id, obj, input, verifier, opts);
+    } catch (e) {
+      // Cut short, or refused (then it is `verificationFailed` already and stays so).
+      if (verifying) await this.swapStatus(org, obj, 'verifying', obj.status);
+      throw e;
+    }
+  }
+
+  /**
+   * Sets the status of a data-less object from `from` to `to`, unless it changed meanwhile.
+   * @returns whether it did
+   */
+  private swapStatus(orgID: string, obj: StoredObject, from: StoredObject['status'], to: StoredObject['status']): Promise<boolean> {
+    const { objectType, objectID, instanceID } = obj.meta;
+    return this.locks.run(objectKey(orgID, objectType, objectID), async () => {
+      const now = await this.deps.store.getObject(orgID, objectType, objectID);
+      if (now === null || now.blobId !== null || now.meta.instanceID !== instanceID || now.status !== from) return false;
+      await this.deps.store.putObject({ ...now, status: to, lastUpdate: this.now().getTime() });
+      return true;
+    });
+  }
+
+  private async writeData(
+    org: string,
+    type: string,
+    id: string,
+    obj: StoredObject,
+    input: Readable,
+    verifier: SignatureVerifier | null,
+    opts: { size?: number; signal?: AbortSignal },
+  ): Promise<void> {
+    const max = this.deps.maxDataSize;
     const { early } = this.deps;
     let growing: GrowingData | null = null;
     try {
-      const written = await this.deps.blobs.write(source, {
+      const written = await this.deps.blobs.write(input, {
         ...(opts.signal ? { signal: opts.signal } : {}),
         ...(opts.size !== undefined ? { expectedSize: opts.size } : {}),
         ...(max > 0 ? { maxBytes: max } : {}),
@@ -93,8 +178,13 @@ export class ObjectDataWriter {
             }
           : {}),
       });
+      const check = verifier?.verify() ?? null;
+      if (check !== null && !check.ok) {
+        await this.releaseBlob(written.blobId);
+        await this.verificationFailed(org, type, id, obj.meta, check);
+      }
       try {
-        await this.commitData(org, type, id, written, 0);
+        await this.commitData(org, type, id, written, 0, verifier !== null ? obj.meta : null);
         await abandonUpload(this.deps, org, type, id);
       } catch (e) {
         await this.releaseBlob(written.blobId);
@@ -112,6 +202,11 @@ export class ObjectDataWriter {
     return this.locks.run(`upload:${objectKey(org, type, id)}`, () => this.acceptChunk(org, type, id, range, source, signal));
   }
 
+  private async verifyBlob(blobId: string, verifier: SignatureVerifier, signal?: AbortSignal): Promise<SignatureCheck> {
+    for await (const chunk of this.deps.blobs.read(blobId, signal ? { signal } : {}) as AsyncIterable<Buffer>) verifier.update(chunk);
+    return verifier.verify();
+  }
+
   private async acceptChunk(org: string, type: string, id: string, range: ContentRange, source: Readable, signal?: AbortSignal): Promise<boolean> {
     checkDataSize(this.deps.maxDataSize, range.total);
     const obj = await this.writableObject(org, type, id);
@@ -126,8 +221,19 @@ export class ObjectDataWriter {
     const target = { orgID: org, objectType: type, objectID: id, instanceID: obj.meta.instanceID };
     const result = await appendChunk({ store, blobs, now: () => this.now().getTime() }, target, range, source, { noUpload, ...(signal ? { signal } : {}) });
     if (result.kind !== 'complete') return false;
+    const verifier = signatureVerifier(obj.meta);
+    if (verifier !== null) {
+      // The chunks came in separate requests, maybe to other processes, so the hash state could
+      // not follow them: the assembled data is read once, as the reference's verify queue does.
+      const check = await this.verifyBlob(result.written.blobId, verifier, signal);
+      if (!check.ok) {
+        await this.releaseBlob(result.written.blobId);
+        await store.deleteUpload(org, type, id);
+        await this.verificationFailed(org, type, id, obj.meta, check);
+      }
+    }
     try {
-      await this.commitData(org, type, id, result.written, result.chunkSize);
+      await this.commitData(org, type, id, result.written, result.chunkSize, verifier !== null ? obj.meta : null);
       await store.deleteUpload(org, type, id);
     } catch (e) {
       await this.releaseBlob(result.written.blobId);

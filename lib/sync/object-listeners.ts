@@ -28,3 +28,14 @@ export interface ReceiverListener {
   /** A received object was deleted through the API (the CSS allows it), under its lock. */
   onReceivedObjectDeleted?(obj: StoredObject): Promise<void>;
 }
+
+/**
+ * Told of every committed object row, whichever side it is on, after the commit and without
+ * being waited for: it must return at once and do its work later (the webhooks).
+ */
+export interface ObjectChangeListener {
+  /** A row was written: `before` is the row it replaced, null for a new object. */
+  onObjectStored(before: StoredObject | null, after: StoredObject): void;
+  /** An object was deleted through the API (or by its app, on the side that published it). */
+  onObjectRemoved(obj: StoredObject): void;
+}

@@ -7,7 +7,8 @@
  * (object-queries.ts).
  */
 import { Readable } from 'node:stream';
-import type { BlobStore, Store, StoredObject } from '../store/types.js';
+import type { BlobStore, BlobWriteResult, Store, StoredObject } from '../store/types.js';
+import { openSourceFile, type DataDirs } from '../store/data-files.js';
 import {
   BadRequestError,
   NotFoundError,
@@ -22,8 +23,8 @@ import {
 import type { DeletionsInProgress } from './deletions.js';
 import type { EarlyData } from './early-data.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import type { ObjectListener, ReceiverListener } from './object-listeners.js';
-import { ObjectDataWriter, checkDataSize } from './object-data-writer.js';
+import type { ObjectChangeListener, ObjectListener, ReceiverListener } from './object-listeners.js';
+import { ObjectDataWriter, checkDataSize, signatureVerifier, verificationFailedError } from './object-data-writer.js';
 import { publishedObject } from './published-object.js';
 import { abandonUpload, type ContentRange } from './upload-chunks.js';
 
@@ -45,6 +46,8 @@ export interface ObjectServiceDeps {
   receiverListener?: ReceiverListener;
   /** Absent on a node that sends nothing yet (the ESS until its side of the sync lands). */
   listener?: ObjectListener;
+  /** Told of every committed row, not waited for (the webhooks). */
+  changes?: ObjectChangeListener;
   blobs: BlobStore;
   /** Deletions on the sending side still awaiting acknowledgement (on an ESS, of objects its apps published); they read as `objdeleted`. */
   deletions?: Pick<DeletionsInProgress, 'get' | 'list'>;
@@ -53,6 +56,8 @@ export interface ObjectServiceDeps {
   maxDataChunkSize: number;
   /** Largest object data accepted, bytes; 0 = unlimited. */
   maxDataSize: number;
+  /** Where `sourceDataUri` may read from (SOURCE_DATA_DIRS); absent or no directories = refused. */
+  sourceData?: DataDirs;
   /** Offers whole-data uploads to the ESS nodes while they arrive (the CSS; early-data.ts). */
   early?: Pick<EarlyData, 'begin' | 'end'>;
   now?: () => Date;
@@ -139,7 +144,16 @@ export class ObjectService {
     const { node } = this.deps;
     validateObjectUpdate(update, { orgID: org, objectType: type, objectID: id, nodeType: node.nodeType, now: this.now() });
     if (update.data !== undefined) checkDataSize(this.deps.maxDataSize, update.data.length);
-    const written = update.data !== undefined && !update.meta.noData ? await this.deps.blobs.write(Readable.from([update.data])) : null;
+    const verifier = update.data !== undefined && !update.meta.noData ? signatureVerifier(update.meta) : null;
+    if (update.data !== undefined && verifier !== null) {
+      verifier.update(update.data);
+      const check = verifier.verify();
+      if (!check.ok) return this.refuseUnverified(org, type, id, update, caller, check);
+    }
+    let written: BlobWriteResult | null = null;
+    if (update.meta.noData) written = null;
+    else if (update.meta.sourceDataUri !== '') written = await this.importSourceFile(update.meta.sourceDataUri);
+    else if (update.data !== undefined) written = await this.deps.blobs.write(Readable.from([update.data]));
     try {
       return await this.lock(org, type, id, async () => {
         const existing = await this.deps.store.getObject(org, type, id);
@@ -150,6 +164,7 @@ export class ObjectService {
         // Started together: the object and its delivery records reach the store in the same
         // event-loop turn, so one commit (one fsync wait) makes them durable together.
         await Promise.all([this.deps.store.putObject(stored), this.deps.listener?.onObjectPublished(stored)]);
+        this.deps.changes?.onObjectStored(existing, stored);
         await abandonUpload(this.deps, org, type, id);
         // Only once the new row is durable: a crash before leaves the old object whole.
         if (existing !== null && existing.blobId !== stored.blobId) await this.releaseBlob(existing.blobId);
@@ -159,6 +174,38 @@ export class ObjectService {
       if (written !== null) await this.releaseBlob(written.blobId);
       throw e;
     }
+  }
+
+  /**
+   * Inline data whose signature failed: a new object is kept as `verificationFailed`, without
+   * data and not delivered; an existing one stays as it was. Either way the caller is told why.
+   */
+  private async refuseUnverified(org: string, type: string, id: string, update: ObjectUpdate, caller: Caller, check: { ok: false; reason: string }): Promise<never> {
+    const { node } = this.deps;
+    await this.lock(org, type, id, async () => {
+      if ((await this.deps.store.getObject(org, type, id)) !== null) return;
+      const instanceID = await this.deps.store.nextInstanceId();
+      const ctx = { node, caller, instanceID, maxDataChunkSize: this.deps.maxDataChunkSize, now: this.now().getTime() };
+      await this.deps.store.putObject({ ...publishedObject(null, update.meta, null, ctx), status: 'verificationFailed' });
+    });
+    throw verificationFailedError(check);
+  }
+
+  /**
+   * The data a `sourceDataUri` names, streamed into a blob now: what is sent is what the file
+   * held at the PUT, with its SHA-256, however the file changes later (the reference reads the
+   * file at each send). [ref rest-api §2 sourceDataUri]
+   */
+  private async importSourceFile(uri: string): Promise<BlobWriteResult> {
+    const where = this.deps.sourceData ?? { field: 'sourceDataUri', key: 'SOURCE_DATA_DIRS', dirs: [] };
+    const file = await openSourceFile(uri, where);
+    try {
+      checkDataSize(this.deps.maxDataSize, file.size);
+    } catch (e) {
+      file.stream.destroy();
+      throw e;
+    }
+    return this.deps.blobs.write(file.stream);
   }
 
   /**
@@ -213,6 +260,7 @@ export class ObjectService {
       }
       await abandonUpload(this.deps, org, type, id);
       const gone = await this.deps.store.deleteObject(org, type, id);
+      if (gone !== null) this.deps.changes?.onObjectRemoved(gone);
       if (gone !== null && !isReceiverStatus(gone.status)) await this.deps.listener?.onObjectDeleted(gone);
       else if (gone !== null) await this.deps.receiverListener?.onReceivedObjectDeleted?.(gone);
       return gone;
@@ -256,6 +304,7 @@ export class ObjectService {
       if (next === null) return null;
       const obj = { ...next, lastUpdate: this.now().getTime() };
       await this.deps.store.putObject(obj);
+      this.deps.changes?.onObjectStored(existing, obj);
       if (existing !== null && existing.blobId !== obj.blobId) replaced = existing.blobId;
       return obj;
     });
@@ -266,10 +315,12 @@ export class ObjectService {
   /** Read-modify-write of one object under its lock. */
   async modify(org: string, type: string, id: string, fn: (obj: StoredObject | null) => StoredObject | null): Promise<StoredObject | null> {
     return this.lock(org, type, id, async () => {
-      const next = fn(await this.deps.store.getObject(org, type, id));
+      const before = await this.deps.store.getObject(org, type, id);
+      const next = fn(before);
       if (next === null) return null;
       const stored = { ...next, lastUpdate: this.now().getTime() };
       await this.deps.store.putObject(stored);
+      this.deps.changes?.onObjectStored(before, stored);
       // Destinations and activation change in place; the Sender keeps the progress of
       // destinations that stay, so other marks cost a lookup and change nothing.
       if (!isReceiverStatus(stored.status)) await this.deps.listener?.onObjectPublished(stored);

@@ -16,6 +16,7 @@ import type { Notification, NotificationKey, NotificationPatch, NotificationStat
 import type { BlobStore, BlobWriteResult, Store, StoredObject, UploadSession } from '../store/types.js';
 import { normalizeConsumers, type ObjectService, type ReceiverListener } from './object-service.js';
 import { receivedInstance } from './received-instance.js';
+import type { DestinationFiles } from './destination-files.js';
 import { objectLogFields } from '../model/log-fields.js';
 import { DOWNLOAD_OWED, RECEIVED_COMPLETE, RECEIVED_SENT, RECEIVER_OWED } from './notification-states.js';
 
@@ -61,6 +62,8 @@ export interface ReceiverDeps {
   now?: () => number;
   /** Told (INFO) of each object received complete from the CSS and each one its apps consumed. */
   log?: { info(obj: object, msg: string): void };
+  /** Writes the data of objects that name a destinationDataUri to that file (destination-files.ts). */
+  dataFiles?: Pick<DestinationFiles, 'export' | 'remove'>;
 }
 
 export class Receiver implements ReceiverListener {
@@ -109,7 +112,7 @@ export class Receiver implements ReceiverListener {
   async applyUpdate(input: MetaData): Promise<UpdateOutcome> {
     const meta: MetaData = { ...input, destinationOrgID: this.deps.orgID, deleted: false };
     let outcome: UpdateOutcome = 'stale';
-    await this.deps.objects.storeReceived(this.deps.orgID, meta.objectType, meta.objectID, (existing) => {
+    const stored = await this.deps.objects.storeReceived(this.deps.orgID, meta.objectType, meta.objectID, (existing) => {
       const held = existing?.meta.instanceID ?? -1;
       if (existing !== null && (held > meta.instanceID || (held === meta.instanceID && existing.status === 'objdeleted'))) return null;
       if (existing !== null && held === meta.instanceID) {
@@ -128,8 +131,10 @@ export class Receiver implements ReceiverListener {
     if (outcome === 'download' && !(sameInstance && DOWNLOAD_OWED.includes(rec.status))) {
       await this.putRecord(meta, 'handleUpdate');
     } else if (outcome === 'received' && !(sameInstance && RECEIVED_SENT.includes(rec.status))) {
+      // metaOnly over data held: the file follows the (maybe new) destinationDataUri.
+      if (stored !== null) await this.deps.dataFiles?.export(stored.meta, stored.blobId);
       await this.putRecord(meta, 'received');
-      this.noteReceived(meta, meta.objectSize);
+      this.noteReceived(meta, meta.objectSize, 'none');
     }
     return outcome;
   }
@@ -144,6 +149,8 @@ export class Receiver implements ReceiverListener {
    */
   async applyUpdateWithData(input: MetaData, written: BlobWriteResult): Promise<'stored' | 'other'> {
     const meta: MetaData = { ...input, destinationOrgID: this.deps.orgID, deleted: false };
+    // The file first: an app that sees the object complete finds its file in place.
+    if (meta.destinationDataUri !== '' && (await this.isNewer(meta))) await this.deps.dataFiles?.export(meta, written.blobId);
     const stored = await this.deps.objects.storeReceived(this.deps.orgID, meta.objectType, meta.objectID, (existing) => {
       if (existing !== null && existing.meta.instanceID >= meta.instanceID) return null;
       const row = receivedInstance(meta, existing, this.now());
@@ -154,12 +161,25 @@ export class Receiver implements ReceiverListener {
     // A newer instance makes the progress of an older one worthless.
     await this.dropSession(meta, () => true);
     await this.putRecord(meta, 'received', written.size);
-    this.noteReceived(meta, written.size);
+    this.noteReceived(meta, written.size, 'inline');
     return 'stored';
   }
 
-  private noteReceived(meta: MetaData, size: number): void {
-    this.deps.log?.info({ ...objectLogFields(this.deps.orgID, meta.objectType, meta.objectID), size }, 'object received from the CSS');
+  /** `transfer`: how the data came (`none`: no data, a link, or metaOnly over data held), which tests count. */
+  private noteReceived(meta: MetaData, size: number, transfer: 'none' | 'inline' | 'download'): void {
+    this.deps.log?.info({ ...objectLogFields(this.deps.orgID, meta.objectType, meta.objectID), size, transfer }, 'object received from the CSS');
+  }
+
+  /** Whether `meta` is newer than the instance held (none held counts). */
+  private async isNewer(meta: MetaData): Promise<boolean> {
+    const obj = await this.deps.objects.get(this.deps.orgID, meta.objectType, meta.objectID);
+    return obj === null || obj.meta.instanceID < meta.instanceID;
+  }
+
+  /** The object while it still waits for the data of `meta`'s instance; else null. */
+  private async partialOf(meta: MetaData): Promise<StoredObject | null> {
+    const obj = await this.deps.objects.get(this.deps.orgID, meta.objectType, meta.objectID);
+    return obj !== null && obj.status === 'partiallyreceived' && obj.meta.instanceID === meta.instanceID ? obj : null;
   }
 
   /** The record of an object. */
@@ -264,6 +284,8 @@ export class Receiver implements ReceiverListener {
    * [ref sync-protocol §3 step 5]
    */
   async completeData(meta: MetaData, written: BlobWriteResult): Promise<boolean> {
+    // The file first: an app that sees the object complete finds its file in place.
+    if (meta.destinationDataUri !== '' && (await this.partialOf(meta)) !== null) await this.deps.dataFiles?.export(meta, written.blobId);
     const stored = await this.deps.objects.storeReceived(this.deps.orgID, meta.objectType, meta.objectID, (obj) => {
       if (obj === null || obj.meta.instanceID !== meta.instanceID || obj.status !== 'partiallyreceived') return null;
       return {
@@ -279,7 +301,7 @@ export class Receiver implements ReceiverListener {
     // Done with this instance's progress either way (its staging area, if committed, is gone already).
     await this.dropSession(meta, (s) => s.instanceID === meta.instanceID);
     if (stored === null) return false;
-    if (await this.move(meta, meta.instanceID, ['handleUpdate', 'getdata'], { status: 'received', resendAt: 0, attempts: 0, offset: written.size })) this.noteReceived(meta, written.size);
+    if (await this.move(meta, meta.instanceID, ['handleUpdate', 'getdata'], { status: 'received', resendAt: 0, attempts: 0, offset: written.size })) this.noteReceived(meta, written.size, 'download');
     return true;
   }
 
@@ -292,15 +314,20 @@ export class Receiver implements ReceiverListener {
     const rec = await this.record(input);
     if (rec !== null && rec.instanceID === input.instanceID && (rec.status === 'delete' || rec.status === 'deleted')) return;
     let applied = false;
+    let fileUri = '';
     await this.deps.objects.storeReceived(this.deps.orgID, input.objectType, input.objectID, (obj) => {
       if (obj !== null && obj.meta.instanceID > input.instanceID) return null;
       applied = true;
-      const meta: MetaData = { ...(obj?.meta ?? input), destinationOrgID: this.deps.orgID, deleted: true };
+      fileUri = obj?.meta.destinationDataUri ?? '';
+      // The deletion's instance, not the one held: an update older than the deletion that
+      // arrives late must not bring the object back (and the app's confirmation matches the record).
+      const meta: MetaData = { ...(obj?.meta ?? input), instanceID: input.instanceID, destinationOrgID: this.deps.orgID, deleted: true };
       const consumers = normalizeConsumers(meta.consumers);
       return { meta, status: 'objdeleted', blobId: null, dataSha256: null, remainingConsumers: consumers, remainingReceivers: consumers, policyReceived: false, lastUpdate: this.now() };
     });
     if (applied) {
       await this.dropSession(input, () => true);
+      await this.deps.dataFiles?.remove({ destinationDataUri: fileUri });
       await this.putRecord(input, 'delete');
     }
   }

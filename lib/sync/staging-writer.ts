@@ -22,10 +22,16 @@ export class StagingLostError extends Error {}
 export interface StagingWriterOptions {
   /** Bytes per durable segment; default DEFAULT_SEGMENT_BYTES. */
   segmentBytes?: number;
+  /**
+   * Also given every byte of the data, in order, on the same pass as the SHA-256 (the staged
+   * bytes read back on a resume included): a data signature's verifier.
+   */
+  observer?: { update(chunk: Buffer): void };
 }
 
 export class StagingWriter {
   private readonly segmentBytes: number;
+  private readonly observer: { update(chunk: Buffer): void } | undefined;
   /** Set once a write failed: the hash may then hold bytes that never became durable. */
   private broken = false;
   /** The final digest, once taken: nothing more can be written then. */
@@ -39,6 +45,7 @@ export class StagingWriter {
     opts: StagingWriterOptions,
   ) {
     this.segmentBytes = Math.max(1, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
+    this.observer = opts.observer;
   }
 
   /** A writer at offset 0 of a staging area (whatever it holds is overwritten). */
@@ -65,6 +72,7 @@ export class StagingWriter {
       try {
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           hash.update(chunk);
+          opts.observer?.update(chunk);
           read += chunk.length;
         }
       } catch (e) {
@@ -112,6 +120,7 @@ export class StagingWriter {
         if (failed.error !== undefined) throw failed.error;
         if (handed + chunk.length > end) throw new Error(`the data goes on past the ${end} bytes expected`);
         this.hash.update(chunk);
+        this.observer?.update(chunk);
         handed += chunk.length;
         if (!out.write(chunk)) await once(out, 'drain', signal ? { signal } : {});
         if (handed - lastSync >= this.segmentBytes) {

@@ -5,10 +5,10 @@
  * completes and `received` is queued for the ESS. [ref sync-protocol §1 "Upload of ESS → CSS objects"]
  */
 import type { Readable } from 'node:stream';
-import { BadRequestError, PayloadTooLargeError, isReceiverStatus, objectKey, type ByteRange, type MetaData } from '../model/index.js';
+import { BadRequestError, PayloadTooLargeError, isReceiverStatus, objectKey, type ByteRange, type MetaData, type SignatureCheck } from '../model/index.js';
 import type { BlobStore, BlobWriteResult, Store, StoredObject } from '../store/types.js';
 import { normalizeConsumers } from './consumer-counts.js';
-import { verifyDownloadedData } from './data-check.js';
+import { ReceivedSignature, verifyReceivedData } from './data-check.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { ObjectService } from './object-service.js';
 import { abandonUpload, appendChunk } from './upload-chunks.js';
@@ -82,9 +82,20 @@ export class UpstreamDataIntake {
     return this.complete(peer, { ...meta, uploadChunkSize: result.chunkSize }, result.written, data.sha256);
   }
 
+  /**
+   * A signed object's data is verified before CSS apps may see it, as the reference CSS does.
+   * The data may have come in chunks over several requests, so the blob is read once.
+   */
+  private async signatureCheck(meta: MetaData, written: BlobWriteResult): Promise<SignatureCheck | null> {
+    const signature = new ReceivedSignature(meta);
+    if (!signature.signed) return null;
+    for await (const chunk of this.deps.blobs.read(written.blobId) as AsyncIterable<Buffer>) signature.update(chunk);
+    return signature.check();
+  }
+
   /** The whole data of `meta`'s instance is in a blob: the object completes, `received` is queued. */
   private async complete(peer: UpstreamPeer, meta: MetaData, written: BlobWriteResult, stated: string | undefined): Promise<UpstreamOutcome> {
-    const verdict = verifyDownloadedData(stated, written.sha256);
+    const verdict = verifyReceivedData(stated, written.sha256, await this.signatureCheck(meta, written));
     if (verdict.kind === 'mismatch') {
       await this.deps.blobs.delete(written.blobId);
       throw new BadRequestError(verdict.reason);

@@ -12,6 +12,7 @@ import {
 } from '../../model/index.js';
 import { addressedTo, objectLogFields } from '../../model/log-fields.js';
 import { objectDestinationPolicies, receivedObjects } from '../../sync/object-queries.js';
+import { WebhookTargetError } from '../../sync/webhooks/index.js';
 import { canDeleteObject, canManageWebhooks, canWrite, filterReadable, readLevel, readableObject } from '../authz.js';
 import { boolQuery, readJson } from '../../http/request.js';
 import { sendJson, sendNoContent } from '../../http/response.js';
@@ -49,8 +50,9 @@ export async function deleteObject(ctx: RouteContext): Promise<void> {
   sendNoContent(ctx.res);
 }
 
-/** O4 / O5: objects of one type, received ones by default, every one with `all_objects=true`. */
+/** O4 / O5: objects of one type, received ones by default, every one with `all_objects=true`; `webhooks=true`: the type's webhooks. */
 export async function listObjects(ctx: RouteContext): Promise<void> {
+  if (boolQuery(ctx.req, 'webhooks') === true) return webhookLog(ctx);
   const { orgID, objectType } = ctx.params as { orgID: string; objectType: string };
   const all = boolQuery(ctx.req, 'all_objects');
   const received = boolQuery(ctx.req, 'received') ?? false;
@@ -93,8 +95,46 @@ export async function putWebhook(ctx: RouteContext): Promise<void> {
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new BadRequestError('Invalid destination data URI');
   const hook = { orgID, objectType, url };
+  // A CSS refuses link-local and metadata targets, and those outside WEBHOOK_ALLOWED_NETWORKS
+  // (sync/webhooks/targets.ts); they are checked again before every call.
+  if (action === 'register') await checkTarget(ctx, url);
+  if (action === 'register') await checkRoom(ctx, orgID, objectType, url);
   // [ref rest-api §1.2 O6] an unknown action answers 204 and does nothing.
   if (action === 'register') await ctx.deps.store.addWebhook(hook);
   else if (action === 'delete') await ctx.deps.store.removeWebhook(hook);
   sendNoContent(ctx.res);
+}
+
+/** Each change calls every hook of its type: their number is bounded, as the work of one change is. */
+const MAX_WEBHOOKS_PER_TYPE = 100;
+
+async function checkRoom(ctx: RouteContext, orgID: string, objectType: string, url: string): Promise<void> {
+  const hooks = await ctx.deps.store.listWebhooks(orgID, objectType);
+  if (hooks.length < MAX_WEBHOOKS_PER_TYPE) return;
+  // Registering one already there (the same text: the store keeps each text once) changes nothing.
+  if (hooks.some((h) => h.url === url)) return;
+  throw new BadRequestError(`Invalid webhook: at most ${MAX_WEBHOOKS_PER_TYPE} webhooks per object type`);
+}
+
+async function checkTarget(ctx: RouteContext, url: string): Promise<void> {
+  try {
+    await ctx.deps.webhooks?.checkTarget(url);
+  } catch (e) {
+    if (e instanceof WebhookTargetError) throw new BadRequestError(e.message);
+    throw e;
+  }
+}
+
+/**
+ * `GET /objects/{org}/{type}?webhooks=true` (ours): the type's registered webhooks and its
+ * last deliveries, newest first, for whoever may manage the type's webhooks.
+ */
+async function webhookLog(ctx: RouteContext): Promise<void> {
+  const { orgID, objectType } = ctx.params as { orgID: string; objectType: string };
+  if (!(await canManageWebhooks(ctx, orgID, objectType))) throw new UnauthorizedError();
+  const hooks = await ctx.deps.store.listWebhooks(orgID, objectType);
+  sendJson(ctx.res, {
+    webhooks: hooks.map((h) => h.url),
+    deliveries: ctx.deps.webhooks?.deliveries(orgID, objectType) ?? [],
+  });
 }

@@ -8,12 +8,12 @@
  * ranged answers too), is checked before the object completes. [ref sync-protocol §1 "Download
  * of CSS → ESS objects", §3 steps 4–5]
  */
-import type { Readable } from 'node:stream';
-import type { ByteRange, MetaData } from '../../model/index.js';
+import { pipeline, type Readable } from 'node:stream';
+import { signatureTap, type ByteRange, type MetaData } from '../../model/index.js';
 import type { BlobStore } from '../../store/types.js';
-import { mismatchFeedback, verifyDownloadedData } from '../data-check.js';
+import { ReceivedSignature, mismatchFeedback, verifyReceivedData } from '../data-check.js';
 import type { DownloadState, Receiver } from '../receiver.js';
-import { StagingLostError, StagingWriter } from '../staging-writer.js';
+import { StagingLostError, StagingWriter, type StagingWriterOptions } from '../staging-writer.js';
 import { DataUnavailableError, type CssLink, type FetchedData } from './css-link.js';
 
 export interface DownloadDeps {
@@ -75,10 +75,12 @@ export async function downloadData(deps: DownloadDeps, meta: MetaData): Promise<
   const { receiver, log } = deps;
   const total = meta.objectSize;
   let state = await receiver.beginDownload(meta);
-  let writer = await openWriter(deps, meta, state);
+  let signature = new ReceivedSignature(meta);
+  let writer = await openWriter(deps, meta, state, signature);
   if (writer === null) {
     state = await receiver.beginDownload(meta);
-    writer = StagingWriter.fresh(deps.blobs, state.stagingId, segmentOpts(deps));
+    signature = new ReceivedSignature(meta);
+    writer = StagingWriter.fresh(deps.blobs, state.stagingId, segmentOpts(deps, signature));
   }
   const from = writer.offset;
   if (from > 0) log.info({ ...what(meta), offset: from, total }, `resuming download of ${meta.objectType}/${meta.objectID} at offset ${from}`);
@@ -94,7 +96,8 @@ export async function downloadData(deps: DownloadDeps, meta: MetaData): Promise<
     log.info({ ...what(meta), offset: from }, 'the CSS answered a resume with the whole data; starting over from offset 0');
     await receiver.discardDownload(meta);
     state = await receiver.beginDownload(meta);
-    writer = StagingWriter.fresh(deps.blobs, state.stagingId, segmentOpts(deps));
+    signature = new ReceivedSignature(meta);
+    writer = StagingWriter.fresh(deps.blobs, state.stagingId, segmentOpts(deps, signature));
   } else if (asked !== null) {
     await expectRange(deps, meta, first, asked);
   }
@@ -126,13 +129,13 @@ export async function downloadData(deps: DownloadDeps, meta: MetaData): Promise<
     await writer.append(more.stream, next.end + 1 - next.start, onSegment, deps.signal);
     stated ??= more.sha256;
   }
-  const check = verifyDownloadedData(stated, writer.sha256());
+  const check = verifyReceivedData(stated, writer.sha256(), signature.check());
   if (check.kind === 'mismatch') {
     // Corrupted on the way or at the CSS: keep nothing of it, so the retry starts from 0. The
     // object stays `partiallyreceived` and its record `getdata`, so the owed download is
     // retried after RESEND_INTERVAL; the CSS hears why, and shows it as this destination's error.
     await receiver.discardDownload(meta);
-    log.warn({ ...what(meta), reason: check.reason }, 'downloaded data failed its SHA-256 check; will retry');
+    log.warn({ ...what(meta), reason: check.reason }, 'downloaded data failed its check; will retry');
     await deps.link.feedback(meta, mismatchFeedback(check.reason, deps.resendIntervalMs));
     return;
   }
@@ -173,12 +176,14 @@ async function downloadWhole(deps: DownloadDeps, meta: MetaData): Promise<void> 
  */
 export async function keepWholeData(deps: DownloadDeps, meta: MetaData, source: Readable, statedSha256: string | undefined | (() => string | undefined)): Promise<boolean> {
   const { receiver, blobs } = deps;
-  const written = await blobs.write(source, { expectedSize: meta.objectSize, signal: deps.signal });
+  const signature = new ReceivedSignature(meta);
+  const input = signature.signed ? pipeline(source, signatureTap(signature), () => undefined) : source;
+  const written = await blobs.write(input, { expectedSize: meta.objectSize, signal: deps.signal });
   // A function: the digest comes with the data (MQTT), known once it was all written.
-  const check = verifyDownloadedData(typeof statedSha256 === 'function' ? statedSha256() : statedSha256, written.sha256);
+  const check = verifyReceivedData(typeof statedSha256 === 'function' ? statedSha256() : statedSha256, written.sha256, signature.check());
   if (check.kind === 'mismatch') {
     await blobs.delete(written.blobId);
-    deps.log.warn({ ...what(meta), reason: check.reason }, 'downloaded data failed its SHA-256 check; will retry');
+    deps.log.warn({ ...what(meta), reason: check.reason }, 'downloaded data failed its check; will retry');
     await deps.link.feedback(meta, mismatchFeedback(check.reason, deps.resendIntervalMs));
     return false;
   }
@@ -187,18 +192,18 @@ export async function keepWholeData(deps: DownloadDeps, meta: MetaData, source: 
   return false;
 }
 
-function segmentOpts(deps: DownloadDeps): { segmentBytes?: number } {
-  return deps.segmentBytes !== undefined ? { segmentBytes: deps.segmentBytes } : {};
+function segmentOpts(deps: DownloadDeps, signature?: ReceivedSignature): StagingWriterOptions {
+  return { ...(deps.segmentBytes !== undefined ? { segmentBytes: deps.segmentBytes } : {}), ...(signature?.signed === true ? { observer: signature } : {}) };
 }
 
 /**
  * A writer at the persisted offset of `state`, its hash rebuilt from the staged bytes; null
  * when those bytes are lost (the progress is then discarded, and the caller begins anew).
  */
-async function openWriter(deps: DownloadDeps, meta: MetaData, state: DownloadState): Promise<StagingWriter | null> {
-  if (state.offset === 0) return StagingWriter.fresh(deps.blobs, state.stagingId, segmentOpts(deps));
+async function openWriter(deps: DownloadDeps, meta: MetaData, state: DownloadState, signature: ReceivedSignature): Promise<StagingWriter | null> {
+  if (state.offset === 0) return StagingWriter.fresh(deps.blobs, state.stagingId, segmentOpts(deps, signature));
   try {
-    return await StagingWriter.resume(deps.blobs, state.stagingId, state.offset, { ...segmentOpts(deps), signal: deps.signal });
+    return await StagingWriter.resume(deps.blobs, state.stagingId, state.offset, { ...segmentOpts(deps, signature), signal: deps.signal });
   } catch (e) {
     if (!(e instanceof StagingLostError)) throw e;
     deps.log.warn({ objectType: meta.objectType, objectID: meta.objectID, err: e }, 'the staged part of a download is lost; starting over from offset 0');

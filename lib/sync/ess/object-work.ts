@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { emptyMetaData, isStorageFull, type MetaData } from '../../model/index.js';
 import type { Notification } from '../../store/notification-types.js';
 import type { BlobStore } from '../../store/types.js';
-import { storageFullFeedback, verifyDownloadedData } from '../data-check.js';
+import { ReceivedSignature, storageFullFeedback, verifyDownloadedData } from '../data-check.js';
 import type { OriginSender } from '../origin-sender.js';
 import type { Receiver } from '../receiver.js';
 import { retryDelay } from '../resend-scheduler.js';
@@ -134,6 +134,8 @@ export class ObjectWork {
    */
   private async storeInline(meta: MetaData, inline: NonNullable<CssItem['inline']>): Promise<boolean> {
     if (inline.data.length !== meta.objectSize) return false;
+    // A signed object goes the usual way (keepInline), which verifies it and reports a failure.
+    if (new ReceivedSignature(meta).signed) return false;
     const { blobs, receiver } = this.deps;
     const written = await blobs.write(Readable.from([inline.data]), { expectedSize: meta.objectSize, signal: this.deps.signal });
     if (verifyDownloadedData(inline.sha256, written.sha256).kind === 'mismatch' || (await receiver.applyUpdateWithData(meta, written)) !== 'stored') {
@@ -151,6 +153,16 @@ export class ObjectWork {
   private async storeEarly(meta: MetaData, statedSha256: string | undefined): Promise<boolean> {
     const written = (await this.deps.early?.take(meta, statedSha256)) ?? null;
     if (written === null) return false;
+    const signature = new ReceivedSignature(meta);
+    if (signature.signed) {
+      // Staged before the update said which signature to expect: read once to check it. A
+      // failure lets the usual path download the data again, which reports it to the CSS.
+      for await (const chunk of this.deps.blobs.read(written.blobId, { signal: this.deps.signal }) as AsyncIterable<Buffer>) signature.update(chunk);
+      if (signature.check()?.ok !== true) {
+        await this.deps.blobs.delete(written.blobId);
+        return false;
+      }
+    }
     if ((await this.deps.receiver.applyUpdateWithData(meta, written)) === 'stored') return true;
     await this.deps.blobs.delete(written.blobId);
     return false;

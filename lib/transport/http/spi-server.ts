@@ -125,7 +125,8 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
   /** The data of an update entry, when the poll asked for it and it fits (spi-inline-data.ts). */
   async function inlined(item: SyncItem, budget: InlineBudget): Promise<Partial<InlineFields>> {
     const obj = item.object;
-    if (item.type !== 'update' || obj === null || obj.dataSha256 === null || !budget.take(obj)) return {};
+    // metaOnly: the ESS keeps the data it holds; one that lacks it asks with a data GET.
+    if (item.type !== 'update' || obj === null || obj.dataSha256 === null || obj.meta.metaOnly || !budget.take(obj)) return {};
     try {
       return await inlineFields(deps.objects.openData(obj).stream, obj.dataSha256);
     } catch (err) {
