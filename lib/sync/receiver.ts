@@ -112,6 +112,7 @@ export class Receiver implements ReceiverListener {
   async applyUpdate(input: MetaData): Promise<UpdateOutcome> {
     const meta: MetaData = { ...input, destinationOrgID: this.deps.orgID, deleted: false };
     let outcome: UpdateOutcome = 'stale';
+    let previousUri = '';
     const stored = await this.deps.objects.storeReceived(this.deps.orgID, meta.objectType, meta.objectID, (existing) => {
       const held = existing?.meta.instanceID ?? -1;
       if (existing !== null && (held > meta.instanceID || (held === meta.instanceID && existing.status === 'objdeleted'))) return null;
@@ -121,9 +122,11 @@ export class Receiver implements ReceiverListener {
       }
       const row = receivedInstance(meta, existing, this.now());
       outcome = row.status === 'completelyReceived' ? 'received' : 'download';
+      previousUri = existing?.meta.destinationDataUri ?? '';
       return row;
     });
     if (outcome === 'stale') return outcome;
+    await this.dropMovedFile(previousUri, meta);
     // A newer instance makes the progress of an older one worthless; a complete one needs none.
     await this.dropSession(meta, (s) => outcome !== 'download' || s.instanceID !== meta.instanceID);
     const rec = await this.record(meta);
@@ -151,13 +154,16 @@ export class Receiver implements ReceiverListener {
     const meta: MetaData = { ...input, destinationOrgID: this.deps.orgID, deleted: false };
     // The file first: an app that sees the object complete finds its file in place.
     if (meta.destinationDataUri !== '' && (await this.isNewer(meta))) await this.deps.dataFiles?.export(meta, written.blobId);
+    let previousUri = '';
     const stored = await this.deps.objects.storeReceived(this.deps.orgID, meta.objectType, meta.objectID, (existing) => {
       if (existing !== null && existing.meta.instanceID >= meta.instanceID) return null;
       const row = receivedInstance(meta, existing, this.now());
       if (row.status !== 'partiallyreceived') return null;
+      previousUri = existing?.meta.destinationDataUri ?? '';
       return { ...row, meta: { ...row.meta, objectSize: written.size }, status: 'completelyReceived', blobId: written.blobId, dataSha256: written.sha256 };
     });
     if (stored === null) return 'other';
+    await this.dropMovedFile(previousUri, meta);
     // A newer instance makes the progress of an older one worthless.
     await this.dropSession(meta, () => true);
     await this.putRecord(meta, 'received', written.size);
@@ -168,6 +174,11 @@ export class Receiver implements ReceiverListener {
   /** `transfer`: how the data came (`none`: no data, a link, or metaOnly over data held), which tests count. */
   private noteReceived(meta: MetaData, size: number, transfer: 'none' | 'inline' | 'download'): void {
     this.deps.log?.info({ ...objectLogFields(this.deps.orgID, meta.objectType, meta.objectID), size, transfer }, 'object received from the CSS');
+  }
+
+  /** A new instance names another destination file than the one replaced: the old file goes. */
+  private async dropMovedFile(previousUri: string, meta: MetaData): Promise<void> {
+    if (previousUri !== '' && previousUri !== meta.destinationDataUri) await this.deps.dataFiles?.remove({ destinationDataUri: previousUri });
   }
 
   /** Whether `meta` is newer than the instance held (none held counts). */

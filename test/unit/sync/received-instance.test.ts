@@ -159,6 +159,13 @@ describe('Receiver: updates replace, late and repeated messages never roll back'
     expect(await readFile(join(files, 'm.bin'), 'utf8')).toBe('abc');
   });
 
+  it('a new instance naming another destination file moves it: the new file written, the old one removed', async () => {
+    await receive(meta('mv', { destinationDataUri: `file://${files}/old.bin` }), 'abc');
+    expect(await receiver.applyUpdate(meta('mv', { instanceID: 20n, dataID: 10n, metaOnly: true, destinationDataUri: `file://${files}/new.bin` }))).toBe('received');
+    expect(await readFile(join(files, 'new.bin'), 'utf8')).toBe('abc');
+    await expect(readFile(join(files, 'old.bin'))).rejects.toThrow('ENOENT');
+  });
+
   it('a deletion removes the destination file; a URI outside the directories gets none', async () => {
     await receive(meta('f', { destinationDataUri: `file://${files}/f.bin` }), 'abc');
     await receive(meta('out', { destinationDataUri: `file://${tmpdir()}/edgesync-should-not-exist.bin` }), 'abc');
