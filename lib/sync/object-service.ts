@@ -6,7 +6,7 @@
  * (object-data-writer.ts, upload-chunks.ts), app marks (object-marks.ts), listings
  * (object-queries.ts).
  */
-import { Readable } from 'node:stream';
+import { Readable, Transform, pipeline } from 'node:stream';
 import type { BlobStore, BlobWriteResult, Store, StoredObject } from '../store/types.js';
 import { openSourceFile, type DataDirs } from '../store/data-files.js';
 import {
@@ -19,6 +19,7 @@ import {
   NO_DATA_STATUSES,
   type ByteRange,
   type ObjectUpdate,
+  type SignatureVerifier,
 } from '../model/index.js';
 import type { DeletionsInProgress } from './deletions.js';
 import type { EarlyData } from './early-data.js';
@@ -144,7 +145,8 @@ export class ObjectService {
     const { node } = this.deps;
     validateObjectUpdate(update, { orgID: org, objectType: type, objectID: id, nodeType: node.nodeType, now: this.now() });
     if (update.data !== undefined) checkDataSize(this.deps.maxDataSize, update.data.length);
-    const verifier = update.data !== undefined && !update.meta.noData ? signatureVerifier(update.meta) : null;
+    // Signed data is verified however it comes: inline (before anything is stored) or from a file.
+    const verifier = !update.meta.noData && (update.data !== undefined || update.meta.sourceDataUri !== '') ? signatureVerifier(update.meta) : null;
     if (update.data !== undefined && verifier !== null) {
       verifier.update(update.data);
       const check = verifier.verify();
@@ -152,7 +154,14 @@ export class ObjectService {
     }
     let written: BlobWriteResult | null = null;
     if (update.meta.noData) written = null;
-    else if (update.meta.sourceDataUri !== '') written = await this.importSourceFile(update.meta.sourceDataUri);
+    else if (update.meta.sourceDataUri !== '') {
+      written = await this.importSourceFile(update.meta.sourceDataUri, verifier);
+      const check = verifier?.verify();
+      if (check !== undefined && !check.ok) {
+        await this.releaseBlob(written.blobId);
+        return this.refuseUnverified(org, type, id, update, caller, check);
+      }
+    }
     else if (update.data !== undefined) written = await this.deps.blobs.write(Readable.from([update.data]));
     try {
       return await this.lock(org, type, id, async () => {
@@ -196,7 +205,7 @@ export class ObjectService {
    * held at the PUT, with its SHA-256, however the file changes later (the reference reads the
    * file at each send). [ref rest-api §2 sourceDataUri]
    */
-  private async importSourceFile(uri: string): Promise<BlobWriteResult> {
+  private async importSourceFile(uri: string, verifier: SignatureVerifier | null): Promise<BlobWriteResult> {
     const where = this.deps.sourceData ?? { field: 'sourceDataUri', key: 'SOURCE_DATA_DIRS', dirs: [] };
     const file = await openSourceFile(uri, where);
     try {
@@ -205,7 +214,16 @@ export class ObjectService {
       file.stream.destroy();
       throw e;
     }
-    return this.deps.blobs.write(file.stream);
+    if (verifier === null) return this.deps.blobs.write(file.stream);
+    // The signature's hash on the same pass as the store's write; pipeline carries a read error on.
+    const observed = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        verifier.update(chunk);
+        done(null, chunk);
+      },
+    });
+    pipeline(file.stream, observed, () => undefined);
+    return this.deps.blobs.write(observed);
   }
 
   /**

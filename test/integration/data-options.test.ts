@@ -7,7 +7,7 @@
  * `transfer` says how the data came (`none`, `inline` in a poll answer, `download`).
  * [ref rest-api §2 MetaData, sync-protocol §6]
  */
-import { randomBytes } from 'node:crypto';
+import { constants, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -108,6 +108,25 @@ describeTransports('data options between a CSS and an ESS', (kind) => {
     expect((await net.onCss.getObject('model', 'from-file'))?.objectSize).toBe(data.length);
     await complete('from-file');
     expect(sha(await readAll(await n1.client.fetchObjectData('model', 'from-file')))).toBe(sha(data));
+  });
+
+  test('sourceDataUri of a signed object: the file is verified as it is read; a mismatch is 400, the object verificationFailed, not delivered', async () => {
+    const data = randomBytes(200 * 1024);
+    await writeFile(join(outbox, 'signed.bin'), data);
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const signed = (bytes: Buffer): { hashAlgorithm: string; publicKey: string; signature: string } => ({
+      hashAlgorithm: 'SHA256',
+      publicKey: publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
+      signature: sign('sha256', bytes, { key: privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }).toString('base64'),
+    });
+    await net.onCss.updateObject({ objectID: 'signed-file', objectType: 'model', destinationType: 'edge', sourceDataUri: `file://${outbox}/signed.bin`, ...signed(data) });
+    await complete('signed-file');
+    const other = Buffer.from(data);
+    other[0] = (other[0]! + 1) % 256;
+    await expect(
+      net.onCss.updateObject({ objectID: 'forged-file', objectType: 'model', destinationType: 'edge', sourceDataUri: `file://${outbox}/signed.bin`, ...signed(other) }),
+    ).rejects.toThrow('data signature verification failed');
+    expect(await net.onCss.getObjectStatus('model', 'forged-file')).toBe('verificationFailed');
   });
 
   test('sourceDataUri outside SOURCE_DATA_DIRS, through a symlink, with data, or on a node without the key: 400 with the reason', async () => {
