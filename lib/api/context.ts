@@ -34,7 +34,7 @@ export interface ApiDeps {
   /** On a CSS: seals the per-org broker passwords before they are stored (org-secrets.ts). */
   orgSecrets?: OrgSecrets;
   /** Calls the webhooks and keeps their delivery log; absent in tests that need none. */
-  webhooks?: Pick<WebhookDispatcher, 'deliveries' | 'checkTarget'>;
+  webhooks?: Pick<WebhookDispatcher, 'deliveries' | 'checkTarget' | 'forgetOrg'>;
 }
 
 export interface RouteContext {

@@ -77,6 +77,7 @@ export async function deleteOrganization(ctx: RouteContext): Promise<void> {
   const { blobIds, stagingIds } = await ctx.deps.store.deleteOrganization(org);
   await ctx.deps.objects.releaseBlobs(blobIds);
   await ctx.deps.objects.releaseStagingAreas(stagingIds);
+  ctx.deps.webhooks?.forgetOrg(org);
   ctx.deps.logger.info({ org, by: ctx.identity.userID, blobs: blobIds.length, uploads: stagingIds.length }, 'organization deleted');
   sendNoContent(ctx.res);
 }

@@ -240,6 +240,11 @@ export class WebhookDispatcher implements ObjectChangeListener {
     return this.log.list(org, type);
   }
 
+  /** Forgets the delivery log of a deleted org. */
+  forgetOrg(org: string): void {
+    this.log.forgetOrg(org);
+  }
+
   /** Drops queued and waiting deliveries and aborts the calls in flight. */
   stop(): void {
     this.stopped = true;

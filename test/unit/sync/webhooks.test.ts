@@ -165,15 +165,24 @@ describe('WebhookDispatcher', () => {
 });
 
 describe('DeliveryLog', () => {
+  const entry = (type: string, id: number) => ({ id, url: 'u', event: 'available' as const, objectType: type, objectID: 'o', instanceID: 1n, state: 'pending' as const, createdAt: '', attempts: [] });
   it('keeps the last N deliveries per type and a bounded number of types', () => {
     const log = new DeliveryLog({ perType: 2, types: 2 });
-    const entry = (type: string, id: number) => ({ id, url: 'u', event: 'available' as const, objectType: type, objectID: 'o', instanceID: 1n, state: 'pending' as const, createdAt: '', attempts: [] });
     for (let i = 1; i <= 3; i++) log.add('org1', entry('t1', i));
     expect(log.list('org1', 't1').map((d) => d.id)).toEqual([3, 2]);
     log.add('org1', entry('t2', 4));
     log.add('org1', entry('t3', 5));
     expect(log.list('org1', 't1')).toEqual([]);
     expect(log.list('org1', 't3')).toHaveLength(1);
+  });
+
+  it('forgets every type of a deleted org, and nothing of another org', () => {
+    const log = new DeliveryLog();
+    log.add('org1', entry('t1', 1));
+    log.add('org1', entry('t2', 2));
+    log.add('org2', entry('t1', 3));
+    log.forgetOrg('org1');
+    expect([log.list('org1', 't1'), log.list('org1', 't2'), log.list('org2', 't1').map((d) => d.id)]).toEqual([[], [], [3]]);
   });
 });
 
