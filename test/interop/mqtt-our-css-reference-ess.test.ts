@@ -13,7 +13,7 @@ import { SyncServiceClient } from '../../sdk/index.js';
 import { sha256Hex, sha256Of } from '../helpers/generated-data.js';
 import { MOSQUITTO_MISSING, mosquittoAvailable, startMosquitto } from '../helpers/mosquitto.js';
 import { startNode, Teardown, type RunningProcess } from '../helpers/node-process.js';
-import { startReference, type ReferenceProcess } from '../helpers/reference-node.js';
+import { startReferenceOnMqtt, type ReferenceProcess } from '../helpers/reference-node.js';
 import { eventually as eventuallyFor } from '../helpers/sync-pair.js';
 import { describeWithReference } from './interop-scenarios.js';
 
@@ -54,7 +54,7 @@ describeWithReference('interop over MQTT (mosquitto): edgesync CSS + reference E
       env: { ...mqtt, ORG_ID: ORG, AUTHENTICATION_HANDLER: 'dummy', LISTENING_ADDRESS: '127.0.0.1', RESEND_INTERVAL: '2', LOG_LEVEL: 'info' },
     });
     t.add(() => css.stop());
-    ess = await startReference(bin, { mode: 'ess', env: { ...mqtt, ORG_ID: ORG, DESTINATION_TYPE: DEST_TYPE, DESTINATION_ID: DEST_ID } });
+    ess = await startReferenceOnMqtt(bin, { mode: 'ess', env: { ...mqtt, ORG_ID: ORG, DESTINATION_TYPE: DEST_TYPE, DESTINATION_ID: DEST_ID } });
     t.add(() => ess.stop());
     onCss = await css.client({ orgID: ORG, ...APP });
     // An ESS's API names no org in its paths.

@@ -14,7 +14,7 @@ import { SyncServiceClient } from '../../sdk/index.js';
 import { sha256Hex, sha256Of } from '../helpers/generated-data.js';
 import { MOSQUITTO_MISSING, mosquittoAvailable, startMosquitto } from '../helpers/mosquitto.js';
 import { startNode, Teardown, type RunningProcess } from '../helpers/node-process.js';
-import { startReference, type ReferenceProcess } from '../helpers/reference-node.js';
+import { startReferenceOnMqtt, type ReferenceProcess } from '../helpers/reference-node.js';
 import { eventually as eventuallyFor } from '../helpers/sync-pair.js';
 import { describeWithReference } from './interop-scenarios.js';
 
@@ -24,17 +24,6 @@ const ORG = 'myorg';
 const APP = { appKey: `admin@${ORG}`, appSecret: '' };
 const DEADLINE_MS = 90_000;
 const MiB = 1024 * 1024;
-
-/** The reference CSS, again if it crashed at start (its paho client races its connect handler, about one start in five). */
-async function startReferenceCss(bin: string, env: Record<string, string>): Promise<ReferenceProcess> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startReference(bin, { mode: 'css', env });
-    } catch (e) {
-      if (attempt >= 5 || !String(e).includes('mqttCommunication.go')) throw e;
-    }
-  }
-}
 
 describeWithReference('interop over MQTT (mosquitto): the reference CSS serving its 5 MiB chunks to our ESS', (bin) => {
   if (!mosquittoAvailable()) {
@@ -67,7 +56,7 @@ describeWithReference('interop over MQTT (mosquitto): the reference CSS serving 
     });
     const mqtt = { COMMUNICATION_PROTOCOL: 'mqtt', BROKER_ADDRESS: '127.0.0.1', BROKER_PORT: String(broker.port), MQTT_USE_SSL: 'false' };
     // Both with their default chunk size (5 MiB) and window (the reference's 1, our 8).
-    css = await startReferenceCss(bin, { ...mqtt, ORG_ID: ORG });
+    css = await startReferenceOnMqtt(bin, { mode: 'css', env: { ...mqtt, ORG_ID: ORG } });
     t.add(() => css.stop());
     ess = await startNode({
       mode: 'ess',

@@ -13,7 +13,7 @@ import { SyncServiceClient } from '../../sdk/index.js';
 import { sha256Hex, sha256Of } from '../helpers/generated-data.js';
 import { MOSQUITTO_MISSING, mosquittoAvailable, startMosquitto } from '../helpers/mosquitto.js';
 import { startNode, Teardown, type RunningProcess } from '../helpers/node-process.js';
-import { startReference, type ReferenceProcess } from '../helpers/reference-node.js';
+import { startReferenceOnMqtt, type ReferenceProcess } from '../helpers/reference-node.js';
 import { eventually as eventuallyFor } from '../helpers/sync-pair.js';
 import { describeWithReference } from './interop-scenarios.js';
 
@@ -24,21 +24,6 @@ const DEST_TYPE = 'edge';
 const DEST_ID = 'node1';
 const APP = { appKey: `admin@${ORG}`, appSecret: '' };
 const DEADLINE_MS = 60_000;
-
-/**
- * Starts the reference CSS, again if it crashed at start: the binary built against paho.mqtt
- * 1.5 races its own connect handler (`onReconnect` subscribes through a client field set only
- * once Connect returns: a nil pointer, about one start in five). Not a fault of the ESS.
- */
-async function startReferenceCss(bin: string, env: Record<string, string>): Promise<ReferenceProcess> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startReference(bin, { mode: 'css', env });
-    } catch (e) {
-      if (attempt >= 5 || !String(e).includes('mqttCommunication.go')) throw e;
-    }
-  }
-}
 
 describeWithReference('interop over MQTT (mosquitto): reference CSS + edgesync ESS', (bin) => {
   if (!mosquittoAvailable()) {
@@ -64,7 +49,7 @@ describeWithReference('interop over MQTT (mosquitto): reference CSS + edgesync E
     const broker = await startMosquitto();
     t.add(() => broker.stop());
     const mqtt = { COMMUNICATION_PROTOCOL: 'mqtt', BROKER_ADDRESS: '127.0.0.1', BROKER_PORT: String(broker.port), MQTT_USE_SSL: 'false', MAX_INFLIGHT_CHUNKS: '4' };
-    css = await startReferenceCss(bin, { ...mqtt, ORG_ID: ORG, MAX_DATA_CHUNK_SIZE: '65536' });
+    css = await startReferenceOnMqtt(bin, { mode: 'css', env: { ...mqtt, ORG_ID: ORG, MAX_DATA_CHUNK_SIZE: '65536' } });
     t.add(() => css.stop());
     ess = await startNode({
       mode: 'ess',
