@@ -17,11 +17,11 @@ import { randomBytes } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { SyncServiceClient } from '../../sdk/index.js';
 import { generatedData, sha256Of } from './generated-data.js';
 import { MOSQUITTO_MISSING, freePort, mosquittoAvailable, startMosquitto, type Mosquitto } from './mosquitto.js';
-import { BIN, startNode, tempRoot, type RunningProcess, type StartOptions, type Teardown } from './node-process.js';
+import { BIN, startNode, tempRoot, Teardown, type RunningProcess, type StartOptions } from './node-process.js';
 import { eventually, ORG, portOf } from './sync-pair.js';
 
 const run = promisify(execFile);
@@ -145,6 +145,19 @@ export const essUser = (type: string, id: string): string => `${ORG}/${type}/${i
 /** Adds ESS `type/id` of org1 as an edgenode user to the CSS's database, with the CLI. */
 async function addEdgeNodeUser(css: RunningProcess, type: string, id: string): Promise<void> {
   await run(process.execPath, [BIN, 'users', 'add', essUser(type, id), '--type', 'edgenode', '--org', ORG, '--username', `${type}/${id}`, '--secret', essSecret(id), '--persistence-root-path', css.root]);
+}
+
+/**
+ * The usual start of a transport suite: a CSS of `kind` and one ESS `n1`, started before the
+ * suite's tests (handed to `started`) and stopped after them.
+ */
+export function withOneEss(kind: TransportKind, deadlineMs: number, started: (s: { net: SyncNet; n1: EssNode }) => void): void {
+  const t = new Teardown();
+  beforeAll(async () => {
+    const net = await startSyncNet(t, kind, { deadlineMs });
+    started({ net, n1: await net.addEss({ id: 'n1' }) });
+  });
+  afterAll(() => t.run());
 }
 
 /**

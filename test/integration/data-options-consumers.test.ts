@@ -5,10 +5,9 @@
  * (O4) but not from `received=true`; marks in a status that does not allow them are a 400.
  * [ref rest-api §1.2 O7–O9, §2 consumers]
  */
-import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
-import { Teardown } from '../helpers/node-process.js';
+import { expect, jest, test } from '@jest/globals';
 import { eventuallyWithin } from '../helpers/sync-pair.js';
-import { deliveries, describeTransports, netLog, startSyncNet, type EssNode, type SyncNet } from '../helpers/transports.js';
+import { deliveries, describeTransports, netLog, withOneEss, type EssNode, type SyncNet } from '../helpers/transports.js';
 
 jest.setTimeout(120_000);
 
@@ -16,15 +15,9 @@ const DEADLINE_MS = 45_000;
 const eventually = eventuallyWithin(DEADLINE_MS);
 
 describeTransports('consumers and marks between a CSS and an ESS', (kind) => {
-  const t = new Teardown();
   let net: SyncNet;
   let n1: EssNode;
-
-  beforeAll(async () => {
-    net = await startSyncNet(t, kind, { deadlineMs: DEADLINE_MS });
-    n1 = await net.addEss({ id: 'n1' });
-  });
-  afterAll(() => t.run());
+  withOneEss(kind, DEADLINE_MS, (s) => ({ net, n1 } = s));
 
   const log = (): string => netLog(net, n1)();
   const arrived = async (id: string): Promise<void> => {

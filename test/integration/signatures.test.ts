@@ -9,11 +9,10 @@ import { constants, createHash, generateKeyPairSync, randomBytes, sign, type Key
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
+import { expect, jest, test } from '@jest/globals';
 import { readAll, sha } from '../helpers/bytes.js';
-import { Teardown } from '../helpers/node-process.js';
 import { eventuallyWithin } from '../helpers/sync-pair.js';
-import { deliveries, describeTransports, netLog, startSyncNet, type EssNode, type SyncNet } from '../helpers/transports.js';
+import { deliveries, describeTransports, netLog, withOneEss, type EssNode, type SyncNet } from '../helpers/transports.js';
 import { DEFAULT_INLINE_LIMIT } from '../../lib/store/index.js';
 
 jest.setTimeout(120_000);
@@ -48,15 +47,9 @@ async function blobFileOf(root: string, content: Buffer): Promise<string> {
 const REFUSED = 'data signature verification failed (RSA-PSS with SHA256): the data does not match the signature and public key';
 
 describeTransports('signed objects between a CSS and an ESS', (kind) => {
-  const t = new Teardown();
   let net: SyncNet;
   let n1: EssNode;
-
-  beforeAll(async () => {
-    net = await startSyncNet(t, kind, { deadlineMs: DEADLINE_MS });
-    n1 = await net.addEss({ id: 'n1' });
-  });
-  afterAll(() => t.run());
+  withOneEss(kind, DEADLINE_MS, (s) => ({ net, n1 } = s));
 
   const log = (): string => netLog(net, n1)();
 

@@ -6,10 +6,9 @@
  * is left staged. Real processes on loopback.
  * [ref sync-protocol §1 "Resume", §2 Flow, §8 item 6; DESIGN "Data path"]
  */
-import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
+import { expect, jest, test } from '@jest/globals';
 import { generatedData } from '../helpers/generated-data.js';
-import { Teardown } from '../helpers/node-process.js';
-import { arrivesIntact, describeTransports, netLog, publishThenAddress, startSyncNet, whenStaged, type EssNode, type SyncNet } from '../helpers/transports.js';
+import { arrivesIntact, describeTransports, netLog, publishThenAddress, withOneEss, whenStaged, type EssNode, type SyncNet } from '../helpers/transports.js';
 
 jest.setTimeout(240_000);
 
@@ -24,15 +23,9 @@ const KILL_AT = 16 * MiB;
 const DEADLINE_MS = 120_000;
 
 describeTransports('large objects and crashes between a CSS and an ESS', (kind) => {
-  const t = new Teardown();
   let net: SyncNet;
   let n1: EssNode;
-
-  beforeAll(async () => {
-    net = await startSyncNet(t, kind, { deadlineMs: DEADLINE_MS });
-    n1 = await net.addEss({ id: 'n1' });
-  });
-  afterAll(() => t.run());
+  withOneEss(kind, DEADLINE_MS, (s) => ({ net, n1 } = s));
 
   const log = (): string => netLog(net, n1)();
 

@@ -6,11 +6,10 @@
  * [ref sync-protocol §2 "After every reconnect the ESS re-sends register", §3 Delete]
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
+import { expect, jest, test } from '@jest/globals';
 import { readAll, sha } from '../helpers/bytes.js';
-import { Teardown } from '../helpers/node-process.js';
 import { eventuallyWithin } from '../helpers/sync-pair.js';
-import { deliveries, describeTransports, netLog, startSyncNet, type EssNode, type SyncNet } from '../helpers/transports.js';
+import { deliveries, describeTransports, netLog, withOneEss, type EssNode, type SyncNet } from '../helpers/transports.js';
 
 jest.setTimeout(120_000);
 
@@ -19,15 +18,9 @@ const DEADLINE_MS = 45_000;
 const eventually = eventuallyWithin(DEADLINE_MS);
 
 describeTransports('an ESS that was offline while objects were published and deleted', (kind) => {
-  const t = new Teardown();
   let net: SyncNet;
   let n1: EssNode;
-
-  beforeAll(async () => {
-    net = await startSyncNet(t, kind, { deadlineMs: DEADLINE_MS });
-    n1 = await net.addEss({ id: 'n1' });
-  });
-  afterAll(() => t.run());
+  withOneEss(kind, DEADLINE_MS, (s) => ({ net, n1 } = s));
 
   const log = (): string => netLog(net, n1)();
 
