@@ -6,11 +6,10 @@
  * Real processes on loopback. [ref core/dataVerifier, rest-api §2.1, sync-protocol §6]
  */
 import { constants, createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { expect, jest, test } from '@jest/globals';
-import { readAll, sha } from '../helpers/bytes.js';
+import { blobFileOf, readAll, sha } from '../helpers/bytes.js';
 import { eventuallyWithin } from '../helpers/sync-pair.js';
 import { deliveries, describeTransports, netLog, withOneEss, type EssNode, type SyncNet } from '../helpers/transports.js';
 import { DEFAULT_INLINE_LIMIT } from '../../lib/store/index.js';
@@ -30,18 +29,6 @@ const spki = (key: KeyObject): string => key.export({ format: 'der', type: 'spki
 function rsaSigned(data: Buffer): { hashAlgorithm: string; publicKey: string; signature: string } {
   const signature = sign('sha256', data, { key: rsa.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST });
   return { hashAlgorithm: 'SHA256', publicKey: spki(rsa.publicKey), signature: signature.toString('base64') };
-}
-
-/** The CSS's blob file holding exactly `content` (its id is not exposed, its bytes are unique). */
-async function blobFileOf(root: string, content: Buffer): Promise<string> {
-  const found: string[] = [];
-  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile() || !entry.parentPath.split(/[\\/]/).includes('blobs')) continue;
-    const file = join(entry.parentPath, entry.name);
-    if ((await readFile(file)).equals(content)) found.push(file);
-  }
-  if (found.length !== 1) throw new Error(`expected one blob with the content under ${root}, found ${found.length}`);
-  return found[0]!;
 }
 
 const REFUSED = 'data signature verification failed (RSA-PSS with SHA256): the data does not match the signature and public key';

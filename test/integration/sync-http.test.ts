@@ -4,10 +4,9 @@
  * CSS, and a deletion on the CSS reaches the ESS. [ref sync-protocol §1 "ESS behaviour", §3]
  */
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { readAll, sha } from '../helpers/bytes.js';
+import { blobFileOf, readAll, sha } from '../helpers/bytes.js';
 import { Teardown, type RunningProcess } from '../helpers/node-process.js';
 import { eventuallyWithin, startPair } from '../helpers/sync-pair.js';
 import type { SyncServiceClient } from '../../sdk/index.js';
@@ -26,18 +25,6 @@ let onEss: SyncServiceClient;
 
 async function o13(objectID: string): Promise<string[]> {
   return (await onCss.getObjectDestinations('model', objectID)).map((d) => `${d.destinationType}/${d.destinationID}:${d.status}`);
-}
-
-/** The CSS's blob file holding exactly `content` (its id is not exposed, its bytes are unique). */
-async function blobFileOf(root: string, content: Buffer): Promise<string> {
-  const found: string[] = [];
-  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile() || !entry.parentPath.split(/[\\/]/).includes('blobs')) continue;
-    const file = join(entry.parentPath, entry.name);
-    if ((await readFile(file)).equals(content)) found.push(file);
-  }
-  if (found.length !== 1) throw new Error(`expected one blob with the content under ${root}, found ${found.length}`);
-  return found[0]!;
 }
 
 // The issue wants the main scenarios in both modes: our extensions (long-poll), and the
