@@ -6,6 +6,7 @@
  */
 import type { Collection, Filter } from 'mongodb';
 import { DELIVERY_STATUSES, InternalError, type DeliveryStatus } from '../../model/index.js';
+import { replaceRevisioned, type Claims, type Revisioned } from './mongo-cas.js';
 import type {
   Notification,
   NotificationExpectation,
@@ -19,7 +20,7 @@ import type {
  * A record as stored: the Notification's own fields. instanceID and dataID are int64 (the
  * client reads them back as bigint, `useBigInt64`); every other number fits a double.
  */
-export type NotificationDoc = Notification;
+export type NotificationDoc = Notification & Revisioned;
 
 /** The indexes every query of this file runs on; created by MongoStore.init(). */
 export const NOTIFICATION_INDEXES = [
@@ -37,7 +38,7 @@ function keyFilter(k: NotificationKey): Filter<NotificationDoc> {
 }
 
 /** The record's own fields, whatever else the stored document carries (its _id). */
-function toNotification(d: NotificationDoc): Notification {
+function toNotification(d: Notification): Notification {
   return {
     orgID: d.orgID, objectType: d.objectType, objectID: d.objectID, peerType: d.peerType, peerID: d.peerID,
     status: d.status, instanceID: BigInt(d.instanceID), dataID: BigInt(d.dataID), deliveryStatus: d.deliveryStatus,
@@ -53,10 +54,14 @@ function checkLimit(limit: number): void {
 /** NotificationStore on a MongoStore's database; get one from `MongoStore.notifications()`. */
 export class MongoNotificationStore implements NotificationStore {
   /** @param collection returns the open collection, and throws once the owning store is closed. */
-  constructor(private readonly collection: () => Collection<NotificationDoc>) {}
+  /** @param claims the owning store's, making the compare-and-set hold on FerretDB too (mongo-cas.ts) */
+  constructor(
+    private readonly collection: () => Collection<NotificationDoc>,
+    private readonly claims: Claims,
+  ) {}
 
   async putNotification(n: Notification): Promise<void> {
-    await this.collection().replaceOne(keyFilter(n), toNotification(n), { upsert: true });
+    await replaceRevisioned(this.collection(), keyFilter(n), toNotification(n));
   }
 
   async getNotification(orgID: string, objectType: string, objectID: string, peerType: string, peerID: string): Promise<Notification | null> {
@@ -80,8 +85,7 @@ export class MongoNotificationStore implements NotificationStore {
     if (patch.offset !== undefined) set.offset = patch.offset;
     if (patch.lastUpdate !== undefined) set.lastUpdate = patch.lastUpdate;
     if (Object.keys(set).length === 0) return (await this.collection().countDocuments(filter, { limit: 1 })) === 1;
-    const result = await this.collection().updateOne(filter, { $set: set });
-    return result.matchedCount === 1;
+    return this.claims.update('notification', this.collection(), filter, set);
   }
 
   async deleteNotification(key: NotificationKey): Promise<boolean> {

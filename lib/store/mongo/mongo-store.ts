@@ -7,7 +7,7 @@
  * on an index created by init(). Object data stays in a BlobStore beside it (files for now;
  * GridFS is a later step).
  */
-import { MongoClient, MongoServerError, type Collection, type Db, type Filter } from 'mongodb';
+import { MongoClient, type Collection, type Db, type Filter, type IndexDescription } from 'mongodb';
 import { InternalError, METADATA_INT64_KEYS, UnavailableError, msToNanos, parseJson, stringifyJson, type MetaData, type ObjectStatus } from '../../model/index.js';
 import type {
   AclType,
@@ -22,13 +22,12 @@ import type {
   UploadSession,
   Webhook,
 } from '../types.js';
+import { Claims, isDuplicateKey, newRev, replaceRevisioned, type ClaimDoc, type Revisioned } from './mongo-cas.js';
 import { MongoNotificationStore, NOTIFICATION_INDEXES, type NotificationDoc } from './mongo-notification-store.js';
 
 /** Bumped when the documents change shape; a newer database is refused rather than misread. */
 export const MONGO_SCHEMA_VERSION = 1;
 
-/** MongoDB's duplicate-key error: two upserts raced to insert the same key. */
-const DUPLICATE_KEY = 11000;
 
 interface ObjectKeyFields {
   org: string;
@@ -75,19 +74,19 @@ interface OrganizationDoc extends Organization {
 
 type DestinationDoc = Destination;
 
-type UploadDoc = UploadSession;
+type UploadDoc = UploadSession & Revisioned;
 
 interface AclDoc {
   org: string;
   aclType: AclType;
   key: string;
   entries: StoredAclEntry[];
-  /** Bumped by every change: the compare-and-set of a read-modify-write. */
-  version: number;
+  /** Renewed by every change: the compare-and-set of a read-modify-write (mongo-cas.ts). */
+  rev: string;
 }
 
 /** A counter or setting, by name. */
-interface MetaDoc {
+interface MetaDoc extends Revisioned {
   _id: string;
   value: bigint;
 }
@@ -104,6 +103,7 @@ interface Collections {
   uploads: Collection<UploadDoc>;
   acls: Collection<AclDoc>;
   notifications: Collection<NotificationDoc>;
+  claims: Collection<ClaimDoc>;
 }
 
 const INSTANCE_ID_KEY = 'lastInstanceId';
@@ -111,7 +111,7 @@ const WEBHOOK_SEQ_KEY = 'lastWebhookSeq';
 const SCHEMA_KEY = 'schemaVersion';
 
 /** Writes of a read-modify-write give up after this many lost races (a bug or a storm). */
-const MAX_RETRIES = 100;
+const MAX_RETRIES = 1000;
 
 const OBJECT_KEY_INDEX = { org: 1, objectType: 1, objectID: 1 } as const;
 
@@ -144,7 +144,7 @@ function toDeletion(d: DeletionDoc): ObjectDeletion {
   return { meta: parseStoredMeta(d.meta), policyReceived: d.policyReceived, deletedAt: d.deletedAt };
 }
 
-function toUpload(d: UploadDoc): UploadSession {
+function toUpload(d: UploadSession): UploadSession {
   return {
     orgID: d.orgID, objectType: d.objectType, objectID: d.objectID, stagingId: d.stagingId, total: d.total,
     received: d.received, chunkSize: d.chunkSize, instanceID: BigInt(d.instanceID), lastUpdate: d.lastUpdate,
@@ -162,7 +162,16 @@ function toOrganization(d: Organization): Organization {
   return { orgID: d.orgID, address: d.address, user: d.user, password: d.password, lastUpdate: d.lastUpdate };
 }
 
-const isDuplicateKey = (e: unknown): boolean => e instanceof MongoServerError && e.code === DUPLICATE_KEY;
+/**
+ * Creates the indexes a collection lacks, by name. Only the missing ones: FerretDB 1.24 drops
+ * the connection when asked to create an index that exists (MongoDB would do nothing).
+ */
+async function ensureIndexes<T extends object>(col: Collection<T>, specs: IndexDescription[]): Promise<void> {
+  const existing = new Set((await col.listIndexes().toArray().catch(() => [])).map((i) => String(i.name)));
+  const missing = specs.filter((s) => !existing.has(String(s.name)));
+  if (missing.length > 0) await col.createIndexes(missing);
+}
+
 
 /** Byte-wise, as the database orders strings (no collation), not UTF-16 code units as `<` does. */
 function byteOrder(a: string, b: string): number {
@@ -181,6 +190,7 @@ export interface MongoStoreOptions {
 /** Store on one MongoDB (or FerretDB) database, shared by every process of a CSS. */
 export class MongoStore implements Store {
   private opened: Collections | null = null;
+  private readonly claims = new Claims(() => this.open().claims);
 
   constructor(private readonly opts: MongoStoreOptions) {}
 
@@ -203,6 +213,7 @@ export class MongoStore implements Store {
         uploads: db.collection('uploads'),
         acls: db.collection('acls'),
         notifications: db.collection('notifications'),
+        claims: db.collection('claims'),
       };
       await this.checkSchema(c);
       await this.createIndexes(c);
@@ -215,7 +226,7 @@ export class MongoStore implements Store {
 
   /** Records the schema version in a new database; refuses one written by a newer edgesync. */
   private async checkSchema(c: Collections): Promise<void> {
-    await c.meta.updateOne({ _id: SCHEMA_KEY }, { $setOnInsert: { value: BigInt(MONGO_SCHEMA_VERSION) } }, { upsert: true }).catch((e: unknown) => {
+    await c.meta.updateOne({ _id: SCHEMA_KEY }, { $setOnInsert: { value: BigInt(MONGO_SCHEMA_VERSION), rev: newRev() } }, { upsert: true }).catch((e: unknown) => {
       if (!isDuplicateKey(e)) throw e;
     });
     const doc = await c.meta.findOne({ _id: SCHEMA_KEY });
@@ -225,20 +236,21 @@ export class MongoStore implements Store {
     }
   }
 
-  /** Every query of this store has its index; creating an existing index is a no-op. */
+  /** Every query of this store has its index. */
   private async createIndexes(c: Collections): Promise<void> {
-    await c.objects.createIndexes([
+    await ensureIndexes(c.objects, [
       { key: OBJECT_KEY_INDEX, name: 'key', unique: true },
       { key: { org: 1, status: 1 }, name: 'status' },
       { key: { blobId: 1 }, name: 'blob' },
       { key: { timed: 1 }, name: 'timed' },
     ]);
-    await c.deletions.createIndexes([{ key: OBJECT_KEY_INDEX, name: 'key', unique: true }]);
-    await c.webhooks.createIndexes([{ key: { orgID: 1, objectType: 1, urlFolded: 1 }, name: 'key', unique: true }]);
-    await c.destinations.createIndexes([{ key: { destinationOrgID: 1, destinationType: 1, destinationID: 1 }, name: 'key', unique: true }]);
-    await c.uploads.createIndexes([{ key: { orgID: 1, objectType: 1, objectID: 1 }, name: 'key', unique: true }]);
-    await c.acls.createIndexes([{ key: { org: 1, aclType: 1, key: 1 }, name: 'key', unique: true }]);
-    await c.notifications.createIndexes(NOTIFICATION_INDEXES.map((i) => ({ ...i, key: { ...i.key } })));
+    await ensureIndexes(c.deletions, [{ key: OBJECT_KEY_INDEX, name: 'key', unique: true }]);
+    await ensureIndexes(c.webhooks, [{ key: { orgID: 1, objectType: 1, urlFolded: 1 }, name: 'key', unique: true }]);
+    await ensureIndexes(c.destinations, [{ key: { destinationOrgID: 1, destinationType: 1, destinationID: 1 }, name: 'key', unique: true }]);
+    await ensureIndexes(c.uploads, [{ key: { orgID: 1, objectType: 1, objectID: 1 }, name: 'key', unique: true }]);
+    await ensureIndexes(c.acls, [{ key: { org: 1, aclType: 1, key: 1 }, name: 'key', unique: true }]);
+    await ensureIndexes(c.claims, [{ key: { at: 1 }, name: 'at' }]);
+    await ensureIndexes(c.notifications, NOTIFICATION_INDEXES.map((i) => ({ ...i, key: { ...i.key } })));
   }
 
   async close(): Promise<void> {
@@ -269,17 +281,17 @@ export class MongoStore implements Store {
       if (doc === null) {
         const value = next(0n);
         try {
-          await meta.insertOne({ _id: name, value });
+          await meta.insertOne({ _id: name, value, rev: newRev() });
           return value;
         } catch (e) {
-          if (isDuplicateKey(e)) continue;
-          throw e;
+          if (!isDuplicateKey(e)) throw e;
+          continue;
         }
       }
-      const last = BigInt(doc.value);
-      const value = next(last);
-      const r = await meta.updateOne({ _id: name, value: last }, { $set: { value } });
-      if (r.modifiedCount === 1) return value;
+      const value = next(BigInt(doc.value));
+      if (await this.claims.update('meta', meta, { _id: name, rev: doc.rev }, { value })) return value;
+      // Lost to another writer: let it finish its write before reading again.
+      await new Promise((r) => setTimeout(r, Math.random() * 2));
     }
     throw new UnavailableError(`The counter ${name} is contended: gave up after ${MAX_RETRIES} attempts`);
   }
@@ -431,7 +443,7 @@ export class MongoStore implements Store {
   }
 
   /**
-   * One document per ACL, changed by compare-and-set on its version: two processes adding to
+   * One document per ACL, changed by compare-and-set on its rev (mongo-cas.ts): two processes adding to
    * the same ACL both land, one of them after a retry.
    */
   async addAclEntries(aclType: AclType, org: string, key: string, entries: readonly StoredAclEntry[]): Promise<void> {
@@ -469,19 +481,22 @@ export class MongoStore implements Store {
       const doc = await acls.findOne(id);
       const held = doc === null ? [] : doc.entries.map((e) => ({ ...e }));
       if (!change(held)) return;
-      try {
-        if (doc === null) {
-          await acls.insertOne({ ...id, entries: held, version: 1 });
+      if (doc === null) {
+        try {
+          await acls.insertOne({ ...id, entries: held, rev: newRev() });
           return;
+        } catch (e) {
+          if (!isDuplicateKey(e)) throw e;
+          continue;
         }
-        const r =
-          held.length === 0
-            ? await acls.deleteOne({ ...id, version: doc.version })
-            : await acls.updateOne({ ...id, version: doc.version }, { $set: { entries: held, version: doc.version + 1 } });
-        if ((('deletedCount' in r) ? r.deletedCount : r.modifiedCount) === 1) return;
-      } catch (e) {
-        if (!isDuplicateKey(e)) throw e;
       }
+      if (held.length > 0) {
+        if (await this.claims.update('acl', acls, { ...id, rev: doc.rev }, { entries: held })) return;
+      } else if (await this.claims.claim('acl', String(doc._id), doc.rev)) {
+        await acls.deleteOne({ ...id, rev: doc.rev });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, Math.random() * 2));
     }
     throw new UnavailableError(`The ACL ${aclType} ${org}/${key} is contended: gave up after ${MAX_RETRIES} attempts`);
   }
@@ -527,21 +542,17 @@ export class MongoStore implements Store {
 
   async putUpload(session: UploadSession): Promise<void> {
     const filter = { orgID: session.orgID, objectType: session.objectType, objectID: session.objectID };
-    await this.upsert(this.open().uploads, filter, toUpload(session));
+    await replaceRevisioned(this.open().uploads, filter, toUpload(session));
   }
 
   /**
-   * The compare-and-set is the `received` condition of the update's filter, so it holds against
-   * every process on the database.
+   * A compare-and-set on `received` (mongo-cas.ts), so it holds against every process on the
+   * database.
    * @throws InternalError when `received` is behind `expectedReceived` (a caller bug).
    */
   async advanceUpload(org: string, objectType: string, objectID: string, expectedReceived: number, received: number): Promise<boolean> {
     if (received < expectedReceived) throw new InternalError(`An upload cannot move back from ${expectedReceived} to ${received} bytes`);
-    const r = await this.open().uploads.updateOne(
-      { orgID: org, objectType, objectID, received: expectedReceived },
-      { $set: { received, lastUpdate: Date.now() } },
-    );
-    return r.matchedCount === 1;
+    return this.claims.update('upload', this.open().uploads, { orgID: org, objectType, objectID, received: expectedReceived }, { received, lastUpdate: Date.now() });
   }
 
   async deleteUpload(org: string, objectType: string, objectID: string): Promise<void> {
@@ -550,7 +561,7 @@ export class MongoStore implements Store {
 
   /** The notification records of this database; it follows close and init of this store. */
   notifications(): MongoNotificationStore {
-    return new MongoNotificationStore(() => this.open().notifications);
+    return new MongoNotificationStore(() => this.open().notifications, this.claims);
   }
 
   private open(): Collections {
