@@ -64,7 +64,7 @@ export class Claims {
     if (doc === null) return false;
     const id = String(doc._id);
     if (!(await this.claim(scope, id, doc.rev))) return false;
-    const r = await col.updateOne({ ...filter, rev: doc.rev } as Filter<T>, { $set: { ...set, rev: newRev() } as MatchKeysAndValues<T> });
+    const r = await col.updateOne({ ...filter, rev: doc.rev }, { $set: { ...set, rev: newRev() } as MatchKeysAndValues<T> });
     return r.matchedCount === 1;
   }
 }
@@ -73,10 +73,10 @@ export class Claims {
 export async function replaceRevisioned<T extends Revisioned>(col: Collection<T>, filter: Filter<T>, doc: Omit<T, 'rev'>): Promise<void> {
   const full = { ...doc, rev: newRev() } as unknown as OptionalUnlessRequiredId<T>;
   try {
-    await col.replaceOne(filter, full as T, { upsert: true });
+    await col.replaceOne(filter, full, { upsert: true });
   } catch (e) {
     // Two processes inserted the same new key: the later one replaces, as it would have.
     if (!isDuplicateKey(e)) throw e;
-    await col.replaceOne(filter, full as T, { upsert: true });
+    await col.replaceOne(filter, full, { upsert: true });
   }
 }

@@ -167,7 +167,9 @@ function toOrganization(d: Organization): Organization {
  * the connection when asked to create an index that exists (MongoDB would do nothing).
  */
 async function ensureIndexes<T extends object>(col: Collection<T>, specs: IndexDescription[]): Promise<void> {
-  const existing = new Set((await col.listIndexes().toArray().catch(() => [])).map((i) => String(i.name)));
+  // A collection not created yet has no indexes (MongoDB answers NamespaceNotFound).
+  const listed: { name?: unknown }[] = await col.listIndexes().toArray().catch(() => []);
+  const existing = new Set(listed.map((i) => String(i.name)));
   const missing = specs.filter((s) => !existing.has(String(s.name)));
   if (missing.length > 0) await col.createIndexes(missing);
 }
