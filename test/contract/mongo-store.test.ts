@@ -3,7 +3,7 @@
  * EDGESYNC_TEST_MONGO_URL names, else a FerretDB started for this file (test/helpers/ferretdb.ts);
  * with neither, the suites skip visibly. Each store gets a database of its own.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { MongoClient } from 'mongodb';
 import { InternalError } from '../../lib/model/index.js';
 import type { NotificationStore, Store } from '../../lib/store/index.js';
@@ -84,6 +84,55 @@ if (!runnable) {
       await store.close();
       return openNotifications(databases.get(store)!);
     },
+  });
+
+  describe('MongoStore shared by two processes (two clients on one database)', () => {
+    let database: string;
+    let a: MongoStore;
+    let b: MongoStore;
+
+    beforeEach(async () => {
+      database = freshDatabase();
+      a = await openStore(database);
+      b = await openStore(database);
+    });
+
+    afterEach(async () => {
+      await b.close();
+      await dispose(a);
+    });
+
+    it('hands out instance ids that are unique and increasing across both', async () => {
+      const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).nextInstanceId()));
+      expect(new Set(ids).size).toBe(20);
+      const after = await a.nextInstanceId();
+      for (const id of ids) expect(after > id).toBe(true);
+    });
+
+    it('lets exactly one of them accept the same upload chunk', async () => {
+      await a.putUpload({ orgID: 'org1', objectType: 'model', objectID: 'm1', stagingId: 's1', total: 300, received: 0, chunkSize: 100, instanceID: 1n, lastUpdate: 1 });
+      const results = await Promise.all([a.advanceUpload('org1', 'model', 'm1', 0, 100), b.advanceUpload('org1', 'model', 'm1', 0, 100)]);
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect((await b.getUpload('org1', 'model', 'm1'))?.received).toBe(100);
+    });
+
+    it('keeps every ACL entry both add at once', async () => {
+      const users = Array.from({ length: 10 }, (_, i) => `user${i}`);
+      await Promise.all(users.map((u, i) => (i % 2 === 0 ? a : b).addAclEntries('objects', 'org1', 'model', [{ username: u, aclUserType: 'user', aclRole: 'aclReader' }])));
+      expect((await a.getAcl('objects', 'org1', 'model')).map((e) => e.username).sort()).toEqual(users);
+    });
+
+    it('applies a notification compare-and-set once when both try it', async () => {
+      const key = { orgID: 'org1', objectType: 'model', objectID: 'm1', peerType: 'gateway', peerID: 'n1' };
+      await a.notifications().putNotification({
+        ...key, status: 'update', instanceID: 1n, dataID: 1n, deliveryStatus: 'delivering', message: '', resendAt: 0, attempts: 0, offset: 0, lastUpdate: 1,
+      });
+      const results = await Promise.all([
+        a.notifications().updateNotificationIf(key, { status: 'update' }, { status: 'updated', attempts: 1 }),
+        b.notifications().updateNotificationIf(key, { status: 'update' }, { status: 'updated', attempts: 2 }),
+      ]);
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
   });
 
   describe('MongoStore', () => {

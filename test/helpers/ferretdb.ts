@@ -39,7 +39,7 @@ export function ferretdbPath(): string | null {
 
 /** Why the Mongo suites are skipped on this machine, for their visible skip. */
 export const MONGO_MISSING =
-  'no MongoDB here: set EDGESYNC_TEST_MONGO_URL, or install FerretDB (.ci/run does: go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2)';
+  'no MongoDB here: set EDGESYNC_TEST_MONGO_URL, or build FerretDB v1.24.2 as .ci/run does (or set EDGESYNC_TEST_FERRETDB to its binary)';
 
 export interface FerretDb {
   /** mongodb://127.0.0.1:<port>/ */
