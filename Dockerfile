@@ -37,7 +37,6 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # Read at start (lib/node/node.ts: the OpenAPI document /swagger.json serves).
 COPY --from=build /app/swagger ./swagger
-COPY deploy/healthcheck.mjs ./deploy/healthcheck.mjs
 COPY deploy/css/init-users.sh ./deploy/css/init-users.sh
 # The image's `node` user (uid 1000) owns the data volume; nothing runs as root.
 RUN mkdir -p /data && chown node:node /data
@@ -48,7 +47,7 @@ EXPOSE 8080 8443 1883
 # /swagger.json needs no credentials, so the image holds no secret for its health check; it
 # says the node serves HTTP, not that its CSS link or database is well (GET /api/v1/health does).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["node", "deploy/healthcheck.mjs"]
+  CMD ["node", "dist/scripts/docker/healthcheck.js"]
 # The start command of the tests (`node dist/cmd/edgesync.js css|ess`), with the runtime
 # settings of ADR 11 given here: MALLOC_MMAP_THRESHOLD_ above and the two heap flags below.
 # With both in effect the bin serves in this very process (no launcher), so the node is PID 1
