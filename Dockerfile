@@ -22,6 +22,8 @@ COPY cmd ./cmd
 COPY lib ./lib
 COPY sdk ./sdk
 COPY scripts ./scripts
+# scripts/bench (built with the rest) borrows two of the tests' helpers.
+COPY test/helpers ./test/helpers
 COPY swagger ./swagger
 RUN npm run build \
  && npm prune --omit=dev
