@@ -35,7 +35,7 @@ CSS_ADMIN_PASSWORD=admin-pw EDGE_ORG=myorg ESS_HTTP_TYPE=camera ESS_HTTP_ID=cam1
   sh deploy/css/init-users.sh
 node --initial-old-space-size=64 --max-semi-space-size=4 dist/cmd/edgesync.js css &
 pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
 ok=1
 for _ in 1 2 3 4 5 6 7 8 9 10; do
   sleep 1

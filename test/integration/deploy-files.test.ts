@@ -317,9 +317,31 @@ describe("the image's start command and health check, run here", () => {
 
 const has = (binary: string): boolean => spawnSync('sh', ['-c', `command -v ${binary}`]).status === 0;
 const NGINX = has('nginx');
+/** `docker compose` (v2) or `docker-compose` (v1): both check a file against the compose schema without an engine. */
+const COMPOSE_CLI: string[] | undefined =
+  spawnSync('docker', ['compose', 'version']).status === 0 ? ['docker', 'compose'] : has('docker-compose') ? ['docker-compose'] : undefined;
 const MOSQUITTO = has('mosquitto') && has('mosquitto_passwd');
 
 describe('the balancer and broker configs, with the real programs where installed', () => {
+  (COMPOSE_CLI ? test : test.skip)(
+    `${COMPOSE_CLI?.join(' ') ?? 'docker compose'} config accepts docker-compose.yml with deploy/env.example as .env, and refuses it without, naming the example${COMPOSE_CLI ? '' : ' (SKIPPED: neither docker compose nor docker-compose is installed here)'}`,
+    async () => {
+      const [command, ...base] = COMPOSE_CLI ?? [];
+      const config = (envFile: string): { status: number | null; out: string } => {
+        const run = spawnSync(command ?? '', [...base, '--env-file', envFile, '-f', 'docker-compose.yml', 'config'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8' });
+        return { status: run.status, out: run.stdout + run.stderr };
+      };
+      const good = config(join(ROOT, 'deploy/env.example'));
+      expect(good.status).toBe(0);
+      expect(good.out).toMatch(/STORAGE_PROVIDER: mongo/);
+      const empty = join(await tempRoot(t, 'deploy-compose'), 'empty.env');
+      writeFileSync(empty, '');
+      const bad = config(empty);
+      expect(bad.status).not.toBe(0);
+      expect(bad.out).toMatch(/copy deploy\/env.example to .env/);
+    },
+  );
+
   (NGINX ? test : test.skip)(`nginx -t accepts deploy/nginx/nginx.conf${NGINX ? '' : ' (SKIPPED: nginx is not installed here)'}`, async () => {
     const dir = await tempRoot(t, 'deploy-nginx');
     // The CSS host names exist only on the compose network; nginx -t resolves them.
