@@ -410,6 +410,18 @@ describe('the balancer and broker configs, with the real programs where installe
       expect(essSaw).toEqual(['iot-2/type/camera/id/cam2/cmd/x']);
       expect(cssSaw).toEqual(['iot-2/type/camera/id/cam2/evt/x']);
       await Promise.all([ess.endAsync(), css.endAsync()]);
+
+      // The compose file's health check of this broker, as the container's shell runs it.
+      if (has('mosquitto_sub')) {
+        const check = COMPOSE.services.mosquitto?.healthcheck?.test ?? [];
+        expect(check[0]).toBe('CMD-SHELL');
+        const line = (check[1] ?? '').replaceAll('$$', '$').replace('-p 1883', `-p ${port}`);
+        const env = { PATH: process.env.PATH ?? '', MQTT_CSS_USER: 'css', MQTT_CSS_PASSWORD: 'css-secret' };
+        expect(spawnSync('sh', ['-c', line], { env }).status).toBe(0);
+        expect(spawnSync('sh', ['-c', line], { env: { ...env, MQTT_CSS_PASSWORD: 'wrong' } }).status).not.toBe(0);
+      } else {
+        process.stderr.write('[edgesync] SKIPPED: the compose health check of mosquitto (mosquitto_sub is not installed here)\n');
+      }
     },
   );
 
