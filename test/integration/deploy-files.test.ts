@@ -425,6 +425,13 @@ describe('the balancer and broker configs, with the real programs where installe
     },
   );
 
+  const SHELLCHECK = has('shellcheck');
+  (SHELLCHECK ? test : test.skip)(`shellcheck (POSIX sh) finds nothing in deploy/'s scripts${SHELLCHECK ? '' : ' (SKIPPED: shellcheck is not installed here)'}`, () => {
+    const scripts = ['deploy/css/init-users.sh', 'deploy/mongo/start.sh', 'deploy/mosquitto/start.sh', 'deploy/simulate-image.sh'];
+    const run = spawnSync('shellcheck', ['-s', 'sh', ...scripts], { cwd: ROOT, encoding: 'utf8' });
+    expect([run.status, run.stdout]).toEqual([0, '']);
+  });
+
   test('haproxy is not used: the balancer is nginx', () => {
     expect(COMPOSE.services.lb?.volumes).toEqual(['./deploy/nginx/nginx.conf:/etc/nginx/nginx.conf:ro']);
   });
