@@ -52,7 +52,8 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "dist/scripts/docker/healthcheck.js"]
 # The start command of the tests (`node dist/cmd/edgesync.js css|ess`), with the runtime
 # settings of ADR 11 given here: MALLOC_MMAP_THRESHOLD_ above and the two heap flags below.
-# With both in effect the bin serves in this very process (no launcher), so the node is PID 1
-# and receives the container's SIGTERM itself (graceful stop, SHUTDOWN_QUIESCE_TIME).
+# With both in effect the bin serves in this very process (no launcher): under `docker run` the
+# node is PID 1 and receives the container's SIGTERM itself (graceful stop, SHUTDOWN_QUIESCE_TIME);
+# compose's `init: true` puts tini in front, which passes it on.
 ENTRYPOINT ["node", "--initial-old-space-size=64", "--max-semi-space-size=4", "dist/cmd/edgesync.js"]
 CMD ["css"]

@@ -12,7 +12,8 @@ import { request as httpsRequest } from 'node:https';
 
 type Request = (options: RequestOptions & { rejectUnauthorized?: boolean }, answer: (res: IncomingMessage) => void) => ClientRequest;
 
-const TIMEOUT_MS = 4000;
+/** Two requests at most must fit in the HEALTHCHECK's --timeout=5s. */
+const TIMEOUT_MS = 2000;
 
 function answers(request: Request, port: number, extra: { rejectUnauthorized?: boolean }): Promise<boolean> {
   return new Promise((resolve) => {
