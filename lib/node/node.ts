@@ -81,7 +81,7 @@ function loadOpenApi(node: 'CSS' | 'ESS'): OpenApiDoc {
 
 async function openStorage(config: Config, log: Logger): Promise<{ store: Store; notifications: NotificationStore; blobs: BlobStore; description: string }> {
   // A CSS on MongoDB: every process of the CSS shares the database (mongo-storage.ts).
-  if (config.storageProvider === 'mongo') return openMongoStorage(config, log, layout(config.persistenceRootPath).data);
+  if (config.storageProvider === 'mongo') return openMongoStorage(config, log);
   const paths = layout(config.persistenceRootPath);
   await mkdir(join(paths.db, '..'), { recursive: true });
   const store = new SqliteStore({ path: paths.db });
@@ -92,24 +92,38 @@ async function openStorage(config: Config, log: Logger): Promise<{ store: Store;
   return { store, notifications: store.notifications(), blobs, description: `SQLite ${paths.db}` };
 }
 
-/** Deletes blobs and staging areas nothing refers to: leftovers of a crash between two commits. */
-async function collectGarbage(store: Store, blobs: BlobStore, log: Logger): Promise<void> {
-  const referenced = await store.referencedBlobIds();
-  let removed = 0;
-  for (const id of await blobs.list()) {
-    if (!referenced.has(id)) {
-      await blobs.delete(id);
-      removed++;
-    }
+/**
+ * Deletes blobs and staging areas nothing refers to: leftovers of a crash between two commits.
+ * On a database other processes share (MongoDB), a blob another process has just written is
+ * unreferenced until that process records it: such a one is deleted only if it is still
+ * unreferenced after `settleMs`, long after any write in progress has been recorded.
+ */
+async function collectGarbage(store: Store, blobs: BlobStore, log: Logger, settleMs = 0, signal?: AbortSignal): Promise<void> {
+  const unreferenced = async (): Promise<{ blobIds: string[]; stagingIds: string[] }> => {
+    const referenced = await store.referencedBlobIds();
+    return { blobIds: (await blobs.list()).filter((id) => !referenced.has(id)), stagingIds: (await blobs.listStaging()).filter((id) => !referenced.has(id)) };
+  };
+  let found = await unreferenced();
+  if (settleMs > 0) {
+    if (found.blobIds.length + found.stagingIds.length === 0) return;
+    const settled = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(true), settleMs);
+      timer.unref();
+      signal?.addEventListener('abort', () => (clearTimeout(timer), resolve(false)), { once: true });
+    });
+    if (!settled) return;
+    const again = await unreferenced();
+    const still = new Set([...again.blobIds, ...again.stagingIds]);
+    found = { blobIds: found.blobIds.filter((id) => still.has(id)), stagingIds: found.stagingIds.filter((id) => still.has(id)) };
   }
-  for (const id of await blobs.listStaging()) {
-    if (!referenced.has(id)) {
-      await blobs.deleteStaging(id);
-      removed++;
-    }
-  }
+  for (const id of found.blobIds) await blobs.delete(id);
+  for (const id of found.stagingIds) await blobs.deleteStaging(id);
+  const removed = found.blobIds.length + found.stagingIds.length;
   if (removed > 0) log.info({ removed }, 'removed data blobs and upload staging areas that nothing refers to');
 }
+
+/** How long a blob must stay unreferenced on a shared database before start-up removes it. */
+const SHARED_GC_SETTLE_MS = 10 * 60_000;
 
 async function createAuthenticator(config: Config, log: Logger): Promise<{ authenticator: Authenticator; createdAdmin: RunningNode['createdAdmin'] }> {
   const paths = layout(config.persistenceRootPath);
@@ -243,7 +257,12 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
   };
 
   try {
-    await collectGarbage(store, blobs, log);
+    if (config.storageProvider === 'mongo') {
+      // In the background: the wait must not hold the start, and a stop ends it.
+      collectGarbage(store, blobs, log, SHARED_GC_SETTLE_MS, shutdown.signal).catch((err: unknown) => log.warn({ err }, 'garbage collection of unreferenced blobs failed; the next start retries'));
+    } else {
+      await collectGarbage(store, blobs, log);
+    }
     const { authenticator: handler, createdAdmin } = await createAuthenticator(config, log);
     // Every login, REST, SPI or MQTT, goes through this one gate: throttle, passport, the handler.
     const authenticator = new LoginGate(handler, {

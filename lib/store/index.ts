@@ -8,5 +8,7 @@ export { FileBlobStore } from './file-blob-store.js';
 export { TieredBlobStore, DEFAULT_INLINE_LIMIT } from './tiered-blob-store.js';
 export { MongoStore } from './mongo/mongo-store.js';
 export { MongoNotificationStore } from './mongo/mongo-notification-store.js';
+export { MongoBlobStore } from './mongo/mongo-blob-store.js';
+export { MongoSmallBlobs } from './mongo/mongo-small-blobs.js';
 export { mongoConnection, type MongoSettings, type MongoConnection } from './mongo/mongo-connection.js';
 export { mappingUnreachable, isUnreachable } from './mongo/mongo-errors.js';

@@ -279,10 +279,6 @@ export class MongoStore implements Store {
     }
   }
 
-  /** The database this store is open on, for the other Mongo parts (blobs, coordination) to share its connection. */
-  database(): Db {
-    return this.open().db;
-  }
 
   /**
    * Nanoseconds since the epoch, bumped past the last id handed out: a compare-and-set on the
