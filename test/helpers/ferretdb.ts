@@ -70,7 +70,7 @@ export async function startFerretDb(): Promise<FerretDb> {
   let output = '';
   const child = spawn(
     bin,
-    ['--handler=sqlite', `--sqlite-url=file:${dir}/`, `--listen-addr=127.0.0.1:${port}`, '--telemetry=disable', '--state-dir=-', '--log-level=warn'],
+    ['--handler=sqlite', `--sqlite-url=file:${dir}/`, `--listen-addr=127.0.0.1:${port}`, '--telemetry=disable', '--state-dir=-', '--log-level=warn', '--debug-addr=-'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout.on('data', (b: Buffer) => (output += b.toString()));
