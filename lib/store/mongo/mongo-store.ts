@@ -166,7 +166,7 @@ function toOrganization(d: Organization): Organization {
  * Creates the indexes a collection lacks, by name. Only the missing ones: FerretDB 1.24 drops
  * the connection when asked to create an index that exists (MongoDB would do nothing).
  */
-async function ensureIndexes<T extends object>(col: Collection<T>, specs: IndexDescription[]): Promise<void> {
+export async function ensureIndexes<T extends object>(col: Collection<T>, specs: IndexDescription[]): Promise<void> {
   // A collection not created yet has no indexes (MongoDB answers NamespaceNotFound).
   const listed: { name?: unknown }[] = await col.listIndexes().toArray().catch(() => []);
   const existing = new Set(listed.map((i) => String(i.name)));
@@ -565,6 +565,9 @@ export class MongoStore implements Store {
   notifications(): MongoNotificationStore {
     return new MongoNotificationStore(() => this.open().notifications, this.claims);
   }
+
+  /** The database, for what shares it beside the store (the leader lease, the wake bus). */
+  database(): Db { return this.open().db; }
 
   private open(): Collections {
     if (this.opened === null) throw new UnavailableError('MongoStore used before init() or after close()');
