@@ -40,6 +40,7 @@ import { createCssUpstream } from './css-upstream.js';
 import { createEssSync, syncsWithCss, type EssSync } from './ess-sync.js';
 import { packageRoot } from './package-root.js';
 import { acquireDataLock } from './data-lock.js';
+import { coordinationFor } from './coordination.js';
 import { aclLookupFor } from './acl-lookup.js';
 import { cleartextExposure, startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
 
@@ -206,6 +207,8 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     await lock.release();
     throw e;
   });
+  // The leader lease and the wake bus shared with the other instances on the store (coordination.ts).
+  const coordination = coordinationFor(store, logger);
   let listeners: Listener[] = [];
   let running = false;
   let resolveStopped!: (v: { restart: boolean }) => void;
@@ -230,6 +233,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       await cssMqtt?.stop();
       await essSync?.stop();
       await resends?.stop();
+      await coordination.stop();
       webhooks?.stop();
       await stopListeners(listeners, graceMs);
       await store.close();
@@ -242,6 +246,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
 
   try {
     await collectGarbage(store, blobs, log);
+    await coordination.start();
     const { authenticator: handler, createdAdmin } = await createAuthenticator(config, log);
     // Every login, REST, SPI or MQTT, goes through this one gate: throttle, passport, the handler.
     const authenticator = new LoginGate(handler, {
@@ -252,7 +257,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     // The CSS seals the per-org broker passwords it stores (org-secrets.ts).
     const orgSecrets = identity.nodeType === 'CSS' ? await prepareOrgSecrets({ keyFile: layout(config.persistenceRootPath).orgSecretsKey, store, log }) : null;
     // The CSS sends to the ESS nodes that poll it; an http ESS polls its CSS and receives.
-    const peerSignal = new PeerSignal();
+    const peerSignal = new PeerSignal(coordination.wakes);
     const deletions = new DeletionsInProgress({ store, notifications });
     const sender = identity.nodeType === 'CSS' ? new Sender({ store, notifications, peerSignal, deletions }) : null;
     // Uploads offered to the ESS nodes while they arrive (our extension; early-data.ts).
@@ -289,6 +294,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       async () => (config.orgID !== '' ? [config.orgID] : store.listOrgsInUse()),
       essSync?.health,
       { report: () => cssMqtt?.health() },
+      coordination.shared ? coordination.lease : undefined,
     );
     // The CSS's side of the sync (css-sync.ts): its engine serves every transport.
     const cssSync =
@@ -332,11 +338,11 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     running = true;
     await essSync?.start(objects);
     if (sender !== null) {
-      resends = new ResendScheduler({ notifications, store, peerSignal, intervalMs: config.resendInterval * 1000, log });
+      resends = new ResendScheduler({ notifications, store, peerSignal, intervalMs: config.resendInterval * 1000, log, leader: coordination.lease });
       resends.start();
     }
     // Activation, expiry, registration removal, trimming (lib/sync/maintenance/).
-    maintenance = createMaintenance(config, { store, notifications, objects, deletions, log: logger.child({ component: 'maintenance' }) });
+    maintenance = createMaintenance(config, { store, notifications, objects, deletions, log: logger.child({ component: 'maintenance' }), leader: coordination.lease });
     maintenance.start();
     // The CSS's MQTT transport (css-mqtt.ts): the same engine as the SPI's, over a broker.
     if (cssSync !== null && config.communicationProtocol.includes('mqtt')) {
@@ -363,6 +369,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     await cssMqtt?.stop();
     await essSync?.stop();
     await stopListeners(listeners, 0);
+    await coordination.stop();
     await store.close();
     await lock.release();
     throw e;
