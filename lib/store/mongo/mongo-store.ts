@@ -279,7 +279,7 @@ export class MongoStore implements Store {
     }
   }
 
-  /** The database this store is open on, for the other Mongo parts (blobs, coordination) to share its connection. */
+  /** The database this store is open on, for the other Mongo parts (MongoBlobStore, MongoSmallBlobs, the leader lease, the wake bus) to share its connection. */
   database(): Db {
     return this.open().db;
   }
@@ -578,11 +578,6 @@ export class MongoStore implements Store {
 
   async deleteUpload(org: string, objectType: string, objectID: string): Promise<void> {
     await this.open().uploads.deleteOne({ orgID: org, objectType, objectID });
-  }
-
-  /** The open database, for stores that keep other things in it (MongoBlobStore, MongoSmallBlobs). */
-  database(): Db {
-    return this.open().db;
   }
 
   /** The notification records of this database; it follows close and init of this store. */
