@@ -1,11 +1,15 @@
 /**
  * Two CSS processes on one MongoDB (FerretDB here): one of them runs the periodic jobs, and
- * the other takes over when it dies or stops. Leadership is read from each instance's health
- * report and logs. How long a takeover takes is measured by scripts/bench/leader-failover.ts.
+ * the other takes over when it dies or stops; a long-poll held by one is woken by a publish on
+ * the other. Leadership is read from each instance's health report and logs. How long a
+ * takeover takes is measured by scripts/bench/leader-failover.ts.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { parseJson } from '../../lib/model/index.js';
 import { ferretdbPath, MONGO_MISSING, startFerretDb, type FerretDb } from '../helpers/ferretdb.js';
-import { raw, startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
+import { BIN, raw, startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
 import { eventually } from '../helpers/sync-pair.js';
 
 const runnable = ferretdbPath() !== null;
@@ -50,6 +54,30 @@ if (!runnable) {
       const leader = la?.leader === true ? a : b;
       expect(leader.output()).toMatch(/this instance leads the periodic jobs/);
       expect((la?.leader === true ? b : a).output()).toMatch(/another instance leads the periodic jobs/);
+    }, 30_000);
+
+    test('a long-poll held by one instance answers when the object is published on the other, long before its wait', async () => {
+      const n1 = { user: 'org1/edge/n1', pass: 's1' };
+      const asN1 = { auth: n1, headers: { 'X-Sync-Service-Dest': 'org1/edge/n1' } };
+      const onA = await a.client({ orgID: 'org1' });
+      try {
+        await onA.putOrganization({ orgID: 'org1' });
+        // Each instance has its own users file.
+        for (const css of [a, b]) {
+          await promisify(execFile)(process.execPath, [BIN, 'users', 'add', n1.user, '--type', 'edgenode', '--org', 'org1', '--username', 'edge/n1', '--secret', n1.pass, '--persistence-root-path', css.root]);
+        }
+        await eventually('b knows the edge node', () => raw(b, 'GET', '/spi/v1/objects/', asN1), (r) => r.status !== 403, 10_000);
+        expect((await raw(b, 'PUT', '/spi/v1/register-new/org1/edge/n1?persistent-storage=true', asN1)).status).toBe(204);
+        const held = raw(b, 'GET', '/spi/v1/objects/?wait=60', asN1);
+        // Let b start holding, so that it is the wake, not the first listing, that answers.
+        await new Promise((r) => setTimeout(r, 1000));
+        await onA.updateObject({ objectID: 'x1', objectType: 'model', destinationType: 'edge', noData: true });
+        const res = await held;
+        expect(res.status).toBe(200);
+        expect((parseJson(res.text) as { MetaData: { objectID: string } }[]).map((e) => e.MetaData.objectID)).toEqual(['x1']);
+      } finally {
+        onA.close();
+      }
     }, 30_000);
 
     test('when the leader is killed (kill -9), the other takes over once the lease has expired', async () => {
