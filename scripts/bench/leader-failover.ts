@@ -142,8 +142,9 @@ async function main(): Promise<void> {
     for (const kind of ['kill', 'stop'] as const) {
       const times: number[] = [];
       for (let run = 1; run <= runs; run++) {
-        // The follower has watched the lease a while, as in a long-running deployment.
-        await sleep(SETTLE_MS);
+        // The follower has watched the lease a while, as in a long-running deployment; the
+        // random part spreads the kill over the heartbeat's phase.
+        await sleep(SETTLE_MS + Math.random() * 2000);
         const t0 = nowMs();
         await killTree(leader, kind === 'kill' ? 'SIGKILL' : 'SIGTERM');
         const t1 = await within(follower.leads, `takeover after ${kind}`, follower);

@@ -199,7 +199,7 @@ if (!runnable) {
   });
 
   describe('MongoWakeBus', () => {
-    async function bus(fresh = false, opts: { retainMs?: number } = {}): Promise<MongoWakeBus> {
+    async function bus(fresh = false, opts: { retainMs?: number; now?: () => number } = {}): Promise<MongoWakeBus> {
       const b = new MongoWakeBus({ db: await instanceDb(fresh), ...opts });
       stops.push(() => b.stop());
       await b.start();
@@ -245,6 +245,24 @@ if (!runnable) {
       await until('b hears all 300', () => atB.length >= 300, 15_000);
       await sleep(1000);
       expect(atB.map((w) => w[2]).sort()).toEqual([...expected].sort());
+    });
+
+    it('loses no wake between hosts whose clocks are a minute apart (stamps are on the database clock)', async () => {
+      const ahead = await bus(true, { now: () => Date.now() + 60_000 });
+      const behind = await bus(false, { now: () => Date.now() - 60_000 });
+      const b = await bus();
+      const atB = collect(b);
+      const atBehind = collect(behind);
+      for (let i = 0; i < 20; i++) {
+        ahead.publish('org1', 'edge', `a${i}`);
+        behind.publish('org1', 'edge', `b${i}`);
+        await sleep(20);
+      }
+      await until('b hears all 40', () => atB.length >= 40, 10_000);
+      await until('the host behind hears all 20 of the host ahead', () => atBehind.length >= 20, 10_000);
+      await sleep(600);
+      expect(atB).toHaveLength(40);
+      expect(atBehind.map((w) => w[2]).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `a${i}`).sort());
     });
 
     it('sweeps old wakes', async () => {

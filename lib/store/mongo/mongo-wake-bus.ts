@@ -42,6 +42,8 @@ export interface MongoWakeBusOptions {
   /** `auto` uses change streams where the server has them; default `auto`. */
   changeStreams?: 'auto' | 'off';
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  /** This host's epoch ms; tests may inject one (the database's clock is derived from it). */
+  now?: () => number;
 }
 
 const CLOCK_CHECK_MS = 60_000;
@@ -69,8 +71,10 @@ export class MongoWakeBus implements PeerWakeBus {
   private stream: ChangeStream<WakeDoc, ChangeStreamInsertDocument<WakeDoc>> | null = null;
   private stopped = true;
   private failing = false;
+  private readonly now: () => number;
 
   constructor(private readonly opts: MongoWakeBusOptions) {
+    this.now = opts.now ?? Date.now;
     this.instanceId = opts.instanceId ?? newInstanceId();
     this.col = opts.db.collection<WakeDoc>('wakes');
     this.pollMs = opts.pollMs ?? 250;
@@ -89,7 +93,7 @@ export class MongoWakeBus implements PeerWakeBus {
     const hello = await this.checkClock();
     this.stopped = false;
     this.cursor = this.dbNow();
-    this.nextSweep = Date.now() + Math.random() * this.retainMs;
+    this.nextSweep = this.now() + Math.random() * this.retainMs;
     const hasStreams = typeof hello.setName === 'string' || hello.msg === 'isdbgrid';
     if (this.opts.changeStreams !== 'off' && hasStreams) this.listen();
     else this.schedulePoll();
@@ -149,7 +153,7 @@ export class MongoWakeBus implements PeerWakeBus {
   }
 
   private async poll(): Promise<void> {
-    if (Date.now() - this.clockCheckedAt > CLOCK_CHECK_MS) await this.checkClock();
+    if (this.now() - this.clockCheckedAt > CLOCK_CHECK_MS) await this.checkClock();
     const start = this.dbNow();
     const docs = await this.col
       .find({ at: { $gte: this.cursor } }, { projection: { org: 1, peerType: 1, peerID: 1, from: 1, at: 1 } })
@@ -159,8 +163,8 @@ export class MongoWakeBus implements PeerWakeBus {
     this.cursor = start - this.overlapMs;
     for (const [id, at] of this.seen) if (at < this.cursor) this.seen.delete(id);
     this.failing = false;
-    if (Date.now() >= this.nextSweep) {
-      this.nextSweep = Date.now() + this.retainMs / 2;
+    if (this.now() >= this.nextSweep) {
+      this.nextSweep = this.now() + this.retainMs / 2;
       await this.col.deleteMany({ at: { $lt: start - this.retainMs } });
     }
   }
@@ -201,14 +205,14 @@ export class MongoWakeBus implements PeerWakeBus {
   }
 
   private dbNow(): number {
-    return Date.now() + this.offset;
+    return this.now() + this.offset;
   }
 
   /** Measures the database's clock against this host's (half the round trip is the error). */
   private async checkClock(): Promise<{ setName?: unknown; msg?: unknown }> {
-    const sent = Date.now();
+    const sent = this.now();
     const hello = await this.opts.db.admin().command({ hello: 1 });
-    const received = Date.now();
+    const received = this.now();
     this.clockCheckedAt = received;
     const localTime: unknown = hello.localTime;
     if (localTime instanceof Date) this.offset = localTime.getTime() - (sent + received) / 2;
