@@ -41,6 +41,7 @@ import { createEssSync, syncsWithCss, type EssSync } from './ess-sync.js';
 import { packageRoot } from './package-root.js';
 import { acquireDataLock } from './data-lock.js';
 import { openMongoStorage } from './mongo-storage.js';
+import { coordinationFor } from './coordination.js';
 import { aclLookupFor } from './acl-lookup.js';
 import { cleartextExposure, startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
 
@@ -222,6 +223,8 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     await lock.release();
     throw e;
   });
+  // The leader lease and the wake bus shared with the other instances on the store (coordination.ts).
+  const coordination = coordinationFor(store, logger);
   let listeners: Listener[] = [];
   let running = false;
   let resolveStopped!: (v: { restart: boolean }) => void;
@@ -246,6 +249,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       await cssMqtt?.stop();
       await essSync?.stop();
       await resends?.stop();
+      await coordination.stop();
       webhooks?.stop();
       await stopListeners(listeners, graceMs);
       await store.close();
@@ -263,6 +267,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     } else {
       await collectGarbage(store, blobs, log);
     }
+    await coordination.start();
     const { authenticator: handler, createdAdmin } = await createAuthenticator(config, log);
     // Every login, REST, SPI or MQTT, goes through this one gate: throttle, passport, the handler.
     const authenticator = new LoginGate(handler, {
@@ -273,7 +278,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     // The CSS seals the per-org broker passwords it stores (org-secrets.ts).
     const orgSecrets = identity.nodeType === 'CSS' ? await prepareOrgSecrets({ keyFile: layout(config.persistenceRootPath).orgSecretsKey, store, log }) : null;
     // The CSS sends to the ESS nodes that poll it; an http ESS polls its CSS and receives.
-    const peerSignal = new PeerSignal();
+    const peerSignal = new PeerSignal(coordination.wakes);
     const deletions = new DeletionsInProgress({ store, notifications });
     const sender = identity.nodeType === 'CSS' ? new Sender({ store, notifications, peerSignal, deletions }) : null;
     // Uploads offered to the ESS nodes while they arrive (our extension; early-data.ts).
@@ -310,6 +315,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       async () => (config.orgID !== '' ? [config.orgID] : store.listOrgsInUse()),
       essSync?.health,
       { report: () => cssMqtt?.health() },
+      coordination.shared ? coordination.lease : undefined,
     );
     // The CSS's side of the sync (css-sync.ts): its engine serves every transport.
     const cssSync =
@@ -353,11 +359,11 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     running = true;
     await essSync?.start(objects);
     if (sender !== null) {
-      resends = new ResendScheduler({ notifications, store, peerSignal, intervalMs: config.resendInterval * 1000, log });
+      resends = new ResendScheduler({ notifications, store, peerSignal, intervalMs: config.resendInterval * 1000, log, leader: coordination.lease });
       resends.start();
     }
     // Activation, expiry, registration removal, trimming (lib/sync/maintenance/).
-    maintenance = createMaintenance(config, { store, notifications, objects, deletions, log: logger.child({ component: 'maintenance' }) });
+    maintenance = createMaintenance(config, { store, notifications, objects, deletions, log: logger.child({ component: 'maintenance' }), leader: coordination.lease });
     maintenance.start();
     // The CSS's MQTT transport (css-mqtt.ts): the same engine as the SPI's, over a broker.
     if (cssSync !== null && config.communicationProtocol.includes('mqtt')) {
@@ -384,6 +390,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     await cssMqtt?.stop();
     await essSync?.stop();
     await stopListeners(listeners, 0);
+    await coordination.stop();
     await store.close();
     await lock.release();
     throw e;

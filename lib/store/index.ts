@@ -12,3 +12,7 @@ export { MongoBlobStore } from './mongo/mongo-blob-store.js';
 export { MongoSmallBlobs } from './mongo/mongo-small-blobs.js';
 export { mongoConnection, type MongoSettings, type MongoConnection } from './mongo/mongo-connection.js';
 export { mappingUnreachable, isUnreachable } from './mongo/mongo-errors.js';
+export type * from './coordination-types.js';
+export { SoleLeaderLease, NoPeerWakeBus, newInstanceId } from './single-process-coordination.js';
+export { MongoLeaderLease, type MongoLeaderLeaseOptions } from './mongo/mongo-lease.js';
+export { MongoWakeBus, type MongoWakeBusOptions } from './mongo/mongo-wake-bus.js';
