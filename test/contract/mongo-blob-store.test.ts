@@ -233,6 +233,17 @@ if (!runnable) {
       expect((await readAll(blobs.read(empty.blobId))).length).toBe(0);
       expect(fetched).toEqual([]);
     });
+    it('put chunks the server sends out of order back in order', async () => {
+      // Rewritten with the chunks inserted last to first, so that insertion order is reversed.
+      const data = bytes(12 * CHUNK_BYTES + 7);
+      const { blobId } = await blobs.write(sourceOf(data));
+      const chunks = databases.get(blobs)!.collection<{ _id: string; n: number }>('blob_chunks');
+      const docs = await chunks.find({}).toArray();
+      await chunks.deleteMany({});
+      await chunks.insertMany(docs.sort((x, y) => y.n - x.n));
+      expectSameBytes(await readAll(blobs.read(blobId)), data);
+      expectSameBytes(await readAll(blobs.read(blobId, { start: CHUNK_BYTES - 1, end: 11 * CHUNK_BYTES })), data.subarray(CHUNK_BYTES - 1, 11 * CHUNK_BYTES + 1));
+    });
   });
 
   describe('MongoBlobStore on a MongoStore’s connection', () => {

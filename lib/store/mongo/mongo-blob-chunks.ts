@@ -1,10 +1,9 @@
 /**
- * The chunk layer under MongoBlobStore (docs/adr/0018-mongo-blobs.md): a blob or staging area's
- * bytes cut into fixed-size chunk documents whose `_id` is `<id>/<n>`, chunk n holding bytes
- * [n * CHUNK_BYTES, (n + 1) * CHUNK_BYTES). Which chunks a byte range needs is arithmetic, and
- * every query names the `_id`s it wants: the primary key on every MongoDB-wire server, and on
- * FerretDB 1.24 (SQLite), which scans the collection for any filter, one scan per batch of keys
- * rather than per chunk.
+ * The chunk layer under MongoBlobStore (docs/adr/0020-mongo-blobs.md): a blob or staging area's
+ * bytes cut into fixed-size chunk documents, chunk n of `id` holding bytes
+ * [n * CHUNK_BYTES, (n + 1) * CHUNK_BYTES) as `{ _id: "<id>/<n>", f: id, n, data }`. Which
+ * chunks a byte range needs is arithmetic; the `_id` makes each chunk's write unique and its
+ * rewrite a write by primary key, and the index on (f, n) serves the range queries.
  *
  * Where chunks may exist is bounded by the `extent` their files document records before they
  * are written (the writer's `reserve`), so removing them never has to search for them.
@@ -22,8 +21,15 @@ export const CHUNK_BYTES = 256 * 1024;
 
 export interface ChunkDoc {
   _id: string;
+  /** The blob or staging area's id. */
+  f: string;
+  /** The chunk's number. */
+  n: number;
   data: Binary | Buffer;
 }
+
+/** The index every chunk query and delete runs on. */
+export const CHUNK_INDEX = { key: { f: 1, n: 1 }, name: 'chunk', unique: true } as const;
 
 export const chunkKey = (id: string, n: number): string => `${id}/${n}`;
 
@@ -66,16 +72,10 @@ export class ByteMeter extends Transform {
   }
 }
 
-/** Keys per deleteMany: on FerretDB each such query scans the collection once. */
-const DELETE_BATCH = 256;
-
-/** Deletes chunks `from`..`to` of `id` (those present), a batch of keys per query. */
+/** Deletes chunks `from`..`to` of `id`, those present, by one query. */
 export async function deleteChunks(chunks: Collection<ChunkDoc>, id: string, from: number, to: number): Promise<void> {
-  for (let first = from; first <= to; first += DELETE_BATCH) {
-    const keys: string[] = [];
-    for (let n = first; n <= Math.min(to, first + DELETE_BATCH - 1); n++) keys.push(chunkKey(id, n));
-    await chunks.deleteMany({ _id: { $in: keys } });
-  }
+  if (to < from) return;
+  await chunks.deleteMany({ f: id, n: { $gte: from, $lte: to } });
 }
 
 /**
@@ -134,7 +134,7 @@ export class ChunkWriter {
       const all = Buffer.concat(this.pending, this.pendingBytes);
       let at = 0;
       const full: ChunkDoc[] = [];
-      for (; all.length - at >= CHUNK_BYTES; at += CHUNK_BYTES) full.push({ _id: chunkKey(this.id, this.index + full.length), data: all.subarray(at, at + CHUNK_BYTES) });
+      for (; all.length - at >= CHUNK_BYTES; at += CHUNK_BYTES) full.push(this.doc(this.index + full.length, all.subarray(at, at + CHUNK_BYTES)));
       const rest = all.subarray(at);
       await this.put(full, this.indexInDb);
       this.index += full.length;
@@ -150,7 +150,7 @@ export class ChunkWriter {
     return this.serial(async () => {
       const inDb = this.landedBytes - this.index * CHUNK_BYTES;
       if (this.pendingBytes === inDb) return;
-      await this.put([{ _id: chunkKey(this.id, this.index), data: Buffer.concat(this.pending, this.pendingBytes) }], this.indexInDb);
+      await this.put([this.doc(this.index, Buffer.concat(this.pending, this.pendingBytes))], this.indexInDb);
       this.indexInDb = true;
       this.landedBytes = this.index * CHUNK_BYTES + this.pendingBytes;
     });
@@ -172,6 +172,10 @@ export class ChunkWriter {
         this.flush().then(() => callback(), callback);
       },
     });
+  }
+
+  private doc(n: number, data: Buffer): ChunkDoc {
+    return { _id: chunkKey(this.id, n), f: this.id, n, data };
   }
 
   private serial<T>(op: () => Promise<T>): Promise<T> {

@@ -1,6 +1,6 @@
 /**
  * BlobStore in a MongoDB database, so that the processes of a scaled-out CSS share object data
- * and upload staging areas without a shared volume (issue #14; docs/adr/0018-mongo-blobs.md).
+ * and upload staging areas without a shared volume (issue #14; docs/adr/0020-mongo-blobs.md).
  *
  * Two collections: `<prefix>_files` holds one small document per blob or staging area, its
  * `state` saying what it is, and `<prefix>_chunks` its bytes (mongo-blob-chunks.ts). There are no
@@ -19,7 +19,7 @@ import type { Collection, Db, IndexDescription } from 'mongodb';
 import { BadRequestError, NotFoundError } from '../../model/index.js';
 import type { BlobReadOptions, BlobStore, BlobWriteOptions, BlobWriteResult, StagingAppender, StagingCommitOptions } from '../types.js';
 import { checkEndedSize, overLimit } from '../write-limits.js';
-import { ByteMeter, CHUNK_BYTES, ChunkWriter, bytesOf, chunkKey, deleteChunks, type ChunkDoc } from './mongo-blob-chunks.js';
+import { ByteMeter, CHUNK_BYTES, CHUNK_INDEX, ChunkWriter, bytesOf, chunkKey, deleteChunks, type ChunkDoc } from './mongo-blob-chunks.js';
 
 /**
  * `writing`: a write() in progress (or crashed); `staging`: an upload's staging area; `blob`: a
@@ -62,12 +62,10 @@ const DEFAULT_STALE_WRITE_MS = 24 * 3600_000;
 const RESERVE_AHEAD = 64 * 1024 * 1024;
 /** Sweeps started by deletes and writes, at most one per this long per process. */
 const SWEEP_EVERY_MS = 60_000;
-/**
- * Chunks per read query (4 MiB). A reader holds at most two batches: the one it streams and
- * the next, fetched meanwhile. On FerretDB 1.24 each query scans the collection, so bigger
- * batches read faster there at the cost of memory per reader.
- */
-const READ_BATCH = 16;
+/** Chunks per batch of a read's cursor (1 MiB): what a reader holds beside its stream's buffer. */
+const READ_BATCH = 4;
+/** Chunks a reader holds that came ahead of their turn, before it fetches the awaited one alone. */
+const READ_REORDER = 8;
 
 const EMPTY = Buffer.alloc(0);
 const lastChunkOf = (size: number): number => Math.ceil(size / CHUNK_BYTES) - 1;
@@ -102,6 +100,7 @@ export class MongoBlobStore implements BlobStore {
   /** Creates the index of the listings and sweeps what deletes and crashed writes left. */
   async init(): Promise<void> {
     await ensureIndexes(this.files(), [{ key: { state: 1 }, name: 'state' }]);
+    await ensureIndexes(this.chunks(), [{ ...CHUNK_INDEX, key: { ...CHUNK_INDEX.key } }]);
     await this.sweep();
   }
 
@@ -132,7 +131,7 @@ export class MongoBlobStore implements BlobStore {
     }
   }
 
-  /** Reads only the chunks that hold `[start, end]`, a batch ahead of the reader. */
+  /** Reads only the chunks that hold `[start, end]`, a few at a time. */
   read(blobId: string, opts: BlobReadOptions = {}): Readable {
     return this.readRange(blobId, 'blob', `Blob ${blobId} not found`, opts);
   }
@@ -374,14 +373,14 @@ export class MongoBlobStore implements BlobStore {
       const data = doc === null ? EMPTY : bytesOf(doc.data);
       if (data.length < keep) throw new Error(`Chunk ${n} of ${id} holds ${data.length} bytes, fewer than the ${keep} its size says`);
       head = Buffer.from(data.subarray(0, keep));
-      if (data.length > keep) await chunks.replaceOne({ _id: chunkKey(id, n) }, { data: head });
+      if (data.length > keep) await chunks.replaceOne({ _id: chunkKey(id, n) }, { f: id, n, data: head });
     }
     await this.files().updateOne({ _id: id }, { $set: { extent: offset } });
     return head;
   }
 
   /**
-   * Streams `[start, end]` of `id` (in `state`) by batches of chunk keys, one batch ahead. A missing
+   * Streams `[start, end]` of `id` (in `state`) through one cursor over the chunks it needs. A missing
    * document is `notFound` on the stream; an inverted range throws at once, as a file stream does.
    */
   private readRange(id: string, state: FileState, notFound: string, opts: BlobReadOptions): Readable {
@@ -397,39 +396,44 @@ export class MongoBlobStore implements BlobStore {
         if (start > last) return;
         const first = Math.floor(start / CHUNK_BYTES);
         const lastN = Math.floor(last / CHUNK_BYTES);
-        /** Chunks `from`..`to` by one query, in order whatever order the server sent them in. */
-        const fetch = (from: number, to: number): Promise<Buffer[]> => {
-          const keys: string[] = [];
-          for (let n = from; n <= to; n++) keys.push(chunkKey(id, n));
-          const p = chunks
-            .find({ _id: { $in: keys } })
-            .toArray()
-            .then((docs) => {
-              const byKey = new Map(docs.map((d) => [d._id, bytesOf(d.data)]));
-              return keys.map((key) => {
-                const data = byKey.get(key);
-                if (data === undefined) throw new Error(`Chunk ${key} is missing`);
-                return data;
-              });
-            });
-          // A reader that stops early leaves the next batch behind: its failure is nobody's.
-          p.catch(() => undefined);
-          return p;
+        let next = first;
+        const early = new Map<number, Buffer>();
+        const cut = (n: number, data: Buffer): Buffer => {
+          const stop = n === lastN ? last - n * CHUNK_BYTES + 1 : CHUNK_BYTES;
+          if (data.length < stop) throw new Error(`Chunk ${n} of ${id} holds ${data.length} bytes, fewer than ${stop}`);
+          return data.subarray(n === first ? start - n * CHUNK_BYTES : 0, stop);
         };
-        const batchAt = (from: number): Promise<Buffer[]> | null => (from <= lastN ? fetch(from, Math.min(lastN, from + READ_BATCH - 1)) : null);
-        let next = batchAt(first);
-        for (let from = first; next !== null; from += READ_BATCH) {
-          const batch = await next;
-          next = batchAt(from + READ_BATCH);
-          for (let i = 0; i < batch.length; i++) {
-            const n = from + i;
-            const data = batch[i]!;
-            const begin = n === first ? start - n * CHUNK_BYTES : 0;
-            const stop = n === lastN ? last - n * CHUNK_BYTES + 1 : CHUNK_BYTES;
-            if (data.length < stop) throw new Error(`Chunk ${n} of ${id} holds ${data.length} bytes, fewer than ${stop}`);
-            yield data.subarray(begin, stop);
+        /** The chunks from `next` on that already came. */
+        const inTurn = function* (): Generator<Buffer> {
+          for (let data = early.get(next); data !== undefined; data = early.get(next)) {
+            early.delete(next);
+            yield cut(next, data);
+            next++;
           }
+        };
+        // One query for the whole range; the server sends chunks in index (MongoDB) or insertion
+        // (FerretDB) order, which is chunk order. The query names no sort: FerretDB would sort
+        // the whole range in its memory. A chunk out of turn waits in `early`; too many of them,
+        // and the awaited chunk is fetched by its _id.
+        const cursor = chunks.find({ f: id, n: { $gte: first, $lte: lastN } }, { batchSize: READ_BATCH });
+        try {
+          for await (const doc of cursor) {
+            const n = Number(doc.n);
+            if (n < next || early.has(n)) continue;
+            early.set(n, bytesOf(doc.data));
+            yield* inTurn();
+            while (early.size > READ_REORDER) {
+              const alone = await chunks.findOne({ _id: chunkKey(id, next) });
+              if (alone === null) throw new Error(`Chunk ${next} of ${id} is missing`);
+              yield cut(next, bytesOf(alone.data));
+              next++;
+              yield* inTurn();
+            }
+          }
+        } finally {
+          await cursor.close();
         }
+        if (next <= lastN) throw new Error(`Chunk ${next} of ${id} is missing`);
       })(),
       { objectMode: false },
     );
