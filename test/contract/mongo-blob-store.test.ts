@@ -217,8 +217,17 @@ if (!runnable) {
       const end = 6 * CHUNK_BYTES + 50;
       fetched = [];
       expectSameBytes(await readAll(blobs.read(blobId, { start, end })), data.subarray(start, end + 1));
-      // In one query for the range, in whatever order the server sends them.
       expect([...fetched].sort()).toEqual([`${blobId}/4`, `${blobId}/5`, `${blobId}/6`]);
+    });
+
+    it('fetch only the chunk documents of a long range too (one cursor), not those around it', async () => {
+      const data = bytes(14 * CHUNK_BYTES + 5);
+      const { blobId } = await blobs.write(sourceOf(data));
+      const start = 2 * CHUNK_BYTES + 1;
+      const end = 12 * CHUNK_BYTES - 1;
+      fetched = [];
+      expectSameBytes(await readAll(blobs.read(blobId, { start, end })), data.subarray(start, end + 1));
+      expect([...fetched].sort()).toEqual(Array.from({ length: 10 }, (_, i) => `${blobId}/${i + 2}`).sort());
     });
 
     it('fetch one chunk document for a range inside one chunk, and none for an empty blob', async () => {
