@@ -49,7 +49,7 @@ export interface MongoBlobStoreOptions {
   prefix?: string;
   /** How long a deleted blob's chunks stay for readers already reading it (default 15 min). */
   deletedGraceMs?: number;
-  /** A write() with no chunk landed for this long is taken for crashed and swept (default 24 h). */
+  /** A write() silent this long (it reserves its extent every 8 MiB) is taken for crashed and swept (default 24 h). */
   staleWriteMs?: number;
 }
 
