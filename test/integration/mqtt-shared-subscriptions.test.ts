@@ -11,11 +11,20 @@
  * - two CSS processes on one database (FerretDB) and one mosquitto, with ESS nodes over MQTT.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { afterAll, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { Aedes } from 'aedes';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { MOSQUITTO_MISSING, mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { Teardown } from '../helpers/node-process.js';
+import { CssEngineDouble } from '../helpers/ess-session-double.js';
+import { ScriptedEss } from '../helpers/mqtt-test-clients.js';
+import { destinationKey, emptyMetaData, type DestinationRef, type MetaData } from '../../lib/model/index.js';
+import type { Logger } from '../../lib/log/logger.js';
+import { CssBrokers } from '../../lib/node/css-brokers.js';
+import type { UpstreamProgress, UpstreamState } from '../../lib/sync/upstream-progress.js';
+import { CssMqttAdapter, type CssLeadership } from '../../lib/transport/mqtt/css-adapter.js';
+import { encodeControl } from '../../lib/transport/mqtt/control-codec.js';
+import { encodeData } from '../../lib/transport/mqtt/data-codec.js';
 import type { MqttConnection } from '../../lib/transport/mqtt/mqtt-connection.js';
 import { openCssConnection, subscribeEvents } from '../../lib/transport/mqtt/shared-subscriptions.js';
 import { CSS_EVENT_FILTER, eventTopic } from '../../lib/transport/mqtt/topics.js';
@@ -135,4 +144,194 @@ suite('CSS subscriptions on a shared MQTT broker', () => {
     await until('the message on the plain subscription', () => a.got.length === 1);
   });
 
+});
+
+const NODE1: DestinationRef = { orgID: 'myorg', destType: 'edge', destID: 'node1' };
+
+/** A logger that keeps its WARN lines. */
+function quietLogger(): Logger & { warns: string[] } {
+  const warns: string[] = [];
+  const noop = (): void => undefined;
+  const log = { warns, trace: noop, debug: noop, info: noop, error: noop, fatal: noop, flush: noop, warn: (obj: object | string, msg?: string) => void warns.push(typeof obj === 'string' ? obj : (msg ?? '')), child: () => log };
+  return log as unknown as Logger & { warns: string[] };
+}
+
+/** A leader lease double: the test says who leads. */
+class Lease implements CssLeadership {
+  private readonly listeners = new Set<(leader: boolean) => void>();
+  constructor(public isLeader: boolean) {}
+  onChange(listener: (leader: boolean) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  set(leader: boolean): void {
+    this.isLeader = leader;
+    for (const l of [...this.listeners]) l(leader);
+  }
+}
+
+/** Every upstream object awaited from byte 0, unless a test says otherwise. */
+class ProgressDouble implements UpstreamProgress {
+  readonly states = new Map<string, UpstreamState>();
+  of(_peer: DestinationRef, ref: { objectType: string; objectID: string }): Promise<UpstreamState> {
+    return Promise.resolve(this.states.get(`${ref.objectType}/${ref.objectID}`) ?? { kind: 'awaiting', received: 0 });
+  }
+  awaiting(): Promise<Array<{ meta: MetaData; received: number }>> {
+    return Promise.resolve([]);
+  }
+}
+
+function metaOf(objectID: string, size: number, chunkSize: number): MetaData {
+  return { ...emptyMetaData(), objectType: 'up', objectID, destinationOrgID: 'myorg', originType: 'edge', originID: 'node1', objectSize: size, chunkSize, instanceID: 7n };
+}
+
+suite('two CSS adapters sharing one broker, one engine (the shared store)', () => {
+  let b: Mosquitto;
+  // Each test has a broker of its own: adapters of an earlier test would share its group.
+  const tt = new Teardown();
+  beforeEach(async () => {
+    b = await startMosquitto();
+    tt.add(() => b.stop());
+  });
+  afterEach(() => tt.run());
+
+  /** A CSS's MQTT part as css-mqtt.ts makes it: a connection at MQTT 5, CssBrokers, the adapter. */
+  async function cssAdapter(engine: CssEngineDouble, opts: { lease?: Lease; progress?: ProgressDouble; awaited?: () => { received: number; total: number } | null } = {}) {
+    const log = quietLogger();
+    let brokers: CssBrokers | null = null;
+    const conn = await openCssConnection({ host: '127.0.0.1', port: b.port, protocol: 'mqtt', clientIDPrefix: 'CSS', firstConnectTimeoutMs: 10_000, onMessage: (topic, payload) => brokers?.deliverShared(topic, payload) }, GROUP, log);
+    const shared = new CssBrokers({ shared: conn, base: { clientIDPrefix: 'CSS' }, store: { listOrganizations: () => Promise.resolve([]) }, secrets: null, perOrg: false, group: GROUP, pollMs: 60_000, log });
+    brokers = shared;
+    const adapter = new CssMqttAdapter({
+      engine,
+      channel: {
+        subscribe: (f, o) => shared.subscribe(f, o),
+        unsubscribe: (f) => shared.unsubscribe(f),
+        onMessage: (h) => shared.onMessage(h),
+        publish: (org, topic, payload, o) => shared.publish(org, topic, payload, o),
+        maxPayload: (org, topic) => shared.maxPayload(org, topic),
+        connected: (org) => shared.connected(org),
+        ownBroker: () => false,
+      },
+      progress: opts.progress ?? new ProgressDouble(),
+      mqttDestinations: () => Promise.resolve([NODE1]),
+      ...(opts.awaited !== undefined ? { awaitedData: () => Promise.resolve(opts.awaited!()) } : {}),
+      ...(opts.lease !== undefined ? { leadership: opts.lease } : {}),
+      orgID: 'myorg',
+      resendInterval: 60,
+      maxInflightChunks: 4,
+      maxDataChunkSize: 65536,
+      log,
+    });
+    await adapter.start();
+    tt.add(async () => {
+      await adapter.stop();
+      await conn.close();
+    });
+    return { adapter, log };
+  }
+
+  async function scriptedEss(): Promise<ScriptedEss> {
+    const e = await ScriptedEss.connect(b.url, 'edge', 'node1');
+    tt.add(() => e.close());
+    return e;
+  }
+
+  test('each message of an ESS is handled by one CSS: as many regacks as registrations, not twice as many', async () => {
+    const engine = new CssEngineDouble();
+    const lease = new Lease(true);
+    const a = await cssAdapter(engine, { lease });
+    const c = await cssAdapter(engine, { lease: new Lease(false) });
+    expect([a.adapter.stats().subscriptions, c.adapter.stats().subscriptions]).toEqual(['shared', 'shared']);
+    const node = await scriptedEss();
+    for (let i = 0; i < 6; i++) await node.send(encodeControl({ command: 'register', destination: { destinationOrgID: 'myorg', destinationType: 'edge', destinationID: 'node1', communication: 'mqtt', codeVersion: '1.0' }, persistent: true }));
+    await node.until(() => node.controls().filter((m) => m.command === 'regack').length >= 6, 10_000, 'six regacks');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(engine.callsOf('register')).toHaveLength(6);
+    expect(node.controls().filter((m) => m.command === 'regack')).toHaveLength(6);
+    expect([a.log.warns, c.log.warns]).toEqual([[], []]);
+  });
+
+  test('only the leader pushes to an ESS; when the lease moves, the new leader pushes what is pending (once more: the ESS takes repeats)', async () => {
+    const engine = new CssEngineDouble();
+    engine.registered.add(destinationKey(NODE1));
+    const meta = metaOf('down1', 10, 0);
+    engine.queue(NODE1).push({ type: 'update', meta, object: null });
+    const node = await scriptedEss();
+    const leaseA = new Lease(true);
+    const leaseC = new Lease(false);
+    const a = await cssAdapter(engine, { lease: leaseA });
+    const c = await cssAdapter(engine, { lease: leaseC });
+    await node.until(() => node.controls().some((m) => m.command === 'update'), 10_000, 'the update pushed');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(node.controls().filter((m) => m.command === 'update')).toHaveLength(1);
+    expect([a.adapter.stats(), c.adapter.stats()].map((x) => [x.leading, x.pushLoops])).toEqual([
+      [true, 1],
+      [false, 0],
+    ]);
+
+    leaseA.set(false);
+    leaseC.set(true);
+    await node.until(() => node.controls().filter((m) => m.command === 'update').length === 2, 10_000, 'the update pushed by the new leader');
+    expect([a.adapter.stats(), c.adapter.stats()].map((x) => [x.leading, x.pushLoops])).toEqual([
+      [false, 0],
+      [true, 1],
+    ]);
+  });
+
+  test('a multi-chunk upload (update and chunks on sync-cmd-leader) is pulled and stored by the leader alone', async () => {
+    const engineA = new CssEngineDouble();
+    const engineC = new CssEngineDouble();
+    for (const e of [engineA, engineC]) e.registered.add(destinationKey(NODE1));
+    const data = Buffer.from(Array.from({ length: 3000 }, (_, i) => i % 251));
+    const meta = metaOf('up-big', data.length, 1000);
+    const node = await scriptedEss();
+    node.onGetdata = (g) => {
+      const offset = Number(g.offset);
+      const chunk = data.subarray(offset, offset + 1000);
+      void node.send(encodeData({ orgID: 'myorg', objectType: 'up', objectID: 'up-big', offset: g.offset, instanceID: g.meta.instanceID, data: chunk }), { leader: true });
+    };
+    await cssAdapter(engineA, { lease: new Lease(true) });
+    await cssAdapter(engineC, { lease: new Lease(false) });
+    await node.send(encodeControl({ command: 'update', meta }), { leader: true });
+    await node.until(() => Buffer.concat(engineA.callsOf('upstreamData').map((x) => x.bytes)).length >= data.length, 10_000, 'the whole object stored');
+    expect(Buffer.concat(engineA.callsOf('upstreamData').map((x) => x.bytes)).equals(data)).toBe(true);
+    expect(engineC.calls).toEqual([]);
+  });
+
+  test('an update on the shared topic has its data asked for in the one message the ESS meant, which any CSS takes', async () => {
+    const engine = new CssEngineDouble();
+    engine.registered.add(destinationKey(NODE1));
+    const size = 1536 * 1024;
+    const meta = metaOf('up-one', size, 2 * 1024 * 1024);
+    const node = await scriptedEss();
+    await cssAdapter(engine, { lease: new Lease(true) });
+    await cssAdapter(engine, { lease: new Lease(false) });
+    await node.send(encodeControl({ command: 'update', meta }));
+    await node.until(() => node.controls().some((m) => m.command === 'getdata'), 10_000, 'a getdata');
+    const asked = node.controls().filter((m) => m.command === 'getdata');
+    expect(asked.map((g) => [g.offset, g.meta.chunkSize])).toEqual([[0n, 2 * 1024 * 1024]]);
+  });
+
+  test('a chunk no pull of this CSS asked for is stored when it starts where the store awaits data, dropped otherwise', async () => {
+    const engine = new CssEngineDouble();
+    engine.registered.add(destinationKey(NODE1));
+    let awaited: { received: number; total: number } | null = { received: 4, total: 10 };
+    await cssAdapter(engine, { awaited: () => awaited });
+    const node = await scriptedEss();
+    const chunk = (offset: number, bytes: Buffer): Buffer => encodeData({ orgID: 'myorg', objectType: 'up', objectID: 'up-small', offset: BigInt(offset), instanceID: 7n, data: bytes });
+    // Not where the store stands: dropped (whoever asked for it asks again).
+    await node.send(chunk(0, Buffer.from('0123')));
+    // Where it stands: stored, cut at the object's end (a reference ESS pads its chunks).
+    await node.send(chunk(4, Buffer.from('456789--')));
+    await node.until(() => engine.callsOf('upstreamData').length === 1, 10_000, 'the chunk stored');
+    const [stored] = engine.callsOf('upstreamData');
+    expect(stored?.data).toEqual({ range: { start: 4, end: 9, total: 10 } });
+    expect(stored?.bytes.toString()).toBe('456789');
+    // Nothing awaited any more (complete, or another instance): dropped.
+    awaited = null;
+    await node.send(chunk(4, Buffer.from('456789')));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(engine.callsOf('upstreamData')).toHaveLength(1);
+  });
 });
