@@ -89,4 +89,38 @@ describe('the CSS pulling an object from its ESS over MQTT', () => {
     expect(asked).toEqual([0, 1, 2, 3].map((i) => ({ offset: i * 65_536, chunkSize: 65_536 })));
     p.stop();
   });
+
+  it('before asking again, reads the store: a chunk another CSS stored moves the transfer on, a completed object ends it', async () => {
+    const engine = new CssEngineDouble();
+    const asked: number[] = [];
+    let persisted: number | null = 0;
+    const p = new UpstreamPulls({
+      engine,
+      requestChunk: (_peer, _meta, offset) => {
+        asked.push(offset);
+        return Promise.resolve();
+      },
+      refuse: () => Promise.resolve(),
+      resumeOffset: () => Promise.resolve(persisted),
+      window: 1,
+      chunkSize: 1000,
+      windowBytes: 1000,
+      retryMs: 10,
+      log,
+    });
+    p.start(PEER, metaOf(3000, 1000), 0);
+    expect(asked).toEqual([0]);
+    // Chunk 0 went to another CSS, which stored it: the retry asks for chunk 1, not 0 again.
+    persisted = 1000;
+    for (let i = 0; i < 300 && !asked.includes(1000); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(asked.filter((o) => o === 0)).toHaveLength(1);
+    expect(asked).toContain(1000);
+    // The rest went elsewhere too, and the object completed: the transfer ends, nothing is asked again.
+    persisted = null;
+    for (let i = 0; i < 300 && p.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(p.size).toBe(0);
+    expect(engine.callsOf('upstreamData')).toEqual([]);
+    p.stop();
+  });
 });
+
