@@ -10,12 +10,18 @@
  *   filter without the `$share/{group}/` prefix, so it cannot be made to);
  * - two CSS processes on one database (FerretDB) and one mosquitto, with ESS nodes over MQTT.
  */
+import { mkdir, readdir, stat, symlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { afterAll, afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, jest, test } from '@jest/globals';
+import type { SyncServiceClient } from '../../sdk/index.js';
 import { Aedes } from 'aedes';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { MOSQUITTO_MISSING, mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
-import { Teardown } from '../helpers/node-process.js';
+import { startNode, Teardown, tempRoot, type RunningProcess } from '../helpers/node-process.js';
+import { ferretdbPath, MONGO_MISSING, startFerretDb } from '../helpers/ferretdb.js';
+import { generatedData, sha256Of } from '../helpers/generated-data.js';
+import { eventually, ORG } from '../helpers/sync-pair.js';
 import { CssEngineDouble } from '../helpers/ess-session-double.js';
 import { ScriptedEss } from '../helpers/mqtt-test-clients.js';
 import { destinationKey, emptyMetaData, type DestinationRef, type MetaData } from '../../lib/model/index.js';
@@ -32,6 +38,11 @@ import { CSS_EVENT_FILTER, eventTopic } from '../../lib/transport/mqtt/topics.js
 const available = mosquittoAvailable();
 if (!available) console.warn(`Skipped: MQTT shared subscription tests (${MOSQUITTO_MISSING})`);
 const suite = available ? describe : describe.skip;
+const withDatabase = available && ferretdbPath() !== null;
+if (available && !withDatabase) console.warn(`Skipped: two CSS processes on one database and one broker (${MONGO_MISSING})`);
+const processSuite = withDatabase ? describe : describe.skip;
+
+jest.setTimeout(240_000);
 
 const t = new Teardown();
 afterAll(() => t.run());
@@ -333,5 +344,118 @@ suite('two CSS adapters sharing one broker, one engine (the shared store)', () =
     await node.send(chunk(4, Buffer.from('456789')));
     await new Promise((r) => setTimeout(r, 300));
     expect(engine.callsOf('upstreamData')).toHaveLength(1);
+  });
+});
+
+const MiB = 1024 * 1024;
+/** Polling deadlines only. */
+const DEADLINE_MS = 120_000;
+
+processSuite('two CSS processes on one database (FerretDB) and one mosquitto, an ESS over MQTT', () => {
+  const tp = new Teardown();
+  let cssA: RunningProcess;
+  let cssB: RunningProcess;
+  let ess: RunningProcess;
+  let onA: SyncServiceClient;
+  let onB: SyncServiceClient;
+  let onEss: SyncServiceClient;
+  let mq: Mosquitto;
+  const log = (): string => [`CSS A:\n${cssA.output().slice(-4000)}`, `CSS B:\n${cssB?.output().slice(-4000)}`, `ESS:\n${ess?.output().slice(-4000)}`, `mosquitto:\n${mq.log().slice(-1500)}`].join('\n');
+
+  beforeAll(async () => {
+    const db = await startFerretDb();
+    tp.add(() => db.stop());
+    const cssUser = { user: 'edgesync-css', password: 'css-secret' };
+    const essLogin = { user: `${ORG}/edge/n1`, password: 'secret-n1' };
+    mq = await startMosquitto({ users: [cssUser, essLogin] });
+    tp.add(() => mq.stop());
+    const broker = { COMMUNICATION_PROTOCOL: 'mqtt', BROKER_ADDRESS: '127.0.0.1', BROKER_PORT: String(mq.port), MQTT_USE_SSL: 'false' };
+    const cssEnv = { ...broker, STORAGE_PROVIDER: 'mongo', MONGO_ADDRESS_CSV: db.url, MONGO_DB_NAME: 'edgesync_two_css', MQTT_USER_NAME: cssUser.user, MQTT_PASSWORD: cssUser.password, RESEND_INTERVAL: '1' };
+    const rootA = await tempRoot(tp, 'css-a');
+    cssA = await startNode({ mode: 'css', root: rootA, env: cssEnv });
+    tp.add(() => cssA.stop());
+    // Object data is on files until the blob store moves into the database: B reads A's directory.
+    const rootB = await tempRoot(tp, 'css-b');
+    await mkdir(join(rootB, 'sync'), { recursive: true });
+    await symlink(join(rootA, 'sync', 'data'), join(rootB, 'sync', 'data'));
+    cssB = await startNode({ mode: 'css', root: rootB, env: cssEnv });
+    tp.add(() => cssB.stop());
+    for (const c of [cssA, cssB]) if (c.admin === null) throw new Error('a CSS printed no admin credentials');
+    onA = await cssA.client({ orgID: ORG, appKey: cssA.admin!.appKey, appSecret: cssA.admin!.secret });
+    onB = await cssB.client({ orgID: ORG, appKey: cssB.admin!.appKey, appSecret: cssB.admin!.secret });
+    tp.add(() => Promise.resolve(onA.close()));
+    tp.add(() => Promise.resolve(onB.close()));
+    await onA.putOrganization({ orgID: ORG });
+    const essRoot = await tempRoot(tp, 'ess-n1');
+    ess = await startNode({
+      mode: 'ess',
+      root: essRoot,
+      env: { ...broker, ORG_ID: ORG, DESTINATION_TYPE: 'edge', DESTINATION_ID: 'n1', MQTT_USER_NAME: essLogin.user, MQTT_PASSWORD: essLogin.password, RESEND_INTERVAL: '1' },
+    });
+    tp.add(() => ess.stop());
+    onEss = await ess.client({ appKey: ess.admin!.appKey, appSecret: ess.admin!.secret });
+    tp.add(() => Promise.resolve(onEss.close()));
+    for (const on of [onA, onB]) await eventually('n1 registered, as both CSS see it', () => on.getDestinations(), (d) => d.some((x) => x.destinationID === 'n1'), DEADLINE_MS, log);
+  }, 120_000);
+  afterAll(() => tp.run());
+
+  test('both CSS connect at MQTT 5 and share the ESS events: no WARN about every CSS taking every message', () => {
+    // mosquitto: `New client connected from … as CSS-… (p5, …)`: p5 is MQTT 5, p2 would be 3.1.1.
+    expect(mq.log().match(/as CSS-\d+ \(p\d/g)?.map((m) => m.slice(-2))).toEqual(['p5', 'p5']);
+    for (const c of [cssA, cssB]) expect(c.output()).not.toMatch(/would each take every ESS message/);
+  });
+
+  const statusOn = async (on: SyncServiceClient, id: string): Promise<string[]> => (await on.getObjectDestinations('model', id)).map((d) => `${d.destinationID}:${d.status}`);
+
+  async function publish(on: SyncServiceClient, id: string, size: number): Promise<string> {
+    const data = generatedData(size);
+    await on.updateObject({ objectID: id, objectType: 'model', destinationType: 'edge' });
+    await on.updateObjectData('model', id, data.stream(), { size });
+    return data.sha256;
+  }
+
+  async function arrives(id: string, sha256: string): Promise<void> {
+    await eventually(`${id} on the ESS`, () => onEss.getObjectStatus('model', id), (s) => s === 'completelyReceived', DEADLINE_MS, log);
+    expect(await sha256Of(await onEss.fetchObjectData('model', id))).toBe(sha256);
+  }
+
+  test('objects published through either CSS reach the ESS intact; both CSS say delivered, then consumed', async () => {
+    const small = await publish(onA, 'via-a', 3000);
+    const multi = await publish(onB, 'via-b', 3 * MiB + 17);
+    await arrives('via-a', small);
+    await arrives('via-b', multi);
+    for (const id of ['via-a', 'via-b']) {
+      for (const on of [onA, onB]) await eventually(`${id} delivered`, () => statusOn(on, id), (s) => s.includes('n1:delivered'), DEADLINE_MS, log);
+      await onEss.markObjectConsumed('model', id);
+      for (const on of [onA, onB]) await eventually(`${id} consumed`, () => statusOn(on, id), (s) => s.includes('n1:consumed'), DEADLINE_MS, log);
+    }
+  });
+
+  test('objects the ESS publishes reach the database intact through whichever CSS takes them, one message or many', async () => {
+    for (const [id, size] of [['up-small', 2000], ['up-multi', 3 * MiB + 5]] as const) {
+      const data = generatedData(size);
+      await onEss.updateObject({ objectID: id, objectType: 'model' });
+      await onEss.updateObjectData('model', id, data.stream(), { size });
+      for (const on of [onA, onB]) {
+        await eventually(`${id} on the CSS`, () => on.getObjectStatus('model', id), (s) => s === 'completelyReceived', DEADLINE_MS, log);
+        expect(await sha256Of(await on.fetchObjectData('model', id))).toBe(data.sha256);
+      }
+    }
+  });
+
+  test('a CSS killed -9 mid-transfer of a multi-chunk object: the other serves the rest, delivered intact', async () => {
+    const size = 96 * MiB;
+    const sha256 = await publish(onA, 'kill-mid', size);
+    const staging = join(ess.root, 'sync', 'data', 'staging');
+    const deadline = Date.now() + DEADLINE_MS;
+    for (;;) {
+      const sizes = await Promise.all((await readdir(staging).catch(() => [])).map((n) => stat(join(staging, n)).then((x) => x.size, () => 0)));
+      if (sizes.some((x) => x > 8 * MiB && x < size)) break;
+      if (Date.now() > deadline) throw new Error(`no download passed 8 MiB\n${log()}`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await cssA.kill();
+    await arrives('kill-mid', sha256);
+    await eventually('kill-mid delivered, as the CSS left says', () => statusOn(onB, 'kill-mid'), (s) => s.includes('n1:delivered'), DEADLINE_MS, log);
   });
 });
