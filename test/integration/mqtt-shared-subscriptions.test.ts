@@ -14,13 +14,15 @@ import { mkdir, readdir, stat, symlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, jest, test } from '@jest/globals';
-import type { SyncServiceClient } from '../../sdk/index.js';
+import { randomBytes } from 'node:crypto';
+import { SyncServiceClient } from '../../sdk/index.js';
 import { Aedes } from 'aedes';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { MOSQUITTO_MISSING, mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { startNode, Teardown, tempRoot, type RunningProcess } from '../helpers/node-process.js';
 import { ferretdbPath, MONGO_MISSING, startFerretDb } from '../helpers/ferretdb.js';
-import { generatedData, sha256Of } from '../helpers/generated-data.js';
+import { generatedData, sha256Hex, sha256Of } from '../helpers/generated-data.js';
+import { referenceBin, startReferenceOnMqtt } from '../helpers/reference-node.js';
 import { eventually, ORG } from '../helpers/sync-pair.js';
 import { CssEngineDouble } from '../helpers/ess-session-double.js';
 import { ScriptedEss } from '../helpers/mqtt-test-clients.js';
@@ -360,6 +362,7 @@ processSuite('two CSS processes on one database (FerretDB) and one mosquitto, an
   let onB: SyncServiceClient;
   let onEss: SyncServiceClient;
   let mq: Mosquitto;
+  let brokerEnv: Record<string, string>;
   const log = (): string => [`CSS A:\n${cssA.output().slice(-4000)}`, `CSS B:\n${cssB?.output().slice(-4000)}`, `ESS:\n${ess?.output().slice(-4000)}`, `mosquitto:\n${mq.log().slice(-1500)}`].join('\n');
 
   beforeAll(async () => {
@@ -370,6 +373,7 @@ processSuite('two CSS processes on one database (FerretDB) and one mosquitto, an
     mq = await startMosquitto({ users: [cssUser, essLogin] });
     tp.add(() => mq.stop());
     const broker = { COMMUNICATION_PROTOCOL: 'mqtt', BROKER_ADDRESS: '127.0.0.1', BROKER_PORT: String(mq.port), MQTT_USE_SSL: 'false' };
+    brokerEnv = broker;
     const cssEnv = { ...broker, STORAGE_PROVIDER: 'mongo', MONGO_ADDRESS_CSV: db.url, MONGO_DB_NAME: 'edgesync_two_css', MQTT_USER_NAME: cssUser.user, MQTT_PASSWORD: cssUser.password, RESEND_INTERVAL: '1' };
     const rootA = await tempRoot(tp, 'css-a');
     cssA = await startNode({ mode: 'css', root: rootA, env: cssEnv });
@@ -443,6 +447,39 @@ processSuite('two CSS processes on one database (FerretDB) and one mosquitto, an
     }
   });
 
+  const bin = referenceBin();
+  (bin !== null ? test : test.skip)('a reference ESS (MQTT 3.1.1, paho) syncs with the two CSS both ways, multi-chunk objects included (EDGESYNC_REFERENCE_BIN)', async () => {
+    const login = { user: 'reference-ess', password: 'reference-secret' };
+    await mq.addUsers([login]);
+    const ref = await startReferenceOnMqtt(bin!, {
+      mode: 'ess',
+      env: { ...brokerEnv, ORG_ID: ORG, DESTINATION_TYPE: 'edge', DESTINATION_ID: 'ref1', MQTT_USER_NAME: login.user, MQTT_PASSWORD: login.password, MAX_DATA_CHUNK_SIZE: '65536' },
+    });
+    tp.add(() => ref.stop());
+    const onRef = new SyncServiceClient({ url: ref.url, appKey: `admin@${ORG}`, appSecret: '' });
+    tp.add(() => Promise.resolve(onRef.close()));
+    const refLog = (): string => `${log()}\nreference ESS:\n${ref.output().slice(-4000)}`;
+    for (const on of [onA, onB]) await eventually('ref1 registered', () => on.getDestinations(), (d) => d.some((x) => x.destinationID === 'ref1'), DEADLINE_MS, refLog);
+
+    const down = randomBytes(614_523);
+    await onB.updateObject({ objectID: 'to-ref', objectType: 'model', destinationType: 'edge', destinationID: 'ref1' });
+    await onB.updateObjectData('model', 'to-ref', down);
+    await eventually('to-ref on the reference ESS', () => onRef.getObjectStatus('model', 'to-ref').catch(() => ''), (s) => s === 'completelyReceived', DEADLINE_MS, refLog);
+    expect(await sha256Of(await onRef.fetchObjectData('model', 'to-ref'))).toBe(sha256Hex(down));
+    for (const on of [onA, onB]) await eventually('to-ref delivered', () => statusOn(on, 'to-ref'), (s) => s.includes('ref1:delivered'), DEADLINE_MS, refLog);
+
+    for (const [id, size] of [['ref-up-small', 3072], ['ref-up-multi', 614_477]] as const) {
+      const up = randomBytes(size);
+      await onRef.updateObject({ objectID: id, objectType: 'report' });
+      await onRef.updateObjectData('report', id, up);
+      for (const on of [onA, onB]) {
+        await eventually(`${id} on the CSS`, () => on.getObjectStatus('report', id), (s) => s === 'completelyReceived', DEADLINE_MS, refLog);
+        expect(await sha256Of(await on.fetchObjectData('report', id))).toBe(sha256Hex(up));
+      }
+    }
+  });
+
+  // Last: it leaves one CSS.
   test('a CSS killed -9 mid-transfer of a multi-chunk object: the other serves the rest, delivered intact', async () => {
     const size = 96 * MiB;
     const sha256 = await publish(onA, 'kill-mid', size);
@@ -458,4 +495,6 @@ processSuite('two CSS processes on one database (FerretDB) and one mosquitto, an
     await arrives('kill-mid', sha256);
     await eventually('kill-mid delivered, as the CSS left says', () => statusOn(onB, 'kill-mid'), (s) => s.includes('n1:delivered'), DEADLINE_MS, log);
   });
+
 });
+
