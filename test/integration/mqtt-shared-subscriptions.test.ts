@@ -172,13 +172,16 @@ function quietLogger(): Logger & { warns: string[] } {
 /** A leader lease double: the test says who leads. */
 class Lease implements CssLeadership {
   private readonly listeners = new Set<(leader: boolean) => void>();
-  constructor(public isLeader: boolean) {}
+  constructor(private leading: boolean) {}
+  isLeader(): boolean {
+    return this.leading;
+  }
   onChange(listener: (leader: boolean) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
   set(leader: boolean): void {
-    this.isLeader = leader;
+    this.leading = leader;
     for (const l of [...this.listeners]) l(leader);
   }
 }

@@ -78,7 +78,8 @@ export interface CssMqttChannel {
  * the chunked traffic and pushes to the ESS nodes when several share one broker.
  */
 export interface CssLeadership {
-  readonly isLeader: boolean;
+  /** Whether this instance leads now. */
+  isLeader(): boolean;
   /** Calls `listener` on each change; returns what stops the calls. */
   onChange(listener: (isLeader: boolean) => void): () => void;
 }
@@ -228,7 +229,7 @@ export class CssMqttAdapter {
       return;
     }
     this.unwatch = leadership.onChange((leader) => void this.lead(leader));
-    await this.lead(leadership.isLeader);
+    await this.lead(leadership.isLeader());
   }
 
   /** Takes the leader's part (chunked traffic, push loops) or gives it up; changes apply in order. */
