@@ -268,6 +268,8 @@ export async function startCssMqtt(deps: CssMqttDeps): Promise<CssMqtt> {
     adapter = running;
     await running.start();
     brokers.start();
+    const { subscriptions } = running.stats();
+    if (subscriptions === 'shared') log.info({ group }, 'subscribed to the ESS events in an MQTT shared group: the CSS processes of the group share them');
     return {
       urls,
       health: () => {
