@@ -310,16 +310,31 @@ export class UpstreamPulls {
 
   /**
    * The engine refused a chunk (a gap or an overlap: its persisted offset differs from ours, e.g.
-   * another process took a chunk). Once, the transfer starts again from the engine's offset; a
-   * second refusal gives up and tells the ESS.
+   * another process took a chunk). The transfer starts again from the engine's offset: as often
+   * as that offset moved on (another CSS stores chunks of it), once otherwise; a second refusal
+   * with no progress gives up and tells the ESS. An object completed meanwhile ends it quietly.
    */
   private async refused(t: Transfer, err: unknown): Promise<void> {
     const key = transferKey(t.peer, t.meta.objectType, t.meta.objectID);
     const mismatch = err instanceof BadRequestError || err instanceof ConflictError;
-    if (mismatch && !t.resynced) {
-      t.resynced = true;
-      const from = await this.deps.resumeOffset(t.peer, t.ref).catch(() => null);
-      if (from !== null && !t.ended) {
+    if (mismatch) {
+      let from: number | null | undefined;
+      try {
+        from = await this.deps.resumeOffset(t.peer, t.ref);
+      } catch {
+        from = undefined;
+      }
+      if (t.ended) return;
+      if (from === null) {
+        // Completed (or replaced) meanwhile, through another CSS sharing the ESS's messages: nothing to refuse.
+        this.deps.log.debug({ objectType: t.meta.objectType, objectID: t.meta.objectID }, 'the data being pulled is complete or gone: the transfer ends');
+        this.end(key, t);
+        return;
+      }
+      // Moved on by another writer: not this transfer's failure, however often it happens.
+      const elsewhere = from !== undefined && from > t.stored;
+      if (from !== undefined && (elsewhere || !t.resynced)) {
+        if (!elsewhere) t.resynced = true;
         t.stored = from;
         t.frontier = from;
         t.arrived.clear();

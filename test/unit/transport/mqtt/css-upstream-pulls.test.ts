@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
-import { emptyMetaData, type DestinationRef, type MetaData } from '../../../../lib/model/index.js';
+import { ConflictError, emptyMetaData, type DestinationRef, type MetaData } from '../../../../lib/model/index.js';
 import type { Logger } from '../../../../lib/log/logger.js';
 import { UpstreamPulls } from '../../../../lib/transport/mqtt/css-upstream-pulls.js';
 import { CssEngineDouble } from '../../../helpers/ess-session-double.js';
@@ -121,6 +121,43 @@ describe('the CSS pulling an object from its ESS over MQTT', () => {
     expect(p.size).toBe(0);
     expect(engine.callsOf('upstreamData')).toEqual([]);
     p.stop();
+  });
+
+  it('a chunk refused because another CSS stored that offset is no failure: the transfer follows the store, and ends quietly when the object completed there', async () => {
+    const engine = new CssEngineDouble({
+      upstreamData: () => {
+        throw new ConflictError('Another chunk for this offset was accepted concurrently');
+      },
+    });
+    const offsets: Array<number | null> = [1000, 2000, null];
+    const refused: string[] = [];
+    const asked: number[] = [];
+    const p = new UpstreamPulls({
+      engine,
+      requestChunk: (_peer, _meta, offset) => {
+        asked.push(offset);
+        return Promise.resolve();
+      },
+      refuse: (_peer, _meta, reason) => {
+        refused.push(reason);
+        return Promise.resolve();
+      },
+      resumeOffset: () => Promise.resolve(offsets.length > 1 ? offsets.shift()! : offsets[0]!),
+      window: 1,
+      chunkSize: 1000,
+      windowBytes: 1000,
+      retryMs: 60_000,
+      log,
+    });
+    const data = randomBytes(3000);
+    p.start(PEER, metaOf(3000, 1000), 0);
+    for (const offset of [0, 1000, 2000]) {
+      p.onData(PEER, 'up', 'o1', 5n, BigInt(offset), data.subarray(offset, offset + 1000));
+      await tick();
+    }
+    expect(asked).toEqual([0, 1000, 2000]);
+    expect(p.size).toBe(0);
+    expect(refused).toEqual([]);
   });
 });
 
