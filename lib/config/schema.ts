@@ -164,7 +164,8 @@ export interface Config {
   readonly mqttBrokerConnectTimeout: number;
   /**
    * MQTT_SHARED_GROUP (ours, `edgesync-css`): the MQTT 5 shared-subscription group of the CSS
-   * processes on one external broker ('' = plain subscriptions, MQTT 3.1.1).
+   * processes on one external broker ('' = plain subscriptions, MQTT 3.1.1; from a file or a flag,
+   * as an empty environment variable counts as not set).
    */
   readonly mqttSharedGroup: string;
   /** MAX_INFLIGHT_CHUNKS (8; reference 1): chunks a receiver asks for ahead over MQTT, 1–64. */
