@@ -399,8 +399,9 @@ export class CssMqttAdapter {
       return;
     }
     this.log.debug({ ...fields, outcome }, 'stored a chunk another CSS asked for');
-    // The last one: the engine queued `received`; the ESS hears it now, whoever pushes to it.
-    if (outcome === 'applied' && end >= target.total) this.push(peer, { fresh: true });
+    // The last one: the engine queued `received` (and woke this process's loop, if it runs one);
+    // from a CSS that runs no loop for the ESS, one round pushes it now.
+    if (outcome === 'applied' && end >= target.total) this.push(peer, { fresh: !this.pushing });
   }
 
   private enqueue(peer: DestinationRef, msg: ControlMessage, chunked: boolean): void {
