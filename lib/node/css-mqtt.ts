@@ -47,7 +47,7 @@ export interface CssMqttDeps {
   /**
    * The leader lease of CSS processes sharing one database: with an external broker that has
    * shared subscriptions, the leader alone takes the chunked traffic and pushes to the ESS nodes
-   * (docs/adr/0019-mqtt-scale-out.md). Without it this process acts as the only one.
+   * (docs/adr/0021-mqtt-scale-out.md). Without it this process acts as the only one.
    */
   leadership?: CssLeadership;
   logger: Logger;

@@ -377,6 +377,8 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
         orgSecrets,
         tls: async () => tls ?? (await nodeCertificate(config, log)),
         logger,
+        // Processes sharing the database share the ESS nodes of one broker; the leader pushes (ADR 21).
+        ...(coordination.shared ? { leadership: coordination.lease } : {}),
       });
     }
     const urls = listeners.map((l) => l.url);

@@ -1,6 +1,6 @@
 /**
  * Several CSS processes on one MQTT broker share the ESS nodes' messages through MQTT 5 shared
- * subscriptions (lib/transport/mqtt/shared-subscriptions.ts, docs/adr/0019-mqtt-scale-out.md):
+ * subscriptions (lib/transport/mqtt/shared-subscriptions.ts, docs/adr/0021-mqtt-scale-out.md):
  *
  * - the subscription layer against a real mosquitto 2.0: two CSS connections in one group each
  *   take a disjoint part of what ESS nodes publish at MQTT 3.1.1, as the reference ESS does, and

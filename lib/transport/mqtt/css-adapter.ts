@@ -9,7 +9,7 @@
  * (css-push-loops.ts), the data served to `getdata` (css-chunk-server.ts) and the data pulled
  * from an ESS for the objects it publishes (css-upstream-pulls.ts).
  *
- * Several CSS processes on one broker (docs/adr/0019-mqtt-scale-out.md): the ESS events are
+ * Several CSS processes on one broker (docs/adr/0021-mqtt-scale-out.md): the ESS events are
  * subscribed in an MQTT 5 shared group, so each reaches one CSS, which handles it against the
  * shared store; the chunked traffic (`sync-cmd-leader`) and the push loops belong to the leader
  * alone, as the reference has it; a data chunk that reaches a CSS which did not ask for it is

@@ -289,7 +289,7 @@ export class CssPushLoops {
   /**
    * Publishes what is pending for the ESS once, as if nothing had been sent, without keeping a
    * loop: a CSS that does not own the ESS's loop (another instance does, see
-   * docs/adr/0019-mqtt-scale-out.md) answers a registration so, at once. A round already under
+   * docs/adr/0021-mqtt-scale-out.md) answers a registration so, at once. A round already under
    * way for the ESS is not doubled; one with a loop here restarts the loop instead.
    */
   once(peer: DestinationRef): void {

@@ -7,7 +7,7 @@
  * plain subscription when the broker has no shared subscriptions (its CONNACK says so, or it
  * refuses the subscription): it still works, alone, and says that several CSS on this broker
  * would each take every message. An ESS (ours or the reference's, MQTT 3.1.1) publishes as ever:
- * the share is the subscriber's business. See docs/adr/0019-mqtt-scale-out.md.
+ * the share is the subscriber's business. See docs/adr/0021-mqtt-scale-out.md.
  */
 import type { Logger } from '../../log/logger.js';
 import { MqttConnectError, MqttOperationError, PROTOCOL_REFUSALS, openMqttConnection, type MqttConnection, type MqttConnectionOptions } from './mqtt-connection.js';
