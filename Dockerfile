@@ -40,8 +40,10 @@ COPY --from=build /app/dist ./dist
 # Read at start (lib/node/node.ts: the OpenAPI document /swagger.json serves).
 COPY --from=build /app/swagger ./swagger
 COPY deploy/css/init-users.sh ./deploy/css/init-users.sh
-# The image's `node` user (uid 1000) owns the data volume; nothing runs as root.
-RUN mkdir -p /data && chown node:node /data
+# The image's `node` user (uid 1000) owns the data volume; nothing runs as root. sync/keys is
+# there too, so that a named volume mounted on it (shared by scaled-out CSS processes, see
+# docker-compose.yml) starts with that ownership.
+RUN mkdir -p /data/sync/keys && chown -R node:node /data
 USER node
 VOLUME ["/data"]
 # 8080: CSS HTTP (/api/v1, /spi/v1). 8443: HTTPS (the ESS's default). 1883: the CSS's embedded MQTT broker.

@@ -159,9 +159,15 @@ describe('docker-compose.yml', () => {
     expect(read('deploy/nginx/nginx.conf')).toMatch(/server css1:8080[^;]*;\s*server css2:8080/);
   });
 
-  test('says plainly that the CSS store it needs (STORAGE_PROVIDER=mongo) is not built yet', () => {
-    expect(COMPOSE.services.css1?.environment?.STORAGE_PROVIDER).toBe('mongo');
-    expect(COMPOSE_TEXT).toMatch(/NOT YET RUNNABLE/);
+  test('its two CSS processes share the database and the sealing key, each with a data volume of its own', () => {
+    const [css1, css2] = [COMPOSE.services.css1, COMPOSE.services.css2];
+    for (const css of [css1, css2]) {
+      expect(css?.environment?.STORAGE_PROVIDER).toBe('mongo');
+      expect(css?.environment?.MONGO_ADDRESS_CSV).toMatch(/^mongodb:\/\/mongo:27017\/\?replicaSet=rs0/);
+      expect(css?.volumes).toContain('css-keys:/data/sync/keys');
+    }
+    expect(css1?.volumes).toContain('css1-data:/data');
+    expect(css2?.volumes).toContain('css2-data:/data');
   });
 
   test('every file it mounts or builds from exists', () => {

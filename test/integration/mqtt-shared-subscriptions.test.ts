@@ -484,14 +484,16 @@ processSuite('two CSS processes on one database (FerretDB) and one mosquitto, an
 
   // Last: it leaves one CSS.
   test('a CSS killed -9 mid-transfer of a multi-chunk object: the other serves the rest, delivered intact', async () => {
-    const size = 96 * MiB;
+    // Tens of MiB, not hundreds: FerretDB, the tests' MongoDB-wire server, serves object data
+    // at about 12 MiB/s (README "Not yet").
+    const size = 32 * MiB;
     const sha256 = await publish(onA, 'kill-mid', size);
     const staging = join(ess.root, 'sync', 'data', 'staging');
     const deadline = Date.now() + DEADLINE_MS;
     for (;;) {
       const sizes = await Promise.all((await readdir(staging).catch(() => [])).map((n) => stat(join(staging, n)).then((x) => x.size, () => 0)));
-      if (sizes.some((x) => x > 8 * MiB && x < size)) break;
-      if (Date.now() > deadline) throw new Error(`no download passed 8 MiB\n${log()}`);
+      if (sizes.some((x) => x > 4 * MiB && x < size)) break;
+      if (Date.now() > deadline) throw new Error(`no download passed 4 MiB\n${log()}`);
       await new Promise((r) => setTimeout(r, 2));
     }
     await cssA.kill();
