@@ -40,6 +40,12 @@ export interface RoundRobinProxy {
   readonly served: readonly number[];
   /** Requests forwarded and not finished yet, with the upstream serving each. */
   inFlight(): RoutedRequest[];
+  /**
+   * When set, asked first for each request: an upstream index sends the request there (if it is
+   * not down; the rotation does not move), undefined leaves it to the rotation. For scenarios
+   * that need a request on a given instance ("the early GET lands on the other one").
+   */
+  steer: ((req: { method: string; url: string }) => number | undefined) | undefined;
   /** Takes an upstream out of the rotation (true) or puts it back (false). */
   setDown(index: number, down: boolean): void;
   /** Closes the listener and every connection, both sides. */
@@ -100,7 +106,8 @@ export async function startRoundRobinProxy(upstreams: Upstream[]): Promise<Round
   };
 
   const forward = (req: http.IncomingMessage, res: http.ServerResponse, entry: RoutedRequest, tried: Set<number>): void => {
-    const index = pick(tried);
+    const steered = tried.size === 0 ? proxy.steer?.({ method: entry.method, url: entry.url }) : undefined;
+    const index = steered !== undefined && steered >= 0 && steered < list.length && !down[steered] ? steered : pick(tried);
     if (index < 0) {
       entry.upstream = -1;
       active.delete(entry);
@@ -175,12 +182,13 @@ export async function startRoundRobinProxy(upstreams: Upstream[]): Promise<Round
   });
   const port = (server.address() as AddressInfo).port;
 
-  return {
+  const proxy: RoundRobinProxy = {
     url: `http://127.0.0.1:${port}`,
     port,
     upstreams: list,
     routed,
     served,
+    steer: undefined,
     inFlight: () => [...active],
     setDown: (index, isDown) => {
       if (index < 0 || index >= list.length) throw new Error(`no upstream ${index}`);
@@ -193,4 +201,5 @@ export async function startRoundRobinProxy(upstreams: Upstream[]): Promise<Round
       await closed;
     },
   };
+  return proxy;
 }

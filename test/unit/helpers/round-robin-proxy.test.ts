@@ -141,6 +141,17 @@ describe('the round-robin test proxy', () => {
     agent.destroy();
   });
 
+  it('lets a test steer chosen requests to one upstream, the others keeping their turns', async () => {
+    const [a, b] = [await backend('a'), await backend('b')];
+    const proxy = await proxyOver(a.port, b.port);
+    proxy.steer = (r) => (r.url.startsWith('/early/') ? 1 : undefined);
+    const agent = new http.Agent({ keepAlive: true });
+    const bodies: string[] = [];
+    for (const path of ['/x', '/early/1', '/y', '/early/2', '/z']) bodies.push((await get(agent, `${proxy.url}${path}`)).body);
+    agent.destroy();
+    expect(bodies).toEqual(['a', 'b', 'b', 'b', 'a']);
+  });
+
   it('adds the client address to X-Forwarded-For, after what the client sent', async () => {
     const up = await backend('up');
     const proxy = await proxyOver(up.port);
