@@ -4,7 +4,7 @@
  * [ref rest-api §3.8]
  */
 import type { NextFunction, Request, Response } from 'express';
-import { EdgesyncError, InsufficientStorageError, RangeNotSatisfiableError, TooManyRequestsError, isStorageFull } from '../model/index.js';
+import { EdgesyncError, InsufficientStorageError, RangeNotSatisfiableError, StoreUnavailableError, TooManyRequestsError, isStorageFull } from '../model/index.js';
 import type { Logger } from '../log/logger.js';
 import type { HealthMonitor } from './health-monitor.js';
 
@@ -51,6 +51,10 @@ export function createErrorHandler(logger: Logger, health: HealthMonitor) {
     if (err instanceof EdgesyncError) {
       if (err instanceof RangeNotSatisfiableError) res.set('Content-Range', `bytes */${err.size}`);
       if (err instanceof TooManyRequestsError && err.retryAfterSeconds !== undefined) res.set('Retry-After', String(err.retryAfterSeconds));
+      if (err instanceof StoreUnavailableError) {
+        res.set('Retry-After', String(err.retryAfterSeconds));
+        health.recordDbFailure(req.method === 'GET' ? 'read' : 'write');
+      }
       // A full disk is logged with the system's own error (its code and path). A 503 is the node
       // starting or stopping, or a service it depends on being down, which that service's client
       // reports once: not one line per request.

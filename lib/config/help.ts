@@ -18,8 +18,6 @@ interface SettingDoc {
   readonly default?: string;
 }
 
-const NOT_YET_MONGO = 'accepted, not used yet (MongoDB comes later)';
-
 /** Every setting, keyed by field name: the type makes a new setting without a line here a compile error. */
 const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
   nodeType: { meaning: 'which node to run; the `edgesync css|ess` subcommand overrides it' },
@@ -80,14 +78,17 @@ const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
     meaning:
       'our ESS speaks only the reference protocol: no long-poll (else it asks the CSS to hold an empty poll up to min(30 s, 3 × `HTTP_POLLING_INTERVAL`)), no batched acknowledgements, no inline data in polls and no early data; set it toward a reference CSS',
   },
-  storageProvider: { meaning: '`sqlite`; the reference\'s `bolt`/`inmemory` are read as `sqlite`; `mongo` comes later' },
-  mongoAddressCsv: { meaning: NOT_YET_MONGO },
-  mongoDbName: { meaning: NOT_YET_MONGO },
-  mongoAuthDbName: { meaning: NOT_YET_MONGO },
-  mongoUsername: { meaning: NOT_YET_MONGO },
-  mongoPassword: { meaning: NOT_YET_MONGO },
-  mongoUseSSL: { meaning: NOT_YET_MONGO },
-  mongoCACertificate: { meaning: NOT_YET_MONGO },
+  storageProvider: {
+    meaning:
+      '`sqlite` (one process), or `mongo` (CSS only: several CSS processes may share the database, see "Scale out"); the reference\'s `bolt`/`inmemory` are read as `sqlite`',
+  },
+  mongoAddressCsv: { meaning: 'the MongoDB to use: a `mongodb://` URI (options such as `replicaSet` included), or `host[:port]` entries separated by commas' },
+  mongoDbName: { meaning: 'the database, unless the URI\'s path names one' },
+  mongoAuthDbName: { meaning: 'the database that holds `MONGO_USERNAME` (the driver\'s `authSource`)' },
+  mongoUsername: { meaning: 'MongoDB user; with `MONGO_PASSWORD`, both or neither' },
+  mongoPassword: { meaning: 'the password going with `MONGO_USERNAME`' },
+  mongoUseSSL: { meaning: 'connect to MongoDB over TLS' },
+  mongoCACertificate: { meaning: 'with `MONGO_USE_SSL`: the CA of the MongoDB server\'s certificate, PEM text or a file (relative to the root path); default the system\'s CAs' },
   maxDataChunkSize: { meaning: 'copied into each object\'s `chunkSize`; the size of an ESS\'s upload chunks', unit: 'bytes' },
   resendInterval: { meaning: 'the ESS\'s retry period; the CSS\'s first retry of a failed delivery', unit: 's' },
   essPingInterval: { meaning: 'how often a registered ESS pings its CSS', unit: 'h' },

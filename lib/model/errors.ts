@@ -114,6 +114,15 @@ export class DependencyUnavailableError extends EdgesyncError {
   }
 }
 
+/**
+ * 503 with the reason: the node's database cannot be reached (a MongoDB down or failing over).
+ * Nothing of the request was kept; the client may retry once the database is back.
+ */
+export class StoreUnavailableError extends DependencyUnavailableError {
+  /** Seconds a client may wait before retrying (the driver's reconnect rhythm). */
+  readonly retryAfterSeconds = 5;
+}
+
 /** 507: the node's disk (or its database) is full; nothing of the request was kept. */
 export class InsufficientStorageError extends EdgesyncError {
   constructor(message: string) {

@@ -40,6 +40,7 @@ import { createCssUpstream } from './css-upstream.js';
 import { createEssSync, syncsWithCss, type EssSync } from './ess-sync.js';
 import { packageRoot } from './package-root.js';
 import { acquireDataLock } from './data-lock.js';
+import { openMongoStorage } from './mongo-storage.js';
 import { aclLookupFor } from './acl-lookup.js';
 import { cleartextExposure, startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
 
@@ -76,10 +77,9 @@ function loadOpenApi(node: 'CSS' | 'ESS'): OpenApiDoc {
   return openApiFor(node, parseYaml(text) as OpenApiDoc);
 }
 
-async function openStorage(config: Config): Promise<{ store: Store; notifications: NotificationStore; blobs: BlobStore }> {
-  if (config.storageProvider === 'mongo') {
-    throw new Error('STORAGE_PROVIDER mongo is not available in this version; use sqlite (the default)');
-  }
+async function openStorage(config: Config, log: Logger): Promise<{ store: Store; notifications: NotificationStore; blobs: BlobStore }> {
+  // A CSS on MongoDB: every process of the CSS shares the database (mongo-storage.ts).
+  if (config.storageProvider === 'mongo') return openMongoStorage(config, log, layout(config.persistenceRootPath).data);
   const paths = layout(config.persistenceRootPath);
   await mkdir(join(paths.db, '..'), { recursive: true });
   const store = new SqliteStore({ path: paths.db });
@@ -202,7 +202,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
   // One process per data directory; a second one stops here, naming the first (data-lock.ts).
   const lock = await acquireDataLock(config.persistenceRootPath, config.nodeType);
   if (lock.tookOverFrom !== null) log.info({ lockFile: lock.path, previousPid: lock.tookOverFrom }, 'took over the lock of a process that is gone');
-  const { store, notifications, blobs } = await openStorage(config).catch(async (e: unknown) => {
+  const { store, notifications, blobs } = await openStorage(config, log).catch(async (e: unknown) => {
     await lock.release();
     throw e;
   });

@@ -6,3 +6,7 @@ export { SqliteStore } from './sqlite/sqlite-store.js';
 export { SqliteNotificationStore } from './sqlite/sqlite-notification-store.js';
 export { FileBlobStore } from './file-blob-store.js';
 export { TieredBlobStore, DEFAULT_INLINE_LIMIT } from './tiered-blob-store.js';
+export { MongoStore } from './mongo/mongo-store.js';
+export { MongoNotificationStore } from './mongo/mongo-notification-store.js';
+export { mongoConnection, type MongoSettings, type MongoConnection } from './mongo/mongo-connection.js';
+export { mappingUnreachable, isUnreachable } from './mongo/mongo-errors.js';

@@ -48,6 +48,10 @@ export interface FerretDb {
   stop(): Promise<void>;
   /** What it wrote so far. */
   log(): string;
+  /** An outage: kills the server (SIGKILL), keeping its files. */
+  down(): Promise<void>;
+  /** The end of the outage: the server again, on the same port with the same files. */
+  up(): Promise<void>;
 }
 
 function accepts(port: number): Promise<boolean> {
@@ -61,6 +65,12 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
+interface Launched {
+  child: ReturnType<typeof spawn>;
+  exited: Promise<void>;
+  gone: () => boolean;
+}
+
 /** Starts FerretDB on a random loopback port; resolves once it accepts connections. */
 export async function startFerretDb(): Promise<FerretDb> {
   const bin = ferretdbPath();
@@ -68,34 +78,69 @@ export async function startFerretDb(): Promise<FerretDb> {
   const dir = await mkdtemp(join(tmpdir(), 'edgesync-ferretdb-'));
   const port = await freePort();
   let output = '';
-  const child = spawn(
-    bin,
-    ['--handler=sqlite', `--sqlite-url=file:${dir}/`, `--listen-addr=127.0.0.1:${port}`, '--telemetry=disable', '--state-dir=-', '--log-level=warn'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout.on('data', (b: Buffer) => (output += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (output += b.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let gone = false;
-  void exited.then(() => (gone = true));
 
-  const stop = async (): Promise<void> => {
-    if (!gone) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await rm(dir, { recursive: true, force: true });
+  const launch = (): Launched => {
+    const child = spawn(
+      bin,
+      [
+        '--handler=sqlite',
+        `--sqlite-url=file:${dir}/`,
+        `--listen-addr=127.0.0.1:${port}`,
+        '--telemetry=disable',
+        '--state-dir=-',
+        '--log-level=warn',
+        // Its debug listener defaults to 127.0.0.1:8088: two FerretDBs at once (parallel suites) would collide.
+        '--debug-addr=-',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stdout?.on('data', (b: Buffer) => (output += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (output += b.toString()));
+    let gone = false;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    void exited.then(() => (gone = true));
+    return { child, exited, gone: () => gone };
   };
 
-  const deadline = Date.now() + 20_000;
-  while (!(await accepts(port))) {
-    if (gone || Date.now() > deadline) {
-      await stop();
-      throw new Error(`FerretDB did not start on port ${port}:\n${output}`);
+  const halt = async (p: Launched, signal: NodeJS.Signals): Promise<void> => {
+    if (p.gone()) return;
+    p.child.kill(signal);
+    const timer = setTimeout(() => p.child.kill('SIGKILL'), 5000);
+    await p.exited;
+    clearTimeout(timer);
+  };
+
+  const ready = async (p: Launched): Promise<void> => {
+    const deadline = Date.now() + 20_000;
+    while (!(await accepts(port))) {
+      if (p.gone() || Date.now() > deadline) {
+        await halt(p, 'SIGKILL');
+        throw new Error(`FerretDB did not start on port ${port}:\n${output}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    await new Promise((r) => setTimeout(r, 50));
+  };
+
+  let current = launch();
+  const stop = async (): Promise<void> => {
+    await halt(current, 'SIGTERM');
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await ready(current);
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
   }
-  return { url: `mongodb://127.0.0.1:${port}/`, stop, log: () => output };
+  return {
+    url: `mongodb://127.0.0.1:${port}/`,
+    stop,
+    log: () => output,
+    down: () => halt(current, 'SIGKILL'),
+    up: async () => {
+      if (!current.gone()) return;
+      current = launch();
+      await ready(current);
+    },
+  };
 }

@@ -20,19 +20,38 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { SyncServiceClient } from '../../sdk/index.js';
 import { generatedData, sha256Of } from './generated-data.js';
+import { ferretdbPath, MONGO_MISSING, startFerretDb } from './ferretdb.js';
 import { MOSQUITTO_MISSING, freePort, mosquittoAvailable, startMosquitto, type Mosquitto } from './mosquitto.js';
 import { BIN, startNode, tempRoot, Teardown, type RunningProcess, type StartOptions } from './node-process.js';
 import { eventually, ORG, portOf } from './sync-pair.js';
 
 const run = promisify(execFile);
 
-export type TransportKind = 'http' | 'mqtt-embedded' | 'mqtt-mosquitto';
+/** The transport, and with `-mongo` a CSS storing on MongoDB (FerretDB here) instead of SQLite. */
+export type TransportKind = 'http' | 'mqtt-embedded' | 'mqtt-mosquitto' | 'http-mongo' | 'mqtt-mosquitto-mongo';
 
+/** The transports on the default store (SQLite): what every transport suite runs on. */
 export const TRANSPORT_KINDS: readonly TransportKind[] = ['http', 'mqtt-embedded', 'mqtt-mosquitto'];
+
+/**
+ * The same with a CSS on MongoDB too: for the core contract suites (lifecycle, addressing,
+ * offline, large), whose scenarios touch every store operation. The others stay on SQLite to
+ * keep the whole run within CI's time.
+ */
+export const TRANSPORT_KINDS_WITH_MONGO: readonly TransportKind[] = [...TRANSPORT_KINDS, 'http-mongo', 'mqtt-mosquitto-mongo'];
+
+/** The wire a kind syncs over, whatever the CSS stores on. */
+export function wireOf(kind: TransportKind): 'http' | 'mqtt-embedded' | 'mqtt-mosquitto' {
+  return kind === 'http-mongo' ? 'http' : kind === 'mqtt-mosquitto-mongo' ? 'mqtt-mosquitto' : kind;
+}
+
+const onMongo = (kind: TransportKind): boolean => kind.endsWith('-mongo');
 
 /** Why `kind` cannot run on this machine, or null when it can. */
 export function transportSkipReason(kind: TransportKind): string | null {
-  return kind === 'mqtt-mosquitto' && !mosquittoAvailable() ? MOSQUITTO_MISSING : null;
+  if (wireOf(kind) === 'mqtt-mosquitto' && !mosquittoAvailable()) return MOSQUITTO_MISSING;
+  if (onMongo(kind) && ferretdbPath() === null && (process.env.EDGESYNC_TEST_MONGO_URL ?? '') === '') return MONGO_MISSING;
+  return null;
 }
 
 /**
@@ -166,23 +185,34 @@ export function withOneEss(kind: TransportKind, deadlineMs: number, started: (s:
  */
 export async function startSyncNet(t: Teardown, kind: TransportKind, o: NetOptions): Promise<SyncNet> {
   const cssUser = { user: 'edgesync-css', password: randomBytes(12).toString('hex') };
+  const wire = wireOf(kind);
+  const storeEnv: Record<string, string> = {};
+  if (onMongo(kind)) {
+    let url = process.env.EDGESYNC_TEST_MONGO_URL ?? '';
+    if (url === '') {
+      const server = await startFerretDb();
+      t.add(() => server.stop());
+      url = server.url;
+    }
+    Object.assign(storeEnv, { STORAGE_PROVIDER: 'mongo', MONGO_ADDRESS_CSV: url, MONGO_DB_NAME: `edgesync_net_${randomBytes(6).toString('hex')}` });
+  }
   let broker: Mosquitto | null = null;
-  if (kind === 'mqtt-mosquitto') {
+  if (wire === 'mqtt-mosquitto') {
     broker = await startMosquitto({ users: [cssUser], ...(o.mosquittoAcl === true ? { acl: mosquittoAclFor(cssUser.user, []) } : {}) });
     const b = broker;
     t.add(() => b.stop());
   }
-  const embeddedPort = kind === 'mqtt-embedded' ? await freePort() : 0;
+  const embeddedPort = wire === 'mqtt-embedded' ? await freePort() : 0;
 
   const transportEnv: Record<string, string> =
-    kind === 'http'
+    wire === 'http'
       ? {}
-      : kind === 'mqtt-embedded'
+      : wire === 'mqtt-embedded'
         ? { COMMUNICATION_PROTOCOL: 'http,mqtt', BROKER_ADDRESS: '', EMBEDDED_BROKER_PORT: String(embeddedPort) }
         : { COMMUNICATION_PROTOCOL: 'mqtt', BROKER_ADDRESS: '127.0.0.1', BROKER_PORT: String(broker!.port), MQTT_USE_SSL: 'false', MQTT_USER_NAME: cssUser.user, MQTT_PASSWORD: cssUser.password };
   // The root is made (and its removal queued) first, so that a node that fails to start leaves nothing behind.
   const cssRoot = await tempRoot(t, 'css');
-  const cssOptions: StartOptions = { mode: 'css', root: cssRoot, env: { RESEND_INTERVAL: '1', ...transportEnv, ...o.cssEnv } };
+  const cssOptions: StartOptions = { mode: 'css', root: cssRoot, env: { RESEND_INTERVAL: '1', ...storeEnv, ...transportEnv, ...o.cssEnv } };
   let css = await startNode(cssOptions);
   // Teardown: whichever CSS runs at the end.
   t.add(() => css.stop());
@@ -200,7 +230,7 @@ export async function startSyncNet(t: Teardown, kind: TransportKind, o: NetOptio
     onCss = await cssClient(css);
   };
 
-  const dialPort = kind === 'http' ? Number(portOf(css)) : kind === 'mqtt-embedded' ? embeddedPort : broker!.port;
+  const dialPort = wire === 'http' ? Number(portOf(css)) : wire === 'mqtt-embedded' ? embeddedPort : broker!.port;
   const esses = new Map<string, EssNode>();
   const aclNodes: { type: string; id: string }[] = [];
 
@@ -208,7 +238,7 @@ export async function startSyncNet(t: Teardown, kind: TransportKind, o: NetOptio
     const type = spec.type ?? 'edge';
     const common = { ORG_ID: ORG, DESTINATION_TYPE: type, DESTINATION_ID: spec.id, HTTP_POLLING_INTERVAL: '1', RESEND_INTERVAL: '1' };
     const transport =
-      kind === 'http'
+      wire === 'http'
         ? { HTTP_CSS_HOST: '127.0.0.1', HTTP_CSS_PORT: String(dialPort), HTTP_CSS_USER: essUser(type, spec.id), HTTP_CSS_PASSWORD: essSecret(spec.id) }
         : { COMMUNICATION_PROTOCOL: 'mqtt', BROKER_ADDRESS: '127.0.0.1', BROKER_PORT: String(dialPort), MQTT_USE_SSL: 'false', MQTT_USER_NAME: mqttUser, MQTT_PASSWORD: mqttPassword };
     return { ...common, ...transport, ...o.essEnv, ...spec.env };

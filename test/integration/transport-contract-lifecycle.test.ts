@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { expect, jest, test } from '@jest/globals';
 import { readAll, sha } from '../helpers/bytes.js';
 import { eventuallyWithin } from '../helpers/sync-pair.js';
-import { deliveries, describeTransports, netLog, withOneEss, type EssNode, type SyncNet } from '../helpers/transports.js';
+import { deliveries, describeTransports, netLog, TRANSPORT_KINDS_WITH_MONGO, withOneEss, type EssNode, type SyncNet } from '../helpers/transports.js';
 
 jest.setTimeout(120_000);
 
@@ -88,4 +88,4 @@ describeTransports('an object’s life between a CSS and an ESS', (kind) => {
     // message after the CSS forgot the object: over MQTT that can be a moment later.
     await eventually('d1 gone from the ESS', () => n1.client.getObjectStatus('report', 'd1'), (s) => s === null, log);
   });
-});
+}, TRANSPORT_KINDS_WITH_MONGO);

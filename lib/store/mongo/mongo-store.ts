@@ -7,7 +7,7 @@
  * on an index created by init(). Object data stays in a BlobStore beside it (files for now;
  * GridFS is a later step).
  */
-import { MongoClient, type Collection, type Db, type Filter, type IndexDescription } from 'mongodb';
+import { MongoClient, type Collection, type Db, type Filter, type IndexDescription, type MongoClientOptions } from 'mongodb';
 import { InternalError, METADATA_INT64_KEYS, UnavailableError, msToNanos, parseJson, stringifyJson, type MetaData, type ObjectStatus } from '../../model/index.js';
 import type {
   AclType,
@@ -187,7 +187,12 @@ export interface MongoStoreOptions {
   /** A mongodb:// URL; its path names the database unless `database` does. */
   url: string;
   database?: string;
+  /** Auth, TLS, timeouts (mongo-connection.ts builds them from the MONGO_* settings). */
+  options?: MongoClientOptions;
 }
+
+/** A health check answers within this, database or not. */
+const PING_TIMEOUT_MS = 2_000;
 
 /** Store on one MongoDB (or FerretDB) database, shared by every process of a CSS. */
 export class MongoStore implements Store {
@@ -199,7 +204,7 @@ export class MongoStore implements Store {
   async init(): Promise<void> {
     if (this.opened !== null) return;
     // useBigInt64: int64 values (instance ids, the counters) come back as bigint, never a lossy number.
-    const client = new MongoClient(this.opts.url, { useBigInt64: true, serverSelectionTimeoutMS: 10_000 });
+    const client = new MongoClient(this.opts.url, { serverSelectionTimeoutMS: 10_000, ...this.opts.options, useBigInt64: true });
     try {
       await client.connect();
       const db = client.db(this.opts.database);
@@ -261,8 +266,22 @@ export class MongoStore implements Store {
     await c?.client.close();
   }
 
+  /** Rejects within PING_TIMEOUT_MS when the database does not answer (health turns red). */
   async ping(): Promise<void> {
-    await this.open().db.command({ ping: 1 });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new UnavailableError(`the database did not answer a ping within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([this.open().db.command({ ping: 1 }), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The database this store is open on, for the other Mongo parts (blobs, coordination) to share its connection. */
+  database(): Db {
+    return this.open().db;
   }
 
   /**

@@ -15,15 +15,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
  * Keys accepted for the reference's configurations that nothing may read yet, each with the
  * reason. The test also fails when one of them becomes read: then it leaves this list.
  */
-const NOT_READ_YET: Partial<Record<ConfigKey, string>> = {
-  mongoAddressCsv: 'the MongoDB store is issue #14; STORAGE_PROVIDER=mongo is refused at start',
-  mongoDbName: 'issue #14 (MongoDB)',
-  mongoAuthDbName: 'issue #14 (MongoDB)',
-  mongoUsername: 'issue #14 (MongoDB)',
-  mongoPassword: 'issue #14 (MongoDB)',
-  mongoUseSSL: 'issue #14 (MongoDB)',
-  mongoCACertificate: 'issue #14 (MongoDB)',
-};
+const NOT_READ_YET: Partial<Record<ConfigKey, string>> = {};
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -57,8 +49,11 @@ describe('configuration keys', () => {
     expect(readersOf(key)).not.toEqual([]);
   });
 
-  it.each(Object.keys(NOT_READ_YET))('%s, listed as not read yet, is indeed not read (else take it off the list)', (key) => {
-    expect(CONFIG_KEYS).toContain(key);
-    expect(readersOf(key)).toEqual([]);
+  // One test over the list, which may be empty (every key read): jest refuses an empty `each`.
+  it('keys listed as not read yet are indeed not read (else take them off the list)', () => {
+    for (const key of Object.keys(NOT_READ_YET)) {
+      expect(CONFIG_KEYS).toContain(key);
+      expect([key, readersOf(key)]).toEqual([key, []]);
+    }
   });
 });
