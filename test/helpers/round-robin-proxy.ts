@@ -22,6 +22,8 @@ export interface RoutedRequest {
   method: string;
   /** Path and query, as the client sent them. */
   url: string;
+  /** The request's `Range` or `Content-Range`, when it had one (resumes and chunks). */
+  range?: string;
   /** Index of the upstream that served it; -1 when none could (the client got 502). */
   upstream: number;
   /** Upstreams that refused the connection before it, in order. */
@@ -162,7 +164,8 @@ export async function startRoundRobinProxy(upstreams: Upstream[]): Promise<Round
   };
 
   const server = http.createServer((req, res) => {
-    const entry: RoutedRequest = { method: req.method ?? 'GET', url: req.url ?? '/', upstream: -1, refusedBy: [] };
+    const range = req.headers.range ?? req.headers['content-range'];
+    const entry: RoutedRequest = { method: req.method ?? 'GET', url: req.url ?? '/', upstream: -1, refusedBy: [], ...(range !== undefined ? { range } : {}) };
     routed.push(entry);
     if (routed.length > MAX_LOG) routed.splice(0, routed.length - MAX_LOG);
     active.add(entry);
