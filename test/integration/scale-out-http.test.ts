@@ -30,9 +30,13 @@ const MiB = 1024 * 1024;
 /** Polling deadlines only: generous, so that a loaded machine does not fail the test. */
 const DEADLINE_MS = 120_000;
 const eventually = <T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean): Promise<T> => eventuallyWithDeadline(what, probe, done, DEADLINE_MS, logs);
-/** The object a kill interrupts: large enough that a watcher polling every few ms sees it partly downloaded. */
-const KILL_SIZE = 128 * MiB;
-const KILL_AT = 16 * MiB;
+/**
+ * The object a transfer is cut in: large enough that a watcher polling every few ms sees it
+ * partly downloaded, small enough for FerretDB's pace (object data in the database).
+ */
+const KILL_SIZE = 40 * MiB;
+/** Past the ESS's first durable segment (8 MiB), so that a resume starts past 0. */
+const KILL_AT = 10 * MiB;
 /** Failed logins per address before the throttle; small, to keep the test short. */
 const LOGIN_LIMIT = 3;
 
@@ -41,7 +45,9 @@ const runnable = MONGO_URL !== '' || ferretdbPath() !== null;
 if (!runnable) console.warn(`Skipped: scale-out over HTTP (${MONGO_MISSING})`);
 
 const essSecret = (id: string): string => `secret-${id}`;
-const essUser = (id: string): string => `${ORG}/edge/${id}`;
+/** n9, the long-poll probe, is of a type of its own: objects addressed to `edge` are none of its business. */
+const typeOf = (id: string): string => (id === 'n9' ? 'probe' : 'edge');
+const essUser = (id: string): string => `${ORG}/${typeOf(id)}/${id}`;
 
 /** One CSS instance: its process now and how to start it again on the same root and port. */
 interface Instance {
@@ -53,6 +59,8 @@ interface Instance {
 interface Ess {
   id: string;
   node: RunningProcess;
+  /** Its sync admin, printed on its first start only. */
+  admin: { appKey: string; secret: string };
   client: SyncServiceClient;
   options: StartOptions;
 }
@@ -68,7 +76,12 @@ let onProxy: SyncServiceClient;
 const direct: SyncServiceClient[] = [];
 
 function logs(): string {
-  return [...css.map((c, i) => `CSS ${i}:\n${c.node.output().slice(-3000)}`), ...esses.map((e) => `ESS ${e.id}:\n${e.node.output().slice(-3000)}`)].join('\n');
+  const routed = proxy?.routed.slice(-20).map((r) => `${r.method} ${r.url} ${r.range ?? ''} -> ${r.upstream}${r.refusedBy.length > 0 ? ` (refused by ${r.refusedBy.join(',')})` : ''}`) ?? [];
+  return [
+    ...css.map((c, i) => `CSS ${i}:\n${c.node.output().slice(-3000)}`),
+    ...esses.map((e) => `ESS ${e.id}:\n${e.node.output().slice(-3000)}`),
+    `last requests through the balancer:\n${routed.join('\n')}`,
+  ].join('\n');
 }
 
 const portOf = (node: RunningProcess): number => Number(new URL(node.url).port);
@@ -80,7 +93,7 @@ function clientOf(url: string): SyncServiceClient {
 }
 
 async function addEdgeNodeUser(root: string, id: string): Promise<void> {
-  await run(process.execPath, [BIN, 'users', 'add', essUser(id), '--type', 'edgenode', '--org', ORG, '--username', `edge/${id}`, '--secret', essSecret(id), '--persistence-root-path', root]);
+  await run(process.execPath, [BIN, 'users', 'add', essUser(id), '--type', 'edgenode', '--org', ORG, '--username', `${typeOf(id)}/${id}`, '--secret', essSecret(id), '--persistence-root-path', root]);
 }
 
 /** What a CSS keeps in its root and every instance must share: the users and the org-secrets key. */
@@ -108,10 +121,9 @@ async function startEss(id: string): Promise<Ess> {
       RESEND_INTERVAL: '1',
     },
   };
-  const ess: Ess = { id, node: await startNode(options), client: undefined as unknown as SyncServiceClient, options };
+  const node = await startNode(options);
+  const ess: Ess = { id, node, admin: node.admin!, client: await node.client({ appKey: node.admin!.appKey, appSecret: node.admin!.secret }), options };
   t.add(() => ess.node.stop());
-  const essAdmin = ess.node.admin!;
-  ess.client = await ess.node.client({ appKey: essAdmin.appKey, appSecret: essAdmin.secret });
   t.add(() => Promise.resolve(ess.client.close()));
   esses.push(ess);
   return ess;
@@ -120,7 +132,7 @@ async function startEss(id: string): Promise<Ess> {
 async function restartEss(ess: Ess): Promise<void> {
   ess.node = await startNode(ess.options);
   ess.client.close();
-  ess.client = await ess.node.client({ appKey: ess.node.admin?.appKey ?? '', appSecret: ess.node.admin?.secret ?? '' });
+  ess.client = await ess.node.client({ appKey: ess.admin.appKey, appSecret: ess.admin.secret });
 }
 
 /** Sizes of the files in an ESS's staging directory (downloads in progress). */
@@ -336,14 +348,14 @@ async function loginThroughProxy(appKey: string, secret: string, forwardedFor: s
 
   // Its own timeout is well below the poll's 60 s wait: only a wake across instances answers in time.
   test('a long-poll held by one instance answers when an object is published through the other', async () => {
-    expect((await spi(0, 'n9', 'PUT', `/spi/v1/register-new/${ORG}/edge/n9`)).status).toBe(204);
+    expect((await spi(0, 'n9', 'PUT', `/spi/v1/register-new/${ORG}/probe/n9`)).status).toBe(204);
     // Nothing is queued for n9: a held poll waits, here on instance 0.
     const ac = new AbortController();
     t.add(() => Promise.resolve(ac.abort()));
     const poll = spi(0, 'n9', 'GET', '/spi/v1/objects?wait=60', ac.signal);
     // Published straight to instance 1 (a metadata-only object: no data path involved).
     await new Promise((r) => setTimeout(r, 500));
-    await direct[1]!.updateObject({ objectID: 'wake', objectType: 'model', destinationType: 'edge', destinationID: 'n9', noData: true });
+    await direct[1]!.updateObject({ objectID: 'wake', objectType: 'model', destinationType: 'probe', destinationID: 'n9', noData: true });
     const answer = await poll;
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body)).toEqual([expect.objectContaining({ Type: 'update', MetaData: expect.objectContaining({ objectID: 'wake' }) })]);
@@ -352,13 +364,13 @@ async function loginThroughProxy(appKey: string, secret: string, forwardedFor: s
   test('the login throttle counts each client behind the balancer (TRUSTED_PROXIES), not the balancer', async () => {
     const guesser = '198.51.100.66';
     // Each instance counts its own failures (docs/next-steps-14-http.md): the guesser is
-    // refused unchecked once the instance it reaches has seen LOGIN_LIMIT of its failures,
-    // after 2 × LOGIN_LIMIT − 1 guesses at most over two instances.
+    // refused unchecked once the instance it reaches has seen LOGIN_LIMIT of its failures: over
+    // two instances, after 2 × LOGIN_LIMIT failures at most.
     const statuses: number[] = [];
     for (let i = 0; i < 2 * LOGIN_LIMIT + 4 && !statuses.includes(429); i++) statuses.push(await loginThroughProxy(`guess${i}@${ORG}`, 'wrong', guesser));
     const firstThrottled = statuses.indexOf(429);
     expect(firstThrottled).toBeGreaterThanOrEqual(LOGIN_LIMIT);
-    expect(firstThrottled).toBeLessThanOrEqual(2 * LOGIN_LIMIT - 1);
+    expect(firstThrottled).toBeLessThanOrEqual(2 * LOGIN_LIMIT);
     expect(statuses.slice(0, firstThrottled).every((s) => s === 403)).toBe(true);
     // Another client behind the same balancer is not locked out by the guesser: both instances let it in.
     for (let i = 0; i < 4; i++) expect([200, 404]).toContain(await loginThroughProxy(admin.appKey, admin.secret, '198.51.100.7'));
