@@ -49,6 +49,7 @@ function banner(config: Config, node: RunningNode): string {
   }
   for (const url of node.brokerUrls) lines.push(`  MQTT:    ${url}`);
   lines.push(`  Data:    ${config.persistenceRootPath}`);
+  lines.push(`  Store:   ${node.storage}`);
   if (node.createdAdmin !== null) {
     lines.push('  A sync-admin credential was created; it is shown only this once:');
     lines.push(`    user:     ${node.createdAdmin.appKey}`);

@@ -12,7 +12,7 @@ const SERVER_SELECTION_TIMEOUT_MS = 5_000;
 
 const isPem = (v: string): boolean => v.includes('-----BEGIN');
 
-export async function openMongoStorage(config: Config, log: Logger, dataDir: string): Promise<{ store: Store; notifications: NotificationStore; blobs: BlobStore }> {
+export async function openMongoStorage(config: Config, log: Logger, dataDir: string): Promise<{ store: Store; notifications: NotificationStore; blobs: BlobStore; description: string }> {
   const ca = config.mongoCACertificate;
   const connection = mongoConnection({
     addresses: config.mongoAddressCsv,
@@ -33,7 +33,12 @@ export async function openMongoStorage(config: Config, log: Logger, dataDir: str
   log.info({ database: connection.database, address: redact(connection.url) }, 'storing on MongoDB');
   const blobs = new FileBlobStore({ root: dataDir });
   await blobs.init();
-  return { store: mappingUnreachable<Store>(mongo), notifications: mappingUnreachable<NotificationStore>(mongo.notifications()), blobs };
+  return {
+    store: mappingUnreachable<Store>(mongo),
+    notifications: mappingUnreachable<NotificationStore>(mongo.notifications()),
+    blobs,
+    description: `MongoDB database ${connection.database} at ${redact(connection.url)}`,
+  };
 }
 
 /** The URL without a password it may carry. */

@@ -51,6 +51,8 @@ export interface RunningNode {
   brokerUrls: string[];
   /** Sync-admin credentials created on this start (printed once), or null. */
   createdAdmin: { appKey: string; secret: string } | null;
+  /** Where it stores, for the start banner: `SQLite <file>` or `MongoDB <database> at <address>`. */
+  storage: string;
   /** The certificate the node serves (PEM), when it listens with TLS. */
   certificatePem: string | null;
   /** Resolves when the node has stopped, for whatever reason. */
@@ -77,7 +79,7 @@ function loadOpenApi(node: 'CSS' | 'ESS'): OpenApiDoc {
   return openApiFor(node, parseYaml(text) as OpenApiDoc);
 }
 
-async function openStorage(config: Config, log: Logger): Promise<{ store: Store; notifications: NotificationStore; blobs: BlobStore }> {
+async function openStorage(config: Config, log: Logger): Promise<{ store: Store; notifications: NotificationStore; blobs: BlobStore; description: string }> {
   // A CSS on MongoDB: every process of the CSS shares the database (mongo-storage.ts).
   if (config.storageProvider === 'mongo') return openMongoStorage(config, log, layout(config.persistenceRootPath).data);
   const paths = layout(config.persistenceRootPath);
@@ -87,7 +89,7 @@ async function openStorage(config: Config, log: Logger): Promise<{ store: Store;
   // Small data lives in the database, committed with the object rows; see tiered-blob-store.ts.
   const blobs = new TieredBlobStore({ files: new FileBlobStore({ root: paths.data }), small: store.smallBlobs() });
   await blobs.init();
-  return { store, notifications: store.notifications(), blobs };
+  return { store, notifications: store.notifications(), blobs, description: `SQLite ${paths.db}` };
 }
 
 /** Deletes blobs and staging areas nothing refers to: leftovers of a crash between two commits. */
@@ -202,7 +204,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
   // One process per data directory; a second one stops here, naming the first (data-lock.ts).
   const lock = await acquireDataLock(config.persistenceRootPath, config.nodeType);
   if (lock.tookOverFrom !== null) log.info({ lockFile: lock.path, previousPid: lock.tookOverFrom }, 'took over the lock of a process that is gone');
-  const { store, notifications, blobs } = await openStorage(config, log).catch(async (e: unknown) => {
+  const { store, notifications, blobs, description: storage } = await openStorage(config, log).catch(async (e: unknown) => {
     await lock.release();
     throw e;
   });
@@ -356,7 +358,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     const brokerUrls = cssMqtt?.urls ?? [];
     warnIfCleartextBeyondLoopback(config, listeners, brokerUrls, log);
     log.info({ urls, ...(brokerUrls.length > 0 ? { brokerUrls } : {}), org: config.orgID || undefined, destination: `${identity.destinationType}/${identity.destinationID}` }, 'listening');
-    return { urls, brokerUrls, createdAdmin, certificatePem: tls?.certPem ?? null, stopped, stop: () => stop() };
+    return { urls, brokerUrls, storage, createdAdmin, certificatePem: tls?.certPem ?? null, stopped, stop: () => stop() };
   } catch (e) {
     await maintenance?.stop();
     webhooks?.stop();

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
 import { readAll, sha } from '../helpers/bytes.js';
 import { Teardown } from '../helpers/node-process.js';
 import { eventuallyWithin } from '../helpers/sync-pair.js';
-import { deliveries, describeTransports, netLog, startSyncNet, type EssNode, type SyncNet } from '../helpers/transports.js';
+import { deliveries, describeTransports, netLog, startSyncNet, type EssNode, type SyncNet, TRANSPORT_KINDS_WITH_MONGO, wireOf } from '../helpers/transports.js';
 
 jest.setTimeout(120_000);
 
@@ -40,7 +40,7 @@ describeTransports('objects published on the CSS reach the nodes they are addres
 
   test(`every node registers with the CSS over ${kind.startsWith('mqtt') ? 'MQTT' : 'HTTP'}`, async () => {
     const listed = (await net.onCss.getDestinations()).map((d) => `${d.destinationType}/${d.destinationID}:${d.communication}`).sort();
-    const via = kind === 'http' ? 'http' : 'mqtt';
+    const via = wireOf(kind) === 'http' ? 'http' : 'mqtt';
     expect(listed).toEqual([`edge/n1:${via}`, `edge/n2:${via}`, `other/x1:${via}`]);
   });
 
@@ -97,4 +97,4 @@ describeTransports('objects published on the CSS reach the nodes they are addres
     expect(await n4.client.getObjectStatus('model', 'to-n2')).toBeNull();
     expect(await n4.client.getObjectStatus('model', 'to-list')).toBeNull();
   });
-});
+}, TRANSPORT_KINDS_WITH_MONGO);

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { expect, jest, test } from '@jest/globals';
 import { readAll, sha } from '../helpers/bytes.js';
 import { eventuallyWithin } from '../helpers/sync-pair.js';
-import { deliveries, describeTransports, netLog, withOneEss, type EssNode, type SyncNet } from '../helpers/transports.js';
+import { deliveries, describeTransports, netLog, withOneEss, type EssNode, type SyncNet, TRANSPORT_KINDS_WITH_MONGO } from '../helpers/transports.js';
 
 jest.setTimeout(120_000);
 
@@ -69,4 +69,4 @@ describeTransports('an ESS that was offline while objects were published and del
     await eventually('held gone from the CSS', () => net.onCss.getObjectStatus('batch', 'held'), (s) => s === null, log);
     expect(await net.onCss.getObjectDestinations('batch', 'held')).toEqual([]);
   });
-});
+}, TRANSPORT_KINDS_WITH_MONGO);

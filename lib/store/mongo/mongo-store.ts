@@ -580,6 +580,11 @@ export class MongoStore implements Store {
     await this.open().uploads.deleteOne({ orgID: org, objectType, objectID });
   }
 
+  /** The open database, for stores that keep other things in it (MongoBlobStore, MongoSmallBlobs). */
+  database(): Db {
+    return this.open().db;
+  }
+
   /** The notification records of this database; it follows close and init of this store. */
   notifications(): MongoNotificationStore {
     return new MongoNotificationStore(() => this.open().notifications, this.claims);
