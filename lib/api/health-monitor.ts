@@ -20,6 +20,18 @@ export interface HealthReport {
   cssHealth?: CssHealth;
   /** A CSS's MQTT connection, when it talks MQTT. [ref common/health.go MQTTHealthStatusInfo] */
   mqttHealth?: MqttHealth;
+  /** Ours: a CSS of several instances on one database; which of them runs the periodic jobs. */
+  leadership?: LeadershipHealth;
+}
+
+/** The `leadership` section: the leader lease as this instance sees it. It does not colour the report. */
+export interface LeadershipHealth {
+  /** Whether this instance holds the lease (runs maintenance and resends). */
+  leader: boolean;
+  /** This instance's id in the lease: host:pid:random. */
+  instanceId: string;
+  /** The instance holding the lease when last seen; omitted when none does (during a failover). */
+  holder?: string;
 }
 
 /**
@@ -79,6 +91,8 @@ export class HealthMonitor {
     private readonly cssLink?: { report(): CssHealth },
     /** A CSS's MQTT transport; `report()` is undefined until it started. */
     private readonly mqtt?: { report(): MqttHealth | undefined },
+    /** A scaled-out CSS's leader lease. */
+    private readonly lease?: { isLeader(): boolean; holder(): string | null; readonly instanceId: string },
   ) {}
 
   countRequest(): void {
@@ -115,6 +129,10 @@ export class HealthMonitor {
     if (mqtt !== undefined) {
       report.mqttHealth = mqtt;
       if (SEVERITY[mqtt.mqttConnectionStatus] > SEVERITY[report.general.healthStatus]) report.general.healthStatus = mqtt.mqttConnectionStatus;
+    }
+    if (this.lease !== undefined) {
+      const holder = this.lease.holder();
+      report.leadership = { leader: this.lease.isLeader(), instanceId: this.lease.instanceId, ...(holder !== null ? { holder } : {}) };
     }
     if (this.disconnectedSince !== 0) report.dbHealth.lastDisconnectFromDBDuration = now - this.disconnectedSince;
     if (this.lastDbError !== 0) report.dbHealth.timeSinceLastReadWriteError = Math.floor((now - this.lastDbError) / 1000);

@@ -118,6 +118,10 @@ const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
   mqttAllowInvalidCertificates: { meaning: 'an ESS accepts a broker certificate that does not verify; ignored on a CSS, as in the reference (a CSS always checks the certificate of its broker, and says so at start)' },
   mqttClientID: { meaning: 'the MQTT client id', default: '`CSS-`/`ESS-` and 19 random digits' },
   mqttBrokerConnectTimeout: { meaning: 'how long a CSS start waits for the broker before it fails; an ESS keeps trying (its health report says why), each attempt at most this long', unit: 's' },
+  mqttSharedGroup: {
+    meaning:
+      'CSS on an external broker: the MQTT 5 shared-subscription group (`$share/{group}/…`) of the CSS processes that share the ESS nodes\' messages, each message reaching one of them; a broker without MQTT 5 or shared subscriptions gets plain ones (with a WARN: several CSS would each take every message). Empty (in the config file, or `--mqtt-shared-group=`: an empty environment variable counts as not set) = plain subscriptions at MQTT 3.1.1. Unused with the embedded broker, which serves one CSS process',
+  },
   maxInflightChunks: { meaning: 'chunks a receiver asks for ahead over MQTT (1–64; the reference defaults to 1)' },
   embeddedBrokerPort: { meaning: 'CSS with the embedded broker: its TCP port, on `LISTENING_ADDRESS`; 0 = a random one' },
   embeddedBrokerTlsPort: { meaning: 'CSS with the embedded broker: a TLS port too, with the node\'s `SERVER_CERTIFICATE`; 0 = none' },

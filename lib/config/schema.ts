@@ -164,6 +164,12 @@ export interface Config {
   readonly mqttClientID: string;
   /** MQTT_BROKER_CONNECT_TIMEOUT, seconds (300): how long a start waits for the broker. */
   readonly mqttBrokerConnectTimeout: number;
+  /**
+   * MQTT_SHARED_GROUP (ours, `edgesync-css`): the MQTT 5 shared-subscription group of the CSS
+   * processes on one external broker ('' = plain subscriptions, MQTT 3.1.1; from a file or a flag,
+   * as an empty environment variable counts as not set).
+   */
+  readonly mqttSharedGroup: string;
   /** MAX_INFLIGHT_CHUNKS (8; reference 1): chunks a receiver asks for ahead over MQTT, 1–64. */
   readonly maxInflightChunks: number;
   /** EMBEDDED_BROKER_PORT (ours, 1883): the embedded broker's TCP port; 0 = a random one. */
@@ -276,6 +282,14 @@ const protocol = () =>
     const unknown = [...parts].filter((p) => p !== 'http' && p !== 'mqtt');
     if (unknown.length > 0 || parts.size === 0) return fail<CommunicationProtocol>(`must be http, mqtt or http,mqtt; got ${show(v)}`);
     return ok<CommunicationProtocol>(parts.size === 2 ? 'http,mqtt' : parts.has('http') ? 'http' : 'mqtt');
+  });
+
+/** '' or one MQTT topic level without wildcards: the `{group}` of `$share/{group}/…`. [MQTT-4.8.2-1] */
+const shareGroup = () =>
+  scalar((v) => {
+    if (typeof v !== 'string') return fail<string>(`must be a string, got ${show(v)}`);
+    if (/[/+#]/.test(v) || v.includes('\u0000')) return fail<string>(`must be one MQTT topic level without '/', '+' or '#' (the group of $share/{group}/…), got ${show(v)}`);
+    return ok(v);
   });
 
 /** '' (not set) or an absolute http(s) URL. */
@@ -398,6 +412,7 @@ const fields = z.object({
   mqttAllowInvalidCertificates: bool().default(false),
   mqttClientID: str().default(''),
   mqttBrokerConnectTimeout: int(1, DAY_S).default(300),
+  mqttSharedGroup: shareGroup().default('edgesync-css'),
   // [ref config.go] the reference clamps to 1–64 on a CSS (unbounded on an ESS) and defaults to 1;
   // a window of 8 keeps a link busy without holding much memory.
   maxInflightChunks: int(1, 64).default(8),

@@ -141,6 +141,7 @@ export const KEY_NAMES: readonly KeyNames[] = [
   // sync.conf spells the field both ways in the reference's docs and code.
   row('mqttClientID', 'MQTT_CLIENT_ID', ['MQTTClientID', 'MQTTClientId'], 'mqtt-client-id'),
   row('mqttBrokerConnectTimeout', 'MQTT_BROKER_CONNECT_TIMEOUT', 'MQTTBrokerConnectTimeout', 'mqtt-broker-connect-timeout'),
+  row('mqttSharedGroup', 'MQTT_SHARED_GROUP', 'MQTTSharedGroup', 'mqtt-shared-group'),
   row('maxInflightChunks', 'MAX_INFLIGHT_CHUNKS', 'MaxInflightChunks', 'max-inflight-chunks'),
   row('embeddedBrokerPort', 'EMBEDDED_BROKER_PORT', 'EmbeddedBrokerPort', 'embedded-broker-port'),
   row('embeddedBrokerTlsPort', 'EMBEDDED_BROKER_TLS_PORT', 'EmbeddedBrokerTlsPort', 'embedded-broker-tls-port'),

@@ -14,7 +14,8 @@ import type { Logger } from '../log/logger.js';
 import { brokerSettingsOf, type OrgSecrets } from '../security/org-secrets.js';
 import type { Organization, Store } from '../store/types.js';
 import type { CssMqttChannel } from '../transport/mqtt/css-adapter.js';
-import { MqttNotConnectedError, openMqttConnection, type MqttConnection, type MqttConnectionOptions } from '../transport/mqtt/mqtt-connection.js';
+import { MqttNotConnectedError, type MqttConnection, type MqttConnectionOptions } from '../transport/mqtt/mqtt-connection.js';
+import { openCssConnection, subscribeEvents, type SubscriptionMode } from '../transport/mqtt/shared-subscriptions.js';
 
 /** Where an org's broker is, from its `address` (`tcp://h:p`, `ssl://h:p` as the reference writes it, or `mqtt://`, `mqtts://`). */
 export function parseBrokerAddress(address: string): { protocol: 'mqtt' | 'mqtts'; host: string; port: number } | null {
@@ -47,13 +48,21 @@ export interface CssBrokersDeps {
   secrets: OrgSecrets | null;
   /** Whether orgs may have brokers of their own (a multi-org CSS). */
   perOrg: boolean;
+  /**
+   * MQTT_SHARED_GROUP: the group the shareable filters are subscribed in, on every broker that
+   * has shared subscriptions; '' = plain subscriptions (the embedded broker).
+   */
+  group: string;
   pollMs: number;
   log: Logger;
 }
 
 export class CssBrokers implements CssMqttChannel {
   private readonly orgs = new Map<string, OrgLink>();
-  private filters: readonly string[] = [];
+  /** Filters every CSS of the group shares (each message reaches one of them). */
+  private shareable: readonly string[] = [];
+  /** Filters this CSS takes every message of. */
+  private plain: readonly string[] = [];
   private handler: (topic: string, payload: Buffer, org: string | null) => void = () => undefined;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -77,10 +86,26 @@ export class CssBrokers implements CssMqttChannel {
     this.timer.unref();
   }
 
-  async subscribe(filters: readonly string[]): Promise<void> {
-    this.filters = [...new Set([...this.filters, ...filters])];
+  /** @returns how the shared broker took the filters (an org's own broker may differ: it says so in its log) */
+  async subscribe(filters: readonly string[], opts: { shared?: boolean } = {}): Promise<SubscriptionMode> {
+    const { group, log } = this.deps;
+    if (opts.shared === true) {
+      this.shareable = [...new Set([...this.shareable, ...filters])];
+      const mode = await subscribeEvents(this.deps.shared, filters, group, log);
+      for (const link of this.orgs.values()) if (link.conn !== null) await subscribeEvents(link.conn, filters, group, log);
+      return mode;
+    }
+    this.plain = [...new Set([...this.plain, ...filters])];
     await this.deps.shared.subscribe(filters);
     for (const link of this.orgs.values()) await link.conn?.subscribe(filters);
+    return 'plain';
+  }
+
+  /** Ends plain subscriptions (shared ones are for the process's life). */
+  async unsubscribe(filters: readonly string[]): Promise<void> {
+    this.plain = this.plain.filter((f) => !filters.includes(f));
+    await this.deps.shared.unsubscribe(filters);
+    for (const link of this.orgs.values()) await link.conn?.unsubscribe(filters);
   }
 
   onMessage(handler: (topic: string, payload: Buffer, org: string | null) => void): void {
@@ -164,7 +189,7 @@ export class CssBrokers implements CssMqttChannel {
     await link?.conn?.close();
     try {
       const settings = this.deps.secrets !== null ? brokerSettingsOf(org, this.deps.secrets) : { user: org.user, password: org.password };
-      const conn = await openMqttConnection({
+      const conn = await openCssConnection({
         ...this.deps.base,
         ...where,
         // One attempt per pass: the next pass tries again.
@@ -172,12 +197,18 @@ export class CssBrokers implements CssMqttChannel {
         ...(settings.user !== '' ? { username: settings.user, password: settings.password } : {}),
         // [ref mqttCommunication UpdateOrganization] an org's client is `A:{org}:CSS`.
         clientID: `A:${org.orgID}:CSS`,
-        subscriptions: this.filters,
+        subscriptions: this.plain,
         onMessage: (topic, payload) => this.handler(topic, payload, org.orgID),
-      });
+      }, this.deps.group, this.deps.log);
       if (this.closed || this.orgs.get(org.orgID) !== fresh) {
         await conn.close();
         return;
+      }
+      try {
+        if (this.shareable.length > 0) await subscribeEvents(conn, this.shareable, this.deps.group, this.deps.log);
+      } catch (err) {
+        await conn.close();
+        throw err;
       }
       fresh.conn = conn;
       this.deps.log.info({ org: org.orgID, broker: url }, "connected to the organization's own broker");

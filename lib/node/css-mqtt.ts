@@ -14,10 +14,11 @@ import type { OrgSecrets } from '../security/org-secrets.js';
 import type { NotificationStore } from '../store/notification-types.js';
 import type { Store } from '../store/types.js';
 import type { CssSyncEngine } from '../sync/css/types.js';
-import { upstreamProgress } from '../sync/upstream-progress.js';
-import { CssMqttAdapter, type CssMqttChannel } from '../transport/mqtt/css-adapter.js';
+import { upstreamProgress, type UpstreamProgress } from '../sync/upstream-progress.js';
+import { CssMqttAdapter, type AwaitedData, type CssLeadership, type CssMqttChannel } from '../transport/mqtt/css-adapter.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../transport/mqtt/embedded-broker.js';
-import { openMqttConnection, type MqttConnection, type MqttConnectionOptions } from '../transport/mqtt/mqtt-connection.js';
+import { type MqttConnection, type MqttConnectionOptions } from '../transport/mqtt/mqtt-connection.js';
+import { openCssConnection } from '../transport/mqtt/shared-subscriptions.js';
 import type { MqttTlsSettings } from '../transport/mqtt/mqtt-tls.js';
 import { CssBrokers } from './css-brokers.js';
 import type { Tls } from './listeners.js';
@@ -43,6 +44,12 @@ export interface CssMqttDeps {
   orgSecrets: OrgSecrets | null;
   /** The certificate of the embedded broker's TLS listener (EMBEDDED_BROKER_TLS_PORT). */
   tls: () => Promise<Tls>;
+  /**
+   * The leader lease of CSS processes sharing one database: with an external broker that has
+   * shared subscriptions, the leader alone takes the chunked traffic and pushes to the ESS nodes
+   * (docs/adr/0021-mqtt-scale-out.md). Without it this process acts as the only one.
+   */
+  leadership?: CssLeadership;
   logger: Logger;
 }
 
@@ -74,6 +81,16 @@ async function mqttDestinations(config: Config, store: Store): Promise<Destinati
     }
   }
   return out;
+}
+
+/** The store's upload of an upstream instance, for a chunk another CSS asked for (CssMqttAdapter.storeUnasked). */
+function awaitedData(store: Store, progress: UpstreamProgress): AwaitedData {
+  return async (peer, ref) => {
+    const state = await progress.of(peer, ref);
+    if (state.kind !== 'awaiting') return null;
+    const obj = await store.getObject(peer.orgID, ref.objectType, ref.objectID);
+    return obj === null || obj.meta.instanceID !== ref.instanceID ? null : { received: state.received, total: obj.meta.objectSize };
+  };
 }
 
 /** How often the connection's state is sampled for the health report. */
@@ -165,7 +182,14 @@ export async function startCssMqtt(deps: CssMqttDeps): Promise<CssMqtt> {
       firstConnectTimeoutMs: config.mqttBrokerConnectTimeout * 1000,
       log,
     };
+    // The embedded broker lives in this process: other CSS processes cannot share it.
+    const group = usesEmbeddedBroker(config) ? '' : config.mqttSharedGroup;
     if (usesEmbeddedBroker(config)) {
+      if (config.storageProvider === 'mongo') {
+        log.warn(
+          'the embedded MQTT broker serves this CSS process alone: ESS nodes on it sync only through this process. To run several CSS processes over MQTT, set BROKER_ADDRESS to a broker they share (mosquitto 2, for MQTT 5 shared subscriptions)',
+        );
+      }
       const tls = config.embeddedBrokerTlsPort !== 0 ? await deps.tls() : null;
       broker = await withPortAdvice(
         startEmbeddedBroker({
@@ -194,7 +218,7 @@ export async function startCssMqtt(deps: CssMqttDeps): Promise<CssMqtt> {
       };
       urls = [`${options.protocol}://${urlHost(config.brokerAddress)}:${config.brokerPort}`];
     }
-    const conn = await openMqttConnection(options);
+    const conn = await openCssConnection(options, group, log);
     connection = conn;
     const tracker = new ConnectionTracker(conn);
     stopTracker = () => tracker.stop();
@@ -205,13 +229,15 @@ export async function startCssMqtt(deps: CssMqttDeps): Promise<CssMqtt> {
       store: deps.store,
       secrets: deps.orgSecrets,
       perOrg: config.orgID === '',
+      group,
       pollMs: ORG_POLL_FACTOR * config.resendInterval * 1000,
       log,
     });
     orgBrokers = brokers;
     deliver = (topic, payload) => brokers.deliverShared(topic, payload);
     const channel: CssMqttChannel = {
-      subscribe: (filters) => brokers.subscribe(filters),
+      subscribe: (filters, opts) => brokers.subscribe(filters, opts),
+      unsubscribe: (filters) => brokers.unsubscribe(filters),
       onMessage: (handler) => brokers.onMessage(handler),
       publish: async (org, topic, payload, opts) => {
         try {
@@ -225,11 +251,14 @@ export async function startCssMqtt(deps: CssMqttDeps): Promise<CssMqtt> {
       connected: (org) => brokers.connected(org),
       ownBroker: (org) => brokers.ownBroker(org),
     };
+    const progress = upstreamProgress({ store: deps.store, notifications: deps.notifications });
     const running = new CssMqttAdapter({
       engine: deps.engine,
       channel,
-      progress: upstreamProgress({ store: deps.store, notifications: deps.notifications }),
+      progress,
       mqttDestinations: () => mqttDestinations(config, deps.store),
+      awaitedData: awaitedData(deps.store, progress),
+      ...(deps.leadership !== undefined ? { leadership: deps.leadership } : {}),
       orgID: config.orgID,
       resendInterval: config.resendInterval,
       maxInflightChunks: config.maxInflightChunks,
@@ -239,6 +268,8 @@ export async function startCssMqtt(deps: CssMqttDeps): Promise<CssMqtt> {
     adapter = running;
     await running.start();
     brokers.start();
+    const { subscriptions } = running.stats();
+    if (subscriptions === 'shared') log.info({ group }, 'subscribed to the ESS events in an MQTT shared group: the CSS processes of the group share them');
     return {
       urls,
       health: () => {

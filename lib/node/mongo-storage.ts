@@ -5,14 +5,14 @@
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
-import { FileBlobStore, MongoStore, mappingUnreachable, mongoConnection, type BlobStore, type NotificationStore, type Store } from '../store/index.js';
+import { MongoBlobStore, MongoSmallBlobs, MongoStore, TieredBlobStore, mappingUnreachable, mongoConnection, type BlobStore, type NotificationStore, type Store } from '../store/index.js';
 
 /** How long a request waits for the database before it fails with a 503. */
 const SERVER_SELECTION_TIMEOUT_MS = 5_000;
 
 const isPem = (v: string): boolean => v.includes('-----BEGIN');
 
-export async function openMongoStorage(config: Config, log: Logger, dataDir: string): Promise<{ store: Store; notifications: NotificationStore; blobs: BlobStore; description: string }> {
+export async function openMongoStorage(config: Config, log: Logger): Promise<{ store: Store; notifications: NotificationStore; blobs: BlobStore; description: string }> {
   const ca = config.mongoCACertificate;
   const connection = mongoConnection({
     addresses: config.mongoAddressCsv,
@@ -31,12 +31,16 @@ export async function openMongoStorage(config: Config, log: Logger, dataDir: str
     throw new Error(`cannot open the MongoDB database ${connection.database} at ${redact(connection.url)}: ${e instanceof Error ? e.message : String(e)}`);
   }
   log.info({ database: connection.database, address: redact(connection.url) }, 'storing on MongoDB');
-  const blobs = new FileBlobStore({ root: dataDir });
+  // Object data in the database too, so that every process of the CSS serves every object:
+  // small ones in one document each, committed with their object; larger ones in chunks.
+  const db = (): ReturnType<MongoStore['database']> => mongo.database();
+  const blobs = new TieredBlobStore({ files: new MongoBlobStore({ db }), small: new MongoSmallBlobs({ db }) });
   await blobs.init();
   return {
     store: mappingUnreachable<Store>(mongo),
+    // Reads are streams, which the mapping leaves alone; writes and listings are mapped.
     notifications: mappingUnreachable<NotificationStore>(mongo.notifications()),
-    blobs,
+    blobs: mappingUnreachable<BlobStore>(blobs),
     description: `MongoDB database ${connection.database} at ${redact(connection.url)}`,
   };
 }

@@ -41,6 +41,7 @@ import { createEssSync, syncsWithCss, type EssSync } from './ess-sync.js';
 import { packageRoot } from './package-root.js';
 import { acquireDataLock } from './data-lock.js';
 import { openMongoStorage } from './mongo-storage.js';
+import { coordinationFor } from './coordination.js';
 import { aclLookupFor } from './acl-lookup.js';
 import { cleartextExposure, startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
 
@@ -81,7 +82,7 @@ function loadOpenApi(node: 'CSS' | 'ESS'): OpenApiDoc {
 
 async function openStorage(config: Config, log: Logger): Promise<{ store: Store; notifications: NotificationStore; blobs: BlobStore; description: string }> {
   // A CSS on MongoDB: every process of the CSS shares the database (mongo-storage.ts).
-  if (config.storageProvider === 'mongo') return openMongoStorage(config, log, layout(config.persistenceRootPath).data);
+  if (config.storageProvider === 'mongo') return openMongoStorage(config, log);
   const paths = layout(config.persistenceRootPath);
   await mkdir(join(paths.db, '..'), { recursive: true });
   const store = new SqliteStore({ path: paths.db });
@@ -92,24 +93,38 @@ async function openStorage(config: Config, log: Logger): Promise<{ store: Store;
   return { store, notifications: store.notifications(), blobs, description: `SQLite ${paths.db}` };
 }
 
-/** Deletes blobs and staging areas nothing refers to: leftovers of a crash between two commits. */
-async function collectGarbage(store: Store, blobs: BlobStore, log: Logger): Promise<void> {
-  const referenced = await store.referencedBlobIds();
-  let removed = 0;
-  for (const id of await blobs.list()) {
-    if (!referenced.has(id)) {
-      await blobs.delete(id);
-      removed++;
-    }
+/**
+ * Deletes blobs and staging areas nothing refers to: leftovers of a crash between two commits.
+ * On a database other processes share (MongoDB), a blob another process has just written is
+ * unreferenced until that process records it: such a one is deleted only if it is still
+ * unreferenced after `settleMs`, long after any write in progress has been recorded.
+ */
+async function collectGarbage(store: Store, blobs: BlobStore, log: Logger, settleMs = 0, signal?: AbortSignal): Promise<void> {
+  const unreferenced = async (): Promise<{ blobIds: string[]; stagingIds: string[] }> => {
+    const referenced = await store.referencedBlobIds();
+    return { blobIds: (await blobs.list()).filter((id) => !referenced.has(id)), stagingIds: (await blobs.listStaging()).filter((id) => !referenced.has(id)) };
+  };
+  let found = await unreferenced();
+  if (settleMs > 0) {
+    if (found.blobIds.length + found.stagingIds.length === 0) return;
+    const settled = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(true), settleMs);
+      timer.unref();
+      signal?.addEventListener('abort', () => (clearTimeout(timer), resolve(false)), { once: true });
+    });
+    if (!settled) return;
+    const again = await unreferenced();
+    const still = new Set([...again.blobIds, ...again.stagingIds]);
+    found = { blobIds: found.blobIds.filter((id) => still.has(id)), stagingIds: found.stagingIds.filter((id) => still.has(id)) };
   }
-  for (const id of await blobs.listStaging()) {
-    if (!referenced.has(id)) {
-      await blobs.deleteStaging(id);
-      removed++;
-    }
-  }
+  for (const id of found.blobIds) await blobs.delete(id);
+  for (const id of found.stagingIds) await blobs.deleteStaging(id);
+  const removed = found.blobIds.length + found.stagingIds.length;
   if (removed > 0) log.info({ removed }, 'removed data blobs and upload staging areas that nothing refers to');
 }
+
+/** How long a blob must stay unreferenced on a shared database before start-up removes it. */
+const SHARED_GC_SETTLE_MS = 10 * 60_000;
 
 async function createAuthenticator(config: Config, log: Logger): Promise<{ authenticator: Authenticator; createdAdmin: RunningNode['createdAdmin'] }> {
   const paths = layout(config.persistenceRootPath);
@@ -208,6 +223,8 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     await lock.release();
     throw e;
   });
+  // The leader lease and the wake bus shared with the other instances on the store (coordination.ts).
+  const coordination = coordinationFor(store, logger);
   let listeners: Listener[] = [];
   let running = false;
   let resolveStopped!: (v: { restart: boolean }) => void;
@@ -232,6 +249,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       await cssMqtt?.stop();
       await essSync?.stop();
       await resends?.stop();
+      await coordination.stop();
       webhooks?.stop();
       await stopListeners(listeners, graceMs);
       await store.close();
@@ -243,7 +261,13 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
   };
 
   try {
-    await collectGarbage(store, blobs, log);
+    if (config.storageProvider === 'mongo') {
+      // In the background: the wait must not hold the start, and a stop ends it.
+      collectGarbage(store, blobs, log, SHARED_GC_SETTLE_MS, shutdown.signal).catch((err: unknown) => log.warn({ err }, 'garbage collection of unreferenced blobs failed; the next start retries'));
+    } else {
+      await collectGarbage(store, blobs, log);
+    }
+    await coordination.start();
     const { authenticator: handler, createdAdmin } = await createAuthenticator(config, log);
     // Every login, REST, SPI or MQTT, goes through this one gate: throttle, passport, the handler.
     const authenticator = new LoginGate(handler, {
@@ -254,7 +278,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     // The CSS seals the per-org broker passwords it stores (org-secrets.ts).
     const orgSecrets = identity.nodeType === 'CSS' ? await prepareOrgSecrets({ keyFile: layout(config.persistenceRootPath).orgSecretsKey, store, log }) : null;
     // The CSS sends to the ESS nodes that poll it; an http ESS polls its CSS and receives.
-    const peerSignal = new PeerSignal();
+    const peerSignal = new PeerSignal(coordination.wakes);
     const deletions = new DeletionsInProgress({ store, notifications });
     const sender = identity.nodeType === 'CSS' ? new Sender({ store, notifications, peerSignal, deletions }) : null;
     // Uploads offered to the ESS nodes while they arrive (our extension; early-data.ts).
@@ -291,6 +315,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       async () => (config.orgID !== '' ? [config.orgID] : store.listOrgsInUse()),
       essSync?.health,
       { report: () => cssMqtt?.health() },
+      coordination.shared ? coordination.lease : undefined,
     );
     // The CSS's side of the sync (css-sync.ts): its engine serves every transport.
     const cssSync =
@@ -334,11 +359,11 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     running = true;
     await essSync?.start(objects);
     if (sender !== null) {
-      resends = new ResendScheduler({ notifications, store, peerSignal, intervalMs: config.resendInterval * 1000, log });
+      resends = new ResendScheduler({ notifications, store, peerSignal, intervalMs: config.resendInterval * 1000, log, leader: coordination.lease });
       resends.start();
     }
     // Activation, expiry, registration removal, trimming (lib/sync/maintenance/).
-    maintenance = createMaintenance(config, { store, notifications, objects, deletions, log: logger.child({ component: 'maintenance' }) });
+    maintenance = createMaintenance(config, { store, notifications, objects, deletions, log: logger.child({ component: 'maintenance' }), leader: coordination.lease });
     maintenance.start();
     // The CSS's MQTT transport (css-mqtt.ts): the same engine as the SPI's, over a broker.
     if (cssSync !== null && config.communicationProtocol.includes('mqtt')) {
@@ -352,6 +377,8 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
         orgSecrets,
         tls: async () => tls ?? (await nodeCertificate(config, log)),
         logger,
+        // Processes sharing the database share the ESS nodes of one broker; the leader pushes (ADR 21).
+        ...(coordination.shared ? { leadership: coordination.lease } : {}),
       });
     }
     const urls = listeners.map((l) => l.url);
@@ -365,6 +392,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     await cssMqtt?.stop();
     await essSync?.stop();
     await stopListeners(listeners, 0);
+    await coordination.stop();
     await store.close();
     await lock.release();
     throw e;

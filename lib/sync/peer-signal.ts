@@ -3,16 +3,31 @@
  * a transport holding a long-poll for that peer answers at once instead of at the end of its
  * wait. Only a hint: the notification records stay the truth, a missed signal costs at most
  * one wait. Transport-agnostic (an extension of ours; the reference has no long-poll).
+ *
+ * With several CSS instances on one database, the long-poll may be held by another instance
+ * than the one that queued the work: a PeerWakeBus carries each notify to the others, whose
+ * PeerSignal wakes its own waiters (and does not publish again).
  */
 import { destinationKey } from '../model/index.js';
+import type { PeerWakeBus } from '../store/coordination-types.js';
 
 const keyOf = (orgID: string, peerType: string, peerID: string): string => destinationKey({ orgID, destType: peerType, destID: peerID });
 
 export class PeerSignal {
   private readonly waiters = new Map<string, Set<() => void>>();
 
-  /** Wakes every current waiter of the peer; a later `wait` is not affected. */
+  /** `bus`: the other instances of a scaled-out CSS, told of each notify and heard from. */
+  constructor(private readonly bus?: Pick<PeerWakeBus, 'publish' | 'subscribe'>) {
+    bus?.subscribe((orgID, peerType, peerID) => this.wake(orgID, peerType, peerID));
+  }
+
+  /** Wakes every current waiter of the peer, here and on the other instances; a later `wait` is not affected. */
   notify(orgID: string, peerType: string, peerID: string): void {
+    this.wake(orgID, peerType, peerID);
+    this.bus?.publish(orgID, peerType, peerID);
+  }
+
+  private wake(orgID: string, peerType: string, peerID: string): void {
     const set = this.waiters.get(keyOf(orgID, peerType, peerID));
     if (set === undefined) return;
     // Each waiter removes itself from the set: iterate over a copy.

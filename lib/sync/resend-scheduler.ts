@@ -3,12 +3,14 @@
  * is offered again when its `resendAt` falls due. Each retry waits twice as long as the one
  * before, from RESEND_INTERVAL up to an hour, unless the receiver named its own retry interval.
  * The reference retries every error every 60 s forever and, on MongoDB, never (the `resend-time`
- * type bug); this one works on every store through the indexed `listDue` query.
+ * type bug); this one works on every store through the indexed `listDue` query. With several
+ * CSS instances on one database, only the holder of the leader lease runs it.
  * [ref sync-protocol §3 "Resend timer", "Feedback"; §8 items 8, 11]
  */
 import { notificationKey, type Notification, type NotificationStore } from '../store/notification-types.js';
 import { MAY_HOLD } from './notification-states.js';
 import type { Store } from '../store/types.js';
+import type { LeaderLease } from '../store/coordination-types.js';
 import type { PeerSignal } from './peer-signal.js';
 
 /** The longest wait between two retries of one record. */
@@ -31,6 +33,8 @@ export interface ResendSchedulerDeps {
   log: { warn(obj: object, msg: string): void };
   /** Epoch ms; tests inject a fake clock. */
   now?: () => number;
+  /** When given, the timer's passes start only while this instance leads (a pass under way when it stops leading finishes). */
+  leader?: Pick<LeaderLease, 'isLeader'>;
 }
 
 export class ResendScheduler {
@@ -44,6 +48,7 @@ export class ResendScheduler {
 
   start(): void {
     this.timer ??= setInterval(() => {
+      if (this.deps.leader?.isLeader() === false) return;
       // One tick at a time: a slow store does not pile ticks up.
       this.running ??= this.tick()
         .then(() => undefined)

@@ -186,22 +186,21 @@ if (!runnable) {
   describe('MongoBlobStore reads', () => {
     let monitored: MongoClient;
     let blobs: MongoBlobStore;
-    /** Chunk documents each `find` on the chunk collection returned, by the _id it asked for. */
+    /** The `_id` of every chunk document the server sent back, to a find or a getMore. */
     let fetched: string[];
 
     beforeEach(async () => {
       monitored = new MongoClient(url, { monitorCommands: true });
       await monitored.connect();
-      const asked = new Map<number, string>();
+      const onChunks = new Set<number>();
       fetched = [];
       monitored.on('commandStarted', (e: CommandStartedEvent) => {
-        if (e.commandName === 'find' && e.command.find === 'blob_chunks') asked.set(e.requestId, String((e.command.filter as { _id?: unknown })._id));
+        if (e.command.find === 'blob_chunks' || e.command.collection === 'blob_chunks') onChunks.add(e.requestId);
       });
       monitored.on('commandSucceeded', (e: CommandSucceededEvent) => {
-        const id = asked.get(e.requestId);
-        if (id === undefined) return;
-        const batch = (e.reply as { cursor?: { firstBatch?: unknown[] } }).cursor?.firstBatch ?? [];
-        for (let i = 0; i < batch.length; i++) fetched.push(id);
+        if (!onChunks.delete(e.requestId)) return;
+        const cursor = (e.reply as { cursor?: { firstBatch?: { _id: string }[]; nextBatch?: { _id: string }[] } }).cursor;
+        for (const doc of cursor?.firstBatch ?? cursor?.nextBatch ?? []) fetched.push(doc._id);
       });
       blobs = await openBlobs(monitored.db(freshDatabase().databaseName));
     });
@@ -218,8 +217,17 @@ if (!runnable) {
       const end = 6 * CHUNK_BYTES + 50;
       fetched = [];
       expectSameBytes(await readAll(blobs.read(blobId, { start, end })), data.subarray(start, end + 1));
-      // Fetched a few at a time, so they may complete in any order.
       expect([...fetched].sort()).toEqual([`${blobId}/4`, `${blobId}/5`, `${blobId}/6`]);
+    });
+
+    it('fetch only the chunk documents of a long range too (one cursor), not those around it', async () => {
+      const data = bytes(14 * CHUNK_BYTES + 5);
+      const { blobId } = await blobs.write(sourceOf(data));
+      const start = 2 * CHUNK_BYTES + 1;
+      const end = 12 * CHUNK_BYTES - 1;
+      fetched = [];
+      expectSameBytes(await readAll(blobs.read(blobId, { start, end })), data.subarray(start, end + 1));
+      expect([...fetched].sort()).toEqual(Array.from({ length: 10 }, (_, i) => `${blobId}/${i + 2}`).sort());
     });
 
     it('fetch one chunk document for a range inside one chunk, and none for an empty blob', async () => {
@@ -233,6 +241,17 @@ if (!runnable) {
       fetched = [];
       expect((await readAll(blobs.read(empty.blobId))).length).toBe(0);
       expect(fetched).toEqual([]);
+    });
+    it('put chunks the server sends out of order back in order', async () => {
+      // Rewritten with the chunks inserted last to first, so that insertion order is reversed.
+      const data = bytes(12 * CHUNK_BYTES + 7);
+      const { blobId } = await blobs.write(sourceOf(data));
+      const chunks = databases.get(blobs)!.collection<{ _id: string; n: number }>('blob_chunks');
+      const docs = await chunks.find({}).toArray();
+      await chunks.deleteMany({});
+      await chunks.insertMany(docs.sort((x, y) => y.n - x.n));
+      expectSameBytes(await readAll(blobs.read(blobId)), data);
+      expectSameBytes(await readAll(blobs.read(blobId, { start: CHUNK_BYTES - 1, end: 11 * CHUNK_BYTES })), data.subarray(CHUNK_BYTES - 1, 11 * CHUNK_BYTES + 1));
     });
   });
 

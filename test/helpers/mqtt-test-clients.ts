@@ -21,6 +21,10 @@ export async function plainChannel(url: string, opts: { maxPacketSize?: number }
   return {
     subscribe: async (filters) => {
       await client.subscribeAsync([...filters], { qos: 1 });
+      return 'plain';
+    },
+    unsubscribe: async (filters) => {
+      await client.unsubscribeAsync([...filters]);
     },
     onMessage: (handler) => {
       client.on('message', (topic, payload) => handler(topic, payload, null));

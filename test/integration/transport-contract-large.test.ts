@@ -8,7 +8,7 @@
  */
 import { expect, jest, test } from '@jest/globals';
 import { generatedData } from '../helpers/generated-data.js';
-import { arrivesIntact, describeTransports, netLog, publishThenAddress, withOneEss, whenStaged, type EssNode, type SyncNet, TRANSPORT_KINDS_WITH_MONGO } from '../helpers/transports.js';
+import { arrivesIntact, describeTransports, netLog, publishThenAddress, withOneEss, whenStaged, type EssNode, type SyncNet } from '../helpers/transports.js';
 
 jest.setTimeout(240_000);
 
@@ -49,4 +49,4 @@ describeTransports('large objects and crashes between a CSS and an ESS', (kind) 
     await net.startCss();
     await arrivesIntact(net, n1, 'css-killed', KILL_SIZE, sha256, DEADLINE_MS);
   });
-}, TRANSPORT_KINDS_WITH_MONGO);
+});

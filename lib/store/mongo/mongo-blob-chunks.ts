@@ -1,25 +1,35 @@
 /**
- * The chunk layer under MongoBlobStore (docs/adr/0018-mongo-blobs.md): a blob or staging area's
- * bytes cut into fixed-size chunk documents whose `_id` is `<id>/<n>`, chunk n holding bytes
- * [n * CHUNK_BYTES, (n + 1) * CHUNK_BYTES). Every chunk operation is a lookup, write or delete of
- * one `_id`: the one filter every MongoDB-wire server serves from its primary key (FerretDB
- * 1.24 pushes `_id` equality down to SQL, not ranges or `$in` on other fields).
+ * The chunk layer under MongoBlobStore (docs/adr/0020-mongo-blobs.md): a blob or staging area's
+ * bytes cut into fixed-size chunk documents, chunk n of `id` holding bytes
+ * [n * CHUNK_BYTES, (n + 1) * CHUNK_BYTES) as `{ _id: "<id>/<n>", f: id, n, data }`. Which
+ * chunks a byte range needs is arithmetic; the `_id` makes each chunk's write unique and its
+ * rewrite a write by primary key, and the index on (f, n) serves the range queries.
  *
- * Chunks of one id are written in order and only the last one may be short, so the chunks
- * present are always 0..k with no hole: finding the end is a walk upward until a miss.
+ * Where chunks may exist is bounded by the `extent` their files document records before they
+ * are written (the writer's `reserve`), so removing them never has to search for them.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import type { Binary, Collection } from 'mongodb';
 import { isDuplicateKey } from './mongo-cas.js';
 
-/** GridFS's default: a chunk plus its document stays far below the 16 MiB document limit. */
-export const CHUNK_BYTES = 255 * 1024;
+/**
+ * 256 KiB: far below the 16 MiB document limit, and a divisor of the power-of-two chunk sizes
+ * uploads use, so that their chunks start on a chunk boundary (no partial chunk to read back).
+ */
+export const CHUNK_BYTES = 256 * 1024;
 
 export interface ChunkDoc {
   _id: string;
+  /** The blob or staging area's id. */
+  f: string;
+  /** The chunk's number. */
+  n: number;
   data: Binary | Buffer;
 }
+
+/** The index every chunk query and delete runs on. */
+export const CHUNK_INDEX = { key: { f: 1, n: 1 }, name: 'chunk', unique: true } as const;
 
 export const chunkKey = (id: string, n: number): string => `${id}/${n}`;
 
@@ -62,30 +72,16 @@ export class ByteMeter extends Transform {
   }
 }
 
-/** Whether chunk `n` of `id` exists, reading only its `_id`. */
-export async function hasChunk(chunks: Collection<ChunkDoc>, id: string, n: number): Promise<boolean> {
-  return (await chunks.findOne({ _id: chunkKey(id, n) }, { projection: { _id: 1 } })) !== null;
-}
-
-/** The highest chunk number present at or above `from - 1`, walking up from a known one. */
-export async function topChunk(chunks: Collection<ChunkDoc>, id: string, from: number): Promise<number> {
-  let top = from - 1;
-  while (await hasChunk(chunks, id, top + 1)) top++;
-  return top;
+/** Deletes chunks `from`..`to` of `id`, those present, by one query. */
+export async function deleteChunks(chunks: Collection<ChunkDoc>, id: string, from: number, to: number): Promise<void> {
+  if (to < from) return;
+  await chunks.deleteMany({ f: id, n: { $gte: from, $lte: to } });
 }
 
 /**
- * Deletes chunks `top` down to `from`, highest first: a crash midway leaves chunks 0..k without
- * a hole, so the next walk upward still finds all of them.
- */
-export async function deleteChunksDown(chunks: Collection<ChunkDoc>, id: string, top: number, from: number): Promise<void> {
-  for (let n = top; n >= from; n--) await chunks.deleteOne({ _id: chunkKey(id, n) });
-}
-
-/**
- * Writes bytes from an offset into chunk documents, one operation at a time in order (so no
- * hole can appear). The bytes of the current chunk stay in memory until it is full: a partial
- * chunk is rewritten whole when it grows. Memory: at most one chunk plus what one push brings.
+ * Writes bytes from an offset into chunk documents, one operation at a time in order. The bytes
+ * of the current chunk stay in memory until it is full: a partial chunk is rewritten whole when
+ * it grows. Memory: at most one chunk plus what one push brings.
  */
 export class ChunkWriter {
   /** Bytes from 0 that are in the database. */
@@ -97,19 +93,23 @@ export class ChunkWriter {
   private pendingBytes: number;
   /** Whether a (shorter) version of the chunk being filled is in the database. */
   private indexInDb: boolean;
+  /** Chunks may be written up to this byte without calling `reserve` first. */
+  private reserved: number;
   private queue: Promise<unknown> = Promise.resolve();
 
   /**
    * @param start offset of the first byte to write
    * @param head bytes of the chunk holding `start` that lie before it (already in the database)
-   * @param onChunk told after each chunk landed (e.g. to keep a write's document fresh)
+   * @param opts.reserved bytes the files document already allows chunks up to
+   * @param opts.reserve records (durably) that chunks may exist up to at least the given byte;
+   *   the writer asks for `reserveAhead` bytes more than it needs, to ask seldom
    */
   constructor(
     private readonly chunks: Collection<ChunkDoc>,
     private readonly id: string,
     start: number,
     head: Buffer,
-    private readonly onChunk: () => Promise<void> = () => Promise.resolve(),
+    private readonly opts: { reserved: number; reserve: (upTo: number) => Promise<void>; reserveAhead?: number },
   ) {
     if (head.length !== start % CHUNK_BYTES) throw new RangeError(`A head of ${head.length} bytes does not fit offset ${start}`);
     this.landedBytes = start;
@@ -117,6 +117,7 @@ export class ChunkWriter {
     this.pending = head.length > 0 ? [head] : [];
     this.pendingBytes = head.length;
     this.indexInDb = head.length > 0;
+    this.reserved = opts.reserved;
   }
 
   /** Bytes from 0 that are in the database once the operations queued so far are done. */
@@ -133,7 +134,7 @@ export class ChunkWriter {
       const all = Buffer.concat(this.pending, this.pendingBytes);
       let at = 0;
       const full: ChunkDoc[] = [];
-      for (; all.length - at >= CHUNK_BYTES; at += CHUNK_BYTES) full.push({ _id: chunkKey(this.id, this.index + full.length), data: all.subarray(at, at + CHUNK_BYTES) });
+      for (; all.length - at >= CHUNK_BYTES; at += CHUNK_BYTES) full.push(this.doc(this.index + full.length, all.subarray(at, at + CHUNK_BYTES)));
       const rest = all.subarray(at);
       await this.put(full, this.indexInDb);
       this.index += full.length;
@@ -141,7 +142,6 @@ export class ChunkWriter {
       this.pending = rest.length > 0 ? [rest] : [];
       this.pendingBytes = rest.length;
       this.landedBytes = this.index * CHUNK_BYTES;
-      await this.onChunk();
     });
   }
 
@@ -150,7 +150,7 @@ export class ChunkWriter {
     return this.serial(async () => {
       const inDb = this.landedBytes - this.index * CHUNK_BYTES;
       if (this.pendingBytes === inDb) return;
-      await this.put([{ _id: chunkKey(this.id, this.index), data: Buffer.concat(this.pending, this.pendingBytes) }], this.indexInDb);
+      await this.put([this.doc(this.index, Buffer.concat(this.pending, this.pendingBytes))], this.indexInDb);
       this.indexInDb = true;
       this.landedBytes = this.index * CHUNK_BYTES + this.pendingBytes;
     });
@@ -174,6 +174,10 @@ export class ChunkWriter {
     });
   }
 
+  private doc(n: number, data: Buffer): ChunkDoc {
+    return { _id: chunkKey(this.id, n), f: this.id, n, data };
+  }
+
   private serial<T>(op: () => Promise<T>): Promise<T> {
     const run = this.queue.catch(() => undefined).then(op);
     this.queue = run;
@@ -182,10 +186,16 @@ export class ChunkWriter {
 
   /**
    * Writes `docs` (consecutive chunks); the first replaces its shorter version when
-   * `firstExists`. A chunk found present anyway (left past the end by a crash and not seen by the
-   * walk that should have dropped it) is replaced rather than failing the write.
+   * `firstExists`. A chunk found present anyway (a leftover that should have been dropped) is
+   * replaced rather than failing the write.
    */
   private async put(docs: ChunkDoc[], firstExists: boolean): Promise<void> {
+    const end = (this.index + docs.length) * CHUNK_BYTES;
+    if (end > this.reserved) {
+      const upTo = end + (this.opts.reserveAhead ?? 0);
+      await this.opts.reserve(upTo);
+      this.reserved = upTo;
+    }
     let fresh = docs;
     if (firstExists && docs.length > 0) {
       await this.chunks.replaceOne({ _id: docs[0]!._id }, docs[0]!, { upsert: true });

@@ -1,6 +1,6 @@
 /**
  * BlobStore in a MongoDB database, so that the processes of a scaled-out CSS share object data
- * and upload staging areas without a shared volume (issue #14; docs/adr/0018-mongo-blobs.md).
+ * and upload staging areas without a shared volume (issue #14; docs/adr/0020-mongo-blobs.md).
  *
  * Two collections: `<prefix>_files` holds one small document per blob or staging area, its
  * `state` saying what it is, and `<prefix>_chunks` its bytes (mongo-blob-chunks.ts). There are no
@@ -19,7 +19,7 @@ import type { Collection, Db, IndexDescription } from 'mongodb';
 import { BadRequestError, NotFoundError } from '../../model/index.js';
 import type { BlobReadOptions, BlobStore, BlobWriteOptions, BlobWriteResult, StagingAppender, StagingCommitOptions } from '../types.js';
 import { checkEndedSize, overLimit } from '../write-limits.js';
-import { ByteMeter, CHUNK_BYTES, ChunkWriter, bytesOf, chunkKey, deleteChunksDown, topChunk, type ChunkDoc } from './mongo-blob-chunks.js';
+import { ByteMeter, CHUNK_BYTES, CHUNK_INDEX, ChunkWriter, bytesOf, chunkKey, deleteChunks, type ChunkDoc } from './mongo-blob-chunks.js';
 
 /**
  * `writing`: a write() in progress (or crashed); `staging`: an upload's staging area; `blob`: a
@@ -32,6 +32,11 @@ interface FileDoc {
   state: FileState;
   /** Bytes of a blob; of a staging area, the durable offset its last write or sync reached. */
   size: number;
+  /**
+   * No chunk holds bytes at or past this offset: raised before chunks are written past it, so
+   * that the chunks a crash left can be removed without a search.
+   */
+  extent: number;
   sha256: string | null;
   /** Last sign of life of a write; when a blob was deleted. */
   at: Date;
@@ -44,18 +49,30 @@ export interface MongoBlobStoreOptions {
   prefix?: string;
   /** How long a deleted blob's chunks stay for readers already reading it (default 15 min). */
   deletedGraceMs?: number;
-  /** A write() with no chunk landed for this long is taken for crashed and swept (default 24 h). */
+  /** A write() silent this long (it reserves its extent every 8 MiB) is taken for crashed and swept (default 24 h). */
   staleWriteMs?: number;
 }
 
 const DEFAULT_DELETED_GRACE_MS = 15 * 60_000;
 const DEFAULT_STALE_WRITE_MS = 24 * 3600_000;
-/** A write refreshes its document at most this often, so the sweep can tell it is alive. */
-const TOUCH_EVERY_MS = 60_000;
+/**
+ * How far ahead a write or append reserves its extent: one update of its document per this
+ * many bytes (which also tells the sweep that a write is alive).
+ */
+const RESERVE_AHEAD = 8 * 1024 * 1024;
 /** Sweeps started by deletes and writes, at most one per this long per process. */
 const SWEEP_EVERY_MS = 60_000;
-/** Chunk reads a stream keeps in flight ahead of its reader (about 1 MiB). */
-const READ_AHEAD = 4;
+/** Chunks per batch of a read's cursor (1 MiB): what a reader holds beside its stream's buffer. */
+const READ_BATCH = 4;
+/** Chunks a reader holds that came ahead of their turn, before it fetches the awaited one alone. */
+const READ_REORDER = 8;
+/**
+ * Ranges of up to this many chunks are read by one `_id` lookup per chunk, longer ones by one
+ * cursor. Both are index reads on MongoDB; on FerretDB 1.24 (SQLite) every query scans the
+ * collection, but a lookup by `_id` filters inside SQLite (256 MiB collection: 0.9 s) where a
+ * cursor on (f, n) decodes every chunk of the blob (14 s), so short ranges go by `_id`.
+ */
+const POINT_READS = 8;
 
 const EMPTY = Buffer.alloc(0);
 const lastChunkOf = (size: number): number => Math.ceil(size / CHUNK_BYTES) - 1;
@@ -90,6 +107,7 @@ export class MongoBlobStore implements BlobStore {
   /** Creates the index of the listings and sweeps what deletes and crashed writes left. */
   async init(): Promise<void> {
     await ensureIndexes(this.files(), [{ key: { state: 1 }, name: 'state' }]);
+    await ensureIndexes(this.chunks(), [{ ...CHUNK_INDEX, key: { ...CHUNK_INDEX.key } }]);
     await this.sweep();
   }
 
@@ -102,13 +120,8 @@ export class MongoBlobStore implements BlobStore {
     opts.signal?.throwIfAborted();
     const id = randomUUID();
     const files = this.files();
-    await files.insertOne({ _id: id, state: 'writing', size: 0, sha256: null, at: new Date() });
-    let touched = Date.now();
-    const writer = new ChunkWriter(this.chunks(), id, 0, EMPTY, async () => {
-      if (Date.now() - touched < TOUCH_EVERY_MS) return;
-      touched = Date.now();
-      await files.updateOne({ _id: id, state: 'writing' }, { $set: { at: new Date(touched) } });
-    });
+    await files.insertOne({ _id: id, state: 'writing', size: 0, extent: 0, sha256: null, at: new Date() });
+    const writer = new ChunkWriter(this.chunks(), id, 0, EMPTY, this.reserver(id, 'writing', 0, RESERVE_AHEAD));
     const meter = new ByteMeter({ hash: true, tooMany: (n) => overLimit(n, opts) });
     try {
       await pipeline(source, meter, writer.sink(), ...(opts.signal ? [{ signal: opts.signal }] : []));
@@ -120,12 +133,12 @@ export class MongoBlobStore implements BlobStore {
       return { blobId: id, size: meter.bytes, sha256 };
     } catch (e) {
       await writer.settled();
-      await this.discard(id, 'writing', writer.landed).catch(() => undefined);
+      await this.discard(id, 'writing').catch(() => undefined);
       throw e;
     }
   }
 
-  /** Reads only the chunks that hold `[start, end]`, a few ahead of the reader. */
+  /** Reads only the chunks that hold `[start, end]`, a few at a time. */
   read(blobId: string, opts: BlobReadOptions = {}): Readable {
     return this.readRange(blobId, 'blob', `Blob ${blobId} not found`, opts);
   }
@@ -155,7 +168,7 @@ export class MongoBlobStore implements BlobStore {
 
   async createStaging(): Promise<string> {
     const id = randomUUID();
-    await this.files().insertOne({ _id: id, state: 'staging', size: 0, sha256: null, at: new Date() });
+    await this.files().insertOne({ _id: id, state: 'staging', size: 0, extent: 0, sha256: null, at: new Date() });
     return id;
   }
 
@@ -168,8 +181,8 @@ export class MongoBlobStore implements BlobStore {
    *   fewer or more than `length` bytes.
    */
   async writeStaging(stagingId: string, offset: number, length: number, source: Readable, opts: { signal?: AbortSignal } = {}): Promise<void> {
-    const head = await this.openAt(stagingId, offset);
-    const writer = new ChunkWriter(this.chunks(), stagingId, offset, head);
+    const { head, reserved } = await this.openAt(stagingId, offset);
+    const writer = new ChunkWriter(this.chunks(), stagingId, offset, head, this.reserver(stagingId, 'staging', reserved, 0));
     const meter = new ByteMeter({
       hash: false,
       tooMany: (n) => (n > length ? new BadRequestError(`Received more than the expected ${length} bytes of the chunk at offset ${offset}`) : null),
@@ -177,10 +190,11 @@ export class MongoBlobStore implements BlobStore {
     try {
       await pipeline(source, meter, writer.sink(), ...(opts.signal ? [{ signal: opts.signal }] : []));
       if (meter.bytes !== length) throw new BadRequestError(`Received ${meter.bytes} bytes of the chunk at offset ${offset}, expected ${length}`);
-      await this.recordStagingSize(stagingId, offset + length);
+      // Every chunk written lies below offset + length: the extent comes down to it too.
+      await this.recordStagingSize(stagingId, offset + length, true);
     } catch (e) {
       await writer.settled();
-      await this.cutAt(stagingId, offset).catch(() => undefined);
+      await this.cutAt(stagingId, offset, Infinity).catch(() => undefined);
       throw e;
     }
   }
@@ -191,8 +205,8 @@ export class MongoBlobStore implements BlobStore {
    * from there.
    */
   async appendStaging(stagingId: string, offset: number): Promise<StagingAppender> {
-    const head = await this.openAt(stagingId, offset);
-    const writer = new ChunkWriter(this.chunks(), stagingId, offset, head);
+    const { head, reserved } = await this.openAt(stagingId, offset);
+    const writer = new ChunkWriter(this.chunks(), stagingId, offset, head, this.reserver(stagingId, 'staging', reserved, RESERVE_AHEAD));
     const stream = writer.sink();
     let closing: Promise<void> | null = null;
     return {
@@ -200,7 +214,7 @@ export class MongoBlobStore implements BlobStore {
       sync: async () => {
         await writer.flush();
         const upTo = writer.landed;
-        await this.recordStagingSize(stagingId, upTo);
+        await this.recordStagingSize(stagingId, upTo, false);
         return upTo;
       },
       // What reached the database stays, as bytes written to a file do.
@@ -208,7 +222,7 @@ export class MongoBlobStore implements BlobStore {
         (closing ??= (async () => {
           if (!stream.destroyed && !stream.writableFinished) stream.destroy();
           await writer.settled();
-          await this.recordStagingSize(stagingId, writer.landed).catch(() => undefined);
+          await this.recordStagingSize(stagingId, writer.landed, stream.writableFinished && !stream.errored).catch(() => undefined);
         })()),
     };
   }
@@ -223,14 +237,14 @@ export class MongoBlobStore implements BlobStore {
    * unless `opts.sha256` is given.
    */
   async commitStaging(stagingId: string, opts: StagingCommitOptions = {}): Promise<BlobWriteResult> {
-    const size = await this.stagingSize(stagingId);
+    const { size, extent } = await this.staging(stagingId);
     let sha256 = opts.sha256;
     if (sha256 === undefined) {
       const meter = new ByteMeter({ hash: true });
       await pipeline(this.openStaging(stagingId), meter, new Writable({ write: (_chunk, _enc, done) => done() }));
       sha256 = meter.sha256();
     }
-    await this.cutAt(stagingId, size);
+    if (extent > size) await this.cutAt(stagingId, size, extent);
     const done = await this.files().updateOne({ _id: stagingId, state: 'staging' }, { $set: { state: 'blob', sha256, at: new Date() } });
     if (done.matchedCount !== 1) throw new NotFoundError(`Staging area ${stagingId} not found`);
     this.sweepSoon();
@@ -239,9 +253,7 @@ export class MongoBlobStore implements BlobStore {
 
   /** Removes the area and its chunks now (nobody reads an area being abandoned). */
   async deleteStaging(stagingId: string): Promise<void> {
-    const doc = await this.files().findOne({ _id: stagingId, state: 'staging' });
-    if (doc === null) return;
-    await this.discard(stagingId, 'staging', Number(doc.size));
+    await this.discard(stagingId, 'staging');
   }
 
   /**
@@ -254,13 +266,13 @@ export class MongoBlobStore implements BlobStore {
     const due = await this.files()
       .find(
         { $or: [{ state: 'deleted', at: { $lt: new Date(now - this.deletedGraceMs) } }, { state: 'writing', at: { $lt: new Date(now - this.staleWriteMs) } }] },
-        { projection: { _id: 1, state: 1, size: 1 } },
+        { projection: { _id: 1, state: 1, size: 1, extent: 1 } },
       )
       .toArray();
     for (const doc of due) {
       // A silent write is marked first: should its process wake up, its final update then fails.
-      if (doc.state === 'writing') await this.discard(doc._id, 'writing', 0);
-      else await this.purge(doc._id, Number(doc.size));
+      if (doc.state === 'writing') await this.discard(doc._id, 'writing');
+      else await this.purge(doc._id, Math.max(Number(doc.size), Number(doc.extent ?? 0)));
     }
   }
 
@@ -290,68 +302,92 @@ export class MongoBlobStore implements BlobStore {
    * Marks `id` deleted if it still is in state `from` (so a crash midway leaves it to the sweep)
    * and removes it now.
    */
-  private async discard(id: string, from: FileState, knownBytes: number): Promise<void> {
-    const marked = await this.files().updateOne({ _id: id, state: from }, { $set: { state: 'deleted', at: new Date(0) } });
-    if (marked.matchedCount === 1) await this.purge(id, knownBytes);
+  private async discard(id: string, from: FileState): Promise<void> {
+    const doc = await this.files().findOneAndUpdate({ _id: id, state: from }, { $set: { state: 'deleted', at: new Date(0) } });
+    if (doc !== null) await this.purge(id, Math.max(Number(doc.size), Number(doc.extent)));
   }
 
-  /** Deletes the chunks of `id` (at least those of its first `knownBytes`), then its document. */
-  private async purge(id: string, knownBytes: number): Promise<void> {
-    const chunks = this.chunks();
-    const top = await topChunk(chunks, id, lastChunkOf(knownBytes) + 1);
-    await deleteChunksDown(chunks, id, Math.max(top, lastChunkOf(knownBytes)), 0);
+  /** Deletes the chunks of `id` (those that may hold its first `extent` bytes), then its document. */
+  private async purge(id: string, extent: number): Promise<void> {
+    await deleteChunks(this.chunks(), id, 0, lastChunkOf(extent));
     await this.files().deleteOne({ _id: id, state: 'deleted' });
   }
 
-  /** The durable offset of a staging area. @throws NotFoundError when there is none. */
-  private async stagingSize(stagingId: string): Promise<number> {
-    const doc = await this.files().findOne({ _id: stagingId, state: 'staging' }, { projection: { size: 1 } });
-    if (doc === null) throw new NotFoundError(`Staging area ${stagingId} not found`);
-    return Number(doc.size);
+  /** How a ChunkWriter on `id` raises its extent (in state `state`). */
+  private reserver(id: string, state: FileState, reserved: number, reserveAhead: number): ConstructorParameters<typeof ChunkWriter>[4] {
+    return {
+      reserved,
+      reserveAhead,
+      reserve: async (upTo) => {
+        const done = await this.files().updateOne({ _id: id, state }, { $max: { extent: upTo }, $set: { at: new Date() } });
+        if (done.matchedCount !== 1) throw new NotFoundError(state === 'staging' ? `Staging area ${id} not found` : `Blob write ${id} was swept as abandoned`);
+      },
+    };
   }
 
-  private async recordStagingSize(stagingId: string, size: number): Promise<void> {
-    const done = await this.files().updateOne({ _id: stagingId, state: 'staging' }, { $set: { size, at: new Date() } });
+  /** @throws NotFoundError when there is no staging area `stagingId` */
+  private async staging(stagingId: string): Promise<{ size: number; extent: number }> {
+    const doc = await this.files().findOne({ _id: stagingId, state: 'staging' }, { projection: { size: 1, extent: 1 } });
+    if (doc === null) throw new NotFoundError(`Staging area ${stagingId} not found`);
+    return { size: Number(doc.size), extent: Number(doc.extent) };
+  }
+
+  /** Records the durable offset; `exact`: no chunk holds bytes past it either (the extent). */
+  private async recordStagingSize(stagingId: string, size: number, exact: boolean): Promise<void> {
+    const done = await this.files().updateOne({ _id: stagingId, state: 'staging' }, { $set: { size, ...(exact ? { extent: size } : {}), at: new Date() } });
     if (done.matchedCount !== 1) throw new NotFoundError(`Staging area ${stagingId} not found`);
   }
 
   /**
    * Checks that the area holds `offset` bytes, drops what lies past it, and returns the bytes of
-   * the chunk holding `offset` that come before it (the head a ChunkWriter starts from).
+   * the chunk holding `offset` that come before it (the head a ChunkWriter starts from) and the
+   * extent the area has reserved. With nothing past the offset (the usual case) and the offset
+   * on a chunk boundary, no chunk is read.
    * @throws NotFoundError when the area does not exist
    * @throws BadRequestError when it holds fewer than `offset` bytes
    */
-  private async openAt(stagingId: string, offset: number): Promise<Buffer> {
-    const held = await this.stagingSize(stagingId);
-    if (held < offset) throw new BadRequestError(`Cannot write at offset ${offset}: only ${held} bytes have been received`);
-    return this.cutAt(stagingId, offset);
+  private async openAt(stagingId: string, offset: number): Promise<{ head: Buffer; reserved: number }> {
+    const { size, extent } = await this.staging(stagingId);
+    if (size < offset) throw new BadRequestError(`Cannot write at offset ${offset}: only ${size} bytes have been received`);
+    if (extent > offset) return { head: await this.cutAt(stagingId, offset, extent), reserved: offset };
+    return { head: offset % CHUNK_BYTES === 0 ? EMPTY : await this.headAt(stagingId, offset), reserved: extent };
+  }
+
+  /** The bytes of the chunk holding `offset` that lie before it. */
+  private async headAt(id: string, offset: number): Promise<Buffer> {
+    const n = Math.floor(offset / CHUNK_BYTES);
+    const keep = offset % CHUNK_BYTES;
+    const doc = await this.chunks().findOne({ _id: chunkKey(id, n) });
+    const data = doc === null ? EMPTY : bytesOf(doc.data);
+    if (data.length < keep) throw new Error(`Chunk ${n} of ${id} holds ${data.length} bytes, fewer than the ${keep} its size says`);
+    return data.subarray(0, keep);
   }
 
   /**
-   * Removes every byte at or past `offset` from the chunks of `id`: whole chunks above it from
-   * the top down, and the tail of the chunk holding it, which is rewritten shorter. The usual
-   * case, nothing past the offset, costs one lookup (and a read of the partial chunk, returned).
+   * Removes every byte at or past `offset` from the chunks of `id` that may hold bytes up to
+   * `extent` (Infinity: the document's): whole chunks past it, and the tail of the chunk holding
+   * it, rewritten shorter; then lowers the extent to `offset`. Returns the head at `offset`.
    */
-  private async cutAt(id: string, offset: number): Promise<Buffer> {
+  private async cutAt(id: string, offset: number, extent: number): Promise<Buffer> {
     const chunks = this.chunks();
+    const upTo = extent === Infinity ? Number((await this.files().findOne({ _id: id }, { projection: { extent: 1 } }))?.extent ?? 0) : extent;
     const n = Math.floor(offset / CHUNK_BYTES);
     const keep = offset % CHUNK_BYTES;
-    const top = await topChunk(chunks, id, n + 1);
-    await deleteChunksDown(chunks, id, top, n + 1);
-    if (keep === 0) {
-      await chunks.deleteOne({ _id: chunkKey(id, n) });
-      return EMPTY;
+    await deleteChunks(chunks, id, keep === 0 ? n : n + 1, lastChunkOf(upTo));
+    let head = EMPTY;
+    if (keep > 0) {
+      const doc = await chunks.findOne({ _id: chunkKey(id, n) });
+      const data = doc === null ? EMPTY : bytesOf(doc.data);
+      if (data.length < keep) throw new Error(`Chunk ${n} of ${id} holds ${data.length} bytes, fewer than the ${keep} its size says`);
+      head = Buffer.from(data.subarray(0, keep));
+      if (data.length > keep) await chunks.replaceOne({ _id: chunkKey(id, n) }, { f: id, n, data: head });
     }
-    const doc = await chunks.findOne({ _id: chunkKey(id, n) });
-    const data = doc === null ? EMPTY : bytesOf(doc.data);
-    if (data.length < keep) throw new Error(`Chunk ${n} of ${id} holds ${data.length} bytes, fewer than the ${keep} its size says`);
-    const head = Buffer.from(data.subarray(0, keep));
-    if (data.length > keep) await chunks.replaceOne({ _id: chunkKey(id, n) }, { data: head });
+    await this.files().updateOne({ _id: id }, { $set: { extent: offset } });
     return head;
   }
 
   /**
-   * Streams `[start, end]` of `id` (in `state`) by chunk lookups, READ_AHEAD in flight. A missing
+   * Streams `[start, end]` of `id` (in `state`) through one cursor over the chunks it needs. A missing
    * document is `notFound` on the stream; an inverted range throws at once, as a file stream does.
    */
   private readRange(id: string, state: FileState, notFound: string, opts: BlobReadOptions): Readable {
@@ -367,26 +403,51 @@ export class MongoBlobStore implements BlobStore {
         if (start > last) return;
         const first = Math.floor(start / CHUNK_BYTES);
         const lastN = Math.floor(last / CHUNK_BYTES);
-        const fetch = (n: number): Promise<Buffer> => {
-          const p = chunks.findOne({ _id: chunkKey(id, n) }).then((d) => {
-            if (d === null) throw new Error(`Chunk ${n} of ${id} is missing`);
-            return bytesOf(d.data);
-          });
-          // A reader that stops early leaves fetches behind: their failure is nobody's.
-          p.catch(() => undefined);
-          return p;
-        };
-        const ahead: Promise<Buffer>[] = [];
         let next = first;
-        for (; next <= lastN && ahead.length < READ_AHEAD; next++) ahead.push(fetch(next));
-        for (let n = first; n <= lastN; n++) {
-          const data = await ahead.shift()!;
-          if (next <= lastN) ahead.push(fetch(next++));
-          const from = n === first ? start - n * CHUNK_BYTES : 0;
-          const to = n === lastN ? last - n * CHUNK_BYTES + 1 : CHUNK_BYTES;
-          if (data.length < to) throw new Error(`Chunk ${n} of ${id} holds ${data.length} bytes, fewer than ${to}`);
-          yield data.subarray(from, to);
+        const early = new Map<number, Buffer>();
+        const cut = (n: number, data: Buffer): Buffer => {
+          const stop = n === lastN ? last - n * CHUNK_BYTES + 1 : CHUNK_BYTES;
+          if (data.length < stop) throw new Error(`Chunk ${n} of ${id} holds ${data.length} bytes, fewer than ${stop}`);
+          return data.subarray(n === first ? start - n * CHUNK_BYTES : 0, stop);
+        };
+        /** The chunks from `next` on that already came. */
+        const inTurn = function* (): Generator<Buffer> {
+          for (let data = early.get(next); data !== undefined; data = early.get(next)) {
+            early.delete(next);
+            yield cut(next, data);
+            next++;
+          }
+        };
+        const byId = async (n: number): Promise<Buffer> => {
+          const doc = await chunks.findOne({ _id: chunkKey(id, n) });
+          if (doc === null) throw new Error(`Chunk ${n} of ${id} is missing`);
+          return bytesOf(doc.data);
+        };
+        if (lastN - first < POINT_READS) {
+          for (; next <= lastN; next++) yield cut(next, await byId(next));
+          return;
         }
+        // One query for the whole range; the server sends chunks in index (MongoDB) or insertion
+        // (FerretDB) order, which is chunk order. The query names no sort: FerretDB would sort
+        // the whole range in its memory. A chunk out of turn waits in `early`; too many of them,
+        // and the awaited chunk is fetched by its _id.
+        const cursor = chunks.find({ f: id, n: { $gte: first, $lte: lastN } }, { batchSize: READ_BATCH });
+        try {
+          for await (const doc of cursor) {
+            const n = Number(doc.n);
+            if (n < next || early.has(n)) continue;
+            early.set(n, bytesOf(doc.data));
+            yield* inTurn();
+            while (early.size > READ_REORDER) {
+              yield cut(next, await byId(next));
+              next++;
+              yield* inTurn();
+            }
+          }
+        } finally {
+          await cursor.close();
+        }
+        if (next <= lastN) throw new Error(`Chunk ${next} of ${id} is missing`);
       })(),
       { objectMode: false },
     );

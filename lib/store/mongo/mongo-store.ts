@@ -166,7 +166,7 @@ function toOrganization(d: Organization): Organization {
  * Creates the indexes a collection lacks, by name. Only the missing ones: FerretDB 1.24 drops
  * the connection when asked to create an index that exists (MongoDB would do nothing).
  */
-async function ensureIndexes<T extends object>(col: Collection<T>, specs: IndexDescription[]): Promise<void> {
+export async function ensureIndexes<T extends object>(col: Collection<T>, specs: IndexDescription[]): Promise<void> {
   // A collection not created yet has no indexes (MongoDB answers NamespaceNotFound).
   const listed: { name?: unknown }[] = await col.listIndexes().toArray().catch(() => []);
   const existing = new Set(listed.map((i) => String(i.name)));
@@ -279,10 +279,6 @@ export class MongoStore implements Store {
     }
   }
 
-  /** The database this store is open on, for the other Mongo parts (blobs, coordination) to share its connection. */
-  database(): Db {
-    return this.open().db;
-  }
 
   /**
    * Nanoseconds since the epoch, bumped past the last id handed out: a compare-and-set on the
@@ -580,7 +576,7 @@ export class MongoStore implements Store {
     await this.open().uploads.deleteOne({ orgID: org, objectType, objectID });
   }
 
-  /** The open database, for stores that keep other things in it (MongoBlobStore, MongoSmallBlobs). */
+  /** The database this store is open on, for the other Mongo parts (blobs, the leader lease, the wake bus) to share its connection. */
   database(): Db {
     return this.open().db;
   }

@@ -31,6 +31,8 @@ export interface MaintenanceDeps {
   deletions: Pick<DeletionsInProgress, 'settle'>;
   log?: MaintenanceSchedulerDeps['log'];
   now?: () => number;
+  /** Scaled out: passes run only on the instance that holds the leader lease. */
+  leader?: MaintenanceSchedulerDeps['leader'];
 }
 
 /** The jobs a node runs with these settings. */
@@ -51,5 +53,10 @@ export function maintenanceJobs(settings: MaintenanceSettings, deps: Maintenance
 }
 
 export function createMaintenance(settings: MaintenanceSettings, deps: MaintenanceDeps): MaintenanceScheduler {
-  return new MaintenanceScheduler({ jobs: maintenanceJobs(settings, deps), ...(deps.log ? { log: deps.log } : {}), ...(deps.now ? { now: deps.now } : {}) });
+  return new MaintenanceScheduler({
+    jobs: maintenanceJobs(settings, deps),
+    ...(deps.log ? { log: deps.log } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.leader ? { leader: deps.leader } : {}),
+  });
 }

@@ -8,6 +8,12 @@
  * The parts: who sent a message (css-message-origin.ts), the push of what is queued for each ESS
  * (css-push-loops.ts), the data served to `getdata` (css-chunk-server.ts) and the data pulled
  * from an ESS for the objects it publishes (css-upstream-pulls.ts).
+ *
+ * Several CSS processes on one broker (docs/adr/0021-mqtt-scale-out.md): the ESS events are
+ * subscribed in an MQTT 5 shared group, so each reaches one CSS, which handles it against the
+ * shared store; the chunked traffic (`sync-cmd-leader`) and the push loops belong to the leader
+ * alone, as the reference has it; a data chunk that reaches a CSS which did not ask for it is
+ * stored all the same when it is the next one the store awaits.
  */
 import { setMaxListeners } from 'node:events';
 import {
@@ -32,8 +38,10 @@ import { ConnectionGate } from './connection-gate.js';
 import { CssPushLoops } from './css-push-loops.js';
 import { UpstreamPulls } from './css-upstream-pulls.js';
 import { decodeControl, encodeControl, type ControlInput, type ControlMessage } from './control-codec.js';
-import { decodeData, isDataMessage } from './data-codec.js';
+import { decodeData, isDataMessage, type DataMessage } from './data-codec.js';
 import { PeerQueues } from './peer-queues.js';
+import { chunkStream } from './css-upstream-pulls.js';
+import type { SubscriptionMode } from './shared-subscriptions.js';
 import { CSS_EVENT_FILTER, CSS_LEADER_EVENT_FILTER, commandTopic, parseSyncTopic, type SyncTopic } from './topics.js';
 
 /**
@@ -42,8 +50,14 @@ import { CSS_EVENT_FILTER, CSS_LEADER_EVENT_FILTER, commandTopic, parseSyncTopic
  * /api/v1/organizations/{org} with an address). [ref sync-protocol §2 "one MQTT client per org"]
  */
 export interface CssMqttChannel {
-  /** Subscribes at QoS 1 on every connection (and again after every reconnect: the connection's business). */
-  subscribe(filters: readonly string[]): Promise<void>;
+  /**
+   * Subscribes at QoS 1 on every connection (and again after every reconnect: the connection's
+   * business); `shared`: in the CSS processes' shared group where the broker has one.
+   * @returns how the shared broker took them
+   */
+  subscribe(filters: readonly string[], opts?: { shared?: boolean }): Promise<SubscriptionMode>;
+  /** Ends plain subscriptions. */
+  unsubscribe(filters: readonly string[]): Promise<void>;
   /**
    * Every message received, on any subscribed topic; `org` is the org whose own broker it came
    * from, null when it came from the shared one.
@@ -59,13 +73,39 @@ export interface CssMqttChannel {
   ownBroker(org: string): boolean;
 }
 
+/**
+ * Whether this CSS process leads the others on its database (the leader lease): the leader takes
+ * the chunked traffic and pushes to the ESS nodes when several share one broker.
+ */
+export interface CssLeadership {
+  /** Whether this instance leads now. */
+  isLeader(): boolean;
+  /** Calls `listener` on each change; returns what stops the calls. */
+  onChange(listener: (isLeader: boolean) => void): () => void;
+}
+
+/** Where the data of an instance an ESS published stands in the store, when some is awaited. */
+export type AwaitedData = (peer: DestinationRef, ref: ObjectRef) => Promise<{ received: number; total: number } | null>;
+
 export interface CssMqttAdapterDeps {
   engine: CssSyncEngine;
   channel: CssMqttChannel;
   /** Where the engine's persisted upstream transfers stand (lib/sync/upstream-progress.ts). */
   progress: UpstreamProgress;
-  /** The ESS nodes registered over MQTT, listed once at start (their push loops start). */
+  /** The ESS nodes registered over MQTT, listed at start, and when this CSS becomes the leader (their push loops start). */
   mqttDestinations(): Promise<DestinationRef[]>;
+  /**
+   * Where the awaited data of an upstream instance stands: a chunk no transfer of this process
+   * asked for (another CSS did) is stored when it starts there. Without it such chunks are dropped.
+   */
+  awaitedData?: AwaitedData;
+  /**
+   * The leader lease, when several CSS processes may share the broker; without it this process
+   * acts as the only one (it takes the chunked traffic and pushes).
+   */
+  leadership?: CssLeadership;
+  /** How often a leader sharing the broker lists the MQTT ESS nodes for loops it lacks (ms); 3 × RESEND_INTERVAL by default. */
+  rescanMs?: number;
   /** ORG_ID of a single-org CSS; '' for a multi-org CSS (the org comes from the payload). */
   orgID: string;
   /** RESEND_INTERVAL, seconds. */
@@ -134,6 +174,14 @@ export class CssMqttAdapter {
   private readonly log: Logger;
   private readonly gate: ConnectionGate;
   private readonly chunks: CssChunkServer;
+  /** The events come through a shared subscription: other CSS processes may take some of them. */
+  private sharing = false;
+  /** This process takes the chunked traffic and runs the push loops. */
+  private leading = false;
+  /** Leadership changes, applied one after the other. */
+  private roles: Promise<void> = Promise.resolve();
+  private unwatch: () => void = () => undefined;
+  private rescan: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: CssMqttAdapterDeps) {
     this.log = deps.log;
@@ -166,18 +214,86 @@ export class CssMqttAdapter {
     });
   }
 
-  /** Subscribes, then starts pushing to the MQTT ESS nodes and resumes the pulls a stop cut short. */
+  /**
+   * Subscribes, then, as the leader (or alone), starts pushing to the MQTT ESS nodes and resumes
+   * the pulls a stop cut short.
+   */
   async start(): Promise<void> {
-    this.deps.channel.onMessage((topic, payload, org) => this.receive(topic, payload, org));
-    await this.deps.channel.subscribe([CSS_EVENT_FILTER, CSS_LEADER_EVENT_FILTER]);
+    const { channel, leadership } = this.deps;
+    channel.onMessage((topic, payload, org) => this.receive(topic, payload, org));
+    this.sharing = (await channel.subscribe([CSS_EVENT_FILTER], { shared: true })) === 'shared';
+    if (!this.sharing || leadership === undefined) {
+      await channel.subscribe([CSS_LEADER_EVENT_FILTER]);
+      this.leading = true;
+      await this.takeOver();
+      return;
+    }
+    this.unwatch = leadership.onChange((leader) => void this.lead(leader));
+    await this.lead(leadership.isLeader());
+  }
+
+  /** Takes the leader's part (chunked traffic, push loops) or gives it up; changes apply in order. */
+  private lead(leader: boolean): Promise<void> {
+    this.roles = this.roles.then(async () => {
+      if (this.stopping.signal.aborted || leader === this.leading) return;
+      this.leading = leader;
+      try {
+        if (leader) {
+          await this.deps.channel.subscribe([CSS_LEADER_EVENT_FILTER]);
+          this.log.info('this CSS leads: it takes the chunked MQTT traffic and pushes to the MQTT ESS nodes');
+          await this.takeOver();
+          const every = this.deps.rescanMs ?? 3 * this.deps.resendInterval * 1000;
+          this.rescan = setInterval(() => void this.ensureLoops().catch((err: unknown) => this.log.warn({ err }, 'could not list the MQTT ESS nodes')), every);
+          this.rescan.unref();
+        } else {
+          if (this.rescan !== null) clearInterval(this.rescan);
+          this.rescan = null;
+          await this.deps.channel.unsubscribe([CSS_LEADER_EVENT_FILTER]);
+          this.pulls.cancelAll();
+          await this.pushes.stopAll();
+          this.log.info('this CSS no longer leads: the new leader takes the chunked MQTT traffic and the pushes');
+        }
+      } catch (err) {
+        this.log.warn({ err, leader }, 'could not change the MQTT part of this CSS with its leadership');
+      }
+    });
+    return this.roles;
+  }
+
+  /** Push loops for every MQTT ESS, and the pulls a stop (or another leader) left unfinished. */
+  private async takeOver(): Promise<void> {
     for (const peer of await this.deps.mqttDestinations()) {
       this.pushes.ensure(peer);
       for (const { meta, received } of await this.deps.progress.awaiting(peer)) this.pulls.start(peer, meta, received);
     }
   }
 
+  /** A leader's loops for the ESS nodes that registered through another CSS. */
+  private async ensureLoops(): Promise<void> {
+    if (!this.leading || this.stopping.signal.aborted) return;
+    for (const peer of await this.deps.mqttDestinations()) this.pushes.ensure(peer);
+  }
+
+  /** Whether this process runs the push loops: alone on the broker, or as the leader. */
+  private get pushing(): boolean {
+    return this.leading;
+  }
+
+  /**
+   * What is pending for the ESS goes out: through its loop where this process runs the loops
+   * (`fresh`: everything at once), else (`fresh` only) in one round from here, the loop being
+   * another CSS's.
+   */
+  private push(peer: DestinationRef, opts: { fresh?: boolean } = {}): void {
+    if (this.pushing) this.pushes.ensure(peer, opts);
+    else if (opts.fresh === true) this.pushes.once(peer);
+  }
+
   /** Stops pushing and pulling; resolves when no message is being handled any more. */
   async stop(): Promise<void> {
+    this.unwatch();
+    if (this.rescan !== null) clearInterval(this.rescan);
+    this.rescan = null;
     this.stopping.abort();
     this.pulls.stop();
     await this.pushes.stop();
@@ -187,8 +303,8 @@ export class CssMqttAdapter {
   }
 
   /** For the health report. */
-  stats(): { pushLoops: number; pulls: number } {
-    return { pushLoops: this.pushes.size, pulls: this.pulls.size };
+  stats(): { pushLoops: number; pulls: number; subscriptions: SubscriptionMode; leading: boolean } {
+    return { pushLoops: this.pushes.size, pulls: this.pulls.size, subscriptions: this.sharing ? 'shared' : 'plain', leading: this.leading };
   }
 
   /** One message from the broker. Garbage is logged at debug and dropped; nothing here throws. */
@@ -227,7 +343,7 @@ export class CssMqttAdapter {
       this.log.info({ topic: topicName, command: msg.command, org: origin.peer.orgID }, 'refused an MQTT message on the shared broker for an org that has a broker of its own');
       return;
     }
-    this.enqueue(origin.peer, msg);
+    this.enqueue(origin.peer, msg, topic.leader);
   }
 
   private receiveData(topic: SyncTopic, topicName: string, payload: Buffer, fromOrg: string | null): void {
@@ -245,16 +361,54 @@ export class CssMqttAdapter {
     }
     // The topic names the sender; only a chunk asked of that very ESS is taken.
     const peer: DestinationRef = { orgID: org, destType: topic.destType, destID: topic.destID };
-    if (!this.pulls.onData(peer, m.objectType, m.objectID, m.instanceID, m.offset, m.data)) {
-      this.log.debug({ topic: topicName, objectType: m.objectType, objectID: m.objectID, offset: m.offset.toString() }, 'dropped a data message nothing was asked for');
-    }
+    if (this.pulls.onData(peer, m.objectType, m.objectID, m.instanceID, m.offset, m.data)) return;
+    // Asked for by another CSS (or by this one before a restart): the store decides.
+    const queued = this.queues.add(destinationKey(peer), {
+      object: `${m.objectType}\u0000${m.objectID}`,
+      kind: 'data',
+      bytes: m.data.length,
+      work: () => this.storeUnasked(peer, m),
+      onError: (err) => this.failed(peer, err),
+    });
+    if (!queued) this.log.debug({ destination: destinationLabel(peer), org: peer.orgID }, 'dropped an MQTT data message: too many queued from this ESS');
   }
 
-  private enqueue(peer: DestinationRef, msg: ControlMessage): void {
+  /**
+   * A chunk no transfer of this process asked for: stored when it starts where the store's
+   * upload of that instance stands (the engine checks again under its lock), dropped otherwise;
+   * whoever asked for it asks again.
+   */
+  private async storeUnasked(peer: DestinationRef, m: DataMessage): Promise<void> {
+    const ref: ObjectRef = { objectType: m.objectType, objectID: m.objectID, instanceID: m.instanceID };
+    const target = this.deps.awaitedData === undefined ? null : await this.deps.awaitedData(peer, ref);
+    const fields = { destination: destinationLabel(peer), org: peer.orgID, objectType: m.objectType, objectID: m.objectID, offset: m.offset.toString() };
+    if (target === null || m.offset !== BigInt(target.received) || (m.data.length === 0 && target.total !== 0)) {
+      this.log.debug(fields, 'dropped a data message nothing was asked for');
+      return;
+    }
+    const start = target.received;
+    const end = Math.min(start + m.data.length, target.total);
+    const data = target.total === 0 ? { size: 0 } : { range: { start, end: end - 1, total: target.total } };
+    let outcome;
+    try {
+      outcome = await this.deps.engine.session(peer).upstreamData(ref, chunkStream(m.data.subarray(0, end - start)), data);
+    } catch (err) {
+      if (!(err instanceof BadRequestError || err instanceof ConflictError)) throw err;
+      // Another CSS stored this offset meanwhile.
+      this.log.debug({ ...fields, reason: err.message }, 'dropped a data message the store took from elsewhere');
+      return;
+    }
+    this.log.debug({ ...fields, outcome }, 'stored a chunk another CSS asked for');
+    // The last one: the engine queued `received` (and woke this process's loop, if it runs one);
+    // from a CSS that runs no loop for the ESS, one round pushes it now.
+    if (outcome === 'applied' && end >= target.total) this.push(peer, { fresh: !this.pushing });
+  }
+
+  private enqueue(peer: DestinationRef, msg: ControlMessage, chunked: boolean): void {
     const queued = this.queues.add(destinationKey(peer), {
       object: PEER_COMMANDS.has(msg.command) ? null : `${msg.meta.objectType}\u0000${msg.meta.objectID}`,
       ...(msg.command === 'getdata' ? { kind: 'data', bytes: this.chunkBytes(peer, msg.meta, msg.offset) } : { kind: 'control' }),
-      work: () => this.dispatch(peer, msg),
+      work: () => this.dispatch(peer, msg, chunked),
       onError: (err) => this.failed(peer, err),
     });
     if (!queued) {
@@ -276,7 +430,8 @@ export class CssMqttAdapter {
     this.log.warn({ err, destination: destinationLabel(peer), org: peer.orgID }, 'could not handle an MQTT message from an ESS');
   }
 
-  private async dispatch(peer: DestinationRef, msg: ControlMessage): Promise<void> {
+  /** `chunked`: the message came on the chunked-traffic topic (`sync-cmd-leader`). */
+  private async dispatch(peer: DestinationRef, msg: ControlMessage, chunked: boolean): Promise<void> {
     if (this.stopping.signal.aborted) return;
     const session = this.deps.engine.session(peer);
     switch (msg.command) {
@@ -289,7 +444,7 @@ export class CssMqttAdapter {
         // [ref handleResendRequest] ackresend first, then everything again.
         await session.resend();
         await this.send(peer, { command: 'ackresend', destination: msg.destination });
-        this.pushes.ensure(peer, { fresh: true });
+        this.push(peer, { fresh: true });
         return;
       case 'updated':
       case 'received':
@@ -302,7 +457,7 @@ export class CssMqttAdapter {
       case 'getdata':
         return this.serveChunk(session, peer, msg);
       case 'update':
-        return this.upstreamUpdate(session, peer, msg.meta);
+        return this.upstreamUpdate(session, peer, msg.meta, chunked);
       case 'delete':
         return this.upstreamDelete(session, peer, msg.meta);
       case 'ackreceived':
@@ -325,13 +480,13 @@ export class CssMqttAdapter {
       return;
     }
     if (action === 'ping') {
-      this.pushes.ensure(peer);
+      this.push(peer);
       return;
     }
     this.log.info({ destination: destinationLabel(peer), org: peer.orgID, persistent, new: action === 'register-new' }, 'an ESS registered over MQTT');
     await this.send(peer, { command: 'regack' });
     // It may have lost what it was sent: everything pending goes out again at once.
-    this.pushes.ensure(peer, { fresh: true });
+    this.push(peer, { fresh: true });
   }
 
   /** An ESS's answer about a CSS object; a stale or repeated one is acked all the same, so it stops repeating. */
@@ -383,8 +538,15 @@ export class CssMqttAdapter {
     await this.deps.channel.publish(peer.orgID, topic, payload, { qos: 0 });
   }
 
-  /** [ref handleUpdate; traffic mqtt-ess-to-css.jsonl] `updated`, then the data is pulled. */
-  private async upstreamUpdate(session: EssSession, peer: DestinationRef, meta: MetaData): Promise<void> {
+  /**
+   * [ref handleUpdate; traffic mqtt-ess-to-css.jsonl] `updated`, then the data is pulled.
+   * `chunked`: the update came on the chunked-traffic topic, as the ESS sends one whose data
+   * takes several messages; those come on that topic too, which only the leader takes when CSS
+   * processes share the broker. An update on the shared topic has its data asked for in the one
+   * message the ESS meant (not cut to PULL_CHUNK_SIZE), so that it comes on the shared topic too
+   * and any CSS stores it.
+   */
+  private async upstreamUpdate(session: EssSession, peer: DestinationRef, meta: MetaData, chunked: boolean): Promise<void> {
     const ref = refOf(meta);
     let outcome;
     try {
@@ -403,11 +565,12 @@ export class CssMqttAdapter {
     const state = await this.deps.progress.of(peer, ref);
     if (state.kind === 'complete') {
       // The engine queued `received`; a repeated update means the ESS missed it: push it again.
-      this.pushes.ensure(peer, { fresh: outcome === 'duplicate' });
+      // Pushed from here when another CSS runs the ESS's loop: the engine queued it here.
+      this.push(peer, { fresh: outcome === 'duplicate' || !this.pushing });
       return;
     }
     await this.send(peer, { command: 'updated', meta });
-    if (state.kind === 'awaiting') this.pulls.start(peer, meta, state.received);
+    if (state.kind === 'awaiting') this.pulls.start(peer, meta, state.received, { whole: this.sharing && !chunked });
   }
 
   /** [ref handleDelete] `ackDelete`, whatever it changed. */

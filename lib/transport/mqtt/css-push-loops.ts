@@ -103,6 +103,8 @@ class PushLoop {
     private readonly deps: CssPushLoopsDeps,
     private readonly now: () => number,
     onEnd: () => void,
+    /** One round, then the loop ends (see CssPushLoops.once). */
+    private readonly single = false,
   ) {
     this.done = this.run().finally(onEnd);
   }
@@ -135,9 +137,20 @@ class PushLoop {
 
   private async run(): Promise<void> {
     try {
-      await this.loop();
+      await (this.single ? this.once() : this.loop());
     } finally {
       this.ended = true;
+    }
+  }
+
+  private async once(): Promise<void> {
+    await this.deps.ready?.(this.peer, this.stopSignal);
+    if (this.stopped) return;
+    try {
+      await this.round(this.deps.engine.session(this.peer));
+    } catch (err) {
+      // The owner's loop (or the next registration) pushes it: nothing is lost here.
+      if (!this.stopped) this.deps.log.debug({ err, destination: destinationLabel(this.peer), org: this.peer.orgID }, 'a single push round to an MQTT ESS failed');
     }
   }
 
@@ -249,6 +262,8 @@ class PushLoop {
 /** The push loops of one CSS, by ESS. */
 export class CssPushLoops {
   private readonly loops = new Map<string, PushLoop>();
+  /** Single rounds under way (see once). */
+  private readonly singles = new Map<string, PushLoop>();
   private readonly now: () => number;
   private closed = false;
 
@@ -271,6 +286,36 @@ export class CssPushLoops {
     this.loops.set(key, loop);
   }
 
+  /**
+   * Publishes what is pending for the ESS once, as if nothing had been sent, without keeping a
+   * loop: a CSS that does not own the ESS's loop (another instance does, see
+   * docs/adr/0021-mqtt-scale-out.md) answers a registration so, at once. A round already under
+   * way for the ESS is not doubled; one with a loop here restarts the loop instead.
+   */
+  once(peer: DestinationRef): void {
+    if (this.closed) return;
+    const key = destinationKey(peer);
+    const running = this.loops.get(key);
+    if (running !== undefined && !running.ended) {
+      running.restart();
+      return;
+    }
+    if (this.singles.has(key)) return;
+    const single: PushLoop = new PushLoop(peer, this.deps, this.now, () => {
+      if (this.singles.get(key) === single) this.singles.delete(key);
+    }, true);
+    this.singles.set(key, single);
+  }
+
+  /** Ends every loop and round, and stays usable (this CSS stops owning the loops); resolves when none publishes any more. */
+  async stopAll(): Promise<void> {
+    const loops = [...this.loops.values(), ...this.singles.values()];
+    this.loops.clear();
+    this.singles.clear();
+    for (const l of loops) l.stop();
+    await Promise.all(loops.map((l) => l.done));
+  }
+
   /** The ESS answered something pushed to it (see PushLoop.answered). */
   answered(peer: DestinationRef): void {
     const loop = this.loops.get(destinationKey(peer));
@@ -285,8 +330,6 @@ export class CssPushLoops {
   /** Ends every loop; resolves when none is publishing any more. */
   async stop(): Promise<void> {
     this.closed = true;
-    const loops = [...this.loops.values()];
-    for (const l of loops) l.stop();
-    await Promise.all(loops.map((l) => l.done));
+    await this.stopAll();
   }
 }

@@ -73,6 +73,8 @@ class Transfer {
   resynced = false;
   /** No chunk came yet, and the ESS may serve another size than asked for: one request at a time. */
   probing: boolean;
+  /** The persisted offset is being read again before overdue chunks are asked for again. */
+  checking = false;
 
   constructor(
     readonly peer: DestinationRef,
@@ -98,7 +100,7 @@ class Transfer {
 }
 
 /** One chunk as a byte stream (not an object stream: the blob writers count bytes). */
-function chunkStream(bytes: Buffer): Readable {
+export function chunkStream(bytes: Buffer): Readable {
   return Readable.from(bytes.length > 0 ? [bytes] : [], { objectMode: false });
 }
 
@@ -130,7 +132,7 @@ export class UpstreamPulls {
    * Starts pulling `meta`'s data from byte `from` (what the engine already holds), replacing a
    * transfer of another instance of the object. One of the same instance goes on as it is.
    */
-  start(peer: DestinationRef, meta: MetaData, from: number): void {
+  start(peer: DestinationRef, meta: MetaData, from: number, opts: { whole?: boolean } = {}): void {
     if (this.closed) return;
     const key = transferKey(peer, meta.objectType, meta.objectID);
     const running = this.transfers.get(key);
@@ -139,7 +141,8 @@ export class UpstreamPulls {
     // The ESS answers per its chunk size; an object of no chunk size comes in one message. A
     // smaller object's requests are the reference's, byte for byte.
     const stated = meta.chunkSize > 0 ? meta.chunkSize : Math.max(meta.objectSize, 1);
-    const most = this.deps.chunkSize ?? PULL_CHUNK_SIZE;
+    // `whole`: the object in the one message the ESS meant it to be (see CssMqttAdapter.upstreamUpdate).
+    const most = opts.whole === true ? stated : (this.deps.chunkSize ?? PULL_CHUNK_SIZE);
     const chunk = meta.objectSize > most ? Math.min(stated, most) : stated;
     const t = new Transfer(peer, meta, chunk === stated ? meta : { ...meta, chunkSize: chunk }, chunk, from, chunk < stated);
     this.transfers.set(key, t);
@@ -182,6 +185,14 @@ export class UpstreamPulls {
     this.fill(t);
     void this.feed(t);
     return true;
+  }
+
+  /**
+   * Ends every transfer and stays usable: another CSS takes the chunked traffic now, and resumes
+   * them from the engine's offset.
+   */
+  cancelAll(): void {
+    for (const [key, t] of [...this.transfers]) this.end(key, t);
   }
 
   /** Ends every transfer (the CSS stops); a later restart resumes them from the engine's offset. */
@@ -299,16 +310,31 @@ export class UpstreamPulls {
 
   /**
    * The engine refused a chunk (a gap or an overlap: its persisted offset differs from ours, e.g.
-   * another process took a chunk). Once, the transfer starts again from the engine's offset; a
-   * second refusal gives up and tells the ESS.
+   * another process took a chunk). The transfer starts again from the engine's offset: as often
+   * as that offset moved on (another CSS stores chunks of it), once otherwise; a second refusal
+   * with no progress gives up and tells the ESS. An object completed meanwhile ends it quietly.
    */
   private async refused(t: Transfer, err: unknown): Promise<void> {
     const key = transferKey(t.peer, t.meta.objectType, t.meta.objectID);
     const mismatch = err instanceof BadRequestError || err instanceof ConflictError;
-    if (mismatch && !t.resynced) {
-      t.resynced = true;
-      const from = await this.deps.resumeOffset(t.peer, t.ref).catch(() => null);
-      if (from !== null && !t.ended) {
+    if (mismatch) {
+      let from: number | null | undefined;
+      try {
+        from = await this.deps.resumeOffset(t.peer, t.ref);
+      } catch {
+        from = undefined;
+      }
+      if (t.ended) return;
+      if (from === null) {
+        // Completed (or replaced) meanwhile, through another CSS sharing the ESS's messages: nothing to refuse.
+        this.deps.log.debug({ objectType: t.meta.objectType, objectID: t.meta.objectID }, 'the data being pulled is complete or gone: the transfer ends');
+        this.end(key, t);
+        return;
+      }
+      // Moved on by another writer: not this transfer's failure, however often it happens.
+      const elsewhere = from !== undefined && from > t.stored;
+      if (from !== undefined && (elsewhere || !t.resynced)) {
+        if (!elsewhere) t.resynced = true;
         t.stored = from;
         t.frontier = from;
         t.arrived.clear();
@@ -337,13 +363,48 @@ export class UpstreamPulls {
 
   /** Asks again for the chunks asked for too long ago; slower after a few tries (the ESS may be away). */
   private retryOverdue(): void {
-    const now = this.now();
     for (const t of this.transfers.values()) {
-      if (t.feeding) continue;
-      for (const [offset, r] of t.requested) {
-        const wait = r.attempts > FAST_RETRIES ? SLOW_RETRY_MS : this.deps.retryMs;
-        if (now - r.at >= wait) this.request(t, offset);
-      }
+      if (t.feeding || t.checking || this.overdue(t).length === 0) continue;
+      t.checking = true;
+      void this.recheck(t).finally(() => (t.checking = false));
     }
+  }
+
+  private overdue(t: Transfer): number[] {
+    const now = this.now();
+    const out: number[] = [];
+    for (const [offset, r] of t.requested) if (now - r.at >= (r.attempts > FAST_RETRIES ? SLOW_RETRY_MS : this.deps.retryMs)) out.push(offset);
+    return out;
+  }
+
+  /**
+   * Before asking again, reads where the engine's upload stands: a chunk that went to another CSS
+   * (several share the ESS's messages) may have been stored there, or the whole object
+   * completed; then this transfer goes on from there, or ends, instead of asking again.
+   */
+  private async recheck(t: Transfer): Promise<void> {
+    const key = transferKey(t.peer, t.meta.objectType, t.meta.objectID);
+    let from: number | null;
+    try {
+      from = await this.deps.resumeOffset(t.peer, t.ref);
+    } catch {
+      from = t.stored;
+    }
+    if (t.ended || t.feeding) return;
+    if (from === null) {
+      this.deps.log.debug({ objectType: t.meta.objectType, objectID: t.meta.objectID }, 'the data being pulled is complete or gone: the transfer ends');
+      this.end(key, t);
+      return;
+    }
+    if (from > t.stored) {
+      t.stored = from;
+      for (const offset of [...t.arrived.keys()]) if (offset + t.arrived.get(offset)!.length <= from) t.arrived.delete(offset);
+      for (const offset of [...t.requested.keys()]) if (offset + t.chunkSize <= from) t.requested.delete(offset);
+      if (t.frontier < from) t.frontier = from;
+      this.cover(t);
+      this.fill(t);
+    }
+    for (const offset of this.overdue(t)) this.request(t, offset);
+    void this.feed(t);
   }
 }

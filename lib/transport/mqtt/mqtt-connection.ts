@@ -122,6 +122,12 @@ export class MqttOperationError extends Error {
 /** CONNACK codes that mean "your credentials or identity": retrying with the same ones is useless. */
 const AUTH_REFUSALS = new Set([2, 4, 5, 0x85, 0x86, 0x87, 0x8c]);
 
+/**
+ * CONNACK codes that mean "not this protocol version": 1 from an MQTT 3.1.1 broker, 0x84 from an
+ * MQTT 5 one. Retrying with the same version is useless; the caller may dial again at 3.1.1.
+ */
+export const PROTOCOL_REFUSALS: ReadonlySet<number> = new Set([1, 0x84]);
+
 /** `CSS-` or `ESS-` and 19 random digits, as the reference names its clients. */
 export function referenceClientID(prefix: 'CSS' | 'ESS'): string {
   // A random int64 in [10^18, 2^63): always 19 digits.
@@ -159,6 +165,14 @@ export interface MqttConnection {
   /** The largest payload a QoS 1 publish on `topic` may carry now. */
   maxPayload(topic: string): number;
   readonly connected: boolean;
+  /** 4 = MQTT 3.1.1, 5 = MQTT 5: the version this connection speaks. */
+  readonly protocolVersion: 4 | 5;
+  /**
+   * Whether the broker takes `$share/{group}/{filter}` subscriptions, as far as it said: an MQTT 5
+   * CONNACK may state that it does not; a 3.1.1 connection is never asked to (a broker that does
+   * not know them would take the filter as a plain topic and deliver nothing).
+   */
+  readonly sharedSubscriptions: boolean;
   status(): MqttConnectionStatus;
   /** Disconnects and stops reconnecting. */
   close(): Promise<void>;
@@ -171,6 +185,7 @@ class Connection implements MqttConnection {
   private state: MqttConnectionState = 'connecting';
   private readonly filters = new Set<string>();
   private serverMaxPacket: number | undefined;
+  private serverShares: boolean | undefined;
   private connectedSince: number | null = null;
   private reconnects = 0;
   private everConnected = false;
@@ -221,6 +236,15 @@ class Connection implements MqttConnection {
     return this.state === 'connected';
   }
 
+  get protocolVersion(): 4 | 5 {
+    return this.version;
+  }
+
+  get sharedSubscriptions(): boolean {
+    // [MQTT-3.2.2.3.18] absent means available.
+    return this.version === 5 && this.serverShares !== false;
+  }
+
   get maxPacketSize(): number {
     return Math.min(this.cap, this.serverMaxPacket ?? this.cap);
   }
@@ -264,6 +288,14 @@ class Connection implements MqttConnection {
     client.on('error', (err) => {
       this.lastError = describe(err);
       const code = (err as { code?: unknown }).code;
+      if (typeof code === 'number' && PROTOCOL_REFUSALS.has(code) && !this.everConnected && this.firstWaiter !== null) {
+        // Not our credentials: the version. Said at once, so that the caller may try 3.1.1.
+        const w = this.firstWaiter;
+        this.firstWaiter = null;
+        void this.close();
+        w.reject(new MqttConnectError(`The MQTT broker ${this.broker} refused MQTT ${this.version === 5 ? '5' : '3.1.1'}: ${this.lastError}`, code));
+        return;
+      }
       if (typeof code === 'number' && AUTH_REFUSALS.has(code)) {
         this.opts.log?.warn({ broker: this.broker, clientID: this.clientID, username: this.opts.username ?? '', reason: this.lastError }, 'the MQTT broker refused the connection');
         // On the first connection, wrong credentials are a configuration error: say so now.
@@ -307,6 +339,7 @@ class Connection implements MqttConnection {
     if (client !== this.client || this.state === 'closed') return;
     const first = !this.everConnected;
     this.serverMaxPacket = connack.properties?.maximumPacketSize;
+    this.serverShares = connack.properties?.sharedSubscriptionAvailable;
     try {
       if (this.filters.size > 0) await this.subscribeOn(client, [...this.filters]);
     } catch (e) {

@@ -321,4 +321,18 @@ describe('MQTT settings', () => {
     expect(load({ env: { EMBEDDED_BROKER_PORT: '8080' } }).embeddedBrokerPort).toBe(8080);
     expect(load({ env: { ...embedded, EMBEDDED_BROKER_PORT: '0', EMBEDDED_BROKER_TLS_PORT: '0' } }).embeddedBrokerPort).toBe(0);
   });
+
+  it('takes MQTT_SHARED_GROUP as one topic level (edgesync-css by default, empty for plain subscriptions) and names any other', () => {
+    expect(load({}).mqttSharedGroup).toBe('edgesync-css');
+    expect(load({ env: { MQTT_SHARED_GROUP: 'css-east' } }).mqttSharedGroup).toBe('css-east');
+    // Empty from a file or a flag: an empty environment variable counts as not set.
+    expect(load({ argv: ['-c', file('yaml', "mqttSharedGroup: ''\n")] }).mqttSharedGroup).toBe('');
+    expect(load({ argv: ['--mqtt-shared-group='] }).mqttSharedGroup).toBe('');
+    for (const bad of ['a/b', 'css+', '#']) {
+      expect(issuesOf({ env: { MQTT_SHARED_GROUP: bad } }).map((i) => [i.key, i.message])).toEqual([
+        ['MQTT_SHARED_GROUP', expect.stringMatching(/must be one MQTT topic level without '\/', '\+' or '#'/)],
+      ]);
+    }
+  });
 });
+

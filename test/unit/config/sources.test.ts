@@ -78,6 +78,7 @@ const SAMPLES: Record<ConfigKey, readonly [string, unknown]> = {
   mqttAllowInvalidCertificates: ['t', true],
   mqttClientID: ['ESS-1', 'ESS-1'],
   mqttBrokerConnectTimeout: ['30', 30],
+  mqttSharedGroup: ['css-east', 'css-east'],
   maxInflightChunks: ['16', 16],
   embeddedBrokerPort: ['0', 0],
   embeddedBrokerTlsPort: ['8883', 8883],

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import type { PeerWakeBus, PeerWakeHandler } from '../../../lib/store/coordination-types.js';
 import { PeerSignal } from '../../../lib/sync/peer-signal.js';
 
 /** 'woken' if the wait ended within `ms`, else 'waiting' (the wait itself is much longer). */
@@ -96,5 +97,53 @@ describe('PeerSignal', () => {
     await s.wait('org1', 'edge', 'n1', 5, ac.signal);
     expect(removed).toBe(2);
     expect(s.waiting).toBe(0);
+  });
+});
+
+/** The instances of a scaled-out CSS, as far as their PeerSignals see: a bus per instance, each publish heard by the others. */
+class BusNetwork {
+  readonly published: string[] = [];
+  private readonly handlers = new Map<number, PeerWakeHandler>();
+  private next = 0;
+
+  bus(): Pick<PeerWakeBus, 'publish' | 'subscribe'> {
+    const id = this.next++;
+    return {
+      publish: (org, type, peer) => {
+        this.published.push(`${id}:${org}/${type}/${peer}`);
+        for (const [other, h] of this.handlers) if (other !== id) h(org, type, peer);
+      },
+      subscribe: (h) => {
+        this.handlers.set(id, h);
+        return () => this.handlers.delete(id);
+      },
+    };
+  }
+}
+
+describe('PeerSignal across instances (with a wake bus)', () => {
+  it('wakes the waiters of the peer on another instance, and here', async () => {
+    const net = new BusNetwork();
+    const a = new PeerSignal(net.bus());
+    const b = new PeerSignal(net.bus());
+    const onA = a.wait('org1', 'edge', 'n1', LONG);
+    const onB = b.wait('org1', 'edge', 'n1', LONG);
+    const otherPeer = new AbortController();
+    const onAOther = a.wait('org1', 'edge', 'n2', LONG, otherPeer.signal);
+    b.notify('org1', 'edge', 'n1');
+    expect(await settledWithin(onA, 1000)).toBe('woken');
+    expect(await settledWithin(onB, 1000)).toBe('woken');
+    expect(await settledWithin(onAOther, 20)).toBe('waiting');
+    otherPeer.abort();
+    await onAOther;
+  });
+
+  it('publishes each notify once, and never publishes again what another instance published', () => {
+    const net = new BusNetwork();
+    const a = new PeerSignal(net.bus());
+    new PeerSignal(net.bus());
+    a.notify('org1', 'edge', 'n1');
+    a.notify('org1', 'edge', 'n1');
+    expect(net.published).toEqual(['0:org1/edge/n1', '0:org1/edge/n1']);
   });
 });

@@ -140,4 +140,38 @@ describe('CssPushLoops', () => {
     loops.answered(PEER);
     await until('the rest published', () => sent.size === 600);
   });
+
+  it('once: publishes what is pending in one round and keeps no loop (a CSS that does not own the ESS\'s loop)', async () => {
+    const { engine } = fakeEngine([item('o1'), item('o2')]);
+    const sent: string[] = [];
+    loops = new CssPushLoops({ engine, send: (_peer, i) => {
+        sent.push(i.meta.objectID);
+        return Promise.resolve();
+      }, resendIntervalMs: 60_000, log: quiet });
+    loops.once(PEER);
+    await until('both published', () => sent.length === 2);
+    expect(sent).toEqual(['o1', 'o2']);
+    expect(loops.size).toBe(0);
+    // A second round publishes everything again: a registration asks for that.
+    loops.once(PEER);
+    await until('published again', () => sent.length === 4);
+  });
+
+  it('stopAll: ends every loop and stays usable (the lease moved away and back)', async () => {
+    const { engine } = fakeEngine([item('o1')]);
+    const sent: string[] = [];
+    loops = new CssPushLoops({ engine, send: (_peer, i) => {
+        sent.push(i.meta.objectID);
+        return Promise.resolve();
+      }, resendIntervalMs: 60_000, log: quiet });
+    loops.ensure(PEER);
+    await until('published', () => sent.length === 1);
+    await loops.stopAll();
+    expect(loops.size).toBe(0);
+    loops.ensure(PEER);
+    // A new loop knows nothing of what the last one sent: it publishes what is pending.
+    await until('published by the new loop', () => sent.length === 2);
+    expect(loops.size).toBe(1);
+  });
 });
+

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
-import { emptyMetaData, type DestinationRef, type MetaData } from '../../../../lib/model/index.js';
+import { ConflictError, emptyMetaData, type DestinationRef, type MetaData } from '../../../../lib/model/index.js';
 import type { Logger } from '../../../../lib/log/logger.js';
 import { UpstreamPulls } from '../../../../lib/transport/mqtt/css-upstream-pulls.js';
 import { CssEngineDouble } from '../../../helpers/ess-session-double.js';
@@ -89,4 +89,75 @@ describe('the CSS pulling an object from its ESS over MQTT', () => {
     expect(asked).toEqual([0, 1, 2, 3].map((i) => ({ offset: i * 65_536, chunkSize: 65_536 })));
     p.stop();
   });
+
+  it('before asking again, reads the store: a chunk another CSS stored moves the transfer on, a completed object ends it', async () => {
+    const engine = new CssEngineDouble();
+    const asked: number[] = [];
+    let persisted: number | null = 0;
+    const p = new UpstreamPulls({
+      engine,
+      requestChunk: (_peer, _meta, offset) => {
+        asked.push(offset);
+        return Promise.resolve();
+      },
+      refuse: () => Promise.resolve(),
+      resumeOffset: () => Promise.resolve(persisted),
+      window: 1,
+      chunkSize: 1000,
+      windowBytes: 1000,
+      retryMs: 10,
+      log,
+    });
+    p.start(PEER, metaOf(3000, 1000), 0);
+    expect(asked).toEqual([0]);
+    // Chunk 0 went to another CSS, which stored it: the retry asks for chunk 1, not 0 again.
+    persisted = 1000;
+    for (let i = 0; i < 300 && !asked.includes(1000); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(asked.filter((o) => o === 0)).toHaveLength(1);
+    expect(asked).toContain(1000);
+    // The rest went elsewhere too, and the object completed: the transfer ends, nothing is asked again.
+    persisted = null;
+    for (let i = 0; i < 300 && p.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(p.size).toBe(0);
+    expect(engine.callsOf('upstreamData')).toEqual([]);
+    p.stop();
+  });
+
+  it('a chunk refused because another CSS stored that offset is no failure: the transfer follows the store, and ends quietly when the object completed there', async () => {
+    const engine = new CssEngineDouble({
+      upstreamData: () => {
+        throw new ConflictError('Another chunk for this offset was accepted concurrently');
+      },
+    });
+    const offsets: Array<number | null> = [1000, 2000, null];
+    const refused: string[] = [];
+    const asked: number[] = [];
+    const p = new UpstreamPulls({
+      engine,
+      requestChunk: (_peer, _meta, offset) => {
+        asked.push(offset);
+        return Promise.resolve();
+      },
+      refuse: (_peer, _meta, reason) => {
+        refused.push(reason);
+        return Promise.resolve();
+      },
+      resumeOffset: () => Promise.resolve(offsets.length > 1 ? offsets.shift()! : offsets[0]!),
+      window: 1,
+      chunkSize: 1000,
+      windowBytes: 1000,
+      retryMs: 60_000,
+      log,
+    });
+    const data = randomBytes(3000);
+    p.start(PEER, metaOf(3000, 1000), 0);
+    for (const offset of [0, 1000, 2000]) {
+      p.onData(PEER, 'up', 'o1', 5n, BigInt(offset), data.subarray(offset, offset + 1000));
+      await tick();
+    }
+    expect(asked).toEqual([0, 1000, 2000]);
+    expect(p.size).toBe(0);
+    expect(refused).toEqual([]);
+  });
 });
+
