@@ -17,7 +17,8 @@
  *   204 to `completelyReceived` on the ESS (polled every 50 ms). Then the ESS's copy is read
  *   back as a stream and SHA-256'd (not timed). Prints MiB/s and whether the copy is intact.
  *
- * One JSON line per result ({"bench":"scale-out-http","setup":…,"metric":…,"value":…}), and
+ * EDGESYNC_BENCH_OBJECTS (2000) and EDGESYNC_BENCH_DEADLINE_S (600) change the small part's count
+ * and the bound of its waits. One JSON line per result ({"bench":"scale-out-http","setup":…,"metric":…,"value":…}), and
  * the load average at each setup's start and end (other work may share the two cores). Every
  * wait is bounded; processes and temp dirs go on success, error, SIGINT and SIGTERM. The exit
  * code is 1 when a copy is not intact.
@@ -43,12 +44,13 @@ type Part = 'small' | 'large';
 const ORG = 'bench';
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const OBJECTS = 2000;
+/** EDGESYNC_BENCH_OBJECTS overrides it (a shorter run on a slow database). */
+const OBJECTS = Number(process.env.EDGESYNC_BENCH_OBJECTS ?? '2000');
 const WARMUP = 50;
 const PUBLISHERS = 16;
 const LARGE_MIB = Number(process.env.EDGESYNC_BENCH_LARGE_MIB ?? '1024');
 /** Bound of every waiting loop of the small part; the large one gets 1 s per MiB on top. */
-const DEADLINE_MS = 300_000;
+const DEADLINE_MS = Number(process.env.EDGESYNC_BENCH_DEADLINE_S ?? '600') * 1000;
 
 let failed = false;
 
@@ -134,6 +136,7 @@ async function small(setup: Setup, net: Net): Promise<void> {
       }),
     );
     const published = nowMs();
+    line(setup, { metric: 'small_publish_seconds', value: round((published - t0) / 1000, 2), objects: OBJECTS });
     const last = Array.from({ length: PUBLISHERS }, (_, i) => `o-${OBJECTS - 1 - i}`);
     await until('the last objects on the ESS', deadline, 5, () => Promise.all(last.map((id) => onEss.getObjectStatus('small', id))), (all) => all.every((s) => s === 'completelyReceived'));
     for (let seen = (await onEss.listObjects('small')).length; seen < OBJECTS; seen = (await onEss.listObjects('small')).length) {
