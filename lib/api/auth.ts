@@ -23,7 +23,8 @@ export function createBasicAuth(authenticator: Authenticator, log?: { info(obj: 
   const gate = LoginGate.of(authenticator);
   return async (req) => {
     const authorization = req.header('authorization');
-    const source = req.socket.remoteAddress ?? 'unix socket';
+    // Behind a trusted load balancer, the client it names: else every client shares its counter.
+    const source = gate.clientAddress(req.socket.remoteAddress, req.header('x-forwarded-for'));
     const identity = await gate.login({ authorization, source, transport: 'REST' });
     if (identity === null && authorization !== undefined) {
       const appKey = basicCredentials(authorization)?.appKey;

@@ -41,6 +41,11 @@ const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
   externalAuthTimeout: { meaning: 'the longest one request to the identity service may take; no answer = 503 to the client', unit: 's' },
   loginFailureLimit: { meaning: 'failed logins per app key and per source address within `LOGIN_FAILURE_WINDOW` before logins are refused unchecked (429 with `Retry-After`; MQTT: not authorized); 0 = no throttling' },
   loginFailureWindow: { meaning: 'the sliding window of `LOGIN_FAILURE_LIMIT`', unit: 's' },
+  trustedProxies: {
+    meaning:
+      'comma-separated networks (CIDR) of the load balancers in front of this node: from a connection out of one of them, `X-Forwarded-For` is read right to left up to the first address that is not a trusted proxy, and that address is the client for the failed-login throttle and the logs of refused logins; empty = the header is ignored (set it when scaled out, or every client is throttled as the balancer)',
+    default: '–',
+  },
   webhookAllowedNetworks: {
     meaning:
       'CSS: comma-separated networks (CIDR) that webhook URLs must resolve into, checked at registration and before each call; empty = any address but link-local and cloud metadata ones (always refused on a CSS). An ESS calls any URL',

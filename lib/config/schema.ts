@@ -54,6 +54,8 @@ export interface Config {
   readonly loginFailureLimit: number;
   /** LOGIN_FAILURE_WINDOW (ours), seconds (60): the sliding window of LOGIN_FAILURE_LIMIT. */
   readonly loginFailureWindow: number;
+  /** TRUSTED_PROXIES (ours): CIDR list of load balancers whose X-Forwarded-For names the client (throttle, logs); '' = none. */
+  readonly trustedProxies: string;
   /** WEBHOOK_ALLOWED_NETWORKS (ours): CIDR list a CSS's webhooks must resolve into; '' = any but link-local and metadata. */
   readonly webhookAllowedNetworks: string;
   /** WEBHOOK_TIMEOUT (ours), seconds (10): the longest one webhook call may take. */
@@ -357,6 +359,7 @@ const fields = z.object({
   externalAuthTimeout: int(1, 300).default(5),
   loginFailureLimit: int(0, 1_000_000).default(10),
   loginFailureWindow: int(1, DAY_S).default(60),
+  trustedProxies: cidrList().default(''),
   webhookAllowedNetworks: cidrList().default(''),
   webhookTimeout: int(1, 300).default(10),
   webhookMaxAttempts: int(1, 20).default(6),

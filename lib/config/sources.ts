@@ -89,6 +89,7 @@ export const KEY_NAMES: readonly KeyNames[] = [
   row('externalAuthTimeout', 'EXTERNAL_AUTH_TIMEOUT', 'ExternalAuthTimeout', 'external-auth-timeout'),
   row('loginFailureLimit', 'LOGIN_FAILURE_LIMIT', 'LoginFailureLimit', 'login-failure-limit'),
   row('loginFailureWindow', 'LOGIN_FAILURE_WINDOW', 'LoginFailureWindow', 'login-failure-window'),
+  row('trustedProxies', 'TRUSTED_PROXIES', 'TrustedProxies', 'trusted-proxies'),
   row('webhookAllowedNetworks', 'WEBHOOK_ALLOWED_NETWORKS', 'WebhookAllowedNetworks', 'webhook-allowed-networks'),
   row('webhookTimeout', 'WEBHOOK_TIMEOUT', 'WebhookTimeout', 'webhook-timeout'),
   row('webhookMaxAttempts', 'WEBHOOK_MAX_ATTEMPTS', 'WebhookMaxAttempts', 'webhook-max-attempts'),

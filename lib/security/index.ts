@@ -10,4 +10,5 @@ export * from './tls.js';
 export * from './org-secrets.js';
 export * from './login-throttle.js';
 export * from './login-gate.js';
+export * from './client-address.js';
 export * from './external-authenticator.js';

@@ -11,6 +11,7 @@ import { BasicStrategy } from 'passport-http';
 import type { Request, Response } from 'express';
 import { TooManyRequestsError } from '../model/index.js';
 import { basicCredentials } from './basic-credentials.js';
+import { TrustedProxies } from './client-address.js';
 import type { Authenticator, Identity } from './identity.js';
 import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.js';
 
@@ -20,7 +21,7 @@ export type LoginTransport = 'REST' | 'SPI' | 'MQTT';
 export interface LoginAttempt {
   /** The HTTP `Authorization` header; for MQTT, one made of the CONNECT's user name and password. */
   authorization: string | undefined;
-  /** The caller's address: a throttle key, and what the logs name. */
+  /** The caller's address (see LoginGate.clientAddress): a throttle key, and what the logs name. */
   source: string;
   transport: LoginTransport;
 }
@@ -33,6 +34,12 @@ export interface LoginGateOptions {
    * are the transports' to log, with what they know of the caller.
    */
   log?: { warn(obj: object, msg: string): void };
+  /**
+   * `TRUSTED_PROXIES`: comma-separated networks of the load balancers whose `X-Forwarded-For`
+   * names the client (client-address.ts); default none.
+   * @throws TrustedProxiesError (from the constructor) for an entry that is not a network
+   */
+  trustedProxies?: string;
 }
 
 export const DEFAULT_THROTTLE: LoginThrottleOptions = { maxFailures: 10, windowMs: 60_000 };
@@ -81,6 +88,7 @@ const gates = new WeakMap<Authenticator, LoginGate>();
 export class LoginGate implements Authenticator {
   readonly name: string;
   readonly throttle: LoginThrottle;
+  private readonly proxies: TrustedProxies;
   private readonly passport = new Passport();
 
   constructor(
@@ -90,6 +98,7 @@ export class LoginGate implements Authenticator {
   ) {
     this.name = authenticator.name;
     this.throttle = new LoginThrottle(options.throttle ?? DEFAULT_THROTTLE);
+    this.proxies = new TrustedProxies(options.trustedProxies);
     const verify: Verify = (appKey, secret, done) => {
       authenticator.authenticate(appKey, secret).then(
         (identity) => done(null, identity ?? false),
@@ -108,6 +117,16 @@ export class LoginGate implements Authenticator {
   static of(authenticator: Authenticator): LoginGate {
     if (authenticator instanceof LoginGate) return authenticator;
     return gates.get(authenticator) ?? new LoginGate(authenticator);
+  }
+
+  /**
+   * The address an HTTP login comes from: the connection's peer, or, when that peer is a trusted
+   * proxy, the client its `X-Forwarded-For` names (client-address.ts).
+   * @param remote the socket's `remoteAddress` (undefined for a unix socket)
+   * @param forwardedFor the request's `X-Forwarded-For`
+   */
+  clientAddress(remote: string | undefined, forwardedFor: string | undefined): string {
+    return this.proxies.clientOf(remote, forwardedFor);
   }
 
   /** The handler's own check, without passport, throttle or logs (what `Authenticator` promises). */

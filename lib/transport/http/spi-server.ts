@@ -100,7 +100,8 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
    *   TooManyRequestsError (429) while throttled; DependencyUnavailableError (503)
    */
   async function authorize(req: Request): Promise<SpiDestination> {
-    const source = req.socket.remoteAddress ?? 'unix socket';
+    // Behind a trusted load balancer, the ESS it names: else every ESS shares its counter.
+    const source = gate.clientAddress(req.socket.remoteAddress, req.header('x-forwarded-for'));
     const identity: Identity | null = await gate.login({ authorization: req.header('authorization'), source, transport: 'SPI' });
     const claim = await authorizeSpiClaim(identity, req.header('X-Sync-Service-Dest') ?? '', deps.acls);
     if (claim === null) {

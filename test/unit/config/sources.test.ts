@@ -28,6 +28,7 @@ const SAMPLES: Record<ConfigKey, readonly [string, unknown]> = {
   externalAuthTimeout: ['3', 3],
   loginFailureLimit: ['5', 5],
   loginFailureWindow: ['30', 30],
+  trustedProxies: ['10.1.0.0/16, fd00::/8', '10.1.0.0/16, fd00::/8'],
   webhookAllowedNetworks: ['10.0.0.0/8', '10.0.0.0/8'],
   webhookTimeout: ['3', 3],
   webhookMaxAttempts: ['2', 2],
