@@ -272,6 +272,8 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     // Every login, REST, SPI or MQTT, goes through this one gate: throttle, passport, the handler.
     const authenticator = new LoginGate(handler, {
       throttle: { maxFailures: config.loginFailureLimit, windowMs: config.loginFailureWindow * 1000 },
+      // Behind these balancers, X-Forwarded-For names the client the throttle counts.
+      trustedProxies: config.trustedProxies,
       log: logger.child({ component: 'login' }),
     });
     const tls = await tlsMaterial(config, log);
