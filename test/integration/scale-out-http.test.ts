@@ -7,7 +7,7 @@
  * instance serving a transfer costs nothing but a resume, statuses read the same on both, a
  * long-poll held by one instance wakes when the other queues work, and the failed-login
  * throttle counts the clients behind the balancer (TRUSTED_PROXIES), not the balancer.
- * Real processes on loopback; docs/next-steps-14-http.md says what each path relies on.
+ * Real processes on loopback; docs/scale-out-http-audit.md says what each path relies on.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -363,7 +363,7 @@ async function loginThroughProxy(appKey: string, secret: string, forwardedFor: s
 
   test('the login throttle counts each client behind the balancer (TRUSTED_PROXIES), not the balancer', async () => {
     const guesser = '198.51.100.66';
-    // Each instance counts its own failures (docs/next-steps-14-http.md): the guesser is
+    // Each instance counts its own failures (docs/scale-out-http-audit.md): the guesser is
     // refused unchecked once the instance it reaches has seen LOGIN_LIMIT of its failures: over
     // two instances, after 2 × LOGIN_LIMIT failures at most.
     const statuses: number[] = [];

@@ -1,5 +1,5 @@
 /**
- * Early data behind a load balancer (docs/next-steps-14-http.md): the offer lives in the memory
+ * Early data behind a load balancer (docs/scale-out-http-audit.md): the offer lives in the memory
  * of the CSS instance receiving the upload, so an ESS told of it by instance A may send its
  * early download to instance B. B has nothing on offer and answers 404; the ESS's link reads
  * that as "no early data", takes nothing, and the object comes by the usual download.
