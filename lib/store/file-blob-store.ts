@@ -5,12 +5,12 @@
  * Layout: `<root>/blobs/<id>` complete blobs, `<root>/staging/<id>` chunked uploads in progress,
  * `<root>/tmp/` writes in progress (emptied at init: anything there is a crashed write).
  */
-import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import fs, { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BadRequestError, NotFoundError } from '../model/index.js';
 import type { BlobReadOptions, BlobStore, BlobWriteOptions, BlobWriteResult, StagingAppender, StagingCommitOptions } from './types.js';
@@ -19,42 +19,10 @@ import { DirectWriter } from './direct-writer.js';
 import { FdWriter } from './fd-writer.js';
 import { GrowingFile } from './growing-file.js';
 import { checkEndedSize, overLimit } from './write-limits.js';
+import { ByteMeter } from './byte-meter.js';
 
 /** Ids are ours (randomUUID); anything else cannot name a blob and must not reach a path. */
 const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/**
- * Passes bytes through while counting (and optionally hashing) them; fails the stream as soon as
- * `tooMany` says the count is over a limit, so an over-long source is never read to its end.
- */
-class ByteMeter extends Transform {
-  bytes = 0;
-  private readonly hash: Hash | null;
-  private readonly tooMany: (bytes: number) => Error | null;
-
-  constructor(opts: { hash: boolean; tooMany?: (bytes: number) => Error | null }) {
-    super();
-    this.hash = opts.hash ? createHash('sha256') : null;
-    this.tooMany = opts.tooMany ?? (() => null);
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.length;
-    const err = this.tooMany(this.bytes);
-    if (err !== null) {
-      callback(err);
-      return;
-    }
-    this.hash?.update(chunk);
-    callback(null, chunk);
-  }
-
-  /** Lower-case hex SHA-256 of what went through; call once, after the stream finished. */
-  sha256(): string {
-    if (this.hash === null) throw new TypeError('ByteMeter created without hashing');
-    return this.hash.digest('hex');
-  }
-}
 
 function isEnoent(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';

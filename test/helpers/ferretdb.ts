@@ -7,12 +7,12 @@
  * the Mongo suites skip visibly.
  */
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { freePort } from './mosquitto.js';
+import { firstExecutable } from './executables.js';
 
 /** The binary's path, or null when there is none here. */
 export function ferretdbPath(): string | null {
@@ -26,15 +26,7 @@ export function ferretdbPath(): string | null {
           ...(process.env.PATH ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, 'ferretdb')),
           join(homedir(), 'go', 'bin', 'ferretdb'),
         ];
-  for (const p of candidates) {
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // Not there; try the next.
-    }
-  }
-  return null;
+  return firstExecutable(candidates);
 }
 
 /** Why the Mongo suites are skipped on this machine, for their visible skip. */

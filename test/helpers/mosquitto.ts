@@ -7,12 +7,12 @@
  * there first. Tests that need it check `mosquittoAvailable()` and skip visibly without it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { firstExecutable } from './executables.js';
 
 /** Where the broker may be, in order: Debian's path first, then the usual others. */
 const CANDIDATES = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/bin/mosquitto'];
@@ -21,15 +21,7 @@ const CANDIDATES = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/bi
 export function mosquittoPath(): string | null {
   const override = process.env.EDGESYNC_TEST_MOSQUITTO;
   const list = override !== undefined && override !== '' ? [override] : CANDIDATES;
-  for (const p of list) {
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // Not there; try the next.
-    }
-  }
-  return null;
+  return firstExecutable(list);
 }
 
 /** Whether a mosquitto broker can be started here. */

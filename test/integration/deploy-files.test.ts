@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, jest, test } from '@jest/globals';
 import mqtt from 'mqtt';
@@ -14,6 +14,7 @@ import { parse } from 'yaml';
 import { HEAP_FLAGS, MALLOC_ENV, MALLOC_VALUE, missingSettings } from '../../cmd/runtime.js';
 import { KEY_NAMES } from '../../lib/config/index.js';
 import { BIN, tempRoot, Teardown } from '../helpers/node-process.js';
+import { freePort } from '../helpers/mosquitto.js';
 
 jest.setTimeout(60_000);
 
@@ -217,15 +218,6 @@ describe('docker-compose.yml', () => {
 });
 
 // ---------------------------------------------------------------- what runs here
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 /** Starts the image's ENTRYPOINT + `mode` with the image's ENV, here (WORKDIR /app is the checkout). */
 async function startAsTheImageDoes(mode: string, env: Record<string, string>): Promise<{ child: ChildProcess; out: () => string }> {

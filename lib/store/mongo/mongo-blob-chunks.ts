@@ -8,8 +8,7 @@
  * Where chunks may exist is bounded by the `extent` their files document records before they
  * are written (the writer's `reserve`), so removing them never has to search for them.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { Transform, Writable, type TransformCallback } from 'node:stream';
+import { Writable } from 'node:stream';
 import type { Binary, Collection } from 'mongodb';
 import { isDuplicateKey } from './mongo-cas.js';
 
@@ -37,39 +36,6 @@ export const chunkKey = (id: string, n: number): string => `${id}/${n}`;
 export function bytesOf(data: Binary | Buffer): Buffer {
   if (Buffer.isBuffer(data)) return data;
   return Buffer.from(data.buffer.buffer, data.buffer.byteOffset, data.length());
-}
-
-/**
- * Passes bytes through while counting (and optionally hashing) them; fails the stream as soon as
- * `tooMany` says the count is over a limit, so an over-long source is never read to its end.
- */
-export class ByteMeter extends Transform {
-  bytes = 0;
-  private readonly hash: Hash | null;
-  private readonly tooMany: (bytes: number) => Error | null;
-
-  constructor(opts: { hash: boolean; tooMany?: (bytes: number) => Error | null }) {
-    super();
-    this.hash = opts.hash ? createHash('sha256') : null;
-    this.tooMany = opts.tooMany ?? (() => null);
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.length;
-    const err = this.tooMany(this.bytes);
-    if (err !== null) {
-      callback(err);
-      return;
-    }
-    this.hash?.update(chunk);
-    callback(null, chunk);
-  }
-
-  /** Lower-case hex SHA-256 of what went through; call once, after the stream finished. */
-  sha256(): string {
-    if (this.hash === null) throw new TypeError('ByteMeter created without hashing');
-    return this.hash.digest('hex');
-  }
 }
 
 /** Deletes chunks `from`..`to` of `id`, those present, by one query. */

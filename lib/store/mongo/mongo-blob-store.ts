@@ -19,7 +19,8 @@ import type { Collection, Db, IndexDescription } from 'mongodb';
 import { BadRequestError, NotFoundError } from '../../model/index.js';
 import type { BlobReadOptions, BlobStore, BlobWriteOptions, BlobWriteResult, StagingAppender, StagingCommitOptions } from '../types.js';
 import { checkEndedSize, overLimit } from '../write-limits.js';
-import { ByteMeter, CHUNK_BYTES, CHUNK_INDEX, ChunkWriter, bytesOf, chunkKey, deleteChunks, type ChunkDoc } from './mongo-blob-chunks.js';
+import { ByteMeter } from '../byte-meter.js';
+import { CHUNK_BYTES, CHUNK_INDEX, ChunkWriter, bytesOf, chunkKey, deleteChunks, type ChunkDoc } from './mongo-blob-chunks.js';
 
 /**
  * `writing`: a write() in progress (or crashed); `staging`: an upload's staging area; `blob`: a
