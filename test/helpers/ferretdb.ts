@@ -8,10 +8,9 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { freePort } from './mosquitto.js';
+import { accepts, freePort } from './mosquitto.js';
 import { firstExecutable } from './executables.js';
 
 /** The binary's path, or null when there is none here. */
@@ -44,17 +43,6 @@ export interface FerretDb {
   down(): Promise<void>;
   /** The end of the outage: the server again, on the same port with the same files. */
   up(): Promise<void>;
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 interface Launched {

@@ -102,7 +102,7 @@ export function passwordLine(u: MosquittoUser): string {
 }
 
 /** Whether something accepts TCP connections on 127.0.0.1:port now. */
-function accepts(port: number): Promise<boolean> {
+export function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port });
     socket.once('connect', () => {

@@ -24,6 +24,7 @@ import type {
 } from '../types.js';
 import { Claims, isDuplicateKey, newRev, replaceRevisioned, type ClaimDoc, type Revisioned } from './mongo-cas.js';
 import { MongoNotificationStore, NOTIFICATION_INDEXES, type NotificationDoc } from './mongo-notification-store.js';
+import { removeAclUsers, sameUser } from '../acl-entries.js';
 
 /** Bumped when the documents change shape; a newer database is refused rather than misread. */
 export const MONGO_SCHEMA_VERSION = 1;
@@ -180,8 +181,6 @@ function byteOrder(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-const sameUser = (a: Pick<StoredAclEntry, 'username' | 'aclUserType'>, b: Pick<StoredAclEntry, 'username' | 'aclUserType'>): boolean =>
-  a.aclUserType === b.aclUserType && a.username === b.username;
 
 export interface MongoStoreOptions {
   /** A mongodb:// URL; its path names the database unless `database` does. */
@@ -476,18 +475,7 @@ export class MongoStore implements Store {
   }
 
   async removeAclEntries(aclType: AclType, org: string, key: string, users: readonly Pick<StoredAclEntry, 'username' | 'aclUserType'>[]): Promise<void> {
-    await this.changeAcl(aclType, org, key, (held) => {
-      let changed = false;
-      for (const u of users) {
-        const i = held.findIndex((h) => sameUser(h, u));
-        if (i === -1) continue;
-        // [ref boltStorage RemoveUsersFromACL] the last entry takes the removed one's place.
-        const last = held.pop();
-        if (last !== undefined && i < held.length) held[i] = last;
-        changed = true;
-      }
-      return changed;
-    });
+    await this.changeAcl(aclType, org, key, (held) => removeAclUsers(held, users));
   }
 
   /** Applies `change` to the entries read, and writes them back only if nobody wrote meanwhile. */

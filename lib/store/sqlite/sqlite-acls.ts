@@ -9,6 +9,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { AclStore, AclType, StoredAclEntry } from '../types.js';
+import { removeAclUsers, sameUser } from '../acl-entries.js';
 
 interface AclKey {
   org: string;
@@ -40,8 +41,6 @@ type Statements = ReturnType<typeof prepareStatements>;
 /** Bounds the memory of an org with very many types; past it the cache starts afresh. */
 const MAX_CACHED_ACLS = 10_000;
 
-const sameUser = (a: Pick<StoredAclEntry, 'username' | 'aclUserType'>, b: Pick<StoredAclEntry, 'username' | 'aclUserType'>): boolean =>
-  a.aclUserType === b.aclUserType && a.username === b.username;
 
 /** AclStore of a SqliteStore; the store delegates its ACL methods to it. */
 export class SqliteAcls implements AclStore {
@@ -83,15 +82,7 @@ export class SqliteAcls implements AclStore {
       const s = this.statements();
       const acl = { org, type, key };
       const held = s.get.all(acl);
-      let changed = false;
-      for (const u of users) {
-        const i = held.findIndex((h) => sameUser(h, u));
-        if (i === -1) continue;
-        // [ref boltStorage RemoveUsersFromACL] the last entry takes the removed one's place.
-        const last = held.pop();
-        if (last !== undefined && i < held.length) held[i] = last;
-        changed = true;
-      }
+      const changed = removeAclUsers(held, users);
       if (!changed) return;
       s.clear.run(acl);
       held.forEach((e, position) => s.insert.run({ ...acl, username: e.username, aclUserType: e.aclUserType, aclRole: e.aclRole, position }));
