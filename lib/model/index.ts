@@ -11,3 +11,4 @@ export * from './json.js';
 export * from './destination-ref.js';
 export * from './instant.js';
 export * from './data-signature.js';
+export * from './networks.js';

@@ -9,6 +9,7 @@
  * the header is ignored and the connection's address is the client.
  */
 import { BlockList, isIP } from 'node:net';
+import { parseNetworkList } from '../model/index.js';
 
 /** What the address of a unix-socket connection is reported as. */
 export const UNIX_SOCKET_SOURCE = 'unix socket';
@@ -37,20 +38,9 @@ export class TrustedProxies {
    * @throws TrustedProxiesError naming the first entry that is not a network
    */
   constructor(csv = '') {
-    let n = 0;
-    for (const raw of csv.split(',')) {
-      const entry = raw.trim();
-      if (entry === '') continue;
-      const [address = '', prefixText] = entry.split('/');
-      const version = isIP(address);
-      if (version === 0) throw new TrustedProxiesError(`"${entry}" is not a network (CIDR such as 10.0.0.0/8)`);
-      const max = version === 4 ? 32 : 128;
-      const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
-      if (!(prefix >= 0 && prefix <= max)) throw new TrustedProxiesError(`"${entry}" has an invalid prefix length (0-${max})`);
-      this.list.addSubnet(address, prefix, version === 4 ? 'ipv4' : 'ipv6');
-      n++;
-    }
-    this.count = n;
+    const networks = parseNetworkList(csv, (reason) => new TrustedProxiesError(reason));
+    for (const n of networks) this.list.addSubnet(n.address, n.prefix, n.family);
+    this.count = networks.length;
   }
 
   /** Whether any proxy is trusted at all. */

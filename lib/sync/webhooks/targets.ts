@@ -8,6 +8,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
+import { parseNetworkList, type Network } from '../../model/index.js';
 
 /** A URL the node will not call, with the reason (shown to the registering user and in the log). */
 export class WebhookTargetError extends Error {
@@ -40,31 +41,12 @@ function refusedByDefault(): BlockList {
   return list;
 }
 
-/** One CIDR of `WEBHOOK_ALLOWED_NETWORKS`, parsed. */
-interface Network {
-  address: string;
-  prefix: number;
-  family: 'ipv4' | 'ipv6';
-}
-
 /**
- * Parses a comma-separated CIDR list (`10.0.0.0/8, fd12::/16`); a bare address is a /32 or /128.
+ * Parses `WEBHOOK_ALLOWED_NETWORKS`.
  * @throws WebhookTargetError naming the first entry that is not a CIDR
  */
 export function parseNetworks(csv: string): Network[] {
-  const out: Network[] = [];
-  for (const raw of csv.split(',')) {
-    const entry = raw.trim();
-    if (entry === '') continue;
-    const [address = '', prefixText] = entry.split('/');
-    const version = isIP(address);
-    if (version === 0) throw new WebhookTargetError(`"${entry}" is not a network (CIDR such as 10.0.0.0/8)`);
-    const max = version === 4 ? 32 : 128;
-    const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
-    if (!(prefix >= 0 && prefix <= max)) throw new WebhookTargetError(`"${entry}" has an invalid prefix length (0-${max})`);
-    out.push({ address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' });
-  }
-  return out;
+  return parseNetworkList(csv, (reason) => new WebhookTargetError(reason));
 }
 
 export interface TargetPolicyOptions {
