@@ -9,6 +9,7 @@ import type { Store } from '../store/types.js';
 import type { NotificationStore } from '../store/notification-types.js';
 import type { ObjectService } from '../sync/object-service.js';
 import type { WebhookDispatcher } from '../sync/webhooks/index.js';
+import type { TransferProgressTracker } from '../sync/transfer-progress.js';
 import type { Logger } from '../log/logger.js';
 import type { HealthMonitor } from './health-monitor.js';
 
@@ -35,6 +36,8 @@ export interface ApiDeps {
   orgSecrets?: OrgSecrets;
   /** Calls the webhooks and keeps their delivery log; absent in tests that need none. */
   webhooks?: Pick<WebhookDispatcher, 'deliveries' | 'checkTarget' | 'forgetOrg'>;
+  /** The live transfer view the fleet routes read progress from; absent, they show stored offsets only. */
+  transfers?: Pick<TransferProgressTracker, 'get' | 'onChange'>;
 }
 
 export interface RouteContext {

@@ -25,6 +25,8 @@ import { deleteOrganization, listOrganizations, putOrganization } from './routes
 import { listDestinationObjects, listDestinations } from './routes/destinations.js';
 import { getHealth, postResend, postShutdown } from './routes/system.js';
 import { deleteAclEntry, getAcl, putAcl } from './routes/security.js';
+import { getFleet, getFleetNode, getFleetObject } from './routes/fleet.js';
+import { getFleetEvents } from './routes/fleet-events.js';
 import { boolQuery } from '../http/request.js';
 
 export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -90,6 +92,11 @@ export const ROUTES: readonly RouteDef[] = [
   { method: 'GET', path: '/api/v1/health', nodes: BOTH, handler: getHealth, beforeAuth: healthDetails, alwaysAvailable: true },
   { method: 'POST', path: '/api/v1/resend', nodes: BOTH, handler: postResend, gate: canResend },
   { method: 'POST', path: '/api/v1/shutdown', nodes: BOTH, handler: postShutdown, alwaysAvailable: true, gate: canShutdown },
+  // edgesync extensions: the fleet read model of the dashboard and `edgesync top`.
+  { method: 'GET', path: '/api/v1/fleet/{orgID}', nodes: BOTH, handler: getFleet },
+  { method: 'GET', path: '/api/v1/fleet/{orgID}/events', nodes: BOTH, handler: getFleetEvents },
+  { method: 'GET', path: '/api/v1/fleet/{orgID}/objects/{objectType}/{objectID}', nodes: BOTH, handler: getFleetObject },
+  { method: 'GET', path: '/api/v1/fleet/{orgID}/nodes/{destType}/{destID}', nodes: CSS, handler: getFleetNode },
 ];
 
 /** The path of a route as a node of this type serves it. */
