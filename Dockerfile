@@ -39,6 +39,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # Read at start (lib/node/node.ts: the OpenAPI document /swagger.json serves).
 COPY --from=build /app/swagger ./swagger
+# The web dashboard's static files (lib/api/app.ts serves them at /dashboard/; no build step).
+COPY dashboard ./dashboard
 COPY deploy/css/init-users.sh ./deploy/css/init-users.sh
 # The image's `node` user (uid 1000) owns the data volume; nothing runs as root. sync/keys is
 # there too, so that a named volume mounted on it (shared by scaled-out CSS processes, see

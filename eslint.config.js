@@ -36,6 +36,18 @@ export default tseslint.config(
     rules: forbid('**/api/**', '**/node/**', '**/cmd/**', '**/sdk/**', ['**/store/**', '!**/store/types.js', '!**/store/notification-types.js']),
   },
   { files: ['sdk/**/*.ts'], rules: forbid('**/lib/**', '../lib/*') },
+  // The dashboard's browser modules: plain JavaScript, no type information, browser globals.
+  {
+    files: ['dashboard/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'fetch', 'btoa', 'TextEncoder', 'TextDecoderStream', 'URLSearchParams', 'AbortController', 'setTimeout'].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
   {
     files: ['test/**/*.ts', 'scripts/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@typescript-eslint/unbound-method': 'off' },

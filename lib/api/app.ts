@@ -46,6 +46,26 @@ function lazySwaggerUi(): (req: Request, res: Response, next: NextFunction) => v
   };
 }
 
+/**
+ * The web dashboard's static files (HTML, CSS, ES modules; no build step, nothing from another
+ * origin). The page holds no data: it reads the fleet API with the credentials typed into its
+ * login form, so the files themselves need none. The CSP keeps everything same-origin.
+ */
+function dashboard(dir: string): RequestHandler[] {
+  const files = express.static(dir, { index: 'index.html', redirect: true, dotfiles: 'ignore', etag: false, lastModified: false });
+  const headers: RequestHandler = (_req, res, next) => {
+    res.setHeader(
+      'Content-Security-Policy',
+      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    );
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.setHeader('Cache-Control', 'no-cache');
+    next();
+  };
+  return [headers, files];
+}
+
 function runChain(list: RequestHandler[], req: Request, res: Response, next: NextFunction): void {
   const step = (i: number) => (err?: unknown): void => {
     if (err !== undefined && err !== null) {
@@ -73,6 +93,7 @@ export function createApp(node: NodeType, deps: ApiDeps, spi?: RequestHandler): 
     res.json(deps.openapi);
   });
   app.use('/swagger', lazySwaggerUi());
+  if (deps.dashboardDir !== undefined) app.use('/dashboard', ...dashboard(deps.dashboardDir));
 
   app.use('/api/v1', commonHeaders, createDispatcher(node, deps, createBasicAuth(deps.authenticator, deps.logger)));
   if (spi !== undefined) app.use('/spi/v1', commonHeaders, spi);

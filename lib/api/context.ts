@@ -38,6 +38,8 @@ export interface ApiDeps {
   webhooks?: Pick<WebhookDispatcher, 'deliveries' | 'checkTarget' | 'forgetOrg'>;
   /** The live transfer view the fleet routes read progress from; absent, they show stored offsets only. */
   transfers?: Pick<TransferProgressTracker, 'get' | 'onChange'>;
+  /** Where the web dashboard's files are (`dashboard/` of the package); absent, /dashboard/ is not served. */
+  dashboardDir?: string;
 }
 
 export interface RouteContext {

@@ -348,6 +348,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       health,
       maxRequestBodySize: config.maxRequestBodySize,
       openapi: loadOpenApi(config.nodeType),
+      dashboardDir: join(packageRoot(), 'dashboard'),
       isRunning: () => running,
       ...(essSync !== null ? { requestResend: () => essSync?.requestResend() } : {}),
       ...(orgSecrets !== null ? { orgSecrets } : {}),
