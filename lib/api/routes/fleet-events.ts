@@ -20,7 +20,7 @@ const KEEPALIVE_MS = 15_000;
 export async function getFleetEvents(ctx: RouteContext): Promise<void> {
   const org = fleetOrg(ctx);
   const query = snapshotQuery(ctx);
-  const { req, res, deps } = ctx;
+  const { res, deps } = ctx;
   res.status(200);
   res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
   // Tells nginx and similar proxies not to hold the stream back.
@@ -33,7 +33,8 @@ export async function getFleetEvents(ctx: RouteContext): Promise<void> {
     closed = true;
     wake?.();
   };
-  req.on('close', stop);
+  // The response's close, not the request's: a GET's request closes once read, the response when the client goes.
+  res.on('close', stop);
   const off = deps.transfers?.onChange(() => wake?.());
 
   let sent = '';
@@ -71,7 +72,7 @@ export async function getFleetEvents(ctx: RouteContext): Promise<void> {
     deps.logger.warn({ err, orgID: org }, 'fleet event stream ended by an error');
   } finally {
     off?.();
-    req.off('close', stop);
+    res.off('close', stop);
     res.end();
   }
 }
