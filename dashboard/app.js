@@ -86,7 +86,7 @@ function renderNodes(page) {
         { 'data-node': `${n.destinationType}/${n.destinationID}` },
         el('td', { text: n.destinationType }),
         el('th', { scope: 'row' }, id),
-        el('td', { text: n.kind }),
+        el('td', { class: 'wide-only', text: n.kind }),
         el('td', { text: n.communication }),
         el('td', {}, ago(n.lastContact)),
         el('td', {}, chip('h', n.health, n.health)),
