@@ -23,3 +23,5 @@ export type { HttpMethod, TransportOptions, TransportRequest, TransportResponse 
 export type { WatchOptions } from './watch.js';
 export type * from './types.js';
 export { parseJson, stringifyJson } from './json.js';
+export { FleetClient } from './fleet.js';
+export type * from './fleet.js';

@@ -8,7 +8,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { BIN, raw, Teardown, type RunningProcess } from '../helpers/node-process.js';
 import { eventually, ORG, startPair } from '../helpers/sync-pair.js';
-import type { SyncServiceClient } from '../../sdk/index.js';
+import { FleetClient, type SyncServiceClient } from '../../sdk/index.js';
+import { runTop, type TopIo } from '../../cmd/cli/top.js';
 
 jest.setTimeout(60_000);
 
@@ -58,6 +59,26 @@ const BOB = { user: 'org2/bob', pass: 'bob-pw' }; // admin of org2
 async function addUser(css: RunningProcess, appKey: string, type: string, secret: string): Promise<void> {
   const [org = '', username = ''] = appKey.split('/');
   await run(process.execPath, [BIN, 'users', 'add', appKey, '--type', type, '--org', org, '--username', username, '--secret', secret, '--persistence-root-path', css.root]);
+}
+
+/** runTop with its output captured, as org1's admin unless the args say otherwise. */
+async function top(node: RunningProcess, args: string[], signal?: AbortSignal, onOutput?: (text: string) => void): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: TopIo = {
+    stdout: {
+      write: (s: string) => {
+        out += s;
+        onOutput?.(out);
+      },
+      columns: 160,
+    },
+    stderr: { write: (s: string) => (err += s) },
+    env: { EDGESYNC_URL: node.url, EDGESYNC_USER: ALICE.user, EDGESYNC_PASSWORD: ALICE.pass },
+    ...(signal !== undefined ? { signal } : {}),
+  };
+  const code = await runTop(args, io);
+  return { code, out, err };
 }
 
 async function getJson<T>(node: RunningProcess, path: string, auth: Auth): Promise<T> {
@@ -166,38 +187,59 @@ describe('the fleet API', () => {
   });
 
   test('the event stream sends a snapshot at once, then again when an object appears', async () => {
+    // The SDK's client (node:http). undici's fetch leaves a connection that never sends a request
+    // behind when aborted, which holds the node's stop for its whole grace period.
+    const fleet = new FleetClient({ url: css.url, appKey: ALICE.user, appSecret: ALICE.pass });
     const ctl = new AbortController();
-    const auth = `Basic ${Buffer.from(`${ALICE.user}:${ALICE.pass}`).toString('base64')}`;
-    const res = await fetch(`${css.url}/api/v1/fleet/${ORG}/events?limit=20`, { headers: { authorization: auth }, signal: ctl.signal });
-    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-    const snapshots: Snapshot[] = [];
-    let buf = '';
-    const nextSnapshot = async (): Promise<Snapshot> => {
-      for (;;) {
-        const end = buf.indexOf('\n\n');
-        if (end !== -1) {
-          const block = buf.slice(0, end);
-          buf = buf.slice(end + 2);
-          const data = /^data: (.*)$/m.exec(block);
-          if (/^event: snapshot$/m.test(block) && data?.[1] !== undefined) return JSON.parse(data[1]) as Snapshot;
-          continue;
-        }
-        const { value, done } = await reader.read();
-        if (done) throw new Error('the stream ended');
-        buf += value;
-      }
-    };
+    const seen: string[][] = [];
     try {
-      snapshots.push(await nextSnapshot());
-      expect(snapshots[0]?.objects.items.some((o) => o.objectID === 'late')).toBe(false);
-      await onCss.updateObject({ objectType: 'model', objectID: 'late', destinationType: 'nowhere', noData: true });
-      let snap: Snapshot;
-      do snap = await nextSnapshot();
-      while (!snap.objects.items.some((o) => o.objectID === 'late'));
-      expect(snap.orgID).toBe(ORG);
+      for await (const snap of fleet.events(ORG, { limit: 20, signal: ctl.signal })) {
+        expect(snap.orgID).toBe(ORG);
+        seen.push(snap.objects.items.map((o) => o.objectID));
+        if (seen.length === 1) await onCss.updateObject({ objectType: 'model', objectID: 'late', destinationType: 'nowhere', noData: true });
+        if (snap.objects.items.some((o) => o.objectID === 'late')) ctl.abort();
+      }
     } finally {
-      ctl.abort();
+      fleet.close();
     }
+    expect(seen[0]).not.toContain('late');
+    expect(seen[seen.length - 1]).toContain('late');
+  });
+
+  describe('edgesync top', () => {
+    test('--once prints one frame: the node and each object with its deliveries', async () => {
+      const { code, out, err } = await top(css, ['--once']);
+      expect([code, err]).toEqual([0, '']);
+      expect(out).toMatch(/^edgesync top {2}CSS http:\/\/127\.0\.0\.1:\d+ {2}org org1/);
+      expect(out).toMatch(/NODES 1: 1 ok, 0 late, 0 silent/);
+      expect(out).toMatch(/^edge +n1 +ESS +http +\d+ s ago +ok$/m);
+      expect(out).toMatch(/^model +m1 +ready +9 B +edge\/n1 +(delivered|consumed)/m);
+    });
+
+    test('--json prints the snapshot the API gives', async () => {
+      const { code, out } = await top(css, ['--json', '--limit', '3']);
+      expect(code).toBe(0);
+      const snap = JSON.parse(out) as Snapshot;
+      expect(snap).toMatchObject({ orgID: ORG, nodeType: 'CSS', objects: { total: 8 } });
+      expect(snap.objects.items).toHaveLength(3);
+    });
+
+    test('the live view draws from the event stream and ends when told to', async () => {
+      const ctl = new AbortController();
+      const done = top(css, [], ctl.signal, (out) => {
+        if (out.includes('m1')) ctl.abort();
+      });
+      const { code, out } = await done;
+      expect(code).toBe(0);
+      expect(out).toContain('(q: quit)');
+    });
+
+    test('says why it cannot show anything: bad credentials (exit 1), bad usage (exit 2)', async () => {
+      const denied = await top(css, ['--user', BOB.user, '--password', BOB.pass, '--org', ORG, '--once']);
+      expect([denied.code, denied.err]).toEqual([1, 'edgesync top: the credentials are not accepted for this organization (403)\n']);
+      const usage = await top(css, ['--limit', '0']);
+      expect(usage.code).toBe(2);
+      expect(usage.err).toContain('--limit must be an integer from 1 to 1000');
+    });
   });
 });
