@@ -12,6 +12,14 @@ import type { WebhookDispatcher } from '../sync/webhooks/index.js';
 import type { Logger } from '../log/logger.js';
 import type { HealthMonitor } from './health-monitor.js';
 
+/** The node's metrics, as the API serves and feeds them (lib/telemetry/metrics.ts). */
+export interface ApiMetrics {
+  /** One answered request; `route` is a route template or `unmatched`. */
+  observeRequest(route: string, method: string, status: number, seconds: number): void;
+  /** The Prometheus text exposition. */
+  scrape(): Promise<{ contentType: string; text: string }>;
+}
+
 export interface ApiDeps {
   objects: ObjectService;
   store: Store;
@@ -35,6 +43,8 @@ export interface ApiDeps {
   orgSecrets?: OrgSecrets;
   /** Calls the webhooks and keeps their delivery log; absent in tests that need none. */
   webhooks?: Pick<WebhookDispatcher, 'deliveries' | 'checkTarget' | 'forgetOrg'>;
+  /** Times every request and serves `GET /metrics`; absent = neither. */
+  metrics?: ApiMetrics;
 }
 
 export interface RouteContext {

@@ -54,6 +54,11 @@ const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
   webhookTimeout: { meaning: 'the longest one webhook call may take, connection and answer included', unit: 's' },
   webhookMaxAttempts: { meaning: 'calls of one webhook for one object change, the first included, before the delivery is logged as failed' },
   webhookRetryDelay: { meaning: 'wait before a failed webhook call is retried; doubled before each next retry (at most 5 min)', unit: 's' },
+  metricsPort: {
+    meaning:
+      'a second listener serving only `/metrics` (Prometheus), without authentication, for a scraper that sends no credentials; 0 = none (the API listener\'s `/metrics` asks for the sync admin\'s)',
+  },
+  metricsListeningAddress: { meaning: 'bind address of the `METRICS_PORT` listener; anyone who reaches it reads the metrics, org names included' },
   persistenceRootPath: { meaning: 'database, data files, certificates, users' },
   sourceDataDirs: { meaning: 'comma-separated absolute directories an object\'s `sourceDataUri` may name (symlinks resolved); empty = `sourceDataUri` is refused' },
   destinationDataDirs: { meaning: 'ESS: comma-separated absolute directories a received object\'s `destinationDataUri` may name; its data is also written there, atomically; empty = none' },

@@ -64,6 +64,10 @@ export interface Config {
   readonly webhookMaxAttempts: number;
   /** WEBHOOK_RETRY_DELAY (ours), seconds (2): wait before the first retry, doubled before each next. */
   readonly webhookRetryDelay: number;
+  /** METRICS_PORT (ours): a listener serving `/metrics` without authentication; 0 (default) = none (`/metrics` on the API listener needs credentials). */
+  readonly metricsPort: number;
+  /** METRICS_LISTENING_ADDRESS (ours): the bind address of that listener; default 127.0.0.1. */
+  readonly metricsListeningAddress: string;
   /** PERSISTENCE_ROOT_PATH, absolute. Default ./data (reference /var/edge-sync-service/persist). */
   readonly persistenceRootPath: string;
   /** SOURCE_DATA_DIRS (ours): comma-separated absolute directories a `sourceDataUri` may read from; '' = sourceDataUri refused. */
@@ -364,6 +368,8 @@ const fields = z.object({
   webhookTimeout: int(1, 300).default(10),
   webhookMaxAttempts: int(1, 20).default(6),
   webhookRetryDelay: int(1, 3600).default(2),
+  metricsPort: int(0, 65535).default(0),
+  metricsListeningAddress: str().default('127.0.0.1'),
   persistenceRootPath: str().default('./data'),
   sourceDataDirs: dirList().default(''),
   destinationDataDirs: dirList().default(''),

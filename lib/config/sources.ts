@@ -94,6 +94,8 @@ export const KEY_NAMES: readonly KeyNames[] = [
   row('webhookTimeout', 'WEBHOOK_TIMEOUT', 'WebhookTimeout', 'webhook-timeout'),
   row('webhookMaxAttempts', 'WEBHOOK_MAX_ATTEMPTS', 'WebhookMaxAttempts', 'webhook-max-attempts'),
   row('webhookRetryDelay', 'WEBHOOK_RETRY_DELAY', 'WebhookRetryDelay', 'webhook-retry-delay'),
+  row('metricsPort', 'METRICS_PORT', 'MetricsPort', 'metrics-port'),
+  row('metricsListeningAddress', 'METRICS_LISTENING_ADDRESS', 'MetricsListeningAddress', 'metrics-listening-address'),
   row('persistenceRootPath', 'PERSISTENCE_ROOT_PATH', 'PersistenceRootPath', 'persistence-root-path'),
   row('sourceDataDirs', 'SOURCE_DATA_DIRS', 'SourceDataDirs', 'source-data-dirs'),
   row('destinationDataDirs', 'DESTINATION_DATA_DIRS', 'DestinationDataDirs', 'destination-data-dirs'),

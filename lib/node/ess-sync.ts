@@ -38,6 +38,8 @@ export interface EssSync {
   requestResend(): void;
   /** How the link to the CSS fares, for the health report. */
   health: CssLinkHealth;
+  /** Whether a link that stays open (MQTT) is up now, for the metrics; null over HTTP or before start. */
+  linkUp(): boolean | null;
 }
 
 /** Whether this node is an ESS that syncs with a CSS: over HTTP (given its host and port) or MQTT. */
@@ -161,6 +163,10 @@ export function createEssSync(deps: {
     listener,
     objectListener,
     health,
+    linkUp: () => {
+      const now = live?.() ?? null;
+      return now === null ? null : now.up;
+    },
     async start(objects: ObjectService): Promise<void> {
       const sender = new OriginSender({ store: deps.store, notifications: deps.notifications, objects, orgID: config.orgID, deletions: deps.deletions, ...events });
       origin = sender;

@@ -34,6 +34,9 @@ import { Sender } from '../sync/sender.js';
 import { ResendScheduler } from '../sync/resend-scheduler.js';
 import { createMaintenance, type MaintenanceScheduler } from '../sync/maintenance/index.js';
 import { fanOutSyncEvents, type SyncEvents } from '../sync/sync-events.js';
+import { ORIGIN_OWED, ORIGIN_STATUSES, RECEIVER_OWED, SENDER_STATUSES, SERVED_STATUSES } from '../sync/notification-states.js';
+import { NodeMetrics } from '../telemetry/metrics.js';
+import { startMetricsListener, type MetricsListener } from '../telemetry/metrics-listener.js';
 import { TargetPolicy, WebhookDispatcher, parseNetworks } from '../sync/webhooks/index.js';
 import { createCssSync } from './css-sync.js';
 import { startCssMqtt, type CssMqtt } from './css-mqtt.js';
@@ -220,16 +223,45 @@ export interface NodeExtras {
   syncObservers?: readonly SyncEvents[];
 }
 
+/** The node's metrics, counting on its store (lib/telemetry/metrics.ts). */
+function metricsFor(config: Config, opened: { store: Store; notifications: NotificationStore }): NodeMetrics {
+  const css = config.nodeType === 'CSS';
+  return new NodeMetrics({
+    nodeType: config.nodeType,
+    store: opened.store,
+    notifications: opened.notifications,
+    // A CSS delivers to its ESS nodes (the Sender); an ESS to its CSS (the OriginSender).
+    deliveryStatuses: css ? SENDER_STATUSES : ORIGIN_STATUSES,
+    pendingStatuses: css ? SERVED_STATUSES : [...RECEIVER_OWED, ...ORIGIN_OWED],
+  });
+}
+
+/** MQTT links for the metrics: the node's own (org ''; a CSS's broker connection, an ESS's link) and a CSS's org brokers. */
+function mqttConnections(cssMqtt: CssMqtt | null, essSync: EssSync | null): { org: string; connected: boolean }[] | null {
+  if (cssMqtt !== null) {
+    const h = cssMqtt.health();
+    return [{ org: '', connected: !h.disconnectedFromMQTTBroker }, ...(h.organizations ?? []).map((o) => ({ org: o.orgID, connected: o.connected }))];
+  }
+  const up = essSync?.linkUp() ?? null;
+  return up === null ? null : [{ org: '', connected: up }];
+}
+
 export async function startNode(config: Config, identity: NodeIdentity, logger: Logger, extras: NodeExtras = {}): Promise<RunningNode> {
   const log = logger.child({ component: 'node', nodeType: config.nodeType });
   await mkdir(config.persistenceRootPath, { recursive: true });
   // One process per data directory; a second one stops here, naming the first (data-lock.ts).
   const lock = await acquireDataLock(config.persistenceRootPath, config.nodeType);
   if (lock.tookOverFrom !== null) log.info({ lockFile: lock.path, previousPid: lock.tookOverFrom }, 'took over the lock of a process that is gone');
-  const { store, notifications, blobs, description: storage } = await openStorage(config, log).catch(async (e: unknown) => {
+  const opened = await openStorage(config, log).catch(async (e: unknown) => {
     await lock.release();
     throw e;
   });
+  const { blobs, description: storage } = opened;
+  // One registry per node (several nodes may share a process); the store's operations are timed through it.
+  const metrics = metricsFor(config, opened);
+  const store = metrics.measured(opened.store);
+  const notifications = metrics.measured(opened.notifications);
+  let metricsListener: MetricsListener | null = null;
   // The leader lease and the wake bus shared with the other instances on the store (coordination.ts).
   const coordination = coordinationFor(store, logger);
   let listeners: Listener[] = [];
@@ -258,6 +290,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       await resends?.stop();
       await coordination.stop();
       webhooks?.stop();
+      await metricsListener?.close();
       await stopListeners(listeners, graceMs);
       await store.close();
       await lock.release();
@@ -287,7 +320,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     // The CSS seals the per-org broker passwords it stores (org-secrets.ts).
     const orgSecrets = identity.nodeType === 'CSS' ? await prepareOrgSecrets({ keyFile: layout(config.persistenceRootPath).orgSecretsKey, store, log }) : null;
     // Who hears of the engine's deliveries (lib/sync/sync-events.ts); an observer that throws is logged, never fatal.
-    const observers: SyncEvents[] = [...(extras.syncObservers ?? [])];
+    const observers: SyncEvents[] = [metrics.events, ...(extras.syncObservers ?? [])];
     const events = fanOutSyncEvents(observers, (err, event) => log.warn({ err, event }, 'an observer of the sync events failed; it is skipped for this event from now on'));
     // The CSS sends to the ESS nodes that poll it; an http ESS polls its CSS and receives.
     const peerSignal = new PeerSignal(coordination.wakes);
@@ -364,6 +397,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       ...(essSync !== null ? { requestResend: () => essSync?.requestResend() } : {}),
       ...(orgSecrets !== null ? { orgSecrets } : {}),
       webhooks,
+      metrics,
       requestShutdown: ({ restart, quiesceSeconds }) => {
         setTimeout(() => void stop(restart, quiesceSeconds * 1000), 1000).unref();
       },
@@ -396,6 +430,15 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
         ...(coordination.shared ? { leadership: coordination.lease } : {}),
       });
     }
+    metrics.watch({
+      longPollWaiters: () => peerSignal.waiting,
+      mqttConnected: () => mqttConnections(cssMqtt, essSync),
+      mqttClients: () => cssMqtt?.health().embeddedBrokerClients ?? null,
+    });
+    if (config.metricsPort !== 0) {
+      metricsListener = await startMetricsListener(config.metricsListeningAddress, config.metricsPort, metrics, logger.child({ component: 'metrics' }));
+      log.info({ url: metricsListener.url }, 'serving /metrics without authentication (METRICS_PORT)');
+    }
     const urls = listeners.map((l) => l.url);
     const brokerUrls = cssMqtt?.urls ?? [];
     warnIfCleartextBeyondLoopback(config, listeners, brokerUrls, log);
@@ -403,6 +446,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     return { urls, brokerUrls, storage, createdAdmin, certificatePem: tls?.certPem ?? null, stopped, stop: () => stop() };
   } catch (e) {
     await maintenance?.stop();
+    await metricsListener?.close();
     webhooks?.stop();
     await cssMqtt?.stop();
     await essSync?.stop();

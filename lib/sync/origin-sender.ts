@@ -280,6 +280,8 @@ export class OriginSender implements ObjectListener {
     const rec = await this.recordOf(meta);
     if (rec !== null && rec.instanceID === meta.instanceID && ORIGIN_SENT.includes(rec.status) && (await this.cas(rec, {}))) {
       await this.deps.notifications.deleteNotification(keyOf(rec));
+      // The record ends here rather than take the status: observers still hear the delivery's end.
+      this.deps.events?.deliveryStatus?.(rec, rec, 'consumed');
     }
     if (seen.outcome === 'applied') await this.trimConsumed();
     return seen.outcome;

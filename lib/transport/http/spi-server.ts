@@ -21,7 +21,7 @@ import { createBatchAcks } from './spi-batch-acks.js';
 import { createSpiObjectActions, peerOf } from './spi-object-actions.js';
 import type { SyncEvents } from '../../sync/sync-events.js';
 import { InlineBudget, inlineFields, pollInlineLimit, type InlineFields } from './spi-inline-data.js';
-import { EARLY_ENTRY, EARLY_PARAM, parseSpiPath, type SpiRegistrationAction } from './spi-paths.js';
+import { EARLY_ENTRY, EARLY_PARAM, parseSpiPath, spiRouteTemplate, type SpiRegistrationAction } from './spi-paths.js';
 
 /** Where the router is mounted; parseSpiPath wants the whole path. */
 export const SPI_MOUNT = '/spi/v1';
@@ -266,6 +266,8 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     // [ref traffic errors.jsonl 40]
     const session = deps.engine.session({ orgID: claim.orgID, destType: claim.destType, destID: claim.destID });
     const route = parseSpiPath(`${SPI_MOUNT}${req.path}`);
+    // For the request metrics (lib/api/app.ts): which route this was, as a template.
+    res.locals.route = spiRouteTemplate(route);
     switch (route.kind) {
       case 'registration':
         if (req.method !== 'PUT') throw new MethodNotAllowedError();

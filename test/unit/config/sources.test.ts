@@ -33,6 +33,8 @@ const SAMPLES: Record<ConfigKey, readonly [string, unknown]> = {
   webhookTimeout: ['3', 3],
   webhookMaxAttempts: ['2', 2],
   webhookRetryDelay: ['4', 4],
+  metricsPort: ['9464', 9464],
+  metricsListeningAddress: ['0.0.0.0', '0.0.0.0'],
   persistenceRootPath: ['/var/persist', '/var/persist'],
   sourceDataDirs: ['/srv/out,/srv/more', '/srv/out,/srv/more'],
   destinationDataDirs: ['/srv/in', '/srv/in'],
