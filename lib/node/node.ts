@@ -43,6 +43,7 @@ import { acquireDataLock } from './data-lock.js';
 import { openMongoStorage } from './mongo-storage.js';
 import { coordinationFor } from './coordination.js';
 import { aclLookupFor } from './acl-lookup.js';
+import { startTracing } from '../telemetry/tracing.js';
 import { cleartextExposure, startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
 
 export interface RunningNode {
@@ -238,6 +239,8 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
   let webhooks: WebhookDispatcher | null = null;
   // Aborted first thing on stop: long-polls answer at once instead of holding the stop for their wait.
   const shutdown = new AbortController();
+  // Null without an OTLP endpoint: then no tracing observer and no hook exist (README "Traces").
+  const tracing = startTracing(config, logger);
 
   const stop = (restart = false, graceMs = config.shutdownQuiesceTime * 1000): Promise<void> => {
     stopping ??= (async () => {
@@ -252,6 +255,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       await coordination.stop();
       webhooks?.stop();
       await stopListeners(listeners, graceMs);
+      await tracing?.shutdown();
       await store.close();
       await lock.release();
       log.info('stopped');
@@ -395,6 +399,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     await essSync?.stop();
     await stopListeners(listeners, 0);
     await coordination.stop();
+    await tracing?.shutdown();
     await store.close();
     await lock.release();
     throw e;

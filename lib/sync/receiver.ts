@@ -173,7 +173,7 @@ export class Receiver implements ReceiverListener {
 
   /** `transfer`: how the data came (`none`: no data, a link, or metaOnly over data held), which tests count. */
   private noteReceived(meta: MetaData, size: number, transfer: 'none' | 'inline' | 'download'): void {
-    this.deps.log?.info({ ...objectLogFields(this.deps.orgID, meta.objectType, meta.objectID), size, transfer }, 'object received from the CSS');
+    this.deps.log?.info({ ...objectLogFields(this.deps.orgID, meta.objectType, meta.objectID, undefined, meta.instanceID), size, transfer }, 'object received from the CSS');
   }
 
   /** A new instance names another destination file than the one replaced: the old file goes. */
@@ -347,7 +347,7 @@ export class Receiver implements ReceiverListener {
   async onReceivedObjectMarked(obj: StoredObject): Promise<void> {
     if (obj.status !== 'objconsumed') return;
     if (await this.move(obj.meta, obj.meta.instanceID, ['received', 'ackreceived'], { status: 'consumed', resendAt: 0, attempts: 0 })) {
-      this.deps.log?.info(objectLogFields(this.deps.orgID, obj.meta.objectType, obj.meta.objectID), 'object consumed by the app');
+      this.deps.log?.info(objectLogFields(this.deps.orgID, obj.meta.objectType, obj.meta.objectID, undefined, obj.meta.instanceID), 'object consumed by the app');
     }
   }
 

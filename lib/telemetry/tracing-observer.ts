@@ -119,13 +119,13 @@ export class DeliveryTraces implements SyncEvents {
     this.touch(obj, peer, 'send', false);
   }
 
-  dataSent(obj: DeliveryRef, peer: PeerRef, transport: TransportKind, bytes: number): void {
+  dataSent(obj: DeliveryRef, peer: PeerRef, transport: TransportKind, bytes: number, _offset?: number, _total?: number | null): void {
     const d = this.touch(obj, peer, 'send', true);
     d.transport = transport;
     d.bytes += bytes;
   }
 
-  dataReceived(obj: DeliveryRef, peer: PeerRef, transport: TransportKind, bytes: number): void {
+  dataReceived(obj: DeliveryRef, peer: PeerRef, transport: TransportKind, bytes: number, _offset?: number, _total?: number | null): void {
     const d = this.touch(obj, peer, 'receive', true);
     d.transport = transport;
     d.bytes += bytes;

@@ -61,7 +61,9 @@ describe('log lines of a delivery', () => {
 
 describe('delivery spans', () => {
   let h: ReturnType<typeof harness>;
-  beforeEach(() => (h = harness()));
+  beforeEach(() => {
+    h = harness();
+  });
 
   it('a publication is a root span with the derived trace and span ids', () => {
     h.traces.objectPublished(obj, { destinations: 2 });
