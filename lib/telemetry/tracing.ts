@@ -51,10 +51,14 @@ export function parseOtlpHeaders(raw: string): Record<string, string> {
   return headers;
 }
 
-/** Longest a stop waits for the last spans to leave. */
+/** Longest a stop waits for the last spans to leave; shorter when the collector is known to be down. */
 const SHUTDOWN_WAIT_MS = 3000;
-/** Longest one export may take: past it the batch is dropped, never queued without end. */
-const EXPORT_TIMEOUT_MS = 10_000;
+const SHUTDOWN_WAIT_DOWN_MS = 300;
+/**
+ * Longest one export may take, its retries included: past it the batch is dropped. It also bounds
+ * how long an export in flight keeps a stopped process alive (its retry timers hold the event loop).
+ */
+const EXPORT_TIMEOUT_MS = 5000;
 
 /** Tracing for this node, or null when no endpoint is configured. */
 export function startTracing(config: TracingConfig, logger: Logger): Tracing | null {
@@ -80,7 +84,8 @@ export function startTracing(config: TracingConfig, logger: Logger): Tracing | n
     events,
     shutdown: async () => {
       let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), SHUTDOWN_WAIT_MS).unref()));
+      const wait = exporter.failing ? SHUTDOWN_WAIT_DOWN_MS : SHUTDOWN_WAIT_MS;
+      const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), wait).unref()));
       const outcome = await Promise.race([provider.shutdown().then(() => 'done' as const, () => 'done' as const), late]);
       clearTimeout(timer);
       // Deliveries still open have no span: the next run makes theirs when they end (README "Traces").
@@ -99,6 +104,11 @@ const SUCCESS = 0;
  */
 export class OutageReportingExporter implements SpanExporter {
   private down = false;
+
+  /** The last export failed. */
+  get failing(): boolean {
+    return this.down;
+  }
 
   constructor(
     private readonly inner: SpanExporter,
