@@ -58,6 +58,12 @@ describe('delivery traces exported over OTLP', () => {
     await eventually('m1 on the ESS', () => p.onEss.getObjectStatus('model', 'm1'), (s) => s === 'completelyReceived');
     await p.onEss.markObjectConsumed('model', 'm1');
 
+    const key = `${ORG}/model/m1`;
+    for (const msg of ['object published', 'object delivered', 'object consumed by destination']) expect((await logged(p.css, msg, key)).traceId).toBe(traceId);
+    for (const msg of ['object received from the CSS', 'object consumed by the app']) expect((await logged(p.ess, msg, key)).traceId).toBe(traceId);
+    // Lines about the node, not about a delivery, carry none.
+    expect(linesOf(p.css).find((l) => l.msg === 'ESS registered')?.traceId).toBeUndefined();
+
     const inTrace = (service: string, name: string, done?: (s: ReceivedSpan) => boolean) => (spans: readonly ReceivedSpan[]) =>
       spans.find((s) => s.traceId === traceId && s.resource['service.name'] === service && s.name === name && (done?.(s) ?? true));
     const publish = await otlp.waitFor(inTrace('edgesync-css', 'publish'));
@@ -77,11 +83,6 @@ describe('delivery traces exported over OTLP', () => {
     expect(receive.attributes).toMatchObject({ ...object, 'edgesync.peer.type': 'Cloud', 'edgesync.peer.id': 'Cloud' });
     expect(receive.resource['edgesync.node']).toBe(`${ORG}/edge/n1`);
 
-    const key = `${ORG}/model/m1`;
-    for (const msg of ['object published', 'object delivered', 'object consumed by destination']) expect((await logged(p.css, msg, key)).traceId).toBe(traceId);
-    for (const msg of ['object received from the CSS', 'object consumed by the app']) expect((await logged(p.ess, msg, key)).traceId).toBe(traceId);
-    // Lines about the node, not about a delivery, carry none.
-    expect(linesOf(p.css).find((l) => l.msg === 'ESS registered')?.traceId).toBeUndefined();
   });
 
   test('without an endpoint nothing is traced and the story lines carry no trace id', async () => {
