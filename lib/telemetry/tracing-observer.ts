@@ -56,6 +56,8 @@ export class DeliveryIdGenerator implements IdGenerator {
 type Role = 'send' | 'receive';
 
 interface OpenDelivery {
+  /** The instance under way: a newer one for the same peer ends this delivery as superseded. */
+  readonly ref: DeliveryRef;
   readonly start: number;
   readonly role: Role;
   /** Opened by a later step than its first (another process or a previous run saw the start). */
@@ -70,18 +72,27 @@ export interface DeliveryTracesOptions {
   readonly maxOpen?: number;
   /** This node's protocol, the `transport` attribute of a delivery that moved no data. */
   readonly transport?: TransportKind;
-  /** This node is an ESS: a status from the CSS about an instance not published here is a receipt. */
+  /**
+   * This node is an ESS: it reports its side of what it receives (received, consumed), so bytes
+   * received open a `receive` span, and a status about an instance not published here is one.
+   * A CSS reports no such end for what its ESS nodes send it, so it keeps nothing open for them.
+   */
   readonly ess?: boolean;
   readonly now?: () => number;
 }
 
-const FINAL: ReadonlySet<DeliveryStatus> = new Set<DeliveryStatus>(['consumed', 'deleted', 'error']);
+/** Where a delivery ends. `superseded`: a newer instance replaced it before. */
+type FinalStatus = 'consumed' | 'deleted' | 'error' | 'superseded';
+const FINAL: ReadonlySet<string> = new Set<FinalStatus>(['consumed', 'deleted', 'error']);
+/** Statuses that start a delivery rather than report on one already started. */
+const STARTS: ReadonlySet<DeliveryStatus> = new Set<DeliveryStatus>(['pending', 'delivering']);
 /** Steps kept per open delivery: a status that flips back and forth must not grow it. */
 const MAX_EVENTS = 16;
 /** Instances published here, remembered so that an ESS's later statuses about them read as sending. */
 const MAX_PUBLISHED = 1024;
 
 export class DeliveryTraces implements SyncEvents {
+  /** By object and peer: one delivery per peer is under way at a time, of the newest instance. */
   private readonly open = new Map<string, OpenDelivery>();
   private readonly publishedHere = new Set<string>();
   private readonly maxOpen: number;
@@ -126,6 +137,7 @@ export class DeliveryTraces implements SyncEvents {
   }
 
   dataReceived(obj: DeliveryRef, peer: PeerRef, transport: TransportKind, bytes: number, _offset?: number, _total?: number | null): void {
+    if (this.opts.ess !== true) return;
     const d = this.touch(obj, peer, 'receive', true);
     d.transport = transport;
     d.bytes += bytes;
@@ -133,34 +145,47 @@ export class DeliveryTraces implements SyncEvents {
 
   deliveryStatus(obj: DeliveryRef, peer: PeerRef, status: DeliveryStatus, message?: string): void {
     const role: Role = this.opts.ess === true && !this.publishedHere.has(instanceKey(obj)) ? 'receive' : 'send';
-    const d = this.touch(obj, peer, role, true);
+    const d = this.touch(obj, peer, role, !STARTS.has(status));
     const time = this.now();
     if (!FINAL.has(status)) {
       if (d.events.length < MAX_EVENTS) d.events.push({ name: status, time, ...(message !== undefined ? { message } : {}) });
       return;
     }
-    this.open.delete(deliveryKey(obj, peer));
-    this.finish(obj, peer, d, status, time, message);
+    const key = deliveryKey(obj, peer);
+    if (this.open.get(key) === d) this.open.delete(key);
+    this.finish(peer, d, status as FinalStatus, time, message);
   }
 
   /** The open delivery of this instance and peer, opened now if it is new (its span then starts now). */
   private touch(obj: DeliveryRef, peer: PeerRef, role: Role, resumed: boolean): OpenDelivery {
     const key = deliveryKey(obj, peer);
     const known = this.open.get(key);
-    if (known !== undefined) return known;
-    if (this.open.size >= this.maxOpen) {
+    if (known !== undefined && known.ref.instanceID === obj.instanceID) return known;
+    const now = this.now();
+    // A late word about an older instance: its own short span, the newer delivery stays open.
+    if (known !== undefined && obj.instanceID < known.ref.instanceID) return this.entry(obj, role, true, now);
+    if (known !== undefined) {
+      this.open.delete(key);
+      this.finish(peer, known, 'superseded', now, undefined);
+    } else if (this.open.size >= this.maxOpen) {
       this.open.delete(this.open.keys().next().value as string);
       this.evicted++;
     }
-    const d: OpenDelivery = { start: this.now(), role, resumed, transport: this.opts.transport, bytes: 0, events: [] };
+    const d = this.entry(obj, role, resumed, now);
     this.open.set(key, d);
     return d;
   }
 
-  private finish(obj: DeliveryRef, peer: PeerRef, d: OpenDelivery, status: DeliveryStatus, time: number, message: string | undefined): void {
-    const parent = trace.setSpanContext(ROOT_CONTEXT, { traceId: traceIdOf(obj), spanId: publicationSpanId(obj), traceFlags: TraceFlags.SAMPLED, isRemote: true });
+  private entry(obj: DeliveryRef, role: Role, resumed: boolean, start: number): OpenDelivery {
+    // A copy: the engine passes its own records, which it goes on changing.
+    const ref = { orgID: obj.orgID, objectType: obj.objectType, objectID: obj.objectID, instanceID: obj.instanceID };
+    return { ref, start, role, resumed, transport: this.opts.transport, bytes: 0, events: [] };
+  }
+
+  private finish(peer: PeerRef, d: OpenDelivery, status: FinalStatus, time: number, message: string | undefined): void {
+    const parent = trace.setSpanContext(ROOT_CONTEXT, { traceId: traceIdOf(d.ref), spanId: publicationSpanId(d.ref), traceFlags: TraceFlags.SAMPLED, isRemote: true });
     const attributes: Attributes = {
-      ...objectAttributes(obj),
+      ...objectAttributes(d.ref),
       'edgesync.peer.type': peer.peerType,
       'edgesync.peer.id': peer.peerID,
       'edgesync.bytes': d.bytes,
@@ -187,4 +212,4 @@ function objectAttributes(obj: DeliveryRef): Attributes {
 }
 
 const instanceKey = (obj: DeliveryRef): string => `${obj.orgID}/${obj.objectType}/${obj.objectID}/${obj.instanceID.toString()}`;
-const deliveryKey = (obj: DeliveryRef, peer: PeerRef): string => `${instanceKey(obj)}>${peer.peerType}/${peer.peerID}`;
+const deliveryKey = (obj: DeliveryRef, peer: PeerRef): string => `${obj.orgID}/${obj.objectType}/${obj.objectID}>${peer.peerType}/${peer.peerID}`;

@@ -125,6 +125,36 @@ describe('delivery spans', () => {
     expect(ms(deliver!, 'endTime') - ms(deliver!, 'startTime')).toBe(50);
   });
 
+  it('a delivery waiting as pending starts when it was queued as pending, not resumed', () => {
+    h.traces.deliveryStatus(obj, cam, 'pending');
+    h.clock.now += 70;
+    h.traces.deliveryQueued(obj, cam);
+    h.traces.deliveryStatus(obj, cam, 'delivering');
+    h.traces.deliveryStatus(obj, cam, 'consumed');
+    const [deliver] = h.named('deliver');
+    expect(deliver?.attributes['edgesync.resumed']).toBeUndefined();
+    expect(deliver?.events.map((e) => e.name)).toEqual(['pending', 'delivering']);
+    expect(ms(deliver!, 'endTime') - ms(deliver!, 'startTime')).toBe(70);
+  });
+
+  it('a newer instance for the same destination ends the older one\'s delivery as superseded', () => {
+    const newer = { ...obj, instanceID: INSTANCE + 1n };
+    h.traces.deliveryQueued(obj, cam);
+    h.traces.deliveryQueued(newer, cam);
+    expect(h.named('deliver').map((s) => [s.attributes['edgesync.object.instance'], s.attributes['edgesync.status']])).toEqual([[INSTANCE.toString(), 'superseded']]);
+    // A late word about the older instance does not end the newer delivery.
+    h.traces.deliveryStatus(obj, cam, 'consumed');
+    expect(h.traces.openCount).toBe(1);
+    h.traces.deliveryStatus(newer, cam, 'consumed');
+    expect(h.traces.openCount).toBe(0);
+    expect(h.named('deliver').at(-1)?.spanContext().traceId).toBe(deliveryTraceId('org1', 'model', 'm1', INSTANCE + 1n));
+  });
+
+  it('on a CSS, bytes from an ESS open nothing: the CSS reports no end for what it receives', () => {
+    h.traces.dataReceived(obj, cam, 'http', 10, 0, 10);
+    expect(h.traces.openCount).toBe(0);
+  });
+
   it('keeps a bounded number of deliveries open: the oldest is forgotten, and its span starts late', () => {
     const small = harness({ maxOpen: 2 });
     const peers = ['c1', 'c2', 'c3'].map((peerID) => ({ peerType: 'camera', peerID }));
