@@ -80,7 +80,8 @@ describe('delivery traces exported over OTLP', () => {
     expect(deliver.endMs).toBeGreaterThanOrEqual(deliver.startMs);
     expect(receive.parentSpanId).toBe(publish.spanId);
     expect(receive.kind).toBe(OTLP_CONSUMER);
-    expect(receive.attributes).toMatchObject({ ...object, 'edgesync.peer.type': 'Cloud', 'edgesync.peer.id': 'Cloud' });
+    expect(receive.attributes).toMatchObject({ ...object, 'edgesync.peer.type': 'Cloud', 'edgesync.peer.id': 'Cloud', 'edgesync.transport': 'http', 'edgesync.bytes': 10 });
+    expect(receive.events.map((e) => e.name)).toContain('delivered');
     expect(receive.resource['edgesync.node']).toBe(`${ORG}/edge/n1`);
 
   });
