@@ -70,6 +70,12 @@ interface OpenDelivery {
 export interface DeliveryTracesOptions {
   /** Deliveries tracked at once; beyond it the oldest is forgotten (its span then starts late). */
   readonly maxOpen?: number;
+  /**
+   * How long a delivery is tracked without ending (30 days, as long as the CSS keeps a silent
+   * ESS's registration): past it, it is forgotten like an evicted one. On a scaled-out CSS the
+   * process that queued a delivery may never hear its end, which another process takes.
+   */
+  readonly maxOpenMs?: number;
   /** This node's protocol, the `transport` attribute of a delivery that moved no data. */
   readonly transport?: TransportKind;
   /**
@@ -96,6 +102,7 @@ export class DeliveryTraces implements SyncEvents {
   private readonly open = new Map<string, OpenDelivery>();
   private readonly publishedHere = new Set<string>();
   private readonly maxOpen: number;
+  private readonly maxOpenMs: number;
   private readonly now: () => number;
   /** Deliveries forgotten because the map was full. */
   evicted = 0;
@@ -106,6 +113,7 @@ export class DeliveryTraces implements SyncEvents {
     private readonly opts: DeliveryTracesOptions = {},
   ) {
     this.maxOpen = opts.maxOpen ?? 10_000;
+    this.maxOpenMs = opts.maxOpenMs ?? 30 * 86_400_000;
     this.now = opts.now ?? Date.now;
   }
 
@@ -167,13 +175,21 @@ export class DeliveryTraces implements SyncEvents {
     if (known !== undefined) {
       this.open.delete(key);
       this.finish(peer, known, 'superseded', now, undefined);
-    } else if (this.open.size >= this.maxOpen) {
-      this.open.delete(this.open.keys().next().value as string);
-      this.evicted++;
+    } else {
+      this.forgetOld(now);
     }
     const d = this.entry(obj, role, resumed, now);
     this.open.set(key, d);
     return d;
+  }
+
+  /** Makes room for one more: the map is in insertion order, so the oldest are first. */
+  private forgetOld(now: number): void {
+    for (const [key, d] of this.open) {
+      if (this.open.size < this.maxOpen && now - d.start < this.maxOpenMs) return;
+      this.open.delete(key);
+      this.evicted++;
+    }
   }
 
   private entry(obj: DeliveryRef, role: Role, resumed: boolean, start: number): OpenDelivery {

@@ -14,7 +14,7 @@ const cam = { peerType: 'camera', peerID: 'c1' };
 const cloud = { peerType: 'Cloud', peerID: 'Cloud' };
 
 /** A tracer whose spans land in memory, and a clock the test moves. */
-function harness(opts: { ess?: boolean; maxOpen?: number } = {}) {
+function harness(opts: { ess?: boolean; maxOpen?: number; maxOpenMs?: number } = {}) {
   const exporter = new InMemorySpanExporter();
   const ids = new DeliveryIdGenerator();
   const provider = new BasicTracerProvider({ idGenerator: ids, spanProcessors: [new SimpleSpanProcessor(exporter)] });
@@ -163,6 +163,17 @@ describe('delivery spans', () => {
     expect(small.traces.evicted).toBe(1);
     small.traces.deliveryStatus(obj, peers[0]!, 'consumed');
     expect(small.named('deliver')[0]?.attributes['edgesync.resumed']).toBe(true);
+  });
+});
+
+describe('deliveries that never end here', () => {
+  it('are forgotten after maxOpenMs, when the next delivery opens', () => {
+    const aged = harness({ maxOpenMs: 1000 });
+    aged.traces.deliveryQueued(obj, cam);
+    aged.clock.now += 1000;
+    aged.traces.deliveryQueued(obj, { peerType: 'camera', peerID: 'c2' });
+    expect(aged.traces.openCount).toBe(1);
+    expect(aged.traces.evicted).toBe(1);
   });
 });
 
