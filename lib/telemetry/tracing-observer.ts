@@ -124,6 +124,8 @@ export class DeliveryTraces implements SyncEvents {
 
   objectPublished(obj: DeliveryRef, info: { destinations: number }): void {
     const instance = instanceKey(obj);
+    // Its span id is derived: a second span for the same instance would share it.
+    if (this.publishedHere.has(instance)) return;
     if (this.publishedHere.size >= MAX_PUBLISHED) this.publishedHere.delete(this.publishedHere.values().next().value as string);
     this.publishedHere.add(instance);
     const at = new Date(this.now());

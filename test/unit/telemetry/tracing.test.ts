@@ -74,6 +74,12 @@ describe('delivery spans', () => {
     expect(publish?.attributes).toMatchObject({ 'edgesync.org': 'org1', 'edgesync.object.instance': INSTANCE.toString(), 'edgesync.destinations': 2 });
   });
 
+  it('an instance heard of as published twice still has one publication span (its id is derived)', () => {
+    h.traces.objectPublished(obj, { destinations: 1 });
+    h.traces.objectPublished(obj, { destinations: 1 });
+    expect(h.named('publish')).toHaveLength(1);
+  });
+
   it('each destination gets one span, child of the publication, from queued to consumed, with delivered as an event', () => {
     h.traces.objectPublished(obj, { destinations: 1 });
     const queued = h.clock.now;
