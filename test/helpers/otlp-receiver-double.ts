@@ -35,6 +35,8 @@ export interface OtlpReceiverDouble {
   readonly spans: ReceivedSpan[];
   /** Export requests taken (a batch each). */
   readonly requests: number;
+  /** From now on answers every export with this status (a collector in trouble), or, with null, takes them again. */
+  failWith(status: number | null): void;
   /** Waits until `pick` finds something in the spans received, or fails after `timeoutMs`. */
   waitFor<T>(pick: (spans: readonly ReceivedSpan[]) => T | undefined, timeoutMs?: number): Promise<T>;
   close(): Promise<void>;
@@ -116,6 +118,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 export async function startOtlpReceiverDouble(): Promise<OtlpReceiverDouble> {
   const spans: ReceivedSpan[] = [];
   let requests = 0;
+  let failure: number | null = null;
   const server: Server = createServer((req, res) => {
     void (async () => {
       if (req.method !== 'POST' || req.url !== '/v1/traces') {
@@ -123,6 +126,10 @@ export async function startOtlpReceiverDouble(): Promise<OtlpReceiverDouble> {
         return;
       }
       const body = await readBody(req);
+      if (failure !== null) {
+        res.writeHead(failure, { 'content-type': 'application/json' }).end('{"code":3,"message":"refused by the test"}');
+        return;
+      }
       if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
         res.writeHead(415, { 'content-type': 'text/plain' }).end('this double decodes OTLP/JSON only');
         return;
@@ -139,6 +146,9 @@ export async function startOtlpReceiverDouble(): Promise<OtlpReceiverDouble> {
     spans,
     get requests() {
       return requests;
+    },
+    failWith(status) {
+      failure = status;
     },
     async waitFor(pick, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;

@@ -33,8 +33,10 @@ function linesOf(node: RunningProcess): LogLine[] {
     .map((l) => JSON.parse(l) as LogLine);
 }
 
-async function logged(node: RunningProcess, msg: string, object: string): Promise<LogLine> {
-  const line = await eventually(`log line "${msg}" about ${object}`, () => Promise.resolve(linesOf(node).find((l) => l.msg === msg && l.object === object) ?? null), (l) => l !== null, () => node.output());
+/** Waits for a line with this message (about this object, when given). */
+async function logged(node: RunningProcess, msg: string, object?: string): Promise<LogLine> {
+  const match = (l: LogLine): boolean => l.msg === msg && (object === undefined || l.object === object);
+  const line = await eventually(`log line "${msg}" about ${object ?? 'the node'}`, () => Promise.resolve(linesOf(node).find(match) ?? null), (l) => l !== null, () => node.output());
   return line!;
 }
 
@@ -84,6 +86,23 @@ describe('delivery traces exported over OTLP', () => {
     expect(receive.events.map((e) => e.name)).toContain('delivered');
     expect(receive.resource['edgesync.node']).toBe(`${ORG}/edge/n1`);
 
+  });
+
+  test('a collector in trouble costs one WARN per outage and never a delivery', async () => {
+    const warnings = (): LogLine[] => linesOf(p.css).filter((l) => l.msg.startsWith('cannot export traces'));
+    // 400 is not retried by the exporter: each batch fails at once.
+    otlp.failWith(400);
+    for (const id of ['d1', 'd2']) {
+      await p.onCss.updateObject({ objectType: 'model', objectID: id, destinationType: 'edge', destinationID: 'n1' }, id);
+      await eventually(`${id} on the ESS`, () => p.onEss.getObjectStatus('model', id), (s) => s === 'completelyReceived');
+    }
+    await eventually('the WARN', () => Promise.resolve(warnings().length), (n) => n > 0, () => p.css.output());
+    otlp.failWith(null);
+    await p.onCss.updateObject({ objectType: 'model', objectID: 'd3', destinationType: 'edge', destinationID: 'n1' }, 'd3');
+    await otlp.waitFor((spans) => spans.find((s) => s.attributes['edgesync.object.id'] === 'd3'));
+    await logged(p.css, 'exporting traces again');
+    expect(warnings()).toHaveLength(1);
+    expect(warnings()[0]?.level).toBe(40);
   });
 
   test('without an endpoint nothing is traced and the story lines carry no trace id', async () => {
