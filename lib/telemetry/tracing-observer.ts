@@ -23,6 +23,7 @@ export function publicationSpanId(ref: DeliveryRef): string {
   return nonZeroHex(createHash('sha256').update(input).digest().subarray(0, 8));
 }
 
+/** The trace every span of this instance belongs to, on any node. */
 export function traceIdOf(ref: DeliveryRef): string {
   return deliveryTraceId(ref.orgID, ref.objectType, ref.objectID, ref.instanceID);
 }
