@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../lib/log/logger.js';
 import { startCss } from '../lib/node/css.js';
 import { startEss } from '../lib/node/ess.js';
 import { layout, type RunningNode } from '../lib/node/node.js';
+import { tracingEnabled } from '../lib/telemetry/tracing.js';
 import { onRelayedSignal } from './runtime.js';
 import { addUser, checkUserEntry, generateSecret, loadUsersFile, removeUser, USER_TYPES } from '../lib/security/index.js';
 
@@ -38,7 +39,7 @@ const EXIT_RESTART = 75;
 
 function makeLogger(config: Config): Logger {
   const destination = config.logTraceDestination === 'file' ? join(config.logRootPath, `${config.logFileName}.log`) : 1;
-  return createLogger({ level: config.logLevel, destination });
+  return createLogger({ level: config.logLevel, destination, traceIds: tracingEnabled(config) });
 }
 
 function banner(config: Config, node: RunningNode): string {

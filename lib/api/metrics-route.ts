@@ -4,7 +4,7 @@
  * admin, or on an ESS an admin of its org (who administers that node): an org admin of a
  * multi-org CSS would otherwise see the other orgs' names and figures. A request without
  * (valid) credentials is answered 401 with a Basic challenge, a known identity without that
- * right 403. (docs/adr/0022-sync-events-and-metric-labels.md)
+ * right 403. (docs/adr/0023-sync-events-and-metric-labels.md)
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { AuthenticationRequiredError, UnauthorizedError } from '../model/index.js';

@@ -3,7 +3,7 @@
  * objects moved, resends, and the durations of deliveries and data transfers. Called on the hot
  * path, so every method does a map lookup or two and a counter increment, nothing more.
  *
- * Label policy (docs/adr/0022-sync-events-and-metric-labels.md): at most per org, never per object, destination or node id. The
+ * Label policy (docs/adr/0023-sync-events-and-metric-labels.md): at most per org, never per object, destination or node id. The
  * durations need per-delivery state (when it was queued, when its data began), kept in maps
  * bounded by `maxTracked`: past that the oldest entry is dropped and that delivery is not timed.
  */

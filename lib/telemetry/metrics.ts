@@ -5,7 +5,7 @@
  * deliveries, destinations) is counted at scrape time, from grouped queries cached for
  * `cacheMs`, so that a tight scrape interval cannot load the database.
  *
- * Labels are bounded (docs/adr/0022-sync-events-and-metric-labels.md): org at most, never an
+ * Labels are bounded (docs/adr/0023-sync-events-and-metric-labels.md): org at most, never an
  * object, destination or node id; routes by template; store operations by port method name.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
