@@ -33,10 +33,10 @@ export function canReadMetrics(id: Identity, node: NodeType, nodeOrg: string): b
  */
 export function requestTiming(metrics: ApiMetrics): RequestHandler {
   return (req: Request, res: Response, next: NextFunction): void => {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     res.once('close', () => {
       const route = typeof res.locals.route === 'string' ? res.locals.route : UNMATCHED_ROUTE;
-      metrics.observeRequest(route, METHODS.has(req.method) ? req.method : 'other', res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.observeRequest(route, METHODS.has(req.method) ? req.method : 'other', res.statusCode, (performance.now() - started) / 1000);
     });
     next();
   };

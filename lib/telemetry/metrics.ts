@@ -12,6 +12,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { NotificationStatus, NotificationStore } from '../store/notification-types.js';
 import type { Store } from '../store/types.js';
 import type { SyncEvents } from '../sync/sync-events.js';
+import { LiteHistogram, type LiteSeries } from './lite-histogram.js';
 import { MetricsEvents } from './metrics-events.js';
 import { measuredStore } from './store-timing.js';
 
@@ -64,8 +65,11 @@ export class NodeMetrics {
   readonly registry = new Registry();
   /** The sync engine's observer: hand to node.ts's fan-out. */
   readonly events: SyncEvents;
-  private readonly requestDuration: Histogram<'route' | 'method' | 'code'>;
-  private readonly storeDuration: Histogram<'operation' | 'outcome'>;
+  private readonly requestDuration: LiteHistogram<'route' | 'method' | 'code'>;
+  private readonly storeDuration: LiteHistogram<'operation' | 'outcome'>;
+  // The label sets are bounded, so their series are kept: an observation then looks up one string.
+  private readonly requestSeries = new Map<string, LiteSeries>();
+  private readonly storeSeries = new Map<string, LiteSeries>();
   private readonly now: () => number;
   private readonly cacheMs: number;
   private counts: { at: number; read: Promise<StoreCounts> } | null = null;
@@ -92,8 +96,8 @@ export class NodeMetrics {
       },
       this.now,
     );
-    this.requestDuration = new Histogram({ name: 'edgesync_http_request_duration_seconds', help: 'HTTP requests (REST API, SPI), by route template.', labelNames: ['route', 'method', 'code'], buckets: REQUEST_BUCKETS, registers });
-    this.storeDuration = new Histogram({ name: 'edgesync_store_operation_duration_seconds', help: 'Store operations, by port method.', labelNames: ['operation', 'outcome'], buckets: STORE_BUCKETS, registers });
+    this.requestDuration = new LiteHistogram('edgesync_http_request_duration_seconds', 'HTTP requests (REST API, SPI), by route template.', ['route', 'method', 'code'], REQUEST_BUCKETS, registers);
+    this.storeDuration = new LiteHistogram('edgesync_store_operation_duration_seconds', 'Store operations, by port method.', ['operation', 'outcome'], STORE_BUCKETS, registers);
     this.storeGauges(registers);
     this.liveGauges(registers);
   }
@@ -105,12 +109,26 @@ export class NodeMetrics {
 
   /** One answered HTTP request. `route` is a template (`/api/v1/objects/{orgID}/…`) or `unmatched`. */
   observeRequest(route: string, method: string, status: number, seconds: number): void {
-    this.requestDuration.observe({ route, method, code: String(status) }, seconds);
+    const key = `${route} ${method} ${status}`;
+    let series = this.requestSeries.get(key);
+    if (series === undefined) {
+      series = this.requestDuration.series({ route, method, code: String(status) });
+      this.requestSeries.set(key, series);
+    }
+    series.observe(seconds);
   }
 
   /** `target` with its store operations timed (store-timing.ts). */
   measured<T extends object>(target: T): T {
-    return measuredStore(target, (operation, seconds, failed) => this.storeDuration.observe({ operation, outcome: failed ? 'error' : 'ok' }, seconds));
+    return measuredStore(target, (operation, seconds, failed) => {
+      const key = failed ? `${operation} error` : operation;
+      let series = this.storeSeries.get(key);
+      if (series === undefined) {
+        series = this.storeDuration.series({ operation, outcome: failed ? 'error' : 'ok' });
+        this.storeSeries.set(key, series);
+      }
+      series.observe(seconds);
+    });
   }
 
   /** The Prometheus text exposition, and its content type. */

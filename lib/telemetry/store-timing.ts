@@ -24,13 +24,12 @@ export function measuredStore<T extends object>(target: T, observe: ObserveOpera
       if (wrapper === undefined) {
         const method = value as (...args: unknown[]) => unknown;
         wrapper = (...args: unknown[]): unknown => {
-          const started = process.hrtime.bigint();
+          const started = performance.now();
           const out = method.apply(t, args);
           if (!isPromise(out)) return out;
-          const done = (failed: boolean): void => observe(prop, Number(process.hrtime.bigint() - started) / 1e9, failed);
           void out.then(
-            () => done(false),
-            () => done(true),
+            () => observe(prop, (performance.now() - started) / 1000, false),
+            () => observe(prop, (performance.now() - started) / 1000, true),
           );
           return out;
         };

@@ -210,6 +210,19 @@ describe('the node metrics', () => {
     expect(count.get('{route="/api/v1/objects/{orgID}/{objectType}/{objectID}",method="PUT",code="204"}')).toBe(1);
     expect(count.get('{route="unmatched",method="GET",code="404"}')).toBe(1);
   });
+
+  test('the request and store histograms are written as Prometheus histograms: cumulative buckets, +Inf, sum and count', async () => {
+    const m = metricsOn(new FakeCounts(), new FakeClock());
+    m.observeRequest('/metrics', 'GET', 200, 0.002);
+    m.observeRequest('/metrics', 'GET', 200, 0.3);
+    m.observeRequest('/metrics', 'GET', 200, 120);
+    const { text } = await m.scrape();
+    const buckets = samples(text, 'edgesync_http_request_duration_seconds_bucket');
+    const at = (le: string): number | undefined => buckets.get(`{route="/metrics",method="GET",code="200",le="${le}"}`);
+    expect([at('0.001'), at('0.005'), at('0.25'), at('0.5'), at('60'), at('+Inf')]).toEqual([0, 1, 1, 2, 2, 3]);
+    expect(samples(text, 'edgesync_http_request_duration_seconds_sum').get('{route="/metrics",method="GET",code="200"}')).toBeCloseTo(120.302);
+    expect(samples(text, 'edgesync_http_request_duration_seconds_count').get('{route="/metrics",method="GET",code="200"}')).toBe(3);
+  });
 });
 
 describe('the store timing proxy', () => {
