@@ -11,9 +11,17 @@ import { startCss } from '../lib/node/css.js';
 import { startEss } from '../lib/node/ess.js';
 import { layout, type RunningNode } from '../lib/node/node.js';
 import { onRelayedSignal } from './runtime.js';
+import { CLIENT_COMMANDS } from './cli/commands.js';
 import { addUser, checkUserEntry, generateSecret, loadUsersFile, removeUser, USER_TYPES } from '../lib/security/index.js';
 
 const USAGE = `Usage:
+  edgesync object publish|get|download|list|status|destinations|delete|activate ...
+  edgesync destination list|objects ...   edgesync acl list|get|add|remove ...
+  edgesync org list|put|delete ...        edgesync health [--details]
+  edgesync login --url URL --user U --password-file F [--org ORG] [--ca PEM] [--profile NAME]
+  edgesync top                                        live view of nodes and transfers
+      (client commands: "edgesync <command> --help" for each; connection from flags, else
+       EDGESYNC_URL/_USER/_PASSWORD/_ORG/_CA, else the profile "edgesync login" saved)
   edgesync css [--config FILE] [--flag value ...]   run a Cloud Sync Service
   edgesync ess [--config FILE] [--flag value ...]   run an Edge Sync Service
   edgesync [--flag value ...]                        run the node NODE_TYPE names (CSS by default)
@@ -169,6 +177,8 @@ async function runUsers(args: string[]): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
+  // Client commands parse their own flags and help (commander), and load only what they use.
+  if (first !== undefined && CLIENT_COMMANDS.includes(first)) return (await import('./cli/program.js')).runClient(argv);
   // `edgesync css --help` too: a help flag anywhere asks for the usage, never for a node.
   if (first === 'help' || argv.some((a) => a === '--help' || a === '-h')) {
     process.stdout.write(`${help()}\n`);
