@@ -103,6 +103,11 @@ export async function runClient(argv: string[], env: NodeJS.ProcessEnv = process
     controller.abort(new Error('interrupted'));
   };
   process.on('SIGINT', onSigint);
+  // `edgesync object list | head`: a reader that stops early is not a failure.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.ok);
+    throw err;
+  });
   const program = buildProgram({ env, signal: controller.signal, stderrIsTTY: process.stderr.isTTY });
   try {
     await program.parseAsync(argv, { from: 'user' });
