@@ -1,6 +1,8 @@
 /**
  * Which sync service to talk to and as whom: each setting from its flag, else its environment
- * variable, else the profile (`--profile`, EDGESYNC_PROFILE, or the one `login` made current).
+ * variable, else the profile. The profile is the one named (`--profile`, EDGESYNC_PROFILE), or
+ * the one `login` made current when no URL is given: a URL from a flag or the environment with
+ * the org or password of a profile made for another node would be a mix nobody asked for.
  */
 import { readFile } from 'node:fs/promises';
 import { SyncServiceClient, type SyncServiceClientOptions } from '../../sdk/index.js';
@@ -50,17 +52,20 @@ async function passwordFrom(file: string): Promise<string> {
 }
 
 /**
- * Merges flags, environment and profile, field by field in that order. `needCredentials: false`
+ * Merges flags, environment and profile, field by field in that order. `useProfile: false`
  * (for `login`) leaves out the profile and returns what the flags and environment give.
  */
 export async function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv, opts: { useProfile?: boolean } = {}): Promise<Connection> {
   let profile: Partial<Profile> = {};
   if (opts.useProfile !== false) {
     const name = nonEmpty(flags.profile) ?? nonEmpty(env[ENV_NAMES.profile]);
-    const path = profilesPath(env);
-    const found = pickProfile(await readProfiles(path), name);
-    if (found === null && name !== undefined) throw new UsageError(`no profile "${name}" in ${path}; create it with edgesync login --profile ${name}`);
-    if (found !== null) profile = found.profile;
+    const urlGiven = nonEmpty(flags.url) !== undefined || nonEmpty(env[ENV_NAMES.url]) !== undefined;
+    if (name !== undefined || !urlGiven) {
+      const path = profilesPath(env);
+      const found = pickProfile(await readProfiles(path), name);
+      if (found === null && name !== undefined) throw new UsageError(`no profile "${name}" in ${path}; create it with edgesync login --profile ${name}`);
+      if (found !== null) profile = found.profile;
+    }
   }
   const url = nonEmpty(flags.url) ?? nonEmpty(env[ENV_NAMES.url]) ?? profile.url;
   const user = nonEmpty(flags.user) ?? nonEmpty(env[ENV_NAMES.user]) ?? profile.user;

@@ -20,8 +20,9 @@ import { registerOrg } from './org.js';
 export type Act = (fn: (ctx: CommandContext, operands: string[], command: Command) => Promise<void>) => (...args: unknown[]) => Promise<void>;
 
 const PRECEDENCE = `
-Connection: each setting comes from its flag, else its environment variable, else the profile
-(--profile NAME, ${ENV_NAMES.profile}, or the one the last "edgesync login" saved):
+Connection: each setting comes from its flag, else its environment variable, else the profile:
+the one named (--profile NAME, ${ENV_NAMES.profile}), or without a URL from a flag or
+${ENV_NAMES.url}, the one the last "edgesync login" saved.
   --url ${ENV_NAMES.url}   --user ${ENV_NAMES.user}   --password ${ENV_NAMES.password}
   --password-file ${ENV_NAMES.passwordFile}   --org ${ENV_NAMES.org}   --ca ${ENV_NAMES.ca}
 Without --org the node is taken for an ESS.
