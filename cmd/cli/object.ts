@@ -27,7 +27,7 @@ export function parseSize(text: string): number {
 }
 
 /** The flags of `object publish`. */
-interface PublishFlags {
+export interface PublishFlags {
   meta?: string;
   file?: string;
   type?: string;
