@@ -89,7 +89,14 @@ interface TopModule {
 async function runTop(args: string[]): Promise<number> {
   // A computed specifier: top.ts is built by the dashboard work and loaded only for `top`.
   const specifier = './top.js';
-  const module = (await import(specifier)) as TopModule;
+  let module: TopModule;
+  try {
+    module = (await import(specifier)) as TopModule;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    process.stderr.write('edgesync: top is not part of this build\n');
+    return EXIT.failure;
+  }
   return module.runTop(args);
 }
 

@@ -55,6 +55,8 @@ export function createProgress(o: { show: boolean; label: string; total: number 
     format: known ? '{label} [{bar}] {percentage}% | {done}/{size} | {speed} | ETA {eta_formatted}' : '{label} {done} | {speed}',
     stream: o.stream ?? process.stderr,
     hideCursor: true,
+    barCompleteChar: '\u2588',
+    barIncompleteChar: '\u2591',
     barsize: 30,
     etaBuffer: 50,
     fps: 5,
