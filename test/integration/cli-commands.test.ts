@@ -248,6 +248,20 @@ describe('the edgesync CLI', () => {
     expect(await readdir(states)).toEqual([]);
   });
 
+  test('a progress bar on stderr when it is a terminal (script(1) gives it one), none in a pipe', async () => {
+    const file = join(home, 'bar.bin');
+    await writeFile(file, Buffer.alloc(2 * 1024 * 1024, 7));
+    const publish = (id: string): string[] => ['object', 'publish', ...css, '-t', 'bar', '-i', id, '-f', file, '--chunk-size', '256k'];
+    const line = [process.execPath, ...NODE_ARGS, ...publish('p1')].map((a) => `'${a}'`).join(' ');
+    const onTerminal = await new Promise<string>((resolve, reject) => {
+      execFile('script', ['-qec', line, '/dev/null'], { env }, (err, stdout) => (err === null ? resolve(stdout) : reject(new Error(`script: ${err.message}`))));
+    });
+    expect(onTerminal).toMatch(/bar\/p1 \[█+\] 100% \| 2\.0 MiB\/2\.0 MiB \| [\d.]+ [KMG]iB\/s \| ETA/);
+    const piped = await cli(publish('p2'));
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).toBe('');
+  });
+
   test('a download resumes from its .part file with a Range request', async () => {
     const data = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 7) % 256));
     await ok(['object', 'publish', ...css, '-t', 'dl', '-i', 'd1', '-f', '-'], { input: data });
