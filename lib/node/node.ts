@@ -33,6 +33,7 @@ import { EarlyData } from '../sync/early-data.js';
 import { Sender } from '../sync/sender.js';
 import { ResendScheduler } from '../sync/resend-scheduler.js';
 import { createMaintenance, type MaintenanceScheduler } from '../sync/maintenance/index.js';
+import { fanOutSyncEvents, type SyncEvents } from '../sync/sync-events.js';
 import { TargetPolicy, WebhookDispatcher, parseNetworks } from '../sync/webhooks/index.js';
 import { createCssSync } from './css-sync.js';
 import { startCssMqtt, type CssMqtt } from './css-mqtt.js';
@@ -213,7 +214,13 @@ function scheduleCertificateRenewal(config: Config, listeners: readonly Listener
   return timer;
 }
 
-export async function startNode(config: Config, identity: NodeIdentity, logger: Logger): Promise<RunningNode> {
+/** What an embedder (or a test) adds to a node beyond its configuration. */
+export interface NodeExtras {
+  /** More observers of the sync engine's events, after the node's own (metrics, traces, the live view). */
+  syncObservers?: readonly SyncEvents[];
+}
+
+export async function startNode(config: Config, identity: NodeIdentity, logger: Logger, extras: NodeExtras = {}): Promise<RunningNode> {
   const log = logger.child({ component: 'node', nodeType: config.nodeType });
   await mkdir(config.persistenceRootPath, { recursive: true });
   // One process per data directory; a second one stops here, naming the first (data-lock.ts).
@@ -279,14 +286,17 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     const tls = await tlsMaterial(config, log);
     // The CSS seals the per-org broker passwords it stores (org-secrets.ts).
     const orgSecrets = identity.nodeType === 'CSS' ? await prepareOrgSecrets({ keyFile: layout(config.persistenceRootPath).orgSecretsKey, store, log }) : null;
+    // Who hears of the engine's deliveries (lib/sync/sync-events.ts); an observer that throws is logged, never fatal.
+    const observers: SyncEvents[] = [...(extras.syncObservers ?? [])];
+    const events = fanOutSyncEvents(observers, (err, event) => log.warn({ err, event }, 'an observer of the sync events failed; it is skipped for this event from now on'));
     // The CSS sends to the ESS nodes that poll it; an http ESS polls its CSS and receives.
     const peerSignal = new PeerSignal(coordination.wakes);
     const deletions = new DeletionsInProgress({ store, notifications });
-    const sender = identity.nodeType === 'CSS' ? new Sender({ store, notifications, peerSignal, deletions }) : null;
+    const sender = identity.nodeType === 'CSS' ? new Sender({ store, notifications, peerSignal, deletions, events }) : null;
     // Uploads offered to the ESS nodes while they arrive (our extension; early-data.ts).
     const early = sender !== null ? new EarlyData({ store, peerSignal, log: logger.child({ component: 'early-data' }) }) : null;
     // The ESS's link reads its CSS credentials off the handler (the users file's cssCredentials).
-    essSync = syncsWithCss(config) ? createEssSync({ config, store, notifications, blobs, deletions, authenticator: handler, logger }) : null;
+    essSync = syncsWithCss(config) ? createEssSync({ config, store, notifications, blobs, deletions, authenticator: handler, logger, events }) : null;
     // The CSS also receives: objects its ESS nodes publish.
     const upstream = sender !== null ? createCssUpstream({ store, notifications, blobs, peerSignal, maxDataSize: config.maxDataSize }) : null;
     // Webhooks (sync/webhooks): an ESS calls what its apps register; a CSS checks the targets.
@@ -307,6 +317,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       ...(early !== null ? { early } : {}),
       maxDataChunkSize: config.maxDataChunkSize,
       maxDataSize: config.maxDataSize,
+      events,
       sourceData: { field: 'sourceDataUri', key: 'SOURCE_DATA_DIRS', dirs: parseDataDirs(config.sourceDataDirs) },
       ...(sender !== null ? { listener: sender } : essSync !== null ? { listener: essSync.objectListener } : {}),
       ...(essSync !== null ? { receiverListener: essSync.listener } : upstream !== null ? { receiverListener: upstream.listener } : {}),
@@ -336,6 +347,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
             isRunning: () => running,
             shutdown: shutdown.signal,
             logger,
+            events,
           })
         : null;
     const app = createApp(config.nodeType, {
@@ -361,7 +373,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     running = true;
     await essSync?.start(objects);
     if (sender !== null) {
-      resends = new ResendScheduler({ notifications, store, peerSignal, intervalMs: config.resendInterval * 1000, log, leader: coordination.lease });
+      resends = new ResendScheduler({ notifications, store, peerSignal, intervalMs: config.resendInterval * 1000, log, leader: coordination.lease, events });
       resends.start();
     }
     // Activation, expiry, registration removal, trimming (lib/sync/maintenance/).
@@ -379,6 +391,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
         orgSecrets,
         tls: async () => tls ?? (await nodeCertificate(config, log)),
         logger,
+        events,
         // Processes sharing the database share the ESS nodes of one broker; the leader pushes (ADR 21).
         ...(coordination.shared ? { leadership: coordination.lease } : {}),
       });
