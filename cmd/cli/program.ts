@@ -108,7 +108,13 @@ export async function runClient(argv: string[], env: NodeJS.ProcessEnv = process
   const onSigint = (): void => {
     if (interrupted) process.exit(EXIT.interrupted);
     interrupted = true;
+    // A transfer stops at once and saves where it got to; a request that does not watch the
+    // signal (a listing) gets a moment, then the process ends anyway.
     controller.abort(new Error('interrupted'));
+    setTimeout(() => {
+      process.stderr.write('edgesync: interrupted\n');
+      process.exit(EXIT.interrupted);
+    }, 2000).unref();
   };
   process.on('SIGINT', onSigint);
   // `edgesync object list | head`: a reader that stops early is not a failure.
