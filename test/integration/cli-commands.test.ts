@@ -6,6 +6,9 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -217,36 +220,52 @@ describe('the edgesync CLI', () => {
   });
 
   test('an interrupted upload of a file resumes when the command runs again, and the data is intact', async () => {
-    const data = Buffer.alloc(6 * 1024 * 1024);
+    const chunk = 32 * 1024;
+    const data = Buffer.alloc(40 * chunk);
     for (let i = 0; i < data.length; i += 4) data.writeUInt32LE((i * 2654435761) >>> 0, i);
     const file = join(home, 'big.bin');
     await writeFile(file, data);
-    const args = ['object', 'publish', ...css, '-t', 'big', '-i', 'b1', '-f', file, '--chunk-size', '32k'];
-    const child = spawn(process.execPath, [...NODE_ARGS, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    const states = join(home, 'state', 'edgesync', 'uploads');
-    // Interrupted (Ctrl-C) once the server acknowledged part of the data.
-    await eventually(
-      'a chunk acknowledged',
-      async () => {
-        const [name] = await readdir(states).catch(() => []);
-        if (name === undefined) return 0;
-        return ((JSON.parse(await readFile(join(states, name), 'utf8').catch(() => '{}')) as { acknowledged?: number }).acknowledged ?? 0);
-      },
-      (n) => n > 0,
-      DEADLINE_MS,
-    );
-    child.kill('SIGINT');
-    expect(await exited).toBe(130);
-    expect((await ok(['object', 'status', ...css, 'big', 'b1'])).trim()).toBe('notReady');
+    // Between the CLI and the CSS, a proxy that lets 5 chunks through and then holds the 6th
+    // unanswered, as a stalled link would: the CLI is interrupted (Ctrl-C) while it waits.
+    const upstream = new URL(net.css.url);
+    let holding = true;
+    let chunks = 0;
+    const proxy = createServer((req, res) => {
+      if (holding && req.method === 'PUT' && req.headers['content-range'] !== undefined && ++chunks > 5) {
+        req.resume();
+        return;
+      }
+      const forward = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      forward.on('error', () => res.destroy());
+      req.pipe(forward);
+    });
+    proxy.listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      const args = ['object', 'publish', ...css, '--url', proxyUrl, '-t', 'big', '-i', 'b1', '-f', file, '--chunk-size', '32k'];
+      const child = spawn(process.execPath, [...NODE_ARGS, ...args], { env, stdio: ['ignore', 'ignore', 'ignore'] });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      await eventually('the 6th chunk held', () => Promise.resolve(chunks), (n) => n > 5, DEADLINE_MS);
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect((await ok(['object', 'status', ...css, 'big', 'b1'])).trim()).toBe('notReady');
 
-    const resumed = await cli(args);
-    expect(resumed.code).toBe(0);
-    expect(resumed.stderr).toMatch(/resuming the upload of big\/b1 at byte [1-9]\d* of 6291456/);
-    const out = join(home, 'big.out');
-    await ok(['object', 'download', ...css, 'big', 'b1', '-o', out]);
-    expect(sha256(await readFile(out))).toBe(sha256(data));
-    expect(await readdir(states)).toEqual([]);
+      holding = false;
+      const resumed = await cli(args);
+      expect(resumed.code).toBe(0);
+      expect(resumed.stderr).toContain(`resuming the upload of big/b1 at byte ${5 * chunk} of ${data.length}`);
+      const out = join(home, 'big.out');
+      await ok(['object', 'download', ...css, 'big', 'b1', '-o', out]);
+      expect(sha256(await readFile(out))).toBe(sha256(data));
+      expect(await readdir(join(home, 'state', 'edgesync', 'uploads'))).toEqual([]);
+    } finally {
+      proxy.closeAllConnections();
+      proxy.close();
+    }
   });
 
   // script(1) is util-linux's; without it the test says so by name rather than vanishing.
