@@ -45,9 +45,9 @@ function version(): string {
 const EXIT_RESTART = 75;
 
 async function makeLogger(config: Config): Promise<Logger> {
-  const { createLogger } = await import('../lib/log/logger.js');
+  const [{ createLogger }, { tracingEnabled }] = await Promise.all([import('../lib/log/logger.js'), import('../lib/telemetry/tracing.js')]);
   const destination = config.logTraceDestination === 'file' ? join(config.logRootPath, `${config.logFileName}.log`) : 1;
-  return createLogger({ level: config.logLevel, destination });
+  return createLogger({ level: config.logLevel, destination, traceIds: tracingEnabled(config) });
 }
 
 function banner(config: Config, node: RunningNode, layout: (root: string) => { users: string }): string {

@@ -7,7 +7,7 @@
 import { BOOLEAN_KEYS, CONFIG_KEYS, fieldSchemas, type ConfigKey } from './schema.js';
 import { keyNames } from './sources.js';
 
-type Unit = 's' | 'h' | 'days' | 'bytes';
+type Unit = 'ms' | 's' | 'h' | 'days' | 'bytes';
 
 interface SettingDoc {
   /** One sentence or two; Markdown code spans allowed. */
@@ -127,6 +127,11 @@ const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
   embeddedBrokerTlsPort: { meaning: 'CSS with the embedded broker: a TLS port too, with the node\'s `SERVER_CERTIFICATE`; 0 = none' },
   maxRequestBodySize: { meaning: 'largest JSON body (incl. inline base64 data); 413 beyond', unit: 'bytes' },
   maxDataSize: { meaning: 'largest object data accepted from an app (API) and, on a CSS, from an ESS; 0 = no limit', unit: 'bytes' },
+  otlpEndpoint: { meaning: 'traces: base URL of an OTLP/HTTP collector (spans go to `…/v1/traces`); empty = no tracing, at no cost (README "Traces")' },
+  otlpTracesEndpoint: { meaning: 'traces: the full OTLP/HTTP traces URL, used as is; wins over `OTEL_EXPORTER_OTLP_ENDPOINT`' },
+  otlpHeaders: { meaning: 'traces: headers sent with each export, `key=value` pairs separated by commas, values URL-encoded (e.g. `authorization=Bearer%20TOKEN`)' },
+  otelServiceName: { meaning: 'traces: the `service.name` of this node\'s spans', default: '`edgesync-css` / `edgesync-ess`' },
+  traceExportDelay: { meaning: 'traces: how long finished spans wait to be exported together', unit: 'ms' },
 };
 
 const KIB = 1024;

@@ -147,6 +147,12 @@ export const KEY_NAMES: readonly KeyNames[] = [
   row('embeddedBrokerTlsPort', 'EMBEDDED_BROKER_TLS_PORT', 'EmbeddedBrokerTlsPort', 'embedded-broker-tls-port'),
   row('maxRequestBodySize', 'EDGESYNC_MAX_BODY_SIZE', 'MaxRequestBodySize', 'max-request-body-size'),
   row('maxDataSize', 'EDGESYNC_MAX_DATA_SIZE', 'MaxDataSize', 'max-data-size'),
+  // OpenTelemetry's own names, so a deployment's usual tracing environment just works.
+  row('otlpEndpoint', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTLPEndpoint', 'otlp-endpoint'),
+  row('otlpTracesEndpoint', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTLPTracesEndpoint', 'otlp-traces-endpoint'),
+  row('otlpHeaders', 'OTEL_EXPORTER_OTLP_HEADERS', 'OTLPHeaders', 'otlp-headers'),
+  row('otelServiceName', 'OTEL_SERVICE_NAME', 'OTelServiceName', 'otel-service-name'),
+  row('traceExportDelay', 'OTEL_BSP_SCHEDULE_DELAY', 'TraceExportDelay', 'trace-export-delay'),
 ];
 
 /**

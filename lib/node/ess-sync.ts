@@ -178,6 +178,7 @@ export function createEssSync(deps: {
         }),
         // The lines of an object's story name this ESS as the destination, as the CSS's do.
         log: deps.logger.child({ component: 'sync', destination: `${config.destinationType}/${config.destinationID}` }),
+        ...events,
       });
       const created = await createCssLink(config, { authenticator: deps.authenticator, health, logger: deps.logger });
       const link = created.link;

@@ -44,6 +44,7 @@ import { acquireDataLock } from './data-lock.js';
 import { openMongoStorage } from './mongo-storage.js';
 import { coordinationFor } from './coordination.js';
 import { aclLookupFor } from './acl-lookup.js';
+import { startTracing } from '../telemetry/tracing.js';
 import { cleartextExposure, startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
 
 export interface RunningNode {
@@ -245,6 +246,8 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
   let webhooks: WebhookDispatcher | null = null;
   // Aborted first thing on stop: long-polls answer at once instead of holding the stop for their wait.
   const shutdown = new AbortController();
+  // Null without an OTLP endpoint: then no tracing observer and no hook exist (README "Traces").
+  const tracing = startTracing(config, logger);
 
   const stop = (restart = false, graceMs = config.shutdownQuiesceTime * 1000): Promise<void> => {
     stopping ??= (async () => {
@@ -259,6 +262,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       await coordination.stop();
       webhooks?.stop();
       await stopListeners(listeners, graceMs);
+      await tracing?.shutdown();
       await store.close();
       await lock.release();
       log.info('stopped');
@@ -287,7 +291,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     // The CSS seals the per-org broker passwords it stores (org-secrets.ts).
     const orgSecrets = identity.nodeType === 'CSS' ? await prepareOrgSecrets({ keyFile: layout(config.persistenceRootPath).orgSecretsKey, store, log }) : null;
     // Who hears of the engine's deliveries (lib/sync/sync-events.ts); an observer that throws is logged, never fatal.
-    const observers: SyncEvents[] = [...(extras.syncObservers ?? [])];
+    const observers: SyncEvents[] = [...(tracing !== null ? [tracing.events] : []), ...(extras.syncObservers ?? [])];
     const events = fanOutSyncEvents(observers, (err, event) => log.warn({ err, event }, 'an observer of the sync events failed; it is skipped for this event from now on'));
     // The CSS sends to the ESS nodes that poll it; an http ESS polls its CSS and receives.
     const peerSignal = new PeerSignal(coordination.wakes);
@@ -408,6 +412,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     await essSync?.stop();
     await stopListeners(listeners, 0);
     await coordination.stop();
+    await tracing?.shutdown();
     await store.close();
     await lock.release();
     throw e;

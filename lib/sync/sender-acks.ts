@@ -114,7 +114,7 @@ export class SenderAcks {
     if (ack === 'consumed') await this.autodeleteIfAllConsumed(rec);
     if (ack === 'ackDelete') await this.deps.deletions?.settle(rec.orgID, rec.objectType, rec.objectID);
     const story = STORY[ack];
-    if (story !== undefined) this.deps.log?.info(objectLogFields(rec.orgID, rec.objectType, rec.objectID, { type: rec.peerType, id: rec.peerID }), story);
+    if (story !== undefined) this.deps.log?.info(objectLogFields(rec.orgID, rec.objectType, rec.objectID, { type: rec.peerType, id: rec.peerID }, rec.instanceID), story);
     return 'applied';
   }
 

@@ -76,7 +76,7 @@ export async function answerCss(deps: Pick<UploadDeps, 'link' | 'origin' | 'self
   const outcome = type === 'received' ? await deps.origin.onReceived(meta) : type === 'consumed' ? await deps.origin.onConsumed(meta) : await deps.origin.onDeleted(meta);
   deps.log.debug({ type, objectType: meta.objectType, objectID: meta.objectID, instanceID: meta.instanceID, outcome }, 'CSS answer about an object this ESS published');
   const story = outcome === 'applied' ? STORY.get(type) : undefined;
-  if (story !== undefined) deps.log.info({ ...objectLogFields(deps.self.orgID, meta.objectType, meta.objectID), css: deps.link.address }, story);
+  if (story !== undefined) deps.log.info({ ...objectLogFields(deps.self.orgID, meta.objectType, meta.objectID, undefined, meta.instanceID), css: deps.link.address }, story);
   return deps.link.send(meta, ack);
 }
 
