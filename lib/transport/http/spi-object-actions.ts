@@ -197,12 +197,6 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
     return { source, data };
   }
 
-  /**
-   * `PUT …/{action}` about an object the calling ESS published: `update` and `delete` with
-   * the MetaData, `data`, and the acks of what the CSS queued for it. A stale or repeated
-   * message changes nothing and is answered 204 (repeat) or 409 (stale), as the reference does.
-   * [ref sync-protocol §1 "Upload of ESS → CSS objects", §3]
-   */
   /** Data of an ESS's object, stored: a chunk's range, or the whole body. */
   function noteReceived(route: SpiObjectRoute, session: EssSession, data: UpstreamData): void {
     if (deps.events?.dataReceived === undefined) return;
@@ -211,6 +205,12 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
     deps.events.dataReceived({ ...refOf(route), orgID: route.orgID }, peerOf(session), 'http', bytes, data.range?.start ?? 0, data.range?.total ?? data.size ?? null);
   }
 
+  /**
+   * `PUT …/{action}` about an object the calling ESS published: `update` and `delete` with
+   * the MetaData, `data`, and the acks of what the CSS queued for it. A stale or repeated
+   * message changes nothing and is answered 204 (repeat) or 409 (stale), as the reference does.
+   * [ref sync-protocol §1 "Upload of ESS → CSS objects", §3]
+   */
   async function upstreamAction(route: SpiObjectRoute, session: EssSession, req: Request, res: Response): Promise<void> {
     const ref = refOf(route);
     const action = route.action;
