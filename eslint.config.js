@@ -26,14 +26,20 @@ export default tseslint.config(
   { files: ['lib/store/**/*.ts'], rules: forbid('**/security/**', '**/api/**', '**/node/**', '**/sync/**', '**/transport/**', '**/cmd/**', '**/sdk/**', '**/config/**') },
   { files: ['lib/security/**/*.ts'], rules: forbid('**/api/**', '**/node/**', '**/sync/**', '**/transport/**', '**/cmd/**', '**/sdk/**') },
   { files: ['lib/api/**/*.ts'], rules: forbid('**/node/**', '**/transport/**', '**/cmd/**', '**/sdk/**') },
-  { files: ['lib/sync/**/*.ts'], rules: forbid('**/api/**', '**/node/**', '**/transport/**', '**/cmd/**', '**/sdk/**', '**/security/**') },
+  { files: ['lib/sync/**/*.ts'], rules: forbid('**/api/**', '**/node/**', '**/transport/**', '**/cmd/**', '**/sdk/**', '**/security/**', '**/telemetry/**') },
   // Request/response helpers shared by the API and the HTTP transport: the model only.
   { files: ['lib/http/**/*.ts'], rules: forbid('**/store/**', '**/security/**', '**/api/**', '**/node/**', '**/sync/**', '**/transport/**', '**/cmd/**', '**/sdk/**', '**/config/**', '**/log/**') },
   // A transport moves bytes and calls the engine: never the API, nor a store implementation
   // (the store's ports, types.ts and notification-types.ts, are what it may name).
   {
     files: ['lib/transport/**/*.ts'],
-    rules: forbid('**/api/**', '**/node/**', '**/cmd/**', '**/sdk/**', ['**/store/**', '!**/store/types.js', '!**/store/notification-types.js']),
+    rules: forbid('**/api/**', '**/node/**', '**/cmd/**', '**/sdk/**', '**/telemetry/**', ['**/store/**', '!**/store/types.js', '!**/store/notification-types.js']),
+  },
+  // Observers of the node (metrics, traces): the model, logs, config, the sync events and the
+  // store's ports; only node and api import them.
+  {
+    files: ['lib/telemetry/**/*.ts'],
+    rules: forbid('**/api/**', '**/node/**', '**/transport/**', '**/cmd/**', '**/sdk/**', '**/security/**', '**/http/**', ['**/sync/**', '!**/sync/sync-events.js'], ['**/store/**', '!**/store/types.js', '!**/store/notification-types.js']),
   },
   { files: ['sdk/**/*.ts'], rules: forbid('**/lib/**', '../lib/*') },
   // The dashboard's browser modules: plain JavaScript, no type information, browser globals.

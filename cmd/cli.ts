@@ -5,27 +5,35 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, flagsHelp, loadConfigReport, type Config } from '../lib/config/index.js';
-import { createLogger, type Logger } from '../lib/log/logger.js';
-import { startCss } from '../lib/node/css.js';
-import { startEss } from '../lib/node/ess.js';
-import { layout, type RunningNode } from '../lib/node/node.js';
+// The node's modules are loaded only to run a node or manage its users: a client command
+// (`edgesync object …`) starts in a fraction of the time without them.
+import type { Config } from '../lib/config/index.js';
+import type { Logger } from '../lib/log/logger.js';
+import type { RunningNode } from '../lib/node/node.js';
 import { onRelayedSignal } from './runtime.js';
-import { addUser, checkUserEntry, generateSecret, loadUsersFile, removeUser, USER_TYPES } from '../lib/security/index.js';
+import { CLIENT_COMMANDS } from './cli/commands.js';
 
 const USAGE = `Usage:
+  edgesync object publish|get|download|list|status|destinations|delete|activate ...
+  edgesync destination list|objects ...   edgesync acl list|get|add|remove ...
+  edgesync org list|put|delete ...        edgesync health [--details]
+  edgesync login --url URL --user U --password-file F [--org ORG] [--ca PEM] [--profile NAME]
+  edgesync top                                        live view of nodes and transfers
+      (client commands: "edgesync <command> --help" for each; connection from flags, else
+       EDGESYNC_URL/_USER/_PASSWORD/_ORG/_CA, else the profile "edgesync login" saved)
   edgesync css [--config FILE] [--flag value ...]   run a Cloud Sync Service
   edgesync ess [--config FILE] [--flag value ...]   run an Edge Sync Service
   edgesync [--flag value ...]                        run the node NODE_TYPE names (CSS by default)
   edgesync users add APPKEY --type TYPE [--org ORG] [--username NAME] [--secret S] [--persistence-root-path DIR]
   edgesync users remove APPKEY [--persistence-root-path DIR]
   edgesync users list [--persistence-root-path DIR]
-  edgesync --help | --version
-
-User types: ${USER_TYPES.join(', ')}.`;
+  edgesync --help | --version`;
 
 /** The whole `--help`: commands, then every setting from the config table. */
-const help = (): string => `${USAGE}\n\n${flagsHelp()}\nSee README.md, "Configuration".`;
+async function help(): Promise<string> {
+  const [{ flagsHelp }, { USER_TYPES }] = await Promise.all([import('../lib/config/index.js'), import('../lib/security/index.js')]);
+  return `${USAGE}\n\nUser types: ${USER_TYPES.join(', ')}.\n\n${flagsHelp()}\nSee README.md, "Configuration".`;
+}
 
 /** The version in the package.json next to dist/ (this file is dist/cmd/cli.js). */
 function version(): string {
@@ -36,12 +44,13 @@ function version(): string {
 /** Exit code that asks a supervisor for a restart (POST /api/v1/shutdown?restart=true). */
 const EXIT_RESTART = 75;
 
-function makeLogger(config: Config): Logger {
+async function makeLogger(config: Config): Promise<Logger> {
+  const [{ createLogger }, { tracingEnabled }] = await Promise.all([import('../lib/log/logger.js'), import('../lib/telemetry/tracing.js')]);
   const destination = config.logTraceDestination === 'file' ? join(config.logRootPath, `${config.logFileName}.log`) : 1;
-  return createLogger({ level: config.logLevel, destination });
+  return createLogger({ level: config.logLevel, destination, traceIds: tracingEnabled(config) });
 }
 
-function banner(config: Config, node: RunningNode): string {
+function banner(config: Config, node: RunningNode, layout: (root: string) => { users: string }): string {
   const lines = [`edgesync ${config.nodeType} is running`];
   for (const url of node.urls) {
     lines.push(`  API:     ${url}/api/v1`);
@@ -85,9 +94,11 @@ function duplicateSignalFilter(now: () => number = Date.now): (signal: string, f
 }
 
 async function runNode(mode: 'CSS' | 'ESS' | undefined, argv: string[]): Promise<number> {
+  const { loadConfigReport } = await import('../lib/config/index.js');
+  const { layout } = await import('../lib/node/node.js');
   const report = loadConfigReport({ argv, env: process.env, ...(mode ? { mode } : {}) });
   const config = report.config;
-  const logger = makeLogger(config);
+  const logger = await makeLogger(config);
   for (const ignored of report.ignored) logger.warn({ setting: ignored }, 'reference setting accepted but not used by edgesync');
   // Signals are handled from the start: one that arrives while the node starts stops it as
   // soon as it is up, rather than killing it half-way through opening its storage.
@@ -110,8 +121,8 @@ async function runNode(mode: 'CSS' | 'ESS' | undefined, argv: string[]): Promise
   process.on('SIGTERM', () => onSignal('SIGTERM', 'direct'));
   process.on('SIGINT', () => onSignal('SIGINT', 'direct'));
   onRelayedSignal((signal) => onSignal(signal, 'launcher'));
-  node = config.nodeType === 'CSS' ? await startCss(config, logger) : await startEss(config, logger);
-  process.stdout.write(`${banner(config, node)}\n`);
+  node = config.nodeType === 'CSS' ? await (await import('../lib/node/css.js')).startCss(config, logger) : await (await import('../lib/node/ess.js')).startEss(config, logger);
+  process.stdout.write(`${banner(config, node, layout)}\n`);
   if (stopRequested) void node.stop();
   const { restart } = await node.stopped;
   logger.flush();
@@ -138,6 +149,8 @@ function defaultUsername(appKey: string, type: string): string {
 
 async function runUsers(args: string[]): Promise<number> {
   const root = option(args, '--persistence-root-path') ?? process.env.PERSISTENCE_ROOT_PATH ?? './data';
+  const { layout } = await import('../lib/node/node.js');
+  const { addUser, checkUserEntry, generateSecret, loadUsersFile, removeUser } = await import('../lib/security/index.js');
   const file = layout(root).users;
   const [verb, appKey] = args;
   if (verb === 'list') {
@@ -169,9 +182,11 @@ async function runUsers(args: string[]): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
+  // Client commands parse their own flags and help (commander), and load only what they use.
+  if (first !== undefined && CLIENT_COMMANDS.includes(first)) return (await import('./cli/program.js')).runClient(argv);
   // `edgesync css --help` too: a help flag anywhere asks for the usage, never for a node.
   if (first === 'help' || argv.some((a) => a === '--help' || a === '-h')) {
-    process.stdout.write(`${help()}\n`);
+    process.stdout.write(`${await help()}\n`);
     return 0;
   }
   if (first === 'version' || first === '--version' || first === '-v') {
@@ -188,7 +203,8 @@ main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
-  (err: unknown) => {
+  async (err: unknown) => {
+    const { ConfigError } = await import('../lib/config/index.js');
     if (err instanceof ConfigError) process.stderr.write(`edgesync: ${err.message}\n`);
     else process.stderr.write(`edgesync: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 2;

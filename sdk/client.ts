@@ -5,7 +5,8 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable, pipeline } from 'node:stream';
-import { contentRange, uploadInChunks } from './chunked-upload.js';
+import { contentRange, resumeOffsetFromRefusal, uploadInChunks } from './chunked-upload.js';
+import type { ChunkPlan, ChunkRequest } from './chunked-upload.js';
 import { NotFoundError, SyncServiceError } from './errors.js';
 import { stringifyJson } from './json.js';
 import { destinationsPath, HEALTH_PATH, objectPath, organizationsPath, orgObjectsPath, RESEND_PATH, securityPath, withQuery } from './paths.js';
@@ -61,6 +62,14 @@ export interface ChunkedUploadOptions {
   /** Called with the running total across chunks. */
   onProgress?: ProgressListener;
   signal?: AbortSignal;
+  /**
+   * Resumes an upload the server holds part of: the first byte to send. A stream source must
+   * start at that byte; a file is read from there. For a file, when the server answers that its
+   * upload stands elsewhere (or that it has none), the upload goes on where it says, once.
+   */
+  startAt?: number;
+  /** Called with the offset after each chunk the server accepted: where a later resume may start. */
+  onChunk?: (acknowledged: number) => void;
 }
 
 /** Options of {@link SyncServiceClient.fetchObjectData}. */
@@ -147,30 +156,50 @@ export class SyncServiceClient {
    * from a stream of known size or a file path. An empty source is sent as one plain request.
    */
   async updateObjectDataChunked(objectType: string, objectID: string, source: Readable | string, options: ChunkedUploadOptions): Promise<void> {
-    const { chunkSize, onProgress, signal } = options;
+    const { chunkSize, signal } = options;
     if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) throw new RangeError(`chunkSize must be a positive integer, got ${chunkSize}`);
     const total = typeof source === 'string' ? (await stat(source)).size : options.size;
     if (total === undefined) throw new TypeError('updateObjectDataChunked needs options.size for a stream source');
-    const stream = typeof source === 'string' ? createReadStream(source) : source;
-    const path = objectPath(this.#org, objectType, objectID, 'data');
+    const startAt = options.startAt ?? 0;
     if (total === 0) {
+      const stream = typeof source === 'string' ? createReadStream(source) : source;
       await this.updateObjectData(objectType, objectID, stream, signal === undefined ? { size: 0 } : { size: 0, signal });
       return;
     }
-    await uploadInChunks(
-      stream,
-      total,
-      chunkSize,
-      async ({ body, start, end }) => {
-        const headers = {
-          'content-type': 'application/octet-stream',
-          'content-length': end - start + 1,
-          'content-range': contentRange(start, end, total),
-        };
-        discard(await this.#call('PUT', path, { body, headers, signal }));
-      },
-      onProgress,
-    );
+    const path = objectPath(this.#org, objectType, objectID, 'data');
+    const send = async ({ body, start, end }: ChunkRequest): Promise<void> => {
+      const headers = {
+        'content-type': 'application/octet-stream',
+        'content-length': end - start + 1,
+        'content-range': contentRange(start, end, total),
+      };
+      discard(await this.#call('PUT', path, { body, headers, signal }));
+    };
+    let accepted = false;
+    const upload = (from: number): Promise<void> => {
+      const stream = typeof source === 'string' ? createReadStream(source, { start: from }) : source;
+      const plan: ChunkPlan = {
+        startAt: from,
+        onChunk: (at) => {
+          accepted = true;
+          options.onChunk?.(at);
+        },
+      };
+      if (options.onProgress !== undefined) plan.onProgress = options.onProgress;
+      return uploadInChunks(stream, total, chunkSize, send, plan);
+    };
+    if (startAt === 0 || typeof source !== 'string') {
+      await upload(startAt);
+      return;
+    }
+    try {
+      await upload(startAt);
+    } catch (err) {
+      // Only a refusal of the first chunk says where the server's upload stands.
+      const offset = !accepted && err instanceof SyncServiceError ? resumeOffsetFromRefusal(err.status, err.body) : undefined;
+      if (offset === undefined || offset === startAt || offset > total) throw err;
+      await upload(offset);
+    }
   }
 
   /**

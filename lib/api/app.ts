@@ -9,6 +9,7 @@ import type { NodeType } from './route-table.js';
 import { createBasicAuth } from './auth.js';
 import { createDispatcher } from './router.js';
 import { createErrorHandler } from './errors.js';
+import { METRICS_PATH, metricsRoute, requestTiming } from './metrics-route.js';
 
 /**
  * Headers the reference sets on every API answer (its setResponseHeaders: the cache headers and
@@ -88,6 +89,8 @@ export function createApp(node: NodeType, deps: ApiDeps, spi?: RequestHandler): 
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', 'simple');
+  // First, so that every answer is timed, refusals and 404s included.
+  if (deps.metrics !== undefined) app.use(requestTiming(deps.metrics));
 
   app.get('/swagger.json', (_req, res) => {
     res.json(deps.openapi);
@@ -95,7 +98,9 @@ export function createApp(node: NodeType, deps: ApiDeps, spi?: RequestHandler): 
   app.use('/swagger', lazySwaggerUi());
   if (deps.dashboardDir !== undefined) app.use('/dashboard', ...dashboard(deps.dashboardDir));
 
-  app.use('/api/v1', commonHeaders, createDispatcher(node, deps, createBasicAuth(deps.authenticator, deps.logger)));
+  const authenticate = createBasicAuth(deps.authenticator, deps.logger);
+  app.use('/api/v1', commonHeaders, createDispatcher(node, deps, authenticate));
+  if (deps.metrics !== undefined) app.get(METRICS_PATH, commonHeaders, metricsRoute(deps.metrics, authenticate, node, deps.objects.node.orgID));
   if (spi !== undefined) app.use('/spi/v1', commonHeaders, spi);
   app.use((_req, res) => {
     res.status(404).set('Content-Type', 'text/plain; charset=utf-8').end('404 page not found\n');

@@ -13,6 +13,14 @@ import type { TransferProgressTracker } from '../sync/transfer-progress.js';
 import type { Logger } from '../log/logger.js';
 import type { HealthMonitor } from './health-monitor.js';
 
+/** The node's metrics, as the API serves and feeds them (lib/telemetry/metrics.ts). */
+export interface ApiMetrics {
+  /** One answered request; `route` is a route template or `unmatched`. */
+  observeRequest(route: string, method: string, status: number, seconds: number): void;
+  /** The Prometheus text exposition. */
+  scrape(): Promise<{ contentType: string; text: string }>;
+}
+
 export interface ApiDeps {
   objects: ObjectService;
   store: Store;
@@ -40,6 +48,8 @@ export interface ApiDeps {
   transfers?: Pick<TransferProgressTracker, 'get' | 'onChange'>;
   /** Where the web dashboard's files are (`dashboard/` of the package); absent, /dashboard/ is not served. */
   dashboardDir?: string;
+  /** Times every request and serves `GET /metrics`; absent = neither. */
+  metrics?: ApiMetrics;
 }
 
 export interface RouteContext {

@@ -4,7 +4,7 @@
  * [ref rest-api §3.8]
  */
 import type { NextFunction, Request, Response } from 'express';
-import { EdgesyncError, InsufficientStorageError, RangeNotSatisfiableError, StoreUnavailableError, TooManyRequestsError, isStorageFull } from '../model/index.js';
+import { AuthenticationRequiredError, EdgesyncError, InsufficientStorageError, RangeNotSatisfiableError, StoreUnavailableError, TooManyRequestsError, isStorageFull } from '../model/index.js';
 import type { Logger } from '../log/logger.js';
 import type { HealthMonitor } from './health-monitor.js';
 
@@ -50,6 +50,7 @@ export function createErrorHandler(logger: Logger, health: HealthMonitor) {
     if (!req.complete) res.set('Connection', 'close');
     if (err instanceof EdgesyncError) {
       if (err instanceof RangeNotSatisfiableError) res.set('Content-Range', `bytes */${err.size}`);
+      if (err instanceof AuthenticationRequiredError) res.set('WWW-Authenticate', `Basic realm="${err.realm}", charset="UTF-8"`);
       if (err instanceof TooManyRequestsError && err.retryAfterSeconds !== undefined) res.set('Retry-After', String(err.retryAfterSeconds));
       if (err instanceof StoreUnavailableError) {
         res.set('Retry-After', String(err.retryAfterSeconds));

@@ -108,6 +108,7 @@ export function createDispatcher(node: NodeType, deps: ApiDeps, authenticate: Au
     // [ref rest-api §1.5] the ACL subtree (CSS only) checks in its own order, depth and trailing
     // slash included; the ESS does not serve it (404 below).
     if (node === 'CSS' && parts[2] === 'security') {
+      res.locals.route = '/api/v1/security';
       if (!deps.isRunning()) throw new UnavailableError();
       deps.health.countRequest();
       const identity = await authenticate(req);
@@ -134,6 +135,8 @@ export function createDispatcher(node: NodeType, deps: ApiDeps, authenticate: Au
 
     const params = found?.params ?? {};
     if (found) {
+      // For the request metrics (app.ts): the route's template, never the path itself.
+      res.locals.route = found.route.def.path;
       validateParams(params);
       found.route.def.beforeAuth?.({ req, params });
     }

@@ -7,7 +7,7 @@
 import { BOOLEAN_KEYS, CONFIG_KEYS, fieldSchemas, type ConfigKey } from './schema.js';
 import { keyNames } from './sources.js';
 
-type Unit = 's' | 'h' | 'days' | 'bytes';
+type Unit = 'ms' | 's' | 'h' | 'days' | 'bytes';
 
 interface SettingDoc {
   /** One sentence or two; Markdown code spans allowed. */
@@ -54,6 +54,11 @@ const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
   webhookTimeout: { meaning: 'the longest one webhook call may take, connection and answer included', unit: 's' },
   webhookMaxAttempts: { meaning: 'calls of one webhook for one object change, the first included, before the delivery is logged as failed' },
   webhookRetryDelay: { meaning: 'wait before a failed webhook call is retried; doubled before each next retry (at most 5 min)', unit: 's' },
+  metricsPort: {
+    meaning:
+      'a second listener serving only `/metrics` (Prometheus), without authentication, for a scraper that sends no credentials; 0 = none (the API listener\'s `/metrics` asks for the sync admin\'s)',
+  },
+  metricsListeningAddress: { meaning: 'bind address of the `METRICS_PORT` listener; anyone who reaches it reads the metrics, org names included' },
   persistenceRootPath: { meaning: 'database, data files, certificates, users' },
   sourceDataDirs: { meaning: 'comma-separated absolute directories an object\'s `sourceDataUri` may name (symlinks resolved); empty = `sourceDataUri` is refused' },
   destinationDataDirs: { meaning: 'ESS: comma-separated absolute directories a received object\'s `destinationDataUri` may name; its data is also written there, atomically; empty = none' },
@@ -127,6 +132,11 @@ const DOCS: Readonly<Record<ConfigKey, SettingDoc>> = {
   embeddedBrokerTlsPort: { meaning: 'CSS with the embedded broker: a TLS port too, with the node\'s `SERVER_CERTIFICATE`; 0 = none' },
   maxRequestBodySize: { meaning: 'largest JSON body (incl. inline base64 data); 413 beyond', unit: 'bytes' },
   maxDataSize: { meaning: 'largest object data accepted from an app (API) and, on a CSS, from an ESS; 0 = no limit', unit: 'bytes' },
+  otlpEndpoint: { meaning: 'traces: base URL of an OTLP/HTTP collector (spans go to `…/v1/traces`); empty = no tracing, at no cost (README "Traces")' },
+  otlpTracesEndpoint: { meaning: 'traces: the full OTLP/HTTP traces URL, used as is; wins over `OTEL_EXPORTER_OTLP_ENDPOINT`' },
+  otlpHeaders: { meaning: 'traces: headers sent with each export, `key=value` pairs separated by commas, values URL-encoded (e.g. `authorization=Bearer%20TOKEN`)' },
+  otelServiceName: { meaning: 'traces: the `service.name` of this node\'s spans', default: '`edgesync-css` / `edgesync-ess`' },
+  traceExportDelay: { meaning: 'traces: how long finished spans wait to be exported together', unit: 'ms' },
 };
 
 const KIB = 1024;

@@ -64,6 +64,10 @@ export interface Config {
   readonly webhookMaxAttempts: number;
   /** WEBHOOK_RETRY_DELAY (ours), seconds (2): wait before the first retry, doubled before each next. */
   readonly webhookRetryDelay: number;
+  /** METRICS_PORT (ours): a listener serving `/metrics` without authentication; 0 (default) = none (`/metrics` on the API listener needs credentials). */
+  readonly metricsPort: number;
+  /** METRICS_LISTENING_ADDRESS (ours): the bind address of that listener; default 127.0.0.1. */
+  readonly metricsListeningAddress: string;
   /** PERSISTENCE_ROOT_PATH, absolute. Default ./data (reference /var/edge-sync-service/persist). */
   readonly persistenceRootPath: string;
   /** SOURCE_DATA_DIRS (ours): comma-separated absolute directories a `sourceDataUri` may read from; '' = sourceDataUri refused. */
@@ -180,6 +184,16 @@ export interface Config {
   readonly maxRequestBodySize: number;
   /** EDGESYNC_MAX_DATA_SIZE (ours), bytes of data per object; 0 = unlimited. */
   readonly maxDataSize: number;
+  /** OTEL_EXPORTER_OTLP_ENDPOINT (OpenTelemetry's): base URL of an OTLP/HTTP collector, traces go to <it>/v1/traces; '' = no tracing. */
+  readonly otlpEndpoint: string;
+  /** OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (OpenTelemetry's): the full traces URL, used as is; wins over otlpEndpoint. */
+  readonly otlpTracesEndpoint: string;
+  /** OTEL_EXPORTER_OTLP_HEADERS (OpenTelemetry's): `key=value,…` (values URL-encoded) sent with each export. */
+  readonly otlpHeaders: string;
+  /** OTEL_SERVICE_NAME (OpenTelemetry's); '' = `edgesync-css` / `edgesync-ess`. */
+  readonly otelServiceName: string;
+  /** OTEL_BSP_SCHEDULE_DELAY (OpenTelemetry's), ms (5000): how long finished spans wait to be exported together. */
+  readonly traceExportDelay: number;
 }
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
@@ -306,6 +320,14 @@ const httpUrl = () =>
     return url.protocol === 'http:' || url.protocol === 'https:' ? ok(v) : fail<string>(`must be an http:// or https:// URL, got ${show(v)}`);
   });
 
+/** `key=value` pairs separated by commas, as OpenTelemetry's OTEL_EXPORTER_OTLP_HEADERS; never echoed (it holds tokens). */
+const headerList = () =>
+  scalar((v) => {
+    if (typeof v !== 'string') return fail<string>(`must be a string, got ${kind(v)}`);
+    const bad = v.split(',').some((pair) => pair.trim() !== '' && !/^\s*[^=\s]+\s*=/.test(pair));
+    return bad ? fail<string>('must be key=value pairs separated by commas (values URL-encoded), e.g. authorization=Bearer%20TOKEN') : ok(v);
+  });
+
 /** Comma-separated CIDRs (`10.0.0.0/8, fd12::/16`); a bare address is one host. */
 const cidrList = () =>
   scalar((v) => {
@@ -364,6 +386,8 @@ const fields = z.object({
   webhookTimeout: int(1, 300).default(10),
   webhookMaxAttempts: int(1, 20).default(6),
   webhookRetryDelay: int(1, 3600).default(2),
+  metricsPort: int(0, 65535).default(0),
+  metricsListeningAddress: str().default('127.0.0.1'),
   persistenceRootPath: str().default('./data'),
   sourceDataDirs: dirList().default(''),
   destinationDataDirs: dirList().default(''),
@@ -420,6 +444,11 @@ const fields = z.object({
   embeddedBrokerTlsPort: int(0, 65535).default(0),
   maxRequestBodySize: int(1024, Number.MAX_SAFE_INTEGER).default(64 * MIB),
   maxDataSize: int(0, Number.MAX_SAFE_INTEGER).default(0),
+  otlpEndpoint: httpUrl().default(''),
+  otlpTracesEndpoint: httpUrl().default(''),
+  otlpHeaders: headerList().default(''),
+  otelServiceName: str().default(''),
+  traceExportDelay: int(0, 600_000).default(5000),
 });
 
 /** Field names, the keys of our config file. */

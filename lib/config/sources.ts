@@ -94,6 +94,8 @@ export const KEY_NAMES: readonly KeyNames[] = [
   row('webhookTimeout', 'WEBHOOK_TIMEOUT', 'WebhookTimeout', 'webhook-timeout'),
   row('webhookMaxAttempts', 'WEBHOOK_MAX_ATTEMPTS', 'WebhookMaxAttempts', 'webhook-max-attempts'),
   row('webhookRetryDelay', 'WEBHOOK_RETRY_DELAY', 'WebhookRetryDelay', 'webhook-retry-delay'),
+  row('metricsPort', 'METRICS_PORT', 'MetricsPort', 'metrics-port'),
+  row('metricsListeningAddress', 'METRICS_LISTENING_ADDRESS', 'MetricsListeningAddress', 'metrics-listening-address'),
   row('persistenceRootPath', 'PERSISTENCE_ROOT_PATH', 'PersistenceRootPath', 'persistence-root-path'),
   row('sourceDataDirs', 'SOURCE_DATA_DIRS', 'SourceDataDirs', 'source-data-dirs'),
   row('destinationDataDirs', 'DESTINATION_DATA_DIRS', 'DestinationDataDirs', 'destination-data-dirs'),
@@ -147,6 +149,12 @@ export const KEY_NAMES: readonly KeyNames[] = [
   row('embeddedBrokerTlsPort', 'EMBEDDED_BROKER_TLS_PORT', 'EmbeddedBrokerTlsPort', 'embedded-broker-tls-port'),
   row('maxRequestBodySize', 'EDGESYNC_MAX_BODY_SIZE', 'MaxRequestBodySize', 'max-request-body-size'),
   row('maxDataSize', 'EDGESYNC_MAX_DATA_SIZE', 'MaxDataSize', 'max-data-size'),
+  // OpenTelemetry's own names, so a deployment's usual tracing environment just works.
+  row('otlpEndpoint', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTLPEndpoint', 'otlp-endpoint'),
+  row('otlpTracesEndpoint', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTLPTracesEndpoint', 'otlp-traces-endpoint'),
+  row('otlpHeaders', 'OTEL_EXPORTER_OTLP_HEADERS', 'OTLPHeaders', 'otlp-headers'),
+  row('otelServiceName', 'OTEL_SERVICE_NAME', 'OTelServiceName', 'otel-service-name'),
+  row('traceExportDelay', 'OTEL_BSP_SCHEDULE_DELAY', 'TraceExportDelay', 'trace-export-delay'),
 ];
 
 /**

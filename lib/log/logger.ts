@@ -3,6 +3,7 @@
  * object; DEBUG is for us.
  */
 import { pino, destination, type Logger as PinoLogger } from 'pino';
+import { deliveryTraceId } from '../model/log-fields.js';
 
 export interface Logger {
   trace(obj: object | string, msg?: string): void;
@@ -38,10 +39,37 @@ function wrap(p: PinoLogger): Logger {
   };
 }
 
-/** JSON lines on stdout (or the given file descriptor / path). */
-export function createLogger(opts: { level: LogLevel; destination?: string | number; name?: string }): Logger {
+/**
+ * JSON lines on stdout (or the given file descriptor / path). With `traceIds` (tracing is on), a
+ * line naming an object instance (`object` and `instance`, see objectLogFields) also carries
+ * `traceId`, the trace of that delivery; without it no hook runs at all.
+ */
+export function createLogger(opts: { level: LogLevel; destination?: string | number; name?: string; traceIds?: boolean }): Logger {
   const dest = destination({ dest: opts.destination ?? 1, sync: false, mkdir: true });
-  return wrap(pino({ level: opts.level, base: { name: opts.name ?? 'edgesync', pid: process.pid } }, dest));
+  const base = { level: opts.level, base: { name: opts.name ?? 'edgesync', pid: process.pid } };
+  return wrap(pino(opts.traceIds === true ? { ...base, mixin: traceIdMixin() } : base, dest));
+}
+
+/**
+ * pino hands a mixin the line's own fields. Story lines of one delivery come in bursts, so the
+ * last few ids are kept rather than hashing every line again.
+ */
+export function traceIdMixin(): (fields: object) => { traceId?: string } {
+  const recent = new Map<string, string>();
+  return (fields) => {
+    const { object, instance } = fields as { object?: unknown; instance?: unknown };
+    if (typeof object !== 'string' || typeof instance !== 'string') return {};
+    const key = `${object}/${instance}`;
+    let traceId = recent.get(key);
+    if (traceId === undefined) {
+      const [org, type, id, ...rest] = object.split('/');
+      if (org === undefined || type === undefined || id === undefined || rest.length > 0) return {};
+      traceId = deliveryTraceId(org, type, id, instance);
+      if (recent.size >= 64) recent.delete(recent.keys().next().value as string);
+      recent.set(key, traceId);
+    }
+    return { traceId };
+  };
 }
 
 /** Discards everything; for tests of components that take a logger. */

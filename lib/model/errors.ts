@@ -5,6 +5,7 @@
 export type ErrorCode =
   | 'bad_request'
   | 'unauthorized'
+  | 'authentication_required'
   | 'not_found'
   | 'method_not_allowed'
   | 'conflict'
@@ -44,6 +45,17 @@ export class BadRequestError extends EdgesyncError {
 export class UnauthorizedError extends EdgesyncError {
   constructor(body = 'Unauthorized') {
     super('unauthorized', 403, 'Unauthorized', body);
+  }
+}
+
+/**
+ * 401 with a Basic challenge: for routes of ours beyond the reference's API (`/metrics`), where
+ * a client such as a browser or Prometheus expects the standard answer to missing credentials.
+ */
+export class AuthenticationRequiredError extends EdgesyncError {
+  /** The realm the `WWW-Authenticate` challenge names. */
+  constructor(readonly realm: string) {
+    super('authentication_required', 401, 'Unauthorized', 'Unauthorized\n');
   }
 }
 

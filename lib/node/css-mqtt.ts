@@ -22,6 +22,7 @@ import { openCssConnection } from '../transport/mqtt/shared-subscriptions.js';
 import type { MqttTlsSettings } from '../transport/mqtt/mqtt-tls.js';
 import { CssBrokers } from './css-brokers.js';
 import type { Tls } from './listeners.js';
+import type { SyncEvents } from '../sync/sync-events.js';
 
 export interface CssMqtt {
   /** Where ESS nodes reach the broker, e.g. `mqtt://127.0.0.1:1883` (printed at start). */
@@ -51,6 +52,8 @@ export interface CssMqttDeps {
    */
   leadership?: CssLeadership;
   logger: Logger;
+  /** Told of the data chunks served and stored (lib/sync/sync-events.ts). */
+  events?: SyncEvents;
 }
 
 function urlHost(host: string): string {
@@ -264,6 +267,7 @@ export async function startCssMqtt(deps: CssMqttDeps): Promise<CssMqtt> {
       maxInflightChunks: config.maxInflightChunks,
       maxDataChunkSize: config.maxDataChunkSize,
       log,
+      ...(deps.events !== undefined ? { events: deps.events } : {}),
     });
     adapter = running;
     await running.start();

@@ -18,6 +18,7 @@ import type { PeerSignal } from '../sync/peer-signal.js';
 import type { Sender } from '../sync/sender.js';
 import { SenderAcks } from '../sync/sender-acks.js';
 import type { UpstreamReceiver } from '../sync/upstream-receiver.js';
+import type { SyncEvents } from '../sync/sync-events.js';
 import { createSpiServer } from '../transport/http/spi-server.js';
 import { storeAclLookup } from './acl-lookup.js';
 
@@ -43,6 +44,8 @@ export interface CssSyncDeps {
   /** Aborted when the node stops. */
   shutdown: AbortSignal;
   logger: Logger;
+  /** Told of deliveries and data moved (lib/sync/sync-events.ts). */
+  events?: SyncEvents;
 }
 
 export function createCssSync(deps: CssSyncDeps): CssSync {
@@ -55,6 +58,7 @@ export function createCssSync(deps: CssSyncDeps): CssSync {
     deletions: deps.deletions,
     resendIntervalMs: deps.config.resendInterval * 1000,
     log: logger.child({ component: 'sync' }),
+    ...(deps.events !== undefined ? { events: deps.events } : {}),
   });
   const engine = new CssEngine({ store, notifications, sender: deps.sender, acks, objects, upstream: deps.upstream, peerSignal, log: logger.child({ component: 'sync' }), lastSeenThrottleMs: lastSeenThrottle(deps.config.removeESSRegistrationTime) });
   const spi = createSpiServer({
@@ -66,6 +70,7 @@ export function createCssSync(deps: CssSyncDeps): CssSync {
     isRunning: deps.isRunning,
     shutdown: deps.shutdown,
     log: logger.child({ component: 'spi' }),
+    ...(deps.events !== undefined ? { events: deps.events } : {}),
   });
   return { engine, spi };
 }

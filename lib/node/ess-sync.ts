@@ -22,6 +22,7 @@ import { CssLinkHealth, cssHealthThresholds, type LinkLiveness } from '../transp
 import { HttpCssLink } from '../transport/http/http-css-link.js';
 import { MAX_INLINE_BYTES } from '../transport/http/spi-inline-data.js';
 import { brokerUrl, createMqttCssLink } from './ess-mqtt-link.js';
+import type { SyncEvents } from '../sync/sync-events.js';
 
 /** The longest the ESS asks its CSS to hold an empty poll, seconds. */
 const LONG_POLL_MAX_S = 30;
@@ -37,6 +38,8 @@ export interface EssSync {
   requestResend(): void;
   /** How the link to the CSS fares, for the health report. */
   health: CssLinkHealth;
+  /** Whether a link that stays open (MQTT) is up now, for the metrics; null over HTTP or before start. */
+  linkUp(): boolean | null;
 }
 
 /** Whether this node is an ESS that syncs with a CSS: over HTTP (given its host and port) or MQTT. */
@@ -115,7 +118,10 @@ export function createEssSync(deps: {
   deletions: DeletionsInProgress;
   authenticator: Authenticator;
   logger: Logger;
+  /** Told of deliveries and data moved (lib/sync/sync-events.ts). */
+  events?: SyncEvents;
 }): EssSync {
+  const events = deps.events !== undefined ? { events: deps.events } : {};
   const { config } = deps;
   // HTTP: a hold of up to three polling intervals, capped well below the 120 s control timeout.
   // MQTT: the CSS pushes, and a poll only waits here for what arrives, in any mode.
@@ -144,8 +150,8 @@ export function createEssSync(deps: {
   // Published objects arrive under their lock: record what is owed, and let the loop send it.
   // Changes made before start() are picked up by its reconcile().
   const objectListener: ObjectListener = {
-    onObjectPublished: async (obj: StoredObject) => {
-      await origin?.onObjectPublished(obj);
+    onObjectPublished: async (obj: StoredObject, addressed?: (destinations: number) => void) => {
+      await origin?.onObjectPublished(obj, addressed);
       agent?.wake();
     },
     onObjectDeleted: async (obj: StoredObject) => {
@@ -157,8 +163,12 @@ export function createEssSync(deps: {
     listener,
     objectListener,
     health,
+    linkUp: () => {
+      const now = live?.() ?? null;
+      return now === null ? null : now.up;
+    },
     async start(objects: ObjectService): Promise<void> {
-      const sender = new OriginSender({ store: deps.store, notifications: deps.notifications, objects, orgID: config.orgID, deletions: deps.deletions });
+      const sender = new OriginSender({ store: deps.store, notifications: deps.notifications, objects, orgID: config.orgID, deletions: deps.deletions, ...events });
       origin = sender;
       await sender.reconcile();
       // Download progress lives in upload sessions, so a broken download resumes, even after a restart.
@@ -174,6 +184,7 @@ export function createEssSync(deps: {
         }),
         // The lines of an object's story name this ESS as the destination, as the CSS's do.
         log: deps.logger.child({ component: 'sync', destination: `${config.destinationType}/${config.destinationID}` }),
+        ...events,
       });
       const created = await createCssLink(config, { authenticator: deps.authenticator, health, logger: deps.logger });
       const link = created.link;
@@ -191,6 +202,8 @@ export function createEssSync(deps: {
         pingIntervalMs: config.essPingInterval * 3_600_000,
         longPollSeconds,
         log: deps.logger.child({ component: 'ess-agent' }),
+        ...events,
+        transport: overMqtt(config) ? 'mqtt' : 'http',
       });
       agent.start();
     },

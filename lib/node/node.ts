@@ -33,6 +33,11 @@ import { EarlyData } from '../sync/early-data.js';
 import { Sender } from '../sync/sender.js';
 import { ResendScheduler } from '../sync/resend-scheduler.js';
 import { createMaintenance, type MaintenanceScheduler } from '../sync/maintenance/index.js';
+import { fanOutSyncEvents, type SyncEvents } from '../sync/sync-events.js';
+import { TransferProgressTracker } from '../sync/transfer-progress.js';
+import { ORIGIN_OWED, ORIGIN_STATUSES, RECEIVER_OWED, SENDER_STATUSES, SERVED_STATUSES } from '../sync/notification-states.js';
+import { NodeMetrics } from '../telemetry/metrics.js';
+import { startMetricsListener, type MetricsListener } from '../telemetry/metrics-listener.js';
 import { TargetPolicy, WebhookDispatcher, parseNetworks } from '../sync/webhooks/index.js';
 import { createCssSync } from './css-sync.js';
 import { startCssMqtt, type CssMqtt } from './css-mqtt.js';
@@ -43,6 +48,7 @@ import { acquireDataLock } from './data-lock.js';
 import { openMongoStorage } from './mongo-storage.js';
 import { coordinationFor } from './coordination.js';
 import { aclLookupFor } from './acl-lookup.js';
+import { startTracing } from '../telemetry/tracing.js';
 import { cleartextExposure, startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
 
 export interface RunningNode {
@@ -213,16 +219,51 @@ function scheduleCertificateRenewal(config: Config, listeners: readonly Listener
   return timer;
 }
 
-export async function startNode(config: Config, identity: NodeIdentity, logger: Logger): Promise<RunningNode> {
+/** What an embedder (or a test) adds to a node beyond its configuration. */
+export interface NodeExtras {
+  /** More observers of the sync engine's events, after the node's own (metrics, traces, the live view). */
+  syncObservers?: readonly SyncEvents[];
+}
+
+/** The node's metrics, counting on its store (lib/telemetry/metrics.ts). */
+function metricsFor(config: Config, opened: { store: Store; notifications: NotificationStore }): NodeMetrics {
+  const css = config.nodeType === 'CSS';
+  return new NodeMetrics({
+    nodeType: config.nodeType,
+    store: opened.store,
+    notifications: opened.notifications,
+    // A CSS delivers to its ESS nodes (the Sender); an ESS to its CSS (the OriginSender).
+    deliveryStatuses: css ? SENDER_STATUSES : ORIGIN_STATUSES,
+    pendingStatuses: css ? SERVED_STATUSES : [...RECEIVER_OWED, ...ORIGIN_OWED],
+  });
+}
+
+/** MQTT links for the metrics: the node's own (org ''; a CSS's broker connection, an ESS's link) and a CSS's org brokers. */
+function mqttConnections(cssMqtt: CssMqtt | null, essSync: EssSync | null): { org: string; connected: boolean }[] | null {
+  if (cssMqtt !== null) {
+    const h = cssMqtt.health();
+    return [{ org: '', connected: !h.disconnectedFromMQTTBroker }, ...(h.organizations ?? []).map((o) => ({ org: o.orgID, connected: o.connected }))];
+  }
+  const up = essSync?.linkUp() ?? null;
+  return up === null ? null : [{ org: '', connected: up }];
+}
+
+export async function startNode(config: Config, identity: NodeIdentity, logger: Logger, extras: NodeExtras = {}): Promise<RunningNode> {
   const log = logger.child({ component: 'node', nodeType: config.nodeType });
   await mkdir(config.persistenceRootPath, { recursive: true });
   // One process per data directory; a second one stops here, naming the first (data-lock.ts).
   const lock = await acquireDataLock(config.persistenceRootPath, config.nodeType);
   if (lock.tookOverFrom !== null) log.info({ lockFile: lock.path, previousPid: lock.tookOverFrom }, 'took over the lock of a process that is gone');
-  const { store, notifications, blobs, description: storage } = await openStorage(config, log).catch(async (e: unknown) => {
+  const opened = await openStorage(config, log).catch(async (e: unknown) => {
     await lock.release();
     throw e;
   });
+  const { blobs, description: storage } = opened;
+  // One registry per node (several nodes may share a process); the store's operations are timed through it.
+  const metrics = metricsFor(config, opened);
+  const store = metrics.measured(opened.store);
+  const notifications = metrics.measured(opened.notifications);
+  let metricsListener: MetricsListener | null = null;
   // The leader lease and the wake bus shared with the other instances on the store (coordination.ts).
   const coordination = coordinationFor(store, logger);
   let listeners: Listener[] = [];
@@ -238,6 +279,8 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
   let webhooks: WebhookDispatcher | null = null;
   // Aborted first thing on stop: long-polls answer at once instead of holding the stop for their wait.
   const shutdown = new AbortController();
+  // Null without an OTLP endpoint: then no tracing observer and no hook exist (README "Traces").
+  const tracing = startTracing(config, logger);
 
   const stop = (restart = false, graceMs = config.shutdownQuiesceTime * 1000): Promise<void> => {
     stopping ??= (async () => {
@@ -251,7 +294,9 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       await resends?.stop();
       await coordination.stop();
       webhooks?.stop();
+      await metricsListener?.close();
       await stopListeners(listeners, graceMs);
+      await tracing?.shutdown();
       await store.close();
       await lock.release();
       log.info('stopped');
@@ -279,14 +324,19 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     const tls = await tlsMaterial(config, log);
     // The CSS seals the per-org broker passwords it stores (org-secrets.ts).
     const orgSecrets = identity.nodeType === 'CSS' ? await prepareOrgSecrets({ keyFile: layout(config.persistenceRootPath).orgSecretsKey, store, log }) : null;
+    // Who hears of the engine's deliveries (lib/sync/sync-events.ts); an observer that throws is logged, never fatal.
+    // The live transfer view the dashboard and `edgesync top` read (lib/sync/transfer-progress.ts).
+    const transfers = new TransferProgressTracker();
+    const observers: SyncEvents[] = [metrics.events, ...(tracing !== null ? [tracing.events] : []), transfers, ...(extras.syncObservers ?? [])];
+    const events = fanOutSyncEvents(observers, (err, event) => log.warn({ err, event }, 'an observer of the sync events failed; it is skipped for this event from now on'));
     // The CSS sends to the ESS nodes that poll it; an http ESS polls its CSS and receives.
     const peerSignal = new PeerSignal(coordination.wakes);
     const deletions = new DeletionsInProgress({ store, notifications });
-    const sender = identity.nodeType === 'CSS' ? new Sender({ store, notifications, peerSignal, deletions }) : null;
+    const sender = identity.nodeType === 'CSS' ? new Sender({ store, notifications, peerSignal, deletions, events }) : null;
     // Uploads offered to the ESS nodes while they arrive (our extension; early-data.ts).
     const early = sender !== null ? new EarlyData({ store, peerSignal, log: logger.child({ component: 'early-data' }) }) : null;
     // The ESS's link reads its CSS credentials off the handler (the users file's cssCredentials).
-    essSync = syncsWithCss(config) ? createEssSync({ config, store, notifications, blobs, deletions, authenticator: handler, logger }) : null;
+    essSync = syncsWithCss(config) ? createEssSync({ config, store, notifications, blobs, deletions, authenticator: handler, logger, events }) : null;
     // The CSS also receives: objects its ESS nodes publish.
     const upstream = sender !== null ? createCssUpstream({ store, notifications, blobs, peerSignal, maxDataSize: config.maxDataSize }) : null;
     // Webhooks (sync/webhooks): an ESS calls what its apps register; a CSS checks the targets.
@@ -307,6 +357,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       ...(early !== null ? { early } : {}),
       maxDataChunkSize: config.maxDataChunkSize,
       maxDataSize: config.maxDataSize,
+      events,
       sourceData: { field: 'sourceDataUri', key: 'SOURCE_DATA_DIRS', dirs: parseDataDirs(config.sourceDataDirs) },
       ...(sender !== null ? { listener: sender } : essSync !== null ? { listener: essSync.objectListener } : {}),
       ...(essSync !== null ? { receiverListener: essSync.listener } : upstream !== null ? { receiverListener: upstream.listener } : {}),
@@ -336,6 +387,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
             isRunning: () => running,
             shutdown: shutdown.signal,
             logger,
+            events,
           })
         : null;
     const app = createApp(config.nodeType, {
@@ -349,10 +401,12 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
       maxRequestBodySize: config.maxRequestBodySize,
       openapi: loadOpenApi(config.nodeType),
       dashboardDir: join(packageRoot(), 'dashboard'),
+      transfers,
       isRunning: () => running,
       ...(essSync !== null ? { requestResend: () => essSync?.requestResend() } : {}),
       ...(orgSecrets !== null ? { orgSecrets } : {}),
       webhooks,
+      metrics,
       requestShutdown: ({ restart, quiesceSeconds }) => {
         setTimeout(() => void stop(restart, quiesceSeconds * 1000), 1000).unref();
       },
@@ -362,7 +416,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     running = true;
     await essSync?.start(objects);
     if (sender !== null) {
-      resends = new ResendScheduler({ notifications, store, peerSignal, intervalMs: config.resendInterval * 1000, log, leader: coordination.lease });
+      resends = new ResendScheduler({ notifications, store, peerSignal, intervalMs: config.resendInterval * 1000, log, leader: coordination.lease, events });
       resends.start();
     }
     // Activation, expiry, registration removal, trimming (lib/sync/maintenance/).
@@ -380,9 +434,19 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
         orgSecrets,
         tls: async () => tls ?? (await nodeCertificate(config, log)),
         logger,
+        events,
         // Processes sharing the database share the ESS nodes of one broker; the leader pushes (ADR 21).
         ...(coordination.shared ? { leadership: coordination.lease } : {}),
       });
+    }
+    metrics.watch({
+      longPollWaiters: () => peerSignal.waiting,
+      mqttConnected: () => mqttConnections(cssMqtt, essSync),
+      mqttClients: () => cssMqtt?.health().embeddedBrokerClients ?? null,
+    });
+    if (config.metricsPort !== 0) {
+      metricsListener = await startMetricsListener(config.metricsListeningAddress, config.metricsPort, metrics, logger.child({ component: 'metrics' }));
+      log.info({ url: metricsListener.url }, 'serving /metrics without authentication (METRICS_PORT)');
     }
     const urls = listeners.map((l) => l.url);
     const brokerUrls = cssMqtt?.urls ?? [];
@@ -391,11 +455,13 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     return { urls, brokerUrls, storage, createdAdmin, certificatePem: tls?.certPem ?? null, stopped, stop: () => stop() };
   } catch (e) {
     await maintenance?.stop();
+    await metricsListener?.close();
     webhooks?.stop();
     await cssMqtt?.stop();
     await essSync?.stop();
     await stopListeners(listeners, 0);
     await coordination.stop();
+    await tracing?.shutdown();
     await store.close();
     await lock.release();
     throw e;

@@ -86,6 +86,14 @@ export interface Notification extends NotificationKey {
   lastUpdate: number;
 }
 
+/** One group of `NotificationStore.countNotifications`. */
+export interface NotificationCount {
+  orgID: string;
+  status: NotificationStatus;
+  deliveryStatus: DeliveryStatus;
+  count: number;
+}
+
 /** Fields a compare-and-set may change; the key is immutable. */
 export type NotificationPatch = Partial<Omit<Notification, keyof NotificationKey>>;
 
@@ -138,6 +146,11 @@ export interface NotificationStore {
   deleteForObject(orgID: string, objectType: string, objectID: string): Promise<number>;
   /** Deletes the records of one peer (unregister, register-as-new); @returns how many were deleted. */
   deleteForPeer(orgID: string, peerType: string, peerID: string): Promise<number>;
+  /**
+   * How many records each org holds in each (status, deliveryStatus) pair, every org at once; a
+   * pair with none is left out. For the metrics, read at scrape time.
+   */
+  countNotifications(): Promise<NotificationCount[]>;
   /** How many of the object's records are in each delivery status; every status is present, 0 when none. */
   countByDeliveryStatus(orgID: string, objectType: string, objectID: string): Promise<Record<DeliveryStatus, number>>;
 }

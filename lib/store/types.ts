@@ -62,6 +62,22 @@ export interface Organization {
 }
 
 /** An ESS known to the CSS. [ref rest-api §2.2 Destination] */
+/** One group of `Store.countObjectsByStatus`. */
+export interface ObjectStatusCount {
+  orgID: string;
+  status: ObjectStatus;
+  count: number;
+}
+
+/** One org of `Store.countDestinationsSeen`. */
+export interface DestinationsSeenCount {
+  orgID: string;
+  /** Registered destinations of the org. */
+  total: number;
+  /** `seen[i]`: those whose last contact (`lastPing`) is at or after `since[i]`. */
+  seen: number[];
+}
+
 export interface Destination {
   destinationOrgID: string;
   destinationType: string;
@@ -158,6 +174,11 @@ export interface Store extends AclStore {
   listObjects(filter: ObjectFilter): Promise<StoredObject[]>;
   countObjects(): Promise<number>;
   /**
+   * How many objects each org holds in each status, every org at once; a pair with none is left
+   * out. For the metrics, read at scrape time: one grouped query, not a listing.
+   */
+  countObjectsByStatus(): Promise<ObjectStatusCount[]>;
+  /**
    * Every object whose metadata names an `expiration`, or that is `inactive` with an
    * `activationTime`: what the maintenance jobs (lib/sync/maintenance/) compare with the clock.
    * The times are returned as written; the caller parses them as instants.
@@ -204,6 +225,12 @@ export interface Store extends AclStore {
    * @returns false when the ESS is not registered (it was removed meanwhile).
    */
   touchDestination(orgID: string, destinationType: string, destinationID: string, at: number): Promise<boolean>;
+  /**
+   * Per org, how many destinations are registered and how many were last in contact at or
+   * after each of `since` (epoch ms): the metrics' last-contact buckets, read at scrape time.
+   * Orgs without destinations are left out.
+   */
+  countDestinationsSeen(since: readonly number[]): Promise<DestinationsSeenCount[]>;
   /** Forgets an ESS (SPI unregister); @returns true when it was registered. */
   deleteDestination(orgID: string, destinationType: string, destinationID: string): Promise<boolean>;
 

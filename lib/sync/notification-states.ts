@@ -71,6 +71,12 @@ export const SERVED_STATUSES: readonly NotificationStatus[] = [...SERVED_AS.keys
 /** Served entries that describe a deletion: their object may be gone, the entry is marked `deleted`. */
 export const SERVED_AS_DELETION: readonly NotificationStatus[] = ['deletePending', 'deletedPending'];
 
+/**
+ * Every status of the Sender's records (CSS → ESS): a delivery from this CSS. (`ackDelete` is
+ * also an upstream status, for an ESS's object the CSS deleted on its word.)
+ */
+export const SENDER_STATUSES: readonly NotificationStatus[] = [NEVER_SERVED, MAY_HOLD, 'updated', 'getdata', 'data', 'receivedByDest', 'consumedByDest', 'error', 'deletePending', 'delete', 'ackDelete'];
+
 /** Answers a receiver sends about an object the sender originated. */
 export type SenderAck = 'updated' | 'received' | 'consumed' | 'ackDelete' | 'deleted' | 'feedback';
 
@@ -175,6 +181,9 @@ export const ORIGIN_SENT: readonly NotificationStatus[] = ['update', 'data', 'up
 
 /** Origin records of the delete path (`deletePending`: owed; `ackDelete`: the app's confirmation awaited). */
 export const ORIGIN_DELETING: readonly NotificationStatus[] = ['deletePending', 'ackDelete'];
+
+/** Every status of the OriginSender's records: a delivery from this ESS to its CSS. */
+export const ORIGIN_STATUSES: readonly NotificationStatus[] = [...ORIGIN_SENT, ...ORIGIN_DELETING];
 
 /** What the CSS says about an object published here, and the ack this ESS answers it with. */
 export const ORIGIN_ANSWERS: ReadonlyMap<string, EssAction> = new Map<string, EssAction>([

@@ -21,6 +21,7 @@ import type { EarlyData } from './early-data.js';
 import type { KeyedMutex } from './keyed-mutex.js';
 import type { ObjectChangeListener, ObjectListener } from './object-listeners.js';
 import { abandonUpload, appendChunk, type ContentRange } from './upload-chunks.js';
+import type { SyncEvents } from './sync-events.js';
 
 export interface DataWriterDeps {
   store: Store;
@@ -33,6 +34,30 @@ export interface DataWriterDeps {
   maxDataSize: number;
   /** Offers a whole-data upload to the ESS nodes while it arrives (the CSS; early-data.ts). */
   early?: Pick<EarlyData, 'begin' | 'end'>;
+  /** Told of each instance an app publishes (metadata, or new data). */
+  events?: SyncEvents;
+}
+
+/**
+ * Tells the listener of a new instance an app published, and the observers with it: they hear
+ * of the publication before its deliveries (the listener names the peers it addresses first),
+ * or after the listener when it named none.
+ */
+export async function publish(deps: Pick<DataWriterDeps, 'listener' | 'events'>, obj: StoredObject): Promise<void> {
+  const events = deps.events;
+  if (events?.objectPublished === undefined) {
+    await deps.listener?.onObjectPublished(obj);
+    return;
+  }
+  const m = obj.meta;
+  let told = false;
+  const tell = (destinations: number): void => {
+    if (told) return;
+    told = true;
+    events.objectPublished?.({ orgID: m.destinationOrgID, objectType: m.objectType, objectID: m.objectID, instanceID: m.instanceID }, { destinations });
+  };
+  await deps.listener?.onObjectPublished(obj, tell);
+  tell(0);
 }
 
 /** @throws BadRequestError when `size` exceeds `max` (0 = unlimited) */
@@ -111,7 +136,7 @@ export class ObjectDataWriter {
       const meta: MetaData = { ...obj.meta, instanceID, dataID: instanceID, objectSize: written.size, uploadChunkSize };
       const stored: StoredObject = { ...obj, meta, status: 'ready', blobId: written.blobId, dataSha256: written.sha256, lastUpdate: this.now().getTime() };
       await this.deps.store.putObject(stored);
-      await this.deps.listener?.onObjectPublished(stored);
+      await publish(this.deps, stored);
       this.deps.changes?.onObjectStored(obj, stored);
       return obj.blobId;
     });

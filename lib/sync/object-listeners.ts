@@ -10,8 +10,12 @@ import type { StoredObject } from '../store/types.js';
  * quick changes reach it in commit order. The CSS wires the sync engine's Sender here.
  */
 export interface ObjectListener {
-  /** The object was created, replaced, got its data, or changed in place. */
-  onObjectPublished(obj: StoredObject): Promise<void>;
+  /**
+   * The object was created, replaced, got its data, or changed in place. `addressed`, when
+   * given, is told how many peers the object addresses before any delivery record is written:
+   * observers hear of the publication before its deliveries.
+   */
+  onObjectPublished(obj: StoredObject, addressed?: (destinations: number) => void): Promise<void>;
   /** The object was removed. */
   onObjectDeleted(obj: StoredObject): Promise<void>;
 }

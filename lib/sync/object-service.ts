@@ -25,7 +25,8 @@ import type { DeletionsInProgress } from './deletions.js';
 import type { EarlyData } from './early-data.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { ObjectChangeListener, ObjectListener, ReceiverListener } from './object-listeners.js';
-import { ObjectDataWriter, checkDataSize, signatureVerifier, verificationFailedError } from './object-data-writer.js';
+import { ObjectDataWriter, checkDataSize, publish, signatureVerifier, verificationFailedError } from './object-data-writer.js';
+import type { SyncEvents } from './sync-events.js';
 import { publishedObject } from './published-object.js';
 import { abandonUpload, type ContentRange } from './upload-chunks.js';
 
@@ -61,6 +62,8 @@ export interface ObjectServiceDeps {
   sourceData?: DataDirs;
   /** Offers whole-data uploads to the ESS nodes while they arrive (the CSS; early-data.ts). */
   early?: Pick<EarlyData, 'begin' | 'end'>;
+  /** Told of each instance an app publishes (lib/sync/sync-events.ts). */
+  events?: SyncEvents;
   now?: () => Date;
 }
 
@@ -172,7 +175,7 @@ export class ObjectService {
         const stored = publishedObject(existing, update.meta, written, ctx);
         // Started together: the object and its delivery records reach the store in the same
         // event-loop turn, so one commit (one fsync wait) makes them durable together.
-        await Promise.all([this.deps.store.putObject(stored), this.deps.listener?.onObjectPublished(stored)]);
+        await Promise.all([this.deps.store.putObject(stored), publish(this.deps, stored)]);
         this.deps.changes?.onObjectStored(existing, stored);
         await abandonUpload(this.deps, org, type, id);
         // Only once the new row is durable: a crash before leaves the old object whole.

@@ -23,6 +23,7 @@ import type { Store, StoredObject } from '../store/types.js';
 import type { DeletionsInProgress } from './deletions.js';
 import type { ObjectListener, ObjectService } from './object-service.js';
 import { ORIGIN_DELETING, ORIGIN_OWED, ORIGIN_SENT } from './notification-states.js';
+import type { SyncEvents } from './sync-events.js';
 
 /** The CSS always identifies itself as `Cloud/Cloud`. [ref sync-protocol §0] */
 const CSS = { peerType: 'Cloud', peerID: 'Cloud' } as const;
@@ -52,6 +53,8 @@ export interface OriginSenderDeps {
   consumedKept?: number;
   /** Epoch ms; tests inject a fake clock. */
   now?: () => number;
+  /** Told of each delivery to the CSS queued and of each delivery status its records take. */
+  events?: SyncEvents;
 }
 
 function keyOf(n: NotificationKey): NotificationKey {
@@ -85,7 +88,7 @@ export class OriginSender implements ObjectListener {
   }
 
   private async putRecord(m: Pick<MetaData, 'objectType' | 'objectID' | 'instanceID' | 'dataID'>, status: NotificationStatus): Promise<void> {
-    await this.deps.notifications.putNotification({
+    const rec: Notification = {
       ...this.key(m),
       status,
       instanceID: m.instanceID,
@@ -96,12 +99,19 @@ export class OriginSender implements ObjectListener {
       attempts: 0,
       offset: 0,
       lastUpdate: this.now(),
-    });
+    };
+    await this.deps.notifications.putNotification(rec);
+    const events = this.deps.events;
+    if (events === undefined) return;
+    if (rec.deliveryStatus === 'delivering') events.deliveryQueued?.(rec, rec);
+    events.deliveryStatus?.(rec, rec, rec.deliveryStatus);
   }
 
   /** Compare-and-set on what `rec` says: a newer instance or a deletion queued meanwhile wins. */
-  private cas(rec: Notification, patch: NotificationPatch): Promise<boolean> {
-    return this.deps.notifications.updateNotificationIf(keyOf(rec), { status: rec.status, instanceID: rec.instanceID }, { ...patch, lastUpdate: this.now() });
+  private async cas(rec: Notification, patch: NotificationPatch): Promise<boolean> {
+    const moved = await this.deps.notifications.updateNotificationIf(keyOf(rec), { status: rec.status, instanceID: rec.instanceID }, { ...patch, lastUpdate: this.now() });
+    if (moved && patch.deliveryStatus !== undefined && patch.deliveryStatus !== rec.deliveryStatus) this.deps.events?.deliveryStatus?.(rec, rec, patch.deliveryStatus);
+    return moved;
   }
 
   /**
@@ -109,11 +119,13 @@ export class OriginSender implements ObjectListener {
    * record already about this instance keeps its progress; a newer instance supersedes an older
    * one still on its way, whose upload then stops at its next compare-and-set.
    */
-  async onObjectPublished(obj: StoredObject): Promise<void> {
+  async onObjectPublished(obj: StoredObject, addressed?: (destinations: number) => void): Promise<void> {
     if (isReceiverStatus(obj.status) || !deliverable(obj)) return;
     const rec = await this.recordOf(obj.meta);
     if (rec !== null && rec.instanceID > obj.meta.instanceID) return;
     if (rec !== null && rec.instanceID === obj.meta.instanceID && !ORIGIN_DELETING.includes(rec.status)) return;
+    // The CSS, the one peer of an ESS.
+    addressed?.(1);
     await this.putRecord(obj.meta, 'update');
   }
 
@@ -268,6 +280,8 @@ export class OriginSender implements ObjectListener {
     const rec = await this.recordOf(meta);
     if (rec !== null && rec.instanceID === meta.instanceID && ORIGIN_SENT.includes(rec.status) && (await this.cas(rec, {}))) {
       await this.deps.notifications.deleteNotification(keyOf(rec));
+      // The record ends here rather than take the status: observers still hear the delivery's end.
+      this.deps.events?.deliveryStatus?.(rec, rec, 'consumed');
     }
     if (seen.outcome === 'applied') await this.trimConsumed();
     return seen.outcome;

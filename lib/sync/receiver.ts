@@ -19,6 +19,7 @@ import { receivedInstance } from './received-instance.js';
 import type { DestinationFiles } from './destination-files.js';
 import { objectLogFields } from '../model/log-fields.js';
 import { DOWNLOAD_OWED, RECEIVED_COMPLETE, RECEIVED_SENT, RECEIVER_OWED } from './notification-states.js';
+import type { DeliveryRef, SyncEvents } from './sync-events.js';
 
 /** The CSS always identifies itself as `Cloud/Cloud`. [ref sync-protocol §0] */
 export const CSS_PEER = { peerType: 'Cloud', peerID: 'Cloud' } as const;
@@ -64,6 +65,8 @@ export interface ReceiverDeps {
   log?: { info(obj: object, msg: string): void };
   /** Writes the data of objects that name a destinationDataUri to that file (destination-files.ts). */
   dataFiles?: Pick<DestinationFiles, 'export' | 'remove'>;
+  /** Told of this ESS's side of a delivery: received complete, consumed, deletion confirmed (the peer is the CSS). */
+  events?: Pick<SyncEvents, 'deliveryStatus'>;
 }
 
 export class Receiver implements ReceiverListener {
@@ -71,6 +74,11 @@ export class Receiver implements ReceiverListener {
 
   constructor(private readonly deps: ReceiverDeps) {
     this.now = deps.now ?? Date.now;
+  }
+
+  /** The instance a delivery event names; received objects are under this ESS's org. */
+  private ref(meta: Pick<MetaData, 'objectType' | 'objectID' | 'instanceID'>): DeliveryRef {
+    return { orgID: this.deps.orgID, objectType: meta.objectType, objectID: meta.objectID, instanceID: meta.instanceID };
   }
 
   private key(meta: Pick<MetaData, 'objectType' | 'objectID'>): NotificationKey {
@@ -173,7 +181,8 @@ export class Receiver implements ReceiverListener {
 
   /** `transfer`: how the data came (`none`: no data, a link, or metaOnly over data held), which tests count. */
   private noteReceived(meta: MetaData, size: number, transfer: 'none' | 'inline' | 'download'): void {
-    this.deps.log?.info({ ...objectLogFields(this.deps.orgID, meta.objectType, meta.objectID), size, transfer }, 'object received from the CSS');
+    this.deps.log?.info({ ...objectLogFields(this.deps.orgID, meta.objectType, meta.objectID, undefined, meta.instanceID), size, transfer }, 'object received from the CSS');
+    this.deps.events?.deliveryStatus?.(this.ref(meta), CSS_PEER, 'delivered');
   }
 
   /** A new instance names another destination file than the one replaced: the old file goes. */
@@ -347,13 +356,14 @@ export class Receiver implements ReceiverListener {
   async onReceivedObjectMarked(obj: StoredObject): Promise<void> {
     if (obj.status !== 'objconsumed') return;
     if (await this.move(obj.meta, obj.meta.instanceID, ['received', 'ackreceived'], { status: 'consumed', resendAt: 0, attempts: 0 })) {
-      this.deps.log?.info(objectLogFields(this.deps.orgID, obj.meta.objectType, obj.meta.objectID), 'object consumed by the app');
+      this.deps.log?.info(objectLogFields(this.deps.orgID, obj.meta.objectType, obj.meta.objectID, undefined, obj.meta.instanceID), 'object consumed by the app');
+      this.deps.events?.deliveryStatus?.(this.ref(obj.meta), CSS_PEER, 'consumed');
     }
   }
 
   /** The app confirmed the CSS's deletion: `deleted` is owed. [ref sync-protocol §3 Delete 4] */
   async onDeletionConfirmed(obj: StoredObject): Promise<void> {
-    await this.move(obj.meta, obj.meta.instanceID, ['delete'], { status: 'deleted', resendAt: 0, attempts: 0 });
+    if (await this.move(obj.meta, obj.meta.instanceID, ['delete'], { status: 'deleted', resendAt: 0, attempts: 0 })) this.deps.events?.deliveryStatus?.(this.ref(obj.meta), CSS_PEER, 'deleted');
   }
 
   /** Records with work toward the CSS that is due (a failed attempt waits for its `resendAt`). */

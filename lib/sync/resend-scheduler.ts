@@ -12,6 +12,7 @@ import { MAY_HOLD } from './notification-states.js';
 import type { Store } from '../store/types.js';
 import type { LeaderLease } from '../store/coordination-types.js';
 import type { PeerSignal } from './peer-signal.js';
+import { NO_SYNC_EVENTS, type SyncEvents } from './sync-events.js';
 
 /** The longest wait between two retries of one record. */
 export const MAX_RETRY_DELAY_MS = 3_600_000;
@@ -35,15 +36,19 @@ export interface ResendSchedulerDeps {
   now?: () => number;
   /** When given, the timer's passes start only while this instance leads (a pass under way when it stops leading finishes). */
   leader?: Pick<LeaderLease, 'isLeader'>;
+  /** Told of each retry (its delivery is `delivering` again) and, per org, how many a pass offered again. */
+  events?: SyncEvents;
 }
 
 export class ResendScheduler {
   private readonly now: () => number;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
+  private readonly events: SyncEvents;
 
   constructor(private readonly deps: ResendSchedulerDeps) {
     this.now = deps.now ?? Date.now;
+    this.events = deps.events ?? NO_SYNC_EVENTS;
   }
 
   start(): void {
@@ -67,9 +72,14 @@ export class ResendScheduler {
   /** One pass over the due records. @returns how many were offered again */
   async tick(): Promise<number> {
     let requeued = 0;
+    // Counted per org only when someone listens: a pass spans every org.
+    const byOrg = this.events.notificationsResent !== undefined ? new Map<string, number>() : null;
     for (const rec of await this.deps.notifications.listDue(this.now(), TICK_BATCH)) {
-      if (await this.retry(rec)) requeued++;
+      if (!(await this.retry(rec))) continue;
+      requeued++;
+      byOrg?.set(rec.orgID, (byOrg.get(rec.orgID) ?? 0) + 1);
     }
+    if (byOrg !== null) for (const [orgID, count] of byOrg) this.events.notificationsResent?.(orgID, count);
     return requeued;
   }
 
@@ -89,7 +99,10 @@ export class ResendScheduler {
     }
     // `message` keeps the last error's reason while the retry is under way.
     const moved = await notifications.updateNotificationIf(key, expected, { status: MAY_HOLD, deliveryStatus: 'delivering', resendAt: 0, lastUpdate: this.now() });
-    if (moved) this.deps.peerSignal?.notify(rec.orgID, rec.peerType, rec.peerID);
+    if (moved) {
+      if (rec.deliveryStatus !== 'delivering') this.events.deliveryStatus?.(rec, rec, 'delivering');
+      this.deps.peerSignal?.notify(rec.orgID, rec.peerType, rec.peerID);
+    }
     return moved;
   }
 }

@@ -14,6 +14,7 @@ import type { ObjectService } from './object-service.js';
 import type { PeerSignal } from './peer-signal.js';
 import { ACK_TARGET, ACK_TRANSITIONS, MAY_HOLD, RESEND_STATUSES, RESEND_TO, type SenderAck } from './notification-states.js';
 import { objectLogFields } from '../model/log-fields.js';
+import { NO_SYNC_EVENTS, type SyncEvents } from './sync-events.js';
 
 /** Defined with the transitions it drives (notification-states.ts); re-exported for the callers of this module. */
 export type { SenderAck };
@@ -60,6 +61,8 @@ export interface SenderAcksDeps {
   now?: () => number;
   /** Told (INFO) of each delivery, consumption and deletion a destination acknowledges. */
   log?: { info(obj: object, msg: string): void };
+  /** Told of each delivery status an answer or a resend request moves a record to. */
+  events?: SyncEvents;
 }
 
 /** The INFO line of an applied answer, for those that tell an object's story. */
@@ -72,9 +75,11 @@ const STORY: Partial<Record<SenderAck, string>> = {
 
 export class SenderAcks {
   private readonly now: () => number;
+  private readonly events: SyncEvents;
 
   constructor(private readonly deps: SenderAcksDeps) {
     this.now = deps.now ?? Date.now;
+    this.events = deps.events ?? NO_SYNC_EVENTS;
   }
 
   /**
@@ -104,10 +109,12 @@ export class SenderAcks {
     }
     const patch = this.patchFor(ack, feedback, rec.attempts);
     if (!(await notifications.updateNotificationIf(notificationKey(rec), expected, patch))) return 'stale';
+    // Before the autodelete below: an observer hears `consumed` before the object goes.
+    if (patch.deliveryStatus !== undefined && patch.deliveryStatus !== rec.deliveryStatus) this.events.deliveryStatus?.(rec, rec, patch.deliveryStatus, patch.message);
     if (ack === 'consumed') await this.autodeleteIfAllConsumed(rec);
     if (ack === 'ackDelete') await this.deps.deletions?.settle(rec.orgID, rec.objectType, rec.objectID);
     const story = STORY[ack];
-    if (story !== undefined) this.deps.log?.info(objectLogFields(rec.orgID, rec.objectType, rec.objectID, { type: rec.peerType, id: rec.peerID }), story);
+    if (story !== undefined) this.deps.log?.info(objectLogFields(rec.orgID, rec.objectType, rec.objectID, { type: rec.peerType, id: rec.peerID }, rec.instanceID), story);
     return 'applied';
   }
 
@@ -195,6 +202,7 @@ export class SenderAcks {
         if (await notifications.updateNotificationIf(notificationKey(rec), { status: rec.status, instanceID: rec.instanceID }, patch)) {
           requeued++;
           progress++;
+          if (patch.deliveryStatus !== undefined && patch.deliveryStatus !== rec.deliveryStatus) this.events.deliveryStatus?.({ ...rec, instanceID: patch.instanceID ?? rec.instanceID }, rec, patch.deliveryStatus);
         }
       }
       // Requeued records leave the query's statuses; a batch that moved nothing (all lost a

@@ -12,6 +12,7 @@ import { isAddressedTo, namedNodes } from './addressing.js';
 import type { DeletionsInProgress } from './deletions.js';
 import { DELETE_PATH, MAY_HOLD, NEVER_SERVED, REACHED_DELIVERY } from './notification-states.js';
 import type { PeerSignal } from './peer-signal.js';
+import { NO_SYNC_EVENTS, type SyncEvents } from './sync-events.js';
 
 export interface SenderDeps {
   store: Store;
@@ -22,6 +23,8 @@ export interface SenderDeps {
   peerSignal?: Pick<PeerSignal, 'notify'>;
   /** Epoch ms; tests inject a fake clock. */
   now?: () => number;
+  /** Told of each delivery queued and of each delivery status the records take here. */
+  events?: SyncEvents;
 }
 
 /** A destination the records are about, and whether it may be sent to yet. */
@@ -47,9 +50,11 @@ function deliverable(obj: StoredObject): boolean {
 
 export class Sender {
   private readonly now: () => number;
+  private readonly events: SyncEvents;
 
   constructor(private readonly deps: SenderDeps) {
     this.now = deps.now ?? Date.now;
+    this.events = deps.events ?? NO_SYNC_EVENTS;
   }
 
   /**
@@ -57,7 +62,7 @@ export class Sender {
    * place: destinations, activation). Every destination it addresses gets an `updatePending`
    * record for the current instance; a destination it no longer addresses is told to delete.
    */
-  async onObjectPublished(obj: StoredObject): Promise<void> {
+  async onObjectPublished(obj: StoredObject, addressed?: (destinations: number) => void): Promise<void> {
     if (isReceiverStatus(obj.status)) return;
     const m = obj.meta;
     const targets = new Map<string, Target>();
@@ -71,6 +76,7 @@ export class Sender {
     const existing = await this.deps.notifications.listForObject(m.destinationOrgID, m.objectType, m.objectID);
     const peerOf = (r: Notification): string => destinationKey({ orgID: r.orgID, destType: r.peerType, destID: r.peerID });
     const byPeer = new Map(existing.map((r) => [peerOf(r), r]));
+    addressed?.(targets.size);
     // One record per peer, so they are written together: one commit (and fsync) for all.
     await Promise.all([
       ...existing.filter((rec) => !targets.has(peerOf(rec))).map((rec) => this.retire(rec)),
@@ -142,7 +148,7 @@ export class Sender {
     ) {
       return;
     }
-    await this.deps.notifications.putNotification({
+    const rec: Notification = {
       orgID: m.destinationOrgID,
       objectType: m.objectType,
       objectID: m.objectID,
@@ -157,7 +163,11 @@ export class Sender {
       attempts: 0,
       offset: 0,
       lastUpdate: this.now(),
-    });
+    };
+    await this.deps.notifications.putNotification(rec);
+    // The record is both the object and the peer the events name; nothing is allocated for them.
+    if (deliveryStatus === 'delivering') this.events.deliveryQueued?.(rec, rec);
+    if (current?.instanceID !== rec.instanceID || current.deliveryStatus !== deliveryStatus) this.events.deliveryStatus?.(rec, rec, deliveryStatus);
     // A `pending` delivery is not served yet, so there is nothing to wake a poll for.
     if (deliveryStatus === 'delivering') this.deps.peerSignal?.notify(m.destinationOrgID, t.destinationType, t.destinationID);
   }

@@ -293,6 +293,22 @@ export function notificationStoreContract(name: string, make: () => Promise<Noti
       });
     });
 
+    describe('counts across orgs (the metrics)', () => {
+      it('groups every record by org, status and delivery status, leaving empty groups out', async () => {
+        expect(await store.countNotifications()).toEqual([]);
+        await store.putNotification(recordOf(keyOf('org1', 'model', 'm1', 'gw', 'n1')));
+        await store.putNotification(recordOf(keyOf('org1', 'model', 'm2', 'gw', 'n1')));
+        await store.putNotification(recordOf(keyOf('org1', 'model', 'm1', 'gw', 'n2'), { status: 'consumedByDest', deliveryStatus: 'consumed' }));
+        await store.putNotification(recordOf(keyOf('org2', 'model', 'm1', 'gw', 'n1'), { status: 'error', deliveryStatus: 'error' }));
+        const byKey = (a: { orgID: string; status: string }, b: { orgID: string; status: string }): number => `${a.orgID}/${a.status}`.localeCompare(`${b.orgID}/${b.status}`);
+        expect((await store.countNotifications()).sort(byKey)).toEqual([
+          { orgID: 'org1', status: 'consumedByDest', deliveryStatus: 'consumed', count: 1 },
+          { orgID: 'org1', status: 'update', deliveryStatus: 'delivering', count: 2 },
+          { orgID: 'org2', status: 'error', deliveryStatus: 'error', count: 1 },
+        ]);
+      });
+    });
+
     if (options.reopen !== undefined) {
       const reopen = options.reopen;
       it('keeps records, and what compare-and-set wrote, across close and reopen', async () => {

@@ -457,6 +457,41 @@ export function storeContract(name: string, make: () => Promise<Store>, options:
       });
     });
 
+    describe('counts across orgs (the metrics)', () => {
+      const byOrgStatus = (a: { orgID: string; status: string }, b: { orgID: string; status: string }): number => `${a.orgID}/${a.status}`.localeCompare(`${b.orgID}/${b.status}`);
+
+      it('counts objects by org and status, leaving empty groups out', async () => {
+        expect(await store.countObjectsByStatus()).toEqual([]);
+        await store.putObject(objectOf('org1', 'model', 'm1', { status: 'ready' }));
+        await store.putObject(objectOf('org1', 'model', 'm2', { status: 'ready' }));
+        await store.putObject(objectOf('org1', 'model', 'm3', { status: 'notReady' }));
+        await store.putObject(objectOf('org2', 'model', 'm1', { status: 'completelyReceived' }));
+        expect((await store.countObjectsByStatus()).sort(byOrgStatus)).toEqual([
+          { orgID: 'org1', status: 'notReady', count: 1 },
+          { orgID: 'org1', status: 'ready', count: 2 },
+          { orgID: 'org2', status: 'completelyReceived', count: 1 },
+        ]);
+      });
+
+      it('counts destinations per org, and those in contact since each threshold', async () => {
+        expect(await store.countDestinationsSeen([1000])).toEqual([]);
+        const at = (org: string, id: string, lastPing: number): Destination => ({ ...destinationOf(org, 'gw', id), lastPing });
+        await store.putDestination(at('org1', 'n1', 500));
+        await store.putDestination(at('org1', 'n2', 1500));
+        await store.putDestination(at('org1', 'n3', 2500));
+        await store.putDestination(at('org2', 'n1', 3000));
+        const counts = (await store.countDestinationsSeen([1000, 2000, 3000])).sort((a, b) => a.orgID.localeCompare(b.orgID));
+        expect(counts).toEqual([
+          { orgID: 'org1', total: 3, seen: [2, 1, 0] },
+          { orgID: 'org2', total: 1, seen: [1, 1, 1] },
+        ]);
+        expect((await store.countDestinationsSeen([])).sort((a, b) => a.orgID.localeCompare(b.orgID))).toEqual([
+          { orgID: 'org1', total: 3, seen: [] },
+          { orgID: 'org2', total: 1, seen: [] },
+        ]);
+      });
+    });
+
     describe('uploads', () => {
       it('are stored, read back and replaced per object', async () => {
         const first = uploadOf('org1', 'model', 'm1', { received: 100 });

@@ -35,7 +35,7 @@ export async function putObject(ctx: RouteContext): Promise<void> {
   if (!(await canWrite(ctx, orgID, target))) throw new UnauthorizedError();
   const stored = await ctx.deps.objects.update(orgID, objectType, objectID, update, { orgID: ctx.identity.orgID, userID: ctx.identity.userID });
   ctx.deps.logger.info(
-    { ...objectLogFields(orgID, objectType, objectID), addressedTo: addressedTo(stored.meta), status: stored.status, size: stored.meta.objectSize, user: ctx.identity.userID },
+    { ...objectLogFields(orgID, objectType, objectID, undefined, stored.meta.instanceID), addressedTo: addressedTo(stored.meta), status: stored.status, size: stored.meta.objectSize, user: ctx.identity.userID },
     'object published',
   );
   sendNoContent(ctx.res);

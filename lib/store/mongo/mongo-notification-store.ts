@@ -10,6 +10,7 @@ import { replaceRevisioned, type Claims, type Revisioned } from './mongo-cas.js'
 import type {
   Notification,
   NotificationExpectation,
+  NotificationCount,
   NotificationKey,
   NotificationPatch,
   NotificationStatus,
@@ -131,6 +132,20 @@ export class MongoNotificationStore implements NotificationStore {
 
   async deleteForPeer(orgID: string, peerType: string, peerID: string): Promise<number> {
     return (await this.collection().deleteMany({ orgID, peerType, peerID })).deletedCount;
+  }
+
+  /** distinct and counts, on the key index's org prefix: FerretDB's $group is not relied on. */
+  async countNotifications(): Promise<NotificationCount[]> {
+    const col = this.collection();
+    const out: NotificationCount[] = [];
+    for (const orgID of await col.distinct('orgID')) {
+      for (const status of await col.distinct('status', { orgID })) {
+        for (const deliveryStatus of await col.distinct('deliveryStatus', { orgID, status })) {
+          out.push({ orgID, status, deliveryStatus, count: await col.countDocuments({ orgID, status, deliveryStatus }) });
+        }
+      }
+    }
+    return out;
   }
 
   /** Counted here from one indexed read of the object's records: FerretDB's $group is not relied on. */

@@ -13,8 +13,10 @@ import type {
   AclType,
   DeletedOrganization,
   Destination,
+  DestinationsSeenCount,
   ObjectDeletion,
   ObjectFilter,
+  ObjectStatusCount,
   Organization,
   Store,
   StoredAclEntry,
@@ -357,6 +359,18 @@ export class MongoStore implements Store {
     return this.open().objects.countDocuments();
   }
 
+  /** distinct and counts on the (org, status) index: FerretDB's $group is not relied on. */
+  async countObjectsByStatus(): Promise<ObjectStatusCount[]> {
+    const { objects } = this.open();
+    const out: ObjectStatusCount[] = [];
+    for (const orgID of await objects.distinct('org')) {
+      for (const status of await objects.distinct('status', { org: orgID })) {
+        out.push({ orgID, status, count: await objects.countDocuments({ org: orgID, status }) });
+      }
+    }
+    return out;
+  }
+
   async listTimedObjects(): Promise<StoredObject[]> {
     return (await this.open().objects.find({ timed: true }).toArray()).map(toStoredObject);
   }
@@ -534,6 +548,17 @@ export class MongoStore implements Store {
   async touchDestination(orgID: string, destinationType: string, destinationID: string, at: number): Promise<boolean> {
     const r = await this.open().destinations.updateOne({ destinationOrgID: orgID, destinationType, destinationID }, { $max: { lastPing: at } });
     return r.matchedCount === 1;
+  }
+
+  async countDestinationsSeen(since: readonly number[]): Promise<DestinationsSeenCount[]> {
+    const { destinations } = this.open();
+    const out: DestinationsSeenCount[] = [];
+    for (const orgID of await destinations.distinct('destinationOrgID')) {
+      const total = await destinations.countDocuments({ destinationOrgID: orgID });
+      const seen = await Promise.all(since.map((t) => destinations.countDocuments({ destinationOrgID: orgID, lastPing: { $gte: t } })));
+      out.push({ orgID, total, seen });
+    }
+    return out;
   }
 
   async deleteDestination(orgID: string, destinationType: string, destinationID: string): Promise<boolean> {

@@ -8,6 +8,7 @@ import type {
   Notification,
   NotificationExpectation,
   NotificationKey,
+  NotificationCount,
   NotificationPatch,
   NotificationStatus,
   NotificationStore,
@@ -87,6 +88,9 @@ function prepareStatements(db: Database.Database) {
     ),
     deleteForObject: db.prepare<[string, string, string]>(`DELETE FROM notifications WHERE ${WHERE_OBJECT}`),
     deleteForPeer: db.prepare<[string, string, string]>(`DELETE FROM notifications WHERE ${WHERE_PEER}`),
+    countNotifications: db.prepare<[], NotificationCount>(
+      'SELECT org AS orgID, status, delivery_status AS deliveryStatus, count(*) AS count FROM notifications GROUP BY org, status, delivery_status',
+    ),
     countByDeliveryStatus: db.prepare<[string, string, string], { deliveryStatus: string; n: number }>(
       `SELECT delivery_status AS deliveryStatus, count(*) AS n FROM notifications WHERE ${WHERE_OBJECT} GROUP BY delivery_status`,
     ),
@@ -199,6 +203,10 @@ export class SqliteNotificationStore implements NotificationStore {
 
   deleteForPeer(orgID: string, peerType: string, peerID: string): Promise<number> {
     return this.write(() => this.statements().deleteForPeer.run(orgID, peerType, peerID).changes);
+  }
+
+  countNotifications(): Promise<NotificationCount[]> {
+    return settle(() => this.statements().countNotifications.all());
   }
 
   countByDeliveryStatus(orgID: string, objectType: string, objectID: string): Promise<Record<DeliveryStatus, number>> {

@@ -12,8 +12,10 @@ import type {
   AclType,
   DeletedOrganization,
   Destination,
+  DestinationsSeenCount,
   ObjectDeletion,
   ObjectFilter,
+  ObjectStatusCount,
   Organization,
   Store,
   StoredAclEntry,
@@ -102,6 +104,13 @@ function prepareStatements(db: Database.Database) {
       `SELECT ${OBJECT_COLUMNS} FROM objects WHERE org = ? AND object_type = ? AND status IN (SELECT value FROM json_each(?)) ${OBJECT_ORDER}`,
     ),
     countObjects: db.prepare<[], number>('SELECT count(*) FROM objects').pluck(),
+    // Served by the (org, status) index alone.
+    countObjectsByStatus: db.prepare<[], ObjectStatusCount>('SELECT org AS orgID, status, count(*) AS count FROM objects GROUP BY org, status'),
+    // One row per (org, threshold): the thresholds as one JSON array, so that their number
+    // does not change the SQL text.
+    countDestinationsSeen: db.prepare<[string], { orgID: string; k: number; total: number; n: number }>(
+      'SELECT org AS orgID, t.key AS k, count(*) AS total, sum(last_ping >= t.value) AS n FROM destinations, json_each(?) t GROUP BY org, t.key ORDER BY org, t.key',
+    ),
     referencedIds: db.prepare<[], string>('SELECT blob_id FROM objects WHERE blob_id IS NOT NULL UNION SELECT staging_id FROM uploads').pluck(),
 
     putDeletion: db.prepare<Record<string, string | number>>(
@@ -415,6 +424,23 @@ export class SqliteStore implements Store {
 
   countObjects(): Promise<number> {
     return settle(() => this.open().s.countObjects.get() ?? 0);
+  }
+
+  countObjectsByStatus(): Promise<ObjectStatusCount[]> {
+    return settle(() => this.open().s.countObjectsByStatus.all());
+  }
+
+  countDestinationsSeen(since: readonly number[]): Promise<DestinationsSeenCount[]> {
+    return settle(() => {
+      const byOrg = new Map<string, DestinationsSeenCount>();
+      // With no threshold one is still joined, so that every org yields its total.
+      for (const r of this.open().s.countDestinationsSeen.all(JSON.stringify(since.length > 0 ? since : [0]))) {
+        let org = byOrg.get(r.orgID);
+        if (org === undefined) byOrg.set(r.orgID, (org = { orgID: r.orgID, total: r.total, seen: [] }));
+        if (since.length > 0) org.seen[r.k] = r.n;
+      }
+      return [...byOrg.values()];
+    });
   }
 
   /** Object blob ids and upload staging ids: a staging area is live as long as its upload row is. */

@@ -16,6 +16,7 @@ import { CredentialsRefusedError, NotRegisteredError, type CssItem, type CssLink
 import { EarlyDownloads } from './early.js';
 import { ItemPool } from './item-pool.js';
 import { eachLimit, ObjectWork } from './object-work.js';
+import type { SyncEvents, TransportKind } from '../sync-events.js';
 
 export interface AgentLog {
   info(obj: object, msg: string): void;
@@ -55,6 +56,10 @@ export interface EssAgentDeps {
   /** Told whether this ESS is registered, for the health report. */
   health?: { setRegistered(registered: boolean): void };
   now?: () => number;
+  /** Told of the data moved to and from the CSS. */
+  events?: SyncEvents;
+  /** How the link moves data, for the events. */
+  transport?: TransportKind;
 }
 
 /** Default of EssAgentDeps.pingIntervalMs: the reference's ESS_PING_INTERVAL of 1 h. */
@@ -128,6 +133,8 @@ export class EssAgent {
       receiver,
       ...(deps.origin !== undefined ? { origin: deps.origin } : {}),
       blobs,
+      ...(deps.events !== undefined ? { events: deps.events } : {}),
+      ...(deps.transport !== undefined ? { transport: deps.transport } : {}),
       self,
       resendIntervalMs,
       concurrency: this.concurrency,

@@ -15,6 +15,8 @@ import { ReceivedSignature, mismatchFeedback, verifyReceivedData } from '../data
 import type { DownloadState, Receiver } from '../receiver.js';
 import { StagingLostError, StagingWriter, type StagingWriterOptions } from '../staging-writer.js';
 import { DataUnavailableError, type CssLink, type FetchedData } from './css-link.js';
+import { CSS_PEER } from '../receiver.js';
+import type { SyncEvents, TransportKind } from '../sync-events.js';
 
 export interface DownloadDeps {
   link: Pick<CssLink, 'fetchData' | 'feedback'>;
@@ -27,6 +29,16 @@ export interface DownloadDeps {
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   /** Bytes per durable segment; the StagingWriter's default when absent. */
   segmentBytes?: number;
+  /** Told of the data stored: each durable segment, or the whole object. */
+  events?: SyncEvents;
+  /** How the link moves data, for the events. */
+  transport?: TransportKind;
+}
+
+/** Bytes of `meta`'s data from `offset` are durable here. */
+export function noteReceived(deps: DownloadDeps, meta: MetaData, bytes: number, offset: number): void {
+  if (deps.events?.dataReceived === undefined) return;
+  deps.events.dataReceived({ orgID: meta.destinationOrgID, objectType: meta.objectType, objectID: meta.objectID, instanceID: meta.instanceID }, CSS_PEER, deps.transport ?? 'http', bytes, offset, meta.objectSize);
 }
 
 /** Objects from this size on download resumably (one staging segment's worth, by default). */
@@ -104,11 +116,14 @@ export async function downloadData(deps: DownloadDeps, meta: MetaData): Promise<
   let stated = first.sha256;
   const current = state;
   const resumedAt = writer.offset;
+  let durable = resumedAt;
   const onSegment = async (offset: number): Promise<void> => {
     // The last segment's offset is not persisted: completion follows (see advanceDownload).
     if (offset < total && !(await receiver.advanceDownload(meta, current, offset))) {
       throw new Error(`the download of ${meta.objectType}/${meta.objectID} was discarded meanwhile`);
     }
+    noteReceived(deps, meta, offset - durable, durable);
+    durable = offset;
   };
   await writer.append(first.stream, (asked?.end ?? total - 1) + 1 - writer.offset, onSegment, deps.signal);
   // Over MQTT the digest comes with the data: known now that it came.
@@ -187,7 +202,10 @@ export async function keepWholeData(deps: DownloadDeps, meta: MetaData, source: 
     await deps.link.feedback(meta, mismatchFeedback(check.reason, deps.resendIntervalMs));
     return false;
   }
-  if (await receiver.completeData(meta, written)) return true;
+  if (await receiver.completeData(meta, written)) {
+    noteReceived(deps, meta, written.size, 0);
+    return true;
+  }
   await blobs.delete(written.blobId);
   return false;
 }

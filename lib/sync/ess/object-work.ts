@@ -15,10 +15,11 @@ import type { OriginSender } from '../origin-sender.js';
 import type { Receiver } from '../receiver.js';
 import { retryDelay } from '../resend-scheduler.js';
 import { EARLY_DATA_ITEM, NotRegisteredError, type CssItem, type CssLink, type EssObjectRef, type OwnDataSource } from './css-link.js';
-import { downloadData, keepWholeData, type DownloadDeps } from './download.js';
+import { downloadData, keepWholeData, noteReceived, type DownloadDeps } from './download.js';
 import type { EarlyDownloads } from './early.js';
 import { DOWNLOAD_OWED, ORIGIN_OWED, RECEIVER_MESSAGES } from '../notification-states.js';
 import { answerCss, isOriginAnswer, ownDataSource, sendOriginOwed, type UploadDeps } from './upload.js';
+import type { SyncEvents, TransportKind } from '../sync-events.js';
 
 export interface ObjectWorkDeps {
   link: CssLink;
@@ -44,6 +45,10 @@ export interface ObjectWorkDeps {
   signal: AbortSignal;
   /** Told when a deferred record falls due (epoch ms), so that a held poll ends in time for it. */
   dueAt: (at: number) => void;
+  /** Told of the data moved to and from the CSS. */
+  events?: SyncEvents;
+  /** How the link moves data, for the events. */
+  transport?: TransportKind;
 }
 
 /** Owed records read per flush; the rest wait for the next one. */
@@ -142,6 +147,7 @@ export class ObjectWork {
       await blobs.delete(written.blobId);
       return false;
     }
+    noteReceived(this.downloadDeps(), meta, written.size, 0);
     return true;
   }
 
@@ -163,7 +169,10 @@ export class ObjectWork {
         return false;
       }
     }
-    if ((await this.deps.receiver.applyUpdateWithData(meta, written)) === 'stored') return true;
+    if ((await this.deps.receiver.applyUpdateWithData(meta, written)) === 'stored') {
+      noteReceived(this.downloadDeps(), meta, written.size, 0);
+      return true;
+    }
     await this.deps.blobs.delete(written.blobId);
     return false;
   }
@@ -183,12 +192,18 @@ export class ObjectWork {
 
   private downloadDeps(): DownloadDeps {
     const { link, receiver, blobs, resendIntervalMs, log, signal, segmentBytes } = this.deps;
-    return { link, receiver, blobs, resendIntervalMs, log, signal, ...(segmentBytes !== undefined ? { segmentBytes } : {}) };
+    return { link, receiver, blobs, resendIntervalMs, log, signal, ...(segmentBytes !== undefined ? { segmentBytes } : {}), ...this.observers() };
+  }
+
+  /** The events and the transport they name, when given. */
+  private observers(): Pick<DownloadDeps, 'events' | 'transport'> {
+    const { events, transport } = this.deps;
+    return { ...(events !== undefined ? { events } : {}), ...(transport !== undefined ? { transport } : {}) };
   }
 
   private uploadDeps(origin: OriginSender): UploadDeps {
     const { link, blobs, self, resendIntervalMs, log, signal, uploadChunkSize, dueAt } = this.deps;
-    return { link, origin, blobs, self, chunkSize: uploadChunkSize, resendIntervalMs, now: this.now, signal, log, dueAt };
+    return { link, origin, blobs, self, chunkSize: uploadChunkSize, resendIntervalMs, now: this.now, signal, log, dueAt, ...this.observers() };
   }
 
   /** [ref sync-protocol §3 Delete steps 2–3] */

@@ -22,6 +22,8 @@ import type { BlobStore, StoredObject } from '../../store/types.js';
 import type { OriginSender } from '../origin-sender.js';
 import type { CssLink, EssAction, OwnDataSource } from './css-link.js';
 import { ORIGIN_ANSWERS } from '../notification-states.js';
+import { CSS_PEER } from '../receiver.js';
+import type { SyncEvents, TransportKind } from '../sync-events.js';
 
 export interface UploadDeps {
   link: CssLink;
@@ -40,7 +42,13 @@ export interface UploadDeps {
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   /** Told when a record falls due again (epoch ms), so that a held poll ends in time for it. */
   dueAt?(at: number): void;
+  /** Told of the data the CSS took (pushed) or was served (pulled). */
+  events?: SyncEvents;
+  /** How the link moves data, for the events. */
+  transport?: TransportKind;
 }
+
+const refOfMeta = (orgID: string, meta: MetaData): { orgID: string; objectType: string; objectID: string; instanceID: bigint } => ({ orgID, objectType: meta.objectType, objectID: meta.objectID, instanceID: meta.instanceID });
 
 /** How long a CSS that pulls may go without asking for more data, in RESEND_INTERVALs (the reference's 60 s chunk resend). */
 export const PULL_WATCHDOG_INTERVALS = 6;
@@ -68,7 +76,7 @@ export async function answerCss(deps: Pick<UploadDeps, 'link' | 'origin' | 'self
   const outcome = type === 'received' ? await deps.origin.onReceived(meta) : type === 'consumed' ? await deps.origin.onConsumed(meta) : await deps.origin.onDeleted(meta);
   deps.log.debug({ type, objectType: meta.objectType, objectID: meta.objectID, instanceID: meta.instanceID, outcome }, 'CSS answer about an object this ESS published');
   const story = outcome === 'applied' ? STORY.get(type) : undefined;
-  if (story !== undefined) deps.log.info({ ...objectLogFields(deps.self.orgID, meta.objectType, meta.objectID), css: deps.link.address }, story);
+  if (story !== undefined) deps.log.info({ ...objectLogFields(deps.self.orgID, meta.objectType, meta.objectID, undefined, meta.instanceID), css: deps.link.address }, story);
   return deps.link.send(meta, ack);
 }
 
@@ -138,6 +146,7 @@ async function pushData(deps: UploadDeps, rec: Notification, obj: StoredObject):
     const source = total === 0 ? Readable.from([]) : blobs.read(blobId, { start: offset, end, signal: deps.signal });
     const outcome = await link.pushData(obj.meta, source, { start: offset, end, total }, obj.dataSha256);
     if (outcome === 'taken') {
+      deps.events?.dataSent?.(refOfMeta(deps.self.orgID, obj.meta), CSS_PEER, deps.transport ?? 'http', end + 1 - offset, offset, total);
       if (!(await origin.chunkTaken(rec, end + 1, total))) return true;
       offset = end + 1;
       continue;
@@ -175,7 +184,7 @@ async function sendDelete(deps: UploadDeps, rec: Notification): Promise<boolean>
  * What a link serves a CSS that pulls (MQTT) from: a range of the data of `ref`, when `ref` is
  * the current instance of an object published here; each range served is recorded.
  */
-export function ownDataSource(deps: Pick<UploadDeps, 'origin' | 'blobs' | 'resendIntervalMs' | 'now' | 'signal'>): OwnDataSource {
+export function ownDataSource(deps: Pick<UploadDeps, 'origin' | 'blobs' | 'resendIntervalMs' | 'now' | 'signal' | 'events' | 'transport'>): OwnDataSource {
   return async (ref, range) => {
     const obj = await deps.origin.servable(ref);
     if (obj === null || obj.blobId === null) return null;
@@ -184,6 +193,7 @@ export function ownDataSource(deps: Pick<UploadDeps, 'origin' | 'blobs' | 'resen
     if (range.start < 0 || (range.start > end && total > 0)) return null;
     const stream = total === 0 ? Readable.from([]) : deps.blobs.read(obj.blobId, { start: range.start, end, signal: deps.signal });
     await deps.origin.dataServed(ref, end + 1, total, deps.now() + PULL_WATCHDOG_INTERVALS * deps.resendIntervalMs);
+    deps.events?.dataSent?.(refOfMeta(obj.meta.destinationOrgID, obj.meta), CSS_PEER, deps.transport ?? 'mqtt', Math.max(0, end + 1 - range.start), range.start, total);
     return stream;
   };
 }

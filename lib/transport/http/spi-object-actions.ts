@@ -27,6 +27,7 @@ import type { EssSession, ObjectRef, UpstreamAck } from '../../sync/css/types.js
 import { ACK_TRANSITIONS, UPSTREAM_ACK_TRANSITIONS } from '../../sync/notification-states.js';
 import type { AckOutcome, Feedback, SenderAck } from '../../sync/sender-acks.js';
 import type { UpstreamData } from '../../sync/upstream-messages.js';
+import type { SyncEvents } from '../../sync/sync-events.js';
 import { withoutPadding } from './padded-chunk.js';
 import { DATA_SHA256_HEADER, type SpiRoute } from './spi-paths.js';
 
@@ -35,6 +36,13 @@ export type SpiObjectRoute = Extract<SpiRoute, { kind: 'object' }>;
 export interface SpiObjectActionsDeps {
   /** Where refused-but-expected requests are noted (the 409s are not errors to act on). */
   log?: { debug(obj: object, msg: string): void };
+  /** Told of the data ranges served and received. */
+  events?: SyncEvents;
+}
+
+/** An ESS as the peer the events name. */
+export function peerOf(session: Pick<EssSession, 'peer'>): { peerType: string; peerID: string } {
+  return { peerType: session.peer.destType, peerID: session.peer.destID };
 }
 
 /** Answers about a CSS-originated object. [ref sync-protocol §3] */
@@ -138,6 +146,7 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
     // staged before plus these, and checks the whole. A reference ESS ignores the header.
     if (slice.sha256 !== null) res.set(DATA_SHA256_HEADER, slice.sha256);
     await pipeline(slice.stream, res);
+    deps.events?.dataSent?.({ ...refOf(route), orgID: route.orgID }, peerOf(session), 'http', slice.end + 1 - slice.start, slice.start, slice.total);
   }
 
   /** `PUT …/{action}` for an ack or feedback about a CSS-originated object. */
@@ -188,6 +197,14 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
     return { source, data };
   }
 
+  /** Data of an ESS's object, stored: a chunk's range, or the whole body. */
+  function noteReceived(route: SpiObjectRoute, session: EssSession, data: UpstreamData): void {
+    if (deps.events?.dataReceived === undefined) return;
+    const bytes = data.range !== undefined ? data.range.end + 1 - data.range.start : data.size;
+    if (bytes === undefined) return;
+    deps.events.dataReceived({ ...refOf(route), orgID: route.orgID }, peerOf(session), 'http', bytes, data.range?.start ?? 0, data.range?.total ?? data.size ?? null);
+  }
+
   /**
    * `PUT …/{action}` about an object the calling ESS published: `update` and `delete` with
    * the MetaData, `data`, and the acks of what the CSS queued for it. A stale or repeated
@@ -205,6 +222,7 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
       } else if (action === 'data') {
         const { source, data } = dataOf(req);
         outcome = await session.upstreamData(ref, source, data);
+        if (outcome === 'applied') noteReceived(route, session, data);
       } else if (UPSTREAM_ACKS.has(action)) {
         req.resume();
         outcome = await session.upstreamAck(ref, action as UpstreamAck);

@@ -166,3 +166,23 @@ export function spiEarlyPath(ref: { orgID: string; objectType: string; objectID:
 export function spiAcksPath(orgID: string): string {
   return `${SPI_PREFIX}objects/${encodeURIComponent(orgID)}/acks`;
 }
+
+/**
+ * The route's template, for the request metrics: the parameters as `{names}`, the actions (a
+ * fixed set) as they are, so that the label stays bounded.
+ */
+export function spiRouteTemplate(route: SpiRoute): string {
+  switch (route.kind) {
+    case 'registration':
+      return `${SPI_PREFIX}${route.action}/{orgID}/{destType}/{destID}`;
+    case 'poll':
+      return `${SPI_PREFIX}objects`;
+    case 'resend':
+    case 'acks':
+      return `${SPI_PREFIX}objects/{orgID}/${route.kind}`;
+    case 'early':
+      return `${SPI_PREFIX}early/{orgID}/{objectType}/{objectID}`;
+    case 'object':
+      return `${SPI_PREFIX}objects/{orgID}/{objectType}/{objectID}/{instanceID}/${route.dataID !== undefined ? '{dataID}/' : ''}${route.action}`;
+  }
+}

@@ -18,9 +18,10 @@ import type { EarlyData } from '../../sync/early-data.js';
 import type { ObjectService } from '../../sync/object-service.js';
 import { corkedPipe } from './corked-pipe.js';
 import { createBatchAcks } from './spi-batch-acks.js';
-import { createSpiObjectActions } from './spi-object-actions.js';
+import { createSpiObjectActions, peerOf } from './spi-object-actions.js';
+import type { SyncEvents } from '../../sync/sync-events.js';
 import { InlineBudget, inlineFields, pollInlineLimit, type InlineFields } from './spi-inline-data.js';
-import { EARLY_ENTRY, EARLY_PARAM, parseSpiPath, type SpiRegistrationAction } from './spi-paths.js';
+import { EARLY_ENTRY, EARLY_PARAM, parseSpiPath, spiRouteTemplate, type SpiRegistrationAction } from './spi-paths.js';
 
 /** Where the router is mounted; parseSpiPath wants the whole path. */
 export const SPI_MOUNT = '/spi/v1';
@@ -40,6 +41,8 @@ export interface SpiServerDeps {
   isRunning(): boolean;
   /** Aborted when the node stops: outstanding long-polls end at once instead of holding the stop. */
   shutdown?: AbortSignal;
+  /** Told of the data served (ranges, inline in polls) and received. */
+  events?: SyncEvents;
 }
 
 /**
@@ -90,7 +93,7 @@ interface PollOptions {
 
 export function createSpiServer(deps: SpiServerDeps): RequestHandler {
   const batchAcks = createBatchAcks();
-  const objectActions = createSpiObjectActions(deps.log !== undefined ? { log: deps.log } : {});
+  const objectActions = createSpiObjectActions({ ...(deps.log !== undefined ? { log: deps.log } : {}), ...(deps.events !== undefined ? { events: deps.events } : {}) });
 
   const gate = LoginGate.of(deps.authenticator);
 
@@ -155,6 +158,13 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
       .map((o) => ({ Type: EARLY_ENTRY, MetaData: orderedMetaData({ ...o.meta, ...addressed }), ...(o.size !== null ? { Size: o.size } : {}) }));
   }
 
+  /** Data inlined in a poll answer leaves with it: the whole object, in one go. */
+  function noteInlineSent(session: EssSession, obj: NonNullable<SyncItem['object']>): void {
+    if (deps.events?.dataSent === undefined) return;
+    const m = obj.meta;
+    deps.events.dataSent({ orgID: m.destinationOrgID, objectType: m.objectType, objectID: m.objectID, instanceID: m.instanceID }, peerOf(session), 'http', m.objectSize, 0, m.objectSize);
+  }
+
   /** What is pending for the caller, as poll entries. */
   async function pendingEntries(session: EssSession, opts: PollOptions): Promise<PollEntry[]> {
     const items = await session.pending();
@@ -162,6 +172,7 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     const entries = await Promise.all(
       items.map(async (item): Promise<PollEntry> => {
         const inline = await inlined(item, budget);
+        if (inline.Data !== undefined && item.object !== null) noteInlineSent(session, item.object);
         return { Type: item.type, MetaData: item.meta, ...inline, ...statedDigest(item, inline, opts) };
       }),
     );
@@ -255,6 +266,8 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     // [ref traffic errors.jsonl 40]
     const session = deps.engine.session({ orgID: claim.orgID, destType: claim.destType, destID: claim.destID });
     const route = parseSpiPath(`${SPI_MOUNT}${req.path}`);
+    // For the request metrics (lib/api/app.ts): which route this was, as a template.
+    res.locals.route = spiRouteTemplate(route);
     switch (route.kind) {
       case 'registration':
         if (req.method !== 'PUT') throw new MethodNotAllowedError();

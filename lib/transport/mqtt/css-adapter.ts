@@ -32,6 +32,7 @@ import type { Logger } from '../../log/logger.js';
 import type { CssSyncEngine, EssSession, ObjectRef, RegistrationAction, SyncItem, UpstreamAck } from '../../sync/css/types.js';
 import type { SenderAck } from '../../sync/sender-acks.js';
 import type { UpstreamProgress } from '../../sync/upstream-progress.js';
+import type { SyncEvents } from '../../sync/sync-events.js';
 import { chunkBytes, chunkCapacity, CssChunkServer } from './css-chunk-server.js';
 import { messageOrigin } from './css-message-origin.js';
 import { ConnectionGate } from './connection-gate.js';
@@ -117,6 +118,8 @@ export interface CssMqttAdapterDeps {
   /** A chunk asked of an ESS and not arrived after this long is asked again; default 5 s. */
   chunkRetryMs?: number;
   log: Logger;
+  /** Told of the data chunks served and stored. */
+  events?: SyncEvents;
 }
 
 /** Messages queued per ESS at most; more are dropped (the ESS repeats what stays unanswered). */
@@ -191,6 +194,7 @@ export class CssMqttAdapter {
       maxPayload: (peer) => deps.channel.maxPayload(peer.orgID, commandTopic(peer.destType, peer.destID)),
       maxDataChunkSize: deps.maxDataChunkSize,
       signal: this.stopping.signal,
+      ...(deps.events !== undefined ? { events: deps.events } : {}),
     });
     this.gate = new ConnectionGate((org) => deps.channel.connected(org), CONNECTION_CHECK_MS, this.stopping.signal);
     this.pushes = new CssPushLoops({
@@ -202,6 +206,7 @@ export class CssMqttAdapter {
     });
     this.pulls = new UpstreamPulls({
       engine: deps.engine,
+      ...(deps.events !== undefined ? { events: deps.events } : {}),
       requestChunk: (peer, meta, offset) => this.send(peer, { command: 'getdata', meta, offset: BigInt(offset) }),
       refuse: (peer, meta, reason) => this.send(peer, { command: 'feedback', meta, feedbackCode: FEEDBACK_INTERNAL, reason }),
       resumeOffset: async (peer, ref) => {
@@ -399,6 +404,7 @@ export class CssMqttAdapter {
       return;
     }
     this.log.debug({ ...fields, outcome }, 'stored a chunk another CSS asked for');
+    if (outcome === 'applied') this.deps.events?.dataReceived?.({ ...ref, orgID: peer.orgID }, { peerType: peer.destType, peerID: peer.destID }, 'mqtt', end - start, start, target.total);
     // The last one: the engine queued `received` (and woke this process's loop, if it runs one);
     // from a CSS that runs no loop for the ESS, one round pushes it now.
     if (outcome === 'applied' && end >= target.total) this.push(peer, { fresh: !this.pushing });

@@ -19,6 +19,7 @@
  */
 import { RangeNotSatisfiableError, destinationKey, type DestinationRef, type MetaData } from '../../model/index.js';
 import type { DataSlice, EssSession, ObjectRef } from '../../sync/css/types.js';
+import type { SyncEvents } from '../../sync/sync-events.js';
 import { ChunkReader, ChunkReaders } from './chunk-reader.js';
 import { allocDataMessage, dataMessageOverhead } from './data-codec.js';
 
@@ -54,6 +55,8 @@ export interface CssChunkServerDeps {
   maxDataChunkSize: number;
   /** Aborted when the CSS stops: the open data is released. */
   signal: AbortSignal;
+  /** Told of each chunk as it leaves for the broker. */
+  events?: SyncEvents;
   /** For tests: the readers' limits. */
   readers?: { max?: number; idleMs?: number; reopenMs?: number; now?: () => number };
 }
@@ -91,9 +94,11 @@ export class CssChunkServer {
       // Every chunk states the data's SHA-256 (when known): our ESS checks what it stored against it.
       const fields = { orgID: peer.orgID, objectType: meta.objectType, objectID: meta.objectID, offset: BigInt(reader.next), instanceID: meta.instanceID };
       const { message, data } = allocDataMessage(reader.sha256 !== null ? { ...fields, sha256: reader.sha256 } : fields, length);
+      const at = reader.next;
       await reader.fill(data);
       this.readers.keep(key, reader);
       kept = true;
+      this.deps.events?.dataSent?.({ orgID: peer.orgID, objectType: meta.objectType, objectID: meta.objectID, instanceID: meta.instanceID }, { peerType: peer.destType, peerID: peer.destID }, 'mqtt', length, at, meta.objectSize);
       return message;
     } finally {
       if (!kept) reader.close();

@@ -19,6 +19,7 @@ import { Readable } from 'node:stream';
 import { BadRequestError, ConflictError, destinationKey, destinationLabel, type DestinationRef, type MetaData } from '../../model/index.js';
 import type { Logger } from '../../log/logger.js';
 import type { CssSyncEngine, ObjectRef } from '../../sync/css/types.js';
+import type { SyncEvents } from '../../sync/sync-events.js';
 
 export interface UpstreamPullsDeps {
   engine: CssSyncEngine;
@@ -39,6 +40,8 @@ export interface UpstreamPullsDeps {
   log: Logger;
   /** Epoch ms; tests inject a fake clock. */
   now?: () => number;
+  /** Told of each chunk stored. */
+  events?: SyncEvents;
 }
 
 /** The chunk asked for, at most (see the module's comment). */
@@ -260,6 +263,7 @@ export class UpstreamPulls {
           continue;
         }
         if (outcome === 'applied' || outcome === 'duplicate') {
+          if (outcome === 'applied') this.deps.events?.dataReceived?.({ ...t.ref, orgID: t.peer.orgID }, { peerType: t.peer.destType, peerID: t.peer.destID }, 'mqtt', bytes.length, start, t.total);
           t.stored = Math.max(t.stored, end + 1);
           if (t.stored >= t.total) {
             // Complete: the engine queued `received`, which the ESS's push loop sends.

@@ -33,6 +33,8 @@ const SAMPLES: Record<ConfigKey, readonly [string, unknown]> = {
   webhookTimeout: ['3', 3],
   webhookMaxAttempts: ['2', 2],
   webhookRetryDelay: ['4', 4],
+  metricsPort: ['9464', 9464],
+  metricsListeningAddress: ['0.0.0.0', '0.0.0.0'],
   persistenceRootPath: ['/var/persist', '/var/persist'],
   sourceDataDirs: ['/srv/out,/srv/more', '/srv/out,/srv/more'],
   destinationDataDirs: ['/srv/in', '/srv/in'],
@@ -84,6 +86,11 @@ const SAMPLES: Record<ConfigKey, readonly [string, unknown]> = {
   embeddedBrokerTlsPort: ['8883', 8883],
   maxRequestBodySize: ['1048576', 1048576],
   maxDataSize: ['1000', 1000],
+  otlpEndpoint: ['http://127.0.0.1:4318', 'http://127.0.0.1:4318'],
+  otlpTracesEndpoint: ['http://127.0.0.1:4318/v1/traces', 'http://127.0.0.1:4318/v1/traces'],
+  otlpHeaders: ['authorization=Bearer%20t,x-tenant=a', 'authorization=Bearer%20t,x-tenant=a'],
+  otelServiceName: ['sync-eu', 'sync-eu'],
+  traceExportDelay: ['200', 200],
 };
 
 const parseField = (key: ConfigKey, value: unknown) => fieldSchemas[key].safeParse(value);
