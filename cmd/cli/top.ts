@@ -6,14 +6,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { FleetClient, SyncServiceError, type FleetDelivery, type FleetSnapshot } from '../../sdk/index.js';
+import { FleetClient, type FleetDelivery, type FleetSnapshot } from '../../sdk/index.js';
+import { resolveConnection, type Connection, type ConnectionFlags } from './connection.js';
+import { describeError, EXIT, UsageError } from './exit-codes.js';
 
-export const TOP_USAGE = `Usage: edgesync top [--url URL] [--user ORG/USER] [--password P] [--org ORG] [--ca FILE] [--limit N] [--once | --json]
-  --url       the CSS or ESS (default $EDGESYNC_URL, else http://127.0.0.1:8080)
-  --user      API user, e.g. myorg/admin (default $EDGESYNC_USER)
-  --password  its password (default $EDGESYNC_PASSWORD; prefer the variable: flags show in ps)
-  --org       the organization (default: the user name's prefix)
-  --ca        PEM file to trust (an ESS's self-signed certificate)
+export const TOP_USAGE = `Usage: edgesync top [connection flags] [--limit N] [--once | --json]
+  --url, --user, --password, --password-file, --org, --ca, --profile
+              as every client command: flags, else EDGESYNC_URL/_USER/_PASSWORD/_ORG/_CA, else the
+              profile "edgesync login" saved; the org defaults to the user name's prefix (org/user)
   --limit     nodes and objects per page, 1-1000 (default 50)
   --once      print one frame and exit
   --json      print one snapshot as JSON and exit
@@ -24,24 +24,20 @@ export interface TopIo {
   stdout: { write(s: string): unknown; columns?: number; rows?: number; isTTY?: boolean };
   stderr: { write(s: string): unknown };
   stdin?: NodeJS.ReadStream;
-  env?: Record<string, string | undefined>;
+  env?: NodeJS.ProcessEnv;
   /** Ends the live view (tests); Ctrl-C and `q` do it otherwise. */
   signal?: AbortSignal;
 }
 
-class UsageError extends Error {}
-
 interface TopOptions {
-  url: string;
-  user: string;
-  password: string;
+  connection: Connection;
   org: string;
-  ca?: string;
   limit: number;
   mode: 'live' | 'once' | 'json';
 }
 
-function parse(args: string[], env: Record<string, string | undefined>): TopOptions {
+/** null for --help. @throws UsageError */
+async function parse(args: string[], env: NodeJS.ProcessEnv): Promise<TopOptions | null> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -52,8 +48,11 @@ function parse(args: string[], env: Record<string, string | undefined>): TopOpti
         url: { type: 'string' },
         user: { type: 'string' },
         password: { type: 'string' },
+        'password-file': { type: 'string' },
         org: { type: 'string' },
         ca: { type: 'string' },
+        profile: { type: 'string' },
+        timeout: { type: 'string' },
         limit: { type: 'string' },
         once: { type: 'boolean' },
         json: { type: 'boolean' },
@@ -63,23 +62,29 @@ function parse(args: string[], env: Record<string, string | undefined>): TopOpti
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  if (values.help === true) throw new UsageError('');
-  const user = values.user ?? env.EDGESYNC_USER ?? '';
-  const password = values.password ?? env.EDGESYNC_PASSWORD ?? '';
-  if (user === '') throw new UsageError('give --user (or EDGESYNC_USER)');
-  const org = values.org ?? (user.includes('/') ? user.slice(0, user.indexOf('/')) : '');
-  if (org === '') throw new UsageError('give --org, or a user name of the form org/user');
+  if (values.help === true) return null;
   const limitText = values.limit ?? '50';
   const limit = /^\d+$/.test(limitText) ? Number(limitText) : NaN;
   if (!(limit >= 1 && limit <= 1000)) throw new UsageError(`--limit must be an integer from 1 to 1000, not ${limitText}`);
   if (values.once === true && values.json === true) throw new UsageError('--once and --json exclude each other');
-  const url = values.url ?? env.EDGESYNC_URL ?? 'http://127.0.0.1:8080';
-  try {
-    new URL(url);
-  } catch {
-    throw new UsageError(`--url is not a URL: ${url}`);
+  const flags: ConnectionFlags = {};
+  for (const [k, v] of [
+    ['url', values.url],
+    ['user', values.user],
+    ['password', values.password],
+    ['passwordFile', values['password-file']],
+    ['org', values.org],
+    ['ca', values.ca],
+    ['profile', values.profile],
+    ['timeout', values.timeout],
+  ] as const) {
+    if (v !== undefined) flags[k] = v;
   }
-  return { url, user, password, org, limit, mode: values.json === true ? 'json' : values.once === true ? 'once' : 'live', ...(values.ca !== undefined ? { ca: values.ca } : {}) };
+  const connection = await resolveConnection(flags, env);
+  const { user } = connection;
+  const org = connection.org ?? (user.includes('/') ? user.slice(0, user.indexOf('/')) : '');
+  if (org === '') throw new UsageError('give --org (or EDGESYNC_ORG), or a user name of the form org/user');
+  return { connection, org, limit, mode: values.json === true ? 'json' : values.once === true ? 'once' : 'live' };
 }
 
 // ---- one frame ------------------------------------------------------------------------------
@@ -162,49 +167,36 @@ export function renderFrame(s: FleetSnapshot, opts: { url: string; columns: numb
 
 // ---- the command ----------------------------------------------------------------------------
 
-function describeError(err: unknown, url: string): string {
-  if (err instanceof SyncServiceError) {
-    if (err.status === 403) return 'the credentials are not accepted for this organization (403)';
-    if (err.status === 404) return `${url} does not serve this organization or has no fleet API (404)`;
-    return `${err.status}: ${err.message}`;
-  }
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** Runs `edgesync top ARGS`; resolves to the exit code (0 done, 1 failed, 2 bad usage). */
+/** Runs `edgesync top ARGS`; resolves to the exit code of the CLI (README, "Command line"). */
 export async function runTop(args: string[], io: TopIo = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }): Promise<number> {
-  let opts: TopOptions;
+  let opts: TopOptions | null;
+  let client: FleetClient | null = null;
   try {
-    opts = parse(args, io.env ?? process.env);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    if (err.message === '') {
+    opts = await parse(args, io.env ?? process.env);
+    if (opts === null) {
       io.stdout.write(`${TOP_USAGE}\n`);
-      return 0;
+      return EXIT.ok;
     }
-    io.stderr.write(`edgesync top: ${err.message}\n${TOP_USAGE}\n`);
-    return 2;
-  }
-  let ca: Buffer | undefined;
-  try {
-    if (opts.ca !== undefined) ca = await readFile(opts.ca);
-  } catch (err) {
-    io.stderr.write(`edgesync top: cannot read --ca ${opts.ca}: ${(err as Error).message}\n`);
-    return 1;
-  }
-  const client = new FleetClient({ url: opts.url, appKey: opts.user, appSecret: opts.password, timeoutMs: 30_000, ...(ca !== undefined ? { ca } : {}) });
-  try {
+    const c = opts.connection;
+    client = new FleetClient({
+      url: c.url,
+      appKey: c.user,
+      appSecret: c.password,
+      ...(c.ca !== undefined ? { ca: await readFile(c.ca) } : {}),
+      ...(c.timeoutMs !== undefined ? { timeoutMs: c.timeoutMs } : {}),
+    });
     if (opts.mode !== 'live') {
       const snap = await client.snapshot(opts.org, { limit: opts.limit });
-      io.stdout.write(opts.mode === 'json' ? `${JSON.stringify(snap, null, 2)}\n` : renderFrame(snap, { url: opts.url, columns: io.stdout.columns ?? 120 }));
-      return 0;
+      io.stdout.write(opts.mode === 'json' ? `${JSON.stringify(snap, null, 2)}\n` : renderFrame(snap, { url: c.url, columns: io.stdout.columns ?? 120 }));
+      return EXIT.ok;
     }
     return await live(client, opts, io);
   } catch (err) {
-    io.stderr.write(`edgesync top: ${describeError(err, opts.url)}\n`);
-    return 1;
+    const { code, message } = describeError(err);
+    io.stderr.write(`edgesync top: ${message}${code === EXIT.usage ? `\n${TOP_USAGE}` : ''}\n`);
+    return code;
   } finally {
-    client.close();
+    client?.close();
   }
 }
 
@@ -229,7 +221,7 @@ async function live(client: FleetClient, opts: TopOptions, io: TopIo): Promise<n
   let last: FleetSnapshot | null = null;
   const draw = (): void => {
     if (last === null) return;
-    const frame = renderFrame(last, { url: opts.url, columns: io.stdout.columns ?? 120, ...(io.stdout.rows !== undefined ? { rows: io.stdout.rows } : {}), live: true });
+    const frame = renderFrame(last, { url: opts.connection.url, columns: io.stdout.columns ?? 120, ...(io.stdout.rows !== undefined ? { rows: io.stdout.rows } : {}), live: true });
     // Home and clear on a terminal; a pipe gets frames one after another.
     io.stdout.write(tty ? `\x1b[H\x1b[2J${frame}` : `${frame}\n`);
   };
@@ -243,9 +235,9 @@ async function live(client: FleetClient, opts: TopOptions, io: TopIo): Promise<n
       // The server ended the stream (it stopped or restarts): try again shortly.
       if (!ctl.signal.aborted) await new Promise((r) => setTimeout(r, 1000));
     }
-    return 0;
+    return EXIT.ok;
   } catch (err) {
-    if (ctl.signal.aborted) return 0;
+    if (ctl.signal.aborted) return EXIT.ok;
     throw err;
   } finally {
     clearInterval(clock);

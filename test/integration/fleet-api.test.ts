@@ -234,9 +234,10 @@ describe('the fleet API', () => {
       expect(out).toContain('(q: quit)');
     });
 
-    test('says why it cannot show anything: bad credentials (exit 1), bad usage (exit 2)', async () => {
+    test('says why it cannot show anything, with the CLI exit codes: refused (4), bad usage (2)', async () => {
       const denied = await top(css, ['--user', BOB.user, '--password', BOB.pass, '--org', ORG, '--once']);
-      expect([denied.code, denied.err]).toEqual([1, 'edgesync top: the credentials are not accepted for this organization (403)\n']);
+      expect(denied.code).toBe(4);
+      expect(denied.err).toMatch(/^edgesync top: GET \/api\/v1\/fleet\/org1\?limit=50 refused \(check the user, password and org\)/);
       const usage = await top(css, ['--limit', '0']);
       expect(usage.code).toBe(2);
       expect(usage.err).toContain('--limit must be an integer from 1 to 1000');
