@@ -1,17 +1,19 @@
 /**
  * The web dashboard in a real headless Chromium against a real CSS with a real HTTP ESS: log in,
- * see the node, publish an object, watch its delivery turn `delivered` and then `consumed` on
+ * see the node, publish an object with the CLI, watch its delivery turn `delivered` and then `consumed` on
  * the page without reloading, reach the object's page with the keyboard, and use it on a phone's
  * width. Screenshots go to .tmp/dashboard/ (git-ignored); docs/dashboard.png is one of them.
  *
  * Needs the Debian `chromium` package at /usr/bin/chromium; never downloads a browser. Without it
  * the suite is reported as skipped, by name.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { raw, Teardown, type RunningProcess } from '../helpers/node-process.js';
+import { BIN, raw, Teardown, type RunningProcess } from '../helpers/node-process.js';
 import { ORG, startPair } from '../helpers/sync-pair.js';
 import type { SyncServiceClient } from '../../sdk/index.js';
 
@@ -20,6 +22,7 @@ jest.setTimeout(60_000);
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SHOTS = join(process.cwd(), '.tmp', 'dashboard');
+const run = promisify(execFile);
 
 /** The chip of one delivery in the objects table. */
 const chipOf = (page: Page, object: string, dest: string) => page.locator(`tr[data-object="${object}"] li[data-dest="${dest}"] .chip`);
@@ -94,9 +97,11 @@ if (!existsSync(CHROMIUM)) {
       page.on('framenavigated', (f) => {
         if (f === page.mainFrame()) reloaded = true;
       });
-      // TODO(lead): publish with the CLI once it is on main:
-      //   node dist/cmd/edgesync.js object publish … (model/m1 to edge/n1, data "model one")
-      await onCss.updateObject({ objectType: 'model', objectID: 'm1', destinationType: 'edge', destinationID: 'n1', description: 'the model' }, 'model one');
+      const file = join(SHOTS, 'model-one.bin');
+      writeFileSync(file, 'model one');
+      await run(process.execPath, [BIN, 'object', 'publish', '-t', 'model', '-i', 'm1', '--dest-type', 'edge', '--dest-id', 'n1', '--description', 'the model', '-f', file], {
+        env: { ...process.env, EDGESYNC_URL: css.url, EDGESYNC_USER: css.admin!.appKey, EDGESYNC_PASSWORD: css.admin!.secret, EDGESYNC_ORG: ORG, HOME: SHOTS },
+      });
       await chipOf(page, 'model/m1', 'edge/n1').and(page.locator('[data-status="delivered"]')).waitFor({ timeout: 20_000 });
       await page.screenshot({ path: join(SHOTS, 'fleet-delivered.png'), fullPage: true });
 
