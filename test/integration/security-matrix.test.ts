@@ -313,6 +313,13 @@ const cssReads: Row[] = [
     ids: (body) => (body as { destinationType: string; destinationID: string }[]).map((d) => `${d.destinationType}/${d.destinationID}`),
   }),
   row('CSS', 'GET /api/v1/destinations/{orgID}/{destType}/{destID}/objects', 'objects toward the ESS', `/api/v1/destinations/${A}/${ESS_DEST.type}/${ESS_DEST.id}/objects`, statuses(403, all(ESS_ORG, 200))),
+  // The fleet read model (edgesync): the destinations listing's gate, then the object listings' narrowing.
+  row('CSS', 'GET /api/v1/fleet/{orgID}', 'own org: any identity of it', `/api/v1/fleet/${A}`, statuses(403, all(ESS_ORG, 200))),
+  // A stream never ends: a bad limit shows who gets past the gate (400) without opening one.
+  row('CSS', 'GET /api/v1/fleet/{orgID}/events', 'past the gate to a bad limit', `/api/v1/fleet/${A}/events?limit=0`, statuses(403, all(ESS_ORG, 400))),
+  row('CSS', 'GET /api/v1/fleet/{orgID}/objects/{objectType}/{objectID}', 'private object', `/api/v1/fleet/${A}/objects/plain/priv`, statuses(403, all(CSS_FULL, 200))),
+  row('CSS', 'GET /api/v1/fleet/{orgID}/objects/{objectType}/{objectID}', 'public object', `/api/v1/fleet/${A}/objects/plain/pub`, statuses(403, all(ESS_ORG.filter((w) => w !== 'SVC.A'), 200))),
+  row('CSS', 'GET /api/v1/fleet/{orgID}/nodes/{destType}/{destID}', 'the ESS', `/api/v1/fleet/${A}/nodes/${ESS_DEST.type}/${ESS_DEST.id}`, statuses(403, all(ESS_ORG, 200))),
   row('CSS', 'GET /api/v1/organizations', 'ADM sees its own org', '/api/v1/organizations', statuses(403, { SA: 200, 'ADM.A': 200, 'ADM.B': 200 }), {
     visible: (c) => (c.who === 'SA' ? [ORG_A, ORG_B] : [c.org ?? '']),
     ids: (body) => (body as { 'org-id': string }[]).map((o) => o['org-id']),
@@ -388,6 +395,9 @@ const essReads: Row[] = [
     visible: (c) => (c.who === 'SVC.A' ? ['mine', 'pubother'] : ['mine', 'other', 'old', 'pubother', ...CALLERS.map((x) => `del-${slug(x.who)}`)]),
   }),
   row('ESS', 'GET /api/v1/health', 'any identity but an edge node', '/api/v1/health', statuses(200, { anon: 403, badPassword: 403, 'EN.A': 403, 'EN.B': 403 })),
+  row('ESS', 'GET /api/v1/fleet/{orgID}', 'its own org', `/api/v1/fleet/${A}`, statuses(403, all(ESS_ORG, 200))),
+  row('ESS', 'GET /api/v1/fleet/{orgID}/events', 'past the gate to a bad limit', `/api/v1/fleet/${A}/events?limit=0`, statuses(403, all(ESS_ORG, 400))),
+  row('ESS', 'GET /api/v1/fleet/{orgID}/objects/{objectType}/{objectID}', 'private object', `/api/v1/fleet/${A}/objects/plain/priv`, statuses(403, all(ESS_ORG, 200))),
   // No orgs on an ESS: 400 to those the CSS would let through. [§1.4, §5.12]
   row('ESS', 'GET /api/v1/organizations', 'an ESS has none', '/api/v1/organizations', statuses(403, { SA: 400, 'ADM.A': 400, 'ADM.B': 400 })),
 ];
