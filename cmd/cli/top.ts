@@ -21,7 +21,7 @@ Keys: q or Ctrl-C quits.`;
 
 /** Where top writes and reads; the process's own streams unless a test gives others. */
 export interface TopIo {
-  stdout: { write(s: string): unknown; columns?: number; rows?: number; isTTY?: boolean };
+  stdout: { write(s: string): unknown; columns?: number; rows?: number; isTTY?: boolean; on?(event: 'error', listener: () => void): unknown; off?(event: 'error', listener: () => void): unknown };
   stderr: { write(s: string): unknown };
   stdin?: NodeJS.ReadStream;
   env?: NodeJS.ProcessEnv;
@@ -217,6 +217,8 @@ async function live(client: FleetClient, opts: TopOptions, io: TopIo): Promise<n
     stdin.on('data', onKey);
   }
   process.on('SIGINT', quit);
+  // A reader that went away (`edgesync top | head`) ends the view, as q does.
+  io.stdout.on?.('error', quit);
   const tty = io.stdout.isTTY === true;
   let last: FleetSnapshot | null = null;
   const draw = (): void => {
@@ -242,6 +244,7 @@ async function live(client: FleetClient, opts: TopOptions, io: TopIo): Promise<n
   } finally {
     clearInterval(clock);
     process.off('SIGINT', quit);
+    io.stdout.off?.('error', quit);
     io.signal?.removeEventListener('abort', quit);
     if (raw) {
       stdin.off('data', onKey);
