@@ -54,7 +54,13 @@ function lazySwaggerUi(): (req: Request, res: Response, next: NextFunction) => v
  */
 function dashboard(dir: string): RequestHandler[] {
   const files = express.static(dir, { index: 'index.html', redirect: true, dotfiles: 'ignore', etag: false, lastModified: false });
-  const headers: RequestHandler = (_req, res, next) => {
+  const headers: RequestHandler = (req, res, next) => {
+    // `/dashboard` without its slash: the page's relative URLs (style.css, app.js) need it.
+    // A relative Location keeps a path prefix added by a proxy.
+    if (req.path === '/' && !req.originalUrl.split('?')[0]?.endsWith('/')) {
+      res.redirect(301, 'dashboard/');
+      return;
+    }
     res.setHeader(
       'Content-Security-Policy',
       "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",

@@ -73,6 +73,8 @@ if (!existsSync(CHROMIUM)) {
       expect(res.status).toBe(200);
       expect(res.headers.get('content-security-policy')).toMatch(/^default-src 'self'/);
       expect(res.text).not.toMatch(/https?:\/\//);
+      const bare = await raw(css, 'GET', '/dashboard', { auth: null });
+      expect([bare.status, bare.headers.get('location')]).toEqual([301, 'dashboard/']);
       await page.goto(`${css.url}/dashboard/`);
       await page.getByLabel('User', { exact: true }).fill(css.admin!.appKey);
       await page.getByLabel('Password').fill('wrong');
