@@ -94,14 +94,14 @@ export class EarlyData {
   /**
    * The data of the upload in progress for an object, streamed as it arrives, when it is
    * addressed to `dest` and fewer than MAX_EARLY_READERS download it already; else null.
-   * @returns the stream and the data's size
+   * @returns the stream, the data's size and the instance the upload is for
    */
-  open(org: string, type: string, id: string, dest: Destination): { stream: Readable; size: number | null } | null {
+  open(org: string, type: string, id: string, dest: Destination): { stream: Readable; size: number | null; instanceID: bigint } | null {
     const u = this.uploads.get(keyOf(org, type, id));
     if (u === undefined || u.readers >= MAX_EARLY_READERS || !isAddressedTo(u.meta, dest)) return null;
     const stream = u.data.read();
     u.readers++;
     stream.once('close', () => u.readers--);
-    return { stream, size: u.data.size };
+    return { stream, size: u.data.size, instanceID: u.meta.instanceID };
   }
 }

@@ -37,8 +37,11 @@ class Recorder implements SyncEvents {
   deliveryQueued(obj: DeliveryRef, peer: PeerRef): void {
     this.heard.push({ event: 'deliveryQueued', obj: refOf(obj), peer: peerOf(peer) });
   }
-  dataSent(obj: DeliveryRef, peer: PeerRef, transport: TransportKind, bytes: number): void {
+  /** Every `dataSent`, with where its bytes started. */
+  readonly sent: { objectID: string; bytes: number; offset: number }[] = [];
+  dataSent(obj: DeliveryRef, peer: PeerRef, transport: TransportKind, bytes: number, offset: number): void {
     this.heard.push({ event: `dataSent:${transport}`, obj: refOf(obj), peer: peerOf(peer), detail: bytes });
+    this.sent.push({ objectID: obj.objectID, bytes, offset });
   }
   deliveryStatus(obj: DeliveryRef, peer: PeerRef, status: DeliveryStatus): void {
     this.heard.push({ event: `deliveryStatus:${status}`, obj: refOf(obj), peer: peerOf(peer) });
@@ -93,5 +96,23 @@ describe('the sync events of a delivery from a CSS to a real ESS', () => {
     }
     expect(heard.find((h) => h.event === 'objectPublished')?.detail).toBe(1);
     expect(heard.find((h) => h.event === 'dataSent:http')?.detail).toBe('hello edge'.length);
+  });
+
+  test('the data of a large object is heard as it goes, in steps that add up to the whole', async () => {
+    const size = 3 * 1024 * 1024 + 5;
+    await onCss.updateObject({ objectType: 'model', objectID: 'big', destinationType: 'edge', destinationID: 'n1' });
+    await onCss.updateObjectData('model', 'big', Buffer.alloc(size, 7));
+    await eventually('big delivered', () => Promise.resolve(recorder.about('big').map((h) => h.event)), (e) => e.includes('deliveryStatus:delivered'));
+
+    const steps = recorder.sent.filter((s) => s.objectID === 'big');
+    // Told every MiB (of one range, or of the early-data answer taking the upload as it arrives):
+    // the live view moves while the bytes go, not only at the end.
+    expect(steps.length).toBeGreaterThanOrEqual(3);
+    let next = 0;
+    for (const step of steps) {
+      expect(step.offset).toBe(next);
+      next += step.bytes;
+    }
+    expect(next).toBe(size);
   });
 });

@@ -29,6 +29,7 @@ import type { AckOutcome, Feedback, SenderAck } from '../../sync/sender-acks.js'
 import type { UpstreamData } from '../../sync/upstream-messages.js';
 import type { SyncEvents } from '../../sync/sync-events.js';
 import { withoutPadding } from './padded-chunk.js';
+import { sendTellingProgress } from './sent-progress.js';
 import { DATA_SHA256_HEADER, type SpiRoute } from './spi-paths.js';
 
 export type SpiObjectRoute = Extract<SpiRoute, { kind: 'object' }>;
@@ -145,8 +146,12 @@ export function createSpiObjectActions(deps: SpiObjectActionsDeps): {
     // The whole data's digest, on 206 answers too: a resumed download hashes the bytes it
     // staged before plus these, and checks the whole. A reference ESS ignores the header.
     if (slice.sha256 !== null) res.set(DATA_SHA256_HEADER, slice.sha256);
-    await pipeline(slice.stream, res);
-    deps.events?.dataSent?.({ ...refOf(route), orgID: route.orgID }, peerOf(session), 'http', slice.end + 1 - slice.start, slice.start, slice.total);
+    await sendTellingProgress(slice.stream, () => pipeline(slice.stream, res), deps.events, {
+      obj: { ...refOf(route), orgID: route.orgID },
+      peer: peerOf(session),
+      start: slice.start,
+      total: slice.total,
+    });
   }
 
   /** `PUT …/{action}` for an ack or feedback about a CSS-originated object. */

@@ -17,6 +17,7 @@ import { notRegistered } from '../../sync/css/ess-session.js';
 import type { EarlyData } from '../../sync/early-data.js';
 import type { ObjectService } from '../../sync/object-service.js';
 import { corkedPipe } from './corked-pipe.js';
+import { sendTellingProgress } from './sent-progress.js';
 import { createBatchAcks } from './spi-batch-acks.js';
 import { createSpiObjectActions, peerOf } from './spi-object-actions.js';
 import type { SyncEvents } from '../../sync/sync-events.js';
@@ -250,7 +251,12 @@ export function createSpiServer(deps: SpiServerDeps): RequestHandler {
     // Without it (an upload that did not say its length) the answer goes out chunked.
     if (data.size !== null) res.set('Content-Length', String(data.size));
     try {
-      await corkedPipe(data.stream, res, EARLY_SEND_WINDOW);
+      await sendTellingProgress(data.stream, () => corkedPipe(data.stream, res, EARLY_SEND_WINDOW), deps.events, {
+        obj: { orgID: route.orgID, objectType: route.objectType, objectID: route.objectID, instanceID: data.instanceID },
+        peer: peerOf(session),
+        start: 0,
+        total: data.size,
+      });
     } catch (err) {
       deps.log?.debug({ err, objectID: route.objectID }, 'early data cut short');
       data.stream.destroy();
