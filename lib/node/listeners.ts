@@ -5,7 +5,7 @@
 import { chmod, rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { RequestListener } from 'node:http';
 import type { Config } from '../config/index.js';
 
@@ -39,19 +39,46 @@ function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-function configure(server: http.Server): http.Server {
+/** Per server: closes its connections that carry no request (see trackQuietSockets). */
+const quietClosers = new WeakMap<http.Server, () => void>();
+
+/**
+ * Keeps the server's open connections and how many requests each carries, so a stop can close
+ * those that carry none. Node's closeIdleConnections leaves out a connection that has not sent a
+ * request yet (a browser's pre-opened one, one left by an aborted fetch): such a connection held
+ * a stop for the whole grace period. For TLS, a connection counts once its handshake is done.
+ */
+function trackQuietSockets(server: http.Server, secure: boolean): void {
+  const open = new Set<Socket>();
+  const carrying = new WeakMap<Socket, number>();
+  server.on(secure ? 'secureConnection' : 'connection', (socket: Socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const socket = req.socket;
+    carrying.set(socket, (carrying.get(socket) ?? 0) + 1);
+    res.once('close', () => carrying.set(socket, (carrying.get(socket) ?? 1) - 1));
+  });
+  quietClosers.set(server, () => {
+    for (const socket of open) if ((carrying.get(socket) ?? 0) === 0) socket.destroy();
+  });
+}
+
+function configure(server: http.Server, secure: boolean): http.Server {
   // Data uploads may legitimately take long; a stalled header is not.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
+  trackQuietSockets(server, secure);
   return server;
 }
 
 export async function startListeners(config: Config, handler: RequestListener, tls: Tls | null): Promise<Listener[]> {
   const needTls = config.listeningType === 'secure' || config.listeningType === 'both' || config.listeningType === 'secure-unix';
   if (needTls && tls === null) throw new Error(`LISTENING_TYPE ${config.listeningType} needs a certificate`);
-  const makeHttps = (): http.Server => configure(https.createServer({ cert: tls?.certPem, key: tls?.keyPem }, handler));
-  const makeHttp = (): http.Server => configure(http.createServer(handler));
+  const makeHttps = (): http.Server => configure(https.createServer({ cert: tls?.certPem, key: tls?.keyPem }, handler), true);
+  const makeHttp = (): http.Server => configure(http.createServer(handler), false);
   const out: Listener[] = [];
   const host = config.listeningAddress;
   const tcp = async (server: http.Server, port: number, protocol: 'http' | 'https'): Promise<void> => {
@@ -92,21 +119,25 @@ export async function startListeners(config: Config, handler: RequestListener, t
  * Idle keep-alive connections are closed at once so they do not hold the stop, and so is every
  * connection that goes idle later, when its in-flight request finishes: Node still answers those
  * with `Connection: keep-alive`, and the client's idle socket would otherwise hold the stop for
- * the whole grace period.
+ * the whole grace period. The same goes for a connection that never sent a request.
  */
 export async function stopListeners(listeners: readonly Listener[], graceMs: number): Promise<void> {
   await Promise.all(
     listeners.map(
       (l) =>
         new Promise<void>((resolve) => {
+          const closeQuiet = (): void => {
+            l.server.closeIdleConnections();
+            quietClosers.get(l.server)?.();
+          };
           const timer = setTimeout(() => l.server.closeAllConnections(), graceMs);
-          const idle = setInterval(() => l.server.closeIdleConnections(), 100);
+          const idle = setInterval(closeQuiet, 100);
           l.server.close(() => {
             clearTimeout(timer);
             clearInterval(idle);
             resolve();
           });
-          l.server.closeIdleConnections();
+          closeQuiet();
         }),
     ),
   );

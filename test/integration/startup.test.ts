@@ -4,6 +4,8 @@
  */
 import { spawn } from 'node:child_process';
 import http from 'node:http';
+import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, jest, test } from '@jest/globals';
@@ -278,6 +280,19 @@ describe('stopping on signals', () => {
     } finally {
       client.close();
     }
+  });
+
+  test('a connection that never sent a request does not hold the stop (plain HTTP CSS, TLS ESS)', async () => {
+    // A browser's pre-opened connection, or one an aborted fetch left behind. Default
+    // SHUTDOWN_QUIESCE_TIME (60 s): exiting within the 20 s deadline shows it was closed at once.
+    const css = await startManaged(t, { mode: 'css' });
+    const ess = await startManaged(t, { mode: 'ess', env: { ORG_ID: 'org1', DESTINATION_TYPE: 'edge', DESTINATION_ID: 'n1', HTTP_CSS_HOST: '127.0.0.1', HTTP_CSS_PORT: '1' } });
+    const plain = connect(Number(new URL(css.url).port), '127.0.0.1');
+    const secure = tlsConnect({ port: Number(new URL(ess.url).port), host: '127.0.0.1', rejectUnauthorized: false });
+    t.add(() => Promise.resolve((plain.destroy(), secure.destroy())));
+    for (const socket of [plain, secure]) socket.on('error', () => undefined);
+    await Promise.all([new Promise((r) => plain.once('connect', r)), new Promise((r) => secure.once('secureConnect', r))]);
+    expect(await Promise.all([exitAfter(css, 'SIGTERM'), exitAfter(ess, 'SIGTERM')])).toEqual([0, 0]);
   });
 
   test('SIGINT stops the node gracefully with exit code 0', async () => {
