@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { Option, type Command } from 'commander';
+import { Argument, Option, type Command } from 'commander';
 import { parseJson, type MetaData, type ObjectFilters, type ObjectInput } from '../../sdk/index.js';
 import type { CommandContext } from './context.js';
 import { CliError, NotFoundCliError, UsageError } from './exit-codes.js';
@@ -100,7 +100,7 @@ async function objectClient(ctx: CommandContext) {
 }
 
 export function registerObject(program: Command, act: Act): void {
-  const object = program.command('object').description('objects: publish, get, download, list, status, destinations, delete, activate');
+  const object = program.command('object').description('objects: publish, get, download, list, status, destinations, delete, activate, mark');
 
   object
     .command('publish')
@@ -271,6 +271,22 @@ export function registerObject(program: Command, act: Act): void {
         const client = await objectClient(ctx);
         await client.activateObject(type!, id!);
         ctx.out.note(`activated ${type!}/${id!}`);
+      }),
+    );
+
+  // What an app on a node says of an object it has: the PUT …/consumed, …/received, …/deleted routes.
+  const marks = { consumed: 'markObjectConsumed', received: 'markObjectReceived', deleted: 'markObjectDeleted' } as const;
+  object
+    .command('mark')
+    .description('tell the node an app consumed, received or deleted an object (as PUT …/consumed, …/received, …/deleted)')
+    .addArgument(new Argument('<mark>').choices(Object.keys(marks)))
+    .argument('<type>')
+    .argument('<id>')
+    .action(
+      act(async (ctx, [mark, type, id]) => {
+        const client = await objectClient(ctx);
+        await client[marks[mark as keyof typeof marks]](type!, id!);
+        ctx.out.note(`marked ${type!}/${id!} ${mark!}`);
       }),
     );
 }

@@ -45,6 +45,8 @@ export function buildProgram(runtime: Runtime): Command {
     .option('--json', 'print JSON for scripts (exact 64-bit ids), no progress bar')
     .option('-q, --quiet', 'no progress bar, no notes on stderr')
     .addHelpText('after', PRECEDENCE)
+    // A command's --help also lists the connection options it takes (set before the commands: they inherit it).
+    .configureHelp({ showGlobalOptions: true })
     .showSuggestionAfterError()
     .exitOverride();
 

@@ -146,6 +146,19 @@ describe('the edgesync CLI', () => {
     await eventually('cfg/stdin1 on the ESS', () => cli(['object', 'status', ...ess, 'cfg', 'stdin1']), (s) => s.stdout.trim() === 'completelyReceived', DEADLINE_MS);
   });
 
+  test('object mark on the ESS: the CSS sees the delivery consumed', async () => {
+    await ok(['object', 'publish', ...css, '-t', 'cfg', '-i', 'marked', '--dest-type', 'edge', '--dest-id', 'n1', '-f', '-'], { input: 'mark me' });
+    await eventually('cfg/marked on the ESS', () => cli(['object', 'status', ...ess, 'cfg', 'marked']), (r) => r.stdout.trim() === 'completelyReceived', DEADLINE_MS);
+    await ok(['object', 'mark', ...ess, 'consumed', 'cfg', 'marked']);
+    await eventually(
+      'consumed on the CSS',
+      async () => JSON.parse(await ok(['object', 'destinations', ...css, 'cfg', 'marked', '--json'])) as { status: string }[],
+      (d) => d.length === 1 && d[0]!.status === 'consumed',
+      DEADLINE_MS,
+    );
+    expect((await cli(['object', 'mark', ...ess, 'eaten', 'cfg', 'marked'])).code).toBe(2);
+  });
+
   test('exit codes: usage 2, not found 3, refused credentials 4, refused request 5, unreachable 6', async () => {
     expect((await cli(['object', 'get', ...css, 'cfg'])).code).toBe(2);
     expect((await cli(['object', 'frobnicate'])).code).toBe(2);
