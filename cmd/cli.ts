@@ -53,12 +53,16 @@ async function makeLogger(config: Config): Promise<Logger> {
 function banner(config: Config, node: RunningNode, layout: (root: string) => { users: string }): string {
   const lines = [`edgesync ${config.nodeType} is running`];
   for (const url of node.urls) {
-    lines.push(`  API:     ${url}/api/v1`);
-    if (!url.startsWith('unix:')) lines.push(`  Swagger: ${url}/swagger`);
+    lines.push(`  API:       ${url}/api/v1`);
+    if (url.startsWith('unix:')) continue;
+    lines.push(`  Swagger:   ${url}/swagger`);
+    lines.push(`  Dashboard: ${url}/dashboard/`);
+    lines.push(`  Metrics:   ${url}/metrics (the sync admin's credentials)`);
   }
-  for (const url of node.brokerUrls) lines.push(`  MQTT:    ${url}`);
-  lines.push(`  Data:    ${config.persistenceRootPath}`);
-  lines.push(`  Store:   ${node.storage}`);
+  if (node.metricsUrl !== null) lines.push(`  Metrics:   ${node.metricsUrl} (no credentials, METRICS_PORT)`);
+  for (const url of node.brokerUrls) lines.push(`  MQTT:      ${url}`);
+  lines.push(`  Data:      ${config.persistenceRootPath}`);
+  lines.push(`  Store:     ${node.storage}`);
   if (node.createdAdmin !== null) {
     lines.push('  A sync-admin credential was created; it is shown only this once:');
     lines.push(`    user:     ${node.createdAdmin.appKey}`);

@@ -62,6 +62,8 @@ export interface RunningNode {
   storage: string;
   /** The certificate the node serves (PEM), when it listens with TLS. */
   certificatePem: string | null;
+  /** The unauthenticated metrics listener's URL (METRICS_PORT), or null when there is none. */
+  metricsUrl: string | null;
   /** Resolves when the node has stopped, for whatever reason. */
   stopped: Promise<{ restart: boolean }>;
   stop(): Promise<void>;
@@ -452,7 +454,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
     const brokerUrls = cssMqtt?.urls ?? [];
     warnIfCleartextBeyondLoopback(config, listeners, brokerUrls, log);
     log.info({ urls, ...(brokerUrls.length > 0 ? { brokerUrls } : {}), org: config.orgID || undefined, destination: `${identity.destinationType}/${identity.destinationID}` }, 'listening');
-    return { urls, brokerUrls, storage, createdAdmin, certificatePem: tls?.certPem ?? null, stopped, stop: () => stop() };
+    return { urls, brokerUrls, storage, createdAdmin, certificatePem: tls?.certPem ?? null, metricsUrl: metricsListener?.url ?? null, stopped, stop: () => stop() };
   } catch (e) {
     await maintenance?.stop();
     await metricsListener?.close();
