@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { FleetClient, type FleetDelivery, type FleetSnapshot } from '../../sdk/index.js';
 import { resolveConnection, type Connection, type ConnectionFlags } from './connection.js';
 import { describeError, EXIT, UsageError } from './exit-codes.js';
+import { formatBytes } from './progress.js';
 
 export const TOP_USAGE = `Usage: edgesync top [connection flags] [--limit N] [--once | --json]
   --url, --user, --password, --password-file, --org, --ca, --profile
@@ -89,16 +90,9 @@ async function parse(args: string[], env: NodeJS.ProcessEnv): Promise<TopOptions
 
 // ---- one frame ------------------------------------------------------------------------------
 
+/** A size for the table: formatBytes (as the progress bar writes it), `?` when unknown. */
 function bytes(n: number | null): string {
-  if (n === null) return '?';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+  return n === null ? '?' : formatBytes(n);
 }
 
 function ago(iso: string | null, now: number): string {

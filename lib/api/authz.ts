@@ -64,6 +64,22 @@ export function filterReadable(ctx: RouteContext, level: ReadLevel, objs: Stored
   });
 }
 
+/** Narrows objects of several types to what the caller may see: per type, everything (full access) or the public ones. */
+export async function filterReadableByType(ctx: RouteContext, org: string, objs: StoredObject[]): Promise<StoredObject[]> {
+  const levels = new Map<string, ReadLevel>();
+  const out: StoredObject[] = [];
+  for (const o of objs) {
+    const type = o.meta.objectType;
+    let level = levels.get(type);
+    if (level === undefined) {
+      level = await readLevel(ctx, org, type);
+      levels.set(type, level);
+    }
+    out.push(...filterReadable(ctx, level, [o]));
+  }
+  return out;
+}
+
 export function canWrite(ctx: RouteContext, org: string, meta: MetaData): Promise<boolean> {
   return access.canCreateObject(ctx.identity, accessContext(ctx), org, meta);
 }

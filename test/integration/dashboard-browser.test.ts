@@ -8,19 +8,18 @@
  * the suite is reported as skipped, by name.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { CHROMIUM, chromiumPresent, launchChromium } from '../helpers/chromium.js';
 import { BIN, raw, Teardown, type RunningProcess } from '../helpers/node-process.js';
 import { ORG, startPair } from '../helpers/sync-pair.js';
 import type { SyncServiceClient } from '../../sdk/index.js';
 
 jest.setTimeout(60_000);
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SHOTS = join(process.cwd(), '.tmp', 'dashboard');
 const run = promisify(execFile);
 
@@ -36,7 +35,7 @@ async function logIn(page: Page, node: RunningProcess): Promise<void> {
   await page.getByRole('heading', { name: 'Fleet' }).waitFor();
 }
 
-if (!existsSync(CHROMIUM)) {
+if (!chromiumPresent()) {
   console.warn(`Skipped: the dashboard in a browser (${CHROMIUM} not found)`);
   describe.skip(`the dashboard in a browser (skipped: ${CHROMIUM} not found)`, () => {
     test('shows the node and an object turning delivered then consumed', () => {});
@@ -56,7 +55,7 @@ if (!existsSync(CHROMIUM)) {
     beforeAll(async () => {
       mkdirSync(SHOTS, { recursive: true });
       ({ css, ess, onCss, onEss } = await startPair(t, { deadlineMs: 20_000 }));
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+      browser = await launchChromium();
       t.add(() => browser.close());
       context = await browser.newContext({ viewport: { width: 1100, height: 720 }, ignoreHTTPSErrors: true });
       page = await context.newPage();

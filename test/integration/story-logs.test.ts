@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { raw, Teardown, type RunningProcess } from '../helpers/node-process.js';
+import { linesOf, type LogLine } from '../helpers/log-lines.js';
 import { eventuallyWithin, ORG, portOf, startPair, type Pair } from '../helpers/sync-pair.js';
 
 jest.setTimeout(90_000);
@@ -14,20 +15,7 @@ const DEADLINE_MS = 30_000;
 const eventually = eventuallyWithin(DEADLINE_MS);
 const INFO = { LOG_LEVEL: 'info' };
 
-interface LogLine {
-  level: number;
-  msg: string;
-  [field: string]: unknown;
-}
 
-/** The pino JSON lines a node wrote on stdout (the banner and stderr are not JSON). */
-function linesOf(node: RunningProcess): LogLine[] {
-  return node
-    .output()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as LogLine);
-}
 
 /** Waits for an INFO line with this message and these fields. */
 async function logged(node: RunningProcess, msg: string, fields: Record<string, unknown> = {}): Promise<LogLine> {

@@ -7,25 +7,14 @@
  * Needs the Debian `chromium` package at /usr/bin/chromium (`.ci/run` installs it); never
  * downloads a browser. Without it the suite is reported as skipped, by name.
  */
-import { existsSync } from 'node:fs';
 import { Script } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { CHROMIUM, chromiumPresent, launchChromium } from '../helpers/chromium.js';
 import { raw, startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
 
 jest.setTimeout(60_000);
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', 'options']);
 
 /** Every operation of a node's document (its `/swagger.json`), as `METHOD path` the way the UI shows it. */
@@ -60,7 +49,7 @@ async function listedOperations(browser: Browser, node: RunningProcess): Promise
   }
 }
 
-if (!existsSync(CHROMIUM)) {
+if (!chromiumPresent()) {
   console.warn(`Skipped: Swagger UI in a browser (${CHROMIUM} not found)`);
   describe.skip(`Swagger UI in a browser (skipped: ${CHROMIUM} not found)`, () => {
     test('lists the operations of the CSS and of the ESS', () => {});
@@ -79,7 +68,7 @@ if (!existsSync(CHROMIUM)) {
         mode: 'ess',
         env: { ORG_ID: 'org1', DESTINATION_TYPE: 'edge', DESTINATION_ID: 'n1', HTTP_CSS_HOST: '127.0.0.1', HTTP_CSS_PORT: port },
       });
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+      browser = await launchChromium();
       t.add(() => browser.close());
     });
     afterAll(() => t.run());

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { deliveryTraceId } from '../../lib/model/log-fields.js';
 import { startManaged, Teardown, type RunningProcess } from '../helpers/node-process.js';
+import { linesOf, type LogLine } from '../helpers/log-lines.js';
 import { startOtlpReceiverDouble, type OtlpReceiverDouble, type ReceivedSpan } from '../helpers/otlp-receiver-double.js';
 import { eventuallyWithin, ORG, startPair, type Pair } from '../helpers/sync-pair.js';
 
@@ -19,19 +20,7 @@ const OTLP_PRODUCER = 4;
 const OTLP_CONSUMER = 5;
 const eventually = eventuallyWithin(DEADLINE_MS);
 
-interface LogLine {
-  level: number;
-  msg: string;
-  [field: string]: unknown;
-}
 
-function linesOf(node: RunningProcess): LogLine[] {
-  return node
-    .output()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as LogLine);
-}
 
 /** Waits for a line with this message (about this object, when given). */
 async function logged(node: RunningProcess, msg: string, object?: string): Promise<LogLine> {

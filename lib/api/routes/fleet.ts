@@ -6,8 +6,7 @@
  */
 import { NotFoundError, UnauthorizedError, orderedMetaData, type MetaData } from '../../model/index.js';
 import { NOTIFICATION_STATUSES, type Notification } from '../../store/notification-types.js';
-import type { StoredObject } from '../../store/types.js';
-import { canAccessDestinations, filterReadable, readLevel, readableObject, type ReadLevel } from '../authz.js';
+import { canAccessDestinations, filterReadableByType, readableObject } from '../authz.js';
 import { queryString } from '../../http/request.js';
 import { sendJson } from '../../http/response.js';
 import type { RouteContext } from '../context.js';
@@ -49,21 +48,6 @@ function progressFor(ctx: RouteContext, org: string, type: string, id: string): 
   return (peerType, peerID) => t?.get(org, type, id, peerType, peerID);
 }
 
-async function readableObjects(ctx: RouteContext, org: string): Promise<StoredObject[]> {
-  const levels = new Map<string, ReadLevel>();
-  const out: StoredObject[] = [];
-  for (const o of await ctx.deps.objects.listAll(org)) {
-    const type = o.meta.objectType;
-    let level = levels.get(type);
-    if (level === undefined) {
-      level = await readLevel(ctx, org, type);
-      levels.set(type, level);
-    }
-    out.push(...filterReadable(ctx, level, [o]));
-  }
-  return out;
-}
-
 const CSS_HEALTH: Record<'green' | 'yellow' | 'red', NodeHealth> = { green: 'ok', yellow: 'late', red: 'silent' };
 
 /** An ESS's one peer: its CSS, as its link health sees it. */
@@ -89,7 +73,7 @@ export async function fleetSnapshot(ctx: RouteContext, org: string, q: { limit: 
   const now = Date.now();
   const nodes =
     node.nodeType === 'CSS' ? (await ctx.deps.store.listDestinations(org)).map((d) => fleetNode(d, now)) : await cssNode(ctx);
-  const objects = paginate(await readableObjects(ctx, org), (o) => [o.meta.objectType, o.meta.objectID], q.limit, q.objectsAfter);
+  const objects = paginate(await filterReadableByType(ctx, org, await ctx.deps.objects.listAll(org)), (o) => [o.meta.objectType, o.meta.objectID], q.limit, q.objectsAfter);
   const items: FleetObject[] = [];
   for (const o of objects.items) {
     const { objectType: type, objectID: id } = o.meta;

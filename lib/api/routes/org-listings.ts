@@ -10,8 +10,7 @@ import {
   objectDestinationPolicies,
   type ObjectFilters,
 } from '../../sync/object-queries.js';
-import type { StoredObject } from '../../store/types.js';
-import { isListingRole, readLevel, filterReadable } from '../authz.js';
+import { isListingRole, filterReadableByType } from '../authz.js';
 import { boolQuery, queryString } from '../../http/request.js';
 import { sendJson } from '../../http/response.js';
 import type { RouteContext } from '../context.js';
@@ -29,22 +28,6 @@ function rfc3339Ms(raw: string, name: string): number {
   const ms = Date.parse(raw);
   if (!/^\d{4}-\d{2}-\d{2}T/.test(raw) || Number.isNaN(ms)) throw new BadRequestError(`Invalid ${name} (${raw}), expected an RFC3339 time`);
   return ms;
-}
-
-/** Keeps what the caller may see: per type, everything (full access) or the public ones. */
-async function visible(ctx: RouteContext, org: string, objs: StoredObject[]): Promise<StoredObject[]> {
-  const levels = new Map<string, Awaited<ReturnType<typeof readLevel>>>();
-  const out: StoredObject[] = [];
-  for (const o of objs) {
-    const type = o.meta.objectType;
-    let level = levels.get(type);
-    if (level === undefined) {
-      level = await readLevel(ctx, org, type);
-      levels.set(type, level);
-    }
-    out.push(...filterReadable(ctx, level, [o]));
-  }
-  return out;
 }
 
 function nonEmpty<T>(list: T[]): T[] {
@@ -69,7 +52,7 @@ async function byPolicy(ctx: RouteContext, org: string): Promise<void> {
     ...(since !== undefined ? { since } : {}),
     ...(service !== undefined && service !== '' ? { service: serviceQuery(service, 'service') } : {}),
   });
-  sendJson(ctx.res, await objectDestinationPolicies(ctx.deps.notifications, nonEmpty(await visible(ctx, org, objs))));
+  sendJson(ctx.res, await objectDestinationPolicies(ctx.deps.notifications, nonEmpty(await filterReadableByType(ctx, org, objs))));
 }
 
 function parseFilters(ctx: RouteContext): ObjectFilters {
@@ -123,12 +106,12 @@ export async function orgListing(ctx: RouteContext): Promise<void> {
     case 'destination_policy':
       return byPolicy(ctx, org);
     case 'filters': {
-      const objs = await visible(ctx, org, await filteredObjects(objects, org, parseFilters(ctx)));
+      const objs = await filterReadableByType(ctx, org, await filteredObjects(objects, org, parseFilters(ctx)));
       sendJson(ctx.res, nonEmpty(objs).map((o) => orderedMetaData(o.meta)));
       return;
     }
     case 'list_object_type': {
-      const objs = await visible(ctx, org, await objects.listAll(org));
+      const objs = await filterReadableByType(ctx, org, await objects.listAll(org));
       sendJson(ctx.res, nonEmpty(objectTypes(objs)));
       return;
     }
