@@ -94,7 +94,9 @@ if (bin === null) {
         reportDir: join(reports, what.replace(/\W+/g, '-')),
         seed: SEED,
         maxExamples: MAX_EXAMPLES,
-        excludeOperationIds: ['shutdown'],
+        // The fleet's event stream answers 200 and never ends: each call would hold the run for
+        // the request timeout. Its refusals (400, 403) are tested in fleet-api.test.ts.
+        excludeOperationIds: ['shutdown', 'getFleetEvents'],
         timeoutMs: RUN_TIMEOUT_MS,
       });
       process.stdout.write(`${summary(what, r)}\n`);
