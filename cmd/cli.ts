@@ -45,7 +45,7 @@ function version(): string {
 const EXIT_RESTART = 75;
 
 async function makeLogger(config: Config): Promise<Logger> {
-  const [{ createLogger }, { tracingEnabled }] = await Promise.all([import('../lib/log/logger.js'), import('../lib/telemetry/tracing.js')]);
+  const [{ createLogger }, { tracingEnabled }] = await Promise.all([import('../lib/log/logger.js'), import('../lib/telemetry/tracing-enabled.js')]);
   const destination = config.logTraceDestination === 'file' ? join(config.logRootPath, `${config.logFileName}.log`) : 1;
   return createLogger({ level: config.logLevel, destination, traceIds: tracingEnabled(config) });
 }

@@ -48,7 +48,7 @@ import { acquireDataLock } from './data-lock.js';
 import { openMongoStorage } from './mongo-storage.js';
 import { coordinationFor } from './coordination.js';
 import { aclLookupFor } from './acl-lookup.js';
-import { startTracing } from '../telemetry/tracing.js';
+import { tracingEnabled } from '../telemetry/tracing-enabled.js';
 import { cleartextExposure, startListeners, stopListeners, type Listener, type Tls } from './listeners.js';
 
 export interface RunningNode {
@@ -282,7 +282,7 @@ export async function startNode(config: Config, identity: NodeIdentity, logger: 
   // Aborted first thing on stop: long-polls answer at once instead of holding the stop for their wait.
   const shutdown = new AbortController();
   // Null without an OTLP endpoint: then no tracing observer and no hook exist (README "Traces").
-  const tracing = startTracing(config, logger);
+  const tracing = tracingEnabled(config) ? (await import('../telemetry/tracing.js')).startTracing(config, logger) : null;
 
   const stop = (restart = false, graceMs = config.shutdownQuiesceTime * 1000): Promise<void> => {
     stopping ??= (async () => {

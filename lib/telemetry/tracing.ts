@@ -10,6 +10,7 @@ import type { Config } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
 import type { SyncEvents } from '../sync/sync-events.js';
 import { DeliveryIdGenerator, DeliveryTraces } from './tracing-observer.js';
+import { tracingEnabled } from './tracing-enabled.js';
 
 export type TracingConfig = Pick<
   Config,
@@ -23,10 +24,7 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-/** Whether spans are exported at all: the same test decides the log lines' `traceId`. */
-export function tracingEnabled(config: Pick<Config, 'otlpEndpoint' | 'otlpTracesEndpoint'>): boolean {
-  return config.otlpEndpoint !== '' || config.otlpTracesEndpoint !== '';
-}
+export { tracingEnabled } from './tracing-enabled.js';
 
 /** Where spans are POSTed, by OpenTelemetry's rules: the signal's URL as is, else the base URL + `v1/traces`. */
 export function tracesUrl(config: Pick<Config, 'otlpEndpoint' | 'otlpTracesEndpoint'>): string {
