@@ -24,7 +24,17 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 async function staged(root: string): Promise<number> {
   const dir = join(root, 'sync', 'data', 'staging');
   let total = 0;
-  for (const name of await readdir(dir)) total += (await stat(join(dir, name))).size;
+  for (const name of await readdir(dir)) {
+    // An area the ESS committed or dropped between the listing and this look holds nothing staged.
+    const size = await stat(join(dir, name)).then(
+      (s) => s.size,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return 0;
+        throw err;
+      },
+    );
+    total += size;
+  }
   return total;
 }
 
